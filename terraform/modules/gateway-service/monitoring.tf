@@ -1,0 +1,233 @@
+###############################################################################
+# Alarms
+###############################################################################
+
+locals {
+  nlb_dimensions = {
+    LoadBalancer = aws_lb.this.arn_suffix
+    TargetGroup  = aws_lb_target_group.this.arn_suffix
+  }
+  ecs_dimensions = {
+    ClusterName = aws_ecs_cluster.this.name
+    ServiceName = aws_ecs_service.this.name
+  }
+  # Bedrock publishes per ModelId (the model or inference-profile id used in
+  # the request).
+  bedrock_model_ids = toset([for m in values(var.models) : m.model_id])
+}
+
+resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
+  alarm_name          = "${var.name}-unhealthy-targets"
+  alarm_description   = "At least one gateway target has failed NLB health checks for 3 minutes."
+  namespace           = "AWS/NetworkELB"
+  metric_name         = "UnHealthyHostCount"
+  dimensions          = local.nlb_dimensions
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "no_healthy_hosts" {
+  alarm_name          = "${var.name}-no-healthy-targets"
+  alarm_description   = "The gateway has no healthy target: clients cannot connect."
+  namespace           = "AWS/NetworkELB"
+  metric_name         = "HealthyHostCount"
+  dimensions          = local.nlb_dimensions
+  statistic           = "Minimum"
+  period              = 60
+  evaluation_periods  = 2
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "cpu_high" {
+  alarm_name          = "${var.name}-cpu-high"
+  alarm_description   = "Gateway service CPU above ${var.cpu_alarm_threshold_percent}% for 5 minutes (autoscaling at max?)."
+  namespace           = "AWS/ECS"
+  metric_name         = "CPUUtilization"
+  dimensions          = local.ecs_dimensions
+  statistic           = "Average"
+  period              = 60
+  evaluation_periods  = 5
+  threshold           = var.cpu_alarm_threshold_percent
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "missing"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "bedrock_throttles" {
+  for_each = local.bedrock_model_ids
+
+  alarm_name          = "${var.name}-throttles-${replace(each.value, "/[^A-Za-z0-9._-]/", "_")}"
+  alarm_description   = "Bedrock is throttling ${each.value} (InvocationThrottles > ${var.throttle_alarm_threshold} in 5 minutes): raise quotas or use an inference profile."
+  namespace           = "AWS/Bedrock"
+  metric_name         = "InvocationThrottles"
+  dimensions          = { ModelId = each.value }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.throttle_alarm_threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "bedrock_5xx" {
+  for_each = local.bedrock_model_ids
+
+  alarm_name          = "${var.name}-5xx-${replace(each.value, "/[^A-Za-z0-9._-]/", "_")}"
+  alarm_description   = "Bedrock returned server errors (5xx) for ${each.value} in 3 consecutive minutes."
+  namespace           = "AWS/Bedrock"
+  metric_name         = "InvocationServerErrors"
+  dimensions          = { ModelId = each.value }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 3
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "target_resets" {
+  alarm_name          = "${var.name}-target-resets"
+  alarm_description   = "Gateway targets are resetting TCP connections (crashes or ungraceful shutdowns)."
+  namespace           = "AWS/NetworkELB"
+  metric_name         = "TCP_Target_Reset_Count"
+  dimensions          = local.nlb_dimensions
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 50
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = local.tags
+}
+
+###############################################################################
+# Dashboard
+###############################################################################
+
+locals {
+  nlb_metric = ["LoadBalancer", aws_lb.this.arn_suffix, "TargetGroup", aws_lb_target_group.this.arn_suffix]
+  ecs_metric = ["ClusterName", aws_ecs_cluster.this.name, "ServiceName", aws_ecs_service.this.name]
+
+  dashboard_widgets = concat(
+    [
+      {
+        type = "metric", x = 0, y = 0, width = 8, height = 6
+        properties = {
+          title  = "Requests (from gateway logs)"
+          region = local.region
+          stat   = "Sum"
+          period = 60
+          metrics = [
+            [local.metric_namespace, "Requests"],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 8, y = 0, width = 8, height = 6
+        properties = {
+          title  = "NLB flows"
+          region = local.region
+          period = 60
+          metrics = [
+            concat(["AWS/NetworkELB", "ActiveFlowCount"], local.nlb_metric, [{ stat = "Average" }]),
+            concat(["AWS/NetworkELB", "NewFlowCount"], local.nlb_metric, [{ stat = "Sum" }]),
+            concat(["AWS/NetworkELB", "TCP_Target_Reset_Count"], local.nlb_metric, [{ stat = "Sum" }]),
+            concat(["AWS/NetworkELB", "TCP_ELB_Reset_Count"], local.nlb_metric, [{ stat = "Sum" }]),
+          ]
+        }
+      },
+      {
+        type = "metric", x = 16, y = 0, width = 8, height = 6
+        properties = {
+          title  = "Target health"
+          region = local.region
+          period = 60
+          metrics = [
+            concat(["AWS/NetworkELB", "HealthyHostCount"], local.nlb_metric, [{ stat = "Minimum" }]),
+            concat(["AWS/NetworkELB", "UnHealthyHostCount"], local.nlb_metric, [{ stat = "Maximum" }]),
+          ]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 6, width = 8, height = 6
+        properties = {
+          title  = "Service CPU / memory (%)"
+          region = local.region
+          period = 60
+          stat   = "Average"
+          metrics = [
+            concat(["AWS/ECS", "CPUUtilization"], local.ecs_metric),
+            concat(["AWS/ECS", "MemoryUtilization"], local.ecs_metric),
+          ]
+        }
+      },
+      {
+        type = "metric", x = 8, y = 6, width = 8, height = 6
+        properties = {
+          title  = "Running tasks"
+          region = local.region
+          period = 60
+          stat   = "Average"
+          metrics = [
+            concat(["ECS/ContainerInsights", "RunningTaskCount"], local.ecs_metric),
+            concat(["ECS/ContainerInsights", "DesiredTaskCount"], local.ecs_metric),
+          ]
+        }
+      },
+      {
+        type = "log", x = 16, y = 6, width = 8, height = 6
+        properties = {
+          title  = "Recent gateway errors"
+          region = local.region
+          query  = "SOURCE '${aws_cloudwatch_log_group.gateway.name}' | fields @timestamp, @message | filter level = 'ERROR' or @message like /(?i)error/ | sort @timestamp desc | limit 50"
+          view   = "table"
+        }
+      },
+    ],
+    [
+      for i, id in sort(tolist(local.bedrock_model_ids)) : {
+        type = "metric", x = (i % 3) * 8, y = 12 + floor(i / 3) * 6, width = 8, height = 6
+        properties = {
+          title  = "Bedrock ${id}"
+          region = local.bedrock_region
+          period = 60
+          stat   = "Sum"
+          metrics = [
+            ["AWS/Bedrock", "Invocations", "ModelId", id],
+            ["AWS/Bedrock", "InvocationThrottles", "ModelId", id],
+            ["AWS/Bedrock", "InvocationClientErrors", "ModelId", id],
+            ["AWS/Bedrock", "InvocationServerErrors", "ModelId", id],
+            ["AWS/Bedrock", "InvocationLatency", "ModelId", id, { stat = "p90", yAxis = "right" }],
+          ]
+        }
+      }
+    ]
+  )
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({ widgets = local.dashboard_widgets })
+}

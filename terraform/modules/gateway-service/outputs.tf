@@ -1,0 +1,123 @@
+output "vpc_id" {
+  description = "VPC the gateway runs in (created or given)."
+  value       = local.vpc_id
+}
+
+output "private_subnet_ids" {
+  description = "Private subnets of the NLB, the tasks and the interface endpoints."
+  value       = local.private_subnet_ids
+}
+
+output "availability_zones" {
+  description = "Availability Zone names of the created subnets (empty when the VPC was given). Client endpoints must use subnets in the same AZ IDs."
+  value       = local.azs
+}
+
+output "endpoint_service_name" {
+  description = "PrivateLink service name (com.amazonaws.vpce.REGION.vpce-svc-...) that client accounts pass to the gateway-client module."
+  value       = aws_vpc_endpoint_service.this.service_name
+}
+
+output "endpoint_service_id" {
+  description = "ID of the VPC endpoint service (vpce-svc-...), needed to accept client endpoint connections."
+  value       = aws_vpc_endpoint_service.this.id
+}
+
+output "endpoint_service_allowed_principals" {
+  description = "Principals allowed to create endpoints to the service."
+  value       = aws_vpc_endpoint_service.this.allowed_principals
+}
+
+output "nlb_arn" {
+  description = "ARN of the internal NLB."
+  value       = aws_lb.this.arn
+}
+
+output "nlb_dns_name" {
+  description = "DNS name of the internal NLB (for callers inside the gateway VPC)."
+  value       = aws_lb.this.dns_name
+}
+
+output "target_group_arn" {
+  description = "ARN of the IP target group the ECS service registers into."
+  value       = aws_lb_target_group.this.arn
+}
+
+output "grpc_port" {
+  description = "Port of the plaintext gRPC (TCP) listener."
+  value       = var.grpc_port
+}
+
+output "tls_port" {
+  description = "Port of the TLS listener, or null when no certificate was given."
+  value       = var.tls_certificate_arn == null ? null : var.tls_port
+}
+
+output "ecr_repository_url" {
+  description = "ECR repository to push the gateway image to (docker push URL:TAG)."
+  value       = aws_ecr_repository.this.repository_url
+}
+
+output "container_image" {
+  description = "Image the task definition runs."
+  value       = local.image
+}
+
+output "cluster_name" {
+  description = "ECS cluster name."
+  value       = aws_ecs_cluster.this.name
+}
+
+output "service_name" {
+  description = "ECS service name."
+  value       = aws_ecs_service.this.name
+}
+
+output "task_definition_arn" {
+  description = "ARN (with revision) of the gateway task definition."
+  value       = aws_ecs_task_definition.this.arn
+}
+
+output "task_role_arn" {
+  description = "Role the gateway runs as; it may only call bedrock:InvokeModel* on bedrock_model_arns."
+  value       = aws_iam_role.task.arn
+}
+
+output "execution_role_arn" {
+  description = "Role ECS uses to pull the image and write logs."
+  value       = aws_iam_role.execution.arn
+}
+
+output "log_group_name" {
+  description = "CloudWatch log group of the gateway's stdout (one JSON line per request)."
+  value       = aws_cloudwatch_log_group.gateway.name
+}
+
+output "kms_key_arn" {
+  description = "KMS key encrypting the log groups and the ECR repository."
+  value       = aws_kms_key.this.arn
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "security_group_ids" {
+  description = "Security groups: nlb, tasks and endpoints (null when the module created no endpoints)."
+  value = {
+    nlb       = aws_security_group.nlb.id
+    tasks     = aws_security_group.tasks.id
+    endpoints = var.create_vpc_endpoints ? aws_security_group.endpoints[0].id : null
+  }
+}
+
+output "stop_timeout_seconds" {
+  description = "Container stopTimeout (drain_seconds + 15)."
+  value       = local.stop_timeout
+}
+
+output "deregistration_delay_seconds" {
+  description = "Target group deregistration delay (= drain_seconds)."
+  value       = local.deregistration_delay
+}

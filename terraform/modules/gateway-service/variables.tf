@@ -1,0 +1,467 @@
+###############################################################################
+# Naming and tagging
+###############################################################################
+
+variable "name" {
+  description = "Name prefix for every resource (ECS cluster/service, NLB, log group, ...). Lower-case letters, digits and hyphens, at most 24 characters so that derived names (e.g. the NLB's and target group's 32-character limit) fit."
+  type        = string
+  default     = "bedrock-gateway"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,22}[a-z0-9]$", var.name))
+    error_message = "name must be 2-24 characters of lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource the module creates."
+  type        = map(string)
+  default     = {}
+}
+
+###############################################################################
+# Network: create a VPC, or bring your own
+###############################################################################
+
+variable "vpc_id" {
+  description = "ID of an existing VPC to deploy into. Leave null to let the module create a private-only VPC (no internet gateway, no NAT) with `vpc_cidr` and `az_count` subnets."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.vpc_id == null || can(regex("^vpc-[0-9a-f]{8,17}$", var.vpc_id))
+    error_message = "vpc_id must look like vpc-0123456789abcdef0, or be null to create a VPC."
+  }
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets of the existing VPC (required when vpc_id is set, ignored otherwise). They must span at least two Availability Zones and must not map public IPs on launch. The NLB, the Fargate tasks and the interface endpoints are placed in them."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.private_subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "Every private_subnet_ids entry must look like subnet-0123456789abcdef0."
+  }
+
+  validation {
+    condition     = var.vpc_id == null || length(var.private_subnet_ids) >= 2
+    error_message = "When vpc_id is set, private_subnet_ids must list at least two private subnets in different Availability Zones."
+  }
+}
+
+variable "private_route_table_ids" {
+  description = "Route tables of the existing VPC's private subnets; the S3 gateway endpoint (needed for ECR image layers) is attached to them. Ignored when the module creates the VPC."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC the module creates (ignored when vpc_id is set). Subnets are /20s (or smaller) carved from it, one per Availability Zone."
+  type        = string
+  default     = "10.80.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && can(regex("^[0-9.]+/(1[6-9]|2[0-4])$", var.vpc_cidr))
+    error_message = "vpc_cidr must be a valid IPv4 CIDR block with a prefix length between /16 and /24, e.g. 10.80.0.0/16."
+  }
+}
+
+variable "az_count" {
+  description = "Number of Availability Zones (and private subnets) the created VPC spans. At least 2 for a highly available NLB and service."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.az_count >= 2 && var.az_count <= 6 && floor(var.az_count) == var.az_count
+    error_message = "az_count must be a whole number between 2 and 6."
+  }
+}
+
+variable "availability_zones" {
+  description = "Explicit Availability Zone names for the created VPC's subnets (overrides az_count). Leave empty to take the first az_count available zones of the region. Pick zones whose AZ IDs exist in the client accounts too: PrivateLink endpoints can only be created in AZ IDs the service is in."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.availability_zones) == 0 || length(var.availability_zones) >= 2
+    error_message = "availability_zones must list at least two zones (or be empty)."
+  }
+}
+
+variable "enable_flow_logs" {
+  description = "Create VPC flow logs (to a KMS-encrypted CloudWatch log group) for the VPC the module creates."
+  type        = bool
+  default     = true
+}
+
+variable "create_vpc_endpoints" {
+  description = "Create the interface endpoints (bedrock-runtime, ecr.api, ecr.dkr, logs, plus `extra_interface_endpoints`) and the S3 gateway endpoint. Set to false only if the (existing) VPC already has them with private DNS; then allow the tasks' HTTPS egress with `task_egress_cidr_blocks`."
+  type        = bool
+  default     = true
+}
+
+variable "extra_interface_endpoints" {
+  description = "Additional interface endpoint service short names (e.g. [\"secretsmanager\", \"monitoring\"]) to create with private DNS next to the required ones. They get an account-scoped endpoint policy."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for s in var.extra_interface_endpoints : can(regex("^[a-z0-9.-]+$", s))])
+    error_message = "extra_interface_endpoints entries are short service names such as secretsmanager or monitoring."
+  }
+}
+
+variable "task_egress_cidr_blocks" {
+  description = "Extra IPv4 CIDRs the tasks may reach on TCP 443 (only needed when create_vpc_endpoints = false and the endpoints live elsewhere). By default the tasks can reach only the module's endpoints."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.task_egress_cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "Every task_egress_cidr_blocks entry must be a valid CIDR block."
+  }
+}
+
+variable "nlb_ingress_cidr_blocks" {
+  description = "IPv4 CIDRs that may connect to the NLB directly (not via PrivateLink), e.g. in-VPC callers. Empty = the VPC's own CIDR. PrivateLink traffic is admitted by the endpoint service (allowed_principals + acceptance), not by this list."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.nlb_ingress_cidr_blocks : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "Every nlb_ingress_cidr_blocks entry must be a valid CIDR block, and 0.0.0.0/0 is not allowed."
+  }
+}
+
+###############################################################################
+# Gateway container
+###############################################################################
+
+variable "image_tag" {
+  description = "Tag of the gateway image in the module's ECR repository (tags are immutable: use a version or a git SHA, never `latest`). Ignored when container_image is set."
+  type        = string
+  default     = "0.1.0"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && var.image_tag != "latest"
+    error_message = "image_tag must be a valid Docker tag and must not be `latest` (the repository's tags are immutable)."
+  }
+}
+
+variable "container_image" {
+  description = "Full image reference (registry/repo:tag or @sha256:digest) to run instead of <module ECR repository>:<image_tag>. The execution role can pull only from the module's repository, so other private registries need extra permissions."
+  type        = string
+  default     = null
+}
+
+variable "container_command" {
+  description = "Arguments passed to the image's ENTRYPOINT (/usr/local/bin/bedrock-gateway). Null keeps the image's CMD. Example: [\"--config\", \"/etc/bedrock-gateway/gateway.toml\"] when a config file is baked into the image."
+  type        = list(string)
+  default     = null
+}
+
+variable "grpc_port" {
+  description = "TCP port the gateway listens on for gRPC (plaintext HTTP/2) and the NLB's TCP listener port."
+  type        = number
+  default     = 50051
+
+  validation {
+    condition     = var.grpc_port >= 1024 && var.grpc_port <= 65535
+    error_message = "grpc_port must be between 1024 and 65535 (the container runs as a non-root user)."
+  }
+}
+
+variable "cpu" {
+  description = "Fargate task CPU units (256, 512, 1024, 2048, 4096, 8192, 16384)."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096, 8192, 16384], var.cpu)
+    error_message = "cpu must be one of 256, 512, 1024, 2048, 4096, 8192, 16384."
+  }
+}
+
+variable "memory" {
+  description = "Fargate task memory in MiB; must be a valid combination with cpu."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.memory >= 512 && var.memory <= 122880
+    error_message = "memory must be between 512 and 122880 MiB."
+  }
+}
+
+variable "cpu_architecture" {
+  description = "CPU architecture of the task; must match the image (X86_64 or ARM64)."
+  type        = string
+  default     = "X86_64"
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
+variable "bedrock_region" {
+  description = "Region the gateway calls Bedrock in (BEDROCK_GATEWAY_BEDROCK__REGION). Null = the provider's region. The bedrock-runtime interface endpoint is created in the provider's region, so a different region needs a network path to it."
+  type        = string
+  default     = null
+}
+
+variable "models" {
+  description = "Model table of the gateway: alias => { model_id, max_tokens_cap }. Rendered as BEDROCK_GATEWAY_MODELS__<ALIAS>__MODEL_ID / __MAX_TOKENS_CAP environment variables (the gateway lower-cases env keys, so aliases are lower-case). model_id is a Bedrock model id or an inference profile id/ARN; every model it resolves to must be covered by bedrock_model_arns."
+  type = map(object({
+    model_id       = string
+    max_tokens_cap = optional(number)
+  }))
+
+  validation {
+    condition     = length(var.models) > 0
+    error_message = "models must contain at least one alias."
+  }
+
+  validation {
+    condition     = alltrue([for alias in keys(var.models) : can(regex("^[a-z0-9]([a-z0-9-]|_[a-z0-9-])*$", alias))])
+    error_message = "Model aliases must be lower-case letters, digits, '-' and single '_' (a double underscore is the env-var nesting separator)."
+  }
+
+  validation {
+    condition     = alltrue([for m in values(var.models) : length(trimspace(m.model_id)) > 0 && (m.max_tokens_cap == null ? true : m.max_tokens_cap > 0)])
+    error_message = "Each model needs a non-empty model_id and, if set, a positive max_tokens_cap."
+  }
+}
+
+variable "bedrock_model_arns" {
+  description = "Exact ARNs the task role may invoke with bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream: foundation models (arn:aws:bedrock:REGION::foundation-model/ID), inference profiles (arn:aws:bedrock:REGION:ACCOUNT:inference-profile/ID), application inference profiles or provisioned models. For a cross-region inference profile list the profile ARN and the foundation-model ARN in every region it routes to. No wildcards."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.bedrock_model_arns) > 0
+    error_message = "bedrock_model_arns must contain at least one model or inference-profile ARN."
+  }
+
+  validation {
+    condition = alltrue([
+      for a in var.bedrock_model_arns :
+      can(regex("^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:([0-9]{12})?:(foundation-model|inference-profile|application-inference-profile|provisioned-model|custom-model|imported-model)/[A-Za-z0-9._:/-]+$", a)) && !strcontains(a, "*")
+    ])
+    error_message = "Every bedrock_model_arns entry must be a Bedrock foundation-model, inference-profile, application-inference-profile, provisioned/custom/imported-model ARN without wildcards."
+  }
+}
+
+variable "environment" {
+  description = "Extra plain environment variables for the gateway container (e.g. RUST_LOG). Do not put secrets here."
+  type        = map(string)
+  default     = {}
+}
+
+variable "drain_seconds" {
+  description = "How long in-flight streams may drain on scale-in/deploy. Used as the target group's deregistration delay and as the gateway's shutdown grace (BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS); the container's stopTimeout is drain_seconds + 15 (Fargate caps stopTimeout at 120 s)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.drain_seconds >= 5 && var.drain_seconds <= 105 && floor(var.drain_seconds) == var.drain_seconds
+    error_message = "drain_seconds must be a whole number of seconds between 5 and 105 (stopTimeout = drain_seconds + 15 must stay <= 120)."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the gateway's (and flow logs') CloudWatch log groups, in days."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "ecr_force_delete" {
+  description = "Allow `terraform destroy` to delete the ECR repository even if it still holds images."
+  type        = bool
+  default     = false
+}
+
+variable "ecr_keep_images" {
+  description = "Number of most recent images the ECR lifecycle policy keeps."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.ecr_keep_images >= 1
+    error_message = "ecr_keep_images must be at least 1."
+  }
+}
+
+###############################################################################
+# Load balancer and PrivateLink
+###############################################################################
+
+variable "nlb_idle_timeout_seconds" {
+  description = "tcp.idle_timeout.seconds of the NLB's TCP listener (60-6000, AWS default 350). The gateway and the client crate both send HTTP/2 PINGs every 60 s, so a value >= 120 keeps idle streams/connections open. A TLS listener's idle timeout is fixed at 350 s."
+  type        = number
+  default     = 350
+
+  validation {
+    condition     = var.nlb_idle_timeout_seconds >= 60 && var.nlb_idle_timeout_seconds <= 6000 && floor(var.nlb_idle_timeout_seconds) == var.nlb_idle_timeout_seconds
+    error_message = "nlb_idle_timeout_seconds must be a whole number between 60 and 6000."
+  }
+}
+
+variable "tls_certificate_arn" {
+  description = "ACM certificate ARN. When set, a TLS listener on tls_port (ALPN HTTP2Only, TLS 1.3/1.2 policy) is added in front of the same target group; the TCP listener stays."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.tls_certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[0-9a-f-]+$", var.tls_certificate_arn))
+    error_message = "tls_certificate_arn must be an ACM certificate ARN (arn:aws:acm:REGION:ACCOUNT:certificate/ID) or null."
+  }
+}
+
+variable "tls_port" {
+  description = "Port of the optional TLS listener."
+  type        = number
+  default     = 443
+
+  validation {
+    condition     = var.tls_port >= 1 && var.tls_port <= 65535
+    error_message = "tls_port must be a valid TCP port."
+  }
+}
+
+variable "tls_ssl_policy" {
+  description = "Security policy of the optional TLS listener."
+  type        = string
+  default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+}
+
+variable "proxy_protocol_v2" {
+  description = "Enable proxy protocol v2 on the target group (carries the PrivateLink endpoint id and client address to the gateway). Only enable it if the gateway is configured to parse the PROXY header; otherwise every connection fails."
+  type        = bool
+  default     = false
+}
+
+variable "enable_deletion_protection" {
+  description = "Deletion protection on the NLB."
+  type        = bool
+  default     = true
+}
+
+variable "access_logs_bucket" {
+  description = "S3 bucket for NLB access logs (NLBs log TLS listener connections only). Null disables access logs."
+  type        = string
+  default     = null
+}
+
+variable "allowed_principals" {
+  description = "IAM principal ARNs (usually client account roots: arn:aws:iam::123456789012:root) allowed to create interface endpoints to the gateway's endpoint service. Connections still need acceptance."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.allowed_principals) > 0
+    error_message = "allowed_principals must contain at least one client principal ARN (e.g. arn:aws:iam::123456789012:root); an endpoint service nobody may connect to is useless."
+  }
+
+  validation {
+    condition     = alltrue([for p in var.allowed_principals : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/[A-Za-z0-9+=,.@_/-]+|user/[A-Za-z0-9+=,.@_/-]+)$", p))])
+    error_message = "Every allowed_principals entry must be an IAM ARN: arn:aws:iam::ACCOUNT_ID:root, :role/NAME or :user/NAME (no wildcards)."
+  }
+
+  validation {
+    condition     = length(distinct(var.allowed_principals)) == length(var.allowed_principals)
+    error_message = "allowed_principals must not contain duplicates."
+  }
+}
+
+###############################################################################
+# Capacity and scaling
+###############################################################################
+
+variable "min_capacity" {
+  description = "Minimum number of tasks (and the initial desired count). At least 2 so that every deploy and AZ loss keeps serving."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.min_capacity >= 1
+    error_message = "min_capacity must be at least 1."
+  }
+}
+
+variable "max_capacity" {
+  description = "Maximum number of tasks autoscaling may run."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_capacity >= var.min_capacity && var.max_capacity <= 1000
+    error_message = "max_capacity must be at least min_capacity and at most 1000."
+  }
+}
+
+variable "cpu_target_percent" {
+  description = "Target average CPU utilisation (%) of the CPU target-tracking policy."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.cpu_target_percent >= 10 && var.cpu_target_percent <= 90
+    error_message = "cpu_target_percent must be between 10 and 90."
+  }
+}
+
+variable "requests_per_task_target" {
+  description = "Target number of gateway requests per task per minute for the request target-tracking policy. Requests are counted from the gateway's per-request log lines by a metric filter (request_log_filter_pattern)."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.requests_per_task_target > 0
+    error_message = "requests_per_task_target must be positive."
+  }
+}
+
+variable "request_log_filter_pattern" {
+  description = "CloudWatch Logs filter pattern that matches exactly one log line per gateway request (the gateway writes one JSON line per request to stdout)."
+  type        = string
+  default     = "{ $.event = \"request\" }"
+}
+
+variable "scale_in_cooldown_seconds" {
+  description = "Scale-in cooldown of both target-tracking policies. Long, so that streams are not drained too eagerly."
+  type        = number
+  default     = 300
+}
+
+variable "scale_out_cooldown_seconds" {
+  description = "Scale-out cooldown of both target-tracking policies."
+  type        = number
+  default     = 60
+}
+
+###############################################################################
+# Alarms and dashboard
+###############################################################################
+
+variable "alarm_actions" {
+  description = "ARNs (e.g. SNS topics) notified when an alarm fires and when it recovers."
+  type        = list(string)
+  default     = []
+}
+
+variable "cpu_alarm_threshold_percent" {
+  description = "Average service CPU (%) above which the CPU alarm fires (5 consecutive minutes)."
+  type        = number
+  default     = 85
+}
+
+variable "throttle_alarm_threshold" {
+  description = "Bedrock InvocationThrottles per model per 5 minutes above which the throttle alarm fires."
+  type        = number
+  default     = 10
+}
