@@ -4,7 +4,7 @@
 
 locals {
   # service short name => endpoint policy statements
-  interface_endpoints = var.create_vpc_endpoints ? merge(
+  interface_endpoint_statements = merge(
     {
       "bedrock-runtime" = [{
         Sid       = "InvokeConfiguredModelsOnly"
@@ -58,7 +58,13 @@ locals {
         Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id } }
       }]
     }
-  ) : {}
+  )
+
+  # service short name => endpoint policy document (JSON)
+  interface_endpoints = var.create_vpc_endpoints ? {
+    for svc, statements in local.interface_endpoint_statements :
+    svc => jsonencode({ Version = "2012-10-17", Statement = statements })
+  } : {}
 }
 
 resource "aws_vpc_endpoint" "interface" {
@@ -71,10 +77,7 @@ resource "aws_vpc_endpoint" "interface" {
   security_group_ids  = [aws_security_group.endpoints[0].id]
   private_dns_enabled = true
 
-  policy = jsonencode({
-    Version   = "2012-10-17"
-    Statement = each.value
-  })
+  policy = each.value
 
   tags = merge(local.tags, { Name = "${var.name}-${each.key}" })
 }

@@ -1,0 +1,86 @@
+# Bedrock account hosts the gateway; a client account reaches it over
+# PrivateLink. Terraform runs with credentials that may assume a role in
+# each account.
+
+provider "aws" {
+  alias  = "gateway"
+  region = var.region
+
+  assume_role {
+    role_arn     = var.gateway_account_role_arn
+    session_name = "bedrock-gateway-terraform"
+    external_id  = var.external_id
+  }
+
+  default_tags {
+    tags = { project = "bedrock-gateway", side = "gateway" }
+  }
+}
+
+provider "aws" {
+  alias  = "client"
+  region = var.region
+
+  assume_role {
+    role_arn     = var.client_account_role_arn
+    session_name = "bedrock-gateway-terraform"
+    external_id  = var.external_id
+  }
+
+  default_tags {
+    tags = { project = "bedrock-gateway", side = "client" }
+  }
+}
+
+data "aws_caller_identity" "client" {
+  provider = aws.client
+}
+
+data "aws_partition" "client" {
+  provider = aws.client
+}
+
+data "aws_vpc" "client" {
+  provider = aws.client
+  id       = var.client_vpc_id
+}
+
+module "gateway" {
+  source = "../../modules/gateway-service"
+  providers = {
+    aws = aws.gateway
+  }
+
+  name                = var.name
+  availability_zones  = var.gateway_availability_zones
+  image_tag           = var.image_tag
+  models              = var.models
+  bedrock_model_arns  = var.bedrock_model_arns
+  tls_certificate_arn = var.tls_certificate_arn
+
+  # Only the client account may create endpoints to the service.
+  allowed_principals = ["arn:${data.aws_partition.client.partition}:iam::${data.aws_caller_identity.client.account_id}:root"]
+}
+
+module "client" {
+  source = "../../modules/gateway-client"
+  providers = {
+    aws = aws.client
+  }
+
+  endpoint_service_name = module.gateway.endpoint_service_name
+  vpc_id                = var.client_vpc_id
+  subnet_ids            = var.client_subnet_ids
+  allowed_cidr_blocks   = length(var.client_allowed_cidr_blocks) > 0 ? var.client_allowed_cidr_blocks : [data.aws_vpc.client.cidr_block]
+  zone_name             = var.client_zone_name
+  grpc_port             = module.gateway.grpc_port
+  tls_port              = module.gateway.tls_port
+}
+
+# Acceptance happens in the gateway account.
+resource "aws_vpc_endpoint_connection_accepter" "client" {
+  provider = aws.gateway
+
+  vpc_endpoint_service_id = module.gateway.endpoint_service_id
+  vpc_endpoint_id         = module.client.vpc_endpoint_id
+}

@@ -1,0 +1,97 @@
+variable "region" {
+  description = "Region of both accounts' resources (PrivateLink endpoints are regional)."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "gateway_account_role_arn" {
+  description = "Role Terraform assumes in the Bedrock (gateway) account, e.g. arn:aws:iam::111111111111:role/terraform."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.gateway_account_role_arn))
+    error_message = "gateway_account_role_arn must be an IAM role ARN."
+  }
+}
+
+variable "client_account_role_arn" {
+  description = "Role Terraform assumes in the client account, e.g. arn:aws:iam::222222222222:role/terraform."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.client_account_role_arn))
+    error_message = "client_account_role_arn must be an IAM role ARN."
+  }
+}
+
+variable "external_id" {
+  description = "Optional sts:ExternalId for both assume_role calls."
+  type        = string
+  default     = null
+}
+
+variable "name" {
+  description = "Name prefix of the gateway resources."
+  type        = string
+  default     = "bedrock-gateway"
+}
+
+variable "image_tag" {
+  description = "Tag of the gateway image in the gateway account's ECR repository."
+  type        = string
+  default     = "0.1.0"
+}
+
+variable "models" {
+  description = "Gateway model table: alias => { model_id, max_tokens_cap }."
+  type = map(object({
+    model_id       = string
+    max_tokens_cap = optional(number)
+  }))
+  default = {
+    "claude-haiku" = {
+      model_id       = "anthropic.claude-3-haiku-20240307-v1:0"
+      max_tokens_cap = 4096
+    }
+  }
+}
+
+variable "bedrock_model_arns" {
+  description = "ARNs the gateway may invoke; must cover every model_id in models."
+  type        = list(string)
+  default     = ["arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"]
+}
+
+variable "gateway_availability_zones" {
+  description = "AZ names (in the gateway account) for the gateway VPC. Choose zones whose AZ IDs exist in the client's subnets; AZ names map to different AZ IDs per account."
+  type        = list(string)
+  default     = []
+}
+
+variable "client_vpc_id" {
+  description = "Existing VPC of the client account where microservices run."
+  type        = string
+}
+
+variable "client_subnet_ids" {
+  description = "Subnets of the client VPC for the endpoint ENIs (one per AZ, in AZ IDs the gateway also uses)."
+  type        = list(string)
+}
+
+variable "client_allowed_cidr_blocks" {
+  description = "CIDRs in the client VPC allowed to reach the gateway. Empty = the client VPC's primary CIDR."
+  type        = list(string)
+  default     = []
+}
+
+variable "client_zone_name" {
+  description = "Private hosted zone created in the client VPC."
+  type        = string
+  default     = "llm.internal"
+}
+
+variable "tls_certificate_arn" {
+  description = "Optional ACM certificate (gateway account) for a TLS listener; must cover client_zone_name."
+  type        = string
+  default     = null
+}

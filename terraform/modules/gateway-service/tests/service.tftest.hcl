@@ -1,0 +1,338 @@
+# Offline tests of the gateway-service module with a mocked AWS provider.
+# Run from the module directory: terraform init -backend=false && terraform test
+
+mock_provider "aws" {
+  source = "./tests"
+}
+
+variables {
+  name = "bedrock-gateway"
+  models = {
+    "claude-haiku" = {
+      model_id       = "anthropic.claude-3-haiku-20240307-v1:0"
+      max_tokens_cap = 4096
+    }
+    "sonnet" = {
+      model_id = "eu.anthropic.claude-3-7-sonnet-20250219-v1:0"
+    }
+  }
+  bedrock_model_arns = [
+    "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+    "arn:aws:bedrock:eu-west-1:111111111111:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
+    "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0",
+  ]
+  allowed_principals = [
+    "arn:aws:iam::222222222222:root",
+    "arn:aws:iam::333333333333:root",
+  ]
+}
+
+run "defaults" {
+  command = apply
+
+  # --- network: private only -------------------------------------------------
+  assert {
+    condition     = aws_lb.this.internal == true && aws_lb.this.load_balancer_type == "network"
+    error_message = "The NLB must be internal."
+  }
+  assert {
+    condition     = aws_lb.this.enable_cross_zone_load_balancing == true && aws_lb_target_group.this.load_balancing_cross_zone_enabled == "true"
+    error_message = "Cross-zone load balancing must be on."
+  }
+  assert {
+    condition     = length(aws_subnet.private) == 3 && length(distinct(aws_subnet.private[*].availability_zone)) == 3
+    error_message = "The created VPC must have one private subnet per AZ (default 3 AZs)."
+  }
+  assert {
+    condition     = alltrue([for s in aws_subnet.private : s.map_public_ip_on_launch == false])
+    error_message = "Subnets must not assign public IPs."
+  }
+  assert {
+    condition     = aws_ecs_service.this.network_configuration[0].assign_public_ip == false
+    error_message = "Fargate tasks must not get public IPs."
+  }
+  assert {
+    condition     = length([for r in aws_route_table.private[0].route : r if r.cidr_block == "0.0.0.0/0" || r.gateway_id != ""]) == 0
+    error_message = "The private route table must have no default route / internet gateway route."
+  }
+  assert {
+    condition     = toset(aws_lb.this.subnets) == toset(aws_subnet.private[*].id)
+    error_message = "The NLB must span all private subnets."
+  }
+
+  # --- VPC endpoints ------------------------------------------------------------
+  assert {
+    condition     = toset(keys(aws_vpc_endpoint.interface)) == toset(["bedrock-runtime", "ecr.api", "ecr.dkr", "logs"])
+    error_message = "Interface endpoints for bedrock-runtime, ecr.api, ecr.dkr and logs are required."
+  }
+  assert {
+    condition     = alltrue([for e in aws_vpc_endpoint.interface : e.private_dns_enabled && e.vpc_endpoint_type == "Interface"])
+    error_message = "Interface endpoints must have private DNS on."
+  }
+  assert {
+    condition     = aws_vpc_endpoint.s3[0].vpc_endpoint_type == "Gateway" && aws_vpc_endpoint.s3[0].service_name == "com.amazonaws.eu-west-1.s3"
+    error_message = "An S3 gateway endpoint is needed for ECR layers."
+  }
+  assert {
+    condition = toset(flatten([for s in jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement : s.Resource])) == toset(var.bedrock_model_arns) && alltrue([
+      for s in jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement : toset(s.Action) == toset(["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"])
+    ])
+    error_message = "The bedrock-runtime endpoint policy must admit only InvokeModel* on the configured ARNs."
+  }
+  assert {
+    condition     = jsondecode(aws_vpc_endpoint.s3[0].policy).Statement[0].Resource == ["arn:aws:s3:::prod-eu-west-1-starport-layer-bucket/*"]
+    error_message = "The S3 endpoint policy must be scoped to ECR's layer bucket."
+  }
+
+  # --- endpoint service ------------------------------------------------------------
+  assert {
+    condition     = aws_vpc_endpoint_service.this.acceptance_required == true
+    error_message = "The endpoint service must require acceptance."
+  }
+  assert {
+    condition     = aws_vpc_endpoint_service.this.allowed_principals == toset(["arn:aws:iam::222222222222:root", "arn:aws:iam::333333333333:root"])
+    error_message = "The endpoint service must admit exactly the given principals."
+  }
+  assert {
+    condition     = aws_vpc_endpoint_service.this.network_load_balancer_arns == toset([aws_lb.this.arn])
+    error_message = "The endpoint service must front the gateway NLB."
+  }
+
+  # --- IAM ---------------------------------------------------------------------------
+  assert {
+    condition     = length(jsondecode(aws_iam_role_policy.task.policy).Statement) == 1
+    error_message = "The task role policy must have exactly one statement."
+  }
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.task.policy).Statement :
+      s.Effect == "Allow"
+      && toset(s.Action) == toset(["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"])
+      && toset(s.Resource) == toset(var.bedrock_model_arns)
+      && length(setsubtract(keys(s), ["Sid", "Effect", "Action", "Resource"])) == 0
+    ])
+    error_message = "The task role may only call bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on exactly the given ARNs."
+  }
+  assert {
+    condition     = aws_iam_role.task.arn != aws_iam_role.execution.arn || aws_iam_role.task.name != aws_iam_role.execution.name
+    error_message = "Task and execution roles must differ."
+  }
+  assert {
+    condition     = jsondecode(aws_iam_role.task.assume_role_policy).Statement[0].Principal.Service == "ecs-tasks.amazonaws.com"
+    error_message = "Only ECS tasks may assume the task role."
+  }
+  assert {
+    condition     = alltrue([for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource == "*" ? s.Action == ["ecr:GetAuthorizationToken"] : true])
+    error_message = "The execution role may use Resource * only for ecr:GetAuthorizationToken."
+  }
+
+  # --- security groups ------------------------------------------------------------
+  assert {
+    condition = (
+      aws_vpc_security_group_ingress_rule.tasks_from_nlb.referenced_security_group_id == aws_security_group.nlb.id
+      && aws_vpc_security_group_ingress_rule.tasks_from_nlb.from_port == 50051
+      && aws_vpc_security_group_ingress_rule.tasks_from_nlb.to_port == 50051
+      && aws_vpc_security_group_ingress_rule.tasks_from_nlb.cidr_ipv4 == null
+    )
+    error_message = "Tasks must admit only the NLB security group on the gRPC port."
+  }
+  assert {
+    condition     = keys(aws_vpc_security_group_ingress_rule.nlb_grpc) == ["10.80.0.0/16"] && alltrue([for r in aws_vpc_security_group_ingress_rule.nlb_grpc : r.from_port == 50051 && r.to_port == 50051])
+    error_message = "The NLB must admit only the VPC CIDR on the gRPC port by default."
+  }
+  assert {
+    condition     = length(aws_vpc_security_group_ingress_rule.nlb_tls) == 0 && length(aws_lb_listener.tls) == 0
+    error_message = "No TLS listener or rule without a certificate."
+  }
+  assert {
+    condition = (
+      aws_vpc_security_group_ingress_rule.endpoints_from_tasks[0].referenced_security_group_id == aws_security_group.tasks.id
+      && aws_vpc_security_group_ingress_rule.endpoints_from_tasks[0].from_port == 443
+    )
+    error_message = "Endpoints must admit only the tasks on 443."
+  }
+  assert {
+    condition     = aws_vpc_security_group_egress_rule.tasks_to_endpoints[0].to_port == 443 && length(aws_vpc_security_group_egress_rule.tasks_extra) == 0
+    error_message = "Tasks may only leave on 443 towards the endpoints."
+  }
+
+  # --- listener, target group, draining --------------------------------------------
+  assert {
+    condition     = aws_lb_listener.tcp.protocol == "TCP" && aws_lb_listener.tcp.port == 50051 && aws_lb_listener.tcp.tcp_idle_timeout_seconds == 350
+    error_message = "TCP listener on 50051 with an explicit 350 s idle timeout expected."
+  }
+  assert {
+    condition     = aws_lb_target_group.this.target_type == "ip" && aws_lb_target_group.this.protocol == "TCP" && aws_lb_target_group.this.health_check[0].enabled
+    error_message = "IP target group with a health check expected."
+  }
+  assert {
+    condition     = tonumber(aws_lb_target_group.this.deregistration_delay) <= jsondecode(aws_ecs_task_definition.this.container_definitions)[0].stopTimeout
+    error_message = "deregistration_delay must not exceed the container's stopTimeout."
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].stopTimeout <= 120
+    error_message = "Fargate caps stopTimeout at 120 s."
+  }
+  assert {
+    condition     = aws_lb_target_group.this.proxy_protocol_v2 == false && aws_lb_target_group.this.connection_termination == false
+    error_message = "Proxy protocol off by default; draining must not cut connections."
+  }
+
+  # --- ECS --------------------------------------------------------------------------
+  assert {
+    condition     = aws_ecs_service.this.deployment_circuit_breaker[0].enable && aws_ecs_service.this.deployment_circuit_breaker[0].rollback
+    error_message = "Deployment circuit breaker with rollback expected."
+  }
+  assert {
+    condition     = aws_ecs_service.this.launch_type == "FARGATE" && aws_ecs_service.this.desired_count == 2
+    error_message = "Fargate service starting at min_capacity expected."
+  }
+  assert {
+    condition     = one([for s in aws_ecs_cluster.this.setting : s.value if s.name == "containerInsights"]) == "enabled"
+    error_message = "Container insights must be enabled."
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].healthCheck.command == ["CMD", "/usr/local/bin/bedrock-gateway", "healthcheck", "--addr", "127.0.0.1:50051"]
+    error_message = "The ECS health check must run the binary's own healthcheck in CMD form (no shell)."
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].user == "65532:65532" && jsondecode(aws_ecs_task_definition.this.container_definitions)[0].readonlyRootFilesystem
+    error_message = "The container must run as a non-root user on a read-only root filesystem."
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].logConfiguration.logDriver == "awslogs" && aws_cloudwatch_log_group.gateway.retention_in_days == 365 && aws_cloudwatch_log_group.gateway.kms_key_id == aws_kms_key.this.arn
+    error_message = "Logs must go to a KMS-encrypted log group with retention."
+  }
+  assert {
+    condition = {
+      for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e.name => e.value
+      if startswith(e.name, "BEDROCK_GATEWAY_")
+      } == {
+      "BEDROCK_GATEWAY_BEDROCK__REGION"                      = "eu-west-1"
+      "BEDROCK_GATEWAY_MODELS__CLAUDE-HAIKU__MAX_TOKENS_CAP" = "4096"
+      "BEDROCK_GATEWAY_MODELS__CLAUDE-HAIKU__MODEL_ID"       = "anthropic.claude-3-haiku-20240307-v1:0"
+      "BEDROCK_GATEWAY_MODELS__SONNET__MODEL_ID"             = "eu.anthropic.claude-3-7-sonnet-20250219-v1:0"
+      "BEDROCK_GATEWAY_SERVER__LISTEN"                       = "0.0.0.0:50051"
+      "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS"          = "60"
+    }
+    error_message = "Gateway configuration env vars are not rendered as expected."
+  }
+  assert {
+    condition     = aws_ecr_repository.this.image_tag_mutability == "IMMUTABLE" && aws_ecr_repository.this.image_scanning_configuration[0].scan_on_push
+    error_message = "ECR must have immutable tags and scan on push."
+  }
+
+  # --- autoscaling -------------------------------------------------------------------
+  assert {
+    condition     = aws_appautoscaling_target.this.min_capacity == 2 && aws_appautoscaling_target.this.max_capacity == 10
+    error_message = "Autoscaling bounds must be 2..10 by default."
+  }
+  assert {
+    condition     = aws_appautoscaling_policy.cpu.target_tracking_scaling_policy_configuration[0].predefined_metric_specification[0].predefined_metric_type == "ECSServiceAverageCPUUtilization"
+    error_message = "CPU target tracking expected."
+  }
+  assert {
+    condition     = length(aws_appautoscaling_policy.requests.target_tracking_scaling_policy_configuration[0].customized_metric_specification[0].metrics) == 3
+    error_message = "Request target tracking (requests / running tasks) expected."
+  }
+
+  # --- alarms and dashboard -------------------------------------------------------
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.bedrock_throttles) == 2 && aws_cloudwatch_metric_alarm.unhealthy_hosts.metric_name == "UnHealthyHostCount" && aws_cloudwatch_metric_alarm.cpu_high.metric_name == "CPUUtilization"
+    error_message = "Throttle (per model), unhealthy-host and CPU alarms expected."
+  }
+  assert {
+    condition     = length(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets) == 8
+    error_message = "Dashboard must have the 6 service widgets plus one per Bedrock model."
+  }
+}
+
+run "tls_listener_custom_idle_timeout" {
+  command = plan
+
+  variables {
+    tls_certificate_arn      = "arn:aws:acm:eu-west-1:111111111111:certificate/11111111-2222-3333-4444-555555555555"
+    nlb_idle_timeout_seconds = 1200
+    drain_seconds            = 105
+    proxy_protocol_v2        = true
+    min_capacity             = 3
+    max_capacity             = 30
+  }
+
+  assert {
+    condition     = aws_lb_listener.tls[0].protocol == "TLS" && aws_lb_listener.tls[0].alpn_policy == "HTTP2Only" && aws_lb_listener.tls[0].port == 443
+    error_message = "TLS listener with ALPN HTTP2Only expected when a certificate is given."
+  }
+  assert {
+    condition     = aws_lb_listener.tcp.tcp_idle_timeout_seconds == 1200
+    error_message = "The TCP listener idle timeout must follow nlb_idle_timeout_seconds."
+  }
+  assert {
+    condition     = aws_lb_target_group.this.deregistration_delay == "105" && jsondecode(aws_ecs_task_definition.this.container_definitions)[0].stopTimeout == 120
+    error_message = "drain_seconds=105 must give deregistration delay 105 and stopTimeout 120."
+  }
+  assert {
+    condition     = aws_lb_target_group.this.proxy_protocol_v2 == true
+    error_message = "proxy_protocol_v2 must be configurable."
+  }
+  assert {
+    condition     = aws_appautoscaling_target.this.min_capacity == 3 && aws_appautoscaling_target.this.max_capacity == 30
+    error_message = "Autoscaling bounds must follow min/max_capacity."
+  }
+}
+
+run "bring_your_own_vpc" {
+  command = plan
+
+  variables {
+    vpc_id                  = "vpc-0aaaaaaaaaaaaaaaa"
+    private_subnet_ids      = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+    private_route_table_ids = ["rtb-0aaaaaaaaaaaaaaaa"]
+  }
+
+  override_data {
+    target = data.aws_subnet.selected["subnet-0aaaaaaaaaaaaaaaa"]
+    values = { availability_zone = "eu-west-1a", map_public_ip_on_launch = false }
+  }
+  override_data {
+    target = data.aws_subnet.selected["subnet-0bbbbbbbbbbbbbbbb"]
+    values = { availability_zone = "eu-west-1b", map_public_ip_on_launch = false }
+  }
+
+  assert {
+    condition     = length(aws_vpc.this) == 0 && length(aws_subnet.private) == 0 && length(aws_flow_log.this) == 0
+    error_message = "No VPC resources may be created when vpc_id is given."
+  }
+  assert {
+    condition     = toset(aws_lb.this.subnets) == toset(var.private_subnet_ids) && aws_ecs_service.this.network_configuration[0].subnets == toset(var.private_subnet_ids)
+    error_message = "NLB and tasks must use the given subnets."
+  }
+  assert {
+    condition     = aws_vpc_endpoint.s3[0].route_table_ids == toset(["rtb-0aaaaaaaaaaaaaaaa"])
+    error_message = "The S3 gateway endpoint must attach to the given route tables."
+  }
+  assert {
+    condition     = keys(aws_vpc_security_group_ingress_rule.nlb_grpc) == ["10.50.0.0/16"]
+    error_message = "The NLB must admit the existing VPC's CIDR."
+  }
+}
+
+run "byo_vpc_single_az_is_rejected" {
+  command = plan
+
+  variables {
+    vpc_id             = "vpc-0aaaaaaaaaaaaaaaa"
+    private_subnet_ids = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+  }
+
+  override_data {
+    target = data.aws_subnet.selected["subnet-0aaaaaaaaaaaaaaaa"]
+    values = { availability_zone = "eu-west-1a", map_public_ip_on_launch = false }
+  }
+  override_data {
+    target = data.aws_subnet.selected["subnet-0bbbbbbbbbbbbbbbb"]
+    values = { availability_zone = "eu-west-1a", map_public_ip_on_launch = false }
+  }
+
+  expect_failures = [aws_lb.this]
+}

@@ -1,0 +1,143 @@
+# Bad inputs must fail at plan time with a clear validation error.
+
+mock_provider "aws" {
+  source = "./tests"
+}
+
+variables {
+  models = {
+    "claude-haiku" = { model_id = "anthropic.claude-3-haiku-20240307-v1:0" }
+  }
+  bedrock_model_arns = ["arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"]
+  allowed_principals = ["arn:aws:iam::222222222222:root"]
+}
+
+run "empty_principals" {
+  command = plan
+  variables {
+    allowed_principals = []
+  }
+  expect_failures = [var.allowed_principals]
+}
+
+run "wildcard_principal" {
+  command = plan
+  variables {
+    allowed_principals = ["*"]
+  }
+  expect_failures = [var.allowed_principals]
+}
+
+run "bad_vpc_cidr" {
+  command = plan
+  variables {
+    vpc_cidr = "10.0.0.300/16"
+  }
+  expect_failures = [var.vpc_cidr]
+}
+
+run "too_small_vpc_cidr" {
+  command = plan
+  variables {
+    vpc_cidr = "10.0.0.0/28"
+  }
+  expect_failures = [var.vpc_cidr]
+}
+
+run "bad_nlb_ingress_cidr" {
+  command = plan
+  variables {
+    nlb_ingress_cidr_blocks = ["0.0.0.0/0"]
+  }
+  expect_failures = [var.nlb_ingress_cidr_blocks]
+}
+
+run "empty_model_arns" {
+  command = plan
+  variables {
+    bedrock_model_arns = []
+  }
+  expect_failures = [var.bedrock_model_arns]
+}
+
+run "wildcard_model_arn" {
+  command = plan
+  variables {
+    bedrock_model_arns = ["arn:aws:bedrock:eu-west-1::foundation-model/*"]
+  }
+  expect_failures = [var.bedrock_model_arns]
+}
+
+run "idle_timeout_too_low" {
+  command = plan
+  variables {
+    nlb_idle_timeout_seconds = 30
+  }
+  expect_failures = [var.nlb_idle_timeout_seconds]
+}
+
+run "idle_timeout_too_high" {
+  command = plan
+  variables {
+    nlb_idle_timeout_seconds = 6001
+  }
+  expect_failures = [var.nlb_idle_timeout_seconds]
+}
+
+run "drain_longer_than_fargate_allows" {
+  command = plan
+  variables {
+    drain_seconds = 110
+  }
+  expect_failures = [var.drain_seconds]
+}
+
+run "max_below_min_capacity" {
+  command = plan
+  variables {
+    min_capacity = 4
+    max_capacity = 3
+  }
+  expect_failures = [var.max_capacity]
+}
+
+run "one_az" {
+  command = plan
+  variables {
+    az_count = 1
+  }
+  expect_failures = [var.az_count]
+}
+
+run "byo_vpc_one_subnet" {
+  command = plan
+  variables {
+    vpc_id             = "vpc-0aaaaaaaaaaaaaaaa"
+    private_subnet_ids = ["subnet-0aaaaaaaaaaaaaaaa"]
+  }
+  expect_failures = [var.private_subnet_ids]
+}
+
+run "latest_tag" {
+  command = plan
+  variables {
+    image_tag = "latest"
+  }
+  expect_failures = [var.image_tag]
+}
+
+run "bad_model_alias" {
+  command = plan
+  variables {
+    models = { "Bad__Alias" = { model_id = "x" } }
+  }
+  expect_failures = [var.models]
+}
+
+run "empty_models" {
+  command = plan
+  variables {
+    models = {}
+  }
+  expect_failures = [var.models]
+}
