@@ -1,0 +1,118 @@
+//! A local stand-in for the Amazon Bedrock runtime, for tests, benchmarks
+//! and local mode.
+//!
+//! It speaks Bedrock's real wire protocol, so the real
+//! `aws-sdk-bedrockruntime` client, given [`Emulator::endpoint_url`] as its
+//! endpoint, cannot tell the difference:
+//!
+//! - `POST /model/{modelId}/converse-stream` answers
+//!   `application/vnd.amazon.eventstream` frames: `messageStart`,
+//!   `contentBlockDelta`s, `contentBlockStop`, `messageStop`, `metadata`;
+//! - `POST /model/{modelId}/converse` answers the same content as JSON;
+//! - errors use the statuses of Bedrock's service model, the
+//!   `x-amzn-errortype` header and a `{"message": ...}` body.
+//!
+//! Signatures are not checked: any credentials work.
+//!
+//! # Answers
+//!
+//! Answers are deterministic so tests can know them in advance:
+//!
+//! - The answer depends only on the text of the **last user message** (its
+//!   text blocks concatenated), `inferenceConfig.maxTokens` and
+//!   [`EmulatorConfig::answer_tokens`]; [`expected_answer`] computes it.
+//!   Tokens are words picked by hashing the prompt; every token but the
+//!   first has a leading space. An answer has `answer_tokens` tokens, or is
+//!   cut at `maxTokens` tokens with stop reason `max_tokens`.
+//! - **Stop sequences**: the answer stops before the first token that,
+//!   trimmed, equals one of `inferenceConfig.stopSequences`, with stop
+//!   reason `stop_sequence` ([`Answer::with_stop_sequences`]).
+//! - **Tool use**: when `toolConfig` has a tool and either `toolChoice` is
+//!   `any` or `tool`, or the last user text contains the word "tool", the
+//!   answer is the text [`TOOL_PREAMBLE`] (content block 0), then a
+//!   `toolUse` block (index 1) for the `toolChoice` tool or else the first
+//!   tool, with id [`expected_tool_use_id`] and input
+//!   [`expected_tool_input`] streamed in three fragments; stop reason
+//!   `tool_use`.
+//! - **Usage**: `inputTokens` is the number of whitespace-separated words in
+//!   all text blocks of the system prompt and all messages (at least 1);
+//!   `outputTokens` is the number of deltas (text tokens plus tool input
+//!   fragments); `totalTokens` their sum.
+//! - **Pacing**: [`EmulatorConfig::time_to_first_token`] passes before the
+//!   first delta and [`EmulatorConfig::inter_token_gap`] between deltas.
+//!   Converse takes as long as the stream would.
+//!
+//! # Faults
+//!
+//! A model id `fault.<name>` (or, when the model id is not a fault, the
+//! request header `x-emulator-fault: fault.<name>`) injects a failure:
+//!
+//! | fault | effect |
+//! |---|---|
+//! | `fault.throttle` | 429 `ThrottlingException` |
+//! | `fault.throttle-once` | `ThrottlingException` the first time a prompt (last user text) is seen by this emulator, normal answers afterwards |
+//! | `fault.validation` | 400 `ValidationException` |
+//! | `fault.access-denied` | 403 `AccessDeniedException` |
+//! | `fault.not-found` | 404 `ResourceNotFoundException` |
+//! | `fault.model-timeout` | 408 `ModelTimeoutException` |
+//! | `fault.model-error` | 424 `ModelErrorException` |
+//! | `fault.not-ready` | 429 `ModelNotReadyException` |
+//! | `fault.quota` | 400 `ServiceQuotaExceededException` (not a modelled error of Converse, so the SDK reports it as unhandled with that code) |
+//! | `fault.internal` | 500 `InternalServerException` |
+//! | `fault.unavailable` | 503 `ServiceUnavailableException` |
+//! | `fault.stream-error.N` | N text deltas, then a `modelStreamErrorException` frame and a clean end of body |
+//! | `fault.stall`, `fault.stall.N` | `messageStart` and N deltas, then silence until the client leaves |
+//! | `fault.close.N` | N deltas, then the connection is dropped mid-body |
+//! | `fault.no-metadata` | a normal stream without the final `metadata` event |
+//!
+//! The N deltas of the breaking faults are the first N tokens of the plain
+//! answer to the prompt (for any N: `expected_answer(text, None, N)`).
+//! Other `fault.*` names are rejected with a `ValidationException`. With
+//! Converse, `stream-error` becomes a `ModelErrorException`, `stall` never
+//! answers and `close` drops the connection without a response.
+//!
+//! # Observation
+//!
+//! [`Emulator::requests_served`], [`Emulator::last_request_body`] and
+//! [`Emulator::subscribe`] (one [`StreamEnd`] per ConverseStream body) let
+//! tests check what a client sent and when it gave up on a stream.
+
+mod errors;
+mod fault;
+mod frame;
+mod generate;
+mod observe;
+mod reply;
+mod request;
+mod routes;
+mod server;
+mod stream;
+
+use std::time::Duration;
+
+pub use generate::{
+    Answer, TOOL_PREAMBLE, expected_answer, expected_tool_input, expected_tool_use_id,
+};
+pub use observe::{StreamEnd, StreamOutcome};
+pub use server::Emulator;
+
+/// How the emulator answers.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Pause before the first delta of a stream. Default: zero.
+    pub time_to_first_token: Duration,
+    /// Pause between deltas. Default: zero.
+    pub inter_token_gap: Duration,
+    /// Tokens in an answer not cut by `maxTokens`. Default: 32.
+    pub answer_tokens: usize,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            time_to_first_token: Duration::ZERO,
+            inter_token_gap: Duration::ZERO,
+            answer_tokens: 32,
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The parts of a Converse / ConverseStream request body the emulator reads.
+//!
+//! Only the fields that shape the answer are modelled; everything else the
+//! SDK sends is accepted and ignored, as Bedrock would for a model that does
+//! not use it.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+/// Why a request body is rejected with a `ValidationException`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RequestError {
+    #[error("The request body is not a valid Converse request: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("The messages field must contain at least one message.")]
+    NoMessages,
+    #[error("The maxTokens field must be at least 1.")]
+    ZeroMaxTokens,
+    #[error("The tool {0} named by toolChoice is not in toolConfig.tools.")]
+    UnknownTool(String),
+}
+
+/// A Converse request, reduced to what the emulator uses.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConverseRequest {
+    #[serde(default)]
+    messages: Vec<Message>,
+    #[serde(default)]
+    system: Vec<Block>,
+    inference_config: Option<InferenceConfig>,
+    tool_config: Option<ToolConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Message {
+    role: String,
+    #[serde(default)]
+    content: Vec<Block>,
+}
+
+/// A content or system block; only text blocks matter.
+#[derive(Debug, Deserialize)]
+struct Block {
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InferenceConfig {
+    max_tokens: Option<u32>,
+    #[serde(default)]
+    stop_sequences: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolConfig {
+    #[serde(default)]
+    tools: Vec<Tool>,
+    tool_choice: Option<ToolChoice>,
+}
+
+/// A tool entry; cache points and other non-spec entries have no `toolSpec`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Tool {
+    tool_spec: Option<Named>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ToolChoice {
+    any: Option<IgnoredAny>,
+    tool: Option<Named>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Named {
+    name: String,
+}
+
+impl ConverseRequest {
+    /// Parses and validates a request body.
+    pub(crate) fn parse(body: &[u8]) -> Result<ConverseRequest, RequestError> {
+        let request: ConverseRequest = serde_json::from_slice(body)?;
+        if request.messages.is_empty() {
+            return Err(RequestError::NoMessages);
+        }
+        if request.max_tokens() == Some(0) {
+            return Err(RequestError::ZeroMaxTokens);
+        }
+        request.tool_to_call()?;
+        Ok(request)
+    }
+
+    /// The text blocks of the last user message, concatenated: the whole
+    /// input of answer generation.
+    pub(crate) fn last_user_text(&self) -> String {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user")
+            .map(|m| m.content.iter().filter_map(|b| b.text.as_deref()).collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn max_tokens(&self) -> Option<u32> {
+        self.inference_config.as_ref()?.max_tokens
+    }
+
+    pub(crate) fn stop_sequences(&self) -> &[String] {
+        self.inference_config
+            .as_ref()
+            .map_or(&[], |c| c.stop_sequences.as_slice())
+    }
+
+    /// Whitespace-separated words across all system and message text blocks,
+    /// at least 1, standing in for a tokenizer.
+    pub(crate) fn input_tokens(&self) -> usize {
+        let blocks = self.system.iter().chain(self.messages.iter().flat_map(|m| &m.content));
+        let words: usize = blocks
+            .filter_map(|b| b.text.as_deref())
+            .map(|t| t.split_whitespace().count())
+            .sum();
+        words.max(1)
+    }
+
+    /// The tool the answer calls, if it calls one: with `toolChoice` `any` or
+    /// `tool`, or when the last user text contains the word "tool".
+    pub(crate) fn tool_to_call(&self) -> Result<Option<&str>, RequestError> {
+        let Some(config) = &self.tool_config else {
+            return Ok(None);
+        };
+        let mut names = config.tools.iter().filter_map(|t| t.tool_spec.as_ref()).map(|t| t.name.as_str());
+        let choice = config.tool_choice.as_ref();
+        if let Some(wanted) = choice.and_then(|c| c.tool.as_ref()) {
+            return match names.find(|n| *n == wanted.name) {
+                Some(name) => Ok(Some(name)),
+                None => Err(RequestError::UnknownTool(wanted.name.clone())),
+            };
+        }
+        let forced = choice.is_some_and(|c| c.any.is_some());
+        if forced || mentions_tool(&self.last_user_text()) {
+            Ok(names.next())
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+fn mentions_tool(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric())
+        .any(|word| word.eq_ignore_ascii_case("tool"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> ConverseRequest {
+        ConverseRequest::parse(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn reads_the_last_user_message_and_counts_words() {
+        let r = parse(
+            r#"{"system":[{"text":"be brief"}],"messages":[
+                {"role":"user","content":[{"text":"first question"}]},
+                {"role":"assistant","content":[{"text":"an answer"}]},
+                {"role":"user","content":[{"text":"second "},{"image":{}},{"text":"question"}]}]}"#,
+        );
+        assert_eq!(r.last_user_text(), "second question");
+        assert_eq!(r.input_tokens(), 8);
+    }
+
+    #[test]
+    fn tool_selection() {
+        let tools = r#""tools":[{"cachePoint":{}},{"toolSpec":{"name":"a"}},{"toolSpec":{"name":"b"}}]"#;
+        let with = |choice: &str, text: &str| {
+            format!(
+                r#"{{"messages":[{{"role":"user","content":[{{"text":"{text}"}}]}}],"toolConfig":{{{tools}{choice}}}}}"#
+            )
+        };
+        assert_eq!(parse(&with("", "hi")).tool_to_call().unwrap(), None);
+        assert_eq!(parse(&with("", "use a Tool!")).tool_to_call().unwrap(), Some("a"));
+        assert_eq!(parse(&with("", "toolbox")).tool_to_call().unwrap(), None);
+        assert_eq!(parse(&with(r#","toolChoice":{"any":{}}"#, "hi")).tool_to_call().unwrap(), Some("a"));
+        assert_eq!(
+            parse(&with(r#","toolChoice":{"tool":{"name":"b"}}"#, "hi")).tool_to_call().unwrap(),
+            Some("b")
+        );
+        assert!(ConverseRequest::parse(with(r#","toolChoice":{"tool":{"name":"c"}}"#, "hi").as_bytes()).is_err());
+    }
+
+    #[test]
+    fn rejects_invalid_requests() {
+        assert!(matches!(ConverseRequest::parse(b"{"), Err(RequestError::Malformed(_))));
+        assert!(matches!(ConverseRequest::parse(b"{}"), Err(RequestError::NoMessages)));
+        assert!(matches!(
+            ConverseRequest::parse(br#"{"messages":[{"role":"user","content":[]}],"inferenceConfig":{"maxTokens":0}}"#),
+            Err(RequestError::ZeroMaxTokens)
+        ));
+    }
+}

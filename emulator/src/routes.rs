@@ -1,0 +1,216 @@
+//! HTTP routing: Bedrock's REST paths, error responses and fault dispatch.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Either, Full};
+
+use crate::errors::ServiceError;
+use crate::fault::Fault;
+use crate::observe::StreamGuard;
+use crate::reply::Reply;
+use crate::request::ConverseRequest;
+use crate::server::Shared;
+use crate::stream::{Ending, EventStream, InjectedClose, Pacing};
+
+/// Errors that make hyper drop the connection instead of answering.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Either a ConverseStream body or a whole JSON document.
+pub(crate) type ResponseBody = Either<EventStream, Full<Bytes>>;
+
+/// Header selecting a fault for requests whose model id does not.
+const FAULT_HEADER: &str = "x-emulator-fault";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Converse,
+    ConverseStream,
+}
+
+/// Serves one HTTP request.
+pub(crate) async fn handle<B>(shared: Arc<Shared>, request: Request<B>) -> Result<Response<ResponseBody>, BoxError>
+where
+    B: http_body::Body,
+    B::Error: Into<BoxError>,
+{
+    let started = Instant::now();
+    let Some((model_id, operation)) = route(request.method(), request.uri().path()) else {
+        return Ok(error_response(
+            StatusCode::NOT_FOUND,
+            "UnknownOperationException",
+            "This emulator serves POST /model/{modelId}/converse and /converse-stream.",
+        ));
+    };
+    let header_fault = request
+        .headers()
+        .get(FAULT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = request.into_body().collect().await.map_err(Into::into)?.to_bytes();
+    let sequence = shared.observer.record_request(body.clone());
+
+    let mut response = match model_id {
+        Ok(model_id) => {
+            let fault = match Fault::parse(&model_id) {
+                Ok(None) => header_fault.as_deref().map_or(Ok(None), Fault::parse),
+                selected => selected,
+            };
+            match (fault, ConverseRequest::parse(&body)) {
+                (Err(unknown), _) => service_error(ServiceError::Validation, &unknown.to_string()),
+                (_, Err(invalid)) => service_error(ServiceError::Validation, &invalid.to_string()),
+                (Ok(fault), Ok(parsed)) => {
+                    answer(&shared, operation, model_id, fault, &parsed, started).await?
+                }
+            }
+        }
+        Err(message) => service_error(ServiceError::Validation, message),
+    };
+    response.headers_mut().insert("x-amzn-requestid", request_id(sequence));
+    Ok(response)
+}
+
+/// Answers a valid request, applying its fault.
+async fn answer(
+    shared: &Shared,
+    operation: Operation,
+    model_id: String,
+    fault: Option<Fault>,
+    request: &ConverseRequest,
+    started: Instant,
+) -> Result<Response<ResponseBody>, BoxError> {
+    let (reply, ending) = match fault {
+        None => (Reply::answer(request, shared.config.answer_tokens), Ending::Complete),
+        Some(Fault::Reject(error)) => return Ok(service_error(error, &error.injected_message())),
+        Some(Fault::ThrottleOnce) => {
+            if shared.throttle_once.first_time(&request.last_user_text()) {
+                let error = ServiceError::Throttling;
+                return Ok(service_error(error, &error.injected_message()));
+            }
+            (Reply::answer(request, shared.config.answer_tokens), Ending::Complete)
+        }
+        Some(Fault::NoMetadata) => (Reply::answer(request, shared.config.answer_tokens), Ending::NoMetadata),
+        Some(Fault::StreamError(n)) => (Reply::truncated(request, n), Ending::StreamError),
+        Some(Fault::Stall(n)) => (Reply::truncated(request, n), Ending::Stall),
+        Some(Fault::Close(n)) => (Reply::truncated(request, n), Ending::Close),
+    };
+    let pacing = Pacing {
+        first_token: shared.config.time_to_first_token,
+        token_gap: shared.config.inter_token_gap,
+    };
+    match operation {
+        Operation::ConverseStream => {
+            let guard = StreamGuard::new(shared.observer.clone(), model_id);
+            let body = EventStream::new(reply, ending, pacing, started, guard);
+            let mut response = Response::new(Either::Left(body));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.amazon.eventstream"),
+            );
+            Ok(response)
+        }
+        // Converse has no event stream to break, so stream faults map to
+        // their closest whole-response equivalents.
+        Operation::Converse => match ending {
+            Ending::Stall => std::future::pending().await,
+            Ending::Close => Err(Box::new(InjectedClose)),
+            Ending::StreamError => {
+                let error = ServiceError::ModelError;
+                Ok(service_error(error, &error.injected_message()))
+            }
+            Ending::Complete | Ending::NoMetadata => {
+                let generation = reply.duration(pacing.first_token, pacing.token_gap);
+                if !generation.is_zero() {
+                    tokio::time::sleep(generation).await;
+                }
+                let mut response = Response::new(Either::Right(Full::new(reply.converse_json(started.elapsed()))));
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Ok(response)
+            }
+        },
+    }
+}
+
+/// Splits `/model/{modelId}/{operation}`; the model id is percent-decoded,
+/// or the reason it cannot be.
+fn route(method: &Method, path: &str) -> Option<(Result<String, &'static str>, Operation)> {
+    if method != Method::POST {
+        return None;
+    }
+    let (model_id, operation) = path.strip_prefix("/model/")?.rsplit_once('/')?;
+    let operation = match operation {
+        "converse" => Operation::Converse,
+        "converse-stream" => Operation::ConverseStream,
+        _ => return None,
+    };
+    Some((percent_decode(model_id), operation))
+}
+
+/// Decodes `%XX` escapes; the SDK escapes the `:` and `/` of ARNs.
+fn percent_decode(encoded: &str) -> Result<String, &'static str> {
+    let bytes = encoded.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            None => {
+                decoded.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(decoded).map_err(|_| "The model identifier is not valid UTF-8.")
+}
+
+fn service_error(error: ServiceError, message: &str) -> Response<ResponseBody> {
+    error_response(error.status(), error.error_type(), message)
+}
+
+/// A restJson1 error: the type in `x-amzn-errortype`, the message in the body.
+fn error_response(status: StatusCode, error_type: &'static str, message: &str) -> Response<ResponseBody> {
+    let body = serde_json::json!({ "message": message }).to_string();
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+    response
+}
+
+/// A UUID-shaped request id, unique per emulator.
+fn request_id(sequence: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("00000000-0000-4000-8000-{:012x}", sequence & 0xffff_ffff_ffff))
+        .expect("hex digits and dashes form a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_bedrock_paths() {
+        let post = Method::POST;
+        let arn = "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fus.x/converse-stream";
+        assert_eq!(
+            route(&post, arn),
+            Some((Ok("arn:aws:bedrock:us-east-1:1:inference-profile/us.x".into()), Operation::ConverseStream))
+        );
+        assert_eq!(route(&post, "/model/m/converse"), Some((Ok("m".into()), Operation::Converse)));
+        assert_eq!(route(&post, "/model/m/invoke"), None);
+        assert_eq!(route(&Method::GET, "/model/m/converse"), None);
+        assert_eq!(percent_decode("a%2"), Ok("a%2".into()));
+        assert!(percent_decode("%ff").is_err());
+    }
+}

@@ -1,0 +1,305 @@
+//! The ConverseStream response body.
+//!
+//! One `EventStream` per response, polled by the connection's task: events
+//! are produced lazily, paced with a single reusable timer, and everything
+//! that is due is coalesced into one chunk, so a stream costs no task and
+//! no per-token allocation beyond its output buffer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame};
+use tokio::time::Sleep;
+
+use crate::frame;
+use crate::generate::{JsonSink, push_json_string};
+use crate::observe::StreamGuard;
+use crate::reply::{Reply, ToolCall, push_metrics};
+
+/// Chunks are handed to hyper once they reach this size even if more
+/// events are due, to bound memory per stream.
+const CHUNK_TARGET: usize = 16 * 1024;
+
+/// How a stream ends once its content events are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// `contentBlockStop`, `messageStop`, `metadata`, end of body.
+    Complete,
+    /// As `Complete`, without `metadata`.
+    NoMetadata,
+    /// A `modelStreamErrorException` frame right after the text deltas.
+    StreamError,
+    /// Nothing more after the text deltas, until the client leaves.
+    Stall,
+    /// The connection is dropped right after the text deltas.
+    Close,
+}
+
+impl Ending {
+    /// Whether the stream breaks off after the text deltas.
+    fn breaks_off(self) -> bool {
+        matches!(self, Ending::StreamError | Ending::Stall | Ending::Close)
+    }
+}
+
+/// Pauses before deltas, as a model would take to produce tokens.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pacing {
+    pub(crate) first_token: Duration,
+    pub(crate) token_gap: Duration,
+}
+
+/// The body error hyper sees for `fault.close.N`; it makes hyper drop the
+/// connection without terminating the chunked body.
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed by fault injection")]
+pub(crate) struct InjectedClose;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    MessageStart,
+    Text(usize),
+    TextStop,
+    ToolStart,
+    ToolInput(usize),
+    ToolStop,
+    MessageStop,
+    Metadata,
+    Ending,
+    /// `fault.close.N` yielded once so hyper flushes what was sent.
+    Closing,
+    Done,
+}
+
+/// A ConverseStream response body.
+#[derive(Debug)]
+pub(crate) struct EventStream {
+    reply: Reply,
+    ending: Ending,
+    pacing: Pacing,
+    started: Instant,
+    step: Step,
+    deltas_sent: usize,
+    timer: Option<Pin<Box<Sleep>>>,
+    timer_armed: bool,
+    buf: BytesMut,
+    guard: StreamGuard,
+}
+
+impl EventStream {
+    pub(crate) fn new(
+        reply: Reply,
+        ending: Ending,
+        pacing: Pacing,
+        started: Instant,
+        guard: StreamGuard,
+    ) -> EventStream {
+        EventStream {
+            reply,
+            ending,
+            pacing,
+            started,
+            step: Step::MessageStart,
+            deltas_sent: 0,
+            timer: None,
+            timer_armed: false,
+            buf: BytesMut::new(),
+            guard,
+        }
+    }
+
+    /// The pause due before the event at the current step.
+    fn pause(&self) -> Duration {
+        let is_delta = match self.step {
+            Step::Text(i) => i < self.reply.text_len,
+            Step::ToolInput(i) => i < ToolCall::FRAGMENTS,
+            _ => false,
+        };
+        match (is_delta, self.deltas_sent) {
+            (false, _) => Duration::ZERO,
+            (true, 0) => self.pacing.first_token,
+            (true, _) => self.pacing.token_gap,
+        }
+    }
+
+    /// Waits out `pause`, reusing one timer for the whole stream.
+    fn poll_pause(&mut self, cx: &mut Context<'_>, pause: Duration) -> Poll<()> {
+        let deadline = tokio::time::Instant::now() + pause;
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if !self.timer_armed {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => self.timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        self.timer_armed = true;
+        ready!(timer.as_mut().poll(cx));
+        self.timer_armed = false;
+        Poll::Ready(())
+    }
+
+    /// Writes the event at the current step, if any, and moves on.
+    fn advance(&mut self) {
+        let reply = &self.reply;
+        self.step = match self.step {
+            Step::MessageStart => {
+                event(&mut self.buf, &mut self.guard, "messageStart", |b| b.push_str(r#"{"role":"assistant"}"#));
+                Step::Text(0)
+            }
+            Step::Text(i) if i < reply.text_len => {
+                let token = reply.tokens.token(i);
+                event(&mut self.buf, &mut self.guard, "contentBlockDelta", |b| {
+                    b.push_str(r#"{"contentBlockIndex":0,"delta":{"text":"#);
+                    push_json_string(b, token);
+                    b.push_str("}}");
+                });
+                self.deltas_sent += 1;
+                Step::Text(i + 1)
+            }
+            Step::Text(_) if self.ending.breaks_off() => Step::Ending,
+            Step::Text(_) => Step::TextStop,
+            Step::TextStop => {
+                event(&mut self.buf, &mut self.guard, "contentBlockStop", |b| b.push_str(r#"{"contentBlockIndex":0}"#));
+                if reply.tool.is_some() { Step::ToolStart } else { Step::MessageStop }
+            }
+            Step::ToolStart => {
+                if let Some(tool) = &reply.tool {
+                    event(&mut self.buf, &mut self.guard, "contentBlockStart", |b| {
+                        b.push_str(r#"{"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"#);
+                        push_json_string(b, &tool.id);
+                        b.push_str(r#","name":"#);
+                        push_json_string(b, &tool.name);
+                        b.push_str("}}}");
+                    });
+                }
+                Step::ToolInput(0)
+            }
+            Step::ToolInput(i) if i < ToolCall::FRAGMENTS => {
+                if let Some(tool) = &reply.tool {
+                    event(&mut self.buf, &mut self.guard, "contentBlockDelta", |b| {
+                        b.push_str(r#"{"contentBlockIndex":1,"delta":{"toolUse":{"input":"#);
+                        push_json_string(b, tool.fragment(i));
+                        b.push_str("}}}");
+                    });
+                }
+                self.deltas_sent += 1;
+                Step::ToolInput(i + 1)
+            }
+            Step::ToolInput(_) => Step::ToolStop,
+            Step::ToolStop => {
+                event(&mut self.buf, &mut self.guard, "contentBlockStop", |b| b.push_str(r#"{"contentBlockIndex":1}"#));
+                Step::MessageStop
+            }
+            Step::MessageStop => {
+                event(&mut self.buf, &mut self.guard, "messageStop", |b| {
+                    b.push_str(r#"{"stopReason":""#);
+                    b.push_str(reply.stop_reason);
+                    b.push_str(r#""}"#);
+                });
+                if self.ending == Ending::NoMetadata { Step::Ending } else { Step::Metadata }
+            }
+            Step::Metadata => {
+                let latency = self.started.elapsed();
+                event(&mut self.buf, &mut self.guard, "metadata", |b| {
+                    b.push_str(r#"{"usage":"#);
+                    reply.push_usage(b);
+                    push_metrics(b, latency);
+                    b.push_str("}");
+                });
+                Step::Ending
+            }
+            step @ (Step::Ending | Step::Closing | Step::Done) => step,
+        };
+    }
+
+    /// Ends the body as `self.ending` says, once everything before it has
+    /// been handed over.
+    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, InjectedClose>>> {
+        match (self.step, self.ending) {
+            (Step::Ending, Ending::StreamError) => {
+                exception(&mut self.buf, &mut self.guard, "modelStreamErrorException", |b| {
+                    b.push_str(r#"{"message":"ModelStreamErrorException injected by bedrock-emulator"}"#);
+                });
+                self.step = Step::Done;
+                Poll::Ready(Some(Ok(Frame::data(self.buf.split().freeze()))))
+            }
+            // Never woken again: only the client leaving ends this stream,
+            // which hyper notices by reading the connection while it waits.
+            (Step::Ending, Ending::Stall) => Poll::Pending,
+            (Step::Ending, Ending::Close) => {
+                // Hyper writes the body chunk by chunk but flushes between
+                // polls; failing right away could discard frames still in
+                // its write buffer.
+                self.step = Step::Closing;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            (Step::Closing, _) => {
+                self.step = Step::Done;
+                self.guard.completed();
+                Poll::Ready(Some(Err(InjectedClose)))
+            }
+            _ => {
+                self.step = Step::Done;
+                self.guard.completed();
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl Body for EventStream {
+    type Data = Bytes;
+    type Error = InjectedClose;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, InjectedClose>>> {
+        let this = self.get_mut();
+        loop {
+            let pause = this.pause();
+            let waiting = matches!(this.step, Step::Ending | Step::Closing | Step::Done);
+            if (waiting || !pause.is_zero()) && !this.buf.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(this.buf.split().freeze()))));
+            }
+            if waiting {
+                return this.poll_end(cx);
+            }
+            if !pause.is_zero() {
+                ready!(this.poll_pause(cx, pause));
+            }
+            this.advance();
+            if this.buf.len() >= CHUNK_TARGET {
+                return Poll::Ready(Some(Ok(Frame::data(this.buf.split().freeze()))));
+            }
+        }
+    }
+}
+
+/// Appends an event frame.
+fn event(buf: &mut BytesMut, guard: &mut StreamGuard, event_type: &str, payload: impl FnOnce(&mut BytesMut)) {
+    let headers = [
+        (":event-type", event_type),
+        (":content-type", "application/json"),
+        (":message-type", "event"),
+    ];
+    frame::encode(buf, &headers, payload);
+    guard.event_sent();
+}
+
+/// Appends an exception frame.
+fn exception(buf: &mut BytesMut, guard: &mut StreamGuard, exception_type: &str, payload: impl FnOnce(&mut BytesMut)) {
+    let headers = [
+        (":exception-type", exception_type),
+        (":content-type", "application/json"),
+        (":message-type", "exception"),
+    ];
+    frame::encode(buf, &headers, payload);
+    guard.event_sent();
+}
