@@ -1,0 +1,130 @@
+//! The Bedrock side: building the real `aws-sdk-bedrockruntime` client from config, making the two
+//! calls, and classifying every SDK error into the gateway's error type in one function.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::Credentials;
+use aws_sdk_bedrockruntime::Client;
+use aws_sdk_bedrockruntime::config::Region;
+use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
+use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
+use aws_sdk_bedrockruntime::types::ConverseStreamOutput;
+use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
+
+use crate::catalog::Model;
+use crate::config::{BedrockConfig, CredentialsSource};
+use crate::convert::request::BedrockRequest;
+use crate::error::{BedrockFailure, GatewayError};
+
+/// The stream of events of one ConverseStream call.
+pub type BedrockStream = EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>;
+
+/// A Bedrock runtime client, shared by all requests.
+#[derive(Debug, Clone)]
+pub struct Bedrock {
+    client: Client,
+}
+
+impl Bedrock {
+    /// Builds the client. Credentials are resolved lazily, on the first call, so start-up never
+    /// waits on the credential chain.
+    pub async fn connect(config: &BedrockConfig) -> Bedrock {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(config.region.clone()))
+            .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts))
+            .timeout_config(
+                TimeoutConfig::builder().connect_timeout(Duration::from_millis(config.connect_timeout_ms)).build(),
+            )
+            // Models may think for a long time between tokens; the relay's idle timeout, which is
+            // configurable and reported as an incomplete answer, replaces the SDK's 5 s default.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+        if let Some(url) = &config.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if config.credentials == CredentialsSource::Emulator {
+            loader =
+                loader.credentials_provider(Credentials::new("emulator", "emulator", None, None, "bedrock-emulator"));
+        }
+        Bedrock { client: Client::new(&loader.load().await) }
+    }
+
+    /// Starts a ConverseStream call; returns once Bedrock accepted it and its stream is open.
+    pub async fn converse_stream(&self, model: &Model, request: BedrockRequest) -> Result<BedrockStream, GatewayError> {
+        let output = self
+            .client
+            .converse_stream()
+            .model_id(&model.model_id)
+            .set_messages(Some(request.messages))
+            .set_system(non_empty(request.system))
+            .inference_config(request.inference)
+            .set_tool_config(request.tool_config)
+            .send()
+            .await
+            .map_err(|err| classify(err, model, false))?;
+        Ok(output.stream)
+    }
+
+    /// Makes a Converse call.
+    pub async fn converse(&self, model: &Model, request: BedrockRequest) -> Result<ConverseOutput, GatewayError> {
+        self.client
+            .converse()
+            .model_id(&model.model_id)
+            .set_messages(Some(request.messages))
+            .set_system(non_empty(request.system))
+            .inference_config(request.inference)
+            .set_tool_config(request.tool_config)
+            .send()
+            .await
+            .map_err(|err| classify(err, model, false))
+    }
+}
+
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
+}
+
+/// Classifies an SDK error. `incomplete` says whether part of the answer was already streamed.
+/// Bedrock's own messages may name the Bedrock model id; it is replaced by the logical name so the
+/// mapping stays the platform team's business.
+pub fn classify<E, R>(err: SdkError<E, R>, model: &Model, incomplete: bool) -> GatewayError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (kind, message) = match &err {
+        SdkError::ServiceError(service) => {
+            let service_err = service.err();
+            (failure_of(service_err.code()), service_err.message().unwrap_or_default().to_owned())
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            (BedrockFailure::Unavailable, DisplayErrorContext(&err).to_string())
+        }
+        _ => (BedrockFailure::Other, DisplayErrorContext(&err).to_string()),
+    };
+    GatewayError::Bedrock {
+        kind,
+        message: message.replace(&model.model_id, &model.name),
+        alias: model.name.clone(),
+        incomplete,
+    }
+}
+
+fn failure_of(code: Option<&str>) -> BedrockFailure {
+    match code {
+        Some("ValidationException") => BedrockFailure::Validation,
+        Some("ThrottlingException" | "ServiceQuotaExceededException") => BedrockFailure::Throttled,
+        Some("AccessDeniedException") => BedrockFailure::AccessDenied,
+        Some("ResourceNotFoundException") => BedrockFailure::ModelNotFound,
+        Some("ModelTimeoutException") => BedrockFailure::ModelTimeout,
+        Some("ServiceUnavailableException" | "ModelNotReadyException" | "InternalServerException") => {
+            BedrockFailure::Unavailable
+        }
+        Some("ModelErrorException" | "ModelStreamErrorException") => BedrockFailure::ModelFailed,
+        _ => BedrockFailure::Other,
+    }
+}

@@ -1,0 +1,7 @@
+//! Conversions between the v1 API and the Bedrock SDK's types: pure functions, unit-tested here,
+//! so the service and the relay only orchestrate.
+
+pub mod events;
+mod json;
+pub mod request;
+pub mod response;

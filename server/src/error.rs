@@ -1,0 +1,181 @@
+//! The one error type of the gateway's request path, and the only place that turns an error into a
+//! gRPC status. Keeping the mapping here makes the status codes a client sees reviewable at a glance.
+
+use std::time::Duration;
+
+use tonic::{Code, Status};
+
+/// Metadata key carrying the gateway's request id on every error status.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// A request field is invalid; nothing was sent to Bedrock.
+    #[error("{field}: {reason}")]
+    InvalidArgument {
+        /// Path of the field, as in `messages[1].content[0].image.format`.
+        field: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+    /// The logical model name is not in the catalog.
+    #[error("model: unknown model {alias:?}; this gateway offers: {known}")]
+    UnknownModel {
+        /// The name the client sent.
+        alias: String,
+        /// The names it could have sent, comma-separated.
+        known: String,
+    },
+    /// The logical model exists but no longer serves.
+    #[error("model: {alias:?} is retired; use {replacement:?} instead")]
+    ModelRetired {
+        /// The retired name.
+        alias: String,
+        /// The name to use instead.
+        replacement: String,
+    },
+    /// The gateway is at its configured concurrency limit.
+    #[error("the gateway is at capacity ({limit} requests in flight); retry with backoff")]
+    AtCapacity {
+        /// `server.max_concurrent_requests`.
+        limit: usize,
+    },
+    /// The request message is larger than allowed.
+    #[error(
+        "the request is larger than the gateway's limit of {limit} bytes; send less content (images, documents) per request"
+    )]
+    RequestTooLarge {
+        /// `server.max_request_bytes`.
+        limit: usize,
+    },
+    /// Bedrock refused or failed the call.
+    #[error("{}", describe_bedrock(*.kind, .message, .alias, *.incomplete))]
+    Bedrock {
+        /// What kind of failure.
+        kind: BedrockFailure,
+        /// Bedrock's own message (never contains prompt text).
+        message: String,
+        /// The logical model that was called.
+        alias: String,
+        /// Whether part of an answer had already been streamed.
+        incomplete: bool,
+    },
+    /// The stream ended without the terminal events Bedrock always sends last.
+    #[error("the model's stream ended early ({reason}); the answer is incomplete")]
+    StreamTruncated {
+        /// What was missing.
+        reason: &'static str,
+    },
+    /// Bedrock sent nothing for too long.
+    #[error("the model sent nothing for {0:?}; the answer is incomplete")]
+    StreamIdle(Duration),
+    /// The client's deadline (or the gateway's maximum stream duration) passed.
+    #[error("the deadline passed before the answer was complete")]
+    DeadlineExceeded,
+}
+
+/// The kinds of Bedrock failure, each with its own gRPC code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BedrockFailure {
+    /// ValidationException: Bedrock rejected the request's content.
+    Validation,
+    /// ThrottlingException or ServiceQuotaExceededException.
+    Throttled,
+    /// AccessDeniedException: the gateway's role may not call this model.
+    AccessDenied,
+    /// ResourceNotFoundException: the catalog points at a model Bedrock does not have.
+    ModelNotFound,
+    /// ModelTimeoutException.
+    ModelTimeout,
+    /// ServiceUnavailable, ModelNotReady, InternalServerException, or the connection failed.
+    Unavailable,
+    /// ModelErrorException or ModelStreamErrorException: the model itself failed.
+    ModelFailed,
+    /// Anything else, including a response the SDK could not understand.
+    Other,
+}
+
+fn describe_bedrock(kind: BedrockFailure, message: &str, alias: &str, incomplete: bool) -> String {
+    let what = match kind {
+        BedrockFailure::Validation => format!("the model {alias:?} rejected the request: {message}"),
+        BedrockFailure::Throttled => format!("the model {alias:?} is throttled; retry with backoff"),
+        BedrockFailure::AccessDenied => format!("the gateway is not permitted to use the model {alias:?}"),
+        BedrockFailure::ModelNotFound => format!("the model {alias:?} is unavailable"),
+        BedrockFailure::ModelTimeout => format!("the model {alias:?} timed out"),
+        BedrockFailure::Unavailable => format!("the model {alias:?} is temporarily unavailable"),
+        BedrockFailure::ModelFailed => format!("the model {alias:?} failed: {message}"),
+        BedrockFailure::Other => format!("calling the model {alias:?} failed"),
+    };
+    if incomplete { format!("{what}; the answer is incomplete") } else { what }
+}
+
+impl GatewayError {
+    /// The gRPC code clients see for this error.
+    pub fn code(&self) -> Code {
+        match self {
+            GatewayError::InvalidArgument { .. } => Code::InvalidArgument,
+            GatewayError::UnknownModel { .. } => Code::NotFound,
+            GatewayError::ModelRetired { .. } => Code::FailedPrecondition,
+            GatewayError::AtCapacity { .. } | GatewayError::RequestTooLarge { .. } => Code::ResourceExhausted,
+            GatewayError::Bedrock { kind, .. } => match kind {
+                BedrockFailure::Validation => Code::InvalidArgument,
+                BedrockFailure::Throttled => Code::ResourceExhausted,
+                BedrockFailure::AccessDenied => Code::PermissionDenied,
+                BedrockFailure::ModelNotFound => Code::NotFound,
+                BedrockFailure::ModelTimeout => Code::DeadlineExceeded,
+                BedrockFailure::Unavailable | BedrockFailure::ModelFailed => Code::Unavailable,
+                BedrockFailure::Other => Code::Internal,
+            },
+            GatewayError::StreamTruncated { .. } | GatewayError::StreamIdle(_) => Code::Unavailable,
+            GatewayError::DeadlineExceeded => Code::DeadlineExceeded,
+        }
+    }
+
+    /// Whether the platform team, not the caller, has something to fix.
+    pub fn is_misconfiguration(&self) -> bool {
+        matches!(self, GatewayError::Bedrock { kind: BedrockFailure::AccessDenied | BedrockFailure::ModelNotFound, .. })
+    }
+
+    /// The status sent to the client, tagged with the request id.
+    pub fn to_status(&self, request_id: &str) -> Status {
+        let mut status = Status::new(self.code(), self.to_string());
+        if let Ok(value) = request_id.parse() {
+            status.metadata_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bedrock(kind: BedrockFailure) -> GatewayError {
+        GatewayError::Bedrock { kind, message: "m".into(), alias: "chat".into(), incomplete: false }
+    }
+
+    #[test]
+    fn bedrock_failures_map_to_the_documented_codes() {
+        assert_eq!(bedrock(BedrockFailure::Validation).code(), Code::InvalidArgument);
+        assert_eq!(bedrock(BedrockFailure::Throttled).code(), Code::ResourceExhausted);
+        assert_eq!(bedrock(BedrockFailure::AccessDenied).code(), Code::PermissionDenied);
+        assert_eq!(bedrock(BedrockFailure::ModelNotFound).code(), Code::NotFound);
+        assert_eq!(bedrock(BedrockFailure::ModelTimeout).code(), Code::DeadlineExceeded);
+        assert_eq!(bedrock(BedrockFailure::Unavailable).code(), Code::Unavailable);
+    }
+
+    #[test]
+    fn status_carries_request_id_and_says_incomplete() {
+        let err = GatewayError::Bedrock {
+            kind: BedrockFailure::ModelFailed,
+            message: "boom".into(),
+            alias: "chat".into(),
+            incomplete: true,
+        };
+        let status = err.to_status("req-1");
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().ends_with("the answer is incomplete"), "{}", status.message());
+        assert_eq!(status.metadata().get(REQUEST_ID_HEADER).unwrap(), "req-1");
+    }
+}

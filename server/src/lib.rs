@@ -1,0 +1,21 @@
+//! bedrock-gateway: one stable gRPC streaming API in front of Amazon Bedrock.
+//!
+//! [`serve`] is the whole server, used the same way by `main` and by the integration tests: give it
+//! a validated [`Config`], a bound listener and a shutdown signal.
+
+pub mod bedrock;
+pub mod catalog;
+pub mod config;
+pub mod convert;
+pub mod error;
+pub mod limits;
+pub mod local;
+pub mod relay;
+pub mod request_log;
+pub mod server;
+pub mod service;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::Config;
+pub use server::{ServeError, serve};

@@ -1,0 +1,126 @@
+//! Rejects oversized requests with RESOURCE_EXHAUSTED, as soon as the gRPC message header declares
+//! a length over the limit, before the body is buffered. (tonic's own limit answers OUT_OF_RANGE,
+//! which tells a client nothing useful about what to change.)
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Buf;
+use http_body::{Body, Frame, SizeHint};
+use tonic::Status;
+use tonic::server::NamedService;
+use tower::{Layer, Service};
+
+use crate::error::GatewayError;
+
+/// A gRPC message starts with a compression flag byte and a 4-byte big-endian length.
+const MESSAGE_PREFIX_LEN: usize = 5;
+
+/// Layer for [`RequestSizeLimit`].
+#[derive(Debug, Clone, Copy)]
+pub struct RequestSizeLimitLayer {
+    limit: usize,
+}
+
+impl RequestSizeLimitLayer {
+    /// Allows request messages of at most `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        RequestSizeLimitLayer { limit }
+    }
+}
+
+impl<S> Layer<S> for RequestSizeLimitLayer {
+    type Service = RequestSizeLimit<S>;
+
+    fn layer(&self, inner: S) -> RequestSizeLimit<S> {
+        RequestSizeLimit { inner, limit: self.limit }
+    }
+}
+
+/// Wraps each request body in a [`LimitedBody`].
+#[derive(Debug, Clone)]
+pub struct RequestSizeLimit<S> {
+    inner: S,
+    limit: usize,
+}
+
+impl<S: NamedService> NamedService for RequestSizeLimit<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, ReqBody> Service<http::Request<ReqBody>> for RequestSizeLimit<S>
+where
+    S: Service<http::Request<LimitedBody<ReqBody>>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> S::Future {
+        let limit = self.limit;
+        self.inner.call(request.map(|body| LimitedBody {
+            body,
+            limit,
+            prefix: Vec::with_capacity(MESSAGE_PREFIX_LEN),
+            seen: 0,
+        }))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that fails with RESOURCE_EXHAUSTED once it is known to exceed the limit.
+    #[derive(Debug)]
+    pub struct LimitedBody<B> {
+        #[pin]
+        body: B,
+        limit: usize,
+        prefix: Vec<u8>,
+        seen: usize,
+    }
+}
+
+impl<B> Body for LimitedBody<B>
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = B::Data;
+    type Error = Status;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, Status>>> {
+        let this = self.project();
+        let frame = match std::task::ready!(this.body.poll_frame(cx)) {
+            Some(Ok(frame)) => frame,
+            Some(Err(err)) => return Poll::Ready(Some(Err(Status::from_error(err.into())))),
+            None => return Poll::Ready(None),
+        };
+        if let Some(data) = frame.data_ref() {
+            *this.seen += data.remaining();
+            if this.prefix.len() < MESSAGE_PREFIX_LEN {
+                let chunk = data.chunk();
+                let wanted = (MESSAGE_PREFIX_LEN - this.prefix.len()).min(chunk.len());
+                this.prefix.extend_from_slice(&chunk[..wanted]);
+            }
+            let declared = (this.prefix.len() == MESSAGE_PREFIX_LEN)
+                .then(|| u32::from_be_bytes([this.prefix[1], this.prefix[2], this.prefix[3], this.prefix[4]]) as usize);
+            let too_large =
+                declared.is_some_and(|len| len > *this.limit) || *this.seen > *this.limit + MESSAGE_PREFIX_LEN;
+            if too_large {
+                return Poll::Ready(Some(Err(GatewayError::RequestTooLarge { limit: *this.limit }.to_status(""))));
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

@@ -1,0 +1,56 @@
+//! Local mode: the gateway on loopback with the Bedrock emulator in-process and a sample catalog,
+//! so one command on a machine with only Rust shows the whole request path, real SDK included.
+
+use std::time::Duration;
+
+use bedrock_emulator::{Emulator, EmulatorConfig};
+
+use crate::config::{Config, CredentialsSource, ModelConfig, ModelState};
+
+/// Starts the emulator with human-paced output and points `config` at it. Models already in the
+/// config are kept; an empty catalog gets the sample one.
+pub async fn start(config: &mut Config) -> std::io::Result<Emulator> {
+    let emulator = Emulator::start(EmulatorConfig {
+        time_to_first_token: Duration::from_millis(200),
+        inter_token_gap: Duration::from_millis(25),
+        ..EmulatorConfig::default()
+    })
+    .await?;
+    config.bedrock.endpoint_url = Some(emulator.endpoint_url());
+    config.bedrock.credentials = CredentialsSource::Emulator;
+    if config.models.is_empty() {
+        config.models = sample_models();
+    }
+    Ok(emulator)
+}
+
+fn model(model_id: &str, version: &str, description: &str) -> ModelConfig {
+    ModelConfig {
+        model_id: model_id.to_owned(),
+        version: Some(version.to_owned()),
+        description: description.to_owned(),
+        max_tokens_cap: 4096,
+        state: ModelState::Active,
+        replacement: None,
+        retires_on: None,
+    }
+}
+
+/// A catalog like a platform team's: two active models and one on its way out.
+pub fn sample_models() -> std::collections::BTreeMap<String, ModelConfig> {
+    let mut legacy = model("anthropic.claude-instant-v1", "claude-instant-1.2", "The previous default; use chat.");
+    legacy.state = ModelState::Deprecated;
+    legacy.replacement = Some("chat".to_owned());
+    legacy.retires_on = Some("2027-03-31".to_owned());
+    [
+        ("chat", model("us.anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3.5-haiku", "Fast general chat.")),
+        (
+            "reasoning",
+            model("us.anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4", "Harder, multi-step tasks."),
+        ),
+        ("legacy-chat", legacy),
+    ]
+    .into_iter()
+    .map(|(name, model)| (name.to_owned(), model))
+    .collect()
+}

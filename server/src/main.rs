@@ -1,0 +1,164 @@
+//! The `bedrock-gateway` binary: flags, config, logging, then [`bedrock_gateway::serve`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bedrock_gateway::config::LogFormat;
+use bedrock_gateway::{Config, local, shutdown, telemetry};
+use clap::{Parser, Subcommand};
+
+/// gRPC streaming gateway in front of Amazon Bedrock.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// TOML configuration file.
+    #[arg(long, env = "BEDROCK_GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Run with the Bedrock emulator in-process and a sample catalog, on loopback.
+    #[arg(long)]
+    local: bool,
+    /// Address to listen on (overrides server.listen).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// AWS region of Bedrock (overrides bedrock.region).
+    #[arg(long)]
+    region: Option<String>,
+    /// Bedrock runtime endpoint (overrides bedrock.endpoint_url).
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// Log format (overrides logging.format).
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Exit 0 when the gateway at ADDR reports SERVING on gRPC health; for container health checks.
+    Healthcheck {
+        /// Gateway address.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        addr: SocketAddr,
+    },
+    /// Load and validate the configuration, print it as TOML, and exit.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Some(Command::Healthcheck { addr }) => return healthcheck(addr).await,
+        Some(Command::CheckConfig) => {
+            return match load_config(&cli) {
+                Ok(config) => {
+                    print!("{}", toml_text(&config));
+                    ExitCode::SUCCESS
+                }
+                Err(message) => fail(&message),
+            };
+        }
+        None => {}
+    }
+    let mut config = match load_config(&cli) {
+        Ok(config) => config,
+        Err(message) if cli.local => match Config::load(cli.config.as_deref()) {
+            // Local mode brings its own catalog, so a config without models is fine there.
+            Ok(config) if config.models.is_empty() => config,
+            _ => return fail(&message),
+        },
+        Err(message) => return fail(&message),
+    };
+    let emulator = if cli.local {
+        if cli.log_format.is_none() {
+            config.logging.format = LogFormat::Text;
+        }
+        if cli.listen.is_none() {
+            config.server.listen.set_ip([127, 0, 0, 1].into());
+        }
+        match local::start(&mut config).await {
+            Ok(emulator) => Some(emulator),
+            Err(err) => return fail(&format!("cannot start the Bedrock emulator: {err}")),
+        }
+    } else {
+        None
+    };
+    telemetry::init(&config.logging);
+    let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
+        Ok(listener) => listener,
+        Err(err) => return fail(&format!("cannot listen on {} (server.listen): {err}", config.server.listen)),
+    };
+    let addr = listener.local_addr().map_or_else(|_| config.server.listen.to_string(), |addr| addr.to_string());
+    match &emulator {
+        Some(emulator) => {
+            println!(
+                "bedrock-gateway listening on {addr} (local mode: Bedrock emulator at {})",
+                emulator.endpoint_url()
+            );
+            println!(
+                "try: grpcurl -plaintext -d '{{\"model\":\"chat\",\"messages\":[{{\"role\":\"ROLE_USER\",\"content\":[{{\"text\":\"Hello\"}}]}}]}}' {addr} bedrock.gateway.v1.GatewayService/ConverseStream"
+            );
+        }
+        None => println!("bedrock-gateway listening on {addr}"),
+    }
+    match bedrock_gateway::serve(config, listener, shutdown::signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err.to_string()),
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, String> {
+    let mut config = Config::load(cli.config.as_deref()).map_err(|err| err.to_string())?;
+    if let Some(listen) = cli.listen {
+        config.server.listen = listen;
+    }
+    if let Some(region) = &cli.region {
+        config.bedrock.region.clone_from(region);
+    }
+    if let Some(url) = &cli.endpoint_url {
+        config.bedrock.endpoint_url = Some(url.clone());
+    }
+    if let Some(format) = cli.log_format {
+        config.logging.format = format;
+    }
+    config.validate().map_err(|err| err.to_string())?;
+    Ok(config)
+}
+
+fn toml_text(config: &Config) -> String {
+    toml::to_string_pretty(config).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
+}
+
+async fn healthcheck(addr: SocketAddr) -> ExitCode {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let check = async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?.connect().await?;
+        let response = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await?;
+        Ok::<_, Box<dyn std::error::Error>>(response.into_inner().status == ServingStatus::Serving as i32)
+    };
+    match tokio::time::timeout(Duration::from_secs(3), check).await {
+        Ok(Ok(true)) => ExitCode::SUCCESS,
+        Ok(Ok(false)) => fail(&format!("{addr} is not serving")),
+        Ok(Err(err)) => fail(&format!("{addr}: {err}")),
+        Err(_) => fail(&format!("{addr}: no answer within 3 s")),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}

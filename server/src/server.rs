@@ -1,0 +1,91 @@
+//! Composes the gRPC server: the gateway service behind its admission layers, plus health and
+//! reflection as ordinary services, with graceful draining on shutdown.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bedrock_gateway_proto::v1::gateway_service_server::GatewayServiceServer;
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tower::ServiceBuilder;
+
+use crate::bedrock::Bedrock;
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::limits::{InFlightLimitLayer, RequestSizeLimitLayer};
+use crate::service::Gateway;
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The reflection service could not load the API's descriptors.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves the gateway on `listener` until `shutdown` completes, then drains: health turns
+/// NOT_SERVING, new connections are refused, and in-flight streams get `server.shutdown_grace_secs`
+/// to finish before they are cut.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    config.validate()?;
+    let bedrock = Bedrock::connect(&config.bedrock).await;
+    let gateway = Gateway::new(Catalog::from_config(&config.models), bedrock, &config.server);
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<GatewayServiceServer<Gateway>>().await;
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(bedrock_gateway_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let limits = &config.server;
+    let gateway_service = ServiceBuilder::new()
+        .layer(InFlightLimitLayer::new(limits.max_concurrent_requests))
+        .layer(RequestSizeLimitLayer::new(limits.max_request_bytes))
+        .service(
+            GatewayServiceServer::new(gateway)
+                // The size layer answers first; this only bounds what tonic will allocate.
+                .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024)),
+        );
+
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true)).with_keepalive(Some(Duration::from_secs(60)));
+    let (drain, drain_signal) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(limits.http2_keepalive_interval_secs)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(limits.http2_keepalive_timeout_secs)))
+        .add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(gateway_service)
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = drain_signal.await;
+        });
+    tokio::pin!(server);
+
+    tokio::select! {
+        finished = &mut server => return Ok(finished?),
+        () = shutdown => {}
+    }
+    tracing::info!(grace_secs = limits.shutdown_grace_secs, "shutting down: draining in-flight streams");
+    health.set_not_serving::<GatewayServiceServer<Gateway>>().await;
+    let _ = drain.send(());
+    match tokio::time::timeout(limits.shutdown_grace(), server).await {
+        Ok(finished) => Ok(finished?),
+        Err(_) => {
+            tracing::warn!("shutdown grace elapsed; cutting the streams still open");
+            Ok(())
+        }
+    }
+}

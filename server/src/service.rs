@@ -1,0 +1,206 @@
+//! The tonic service: for each call, validate, resolve the logical model, call Bedrock, relay.
+//! Everything here is orchestration; the decisions live in `catalog`, `convert`, `relay`, `error`.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bedrock_gateway_proto::v1;
+use futures::Stream;
+use tokio::time::Instant;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+
+use crate::bedrock::Bedrock;
+use crate::catalog::{Catalog, Model};
+use crate::config::ServerConfig;
+use crate::convert::request::{BedrockRequest, require_model_name, to_bedrock};
+use crate::convert::response::answer;
+use crate::error::{GatewayError, REQUEST_ID_HEADER};
+use crate::relay::{RelayContext, proto_duration, relay};
+use crate::request_log::RequestLog;
+
+/// Response metadata key announcing that the requested model is deprecated.
+pub const DEPRECATION_HEADER: &str = "x-model-deprecation";
+
+/// The v1 GatewayService.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    catalog: Arc<Catalog>,
+    bedrock: Bedrock,
+    max_stream_duration: Duration,
+    stream_idle_timeout: Duration,
+}
+
+/// A validated call, ready to send to Bedrock.
+struct Prepared {
+    request_id: String,
+    model: Arc<Model>,
+    bedrock_request: BedrockRequest,
+    deadline: Instant,
+}
+
+impl Gateway {
+    /// A service answering from `catalog` through `bedrock`.
+    pub fn new(catalog: Catalog, bedrock: Bedrock, server: &ServerConfig) -> Gateway {
+        Gateway {
+            catalog: Arc::new(catalog),
+            bedrock,
+            max_stream_duration: server.max_stream_duration(),
+            stream_idle_timeout: server.stream_idle_timeout(),
+        }
+    }
+
+    fn prepare(
+        &self,
+        request: &v1::ConverseRequest,
+        metadata: &MetadataMap,
+        received_at: Instant,
+        log: &mut RequestLog,
+        request_id: String,
+    ) -> Result<Prepared, Status> {
+        let validated = require_model_name(request)
+            .and_then(|()| self.catalog.resolve(&request.model))
+            .and_then(|model| Ok((to_bedrock(request, &model)?, model)));
+        match validated {
+            Ok((bedrock_request, model)) => {
+                let limit = client_timeout(metadata)
+                    .map_or(self.max_stream_duration, |timeout| timeout.min(self.max_stream_duration));
+                Ok(Prepared { request_id, model, bedrock_request, deadline: received_at + limit })
+            }
+            Err(err) => {
+                log.failed(&err);
+                Err(err.to_status(&request_id))
+            }
+        }
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<v1::ConverseStreamEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl v1::gateway_service_server::GatewayService for Gateway {
+    type ConverseStreamStream = EventStream;
+
+    async fn converse_stream(&self, request: Request<v1::ConverseRequest>) -> Result<Response<EventStream>, Status> {
+        let received_at = Instant::now();
+        let request_id = new_request_id();
+        let (metadata, _, request) = request.into_parts();
+        let mut log =
+            RequestLog::new("ConverseStream", &request_id, &request.model, &request.request_metadata, received_at);
+        let prepared = self.prepare(&request, &metadata, received_at, &mut log, request_id)?;
+        let Prepared { request_id, model, bedrock_request, deadline } = prepared;
+        let opened = tokio::time::timeout_at(deadline, self.bedrock.converse_stream(&model, bedrock_request)).await;
+        let stream = match opened.unwrap_or(Err(GatewayError::DeadlineExceeded)) {
+            Ok(stream) => stream,
+            Err(err) => {
+                log.failed(&err);
+                return Err(err.to_status(&request_id));
+            }
+        };
+        let context = RelayContext {
+            request_id: request_id.clone(),
+            model: Arc::clone(&model),
+            received_at,
+            deadline,
+            idle_timeout: self.stream_idle_timeout,
+            log,
+        };
+        let mut response = Response::new(Box::pin(relay(stream, context)) as EventStream);
+        tag_response(response.metadata_mut(), &request_id, &model);
+        Ok(response)
+    }
+
+    async fn converse(&self, request: Request<v1::ConverseRequest>) -> Result<Response<v1::ConverseResponse>, Status> {
+        let received_at = Instant::now();
+        let request_id = new_request_id();
+        let (metadata, _, request) = request.into_parts();
+        let mut log = RequestLog::new("Converse", &request_id, &request.model, &request.request_metadata, received_at);
+        let Prepared { request_id, model, bedrock_request, deadline } =
+            self.prepare(&request, &metadata, received_at, &mut log, request_id)?;
+        let called = tokio::time::timeout_at(deadline, self.bedrock.converse(&model, bedrock_request)).await;
+        let output = match called.unwrap_or(Err(GatewayError::DeadlineExceeded)) {
+            Ok(output) => output,
+            Err(err) => {
+                log.failed(&err);
+                return Err(err.to_status(&request_id));
+            }
+        };
+        let answer = answer(output);
+        let total = received_at.elapsed();
+        log.succeeded(answer.stop_reason, answer.usage, Some(total));
+        let mut response = Response::new(v1::ConverseResponse {
+            request_id: request_id.clone(),
+            model: model.name.clone(),
+            model_version: model.version.clone(),
+            output: Some(answer.output),
+            stop_reason: answer.stop_reason as i32,
+            usage: Some(answer.usage),
+            timing: Some(v1::Timing {
+                time_to_first_token: Some(proto_duration(total)),
+                total: Some(proto_duration(total)),
+            }),
+        });
+        tag_response(response.metadata_mut(), &request_id, &model);
+        Ok(response)
+    }
+
+    async fn list_models(
+        &self,
+        _request: Request<v1::ListModelsRequest>,
+    ) -> Result<Response<v1::ListModelsResponse>, Status> {
+        Ok(Response::new(self.catalog.list()))
+    }
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn tag_response(metadata: &mut MetadataMap, request_id: &str, model: &Model) {
+    if let Ok(value) = request_id.parse() {
+        metadata.insert(REQUEST_ID_HEADER, value);
+    }
+    if let Some(notice) = model.deprecation_notice()
+        && let Ok(value) = notice.parse()
+    {
+        metadata.insert(DEPRECATION_HEADER, value);
+    }
+}
+
+/// The client's deadline, from the `grpc-timeout` header (digits followed by a unit letter).
+fn client_timeout(metadata: &MetadataMap) -> Option<Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeout(value: &str) -> Option<Duration> {
+        let mut metadata = MetadataMap::new();
+        metadata.insert("grpc-timeout", value.parse().unwrap());
+        client_timeout(&metadata)
+    }
+
+    #[test]
+    fn grpc_timeout_header_is_parsed() {
+        assert_eq!(timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(timeout("3S"), Some(Duration::from_secs(3)));
+        assert_eq!(timeout("2M"), Some(Duration::from_secs(120)));
+        assert_eq!(timeout("x"), None);
+        assert_eq!(timeout("10"), None);
+        assert_eq!(client_timeout(&MetadataMap::new()), None);
+    }
+}
