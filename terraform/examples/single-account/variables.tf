@@ -55,7 +55,7 @@ variable "enable_deletion_protection" {
 }
 
 variable "availability_zones" {
-  description = "Availability Zones for both VPCs (at least two). Empty = the region's first two/three zones."
+  description = "Availability Zones for both VPCs (at least two). Empty = \"<region>a\" and \"<region>b\"."
   type        = list(string)
   default     = []
 }

@@ -199,9 +199,9 @@ locals {
       {
         type = "log", x = 16, y = 6, width = 8, height = 6
         properties = {
-          title  = "Recent gateway errors"
+          title  = "Recent failed requests"
           region = local.region
-          query  = "SOURCE '${aws_cloudwatch_log_group.gateway.name}' | fields @timestamp, @message | filter level = 'ERROR' or @message like /(?i)error/ | sort @timestamp desc | limit 50"
+          query  = "SOURCE '${aws_cloudwatch_log_group.gateway.name}' | fields @timestamp, rpc, model, status, error, request_id | filter target = 'bedrock_gateway::request' and status != 'OK' | sort @timestamp desc | limit 50"
           view   = "table"
         }
       },

@@ -427,9 +427,9 @@ variable "requests_per_task_target" {
 }
 
 variable "request_log_filter_pattern" {
-  description = "CloudWatch Logs filter pattern that matches exactly one log line per gateway request (the gateway writes one JSON line per request to stdout)."
+  description = "CloudWatch Logs filter pattern that matches exactly one log line per gateway request. The gateway (logging.format = json, the default) writes one flattened JSON line per request with target = bedrock_gateway::request."
   type        = string
-  default     = "{ $.event = \"request\" }"
+  default     = "{ $.target = \"bedrock_gateway::request\" }"
 }
 
 variable "scale_in_cooldown_seconds" {

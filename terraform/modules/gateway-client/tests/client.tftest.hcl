@@ -1,0 +1,122 @@
+# Offline tests of the gateway-client module with a mocked AWS provider.
+
+mock_provider "aws" {
+  source = "./tests"
+}
+
+variables {
+  endpoint_service_name = "com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0"
+  vpc_id                = "vpc-0cccccccccccccccc"
+  subnet_ids            = ["subnet-0ccccccccccccccc1", "subnet-0ccccccccccccccc2"]
+  allowed_cidr_blocks   = ["10.90.0.0/16", "10.91.0.0/20"]
+}
+
+run "defaults" {
+  command = apply
+
+  assert {
+    condition     = aws_vpc_endpoint.gateway.vpc_endpoint_type == "Interface" && aws_vpc_endpoint.gateway.service_name == var.endpoint_service_name
+    error_message = "An interface endpoint to the given service is expected."
+  }
+  assert {
+    condition     = aws_vpc_endpoint.gateway.security_group_ids == toset([aws_security_group.endpoint.id])
+    error_message = "The endpoint must use only the module's security group."
+  }
+  assert {
+    condition     = toset([for r in aws_vpc_security_group_ingress_rule.grpc : r.cidr_ipv4]) == toset(var.allowed_cidr_blocks)
+    error_message = "The endpoint SG must admit exactly the given CIDRs."
+  }
+  assert {
+    condition     = alltrue([for r in aws_vpc_security_group_ingress_rule.grpc : r.from_port == 50051 && r.to_port == 50051 && r.ip_protocol == "tcp" && r.referenced_security_group_id == null])
+    error_message = "The endpoint SG must admit only TCP 50051."
+  }
+  assert {
+    condition     = length(aws_vpc_security_group_ingress_rule.grpc) == 2
+    error_message = "One rule per CIDR and port expected."
+  }
+  assert {
+    condition     = aws_route53_zone.this[0].name == "llm.internal" && one(aws_route53_zone.this[0].vpc).vpc_id == var.vpc_id
+    error_message = "A private hosted zone llm.internal associated with the client VPC is expected."
+  }
+  assert {
+    condition     = aws_route53_record.gateway.name == "llm.internal" && aws_route53_record.gateway.type == "A" && aws_route53_record.gateway.alias[0].name == aws_vpc_endpoint.gateway.dns_entry[0].dns_name
+    error_message = "The record must alias the endpoint's regional DNS name."
+  }
+  assert {
+    condition     = output.dns_name == "llm.internal" && output.grpc_endpoint == "http://llm.internal:50051" && output.grpc_tls_endpoint == null
+    error_message = "Outputs must give the DNS name microservices use."
+  }
+}
+
+run "tls_and_record_name" {
+  command = plan
+
+  variables {
+    tls_port    = 443
+    zone_name   = "gateway.example.internal"
+    record_name = "llm"
+  }
+
+  assert {
+    condition     = toset([for r in aws_vpc_security_group_ingress_rule.grpc : r.from_port]) == toset([50051, 443]) && length(aws_vpc_security_group_ingress_rule.grpc) == 4
+    error_message = "With a TLS port the SG admits both ports from every CIDR."
+  }
+  assert {
+    condition     = output.dns_name == "llm.gateway.example.internal" && output.grpc_tls_endpoint == "https://llm.gateway.example.internal:443"
+    error_message = "Record name must be prefixed to the zone."
+  }
+}
+
+run "existing_zone" {
+  command = plan
+
+  variables {
+    create_private_zone = false
+    private_zone_id     = "Z0EXISTING0000000000"
+  }
+
+  assert {
+    condition     = length(aws_route53_zone.this) == 0 && aws_route53_record.gateway.zone_id == "Z0EXISTING0000000000"
+    error_message = "The record must go into the existing zone."
+  }
+}
+
+run "bad_cidr" {
+  command = plan
+  variables {
+    allowed_cidr_blocks = ["10.90.0.0/33"]
+  }
+  expect_failures = [var.allowed_cidr_blocks]
+}
+
+run "open_cidr" {
+  command = plan
+  variables {
+    allowed_cidr_blocks = ["0.0.0.0/0"]
+  }
+  expect_failures = [var.allowed_cidr_blocks]
+}
+
+run "empty_cidrs" {
+  command = plan
+  variables {
+    allowed_cidr_blocks = []
+  }
+  expect_failures = [var.allowed_cidr_blocks]
+}
+
+run "bad_service_name" {
+  command = plan
+  variables {
+    endpoint_service_name = "my-gateway"
+  }
+  expect_failures = [var.endpoint_service_name]
+}
+
+run "existing_zone_without_id" {
+  command = plan
+  variables {
+    create_private_zone = false
+  }
+  expect_failures = [var.private_zone_id]
+}
