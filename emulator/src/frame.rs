@@ -23,11 +23,7 @@ const HEADER_TYPE_STRING: u8 = 7;
 /// The payload is written in place by `write_payload` so that JSON can be
 /// produced straight into the output buffer; lengths and checksums are
 /// patched in afterwards.
-pub(crate) fn encode(
-    out: &mut BytesMut,
-    headers: &[(&str, &str)],
-    write_payload: impl FnOnce(&mut BytesMut),
-) {
+pub(crate) fn encode(out: &mut BytesMut, headers: &[(&str, &str)], write_payload: impl FnOnce(&mut BytesMut)) {
     let start = out.len();
     out.put_bytes(0, PRELUDE_WITH_CRC_LEN);
     for (name, value) in headers {
@@ -64,10 +60,7 @@ mod tests {
         encode(&mut out, &[], |_| {});
         assert_eq!(
             &out[..],
-            &[
-                0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x05, 0xc2, 0x48, 0xeb, 0x7d, 0x98,
-                0xc8, 0xff
-            ]
+            &[0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x05, 0xc2, 0x48, 0xeb, 0x7d, 0x98, 0xc8, 0xff]
         );
     }
 
@@ -78,35 +71,21 @@ mod tests {
         encode(&mut out, &[(":event-type", "x")], |b| b.put_slice(b"{}"));
         let frame = &out[13..];
         let headers_len = 1 + 11 + 1 + 2 + 1;
-        assert_eq!(
-            u32::from_be_bytes(frame[0..4].try_into().unwrap()) as usize,
-            frame.len()
-        );
-        assert_eq!(
-            u32::from_be_bytes(frame[4..8].try_into().unwrap()) as usize,
-            headers_len
-        );
+        assert_eq!(u32::from_be_bytes(frame[0..4].try_into().unwrap()) as usize, frame.len());
+        assert_eq!(u32::from_be_bytes(frame[4..8].try_into().unwrap()) as usize, headers_len);
         assert_eq!(&frame[12 + headers_len..frame.len() - 4], b"{}");
     }
 
     #[test]
     fn the_sdk_decoder_reads_what_we_write() {
         let mut out = BytesMut::new();
-        encode(
-            &mut out,
-            &[(":event-type", "messageStart"), (":message-type", "event")],
-            |b| b.put_slice(br#"{"role":"assistant"}"#),
-        );
+        encode(&mut out, &[(":event-type", "messageStart"), (":message-type", "event")], |b| {
+            b.put_slice(br#"{"role":"assistant"}"#)
+        });
         let message = aws_smithy_eventstream::frame::read_message_from(&out[..]).unwrap();
         assert_eq!(&message.payload()[..], br#"{"role":"assistant"}"#);
-        let headers: Vec<_> = message
-            .headers()
-            .iter()
-            .map(|h| (h.name().as_str(), h.value().as_string().unwrap().as_str()))
-            .collect();
-        assert_eq!(
-            headers,
-            [(":event-type", "messageStart"), (":message-type", "event")]
-        );
+        let headers: Vec<_> =
+            message.headers().iter().map(|h| (h.name().as_str(), h.value().as_string().unwrap().as_str())).collect();
+        assert_eq!(headers, [(":event-type", "messageStart"), (":message-type", "event")]);
     }
 }

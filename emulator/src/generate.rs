@@ -10,14 +10,70 @@ use std::fmt::Write as _;
 /// Words the answers are made of. Each carries the leading space it has when
 /// it is not the first token, so tokens can be handed out as `&'static str`.
 const VOCABULARY: [&str; 64] = [
-    " lorem", " ipsum", " dolor", " sit", " amet", " consectetur", " adipiscing", " elit",
-    " sed", " do", " eiusmod", " tempor", " incididunt", " ut", " labore", " et", " dolore",
-    " magna", " aliqua", " enim", " ad", " minim", " veniam", " quis", " nostrud",
-    " exercitation", " ullamco", " laboris", " nisi", " aliquip", " ex", " ea", " commodo",
-    " consequat", " duis", " aute", " irure", " in", " reprehenderit", " voluptate", " velit",
-    " esse", " cillum", " eu", " fugiat", " nulla", " pariatur", " excepteur", " sint",
-    " occaecat", " cupidatat", " non", " proident", " sunt", " culpa", " qui", " officia",
-    " deserunt", " mollit", " anim", " id", " est", " laborum", " vitae",
+    " lorem",
+    " ipsum",
+    " dolor",
+    " sit",
+    " amet",
+    " consectetur",
+    " adipiscing",
+    " elit",
+    " sed",
+    " do",
+    " eiusmod",
+    " tempor",
+    " incididunt",
+    " ut",
+    " labore",
+    " et",
+    " dolore",
+    " magna",
+    " aliqua",
+    " enim",
+    " ad",
+    " minim",
+    " veniam",
+    " quis",
+    " nostrud",
+    " exercitation",
+    " ullamco",
+    " laboris",
+    " nisi",
+    " aliquip",
+    " ex",
+    " ea",
+    " commodo",
+    " consequat",
+    " duis",
+    " aute",
+    " irure",
+    " in",
+    " reprehenderit",
+    " voluptate",
+    " velit",
+    " esse",
+    " cillum",
+    " eu",
+    " fugiat",
+    " nulla",
+    " pariatur",
+    " excepteur",
+    " sint",
+    " occaecat",
+    " cupidatat",
+    " non",
+    " proident",
+    " sunt",
+    " culpa",
+    " qui",
+    " officia",
+    " deserunt",
+    " mollit",
+    " anim",
+    " id",
+    " est",
+    " laborum",
+    " vitae",
 ];
 
 /// Text the emulator writes before calling a tool; its tokens are the words
@@ -55,11 +111,7 @@ impl Answer {
     /// `stop_sequences`.
     #[must_use]
     pub fn with_stop_sequences(mut self, stop_sequences: &[&str]) -> Answer {
-        if let Some(cut) = self
-            .tokens
-            .iter()
-            .position(|t| stop_sequences.contains(&t.trim()))
-        {
+        if let Some(cut) = self.tokens.iter().position(|t| stop_sequences.contains(&t.trim())) {
             self.tokens.truncate(cut);
             self.stop_reason = STOP_SEQUENCE;
         }
@@ -74,10 +126,7 @@ impl Answer {
 pub fn expected_answer(last_user_text: &str, max_tokens: Option<u32>, answer_tokens: usize) -> Answer {
     let tokens = TokenSource::for_prompt(last_user_text);
     let (len, stop_reason) = answer_length(&tokens, max_tokens, answer_tokens, &[]);
-    Answer {
-        tokens: (0..len).map(|i| tokens.token(i).to_owned()).collect(),
-        stop_reason,
-    }
+    Answer { tokens: (0..len).map(|i| tokens.token(i).to_owned()).collect(), stop_reason }
 }
 
 /// The complete JSON input of the tool call the emulator makes for a prompt:
@@ -109,9 +158,7 @@ pub(crate) enum TokenSource {
 
 impl TokenSource {
     pub(crate) fn for_prompt(last_user_text: &str) -> TokenSource {
-        TokenSource::Prompt {
-            seed: fnv1a(last_user_text.as_bytes()),
-        }
+        TokenSource::Prompt { seed: fnv1a(last_user_text.as_bytes()) }
     }
 
     /// Token `index` of the answer. Prompt tokens never run out, which lets
@@ -157,9 +204,7 @@ pub(crate) fn answer_length(
 /// Hand-written because it is on the per-token path and cannot fail, unlike
 /// `serde_json`'s `io::Write` based serializer.
 pub(crate) fn push_json_string(out: &mut impl JsonSink, s: &str) {
-    const HEX: [&str; 16] = [
-        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f",
-    ];
+    const HEX: [&str; 16] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "a", "b", "c", "d", "e", "f"];
     out.push_str("\"");
     let mut clean_from = 0;
     for (i, b) in s.bytes().enumerate() {
@@ -208,9 +253,7 @@ impl JsonSink for String {
 /// 64-bit FNV-1a: tiny, stable across platforms and releases, unlike `std`'s
 /// randomly seeded hasher.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// SplitMix64 finalizer over seed and position, so neighbouring positions

@@ -90,9 +90,7 @@ mod stream;
 
 use std::time::Duration;
 
-pub use generate::{
-    Answer, TOOL_PREAMBLE, expected_answer, expected_tool_input, expected_tool_use_id,
-};
+pub use generate::{Answer, TOOL_PREAMBLE, expected_answer, expected_tool_input, expected_tool_use_id};
 pub use observe::{StreamEnd, StreamOutcome};
 pub use server::Emulator;
 
@@ -109,10 +107,6 @@ pub struct EmulatorConfig {
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
-        EmulatorConfig {
-            time_to_first_token: Duration::ZERO,
-            inter_token_gap: Duration::ZERO,
-            answer_tokens: 32,
-        }
+        EmulatorConfig { time_to_first_token: Duration::ZERO, inter_token_gap: Duration::ZERO, answer_tokens: 32 }
     }
 }

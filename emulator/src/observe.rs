@@ -4,8 +4,8 @@
 //! stream lifecycle events let them check that a gateway stops reading a
 //! stream (and closes the connection) when its own client goes away.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 
 /// How many stream ends a slow subscriber may fall behind before it sees
 /// `RecvError::Lagged`.
-const STREAM_END_BACKLOG: usize = 4096;
+const STREAM_END_BACKLOG: usize = 16 * 1024;
 
 /// How a ConverseStream response ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,12 +99,7 @@ pub(crate) struct StreamGuard {
 
 impl StreamGuard {
     pub(crate) fn new(observer: Arc<Observer>, model_id: String) -> Self {
-        StreamGuard {
-            observer,
-            model_id,
-            events_sent: 0,
-            ended: false,
-        }
+        StreamGuard { observer, model_id, events_sent: 0, ended: false }
     }
 
     pub(crate) fn event_sent(&mut self) {

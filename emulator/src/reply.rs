@@ -9,8 +9,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use crate::generate::{
-    JsonSink, TOOL_USE, TokenSource, answer_length, expected_tool_input, expected_tool_use_id,
-    push_json_string,
+    JsonSink, TOOL_USE, TokenSource, answer_length, expected_tool_input, expected_tool_use_id, push_json_string,
 };
 use crate::request::ConverseRequest;
 
@@ -43,12 +42,7 @@ impl ToolCall {
         let input = expected_tool_input(prompt);
         let cut_near = |at: usize| (at..input.len()).find(|&i| input.is_char_boundary(i)).unwrap_or(input.len());
         let cuts = [cut_near(input.len() / 3), cut_near(input.len() * 2 / 3)];
-        ToolCall {
-            id: expected_tool_use_id(prompt),
-            name: name.to_owned(),
-            input,
-            cuts,
-        }
+        ToolCall { id: expected_tool_use_id(prompt), name: name.to_owned(), input, cuts }
     }
 
     pub(crate) fn fragment(&self, index: usize) -> &str {
@@ -76,19 +70,9 @@ impl Reply {
             },
             None => {
                 let tokens = TokenSource::for_prompt(&prompt);
-                let (text_len, stop_reason) = answer_length(
-                    &tokens,
-                    request.max_tokens(),
-                    answer_tokens,
-                    request.stop_sequences(),
-                );
-                Reply {
-                    tokens,
-                    text_len,
-                    tool: None,
-                    stop_reason,
-                    input_tokens,
-                }
+                let (text_len, stop_reason) =
+                    answer_length(&tokens, request.max_tokens(), answer_tokens, request.stop_sequences());
+                Reply { tokens, text_len, tool: None, stop_reason, input_tokens }
             }
         }
     }

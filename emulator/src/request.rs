@@ -109,19 +109,14 @@ impl ConverseRequest {
     }
 
     pub(crate) fn stop_sequences(&self) -> &[String] {
-        self.inference_config
-            .as_ref()
-            .map_or(&[], |c| c.stop_sequences.as_slice())
+        self.inference_config.as_ref().map_or(&[], |c| c.stop_sequences.as_slice())
     }
 
     /// Whitespace-separated words across all system and message text blocks,
     /// at least 1, standing in for a tokenizer.
     pub(crate) fn input_tokens(&self) -> usize {
         let blocks = self.system.iter().chain(self.messages.iter().flat_map(|m| &m.content));
-        let words: usize = blocks
-            .filter_map(|b| b.text.as_deref())
-            .map(|t| t.split_whitespace().count())
-            .sum();
+        let words: usize = blocks.filter_map(|b| b.text.as_deref()).map(|t| t.split_whitespace().count()).sum();
         words.max(1)
     }
 
@@ -140,17 +135,12 @@ impl ConverseRequest {
             };
         }
         let forced = choice.is_some_and(|c| c.any.is_some());
-        if forced || mentions_tool(&self.last_user_text()) {
-            Ok(names.next())
-        } else {
-            Ok(None)
-        }
+        if forced || mentions_tool(&self.last_user_text()) { Ok(names.next()) } else { Ok(None) }
     }
 }
 
 fn mentions_tool(text: &str) -> bool {
-    text.split(|c: char| !c.is_alphanumeric())
-        .any(|word| word.eq_ignore_ascii_case("tool"))
+    text.split(|c: char| !c.is_alphanumeric()).any(|word| word.eq_ignore_ascii_case("tool"))
 }
 
 #[cfg(test)]
@@ -185,10 +175,7 @@ mod tests {
         assert_eq!(parse(&with("", "use a Tool!")).tool_to_call().unwrap(), Some("a"));
         assert_eq!(parse(&with("", "toolbox")).tool_to_call().unwrap(), None);
         assert_eq!(parse(&with(r#","toolChoice":{"any":{}}"#, "hi")).tool_to_call().unwrap(), Some("a"));
-        assert_eq!(
-            parse(&with(r#","toolChoice":{"tool":{"name":"b"}}"#, "hi")).tool_to_call().unwrap(),
-            Some("b")
-        );
+        assert_eq!(parse(&with(r#","toolChoice":{"tool":{"name":"b"}}"#, "hi")).tool_to_call().unwrap(), Some("b"));
         assert!(ConverseRequest::parse(with(r#","toolChoice":{"tool":{"name":"c"}}"#, "hi").as_bytes()).is_err());
     }
 

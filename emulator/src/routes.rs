@@ -44,11 +44,7 @@ where
             "This emulator serves POST /model/{modelId}/converse and /converse-stream.",
         ));
     };
-    let header_fault = request
-        .headers()
-        .get(FAULT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header_fault = request.headers().get(FAULT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = request.into_body().collect().await.map_err(Into::into)?.to_bytes();
     let sequence = shared.observer.record_request(body.clone());
 
@@ -61,9 +57,7 @@ where
             match (fault, ConverseRequest::parse(&body)) {
                 (Err(unknown), _) => service_error(ServiceError::Validation, &unknown.to_string()),
                 (_, Err(invalid)) => service_error(ServiceError::Validation, &invalid.to_string()),
-                (Ok(fault), Ok(parsed)) => {
-                    answer(&shared, operation, model_id, fault, &parsed, started).await?
-                }
+                (Ok(fault), Ok(parsed)) => answer(&shared, operation, model_id, fault, &parsed, started).await?,
             }
         }
         Err(message) => service_error(ServiceError::Validation, message),
@@ -96,19 +90,13 @@ async fn answer(
         Some(Fault::Stall(n)) => (Reply::truncated(request, n), Ending::Stall),
         Some(Fault::Close(n)) => (Reply::truncated(request, n), Ending::Close),
     };
-    let pacing = Pacing {
-        first_token: shared.config.time_to_first_token,
-        token_gap: shared.config.inter_token_gap,
-    };
+    let pacing = Pacing { first_token: shared.config.time_to_first_token, token_gap: shared.config.inter_token_gap };
     match operation {
         Operation::ConverseStream => {
             let guard = StreamGuard::new(shared.observer.clone(), model_id);
             let body = EventStream::new(reply, ending, pacing, started, guard);
             let mut response = Response::new(Either::Left(body));
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/vnd.amazon.eventstream"),
-            );
+            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/vnd.amazon.eventstream"));
             Ok(response)
         }
         // Converse has no event stream to break, so stream faults map to
@@ -126,9 +114,7 @@ async fn answer(
                     tokio::time::sleep(generation).await;
                 }
                 let mut response = Response::new(Either::Right(Full::new(reply.converse_json(started.elapsed()))));
-                response
-                    .headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 Ok(response)
             }
         },

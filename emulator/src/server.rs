@@ -51,11 +51,7 @@ impl Emulator {
     pub async fn start_on(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Emulator> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            config,
-            observer: Arc::default(),
-            throttle_once: ThrottleOnce::default(),
-        });
+        let shared = Arc::new(Shared { config, observer: Arc::default(), throttle_once: ThrottleOnce::default() });
         let server = tokio::spawn(serve(listener, shared.clone()));
         Ok(Emulator { addr, shared, server })
     }

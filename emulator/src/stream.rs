@@ -23,6 +23,10 @@ use crate::reply::{Reply, ToolCall, push_metrics};
 /// events are due, to bound memory per stream.
 const CHUNK_TARGET: usize = 16 * 1024;
 
+/// Room reserved before writing an event: enough for a text delta, so that
+/// writing one costs at most one allocation.
+const EVENT_RESERVE: usize = 256;
+
 /// How a stream ends once its content events are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ending {
@@ -83,8 +87,11 @@ pub(crate) struct EventStream {
     started: Instant,
     step: Step,
     deltas_sent: usize,
+    /// When the previous delta was due (at first: when the stream began).
+    /// Deadlines advance from here rather than from "now", so a stream that
+    /// falls behind catches up, sending what is overdue in one chunk.
+    last_due: tokio::time::Instant,
     timer: Option<Pin<Box<Sleep>>>,
-    timer_armed: bool,
     buf: BytesMut,
     guard: StreamGuard,
 }
@@ -104,47 +111,48 @@ impl EventStream {
             started,
             step: Step::MessageStart,
             deltas_sent: 0,
+            last_due: tokio::time::Instant::now(),
             timer: None,
-            timer_armed: false,
             buf: BytesMut::new(),
             guard,
         }
     }
 
-    /// The pause due before the event at the current step.
-    fn pause(&self) -> Duration {
+    /// When the event at the current step is due, if it is a delta
+    /// subject to a pause.
+    fn deadline(&self) -> Option<tokio::time::Instant> {
         let is_delta = match self.step {
             Step::Text(i) => i < self.reply.text_len,
             Step::ToolInput(i) => i < ToolCall::FRAGMENTS,
             _ => false,
         };
-        match (is_delta, self.deltas_sent) {
-            (false, _) => Duration::ZERO,
+        let pause = match (is_delta, self.deltas_sent) {
+            (false, _) => return None,
             (true, 0) => self.pacing.first_token,
             (true, _) => self.pacing.token_gap,
-        }
+        };
+        (!pause.is_zero()).then(|| self.last_due + pause)
     }
 
-    /// Waits out `pause`, reusing one timer for the whole stream.
-    fn poll_pause(&mut self, cx: &mut Context<'_>, pause: Duration) -> Poll<()> {
-        let deadline = tokio::time::Instant::now() + pause;
+    /// Waits for `deadline`, reusing one timer for the whole stream.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>, deadline: tokio::time::Instant) -> Poll<()> {
         let timer = match &mut self.timer {
             Some(timer) => {
-                if !self.timer_armed {
+                if timer.deadline() != deadline {
                     timer.as_mut().reset(deadline);
                 }
                 timer
             }
             None => self.timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
         };
-        self.timer_armed = true;
-        ready!(timer.as_mut().poll(cx));
-        self.timer_armed = false;
-        Poll::Ready(())
+        timer.as_mut().poll(cx)
     }
 
     /// Writes the event at the current step, if any, and moves on.
     fn advance(&mut self) {
+        if let Some(due) = self.deadline() {
+            self.last_due = due;
+        }
         let reply = &self.reply;
         self.step = match self.step {
             Step::MessageStart => {
@@ -257,22 +265,19 @@ impl Body for EventStream {
     type Data = Bytes;
     type Error = InjectedClose;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, InjectedClose>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, InjectedClose>>> {
         let this = self.get_mut();
         loop {
-            let pause = this.pause();
+            let deadline = this.deadline().filter(|&deadline| deadline > tokio::time::Instant::now());
             let waiting = matches!(this.step, Step::Ending | Step::Closing | Step::Done);
-            if (waiting || !pause.is_zero()) && !this.buf.is_empty() {
+            if (waiting || deadline.is_some()) && !this.buf.is_empty() {
                 return Poll::Ready(Some(Ok(Frame::data(this.buf.split().freeze()))));
             }
             if waiting {
                 return this.poll_end(cx);
             }
-            if !pause.is_zero() {
-                ready!(this.poll_pause(cx, pause));
+            if let Some(deadline) = deadline {
+                ready!(this.poll_deadline(cx, deadline));
             }
             this.advance();
             if this.buf.len() >= CHUNK_TARGET {
@@ -284,22 +289,17 @@ impl Body for EventStream {
 
 /// Appends an event frame.
 fn event(buf: &mut BytesMut, guard: &mut StreamGuard, event_type: &str, payload: impl FnOnce(&mut BytesMut)) {
-    let headers = [
-        (":event-type", event_type),
-        (":content-type", "application/json"),
-        (":message-type", "event"),
-    ];
+    let headers = [(":event-type", event_type), (":content-type", "application/json"), (":message-type", "event")];
+    buf.reserve(EVENT_RESERVE);
     frame::encode(buf, &headers, payload);
     guard.event_sent();
 }
 
 /// Appends an exception frame.
 fn exception(buf: &mut BytesMut, guard: &mut StreamGuard, exception_type: &str, payload: impl FnOnce(&mut BytesMut)) {
-    let headers = [
-        (":exception-type", exception_type),
-        (":content-type", "application/json"),
-        (":message-type", "exception"),
-    ];
+    let headers =
+        [(":exception-type", exception_type), (":content-type", "application/json"), (":message-type", "exception")];
+    buf.reserve(EVENT_RESERVE);
     frame::encode(buf, &headers, payload);
     guard.event_sent();
 }

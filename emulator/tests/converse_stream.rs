@@ -5,9 +5,7 @@ mod common;
 use aws_sdk_bedrockruntime::types::{
     AnyToolChoice, InferenceConfiguration, SpecificToolChoice, SystemContentBlock, ToolChoice,
 };
-use bedrock_emulator::{
-    TOOL_PREAMBLE, expected_answer, expected_tool_input, expected_tool_use_id,
-};
+use bedrock_emulator::{TOOL_PREAMBLE, expected_answer, expected_tool_input, expected_tool_use_id};
 use common::{MODEL, client, collect, emulator, tools, user};
 
 #[tokio::test]
@@ -41,17 +39,14 @@ async fn max_tokens_and_stop_sequences_cut_the_answer() {
         client.converse_stream().model_id(MODEL).messages(user(prompt)).inference_config(config).send()
     };
 
-    let got = collect(send(InferenceConfiguration::builder().max_tokens(5).build()).await.unwrap())
-        .await
-        .unwrap();
+    let got = collect(send(InferenceConfiguration::builder().max_tokens(5).build()).await.unwrap()).await.unwrap();
     let expected = expected_answer(prompt, Some(5), 32);
     assert_eq!(got.text, expected.tokens);
     assert_eq!(got.stop_reason.as_deref(), Some("max_tokens"));
 
     let stop = expected_answer(prompt, None, 32).tokens[3].trim().to_owned();
-    let got = collect(send(InferenceConfiguration::builder().stop_sequences(&stop).build()).await.unwrap())
-        .await
-        .unwrap();
+    let got =
+        collect(send(InferenceConfiguration::builder().stop_sequences(&stop).build()).await.unwrap()).await.unwrap();
     let expected = expected_answer(prompt, None, 32).with_stop_sequences(&[&stop]);
     assert_eq!(got.text, expected.tokens);
     assert_eq!(got.stop_reason.as_deref(), Some("stop_sequence"));
@@ -88,9 +83,7 @@ async fn tool_choice_forces_a_tool() {
         config.tool_choice = Some(choice);
         client.converse_stream().model_id(MODEL).messages(user("hello")).tool_config(config).send()
     };
-    let any = collect(with_choice(ToolChoice::Any(AnyToolChoice::builder().build())).await.unwrap())
-        .await
-        .unwrap();
+    let any = collect(with_choice(ToolChoice::Any(AnyToolChoice::builder().build())).await.unwrap()).await.unwrap();
     assert_eq!(any.tool_start.map(|t| t.2).as_deref(), Some("a"));
     let specific = SpecificToolChoice::builder().name("b").build().unwrap();
     let named = collect(with_choice(ToolChoice::Tool(specific)).await.unwrap()).await.unwrap();
@@ -112,13 +105,7 @@ async fn arn_model_ids_are_decoded() {
     let emulator = emulator().await;
     let mut ends = emulator.subscribe();
     let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-haiku";
-    let output = client(&emulator)
-        .converse_stream()
-        .model_id(arn)
-        .messages(user("hi"))
-        .send()
-        .await
-        .unwrap();
+    let output = client(&emulator).converse_stream().model_id(arn).messages(user("hi")).send().await.unwrap();
     collect(output).await.unwrap();
     let end = common::next_end(&mut ends, std::time::Duration::from_secs(5)).await;
     assert_eq!(end.model_id, arn);

@@ -107,13 +107,8 @@ async fn stream_error_follows_the_deltas() {
 #[tokio::test]
 async fn close_truncates_the_body() {
     let emulator = emulator().await;
-    let output = client(&emulator)
-        .converse_stream()
-        .model_id("fault.close.2")
-        .messages(user("hello"))
-        .send()
-        .await
-        .unwrap();
+    let output =
+        client(&emulator).converse_stream().model_id("fault.close.2").messages(user("hello")).send().await.unwrap();
     let (got, error) = collect(output).await.expect_err("a truncated body is an error");
     assert_eq!(got.text, expected_answer("hello", None, 2).tokens);
     assert!(!matches!(error.into_service_error(), ConverseStreamOutputError::ModelStreamErrorException(_)));
@@ -122,13 +117,8 @@ async fn close_truncates_the_body() {
 #[tokio::test]
 async fn no_metadata_omits_only_metadata() {
     let emulator = emulator().await;
-    let output = client(&emulator)
-        .converse_stream()
-        .model_id("fault.no-metadata")
-        .messages(user("hello"))
-        .send()
-        .await
-        .unwrap();
+    let output =
+        client(&emulator).converse_stream().model_id("fault.no-metadata").messages(user("hello")).send().await.unwrap();
     let got = collect(output).await.unwrap();
     assert_eq!(got.text, expected_answer("hello", None, 32).tokens);
     assert_eq!(got.stop_reason.as_deref(), Some("end_turn"));
@@ -138,9 +128,7 @@ async fn no_metadata_omits_only_metadata() {
 #[tokio::test]
 async fn throttle_once_lets_the_retry_through() {
     let emulator = emulator().await;
-    let retries = RetryConfig::standard()
-        .with_max_attempts(3)
-        .with_initial_backoff(Duration::from_millis(1));
+    let retries = RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1));
     let client = client_with_retries(&emulator, retries);
     let send = |prompt: &str| client.converse_stream().model_id("fault.throttle-once").messages(user(prompt)).send();
 

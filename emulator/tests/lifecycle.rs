@@ -26,13 +26,8 @@ async fn completed_streams_are_reported() {
 async fn dropping_a_stalled_stream_is_reported_promptly() {
     let emulator = emulator().await;
     let mut ends = emulator.subscribe();
-    let mut output = client(&emulator)
-        .converse_stream()
-        .model_id("fault.stall.2")
-        .messages(user("hi"))
-        .send()
-        .await
-        .unwrap();
+    let mut output =
+        client(&emulator).converse_stream().model_id("fault.stall.2").messages(user("hi")).send().await.unwrap();
     for _ in 0..3 {
         output.stream.recv().await.unwrap().expect("event before the stall");
     }
@@ -74,13 +69,8 @@ async fn dropping_a_stream_mid_answer_is_reported_promptly() {
 #[tokio::test]
 async fn shutdown_closes_open_streams() {
     let emulator = emulator().await;
-    let mut output = client(&emulator)
-        .converse_stream()
-        .model_id("fault.stall")
-        .messages(user("hi"))
-        .send()
-        .await
-        .unwrap();
+    let mut output =
+        client(&emulator).converse_stream().model_id("fault.stall").messages(user("hi")).send().await.unwrap();
     output.stream.recv().await.unwrap().expect("messageStart");
     emulator.shutdown().await;
     let next = tokio::time::timeout(Duration::from_secs(2), output.stream.recv())

@@ -7,15 +7,13 @@ use std::time::Duration;
 
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
-use aws_sdk_bedrockruntime::config::{
-    BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig,
-};
+use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig};
 use aws_sdk_bedrockruntime::error::SdkError;
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamOutput as StreamOutput;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseStreamOutput,
-    Message, Tool, ToolConfiguration, ToolInputSchema, ToolSpecification,
+    ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseStreamOutput, Message, Tool,
+    ToolConfiguration, ToolInputSchema, ToolSpecification,
 };
 use aws_smithy_types::Document;
 use bedrock_emulator::{Emulator, EmulatorConfig};
@@ -95,11 +93,8 @@ pub async fn collect(
             }
             ConverseStreamOutput::ContentBlockStart(start) => {
                 if let Some(ContentBlockStart::ToolUse(tool)) = start.start() {
-                    c.tool_start = Some((
-                        start.content_block_index(),
-                        tool.tool_use_id().to_owned(),
-                        tool.name().to_owned(),
-                    ));
+                    c.tool_start =
+                        Some((start.content_block_index(), tool.tool_use_id().to_owned(), tool.name().to_owned()));
                 }
             }
             ConverseStreamOutput::ContentBlockDelta(delta) => match delta.delta() {
