@@ -66,13 +66,14 @@ impl Emulator {
         format!("http://{}", self.addr)
     }
 
-    /// Requests received on `/model/...` paths, faulted ones included.
+    /// Converse and ConverseStream requests received, faulted and invalid
+    /// ones included.
     pub fn requests_served(&self) -> u64 {
         self.shared.observer.requests_served()
     }
 
-    /// The JSON body of the most recent `/model/...` request, if there was
-    /// one and it was JSON.
+    /// The JSON body of the most recent Converse or ConverseStream request,
+    /// if there was one and it was JSON.
     pub fn last_request_body(&self) -> Option<serde_json::Value> {
         self.shared.observer.last_request_body()
     }
