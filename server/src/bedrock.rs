@@ -11,7 +11,8 @@ use aws_credential_types::Credentials;
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::config::Region;
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
+use aws_sdk_bedrockruntime::operation::converse::{ConverseError, ConverseOutput};
+use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
 use aws_sdk_bedrockruntime::types::ConverseStreamOutput;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
@@ -93,13 +94,13 @@ fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
 /// mapping stays the platform team's business.
 pub fn classify<E, R>(err: SdkError<E, R>, model: &Model, incomplete: bool) -> GatewayError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ExceptionName + ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     let (kind, message) = match &err {
         SdkError::ServiceError(service) => {
             let service_err = service.err();
-            (failure_of(service_err.code()), service_err.message().unwrap_or_default().to_owned())
+            (failure_of(service_err.exception_name()), service_err.message().unwrap_or_default().to_owned())
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             (BedrockFailure::Unavailable, DisplayErrorContext(&err).to_string())
@@ -111,6 +112,38 @@ where
         message: message.replace(&model.model_id, &model.name),
         alias: model.name.clone(),
         incomplete,
+    }
+}
+
+/// The Bedrock exception an SDK error stands for. HTTP errors carry it as their error code; errors
+/// inside an event stream carry it only in their type, so those are matched by variant.
+pub trait ExceptionName {
+    /// The exception's name, such as `ThrottlingException`.
+    fn exception_name(&self) -> Option<&str>;
+}
+
+impl ExceptionName for ConverseError {
+    fn exception_name(&self) -> Option<&str> {
+        self.code()
+    }
+}
+
+impl ExceptionName for ConverseStreamError {
+    fn exception_name(&self) -> Option<&str> {
+        self.code()
+    }
+}
+
+impl ExceptionName for ConverseStreamOutputError {
+    fn exception_name(&self) -> Option<&str> {
+        Some(match self {
+            ConverseStreamOutputError::InternalServerException(_) => "InternalServerException",
+            ConverseStreamOutputError::ModelStreamErrorException(_) => "ModelStreamErrorException",
+            ConverseStreamOutputError::ValidationException(_) => "ValidationException",
+            ConverseStreamOutputError::ThrottlingException(_) => "ThrottlingException",
+            ConverseStreamOutputError::ServiceUnavailableException(_) => "ServiceUnavailableException",
+            _ => return self.code(),
+        })
     }
 }
 

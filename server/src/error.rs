@@ -70,6 +70,9 @@ pub enum GatewayError {
     /// Bedrock sent nothing for too long.
     #[error("the model sent nothing for {0:?}; the answer is incomplete")]
     StreamIdle(Duration),
+    /// The gateway stopped while the stream was still open, after the shutdown grace period.
+    #[error("the gateway is shutting down; the answer is incomplete, retry it")]
+    ShuttingDown,
     /// The client's deadline (or the gateway's maximum stream duration) passed.
     #[error("the deadline passed before the answer was complete")]
     DeadlineExceeded,
@@ -127,7 +130,9 @@ impl GatewayError {
                 BedrockFailure::Unavailable | BedrockFailure::ModelFailed => Code::Unavailable,
                 BedrockFailure::Other => Code::Internal,
             },
-            GatewayError::StreamTruncated { .. } | GatewayError::StreamIdle(_) => Code::Unavailable,
+            GatewayError::StreamTruncated { .. } | GatewayError::StreamIdle(_) | GatewayError::ShuttingDown => {
+                Code::Unavailable
+            }
             GatewayError::DeadlineExceeded => Code::DeadlineExceeded,
         }
     }

@@ -5,12 +5,14 @@
 //! the client's response stream (no task, no buffer), so when the client goes away and tonic drops
 //! the stream, the Bedrock connection is dropped in the same moment and Bedrock stops generating.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bedrock_gateway_proto::v1;
 use futures::Stream;
 use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::Status;
 use v1::converse_stream_event::Event;
 
@@ -35,6 +37,8 @@ pub struct RelayContext {
     pub idle_timeout: Duration,
     /// The request's log line.
     pub log: RequestLog,
+    /// Cancelled when the shutdown grace period ends.
+    pub cut: CancellationToken,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +51,7 @@ enum Phase {
 
 struct Relay {
     bedrock: BedrockStream,
+    cut: Pin<Box<WaitForCancellationFutureOwned>>,
     context: RelayContext,
     phase: Phase,
     first_content_at: Option<Instant>,
@@ -57,7 +62,8 @@ pub fn relay(
     bedrock: BedrockStream,
     context: RelayContext,
 ) -> impl Stream<Item = Result<v1::ConverseStreamEvent, Status>> {
-    let relay = Relay { bedrock, context, phase: Phase::Starting, first_content_at: None };
+    let cut = Box::pin(context.cut.clone().cancelled_owned());
+    let relay = Relay { bedrock, cut, context, phase: Phase::Starting, first_content_at: None };
     futures::stream::unfold(relay, |mut relay| async move {
         let item = relay.next().await?;
         let item = item.map_err(|err| err.to_status(&relay.context.request_id));
@@ -81,7 +87,12 @@ impl Relay {
                 Phase::Streaming | Phase::Stopped(_) => {}
             }
             let wait_until = self.context.deadline.min(Instant::now() + self.context.idle_timeout);
-            let received = match tokio::time::timeout_at(wait_until, self.bedrock.recv()).await {
+            let received = tokio::select! {
+                biased;
+                received = tokio::time::timeout_at(wait_until, self.bedrock.recv()) => received,
+                () = &mut self.cut => return self.fail(GatewayError::ShuttingDown),
+            };
+            let received = match received {
                 Ok(received) => received,
                 Err(_) if Instant::now() >= self.context.deadline => return self.fail(GatewayError::DeadlineExceeded),
                 Err(_) => return self.fail(GatewayError::StreamIdle(self.context.idle_timeout)),

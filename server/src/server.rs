@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bedrock_gateway_proto::v1::gateway_service_server::GatewayServiceServer;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tower::ServiceBuilder;
@@ -15,6 +16,9 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::limits::{InFlightLimitLayer, RequestSizeLimitLayer};
 use crate::service::Gateway;
+
+/// How long cut streams get to send their final status before the server stops regardless.
+const CUT_FLUSH: Duration = Duration::from_secs(2);
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +44,8 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     config.validate()?;
     let bedrock = Bedrock::connect(&config.bedrock).await;
-    let gateway = Gateway::new(Catalog::from_config(&config.models), bedrock, &config.server);
+    let cut = CancellationToken::new();
+    let gateway = Gateway::new(Catalog::from_config(&config.models), bedrock, &config.server, cut.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<GatewayServiceServer<Gateway>>().await;
@@ -81,11 +86,14 @@ pub async fn serve(
     tracing::info!(grace_secs = limits.shutdown_grace_secs, "shutting down: draining in-flight streams");
     health.set_not_serving::<GatewayServiceServer<Gateway>>().await;
     let _ = drain.send(());
-    match tokio::time::timeout(limits.shutdown_grace(), server).await {
+    if let Ok(finished) = tokio::time::timeout(limits.shutdown_grace(), &mut server).await {
+        return Ok(finished?);
+    }
+    tracing::warn!("shutdown grace elapsed; ending the streams still open as incomplete");
+    cut.cancel();
+    // The cut streams send their final status, then their connections close.
+    match tokio::time::timeout(CUT_FLUSH, server).await {
         Ok(finished) => Ok(finished?),
-        Err(_) => {
-            tracing::warn!("shutdown grace elapsed; cutting the streams still open");
-            Ok(())
-        }
+        Err(_) => Ok(()),
     }
 }

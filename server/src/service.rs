@@ -8,6 +8,7 @@ use std::time::Duration;
 use bedrock_gateway_proto::v1;
 use futures::Stream;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
@@ -30,6 +31,7 @@ pub struct Gateway {
     bedrock: Bedrock,
     max_stream_duration: Duration,
     stream_idle_timeout: Duration,
+    cut: CancellationToken,
 }
 
 /// A validated call, ready to send to Bedrock.
@@ -41,9 +43,11 @@ struct Prepared {
 }
 
 impl Gateway {
-    /// A service answering from `catalog` through `bedrock`.
-    pub fn new(catalog: Catalog, bedrock: Bedrock, server: &ServerConfig) -> Gateway {
+    /// A service answering from `catalog` through `bedrock`; its open streams end with UNAVAILABLE
+    /// when `cut` is cancelled.
+    pub fn new(catalog: Catalog, bedrock: Bedrock, server: &ServerConfig, cut: CancellationToken) -> Gateway {
         Gateway {
+            cut,
             catalog: Arc::new(catalog),
             bedrock,
             max_stream_duration: server.max_stream_duration(),
@@ -105,6 +109,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
             deadline,
             idle_timeout: self.stream_idle_timeout,
             log,
+            cut: self.cut.clone(),
         };
         let mut response = Response::new(Box::pin(relay(stream, context)) as EventStream);
         tag_response(response.metadata_mut(), &request_id, &model);

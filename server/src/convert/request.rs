@@ -179,7 +179,10 @@ fn document_block(document: &v1::DocumentBlock, field: &str) -> Result<bedrock::
         Ok(F::Txt) => bedrock::DocumentFormat::Txt,
         Ok(F::Md) => bedrock::DocumentFormat::Md,
         _ => {
-            return Err(invalid(format!("{field}.format"), "required: PDF, CSV, DOC, DOCX, XLS, XLSX, HTML, TXT or MD"));
+            return Err(invalid(
+                format!("{field}.format"),
+                "required: PDF, CSV, DOC, DOCX, XLS, XLSX, HTML, TXT or MD",
+            ));
         }
     };
     if !valid_document_name(&document.name) {
@@ -433,7 +436,7 @@ mod tests {
     fn nested_fields_are_named_with_their_path() {
         let mut bad_image = request();
         bad_image.messages[0].content.push(v1::ContentBlock {
-            block: Some(v1::content_block::Block::Image(v1::ImageBlock { format: 0, data: vec![1].into() })),
+            block: Some(v1::content_block::Block::Image(v1::ImageBlock { format: 0, data: vec![1] })),
         });
         assert_eq!(rejected_field(&bad_image), "messages[0].content[1].image.format");
 

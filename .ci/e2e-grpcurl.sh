@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Starts the gateway exactly as README says (local mode, embedded emulator) and drives it with the
+# real grpcurl through server reflection only: no proto files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+addr=127.0.0.1:50051
+log=$(mktemp)
+cargo build --release --locked -p bedrock-gateway
+cargo run --release --locked -p bedrock-gateway -- --local >"$log" 2>&1 &
+gateway=$!
+trap 'kill $gateway 2>/dev/null || true; wait $gateway 2>/dev/null || true; rm -f "$log"' EXIT
+
+for _ in $(seq 1 100); do
+  grep -q "listening on" "$log" && break
+  kill -0 $gateway 2>/dev/null || { cat "$log"; echo "FAIL: the gateway exited"; exit 1; }
+  sleep 0.2
+done
+grep -q "listening on $addr" "$log" || { cat "$log"; echo "FAIL: the gateway did not report listening on $addr"; exit 1; }
+
+fail() { echo "FAIL: $*"; cat "$log"; exit 1; }
+expect() { # expect NAME PATTERN TEXT
+  grep -qE -- "$2" <<<"$3" || fail "$1: expected /$2/ in:
+$3"
+}
+
+services=$(grpcurl -plaintext "$addr" list)
+expect "list" '^bedrock\.gateway\.v1\.GatewayService$' "$services"
+expect "list" '^grpc\.health\.v1\.Health$' "$services"
+
+description=$(grpcurl -plaintext "$addr" describe bedrock.gateway.v1.GatewayService)
+expect "describe" 'rpc ConverseStream \( \.bedrock\.gateway\.v1\.ConverseRequest \) returns \( stream \.bedrock\.gateway\.v1\.ConverseStreamEvent \)' "$description"
+expect "describe message" 'message ConverseRequest' "$(grpcurl -plaintext "$addr" describe bedrock.gateway.v1.ConverseRequest)"
+
+health=$(grpcurl -plaintext -d '{"service":"bedrock.gateway.v1.GatewayService"}' "$addr" grpc.health.v1.Health/Check)
+expect "health" '"status": "SERVING"' "$health"
+target/release/bedrock-gateway healthcheck --addr "$addr" || fail "healthcheck subcommand"
+
+# The README's example call, verbatim.
+answer=$(grpcurl -plaintext -d '{"model":"chat","messages":[{"role":"ROLE_USER","content":[{"text":"Hello"}]}]}' \
+  "$addr" bedrock.gateway.v1.GatewayService/ConverseStream)
+expect "stream start" '"start": \{' "$answer"
+expect "stream model" '"model": "chat"' "$answer"
+expect "stream text" '"text": "' "$answer"
+expect "stream stop" '"stopReason": "STOP_REASON_END_TURN"' "$answer"
+expect "stream usage" '"outputTokens": 32' "$answer"
+last_event=$(grep -E '^  "[a-zA-Z]+": \{' <<<"$answer" | tail -n 1)
+[ "$last_event" = '  "usage": {' ] || fail "the last event is usage, got: $last_event"
+
+models=$(grpcurl -plaintext "$addr" bedrock.gateway.v1.GatewayService/ListModels)
+expect "models" '"name": "chat"' "$models"
+expect "models" '"state": "MODEL_STATE_DEPRECATED"' "$models"
+
+if unknown=$(grpcurl -plaintext -d '{"model":"gpt-4","messages":[{"role":"ROLE_USER","content":[{"text":"Hi"}]}]}' \
+  "$addr" bedrock.gateway.v1.GatewayService/ConverseStream 2>&1); then
+  fail "an unknown model must fail"
+fi
+expect "unknown model" 'Code: NotFound' "$unknown"
+expect "unknown model" 'this gateway offers: chat' "$unknown"
+
+echo "end to end: ok"

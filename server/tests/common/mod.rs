@@ -1,0 +1,220 @@
+//! Shared setup for the gateway's integration tests: a real gateway on a loopback port, using the
+//! real Bedrock SDK against an in-process emulator, and a tonic client for it.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bedrock_emulator::{Emulator, EmulatorConfig, StreamEnd};
+use bedrock_gateway::Config;
+use bedrock_gateway::config::{CredentialsSource, ModelConfig, ModelState};
+use bedrock_gateway_proto::v1;
+use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// Tokens per emulator answer in tests.
+pub const ANSWER_TOKENS: usize = 12;
+
+/// A gateway and its emulator, stopped when dropped.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub emulator: Emulator,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<Result<(), bedrock_gateway::ServeError>>,
+}
+
+/// The catalog every test sees. Aliases starting with `fault-` reach the emulator's faults.
+pub fn test_config(emulator_url: String) -> Config {
+    let mut config = Config::default();
+    config.bedrock.endpoint_url = Some(emulator_url);
+    config.bedrock.credentials = CredentialsSource::Emulator;
+    config.bedrock.max_attempts = 1;
+    let mut add = |alias: &str, model_id: &str, cap: u32| {
+        config.models.insert(
+            alias.to_owned(),
+            ModelConfig {
+                model_id: model_id.to_owned(),
+                version: None,
+                description: format!("test model {alias}"),
+                max_tokens_cap: cap,
+                state: ModelState::Active,
+                replacement: None,
+                retires_on: None,
+            },
+        );
+    };
+    add("chat", "test.chat-v1", 1000);
+    add("profile", "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.test.chat-v1:0", 1000);
+    for fault in [
+        "throttle",
+        "validation",
+        "access-denied",
+        "not-found",
+        "model-timeout",
+        "unavailable",
+        "not-ready",
+        "quota",
+        "internal",
+        "stream-error.3",
+        "stall",
+        "stall.2",
+        "close.3",
+        "no-metadata",
+    ] {
+        add(&format!("fault-{fault}"), &format!("fault.{fault}"), 1000);
+    }
+    let legacy = config.models.get_mut("fault-throttle").cloned().unwrap();
+    config.models.insert(
+        "legacy".to_owned(),
+        ModelConfig {
+            model_id: "test.legacy".to_owned(),
+            state: ModelState::Deprecated,
+            replacement: Some("chat".to_owned()),
+            retires_on: Some("2027-01-31".to_owned()),
+            ..legacy.clone()
+        },
+    );
+    config.models.insert(
+        "retired".to_owned(),
+        ModelConfig {
+            model_id: "test.retired".to_owned(),
+            state: ModelState::Retired,
+            replacement: Some("chat".to_owned()),
+            ..legacy
+        },
+    );
+    config
+}
+
+impl TestGateway {
+    /// A gateway with the test catalog and default limits.
+    pub async fn start() -> TestGateway {
+        TestGateway::start_with(|_| {}).await
+    }
+
+    /// A gateway whose config `adjust` may change first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestGateway {
+        TestGateway::start_with_emulator(EmulatorConfig::default(), adjust).await
+    }
+
+    /// A gateway in front of an emulator paced by `pacing` (its answer length is always
+    /// [`ANSWER_TOKENS`]).
+    pub async fn start_with_emulator(pacing: EmulatorConfig, adjust: impl FnOnce(&mut Config)) -> TestGateway {
+        let emulator = Emulator::start(EmulatorConfig { answer_tokens: ANSWER_TOKENS, ..pacing }).await.unwrap();
+        let mut config = test_config(emulator.endpoint_url());
+        adjust(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, stop) = oneshot::channel();
+        let server = tokio::spawn(bedrock_gateway::serve(config, listener, async {
+            let _ = stop.await;
+        }));
+        TestGateway { addr, emulator, shutdown: Some(shutdown), server }
+    }
+
+    /// A fresh client connection.
+    pub async fn client(&self) -> GatewayServiceClient<Channel> {
+        GatewayServiceClient::new(self.channel().await).max_decoding_message_size(64 * 1024 * 1024)
+    }
+
+    /// A fresh channel, for health and reflection clients.
+    pub async fn channel(&self) -> Channel {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr)).unwrap();
+        for _ in 0..100 {
+            if let Ok(channel) = endpoint.connect().await {
+                return channel;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("gateway at {} did not come up", self.addr);
+    }
+
+    /// Asks the gateway to drain and waits until it has stopped.
+    pub async fn stop(mut self) -> Result<(), bedrock_gateway::ServeError> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        (&mut self.server).await.unwrap()
+    }
+
+    /// Sends the shutdown signal without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A one-message user request.
+pub fn user_request(model: &str, text: &str) -> v1::ConverseRequest {
+    v1::ConverseRequest {
+        model: model.to_owned(),
+        messages: vec![v1::Message {
+            role: v1::Role::User as i32,
+            content: vec![v1::ContentBlock { block: Some(v1::content_block::Block::Text(text.to_owned())) }],
+        }],
+        ..Default::default()
+    }
+}
+
+/// Everything a stream delivered.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub events: Vec<v1::converse_stream_event::Event>,
+    pub text: String,
+    pub stop_reason: Option<v1::StopReason>,
+    pub usage: Option<v1::StreamUsage>,
+    pub error: Option<tonic::Status>,
+}
+
+/// Reads a stream to its end.
+pub async fn collect(client: &mut GatewayServiceClient<Channel>, request: v1::ConverseRequest) -> Collected {
+    let mut collected = Collected::default();
+    let mut stream = match client.converse_stream(request).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            collected.error = Some(status);
+            return collected;
+        }
+    };
+    loop {
+        match stream.message().await {
+            Ok(Some(event)) => {
+                let event = event.event.expect("every event has a payload");
+                use v1::converse_stream_event::Event;
+                match &event {
+                    Event::ContentBlockDelta(v1::ContentBlockDelta {
+                        delta: Some(v1::content_block_delta::Delta::Text(text)),
+                        ..
+                    }) => collected.text.push_str(text),
+                    Event::Stop(stop) => collected.stop_reason = Some(stop.stop_reason()),
+                    Event::Usage(usage) => collected.usage = Some(*usage),
+                    _ => {}
+                }
+                collected.events.push(event);
+            }
+            Ok(None) => return collected,
+            Err(status) => {
+                collected.error = Some(status);
+                return collected;
+            }
+        }
+    }
+}
+
+/// Waits for the emulator to report the end of a stream.
+pub async fn next_stream_end(events: &mut tokio::sync::broadcast::Receiver<StreamEnd>) -> StreamEnd {
+    tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("the emulator reports the stream's end within 5 s")
+        .expect("the emulator's event channel is open")
+}

@@ -1,0 +1,71 @@
+//! Prompts and completions never appear in the logs; each request leaves exactly one line with
+//! its id, model, status, token counts and timings.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::{TestGateway, collect, user_request};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_carry_one_line_per_request_and_no_content() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    // The gateway's default: JSON lines at `info`, for every target.
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_env_filter("info")
+        .with_writer(move || writer.clone())
+        .init();
+
+    let gateway = TestGateway::start().await;
+    let mut client = gateway.client().await;
+    let prompt = "my-secret-prompt-7f3a about the quarterly numbers";
+    let mut request = user_request("chat", prompt);
+    request.system = vec![bedrock_gateway_proto::v1::SystemBlock {
+        block: Some(bedrock_gateway_proto::v1::system_block::Block::Text("system-secret-91c2".into())),
+    }];
+    request.request_metadata.insert("team".into(), "payments".into());
+    let collected = collect(&mut client, request).await;
+    let failed = collect(&mut client, user_request("fault-stream-error.3", "another-secret-55d1")).await;
+    assert!(failed.error.is_some());
+    drop(client);
+    drop(gateway);
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for secret in ["my-secret-prompt-7f3a", "quarterly", "system-secret-91c2", "another-secret-55d1"] {
+        assert!(!logs.contains(secret), "the logs contain {secret:?}:\n{logs}");
+    }
+    assert!(!logs.contains(&collected.text), "the logs contain the completion:\n{logs}");
+
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["target"] == "bedrock_gateway::request")
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per request:\n{logs}");
+    let ok = &lines[0];
+    assert_eq!(ok["status"], "OK");
+    assert_eq!(ok["model"], "chat");
+    assert_eq!(ok["output_tokens"], common::ANSWER_TOKENS as u64);
+    assert!(ok["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(ok["ttft_ms"].is_number() && ok["duration_ms"].is_number());
+    assert!(ok["labels"].as_str().unwrap().contains("payments"));
+    assert_eq!(lines[1]["status"], "Unavailable");
+}

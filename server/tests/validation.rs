@@ -1,0 +1,118 @@
+//! Bad input is refused before Bedrock is called, with the right code and a message naming the
+//! field or the alias, and the gateway keeps serving.
+
+mod common;
+
+use bedrock_gateway_proto::v1;
+use common::{TestGateway, collect, user_request};
+use tonic::Code;
+
+async fn refused(gateway: &TestGateway, request: v1::ConverseRequest) -> tonic::Status {
+    let mut client = gateway.client().await;
+    let status = client.converse_stream(request.clone()).await.expect_err("the request is refused");
+    let unary = client.converse(request).await.expect_err("Converse refuses it too");
+    assert_eq!(unary.code(), status.code());
+    status
+}
+
+#[tokio::test]
+async fn unknown_alias_is_not_found_and_lists_the_valid_ones() {
+    let gateway = TestGateway::start().await;
+    let status = refused(&gateway, user_request("gpt-4", "hello")).await;
+    assert_eq!(status.code(), Code::NotFound);
+    assert!(status.message().contains("\"gpt-4\""), "{}", status.message());
+    assert!(status.message().contains("chat, "), "lists the offered models: {}", status.message());
+    assert_eq!(gateway.emulator.requests_served(), 0);
+}
+
+#[tokio::test]
+async fn invalid_fields_are_named_and_never_reach_bedrock() {
+    let gateway = TestGateway::start().await;
+    let with_inference = |config: v1::InferenceConfig| {
+        let mut request = user_request("chat", "hello");
+        request.inference_config = Some(config);
+        request
+    };
+    let no_messages = v1::ConverseRequest { model: "chat".into(), ..Default::default() };
+    let mut empty_text = user_request("chat", "");
+    empty_text.messages[0].content[0].block = Some(v1::content_block::Block::Text("   ".into()));
+    let mut no_role = user_request("chat", "hello");
+    no_role.messages[0].role = 0;
+    let cases = [
+        (no_messages, "messages"),
+        (user_request("", "hello"), "model"),
+        (empty_text, "messages[0].content[0].text"),
+        (no_role, "messages[0].role"),
+        (
+            with_inference(v1::InferenceConfig { temperature: Some(2.0), ..Default::default() }),
+            "inference_config.temperature",
+        ),
+        (with_inference(v1::InferenceConfig { top_p: Some(-0.1), ..Default::default() }), "inference_config.top_p"),
+        (
+            with_inference(v1::InferenceConfig { max_tokens: Some(1001), ..Default::default() }),
+            "inference_config.max_tokens",
+        ),
+        (
+            with_inference(v1::InferenceConfig { max_tokens: Some(0), ..Default::default() }),
+            "inference_config.max_tokens",
+        ),
+    ];
+    for (request, field) in cases {
+        let status = refused(&gateway, request).await;
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {}", status.message());
+        assert!(status.message().starts_with(&format!("{field}: ")), "names {field}: {}", status.message());
+    }
+    let over_cap =
+        refused(&gateway, with_inference(v1::InferenceConfig { max_tokens: Some(5000), ..Default::default() })).await;
+    assert!(over_cap.message().contains("1 to 1000"), "says what is allowed: {}", over_cap.message());
+    assert_eq!(gateway.emulator.requests_served(), 0, "nothing reached Bedrock");
+
+    let mut client = gateway.client().await;
+    assert!(collect(&mut client, user_request("chat", "still serving?")).await.usage.is_some());
+}
+
+#[tokio::test]
+async fn oversized_request_is_resource_exhausted_and_the_server_keeps_serving() {
+    let gateway = TestGateway::start().await;
+    let mut client = gateway.client().await.max_encoding_message_size(64 * 1024 * 1024);
+    let mut request = user_request("chat", "describe this image");
+    request.messages[0].content.push(v1::ContentBlock {
+        block: Some(v1::content_block::Block::Image(v1::ImageBlock {
+            format: v1::ImageFormat::Png as i32,
+            data: vec![7u8; 5 * 1024 * 1024],
+        })),
+    });
+    let status = client.converse_stream(request).await.expect_err("a 5 MiB request is refused");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{}", status.message());
+    assert!(status.message().contains("4194304 bytes"), "{}", status.message());
+    assert_eq!(gateway.emulator.requests_served(), 0);
+
+    let collected = collect(&mut client, user_request("chat", "and now a small one")).await;
+    assert!(collected.usage.is_some(), "{:?}", collected.error);
+}
+
+#[tokio::test]
+async fn requests_beyond_the_concurrency_limit_are_shed() {
+    let gateway = TestGateway::start_with(|config| config.server.max_concurrent_requests = 2).await;
+    let mut client = gateway.client().await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut stream = client.converse_stream(user_request("fault-stall", "hold")).await.unwrap().into_inner();
+        stream.message().await.unwrap();
+        open.push(stream);
+    }
+    let status = client.converse_stream(user_request("chat", "one more")).await.expect_err("at capacity");
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(status.message().contains("capacity"), "{}", status.message());
+    drop(open);
+    // Permits return when the streams are dropped; the next request is admitted.
+    let mut admitted = false;
+    for _ in 0..50 {
+        if collect(&mut client, user_request("chat", "again")).await.usage.is_some() {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(admitted);
+}
