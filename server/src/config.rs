@@ -407,6 +407,24 @@ mod tests {
     }
 
     #[test]
+    fn file_then_environment_override_in_that_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("gateway.toml", &format!("{MINIMAL}[server]\nlisten = \"127.0.0.1:7000\"\n"))?;
+            jail.set_env("BEDROCK_GATEWAY_SERVER__LISTEN", "127.0.0.1:7001");
+            jail.set_env("BEDROCK_GATEWAY_MODELS__CHAT__MAX_TOKENS_CAP", "512");
+            jail.set_env("BEDROCK_GATEWAY_CONFIG", "ignored: names the file, read by the flag parser");
+            let config = Config::load(Some(Path::new("gateway.toml"))).expect("loads");
+            assert_eq!(config.server.listen.port(), 7001);
+            assert_eq!(config.models["chat"].max_tokens_cap, 512);
+            assert_eq!(config.models["chat"].model_id, "anthropic.claude-3-haiku-20240307-v1:0");
+            jail.set_env("BEDROCK_GATEWAY_SERVER__MAX_REQUEST_BYTES", "lots");
+            let err = Config::load(Some(Path::new("gateway.toml"))).unwrap_err().to_string();
+            assert!(err.to_lowercase().contains("server.max_request_bytes"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn iso_dates() {
         assert!(is_iso_date("2027-01-31"));
         assert!(!is_iso_date("2027-13-01"));
