@@ -284,9 +284,13 @@ resource "aws_ecs_service" "this" {
 # Autoscaling: target tracking on CPU and on requests per task
 ###############################################################################
 
+locals {
+  autoscaling_resource_id = "service/${aws_ecs_cluster.this.name}/${aws_ecs_service.this.name}"
+}
+
 resource "aws_appautoscaling_target" "this" {
   service_namespace  = "ecs"
-  resource_id        = "service/${aws_ecs_cluster.this.name}/${aws_ecs_service.this.name}"
+  resource_id        = local.autoscaling_resource_id
   scalable_dimension = "ecs:service:DesiredCount"
   min_capacity       = var.min_capacity
   max_capacity       = var.max_capacity
@@ -297,9 +301,9 @@ resource "aws_appautoscaling_target" "this" {
 resource "aws_appautoscaling_policy" "cpu" {
   name               = "${var.name}-cpu"
   policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this.service_namespace
-  resource_id        = aws_appautoscaling_target.this.resource_id
-  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
+  service_namespace  = "ecs"
+  resource_id        = local.autoscaling_resource_id
+  scalable_dimension = "ecs:service:DesiredCount"
 
   target_tracking_scaling_policy_configuration {
     target_value       = var.cpu_target_percent
@@ -310,6 +314,8 @@ resource "aws_appautoscaling_policy" "cpu" {
       predefined_metric_type = "ECSServiceAverageCPUUtilization"
     }
   }
+
+  depends_on = [aws_appautoscaling_target.this]
 }
 
 # Requests per running task per minute = Requests (log metric filter) /
@@ -317,9 +323,9 @@ resource "aws_appautoscaling_policy" "cpu" {
 resource "aws_appautoscaling_policy" "requests" {
   name               = "${var.name}-requests"
   policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this.service_namespace
-  resource_id        = aws_appautoscaling_target.this.resource_id
-  scalable_dimension = aws_appautoscaling_target.this.scalable_dimension
+  service_namespace  = "ecs"
+  resource_id        = local.autoscaling_resource_id
+  scalable_dimension = "ecs:service:DesiredCount"
 
   target_tracking_scaling_policy_configuration {
     target_value       = var.requests_per_task_target
@@ -368,5 +374,5 @@ resource "aws_appautoscaling_policy" "requests" {
     }
   }
 
-  depends_on = [aws_cloudwatch_log_metric_filter.requests]
+  depends_on = [aws_appautoscaling_target.this, aws_cloudwatch_log_metric_filter.requests]
 }
