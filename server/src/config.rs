@@ -25,6 +25,8 @@ pub struct Config {
     pub bedrock: BedrockConfig,
     /// Log output.
     pub logging: LoggingConfig,
+    /// Who may call the gateway service.
+    pub auth: AuthConfig,
     /// The catalog: logical model name -> Bedrock target.
     pub models: BTreeMap<String, ModelConfig>,
 }
@@ -150,6 +152,17 @@ impl Default for LoggingConfig {
     }
 }
 
+/// Who may call the gateway service. With no keys, any caller that reaches the listener may (the
+/// network, PrivateLink and security groups, is then the boundary). Health and reflection are
+/// always open, for load balancer health checks and grpcurl.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Caller name -> SHA-256 (hex) of its API key, sent as `authorization: Bearer <key>`. Only
+    /// digests are configured, so the config holds no secret; the caller name is logged.
+    pub api_keys: BTreeMap<String, String>,
+}
+
 /// Where a logical model is in its lifecycle.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -239,6 +252,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_server()?;
         self.validate_bedrock()?;
+        self.validate_auth()?;
         self.validate_models()
     }
 
@@ -283,6 +297,18 @@ impl Config {
             return Err(invalid("bedrock.max_attempts", "must be from 1 to 5".to_owned()));
         }
         at_least("bedrock.connect_timeout_ms", bedrock.connect_timeout_ms, 1)
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        for (caller, digest) in &self.auth.api_keys {
+            if digest.len() != 64 || !digest.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    &format!("auth.api_keys.{caller}"),
+                    "must be the SHA-256 of the key as 64 hex digits (printf %s KEY | sha256sum)".to_owned(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_models(&self) -> Result<(), ConfigError> {
@@ -386,6 +412,7 @@ mod tests {
         assert_eq!(rejected_key(&format!("{MINIMAL}[server]\nmax_request_bytes = 10\n")), "server.max_request_bytes");
         assert_eq!(rejected_key(&format!("{MINIMAL}[bedrock]\nregion = \"US East\"\n")), "bedrock.region");
         assert_eq!(rejected_key(&format!("{MINIMAL}[bedrock]\ncredentials = \"emulator\"\n")), "bedrock.credentials");
+        assert_eq!(rejected_key(&format!("{MINIMAL}[auth.api_keys]\nteam-a = \"secret\"\n")), "auth.api_keys.team-a");
         assert_eq!(rejected_key("[models.Chat]\nmodel_id = \"x\"\n"), "models.Chat");
         assert_eq!(rejected_key("[models.chat]\nmodel_id = \" \"\n"), "models.chat.model_id");
         assert_eq!(

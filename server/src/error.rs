@@ -35,6 +35,9 @@ pub enum GatewayError {
         /// The name to use instead.
         replacement: String,
     },
+    /// The caller sent no API key, or one the gateway does not know.
+    #[error("missing or unknown API key: send `authorization: Bearer <key>`")]
+    Unauthenticated,
     /// The gateway is at its configured concurrency limit.
     #[error("the gateway is at capacity ({limit} requests in flight); retry with backoff")]
     AtCapacity {
@@ -120,6 +123,7 @@ impl GatewayError {
             GatewayError::InvalidArgument { .. } => Code::InvalidArgument,
             GatewayError::UnknownModel { .. } => Code::NotFound,
             GatewayError::ModelRetired { .. } => Code::FailedPrecondition,
+            GatewayError::Unauthenticated => Code::Unauthenticated,
             GatewayError::AtCapacity { .. } | GatewayError::RequestTooLarge { .. } => Code::ResourceExhausted,
             GatewayError::Bedrock { kind, .. } => match kind {
                 BedrockFailure::Validation => Code::InvalidArgument,

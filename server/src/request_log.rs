@@ -16,6 +16,7 @@ pub struct RequestLog {
     request_id: String,
     rpc: &'static str,
     model: String,
+    caller: String,
     labels: String,
     received_at: Instant,
     outcome: Option<Outcome>,
@@ -28,11 +29,13 @@ enum Outcome {
 }
 
 impl RequestLog {
-    /// Starts the record of a request received at `received_at`.
+    /// Starts the record of a request from `caller` (empty when auth is off) received at
+    /// `received_at`.
     pub fn new(
         rpc: &'static str,
         request_id: &str,
         model: &str,
+        caller: &str,
         labels: &HashMap<String, String>,
         received_at: Instant,
     ) -> Self {
@@ -46,6 +49,7 @@ impl RequestLog {
             request_id: request_id.to_owned(),
             rpc,
             model: model.to_owned(),
+            caller: caller.to_owned(),
             labels,
             received_at,
             outcome: None,
@@ -81,6 +85,7 @@ impl Drop for RequestLog {
                 request_id = %self.request_id,
                 rpc = self.rpc,
                 model = %self.model,
+                caller = %self.caller,
                 status = "OK",
                 stop_reason = stop_reason.as_str_name(),
                 input_tokens = usage.input_tokens,
@@ -94,6 +99,7 @@ impl Drop for RequestLog {
                 request_id = %self.request_id,
                 rpc = self.rpc,
                 model = %self.model,
+                caller = %self.caller,
                 status = ?code,
                 error = %message,
                 duration_ms,
@@ -105,6 +111,7 @@ impl Drop for RequestLog {
                 request_id = %self.request_id,
                 rpc = self.rpc,
                 model = %self.model,
+                caller = %self.caller,
                 status = ?code,
                 error = %message,
                 duration_ms,
@@ -115,6 +122,7 @@ impl Drop for RequestLog {
                 request_id = %self.request_id,
                 rpc = self.rpc,
                 model = %self.model,
+                caller = %self.caller,
                 status = "Cancelled",
                 duration_ms,
                 labels = %self.labels,

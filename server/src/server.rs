@@ -14,7 +14,7 @@ use tower::ServiceBuilder;
 use crate::bedrock::Bedrock;
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::limits::{InFlightLimitLayer, RequestSizeLimitLayer};
+use crate::limits::{ApiKeyAuthLayer, InFlightLimitLayer, RequestSizeLimitLayer};
 use crate::service::Gateway;
 
 /// How long cut streams get to send their final status before the server stops regardless.
@@ -57,6 +57,7 @@ pub async fn serve(
     };
     let limits = &config.server;
     let gateway_service = ServiceBuilder::new()
+        .layer(ApiKeyAuthLayer::new(&config.auth.api_keys))
         .layer(InFlightLimitLayer::new(limits.max_concurrent_requests))
         .layer(RequestSizeLimitLayer::new(limits.max_request_bytes))
         .service(
