@@ -434,6 +434,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // the closure's error type is figment::Jail's, not ours
     fn file_then_environment_override_in_that_order() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("gateway.toml", &format!("{MINIMAL}[server]\nlisten = \"127.0.0.1:7000\"\n"))?;
