@@ -8,6 +8,9 @@ use tonic::{Code, Status};
 /// Metadata key carrying the gateway's request id on every error status.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// gRPC's standard metadata key telling a client how long to wait before retrying.
+pub const RETRY_PUSHBACK_HEADER: &str = "grpc-retry-pushback-ms";
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -146,11 +149,32 @@ impl GatewayError {
         matches!(self, GatewayError::Bedrock { kind: BedrockFailure::AccessDenied | BedrockFailure::ModelNotFound, .. })
     }
 
-    /// The status sent to the client, tagged with the request id.
+    /// How long a client should wait before retrying, when waiting is what helps. Bedrock quotas
+    /// refill per minute, so a throttled call is pushed back further than a full gateway task,
+    /// where another task behind the load balancer may have room at once.
+    pub fn retry_pushback(&self) -> Option<Duration> {
+        match self {
+            GatewayError::AtCapacity { .. } => Some(Duration::from_millis(100)),
+            GatewayError::Bedrock { kind: BedrockFailure::Throttled, incomplete: false, .. } => {
+                Some(Duration::from_millis(1000))
+            }
+            _ => None,
+        }
+    }
+
+    /// The status sent to the client, tagged with the request id (when there is one yet) and
+    /// the retry pushback (when one applies).
     pub fn to_status(&self, request_id: &str) -> Status {
         let mut status = Status::new(self.code(), self.to_string());
-        if let Ok(value) = request_id.parse() {
+        if let Ok(value) = request_id.parse()
+            && !request_id.is_empty()
+        {
             status.metadata_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        if let Some(pushback) = self.retry_pushback()
+            && let Ok(value) = pushback.as_millis().to_string().parse()
+        {
+            status.metadata_mut().insert(RETRY_PUSHBACK_HEADER, value);
         }
         status
     }
@@ -186,5 +210,15 @@ mod tests {
         assert_eq!(status.code(), Code::Unavailable);
         assert!(status.message().ends_with("the answer is incomplete"), "{}", status.message());
         assert_eq!(status.metadata().get(REQUEST_ID_HEADER).unwrap(), "req-1");
+        assert!(status.metadata().get(RETRY_PUSHBACK_HEADER).is_none());
+    }
+
+    #[test]
+    fn throttling_and_capacity_tell_the_client_when_to_retry() {
+        let throttled = bedrock(BedrockFailure::Throttled).to_status("r");
+        assert_eq!(throttled.metadata().get(RETRY_PUSHBACK_HEADER).unwrap(), "1000");
+        let full = GatewayError::AtCapacity { limit: 1 }.to_status("");
+        assert_eq!(full.metadata().get(RETRY_PUSHBACK_HEADER).unwrap(), "100");
+        assert!(full.metadata().get(REQUEST_ID_HEADER).is_none());
     }
 }

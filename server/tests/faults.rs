@@ -36,6 +36,8 @@ async fn failures_before_the_stream_map_to_their_status() {
             status.message()
         );
         assert!(status.metadata().get("x-request-id").is_some());
+        let pushback = status.metadata().get("grpc-retry-pushback-ms");
+        assert_eq!(pushback.is_some(), code == Code::ResourceExhausted, "{alias}: pushback {pushback:?}");
 
         let status = client.converse(user_request(alias, "hello")).await.unwrap_err();
         assert_eq!(status.code(), code, "Converse {alias}: {}", status.message());
