@@ -37,6 +37,9 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address the gRPC server binds.
     pub listen: SocketAddr,
+    /// Expect a PROXY protocol v2 header on every connection, as the NLB sends when its target
+    /// group enables it; must match the target group's setting.
+    pub proxy_protocol: bool,
     /// Largest request message accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.
     pub max_request_bytes: usize,
     /// Most requests (streams included) in flight at once; more get RESOURCE_EXHAUSTED.
@@ -57,6 +60,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 50051)),
+            proxy_protocol: false,
             max_request_bytes: 4 * 1024 * 1024,
             max_concurrent_requests: 20_000,
             max_stream_duration_secs: 900,

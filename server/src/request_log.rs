@@ -1,14 +1,16 @@
 //! One structured log line per request, written when the request ends however it ends (success,
 //! error, or the client going away), so that every request is accounted for. It records ids,
-//! model, status, token counts and timings; never prompt or completion text.
+//! model, caller, status, token counts and timings; never prompt or completion text.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bedrock_gateway_proto::v1;
 use tokio::time::Instant;
 
 use crate::error::GatewayError;
+use crate::limits::Caller;
+use crate::listener::Peer;
 
 /// The log line of one request, emitted on drop.
 #[derive(Debug)]
@@ -16,7 +18,8 @@ pub struct RequestLog {
     request_id: String,
     rpc: &'static str,
     model: String,
-    caller: String,
+    caller: Option<Caller>,
+    peer: Option<Peer>,
     labels: String,
     received_at: Instant,
     outcome: Option<Outcome>,
@@ -29,27 +32,26 @@ enum Outcome {
 }
 
 impl RequestLog {
-    /// Starts the record of a request from `caller` (empty when auth is off) received at
-    /// `received_at`.
+    /// Starts the record of `request`, received at `received_at`; the caller and peer come from
+    /// the request's extensions, set by the auth layer and the listener.
     pub fn new(
         rpc: &'static str,
         request_id: &str,
-        model: &str,
-        caller: &str,
-        labels: &HashMap<String, String>,
+        request: &v1::ConverseRequest,
+        extensions: &tonic::Extensions,
         received_at: Instant,
     ) -> Self {
-        let labels = if labels.is_empty() {
+        let labels = if request.request_metadata.is_empty() {
             String::new()
         } else {
-            let sorted: std::collections::BTreeMap<_, _> = labels.iter().collect();
-            serde_json::to_string(&sorted).unwrap_or_default()
+            serde_json::to_string(&request.request_metadata.iter().collect::<BTreeMap<_, _>>()).unwrap_or_default()
         };
         RequestLog {
             request_id: request_id.to_owned(),
             rpc,
-            model: model.to_owned(),
-            caller: caller.to_owned(),
+            model: request.model.clone(),
+            caller: extensions.get::<Caller>().cloned(),
+            peer: extensions.get::<Peer>().cloned(),
             labels,
             received_at,
             outcome: None,
@@ -78,55 +80,63 @@ impl RequestLog {
 
 impl Drop for RequestLog {
     fn drop(&mut self) {
-        let duration_ms = self.received_at.elapsed().as_secs_f64() * 1e3;
-        match &self.outcome {
-            Some(Outcome::Succeeded { stop_reason, usage, time_to_first_token }) => tracing::info!(
-                target: "bedrock_gateway::request",
-                request_id = %self.request_id,
-                rpc = self.rpc,
-                model = %self.model,
-                caller = %self.caller,
-                status = "OK",
-                stop_reason = stop_reason.as_str_name(),
-                input_tokens = usage.input_tokens,
-                output_tokens = usage.output_tokens,
-                ttft_ms = time_to_first_token.map(|ttft| ttft.as_secs_f64() * 1e3),
-                duration_ms,
-                labels = %self.labels,
-            ),
-            Some(Outcome::Failed { code, message, misconfiguration: true }) => tracing::error!(
-                target: "bedrock_gateway::request",
-                request_id = %self.request_id,
-                rpc = self.rpc,
-                model = %self.model,
-                caller = %self.caller,
-                status = ?code,
-                error = %message,
-                duration_ms,
-                labels = %self.labels,
-                "the model catalog or the task role needs fixing"
-            ),
-            Some(Outcome::Failed { code, message, misconfiguration: false }) => tracing::info!(
-                target: "bedrock_gateway::request",
-                request_id = %self.request_id,
-                rpc = self.rpc,
-                model = %self.model,
-                caller = %self.caller,
-                status = ?code,
-                error = %message,
-                duration_ms,
-                labels = %self.labels,
-            ),
-            None => tracing::info!(
-                target: "bedrock_gateway::request",
-                request_id = %self.request_id,
-                rpc = self.rpc,
-                model = %self.model,
-                caller = %self.caller,
-                status = "Cancelled",
-                duration_ms,
-                labels = %self.labels,
-            ),
+        let (status, stop_reason, usage, time_to_first_token, error) = match &self.outcome {
+            Some(Outcome::Succeeded { stop_reason, usage, time_to_first_token }) => {
+                ("OK", Some(stop_reason.as_str_name()), Some(*usage), *time_to_first_token, None)
+            }
+            Some(Outcome::Failed { code, message, .. }) => (code_name(*code), None, None, None, Some(message.as_str())),
+            None => ("Cancelled", None, None, None, None),
+        };
+        let misconfiguration = matches!(self.outcome, Some(Outcome::Failed { misconfiguration: true, .. }));
+        macro_rules! request_line {
+            ($level:ident, $($message:literal)?) => {
+                tracing::$level!(
+                    target: "bedrock_gateway::request",
+                    request_id = %self.request_id,
+                    rpc = self.rpc,
+                    model = %self.model,
+                    status,
+                    stop_reason,
+                    input_tokens = usage.map(|usage| usage.input_tokens),
+                    output_tokens = usage.map(|usage| usage.output_tokens),
+                    ttft_ms = time_to_first_token.map(|ttft| ttft.as_secs_f64() * 1e3),
+                    duration_ms = self.received_at.elapsed().as_secs_f64() * 1e3,
+                    error,
+                    caller = self.caller.as_ref().map(|caller| &*caller.0),
+                    peer = self.peer.as_ref().and_then(|peer| peer.addr).map(tracing::field::display),
+                    vpce = self.peer.as_ref().and_then(|peer| peer.vpc_endpoint_id.as_deref()),
+                    labels = %self.labels,
+                    $($message)?
+                )
+            };
         }
+        if misconfiguration {
+            request_line!(error, "the model catalog or the task role needs fixing");
+        } else {
+            request_line!(info,);
+        }
+    }
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "Cancelled",
+        Unknown => "Unknown",
+        InvalidArgument => "InvalidArgument",
+        DeadlineExceeded => "DeadlineExceeded",
+        NotFound => "NotFound",
+        AlreadyExists => "AlreadyExists",
+        PermissionDenied => "PermissionDenied",
+        ResourceExhausted => "ResourceExhausted",
+        FailedPrecondition => "FailedPrecondition",
+        Aborted => "Aborted",
+        OutOfRange => "OutOfRange",
+        Unimplemented => "Unimplemented",
+        Internal => "Internal",
+        Unavailable => "Unavailable",
+        DataLoss => "DataLoss",
+        Unauthenticated => "Unauthenticated",
     }
 }

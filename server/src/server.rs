@@ -8,13 +8,13 @@ use bedrock_gateway_proto::v1::gateway_service_server::GatewayServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tower::ServiceBuilder;
 
 use crate::bedrock::Bedrock;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::limits::{ApiKeyAuthLayer, InFlightLimitLayer, RequestSizeLimitLayer};
+use crate::listener;
 use crate::service::Gateway;
 
 /// How long cut streams get to send their final status before the server stops regardless.
@@ -66,7 +66,7 @@ pub async fn serve(
                 .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024)),
         );
 
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true)).with_keepalive(Some(Duration::from_secs(60)));
+    let incoming = listener::incoming(listener, limits.proxy_protocol);
     let (drain, drain_signal) = tokio::sync::oneshot::channel::<()>();
     let server = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(limits.http2_keepalive_interval_secs)))

@@ -18,7 +18,6 @@ use crate::config::ServerConfig;
 use crate::convert::request::{BedrockRequest, require_model_name, to_bedrock};
 use crate::convert::response::answer;
 use crate::error::{GatewayError, REQUEST_ID_HEADER};
-use crate::limits::Caller;
 use crate::relay::{RelayContext, proto_duration, relay};
 use crate::request_log::RequestLog;
 
@@ -91,15 +90,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let received_at = Instant::now();
         let request_id = new_request_id();
         let (metadata, extensions, request) = request.into_parts();
-        let caller = extensions.get::<Caller>().map_or("", |caller| &caller.0);
-        let mut log = RequestLog::new(
-            "ConverseStream",
-            &request_id,
-            &request.model,
-            caller,
-            &request.request_metadata,
-            received_at,
-        );
+        let mut log = RequestLog::new("ConverseStream", &request_id, &request, &extensions, received_at);
         let prepared = self.prepare(&request, &metadata, received_at, &mut log, request_id)?;
         let Prepared { request_id, model, bedrock_request, deadline } = prepared;
         let opened = tokio::time::timeout_at(deadline, self.bedrock.converse_stream(&model, bedrock_request)).await;
@@ -128,9 +119,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let received_at = Instant::now();
         let request_id = new_request_id();
         let (metadata, extensions, request) = request.into_parts();
-        let caller = extensions.get::<Caller>().map_or("", |caller| &caller.0);
-        let mut log =
-            RequestLog::new("Converse", &request_id, &request.model, caller, &request.request_metadata, received_at);
+        let mut log = RequestLog::new("Converse", &request_id, &request, &extensions, received_at);
         let Prepared { request_id, model, bedrock_request, deadline } =
             self.prepare(&request, &metadata, received_at, &mut log, request_id)?;
         let called = tokio::time::timeout_at(deadline, self.bedrock.converse(&model, bedrock_request)).await;

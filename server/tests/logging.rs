@@ -6,6 +6,7 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use common::{TestGateway, collect, user_request};
 
 #[derive(Clone, Default)]
@@ -34,8 +35,9 @@ async fn logs_carry_one_line_per_request_and_no_content() {
         .with_writer(move || writer.clone())
         .init();
 
-    let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let gateway = TestGateway::start_with(|config| config.server.proxy_protocol = true).await;
+    let channel = gateway.proxy_protocol_channel("10.1.2.3:45678".parse().unwrap(), "vpce-0123456789abcdef0").await;
+    let mut client = GatewayServiceClient::new(channel);
     let prompt = "my-secret-prompt-7f3a about the quarterly numbers";
     let mut request = user_request("chat", prompt);
     request.system = vec![bedrock_gateway_proto::v1::SystemBlock {
@@ -67,5 +69,7 @@ async fn logs_carry_one_line_per_request_and_no_content() {
     assert!(ok["request_id"].as_str().is_some_and(|id| !id.is_empty()));
     assert!(ok["ttft_ms"].is_number() && ok["duration_ms"].is_number());
     assert!(ok["labels"].as_str().unwrap().contains("payments"));
+    assert_eq!(ok["peer"], "10.1.2.3:45678", "the client's address from the PROXY protocol header");
+    assert_eq!(ok["vpce"], "vpce-0123456789abcdef0");
     assert_eq!(lines[1]["status"], "Unavailable");
 }

@@ -132,6 +132,21 @@ impl TestGateway {
         panic!("gateway at {} did not come up", self.addr);
     }
 
+    /// A channel that opens each connection with a PROXY protocol v2 header, as the NLB does.
+    pub async fn proxy_protocol_channel(&self, source: SocketAddr, vpc_endpoint_id: &str) -> Channel {
+        let header = bedrock_gateway::proxy_protocol::encode(source, self.addr, Some(vpc_endpoint_id));
+        let addr = self.addr;
+        let connector = tower::service_fn(move |_: http::Uri| {
+            let header = header.clone();
+            async move {
+                let mut stream = tokio::net::TcpStream::connect(addr).await?;
+                tokio::io::AsyncWriteExt::write_all(&mut stream, &header).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        });
+        tonic::transport::Endpoint::from_static("http://gateway.test").connect_with_connector(connector).await.unwrap()
+    }
+
     /// Asks the gateway to drain and waits until it has stopped.
     pub async fn stop(mut self) -> Result<(), bedrock_gateway::ServeError> {
         if let Some(shutdown) = self.shutdown.take() {

@@ -1,0 +1,156 @@
+//! The gateway's listener: accepts TCP connections, sets their socket options and, when
+//! `server.proxy_protocol` is on, reads the PROXY protocol header before HTTP/2 starts. Each header
+//! is read in its own task, so a slow or silent peer never holds up the next accept.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tonic::transport::server::Connected;
+
+use crate::proxy_protocol::read_header;
+
+/// Longest a new connection may take to send its PROXY protocol header.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause after a failed accept (such as running out of file descriptors) before the next one.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// TCP keepalive, below the NLB's 350 s idle timeout like the HTTP/2 pings above it.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// Who is on the other end of a connection; available to handlers as a request extension.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// The client's address: from the PROXY protocol header when enabled, else the TCP peer.
+    pub addr: Option<SocketAddr>,
+    /// The PrivateLink endpoint the client came through, when the NLB says so.
+    pub vpc_endpoint_id: Option<Arc<str>>,
+}
+
+pin_project_lite::pin_project! {
+    /// An accepted connection with its peer.
+    #[derive(Debug)]
+    pub struct PeerStream {
+        #[pin]
+        stream: TcpStream,
+        peer: Peer,
+    }
+}
+
+impl Connected for PeerStream {
+    type ConnectInfo = Peer;
+
+    fn connect_info(&self) -> Peer {
+        self.peer.clone()
+    }
+}
+
+impl AsyncRead for PeerStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.project().stream.poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for PeerStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.project().stream.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.project().stream.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().stream.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().stream.poll_shutdown(cx)
+    }
+}
+
+/// The stream of ready connections; stops accepting when dropped.
+#[derive(Debug)]
+pub struct Incoming {
+    connections: mpsc::Receiver<PeerStream>,
+    acceptor: JoinHandle<()>,
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        self.acceptor.abort();
+    }
+}
+
+impl Stream for Incoming {
+    type Item = io::Result<PeerStream>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.connections.poll_recv(cx).map(|connection| connection.map(Ok))
+    }
+}
+
+/// Starts accepting on `listener`.
+pub fn incoming(listener: TcpListener, proxy_protocol: bool) -> Incoming {
+    let (ready, connections) = mpsc::channel(64);
+    let acceptor = tokio::spawn(accept_loop(listener, proxy_protocol, ready));
+    Incoming { connections, acceptor }
+}
+
+async fn accept_loop(listener: TcpListener, proxy_protocol: bool, ready: mpsc::Sender<PeerStream>) {
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::warn!(error = %err, "accepting a connection failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        configure(&stream);
+        if !proxy_protocol {
+            let peer = Peer { addr: Some(addr), vpc_endpoint_id: None };
+            if ready.send(PeerStream { stream, peer }).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            let mut stream = stream;
+            match tokio::time::timeout(HEADER_TIMEOUT, read_header(&mut stream)).await {
+                Ok(Ok(header)) => {
+                    let peer = Peer { addr: header.source, vpc_endpoint_id: header.vpc_endpoint_id.map(Arc::from) };
+                    let _ = ready.send(PeerStream { stream, peer }).await;
+                }
+                Ok(Err(err)) => tracing::warn!(peer = %addr, error = %err, "refused a connection"),
+                Err(_) => tracing::warn!(peer = %addr, "refused a connection: no PROXY protocol header within 5 s"),
+            }
+        });
+    }
+}
+
+fn configure(stream: &TcpStream) {
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+    }
+    let keepalive = socket2::TcpKeepalive::new().with_time(TCP_KEEPALIVE);
+    if let Err(err) = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(error = %err, "cannot set TCP keepalive");
+    }
+}

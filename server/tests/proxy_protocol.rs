@@ -1,0 +1,27 @@
+//! Behind an NLB with PROXY protocol v2 on, the gateway learns each client's real address and
+//! PrivateLink endpoint; connections without the header are refused, not misread.
+
+mod common;
+
+use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
+use common::{TestGateway, collect, user_request};
+
+#[tokio::test]
+async fn connections_with_a_header_are_served_and_without_are_refused() {
+    let gateway = TestGateway::start_with(|config| config.server.proxy_protocol = true).await;
+    let channel = gateway.proxy_protocol_channel("10.20.30.40:40000".parse().unwrap(), "vpce-0abc").await;
+    let mut client = GatewayServiceClient::new(channel);
+    let collected = collect(&mut client, user_request("chat", "through the NLB")).await;
+    assert!(collected.usage.is_some(), "{:?}", collected.error);
+
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", gateway.addr)).unwrap();
+    let refused = match endpoint.connect().await {
+        Err(_) => true,
+        Ok(channel) => GatewayServiceClient::new(channel)
+            .converse_stream(user_request("chat", "no header"))
+            .await
+            .is_err(),
+    };
+    assert!(refused, "a connection without a PROXY protocol header must not be served");
+    assert_eq!(gateway.emulator.requests_served(), 1);
+}
