@@ -34,9 +34,29 @@ pub struct Gateway {
     cut: CancellationToken,
 }
 
+/// One call in progress: its id, its clock and its log line.
+struct Call {
+    request_id: String,
+    received_at: Instant,
+    log: RequestLog,
+}
+
+impl Call {
+    fn start(rpc: &'static str, request: &v1::ConverseRequest, extensions: &tonic::Extensions) -> Call {
+        let received_at = Instant::now();
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let log = RequestLog::new(rpc, &request_id, request, extensions, received_at);
+        Call { request_id, received_at, log }
+    }
+
+    fn fail(&mut self, err: GatewayError) -> Status {
+        self.log.failed(&err);
+        err.to_status(&self.request_id)
+    }
+}
+
 /// A validated call, ready to send to Bedrock.
 struct Prepared {
-    request_id: String,
     model: Arc<Model>,
     bedrock_request: BedrockRequest,
     deadline: Instant,
@@ -55,28 +75,19 @@ impl Gateway {
         }
     }
 
+    /// Validates and converts the request; nothing here talks to Bedrock.
     fn prepare(
         &self,
         request: &v1::ConverseRequest,
         metadata: &MetadataMap,
-        received_at: Instant,
-        log: &mut RequestLog,
-        request_id: String,
-    ) -> Result<Prepared, Status> {
-        let validated = require_model_name(request)
-            .and_then(|()| self.catalog.resolve(&request.model))
-            .and_then(|model| Ok((to_bedrock(request, &model)?, model)));
-        match validated {
-            Ok((bedrock_request, model)) => {
-                let limit = client_timeout(metadata)
-                    .map_or(self.max_stream_duration, |timeout| timeout.min(self.max_stream_duration));
-                Ok(Prepared { request_id, model, bedrock_request, deadline: received_at + limit })
-            }
-            Err(err) => {
-                log.failed(&err);
-                Err(err.to_status(&request_id))
-            }
-        }
+        call: &Call,
+    ) -> Result<Prepared, GatewayError> {
+        require_model_name(request)?;
+        let model = self.catalog.resolve(&request.model)?;
+        let bedrock_request = to_bedrock(request, &model)?;
+        let limit =
+            client_timeout(metadata).map_or(self.max_stream_duration, |timeout| timeout.min(self.max_stream_duration));
+        Ok(Prepared { model, bedrock_request, deadline: call.received_at + limit })
     }
 }
 
@@ -87,23 +98,18 @@ impl v1::gateway_service_server::GatewayService for Gateway {
     type ConverseStreamStream = EventStream;
 
     async fn converse_stream(&self, request: Request<v1::ConverseRequest>) -> Result<Response<EventStream>, Status> {
-        let received_at = Instant::now();
-        let request_id = new_request_id();
         let (metadata, extensions, request) = request.into_parts();
-        let mut log = RequestLog::new("ConverseStream", &request_id, &request, &extensions, received_at);
-        let prepared = self.prepare(&request, &metadata, received_at, &mut log, request_id)?;
-        let Prepared { request_id, model, bedrock_request, deadline } = prepared;
+        let mut call = Call::start("ConverseStream", &request, &extensions);
+        let Prepared { model, bedrock_request, deadline } =
+            self.prepare(&request, &metadata, &call).map_err(|err| call.fail(err))?;
         let opened = tokio::time::timeout_at(deadline, self.bedrock.converse_stream(&model, bedrock_request)).await;
-        let stream = match opened.unwrap_or(Err(GatewayError::DeadlineExceeded)) {
-            Ok(stream) => stream,
-            Err(err) => {
-                log.failed(&err);
-                return Err(err.to_status(&request_id));
-            }
-        };
+        let stream = opened.unwrap_or(Err(GatewayError::DeadlineExceeded)).map_err(|err| call.fail(err))?;
+        let Call { request_id, received_at, log } = call;
+        let mut metadata = MetadataMap::new();
+        tag_response(&mut metadata, &request_id, &model);
         let context = RelayContext {
-            request_id: request_id.clone(),
-            model: Arc::clone(&model),
+            request_id,
+            model,
             received_at,
             deadline,
             idle_timeout: self.stream_idle_timeout,
@@ -111,30 +117,22 @@ impl v1::gateway_service_server::GatewayService for Gateway {
             cut: self.cut.clone(),
         };
         let mut response = Response::new(Box::pin(relay(stream, context)) as EventStream);
-        tag_response(response.metadata_mut(), &request_id, &model);
+        *response.metadata_mut() = metadata;
         Ok(response)
     }
 
     async fn converse(&self, request: Request<v1::ConverseRequest>) -> Result<Response<v1::ConverseResponse>, Status> {
-        let received_at = Instant::now();
-        let request_id = new_request_id();
         let (metadata, extensions, request) = request.into_parts();
-        let mut log = RequestLog::new("Converse", &request_id, &request, &extensions, received_at);
-        let Prepared { request_id, model, bedrock_request, deadline } =
-            self.prepare(&request, &metadata, received_at, &mut log, request_id)?;
+        let mut call = Call::start("Converse", &request, &extensions);
+        let Prepared { model, bedrock_request, deadline } =
+            self.prepare(&request, &metadata, &call).map_err(|err| call.fail(err))?;
         let called = tokio::time::timeout_at(deadline, self.bedrock.converse(&model, bedrock_request)).await;
-        let output = match called.unwrap_or(Err(GatewayError::DeadlineExceeded)) {
-            Ok(output) => output,
-            Err(err) => {
-                log.failed(&err);
-                return Err(err.to_status(&request_id));
-            }
-        };
+        let output = called.unwrap_or(Err(GatewayError::DeadlineExceeded)).map_err(|err| call.fail(err))?;
         let answer = answer(output);
-        let total = received_at.elapsed();
-        log.succeeded(answer.stop_reason, answer.usage, Some(total));
+        let total = call.received_at.elapsed();
+        call.log.succeeded(answer.stop_reason, answer.usage, Some(total));
         let mut response = Response::new(v1::ConverseResponse {
-            request_id: request_id.clone(),
+            request_id: call.request_id.clone(),
             model: model.name.clone(),
             model_version: model.version.clone(),
             output: Some(answer.output),
@@ -145,7 +143,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
                 total: Some(proto_duration(total)),
             }),
         });
-        tag_response(response.metadata_mut(), &request_id, &model);
+        tag_response(response.metadata_mut(), &call.request_id, &model);
         Ok(response)
     }
 
@@ -155,10 +153,6 @@ impl v1::gateway_service_server::GatewayService for Gateway {
     ) -> Result<Response<v1::ListModelsResponse>, Status> {
         Ok(Response::new(self.catalog.list()))
     }
-}
-
-fn new_request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
 }
 
 fn tag_response(metadata: &mut MetadataMap, request_id: &str, model: &Model) {

@@ -17,10 +17,9 @@ async fn connections_with_a_header_are_served_and_without_are_refused() {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", gateway.addr)).unwrap();
     let refused = match endpoint.connect().await {
         Err(_) => true,
-        Ok(channel) => GatewayServiceClient::new(channel)
-            .converse_stream(user_request("chat", "no header"))
-            .await
-            .is_err(),
+        Ok(channel) => {
+            GatewayServiceClient::new(channel).converse_stream(user_request("chat", "no header")).await.is_err()
+        }
     };
     assert!(refused, "a connection without a PROXY protocol header must not be served");
     assert_eq!(gateway.emulator.requests_served(), 1);
