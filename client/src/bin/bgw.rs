@@ -1,0 +1,364 @@
+//! `bgw`: the gateway from the command line, for trying models and for scripts.
+//!
+//! It is a thin layer over the library: what works here works the same in a service.
+
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bedrock_gateway_client::{Client, Error, Event, Request, v1};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the call failed (connection, unknown model, permission denied, throttled, ...)
+  2  invalid command line
+  3  the answer was cut off (an incomplete answer was printed)";
+
+/// Talk to a bedrock-gateway.
+#[derive(Debug, Parser)]
+#[command(name = "bgw", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(flatten)]
+    connection: Connection,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the gateway is and how to reach it.
+#[derive(Debug, Args)]
+struct Connection {
+    /// The gateway's URL (https:// for TLS).
+    #[arg(long, global = true, env = "BGW_ENDPOINT", default_value = "http://127.0.0.1:50051")]
+    endpoint: String,
+    /// API key, sent as `authorization: Bearer <key>`.
+    #[arg(long, global = true, env = "BGW_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// CA certificate (PEM file) to trust for the gateway's certificate, instead of the system's.
+    #[arg(long, global = true, env = "BGW_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
+    /// Client certificate (PEM file) for mutual TLS; needs --client-key.
+    #[arg(long, global = true, env = "BGW_CLIENT_CERT", requires = "client_key")]
+    client_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM file) of the client certificate.
+    #[arg(long, global = true, env = "BGW_CLIENT_KEY", requires = "client_cert")]
+    client_key: Option<std::path::PathBuf>,
+    /// Deadline for the whole call, like 30s, 500ms or 2m.
+    #[arg(long, global = true, env = "BGW_TIMEOUT", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Ask a model; prints the answer as it arrives and a summary on stderr.
+    Chat(Chat),
+    /// List the gateway's logical models and their state.
+    Models {
+        /// Print one JSON object per model.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Chat {
+    /// The logical model (see `bgw models`).
+    #[arg(long, short)]
+    model: String,
+    /// A system prompt.
+    #[arg(long, short)]
+    system: Option<String>,
+    /// The most tokens to generate.
+    #[arg(long)]
+    max_tokens: Option<u32>,
+    /// Randomness, from 0.0 to 1.0.
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Print each event as one JSON line instead of the text.
+    #[arg(long)]
+    json: bool,
+    /// The prompt; read from stdin when absent.
+    prompt: Option<String>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.trim().split_at(text.trim().find(|c: char| c.is_alphabetic()).unwrap_or(text.len()));
+    let number: f64 = number.parse().map_err(|_| format!("invalid duration {text:?}: use 30s, 500ms or 2m"))?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        _ => return Err(format!("invalid duration unit in {text:?}: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {text:?}: {e}"))
+}
+
+/// What went wrong, for the one-line message and the exit code.
+enum Failure {
+    Call(Error),
+    Usage(String),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure::Call(error)
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match build_client(&cli.connection) {
+        Ok(client) => match cli.command {
+            Command::Chat(chat) => run_chat(&client, chat).await,
+            Command::Models { json } => run_models(&client, json).await,
+        },
+        Err(failure) => Err(failure),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("bgw: error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Call(error)) => {
+            match error.request_id() {
+                Some(id) => eprintln!("bgw: error: {error} (request id {id})"),
+                None => eprintln!("bgw: error: {error}"),
+            }
+            ExitCode::from(if error.is_incomplete() { 3 } else { 1 })
+        }
+    }
+}
+
+fn build_client(connection: &Connection) -> Result<Client, Failure> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
+    };
+    let mut builder = Client::builder(&connection.endpoint).user_agent(concat!("bgw/", env!("CARGO_PKG_VERSION")));
+    if let Some(key) = &connection.api_key {
+        builder = builder.api_key(key);
+    }
+    if let Some(path) = &connection.ca_cert {
+        builder = builder.ca_certificate_pem(read(path)?);
+    }
+    if let (Some(cert), Some(key)) = (&connection.client_cert, &connection.client_key) {
+        builder = builder.client_identity_pem(read(cert)?, read(key)?);
+    }
+    if let Some(timeout) = connection.timeout {
+        builder = builder.deadline(timeout);
+    }
+    builder.build().map_err(|e| Failure::Usage(e.message()))
+}
+
+async fn run_chat(client: &Client, chat: Chat) -> Result<(), Failure> {
+    let prompt = match chat.prompt {
+        Some(prompt) => prompt,
+        None if std::io::stdin().is_terminal() => {
+            return Err(Failure::Usage("no prompt: give it as an argument or on stdin".to_owned()));
+        }
+        None => {
+            let mut prompt = String::new();
+            std::io::stdin()
+                .read_to_string(&mut prompt)
+                .map_err(|e| Failure::Usage(format!("cannot read the prompt from stdin: {e}")))?;
+            prompt
+        }
+    };
+    let mut request = Request::new(chat.model);
+    if let Some(system) = chat.system {
+        request = request.system(system);
+    }
+    request = request.user(prompt.trim_end());
+    if let Some(max_tokens) = chat.max_tokens {
+        request = request.max_tokens(max_tokens);
+    }
+    if let Some(temperature) = chat.temperature {
+        request = request.temperature(temperature);
+    }
+
+    let started = Instant::now();
+    let mut events = client.converse_stream(request).await?;
+    let mut out = std::io::stdout().lock();
+    let mut printer = Printer { json: chat.json, first_token: None, tool_input: String::new(), ended_line: true };
+    let mut summary = None;
+    while let Some(event) = events.next().await {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                if chat.json {
+                    let line = json!({"type": "error", "code": format!("{:?}", error.code()), "message": error.message(), "incomplete": error.is_incomplete()});
+                    let _ = writeln!(out, "{line}");
+                } else if !printer.ended_line {
+                    let _ = writeln!(out);
+                }
+                return Err(error.into());
+            }
+        };
+        if printer.first_token.is_none() && matches!(event, Event::Text { .. } | Event::ToolUseStart { .. }) {
+            printer.first_token = Some(started.elapsed());
+        }
+        match &event {
+            Event::Stop { reason } => summary = Some((*reason, v1::TokenUsage::default())),
+            Event::Usage { usage, .. } => {
+                if let Some((_, total)) = &mut summary {
+                    *total = *usage;
+                }
+            }
+            _ => {}
+        }
+        printer.print(&mut out, event).map_err(|e| Failure::Usage(format!("cannot write the answer: {e}")))?;
+    }
+    if !printer.ended_line {
+        let _ = writeln!(out);
+    }
+    if let Some((reason, usage)) = summary {
+        let ttft = printer.first_token.map_or("-".to_owned(), |t| format!("{} ms", t.as_millis()));
+        eprintln!(
+            "ttft {ttft} · {} in / {} out tokens · {} · {:.2} s",
+            usage.input_tokens,
+            usage.output_tokens,
+            stop_reason_name(reason),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Writes events as text or JSON lines.
+struct Printer {
+    json: bool,
+    first_token: Option<Duration>,
+    tool_input: String,
+    ended_line: bool,
+}
+
+impl Printer {
+    fn print(&mut self, out: &mut impl Write, event: Event) -> std::io::Result<()> {
+        if self.json {
+            writeln!(out, "{}", event_json(&event))?;
+            return out.flush();
+        }
+        match event {
+            Event::Text { text, .. } => {
+                write!(out, "{text}")?;
+                self.ended_line = text.ends_with('\n');
+            }
+            Event::ToolUseStart { name, tool_use_id, .. } => {
+                if !self.ended_line {
+                    writeln!(out)?;
+                }
+                write!(out, "[tool use {name} ({tool_use_id}): ")?;
+                self.tool_input.clear();
+                self.ended_line = false;
+            }
+            Event::ToolInput { json, .. } => self.tool_input.push_str(&json),
+            Event::BlockStop { .. } if !self.tool_input.is_empty() => {
+                writeln!(out, "{}]", self.tool_input)?;
+                self.tool_input.clear();
+                self.ended_line = true;
+            }
+            _ => {}
+        }
+        out.flush()
+    }
+}
+
+fn event_json(event: &Event) -> serde_json::Value {
+    match event {
+        Event::Start { request_id, model, model_version } => {
+            json!({"type": "start", "request_id": request_id, "model": model, "model_version": model_version})
+        }
+        Event::ToolUseStart { index, tool_use_id, name } => {
+            json!({"type": "tool_use_start", "index": index, "tool_use_id": tool_use_id, "name": name})
+        }
+        Event::Text { index, text } => json!({"type": "text", "index": index, "text": text}),
+        Event::ToolInput { index, json } => json!({"type": "tool_input", "index": index, "json": json}),
+        Event::Reasoning { index, text } => json!({"type": "reasoning", "index": index, "text": text}),
+        Event::ReasoningSignature { index, signature } => {
+            json!({"type": "reasoning_signature", "index": index, "signature": signature})
+        }
+        Event::BlockStop { index } => json!({"type": "block_stop", "index": index}),
+        Event::Stop { reason } => json!({"type": "stop", "reason": stop_reason_name(*reason)}),
+        Event::Usage { usage, time_to_first_token, total } => json!({
+            "type": "usage",
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+            "time_to_first_token_ms": time_to_first_token.map(|d| d.as_millis() as u64),
+            "total_ms": total.map(|d| d.as_millis() as u64),
+        }),
+        other => json!({"type": "unknown", "debug": format!("{other:?}")}),
+    }
+}
+
+/// `end_turn` for `STOP_REASON_END_TURN`.
+fn stop_reason_name(reason: v1::StopReason) -> String {
+    reason.as_str_name().trim_start_matches("STOP_REASON_").to_ascii_lowercase()
+}
+
+/// `active` for `MODEL_STATE_ACTIVE`.
+fn state_name(state: v1::ModelState) -> String {
+    state.as_str_name().trim_start_matches("MODEL_STATE_").to_ascii_lowercase()
+}
+
+async fn run_models(client: &Client, json: bool) -> Result<(), Failure> {
+    let models = client.list_models().await?;
+    let mut out = std::io::stdout().lock();
+    let write = |out: &mut std::io::StdoutLock, line: String| {
+        writeln!(out, "{line}").map_err(|e| Failure::Usage(format!("cannot write the list: {e}")))
+    };
+    if json {
+        for model in models {
+            let line = json!({
+                "name": model.name,
+                "state": state_name(model.state()),
+                "version": model.version,
+                "max_tokens_cap": model.max_tokens_cap,
+                "replacement": (!model.replacement.is_empty()).then_some(&model.replacement),
+                "retires_on": (!model.retires_on.is_empty()).then_some(&model.retires_on),
+                "description": model.description,
+            });
+            write(&mut out, line.to_string())?;
+        }
+        return Ok(());
+    }
+    let width = models.iter().map(|m| m.name.len()).max().unwrap_or(0).max(4);
+    write(&mut out, format!("{:width$}  {:10}  {:>10}  {}", "NAME", "STATE", "MAX TOKENS", "DESCRIPTION"))?;
+    for model in models {
+        let mut description = model.description.clone();
+        if !model.replacement.is_empty() {
+            description.push_str(&format!(" (use {} instead", model.replacement));
+            if !model.retires_on.is_empty() {
+                description.push_str(&format!("; retires on {}", model.retires_on));
+            }
+            description.push(')');
+        }
+        let state = state_name(model.state());
+        write(&mut out, format!("{:width$}  {state:10}  {:>10}  {description}", model.name, model.max_tokens_cap))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
