@@ -119,6 +119,11 @@ if grep -rnE '#\s*checkov:skip=CKV[0-9A-Z_]+\s*(:\s*)?$' "${TF_DIR}" "${REPO_DIR
 fi
 ok
 
+step "README inputs/outputs tables up to date, every variable/output described"
+"${TOOLS_DIR}/lint/bin/python" "${TF_DIR}/tests/docs_tables.py" --check "${ROOTS[@]}" ||
+  die "README tables stale: run ${TOOLS_DIR}/lint/bin/python terraform/tests/docs_tables.py terraform/modules/* terraform/examples/*"
+ok
+
 ###############################################################################
 step "checkov -d terraform/ (zero failures)"
 (cd "${REPO_DIR}" && "${TOOLS_DIR}/lint/bin/checkov" -d terraform --framework terraform \
