@@ -1,0 +1,138 @@
+//! `bench`: what the gateway costs, measured against calling Bedrock directly.
+//!
+//! It spawns the release `bedrock-emulator` and `bedrock-gateway` binaries as its children (one
+//! process tree, so machine noise hits every side alike) and drives both sides of each comparison
+//! itself: (a) the real `aws-sdk-bedrockruntime` client straight to the emulator, (b) a tonic
+//! client through the gateway. It writes `report.json` and `report.md` to `--out`.
+//!
+//! Network traffic stays on 127.0.0.1; every loop is bounded in time and count.
+
+mod load;
+mod processes;
+mod report;
+mod scenario;
+mod stats;
+mod targets;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, ValueEnum};
+
+use crate::processes::Layout;
+use crate::report::{Machine, Report};
+use crate::scenario::Profile;
+
+/// Benchmarks bedrock-gateway against direct Bedrock (emulator) calls.
+#[derive(Debug, Parser)]
+#[command(about)]
+struct Args {
+    /// `full` for the published figures (a few minutes), `smoke` to check the bench works (seconds).
+    #[arg(long, value_enum, default_value_t = Mode::Full)]
+    profile: Mode,
+    /// Folder for report.json, report.md and the children's logs.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Folder holding the release `bedrock-gateway` and `bedrock-emulator`; defaults to this
+    /// binary's own folder.
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Scenarios to run (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Scenario>,
+    /// Exit non-zero when any stream failed or a scenario produced no data.
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Full,
+    Smoke,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    ColdStart,
+    Ttft,
+    Saturation,
+    Idle,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&format!("cannot start the async runtime: {err}")),
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(err) => fail(&err.to_string()),
+    }
+}
+
+async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let limit = processes::raise_fd_limit()?;
+    eprintln!("open files limit: {limit}");
+    let bin_dir = match args.bin_dir.clone() {
+        Some(dir) => dir,
+        None => std::env::current_exe()?.parent().map(PathBuf::from).ok_or("cannot locate this binary's folder")?,
+    };
+    let work_dir = args.out.join("logs");
+    std::fs::create_dir_all(&work_dir)?;
+    let layout = Layout { bin_dir, work_dir };
+    let profile = match args.profile {
+        Mode::Full => Profile::full(),
+        Mode::Smoke => Profile::smoke(),
+    };
+    let wanted = |scenario| args.only.is_empty() || args.only.contains(&scenario);
+    let mut report = Report {
+        profile: profile.name,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        machine: Machine::describe(),
+        git_commit: git_commit(),
+        duration_secs: 0.0,
+        cold_start: None,
+        ttft: None,
+        saturation: None,
+        idle_memory: None,
+        targets: Vec::new(),
+    };
+    // Cold start first, while the machine is quiet and nothing else is cached.
+    if wanted(Scenario::ColdStart) {
+        report.cold_start = Some(scenario::cold_start::run(&profile, &layout).await?);
+    }
+    if wanted(Scenario::Ttft) {
+        report.ttft = Some(scenario::ttft::run(&profile, &layout).await?);
+    }
+    if wanted(Scenario::Saturation) {
+        report.saturation = Some(scenario::saturation::run(&profile, &layout).await?);
+    }
+    if wanted(Scenario::Idle) {
+        report.idle_memory = Some(scenario::idle::run(&profile, &layout).await?);
+    }
+    report.duration_secs = started.elapsed().as_secs_f64();
+    report.check_targets();
+    let markdown = report.markdown();
+    std::fs::write(args.out.join("report.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(args.out.join("report.md"), &markdown)?;
+    println!("{markdown}");
+    eprintln!("wrote {0}/report.json and {0}/report.md", args.out.display());
+    let problems = report.problems();
+    if args.check && !problems.is_empty() {
+        return Err(format!("the run is not valid: {}", problems.join("; ")).into());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn git_commit() -> Option<String> {
+    let output = std::process::Command::new("git").args(["rev-parse", "--short", "HEAD"]).output().ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,192 @@
+//! The child processes under test, each measured on its own: the emulator and the gateway run as
+//! separate release binaries spawned by the load generator, so that `/proc/PID` gives each one's
+//! resident memory and CPU time alone, and a noisy machine slows every side of a comparison alike
+//! because all of them share one process tree.
+
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a child may take to accept TCP connections before the run gives up.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Linux reports CPU times in `/proc/PID/stat` in USER_HZ ticks, which is 100 on every supported
+/// architecture (the kernel's internal HZ differs, the exported unit does not).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// The resolution of CPU times read from `/proc`, in seconds.
+pub const CPU_TICK: f64 = 1.0 / TICKS_PER_SECOND;
+
+/// Where the release binaries and the logs are.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Folder of `bedrock-gateway` and `bedrock-emulator`.
+    pub bin_dir: PathBuf,
+    /// Folder for child logs and generated configs.
+    pub work_dir: PathBuf,
+}
+
+/// One spawned child, killed when dropped so an aborted run leaves nothing behind.
+#[derive(Debug)]
+pub struct ChildProcess {
+    child: Child,
+    /// The loopback address it listens on.
+    pub addr: SocketAddr,
+    /// When it was spawned.
+    pub spawned_at: Instant,
+}
+
+impl ChildProcess {
+    /// Its pid, for `/proc` sampling.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory now, in bytes.
+    pub fn rss_bytes(&self) -> std::io::Result<u64> {
+        rss_bytes(self.pid())
+    }
+
+    /// Waits until its port accepts connections; returns the time since spawn.
+    pub async fn wait_listening(&mut self) -> std::io::Result<Duration> {
+        while self.spawned_at.elapsed() < READY_TIMEOUT {
+            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
+                return Ok(self.spawned_at.elapsed());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                return Err(std::io::Error::other(format!("child exited early with {status}; see its log")));
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        Err(std::io::Error::other(format!("nothing listening on {} after {READY_TIMEOUT:?}", self.addr)))
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How the emulator paces its answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    /// Milliseconds before the first token.
+    pub ttft_ms: u64,
+    /// Milliseconds between tokens.
+    pub token_gap_ms: u64,
+    /// Tokens per answer (requests may cut it shorter with maxTokens).
+    pub answer_tokens: usize,
+}
+
+impl Layout {
+    /// Starts `bedrock-emulator` on a free loopback port and waits until it listens.
+    pub async fn emulator(&self, name: &str, pacing: Pacing) -> std::io::Result<ChildProcess> {
+        let addr = free_port()?;
+        let mut command = Command::new(self.bin_dir.join("bedrock-emulator"));
+        command.args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &addr.port().to_string(),
+            "--ttft-ms",
+            &pacing.ttft_ms.to_string(),
+            "--token-gap-ms",
+            &pacing.token_gap_ms.to_string(),
+            "--answer-tokens",
+            &pacing.answer_tokens.to_string(),
+        ]);
+        let mut child = self.spawn(command, &format!("emulator-{name}"), addr)?;
+        child.wait_listening().await?;
+        Ok(child)
+    }
+
+    /// Starts `bedrock-gateway` in front of `emulator` without waiting for it, so cold start can
+    /// be timed from the spawn.
+    pub fn gateway(&self, name: &str, emulator: SocketAddr, log_filter: &str) -> std::io::Result<ChildProcess> {
+        let addr = free_port()?;
+        let config = self.work_dir.join(format!("gateway-{name}.toml"));
+        std::fs::write(&config, gateway_config(addr, emulator, log_filter))?;
+        let mut command = Command::new(self.bin_dir.join("bedrock-gateway"));
+        command.arg("--config").arg(&config).env_remove("RUST_LOG");
+        self.spawn(command, &format!("gateway-{name}"), addr)
+    }
+
+    fn spawn(&self, mut command: Command, name: &str, addr: SocketAddr) -> std::io::Result<ChildProcess> {
+        let log = self.work_dir.join(format!("{name}.log"));
+        let file = File::create(&log)?;
+        command.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file);
+        let spawned_at = Instant::now();
+        let child = command.spawn().map_err(|err| with_path(err, command.get_program().as_ref()))?;
+        Ok(ChildProcess { child, addr, spawned_at })
+    }
+}
+
+/// The gateway configuration every scenario uses: the emulator as Bedrock, no retries, and two
+/// models, `bench` (answers) and `idle` (the emulator's `fault.stall`, which never finishes).
+fn gateway_config(listen: SocketAddr, emulator: SocketAddr, log_filter: &str) -> String {
+    format!(
+        r#"[server]
+listen = "{listen}"
+
+[bedrock]
+endpoint_url = "http://{emulator}"
+credentials = "emulator"
+max_attempts = 1
+
+[logging]
+format = "json"
+filter = "{log_filter}"
+
+[models.bench]
+model_id = "bench-model"
+
+[models.idle]
+model_id = "fault.stall"
+"#
+    )
+}
+
+fn with_path(err: std::io::Error, program: &Path) -> std::io::Error {
+    std::io::Error::new(err.kind(), format!("{}: {err} (build it with `cargo build --release`)", program.display()))
+}
+
+/// A loopback port that was free a moment ago; the child binds it right after.
+fn free_port() -> std::io::Result<SocketAddr> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()
+}
+
+/// `VmRSS` of a process, in bytes.
+pub fn rss_bytes(pid: u32) -> std::io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| std::io::Error::other(format!("no VmRSS in /proc/{pid}/status")))
+}
+
+/// `utime + stime` of a process, in seconds.
+pub fn cpu_seconds(pid: u32) -> std::io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may contain spaces; the numeric fields follow its closing paren.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default().split_whitespace().collect();
+    // After the paren: state is field 3, so utime (14) and stime (15) are at offsets 11 and 12.
+    let ticks = |offset: usize| fields.get(offset).and_then(|value| value.parse::<u64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => Ok((user + system) as f64 / TICKS_PER_SECOND),
+        _ => Err(std::io::Error::other(format!("unexpected /proc/{pid}/stat"))),
+    }
+}
+
+/// Raises the open-file limit to its hard limit, for this process and the children it spawns
+/// (10,000 idle streams need one connection each, in the gateway and the emulator).
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    let (_, hard) = rlimit::Resource::NOFILE.get()?;
+    rlimit::increase_nofile_limit(hard)
+}

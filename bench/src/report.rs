@@ -1,0 +1,336 @@
+//! The report: one JSON file for tools and one Markdown file for people, from the same data, with
+//! the machine it ran on and each issue target marked met or missed.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::scenario::cold_start::ColdStart;
+use crate::scenario::idle::IdleMemory;
+use crate::scenario::saturation::Saturation;
+use crate::scenario::ttft::{Ttft, TtftRow};
+
+/// What machine the numbers come from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// CPUs this process may use.
+    pub cpus: usize,
+    /// `model name` from /proc/cpuinfo.
+    pub cpu_model: String,
+    /// MemTotal, bytes.
+    pub memory_bytes: u64,
+    /// Kernel release.
+    pub kernel: String,
+}
+
+impl Machine {
+    /// Reads the description from /proc.
+    pub fn describe() -> Machine {
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        let cpuinfo = read("/proc/cpuinfo");
+        let field = |text: &str, key: &str| {
+            text.lines()
+                .find(|line| line.starts_with(key))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, value)| value.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let memory_kib =
+            field(&read("/proc/meminfo"), "MemTotal").trim_end_matches("kB").trim().parse().unwrap_or(0u64);
+        Machine {
+            cpus: std::thread::available_parallelism().map_or(1, usize::from),
+            cpu_model: field(&cpuinfo, "model name"),
+            memory_bytes: memory_kib * 1024,
+            kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
+        }
+    }
+}
+
+/// One issue target and where it stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetCheck {
+    /// What is measured.
+    pub name: String,
+    /// The bound, as text.
+    pub target: String,
+    /// The measurement, as text.
+    pub measured: String,
+    /// Whether the bound holds.
+    pub met: bool,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `full` or `smoke`.
+    pub profile: &'static str,
+    /// The command line that produced it.
+    pub command: String,
+    /// Where it ran.
+    pub machine: Machine,
+    /// The commit measured, when run from a git checkout.
+    pub git_commit: Option<String>,
+    /// How long the run took, seconds.
+    pub duration_secs: f64,
+    /// Added time to first token.
+    pub ttft: Option<Ttft>,
+    /// Throughput at saturation.
+    pub saturation: Option<Saturation>,
+    /// Memory per idle stream.
+    pub idle_memory: Option<IdleMemory>,
+    /// Cold start.
+    pub cold_start: Option<ColdStart>,
+    /// The issue's targets.
+    pub targets: Vec<TargetCheck>,
+}
+
+impl Report {
+    /// Fills in `targets` from the measurements.
+    pub fn check_targets(&mut self) {
+        let mut checks = Vec::new();
+        let rows = self.ttft.iter().flat_map(|ttft| &ttft.rows).filter(|row| row.concurrency == 1000);
+        for row in rows {
+            let load = load_name(row);
+            checks.push(check(format!("added TTFT p50, {load}"), "≤ 0.2 ms", row.added.p50_ms, 0.2, ms));
+            checks.push(check(format!("added TTFT p99, {load}"), "≤ 0.5 ms", row.added.p99_ms, 0.5, ms));
+        }
+        if let Some(per_core) = self
+            .saturation
+            .iter()
+            .flat_map(|s| &s.sides)
+            .find_map(|side| side.label.contains("warn").then_some(side.events_per_gateway_core_sec).flatten())
+        {
+            let met = per_core >= 100_000.0;
+            checks.push(TargetCheck {
+                name: "stream events relayed per gateway core-second (saturation)".to_owned(),
+                target: "≥ 100,000".to_owned(),
+                measured: format!("{per_core:.0}"),
+                met,
+            });
+        }
+        if let Some(point) = self.idle_memory.as_ref().and_then(|idle| idle.points.last()) {
+            let name = format!("gateway memory per idle stream, {} open", point.streams);
+            checks.push(check(name, "≤ 32 KiB", point.bytes_per_stream / 1024.0, 32.0, kib));
+        }
+        if let Some(cold) = &self.cold_start {
+            let name = "cold start to first answer (median)".to_owned();
+            checks.push(check(name, "≤ 100 ms", cold.first_answer_median_ms, 100.0, ms));
+        }
+        self.targets = checks;
+    }
+
+    /// Problems that make the run invalid (failed streams, missing data); empty when sane.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for row in self.ttft.iter().flat_map(|ttft| &ttft.rows) {
+            for (side, stats) in [("direct", &row.direct), ("via gateway", &row.gateway)] {
+                if stats.errors > 0 || stats.streams == 0 {
+                    problems.push(format!(
+                        "ttft {}: {side}: {} streams, {} errors ({})",
+                        load_name(row),
+                        stats.streams,
+                        stats.errors,
+                        stats.first_error.as_deref().unwrap_or("-")
+                    ));
+                }
+            }
+        }
+        for side in self.saturation.iter().flat_map(|s| &s.sides) {
+            if side.stats.errors > 0 || side.stats.streams == 0 {
+                problems.push(format!(
+                    "saturation {}: {} streams, {} errors ({})",
+                    side.label,
+                    side.stats.streams,
+                    side.stats.errors,
+                    side.stats.first_error.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+        if let Some(idle) = &self.idle_memory
+            && idle.failed > 0
+        {
+            problems.push(format!(
+                "idle: {} streams failed ({})",
+                idle.failed,
+                idle.first_error.as_deref().unwrap_or("-")
+            ));
+        }
+        problems
+    }
+
+    /// The Markdown rendering.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let m = &self.machine;
+        let _ = writeln!(out, "# bedrock-gateway benchmark ({} run)\n", self.profile);
+        let _ = writeln!(
+            out,
+            "Machine: {} CPUs, {}, {:.1} GiB RAM, Linux {}. Commit: {}. Run took {:.0} s.\n",
+            m.cpus,
+            m.cpu_model,
+            m.memory_bytes as f64 / (1u64 << 30) as f64,
+            m.kernel,
+            self.git_commit.as_deref().unwrap_or("unknown"),
+            self.duration_secs
+        );
+        let _ = writeln!(out, "Command: `{}`\n", self.command);
+        if !self.targets.is_empty() {
+            let _ = writeln!(out, "## Targets\n\n| target | bound | measured | |\n|---|---|---|---|");
+            for t in &self.targets {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    t.name,
+                    t.target,
+                    t.measured,
+                    if t.met { "met" } else { "**missed**" }
+                );
+            }
+            out.push('\n');
+        }
+        if let Some(ttft) = &self.ttft {
+            self.ttft_markdown(&mut out, ttft);
+        }
+        if let Some(saturation) = &self.saturation {
+            saturation_markdown(&mut out, saturation);
+        }
+        if let Some(idle) = &self.idle_memory {
+            let _ = writeln!(
+                out,
+                "## Gateway memory with idle streams\n\nBaseline RSS after warm-up: {:.1} MiB.\n\n\
+                 | idle streams | gateway RSS | bytes per stream | emulator RSS |\n|---:|---:|---:|---:|",
+                mib(idle.baseline_rss_bytes)
+            );
+            for p in &idle.points {
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.1} MiB | {:.0} ({:.1} KiB) | {:.1} MiB |",
+                    p.streams,
+                    mib(p.gateway_rss_bytes),
+                    p.bytes_per_stream,
+                    p.bytes_per_stream / 1024.0,
+                    mib(p.emulator_rss_bytes)
+                );
+            }
+            out.push('\n');
+        }
+        if let Some(cold) = &self.cold_start {
+            let _ = writeln!(
+                out,
+                "## Cold start ({} runs)\n\n| from spawn to | median | max |\n|---|---:|---:|\n\
+                 | accepting connections | {:.1} ms | {:.1} ms |\n| first complete answer | {:.1} ms | {:.1} ms |\n",
+                cold.runs,
+                cold.listening_median_ms,
+                cold.listening_max_ms,
+                cold.first_answer_median_ms,
+                cold.first_answer_max_ms
+            );
+        }
+        let problems = self.problems();
+        if !problems.is_empty() {
+            let _ = writeln!(out, "## Problems\n");
+            for problem in problems {
+                let _ = writeln!(out, "- {problem}");
+            }
+        }
+        out
+    }
+
+    fn ttft_markdown(&self, out: &mut String, ttft: &Ttft) {
+        let _ = writeln!(
+            out,
+            "## Time to first token\n\nEmulator: {} ms to first token, {} ms between tokens. Added = via gateway - direct \
+             at the same percentile. Open loop measures from each stream's intended start.\n\n\
+             | load | added p50 | added p90 | added p99 | added max | gateway CPU s / 1k streams |\n\
+             |---|---:|---:|---:|---:|---:|",
+            ttft.emulator_ttft_ms, ttft.emulator_token_gap_ms
+        );
+        for row in &ttft.rows {
+            let a = &row.added;
+            let _ = writeln!(
+                out,
+                "| {} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} |",
+                load_name(row),
+                a.p50_ms,
+                a.p90_ms,
+                a.p99_ms,
+                a.max_ms,
+                row.gateway_cpu_per_1000_streams
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nRaw distributions:\n\n| load | side | streams | streams/s | p50 | p90 | p99 | max |\n|---|---|---:|---:|---:|---:|---:|---:|"
+        );
+        for row in &ttft.rows {
+            for (side, s) in [("direct", &row.direct), ("via gateway", &row.gateway)] {
+                let t = &s.ttft;
+                let _ = writeln!(
+                    out,
+                    "| {} | {side} | {} | {:.0} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms |",
+                    load_name(row),
+                    s.streams,
+                    s.streams_per_sec,
+                    t.p50_ms,
+                    t.p90_ms,
+                    t.p99_ms,
+                    t.max_ms
+                );
+            }
+        }
+        out.push('\n');
+    }
+}
+
+fn saturation_markdown(out: &mut String, saturation: &Saturation) {
+    let _ = writeln!(
+        out,
+        "## Saturation (emulator without delay)\n\nClosed loop, {} workers, {} tokens per answer. CPU columns are CPU \
+         seconds per 1,000 streams.\n\n\
+         | side | streams/s | events/s | TTFT p50 | TTFT p99 | gateway cores busy | events per gateway core-s | gateway CPU | emulator CPU | load generator CPU |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        saturation.workers, saturation.tokens_per_stream
+    );
+    let opt = |value: Option<f64>, digits: usize| value.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
+    for side in &saturation.sides {
+        let s = &side.stats;
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} | {:.3} ms | {:.3} ms | {} | {} | {} | {:.3} | {:.3} |",
+            side.label,
+            s.streams_per_sec,
+            s.events_per_sec,
+            s.ttft.p50_ms,
+            s.ttft.p99_ms,
+            opt(side.gateway_cores, 2),
+            opt(side.events_per_gateway_core_sec, 0),
+            opt(side.gateway_cpu_per_1000_streams, 3),
+            side.emulator_cpu_per_1000_streams,
+            side.loadgen_cpu_per_1000_streams
+        );
+    }
+    out.push('\n');
+}
+
+fn load_name(row: &TtftRow) -> String {
+    match row.rate_per_sec {
+        Some(rate) => format!("open loop {rate:.0}/s (~{} concurrent)", row.concurrency),
+        None => format!("closed loop, {} concurrent", row.concurrency),
+    }
+}
+
+fn check(name: String, target: &str, value: f64, bound: f64, unit: fn(f64) -> String) -> TargetCheck {
+    TargetCheck { name, target: target.to_owned(), measured: unit(value), met: value <= bound }
+}
+
+fn ms(value: f64) -> String {
+    format!("{value:.3} ms")
+}
+
+fn kib(value: f64) -> String {
+    format!("{value:.1} KiB")
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
+}

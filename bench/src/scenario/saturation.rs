@@ -1,0 +1,93 @@
+//! Throughput at saturation: the emulator answers with zero delay, and a closed loop of workers
+//! keeps every side busy. The headline is stream events relayed per second per core of gateway CPU
+//! (events/s divided by the gateway's CPU utilisation), which does not depend on how much of the
+//! shared machine the load generator and the emulator take.
+//!
+//! A third side runs through a second gateway logging at `info` (one JSON line per request), to
+//! show what the per-request log line costs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::load::{Window, closed_loop};
+use crate::processes::{Layout, Pacing};
+use crate::scenario::{Profile, SideStats, interleaved};
+use crate::targets::Target;
+
+/// One side's throughput.
+#[derive(Debug, Clone, Serialize)]
+pub struct SaturationSide {
+    /// Which side.
+    pub label: String,
+    /// Counts, rates and TTFT.
+    pub stats: SideStats,
+    /// Gateway CPU seconds per 1,000 streams (none for direct).
+    pub gateway_cpu_per_1000_streams: Option<f64>,
+    /// Gateway CPU cores busy on average during the rounds.
+    pub gateway_cores: Option<f64>,
+    /// Events per second per fully busy gateway core.
+    pub events_per_gateway_core_sec: Option<f64>,
+    /// Emulator CPU seconds per 1,000 streams.
+    pub emulator_cpu_per_1000_streams: f64,
+    /// Load generator CPU seconds per 1,000 streams.
+    pub loadgen_cpu_per_1000_streams: f64,
+}
+
+/// The scenario's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Saturation {
+    /// Closed-loop workers.
+    pub workers: usize,
+    /// Tokens per answer.
+    pub tokens_per_stream: usize,
+    /// Direct, via gateway, via gateway with info logs.
+    pub sides: Vec<SaturationSide>,
+}
+
+/// Runs the scenario.
+pub async fn run(profile: &Profile, layout: &Layout) -> Result<Saturation, Box<dyn std::error::Error>> {
+    let pacing = Pacing { ttft_ms: 0, token_gap_ms: 0, answer_tokens: profile.saturation_tokens };
+    let emulator = layout.emulator("saturation", pacing).await?;
+    let mut quiet = layout.gateway("saturation", emulator.addr, "warn")?;
+    let mut logging = layout.gateway("saturation-info", emulator.addr, "info")?;
+    quiet.wait_listening().await?;
+    logging.wait_listening().await?;
+    let workers = profile.saturation_workers;
+    let targets = [
+        Arc::new(Target::direct(emulator.addr).await),
+        Arc::new(Target::gateway(quiet.addr, workers).await?),
+        Arc::new(Target::gateway(logging.addr, workers).await?),
+    ];
+    let window = profile.saturation_window;
+    let max_tokens = u32::try_from(profile.saturation_tokens).unwrap_or(u32::MAX);
+    eprintln!("saturation: closed loop x{workers}, emulator without delay");
+    let runs =
+        interleaved(&targets, profile.rounds, &[&quiet, &logging, &emulator], window.measure, |target, measured| {
+            let window = if measured { window } else { Window { ramp: window.ramp * 2, measure: Duration::ZERO } };
+            async move { closed_loop(&target, workers, max_tokens, window).await }
+        })
+        .await;
+    let labels = ["direct", "via gateway (log filter warn)", "via gateway (log filter info)"];
+    let sides = runs
+        .iter()
+        .enumerate()
+        .map(|(index, run)| {
+            let stats = run.stats();
+            // Watched processes: 0 = quiet gateway, 1 = logging gateway, 2 = emulator, 3 = this one.
+            let gateway = index.checked_sub(1);
+            SaturationSide {
+                label: labels[index].to_owned(),
+                gateway_cpu_per_1000_streams: gateway.map(|g| run.cpu_per_1000_streams(g)),
+                events_per_gateway_core_sec: gateway
+                    .map(|g| run.tally.all_events as f64 / run.cpu(g).max(crate::processes::CPU_TICK)),
+                gateway_cores: gateway.map(|g| run.cores(g)),
+                emulator_cpu_per_1000_streams: run.cpu_per_1000_streams(2),
+                loadgen_cpu_per_1000_streams: run.cpu_per_1000_streams(3),
+                stats,
+            }
+        })
+        .collect();
+    Ok(Saturation { workers, tokens_per_stream: profile.saturation_tokens, sides })
+}

@@ -1,0 +1,96 @@
+//! Added time to first token: the same streams direct and via the gateway, at several
+//! concurrencies (closed loop) and at a fixed arrival rate (open loop), against an emulator with a
+//! small fixed TTFT so that the gateway's queuing behaves as in production.
+//!
+//! TTFT is measured from the call (closed loop) or from the intended start (open loop) to the
+//! first text delta; the gateway's cost is the difference between the two sides' distributions at
+//! matching percentiles.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::load::{Window, closed_loop, open_loop};
+use crate::processes::{Layout, Pacing};
+use crate::scenario::{Level, Profile, SideStats, interleaved};
+use crate::stats::Added;
+use crate::targets::Target;
+
+/// One load level's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct TtftRow {
+    /// `closed` or `open`.
+    pub mode: &'static str,
+    /// Concurrent streams (closed loop) or expected concurrency (open loop).
+    pub concurrency: usize,
+    /// Arrival rate, open loop only.
+    pub rate_per_sec: Option<f64>,
+    /// Tokens per stream.
+    pub tokens_per_stream: u32,
+    /// Direct.
+    pub direct: SideStats,
+    /// Via the gateway.
+    pub gateway: SideStats,
+    /// Gateway TTFT minus direct TTFT at each percentile.
+    pub added: Added,
+    /// Gateway CPU seconds per 1,000 streams at this (paced) load.
+    pub gateway_cpu_per_1000_streams: f64,
+}
+
+/// The scenario's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ttft {
+    /// Emulator pacing used.
+    pub emulator_ttft_ms: u64,
+    /// Emulator gap between tokens.
+    pub emulator_token_gap_ms: u64,
+    /// One row per level.
+    pub rows: Vec<TtftRow>,
+}
+
+/// Runs every level of `profile`.
+pub async fn run(profile: &Profile, layout: &Layout) -> Result<Ttft, Box<dyn std::error::Error>> {
+    let pacing: Pacing = profile.ttft_pacing;
+    let emulator = layout.emulator("ttft", pacing).await?;
+    let mut gateway = layout.gateway("ttft", emulator.addr, "warn")?;
+    gateway.wait_listening().await?;
+    let most = profile.ttft_levels.iter().map(|level| level.concurrency).max().unwrap_or(1);
+    let direct = Arc::new(Target::direct(emulator.addr).await);
+    let via_gateway = Arc::new(Target::gateway(gateway.addr, most).await?);
+    let mut rows = Vec::new();
+    for level in &profile.ttft_levels {
+        eprintln!(
+            "ttft: {} x{} ({} tokens per stream)",
+            if level.rate.is_some() { "open loop" } else { "closed loop" },
+            level.concurrency,
+            level.max_tokens
+        );
+        let targets = [Arc::clone(&direct), Arc::clone(&via_gateway)];
+        let runs = interleaved(&targets, profile.rounds, &[&gateway], level.window.measure, |target, measured| {
+            round(target, *level, measured)
+        })
+        .await;
+        let (direct_stats, gateway_stats) = (runs[0].stats(), runs[1].stats());
+        rows.push(TtftRow {
+            mode: if level.rate.is_some() { "open" } else { "closed" },
+            concurrency: level.concurrency,
+            rate_per_sec: level.rate,
+            tokens_per_stream: level.max_tokens,
+            added: gateway_stats.ttft.minus(&direct_stats.ttft),
+            direct: direct_stats,
+            gateway: gateway_stats,
+            gateway_cpu_per_1000_streams: runs[1].cpu_per_1000_streams(0),
+        });
+    }
+    Ok(Ttft { emulator_ttft_ms: pacing.ttft_ms, emulator_token_gap_ms: pacing.token_gap_ms, rows })
+}
+
+async fn round(target: Arc<Target>, level: Level, measured: bool) -> crate::load::Tally {
+    // The warm-up round opens the connections and measures nothing.
+    let window = if measured { level.window } else { Window { ramp: level.window.ramp * 2, measure: Duration::ZERO } };
+    match level.rate {
+        Some(rate) => open_loop(&target, rate, level.max_tokens, window, level.concurrency * 4).await,
+        None => closed_loop(&target, level.concurrency, level.max_tokens, window).await,
+    }
+}

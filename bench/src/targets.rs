@@ -1,0 +1,175 @@
+//! The two sides of every comparison, behind one call: (a) **direct**, the real
+//! `aws-sdk-bedrockruntime` client calling the emulator, configured as the gateway configures its
+//! own client; (b) **via gateway**, the same request through the gateway's gRPC API with a raw tonic
+//! client. Both count the same things the same way: time to the first text delta and the number of
+//! stream events received, so the difference between them is what the gateway costs.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+use aws_credential_types::Credentials;
+use aws_sdk_bedrockruntime::Client;
+use aws_sdk_bedrockruntime::config::Region;
+use aws_sdk_bedrockruntime::types as bedrock;
+use bedrock_gateway_proto::v1;
+use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
+use tokio::time::Instant;
+use tonic::Streaming;
+use tonic::transport::{Channel, Endpoint};
+
+/// The emulator's model id behind the gateway's `bench` model.
+const DIRECT_MODEL_ID: &str = "bench-model";
+/// The gateway's model answering normally.
+const GATEWAY_MODEL: &str = "bench";
+/// The gateway's model whose Bedrock stream stays open and silent (the emulator's `fault.stall`).
+const IDLE_MODEL: &str = "idle";
+/// hyper's HTTP/2 server allows 200 concurrent streams per connection (tonic keeps that default);
+/// the load generator stays below it so no stream waits for a slot on its connection.
+pub const STREAMS_PER_CONNECTION: usize = 100;
+/// The same prompt on both sides, so the emulator's (deterministic) answers are identical.
+const PROMPT: &str = "Summarise the benchmark methodology in one sentence.";
+
+/// What one completed stream delivered.
+#[derive(Debug, Clone, Copy)]
+pub struct Streamed {
+    /// When the first text delta arrived.
+    pub first_token_at: Instant,
+    /// Stream events received, first to last.
+    pub events: u64,
+}
+
+/// A client for one side, cheap to clone into every worker.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The Bedrock SDK client.
+    Direct(Client),
+    /// Gateway clients over several HTTP/2 connections.
+    Gateway(Vec<GatewayServiceClient<Channel>>),
+}
+
+impl Target {
+    /// The SDK client, configured like the gateway's: emulator endpoint and credentials, one
+    /// attempt, no stalled-stream protection.
+    pub async fn direct(emulator: SocketAddr) -> Target {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(format!("http://{emulator}"))
+            .credentials_provider(Credentials::new("emulator", "emulator", None, None, "bench"))
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+            .load()
+            .await;
+        Target::Direct(Client::new(&config))
+    }
+
+    /// Gateway clients with enough connections for `streams` concurrent streams.
+    pub async fn gateway(gateway: SocketAddr, streams: usize) -> Result<Target, tonic::transport::Error> {
+        let endpoint = Endpoint::from_shared(format!("http://{gateway}"))?.tcp_nodelay(true);
+        let mut clients = Vec::new();
+        for _ in 0..streams.div_ceil(STREAMS_PER_CONNECTION).max(1) {
+            clients.push(GatewayServiceClient::new(endpoint.connect().await?));
+        }
+        Ok(Target::Gateway(clients))
+    }
+
+    /// Runs one stream of at most `max_tokens` tokens to its end; `worker` picks the connection.
+    pub async fn stream(&self, worker: usize, max_tokens: u32) -> Result<Streamed, String> {
+        match self {
+            Target::Direct(client) => direct_stream(client, max_tokens).await,
+            Target::Gateway(clients) => {
+                let mut client = clients[worker % clients.len()].clone();
+                let request = gateway_request(GATEWAY_MODEL, max_tokens);
+                let stream = client.converse_stream(request).await.map_err(|status| status.to_string())?;
+                gateway_events(stream.into_inner()).await
+            }
+        }
+    }
+
+    /// Opens a stream on the idle model and returns it once the gateway has sent its first event,
+    /// i.e. once the gateway holds the Bedrock stream open. Only the gateway side has idle streams.
+    pub async fn open_idle(&self, worker: usize) -> Result<Streaming<v1::ConverseStreamEvent>, String> {
+        let Target::Gateway(clients) = self else {
+            return Err("idle streams are measured on the gateway only".to_owned());
+        };
+        let mut client = clients[worker % clients.len()].clone();
+        let mut stream =
+            client.converse_stream(gateway_request(IDLE_MODEL, 16)).await.map_err(|s| s.to_string())?.into_inner();
+        match stream.message().await {
+            Ok(Some(_start)) => Ok(stream),
+            Ok(None) => Err("idle stream ended at once".to_owned()),
+            Err(status) => Err(status.to_string()),
+        }
+    }
+}
+
+fn gateway_request(model: &str, max_tokens: u32) -> v1::ConverseRequest {
+    v1::ConverseRequest {
+        model: model.to_owned(),
+        messages: vec![v1::Message {
+            role: v1::Role::User as i32,
+            content: vec![v1::ContentBlock { block: Some(v1::content_block::Block::Text(PROMPT.to_owned())) }],
+        }],
+        inference_config: Some(v1::InferenceConfig { max_tokens: Some(max_tokens), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+async fn gateway_events(mut stream: Streaming<v1::ConverseStreamEvent>) -> Result<Streamed, String> {
+    use v1::converse_stream_event::Event;
+    let mut first_token_at = None;
+    let mut events = 0;
+    loop {
+        match stream.message().await {
+            Ok(Some(event)) => {
+                events += 1;
+                if first_token_at.is_none() && matches!(event.event, Some(Event::ContentBlockDelta(_))) {
+                    first_token_at = Some(Instant::now());
+                }
+            }
+            Ok(None) => break,
+            Err(status) => return Err(status.to_string()),
+        }
+    }
+    let first_token_at = first_token_at.ok_or("the stream had no text delta")?;
+    Ok(Streamed { first_token_at, events })
+}
+
+async fn direct_stream(client: &Client, max_tokens: u32) -> Result<Streamed, String> {
+    let message = bedrock::Message::builder()
+        .role(bedrock::ConversationRole::User)
+        .content(bedrock::ContentBlock::Text(PROMPT.to_owned()))
+        .build()
+        .map_err(|err| err.to_string())?;
+    let inference = bedrock::InferenceConfiguration::builder().max_tokens(max_tokens.try_into().unwrap_or(i32::MAX));
+    let output = client
+        .converse_stream()
+        .model_id(DIRECT_MODEL_ID)
+        .messages(message)
+        .inference_config(inference.build())
+        .send()
+        .await
+        .map_err(|err| aws_sdk_bedrockruntime::error::DisplayErrorContext(err).to_string())?;
+    let mut stream = output.stream;
+    let mut first_token_at = None;
+    let mut events = 0;
+    loop {
+        match stream.recv().await {
+            Ok(Some(event)) => {
+                events += 1;
+                if first_token_at.is_none() && matches!(event, bedrock::ConverseStreamOutput::ContentBlockDelta(_)) {
+                    first_token_at = Some(Instant::now());
+                }
+            }
+            Ok(None) => break,
+            Err(err) => return Err(aws_sdk_bedrockruntime::error::DisplayErrorContext(err).to_string()),
+        }
+    }
+    let first_token_at = first_token_at.ok_or("the stream had no text delta")?;
+    Ok(Streamed { first_token_at, events })
+}
+
+/// Longest any single stream may take before it counts as failed, so every round ends.
+pub const STREAM_TIMEOUT: Duration = Duration::from_secs(30);
