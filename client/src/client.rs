@@ -130,6 +130,10 @@ impl Client {
                 Err(status) => status,
             };
             let remaining = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            if let (Some(Duration::ZERO), Some(timeout)) = (remaining, self.deadline) {
+                // tonic's own timer for the deadline may have fired first, with a vaguer status.
+                return Err(Error::DeadlineExceeded { deadline: timeout, incomplete: false });
+            }
             let Some(delay) = retry.delay(attempts, &status, remaining) else {
                 return Err(Error::from_status(&status, &self.shared.endpoint, false));
             };

@@ -1,0 +1,102 @@
+//! Streaming, text-only streaming, collecting, tool use and listing models against a real gateway.
+
+mod common;
+
+use bedrock_emulator::{expected_answer, expected_tool_input, expected_tool_use_id};
+use bedrock_gateway_client::{Code, Event, Request, v1};
+use common::{ANSWER_TOKENS, Gateway};
+
+#[tokio::test]
+async fn streams_typed_events_in_order() {
+    let gateway = Gateway::start().await;
+    let client = gateway.client();
+    let mut events = client.converse_stream(Request::new("chat").user("hello there")).await.unwrap();
+    assert!(!events.request_id().is_empty());
+    let mut seen = Vec::new();
+    while let Some(event) = events.next().await {
+        seen.push(event.unwrap());
+    }
+    assert!(matches!(&seen[0], Event::Start { model, .. } if model == "chat"), "{:?}", seen[0]);
+    let text: String = seen
+        .iter()
+        .filter_map(|event| match event {
+            Event::Text { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, expected_answer("hello there", None, ANSWER_TOKENS).text());
+    let n = seen.len();
+    assert_eq!(seen[n - 2], Event::Stop { reason: v1::StopReason::EndTurn });
+    assert!(matches!(&seen[n - 1], Event::Usage { usage, .. } if usage.output_tokens == ANSWER_TOKENS as u32));
+}
+
+#[tokio::test]
+async fn text_yields_only_the_text() {
+    let gateway = Gateway::start().await;
+    let client = gateway.client();
+    let mut text = client.converse_stream(Request::new("chat").user("only text").max_tokens(5)).await.unwrap().text();
+    let mut pieces = Vec::new();
+    while let Some(piece) = text.next().await {
+        pieces.push(piece.unwrap());
+    }
+    assert_eq!(pieces, expected_answer("only text", Some(5), ANSWER_TOKENS).tokens);
+}
+
+#[tokio::test]
+async fn converse_collects_the_whole_answer() {
+    let gateway = Gateway::start().await;
+    let answer = gateway.client().converse(Request::new("chat").user("collect me").max_tokens(4)).await.unwrap();
+    assert_eq!(answer.text, expected_answer("collect me", Some(4), ANSWER_TOKENS).text());
+    assert_eq!(answer.stop_reason, v1::StopReason::MaxTokens);
+    assert_eq!(answer.usage.output_tokens, 4);
+    assert_eq!(answer.model, "chat");
+    assert!(answer.tool_uses.is_empty());
+    assert!(answer.total.is_some());
+}
+
+#[tokio::test]
+async fn collects_tool_uses_and_continues_the_conversation() {
+    let gateway = Gateway::start().await;
+    let client = gateway.client();
+    let conversation = Request::new("chat")
+        .user("weather in Oslo")
+        .tool("weather", "Current weather for a city", r#"{"type":"object"}"#);
+    let answer = client.converse(conversation.clone().force_tool("weather")).await.unwrap();
+    assert_eq!(answer.stop_reason, v1::StopReason::ToolUse);
+    assert_eq!(answer.tool_uses.len(), 1);
+    let tool = &answer.tool_uses[0];
+    assert_eq!((tool.name.as_str(), tool.id.clone()), ("weather", expected_tool_use_id("weather in Oslo")));
+    assert_eq!(tool.input_json, expected_tool_input("weather in Oslo"));
+
+    let follow_up = conversation.push(answer.message.clone()).tool_result(&tool.id, "sunny, 21 °C");
+    let next = client.converse(follow_up).await.unwrap();
+    assert_eq!(next.stop_reason, v1::StopReason::EndTurn);
+    assert!(!next.text.is_empty());
+}
+
+#[tokio::test]
+async fn lists_models() {
+    let gateway = Gateway::start().await;
+    let models = gateway.client().list_models().await.unwrap();
+    let names: Vec<_> = models.iter().map(|m| m.name.as_str()).collect();
+    assert!(names.contains(&"chat"), "{names:?}");
+    assert!(models.iter().all(|m| m.state() == v1::ModelState::Active));
+}
+
+#[tokio::test]
+async fn an_unknown_model_is_not_found_with_the_valid_names_and_a_request_id() {
+    let gateway = Gateway::start().await;
+    let error = gateway.client().converse(Request::new("nope").user("hi")).await.unwrap_err();
+    assert_eq!(error.code(), Code::NotFound);
+    assert!(error.message().contains("chat"), "{error}");
+    assert!(error.request_id().is_some_and(|id| !id.is_empty()));
+    assert!(!error.is_incomplete());
+}
+
+#[tokio::test]
+async fn an_invalid_request_names_the_field() {
+    let gateway = Gateway::start().await;
+    let error = gateway.client().converse(Request::new("chat").user("hi").temperature(7.0)).await.unwrap_err();
+    assert_eq!(error.code(), Code::InvalidArgument);
+    assert!(error.message().contains("temperature"), "{error}");
+}
