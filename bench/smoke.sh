@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# A seconds-long run of every benchmark scenario, so the bench cannot rot: builds the release
+# binaries, runs the smoke profile, and fails unless both report files are produced and sane
+# (every scenario present, streams on both sides, no failed stream). Speed is not judged here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=target/bench-smoke
+rm -rf "$out"
+cargo build --release --locked -p bedrock-gateway -p bedrock-emulator -p bedrock-gateway-bench
+started=$SECONDS
+target/release/bench --profile smoke --out "$out" --check >/dev/null
+python3 - "$out" <<'PY'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+report = json.loads((out / "report.json").read_text())
+markdown = (out / "report.md").read_text()
+def need(condition, what):
+    if not condition:
+        sys.exit(f"bench smoke: {what}")
+for section in ("cold_start", "ttft", "saturation", "idle_memory"):
+    need(report.get(section), f"report.json has no {section}")
+for row in report["ttft"]["rows"]:
+    for side in ("direct", "gateway"):
+        stats = row[side]
+        need(stats["streams"] > 0 and stats["errors"] == 0, f"ttft {row['mode']} x{row['concurrency']} {side}: {stats}")
+        need(0 < stats["ttft"]["p50_ms"] < 1000, f"ttft {side} p50 out of range: {stats['ttft']}")
+for side in report["saturation"]["sides"]:
+    need(side["stats"]["events_per_sec"] > 0 and side["stats"]["errors"] == 0, f"saturation {side['label']}: {side['stats']}")
+idle = report["idle_memory"]
+need(idle["failed"] == 0 and idle["baseline_rss_bytes"] > 0, f"idle: {idle}")
+need(all(p["gateway_rss_bytes"] > 0 for p in idle["points"]), f"idle points: {idle['points']}")
+need(report["cold_start"]["first_answer_median_ms"] > 0, "cold start not measured")
+need(report["targets"], "no target was evaluated")
+for heading in ("## Time to first token", "## Saturation", "## Gateway memory", "## Cold start"):
+    need(heading in markdown, f"report.md lacks {heading!r}")
+PY
+echo "bench smoke: report files sane ($out/report.{json,md}, $((SECONDS - started)) s)"
