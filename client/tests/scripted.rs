@@ -36,7 +36,10 @@ impl GatewayService for Stub {
         Err(Status::unimplemented("stub"))
     }
 
-    async fn list_models(&self, request: Request<v1::ListModelsRequest>) -> Result<Response<v1::ListModelsResponse>, Status> {
+    async fn list_models(
+        &self,
+        request: Request<v1::ListModelsRequest>,
+    ) -> Result<Response<v1::ListModelsResponse>, Status> {
         let authorization = request.metadata().get("authorization").map(|v| v.to_str().unwrap().to_owned());
         let client_certificate = request.peer_certs().is_some_and(|certs| !certs.is_empty());
         self.calls.lock().unwrap().push((authorization, client_certificate));

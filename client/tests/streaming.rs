@@ -58,9 +58,11 @@ async fn converse_collects_the_whole_answer() {
 async fn collects_tool_uses_and_continues_the_conversation() {
     let gateway = Gateway::start().await;
     let client = gateway.client();
-    let conversation = Request::new("chat")
-        .user("weather in Oslo")
-        .tool("weather", "Current weather for a city", r#"{"type":"object"}"#);
+    let conversation = Request::new("chat").user("weather in Oslo").tool(
+        "weather",
+        "Current weather for a city",
+        r#"{"type":"object"}"#,
+    );
     let answer = client.converse(conversation.clone().force_tool("weather")).await.unwrap();
     assert_eq!(answer.stop_reason, v1::StopReason::ToolUse);
     assert_eq!(answer.tool_uses.len(), 1);

@@ -167,6 +167,9 @@ async fn run_chat(client: &Client, chat: Chat) -> Result<(), Failure> {
             prompt
         }
     };
+    if prompt.trim().is_empty() {
+        return Err(Failure::Usage("the prompt is empty".to_owned()));
+    }
     let mut request = Request::new(chat.model);
     if let Some(system) = chat.system {
         request = request.system(system);

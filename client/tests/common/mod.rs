@@ -50,6 +50,7 @@ impl Gateway {
             ("fault-throttle-once", "fault.throttle-once"),
             ("fault-stream-error", "fault.stream-error.3"),
             ("fault-stall", "fault.stall.2"),
+            ("fault-access-denied", "fault.access-denied"),
         ] {
             let model = ModelConfig { model_id: model_id.to_owned(), ..template.clone() };
             config.models.insert(alias.to_owned(), model);
