@@ -42,6 +42,9 @@ enum Command {
         /// Gateway address.
         #[arg(long, default_value = "127.0.0.1:50051")]
         addr: SocketAddr,
+        /// Open the connection with a PROXY protocol LOCAL header, as the gateway then requires.
+        #[arg(long, env = "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL", action = clap::ArgAction::Set, default_value_t = false)]
+        proxy_protocol: bool,
     },
     /// Load and validate the configuration, print it as TOML, and exit.
     CheckConfig,
@@ -61,7 +64,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Some(Command::Healthcheck { addr }) => return healthcheck(addr).await,
+        Some(Command::Healthcheck { addr, proxy_protocol }) => return healthcheck(addr, proxy_protocol).await,
         Some(Command::CheckConfig) => {
             return match load_config(&cli) {
                 Ok(config) => {
@@ -142,11 +145,19 @@ fn toml_text(config: &Config) -> String {
     toml::to_string_pretty(config).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
 }
 
-async fn healthcheck(addr: SocketAddr) -> ExitCode {
+async fn healthcheck(addr: SocketAddr, proxy_protocol: bool) -> ExitCode {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let connector = tower::service_fn(move |_: http::Uri| async move {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        if proxy_protocol {
+            tokio::io::AsyncWriteExt::write_all(&mut stream, &bedrock_gateway::proxy_protocol::encode_local()).await?;
+        }
+        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+    });
     let check = async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?.connect().await?;
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?;
+        let channel = endpoint.connect_with_connector(connector).await?;
         let response = HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await?;
         Ok::<_, Box<dyn std::error::Error>>(response.into_inner().status == ServingStatus::Serving as i32)
     };

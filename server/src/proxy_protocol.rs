@@ -86,6 +86,13 @@ fn parse(version_command: u8, family_protocol: u8, variable: &[u8]) -> Result<Pr
     Ok(header)
 }
 
+/// Encodes a LOCAL header, as a health check sends: the connection is the proxy's own.
+pub fn encode_local() -> Vec<u8> {
+    let mut header = SIGNATURE.to_vec();
+    header.extend_from_slice(&[0x20, 0x00, 0, 0]);
+    header
+}
+
 /// Encodes a PROXY (not LOCAL) header; tests use it to play the NLB.
 pub fn encode(source: SocketAddr, destination: SocketAddr, vpc_endpoint_id: Option<&str>) -> Vec<u8> {
     let mut variable = Vec::new();
@@ -145,9 +152,7 @@ mod tests {
         let bytes = encode(source, "[2001:db8::2]:50051".parse().unwrap(), None);
         assert_eq!(read_header(&mut bytes.as_slice()).await.unwrap().source, Some(source));
 
-        let mut local = SIGNATURE.to_vec();
-        local.extend_from_slice(&[0x20, 0x00, 0, 0]);
-        assert_eq!(read_header(&mut local.as_slice()).await.unwrap(), ProxyHeader::default());
+        assert_eq!(read_header(&mut encode_local().as_slice()).await.unwrap(), ProxyHeader::default());
     }
 
     #[tokio::test]

@@ -24,3 +24,21 @@ async fn connections_with_a_header_are_served_and_without_are_refused() {
     assert!(refused, "a connection without a PROXY protocol header must not be served");
     assert_eq!(gateway.emulator.requests_served(), 1);
 }
+
+#[tokio::test]
+async fn the_container_health_check_speaks_proxy_protocol_when_the_gateway_needs_it() {
+    let gateway = TestGateway::start_with(|config| config.server.proxy_protocol = true).await;
+    gateway.channel_ready_over_proxy_protocol().await;
+    let addr = gateway.addr.to_string();
+    let healthcheck = move |proxy_protocol: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bedrock-gateway"))
+            .args(["healthcheck", "--addr", &addr])
+            .env("BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL", proxy_protocol)
+            .output()
+            .unwrap()
+    };
+    let (with_header, without_header) =
+        tokio::task::spawn_blocking(move || (healthcheck("true"), healthcheck("false"))).await.unwrap();
+    assert!(with_header.status.success(), "{}", String::from_utf8_lossy(&with_header.stderr));
+    assert!(!without_header.status.success(), "a plain connection is refused, so the check fails");
+}

@@ -147,6 +147,14 @@ impl TestGateway {
         tonic::transport::Endpoint::from_static("http://gateway.test").connect_with_connector(connector).await.unwrap()
     }
 
+    /// Waits until the gateway accepts PROXY protocol connections.
+    pub async fn channel_ready_over_proxy_protocol(&self) {
+        let mut health = tonic_health::pb::health_client::HealthClient::new(
+            self.proxy_protocol_channel("127.0.0.1:1".parse().unwrap(), "vpce-test").await,
+        );
+        health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap();
+    }
+
     /// Asks the gateway to drain and waits until it has stopped.
     pub async fn stop(mut self) -> Result<(), bedrock_gateway::ServeError> {
         if let Some(shutdown) = self.shutdown.take() {

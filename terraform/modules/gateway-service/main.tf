@@ -64,6 +64,7 @@ locals {
       "BEDROCK_GATEWAY_SERVER__LISTEN"              = "0.0.0.0:${var.grpc_port}"
       "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS" = tostring(var.drain_seconds)
       "BEDROCK_GATEWAY_BEDROCK__REGION"             = local.bedrock_region
+      "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"      = tostring(var.proxy_protocol_v2)
     }
   )
 

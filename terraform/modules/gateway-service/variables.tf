@@ -341,7 +341,7 @@ variable "tls_ssl_policy" {
 }
 
 variable "proxy_protocol_v2" {
-  description = "Enable proxy protocol v2 on the target group (carries the PrivateLink endpoint id and client address to the gateway). Only enable it if the gateway is configured to parse the PROXY header; otherwise every connection fails."
+  description = "Enable proxy protocol v2 on the target group: the gateway then logs each request's client address and PrivateLink endpoint id. Also sets the gateway's server.proxy_protocol (BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL), which its container health check reads too, so the two always match."
   type        = bool
   default     = false
 }
