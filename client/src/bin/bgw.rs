@@ -97,8 +97,12 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// What went wrong, for the one-line message and the exit code.
 enum Failure {
+    /// The call failed.
     Call(Error),
+    /// The command line (or a file it names) is unusable.
     Usage(String),
+    /// Writing to stdout failed.
+    Output(std::io::Error),
 }
 
 impl From<Error> for Failure {
@@ -119,6 +123,12 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`bgw chat ... | head -1`): nothing left to do.
+        Err(Failure::Output(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Failure::Output(error)) => {
+            eprintln!("bgw: error: cannot write to stdout: {error}");
+            ExitCode::from(1)
+        }
         Err(Failure::Usage(message)) => {
             eprintln!("bgw: error: {message}");
             ExitCode::from(2)
@@ -186,13 +196,19 @@ async fn run_chat(client: &Client, chat: Chat) -> Result<(), Failure> {
     let mut events = client.converse_stream(request).await?;
     let mut out = std::io::stdout().lock();
     let mut printer = Printer { json: chat.json, first_token: None, tool_input: String::new(), ended_line: true };
-    let mut summary = None;
+    let (mut stop_reason, mut usage) = (None, None);
     while let Some(event) = events.next().await {
         let event = match event {
             Ok(event) => event,
             Err(error) => {
                 if chat.json {
-                    let line = json!({"type": "error", "code": format!("{:?}", error.code()), "message": error.message(), "incomplete": error.is_incomplete()});
+                    let code = format!("{:?}", error.code());
+                    let line = json!({
+                        "type": "error",
+                        "code": code,
+                        "message": error.message(),
+                        "incomplete": error.is_incomplete(),
+                    });
                     let _ = writeln!(out, "{line}");
                 } else if !printer.ended_line {
                     let _ = writeln!(out);
@@ -204,20 +220,16 @@ async fn run_chat(client: &Client, chat: Chat) -> Result<(), Failure> {
             printer.first_token = Some(started.elapsed());
         }
         match &event {
-            Event::Stop { reason } => summary = Some((*reason, v1::TokenUsage::default())),
-            Event::Usage { usage, .. } => {
-                if let Some((_, total)) = &mut summary {
-                    *total = *usage;
-                }
-            }
+            Event::Stop { reason } => stop_reason = Some(*reason),
+            Event::Usage { usage: tokens, .. } => usage = Some(*tokens),
             _ => {}
         }
-        printer.print(&mut out, event).map_err(|e| Failure::Usage(format!("cannot write the answer: {e}")))?;
+        printer.print(&mut out, event).map_err(Failure::Output)?;
     }
     if !printer.ended_line {
         let _ = writeln!(out);
     }
-    if let Some((reason, usage)) = summary {
+    if let (Some(reason), Some(usage)) = (stop_reason, usage) {
         let ttft = printer.first_token.map_or("-".to_owned(), |t| format!("{} ms", t.as_millis()));
         eprintln!(
             "ttft {ttft} · {} in / {} out tokens · {} · {:.2} s",
@@ -310,9 +322,7 @@ fn state_name(state: v1::ModelState) -> String {
 async fn run_models(client: &Client, json: bool) -> Result<(), Failure> {
     let models = client.list_models().await?;
     let mut out = std::io::stdout().lock();
-    let write = |out: &mut std::io::StdoutLock, line: String| {
-        writeln!(out, "{line}").map_err(|e| Failure::Usage(format!("cannot write the list: {e}")))
-    };
+    let write = |out: &mut std::io::StdoutLock, line: String| writeln!(out, "{line}").map_err(Failure::Output);
     if json {
         for model in models {
             let line = json!({
