@@ -141,3 +141,19 @@ async fn flags_override_the_environment() {
     assert!(output.status.success(), "{stderr}");
     assert!(!stdout.is_empty());
 }
+
+#[tokio::test]
+async fn the_api_key_comes_from_the_environment() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = Gateway::start_with(listener, bedrock_emulator::EmulatorConfig::default(), |config| {
+        // `printf %s client-test-key | sha256sum`
+        let digest = "7653e7e439287c56e80aad1168e4844c3ba7e15086130dc3ddfced9db8ff5f5a";
+        config.auth.api_keys.insert("client-tests".to_owned(), digest.to_owned());
+    })
+    .await;
+    let (output, _, stderr) = run(bgw(&gateway.url()).env("BGW_API_KEY", "client-test-key").arg("models")).await;
+    assert!(output.status.success(), "{stderr}");
+    let (output, _, stderr) = run(bgw(&gateway.url()).arg("models")).await;
+    one_line_error(&output, &stderr, 1);
+    assert!(stderr.contains("Unauthenticated"), "{stderr}");
+}

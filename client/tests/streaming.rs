@@ -2,6 +2,7 @@
 
 mod common;
 
+use bedrock_emulator::EmulatorConfig;
 use bedrock_emulator::{expected_answer, expected_tool_input, expected_tool_use_id};
 use bedrock_gateway_client::{Code, Event, Request, v1};
 use common::{ANSWER_TOKENS, Gateway};
@@ -101,4 +102,21 @@ async fn an_invalid_request_names_the_field() {
     let error = gateway.client().converse(Request::new("chat").user("hi").temperature(7.0)).await.unwrap_err();
     assert_eq!(error.code(), Code::InvalidArgument);
     assert!(error.message().contains("temperature"), "{error}");
+}
+
+#[tokio::test]
+async fn the_api_key_is_sent_as_a_bearer_token() {
+    // `printf %s client-test-key | sha256sum`
+    let digest = "7653e7e439287c56e80aad1168e4844c3ba7e15086130dc3ddfced9db8ff5f5a";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = Gateway::start_with(listener, EmulatorConfig::default(), |config| {
+        config.auth.api_keys.insert("client-tests".to_owned(), digest.to_owned());
+    })
+    .await;
+    let with_key = gateway.builder().api_key("client-test-key").build().unwrap();
+    assert!(with_key.converse(Request::new("chat").user("let me in")).await.is_ok());
+
+    let without_key = gateway.client();
+    let error = without_key.converse(Request::new("chat").user("let me in")).await.unwrap_err();
+    assert_eq!(error.code(), Code::Unauthenticated, "{error}");
 }

@@ -38,6 +38,15 @@ impl Gateway {
 
     /// A gateway on `listener`. The catalog has `chat` and, for each emulator fault `x`, `fault-x`.
     pub async fn start_on(listener: TcpListener, pacing: EmulatorConfig) -> Gateway {
+        Gateway::start_with(listener, pacing, |_| {}).await
+    }
+
+    /// A gateway on `listener` whose config `adjust` may change first.
+    pub async fn start_with(
+        listener: TcpListener,
+        pacing: EmulatorConfig,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Gateway {
         let emulator = Emulator::start(EmulatorConfig { answer_tokens: ANSWER_TOKENS, ..pacing }).await.unwrap();
         let mut config = Config::default();
         config.bedrock.endpoint_url = Some(emulator.endpoint_url());
@@ -55,6 +64,7 @@ impl Gateway {
             let model = ModelConfig { model_id: model_id.to_owned(), ..template.clone() };
             config.models.insert(alias.to_owned(), model);
         }
+        adjust(&mut config);
         let addr = listener.local_addr().unwrap();
         let (shutdown, stop) = oneshot::channel();
         let server = tokio::spawn(bedrock_gateway::serve(config, listener, async {
