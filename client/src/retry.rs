@@ -4,7 +4,8 @@
 //! generated (and billed, and shown) twice; the caller of [`Client`](crate::Client) sees either a
 //! whole stream or an error that says it is incomplete. Only transient codes are retried:
 //! `UNAVAILABLE` (the gateway or the model is briefly unreachable, a connection was closed under
-//! the call) and `RESOURCE_EXHAUSTED` (throttled, or the gateway is at capacity).
+//! the call), `RESOURCE_EXHAUSTED` (throttled, or the gateway is at capacity), and a `CANCELLED`
+//! made by the transport itself for a request it could not send on a connection that was closing.
 //!
 //! Waits grow exponentially with full jitter (a random wait between zero and the exponential
 //! step), so clients that failed together do not come back together. When the server says how long
@@ -46,7 +47,7 @@ impl Retry {
     /// `status` before any event arrived, or `None` to give up. `remaining` is the time left
     /// before the call's deadline.
     pub(crate) fn delay(&self, attempt: u32, status: &Status, remaining: Option<Duration>) -> Option<Duration> {
-        if attempt >= self.max_attempts || !matches!(status.code(), Code::Unavailable | Code::ResourceExhausted) {
+        if attempt >= self.max_attempts || !retryable(status) {
             return None;
         }
         let delay = match status.metadata().get(PUSHBACK) {
@@ -63,6 +64,19 @@ impl Retry {
     fn backoff(&self, attempt: u32) -> Duration {
         let step = self.base_delay.saturating_mul(1 << (attempt - 1).min(16)).min(self.max_delay);
         step.mul_f64(fastrand::f64())
+    }
+}
+
+/// Whether the code says trying again may help.
+fn retryable(status: &Status) -> bool {
+    match status.code() {
+        Code::Unavailable | Code::ResourceExhausted => true,
+        // A status tonic made from a transport error (it has a source): hyper cancels requests it
+        // could not send because their connection was closing after a GOAWAY, so they never
+        // reached the gateway. (A deadline that passed is the other such case; the caller checks
+        // the deadline first.)
+        Code::Cancelled => std::error::Error::source(status).is_some(),
+        _ => false,
     }
 }
 
@@ -97,6 +111,8 @@ mod tests {
         assert!(retry.delay(2, &Status::resource_exhausted("x"), None).is_some());
         assert!(retry.delay(3, &Status::unavailable("x"), None).is_none());
         for code in [Code::InvalidArgument, Code::NotFound, Code::PermissionDenied, Code::Internal, Code::Cancelled] {
+            // A gateway's CANCELLED (no error source) is final; the transport's is covered by the
+            // GOAWAY test in tests/connections.rs.
             assert!(retry.delay(1, &Status::new(code, "x"), None).is_none(), "{code:?}");
         }
     }

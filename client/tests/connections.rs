@@ -82,3 +82,26 @@ async fn reconnects_after_the_gateway_drained_its_connections() {
     ask(&client, 2).await;
     assert_eq!(second.emulator.requests_served(), 2);
 }
+
+#[tokio::test]
+async fn new_calls_go_to_the_replacement_while_a_draining_gateway_finishes_its_stream() {
+    let pacing = EmulatorConfig { inter_token_gap: Duration::from_millis(40), ..Default::default() };
+    let mut draining = Gateway::start_paced(pacing).await;
+    let addr = draining.addr;
+    let client = fast_retries(Client::builder(draining.url())).connections_per_address(1).build().unwrap();
+    let in_flight = client.converse_stream(Request::new("chat").user("long answer")).await.unwrap();
+
+    draining.begin_shutdown();
+    let listener = loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => break listener,
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    };
+    let replacement = Gateway::start_on(listener, EmulatorConfig::default()).await;
+    ask(&client, 2).await;
+    assert_eq!(replacement.emulator.requests_served(), 2);
+
+    let answer = in_flight.answer().await.unwrap();
+    assert_eq!(answer.usage.output_tokens, common::ANSWER_TOKENS as u32, "the drained stream completes");
+}

@@ -90,10 +90,15 @@ impl Gateway {
 
     /// Drains the gateway (it sends GOAWAY) and waits until it has stopped.
     pub async fn stop(mut self) {
+        self.begin_shutdown();
+        let _ = (&mut self.server).await;
+    }
+
+    /// Starts draining the gateway: it sends GOAWAY and lets calls in flight finish.
+    pub fn begin_shutdown(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        let _ = (&mut self.server).await;
     }
 }
 
