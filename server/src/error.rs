@@ -149,15 +149,15 @@ impl GatewayError {
         matches!(self, GatewayError::Bedrock { kind: BedrockFailure::AccessDenied | BedrockFailure::ModelNotFound, .. })
     }
 
-    /// How long a client should wait before retrying, when waiting is what helps. Bedrock quotas
-    /// refill per minute, so a throttled call is pushed back further than a full gateway task,
-    /// where another task behind the load balancer may have room at once.
-    pub fn retry_pushback(&self) -> Option<Duration> {
+    /// gRPC's retry pushback for RESOURCE_EXHAUSTED errors: milliseconds to wait before retrying,
+    /// or -1 where retrying cannot help. Bedrock quotas refill per minute, so a throttled call is
+    /// pushed back further than a full gateway task, where another task behind the load balancer
+    /// may have room at once; a request that is too large stays too large.
+    pub fn retry_pushback_ms(&self) -> Option<i64> {
         match self {
-            GatewayError::AtCapacity { .. } => Some(Duration::from_millis(100)),
-            GatewayError::Bedrock { kind: BedrockFailure::Throttled, incomplete: false, .. } => {
-                Some(Duration::from_millis(1000))
-            }
+            GatewayError::AtCapacity { .. } => Some(100),
+            GatewayError::Bedrock { kind: BedrockFailure::Throttled, incomplete: false, .. } => Some(1000),
+            GatewayError::RequestTooLarge { .. } => Some(-1),
             _ => None,
         }
     }
@@ -171,8 +171,8 @@ impl GatewayError {
         {
             status.metadata_mut().insert(REQUEST_ID_HEADER, value);
         }
-        if let Some(pushback) = self.retry_pushback()
-            && let Ok(value) = pushback.as_millis().to_string().parse()
+        if let Some(pushback) = self.retry_pushback_ms()
+            && let Ok(value) = pushback.to_string().parse()
         {
             status.metadata_mut().insert(RETRY_PUSHBACK_HEADER, value);
         }
@@ -220,5 +220,7 @@ mod tests {
         let full = GatewayError::AtCapacity { limit: 1 }.to_status("");
         assert_eq!(full.metadata().get(RETRY_PUSHBACK_HEADER).unwrap(), "100");
         assert!(full.metadata().get(REQUEST_ID_HEADER).is_none());
+        let too_large = GatewayError::RequestTooLarge { limit: 1 }.to_status("");
+        assert_eq!(too_large.metadata().get(RETRY_PUSHBACK_HEADER).unwrap(), "-1", "retrying cannot help");
     }
 }
