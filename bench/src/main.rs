@@ -41,6 +41,14 @@ struct Args {
     /// Scenarios to run (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Scenario>,
+    /// Overrides the emulator's gap between tokens in the TTFT scenario (milliseconds), to see how
+    /// added TTFT depends on the event rate.
+    #[arg(long)]
+    token_gap_ms: Option<u64>,
+    /// Overrides the emulator's time to first token in the TTFT scenario (milliseconds); 0 avoids
+    /// the 1 ms granularity of the emulator's timer in the comparison.
+    #[arg(long)]
+    ttft_ms: Option<u64>,
     /// Exit non-zero when any stream failed or a scenario produced no data.
     #[arg(long)]
     check: bool,
@@ -83,10 +91,16 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let work_dir = args.out.join("logs");
     std::fs::create_dir_all(&work_dir)?;
     let layout = Layout { bin_dir, work_dir };
-    let profile = match args.profile {
+    let mut profile = match args.profile {
         Mode::Full => Profile::full(),
         Mode::Smoke => Profile::smoke(),
     };
+    if let Some(ttft) = args.ttft_ms {
+        profile.ttft_pacing.ttft_ms = ttft;
+    }
+    if let Some(gap) = args.token_gap_ms {
+        profile.ttft_pacing.token_gap_ms = gap;
+    }
     let wanted = |scenario| args.only.is_empty() || args.only.contains(&scenario);
     let mut report = Report {
         profile: profile.name,

@@ -121,6 +121,8 @@ impl Layout {
         command.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file);
         let spawned_at = Instant::now();
         let child = command.spawn().map_err(|err| with_path(err, command.get_program().as_ref()))?;
+        // For attaching a profiler (`perf record -p PID`) while a scenario runs.
+        eprintln!("{name}: pid {} on {addr}", child.id());
         Ok(ChildProcess { child, addr, spawned_at })
     }
 }
