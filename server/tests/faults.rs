@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use bedrock_emulator::EmulatorConfig;
 use bedrock_gateway_proto::v1;
 use common::{TestGateway, collect, user_request};
 use tonic::Code;
@@ -86,6 +87,17 @@ async fn silent_bedrock_fails_the_stream_after_the_idle_timeout() {
     assert_eq!(status.code(), Code::Unavailable);
     assert!(status.message().contains("incomplete"), "{}", status.message());
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn the_idle_timeout_counts_from_the_last_event_not_the_start() {
+    let pacing = EmulatorConfig { inter_token_gap: Duration::from_millis(150), ..EmulatorConfig::default() };
+    let gateway = TestGateway::start_with_emulator(pacing, |config| config.server.stream_idle_timeout_secs = 1).await;
+    let mut client = gateway.client().await;
+    let started = std::time::Instant::now();
+    let collected = collect(&mut client, user_request("chat", "slow but steady")).await;
+    assert!(collected.error.is_none(), "{:?}", collected.error);
+    assert!(started.elapsed() > Duration::from_secs(1), "the whole stream outlasted the idle timeout");
 }
 
 #[tokio::test]

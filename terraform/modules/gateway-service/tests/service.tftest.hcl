@@ -213,6 +213,7 @@ run "defaults" {
       "BEDROCK_GATEWAY_MODELS__CLAUDE-HAIKU__MODEL_ID"       = "anthropic.claude-3-haiku-20240307-v1:0"
       "BEDROCK_GATEWAY_MODELS__SONNET__MODEL_ID"             = "eu.anthropic.claude-3-7-sonnet-20250219-v1:0"
       "BEDROCK_GATEWAY_SERVER__LISTEN"                       = "0.0.0.0:50051"
+      "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"               = "false"
       "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS"          = "60"
     }
     error_message = "Gateway configuration env vars are not rendered as expected."
@@ -274,6 +275,13 @@ run "tls_listener_custom_idle_timeout" {
   assert {
     condition     = aws_lb_target_group.this.proxy_protocol_v2 == true
     error_message = "proxy_protocol_v2 must be configurable."
+  }
+  assert {
+    condition = contains(
+      jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment,
+      { name = "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL", value = "true" }
+    )
+    error_message = "The gateway (and its health check) must expect PROXY protocol exactly when the target group sends it."
   }
   assert {
     condition     = aws_appautoscaling_target.this.min_capacity == 3 && aws_appautoscaling_target.this.max_capacity == 30
