@@ -44,6 +44,7 @@ pub struct StreamEnd {
 #[derive(Debug)]
 pub(crate) struct Observer {
     requests: AtomicU64,
+    connections: AtomicU64,
     // Kept as bytes and parsed only when asked for, to keep JSON work off
     // the hot path.
     last_body: Mutex<Option<Bytes>>,
@@ -54,6 +55,7 @@ impl Default for Observer {
     fn default() -> Self {
         Observer {
             requests: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             last_body: Mutex::new(None),
             stream_ends: broadcast::Sender::new(STREAM_END_BACKLOG),
         }
@@ -69,6 +71,14 @@ impl Observer {
 
     pub(crate) fn requests_served(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn record_connection(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn connections_accepted(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     pub(crate) fn last_request_body(&self) -> Option<serde_json::Value> {

@@ -72,6 +72,12 @@ impl Emulator {
         self.shared.observer.requests_served()
     }
 
+    /// TCP connections accepted so far: fewer than requests when clients reuse connections, as
+    /// the SDK does when each response body is read to its end.
+    pub fn connections_accepted(&self) -> u64 {
+        self.shared.observer.connections_accepted()
+    }
+
     /// The JSON body of the most recent Converse or ConverseStream request,
     /// if there was one and it was JSON.
     pub fn last_request_body(&self) -> Option<serde_json::Value> {
@@ -104,6 +110,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    shared.observer.record_connection();
                     connections.spawn(serve_connection(stream, shared.clone()));
                 }
                 Err(error) => {

@@ -41,10 +41,16 @@ pub struct RelayContext {
     pub cut: CancellationToken,
 }
 
+/// Longest the relay waits for Bedrock's end of body after the last event before giving up on
+/// reusing the connection.
+const BODY_END_GRACE: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Starting,
     Streaming,
+    /// Usage was sent; Bedrock's end of body may still be unread.
+    Completed,
     Stopped(v1::StopReason),
     Finished,
 }
@@ -91,6 +97,13 @@ impl Relay {
                         model: self.context.model.name.clone(),
                         model_version: self.context.model.version.clone(),
                     }))));
+                }
+                Phase::Completed => {
+                    self.phase = Phase::Finished;
+                    // Reading Bedrock's end of body lets the SDK pool the connection, which spares
+                    // the next call a TCP and TLS handshake; it is normally already buffered.
+                    let _ = tokio::time::timeout(BODY_END_GRACE, self.bedrock.recv()).await;
+                    return None;
                 }
                 Phase::Finished => return None,
                 Phase::Streaming | Phase::Stopped(_) => {}
@@ -148,7 +161,7 @@ impl Relay {
     }
 
     fn finish(&mut self, stop_reason: v1::StopReason, usage: v1::TokenUsage) -> v1::ConverseStreamEvent {
-        self.phase = Phase::Finished;
+        self.phase = Phase::Completed;
         let time_to_first_token = self.first_content_at.map(|at| at - self.context.received_at);
         self.context.log.succeeded(stop_reason, usage, time_to_first_token);
         event(Event::Usage(v1::StreamUsage {

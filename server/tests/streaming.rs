@@ -168,3 +168,19 @@ async fn deprecated_models_serve_with_a_notice_and_retired_ones_refuse() {
     assert_eq!(status.code(), tonic::Code::FailedPrecondition);
     assert!(status.message().contains("\"chat\""), "{}", status.message());
 }
+
+#[tokio::test]
+async fn sequential_streams_reuse_the_connection_to_bedrock() {
+    let gateway = TestGateway::start().await;
+    let mut client = gateway.client().await;
+    for i in 0..5 {
+        let collected = collect(&mut client, user_request("chat", &format!("question {i}"))).await;
+        assert!(collected.usage.is_some(), "{:?}", collected.error);
+    }
+    assert_eq!(gateway.emulator.requests_served(), 5);
+    assert_eq!(
+        gateway.emulator.connections_accepted(),
+        1,
+        "each stream reads Bedrock's body to its end, so the SDK pools the connection (no new TLS handshake)"
+    );
+}
