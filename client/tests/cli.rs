@@ -126,7 +126,7 @@ async fn permission_denied_is_one_line() {
 async fn an_incomplete_answer_exits_with_3() {
     let gateway = Gateway::start().await;
     let (output, stdout, stderr) =
-        run(bgw(&gateway.url()).args(["chat", "--model", "fault-stream-error", "cut"])).await;
+        run(bgw(&gateway.url()).args(["chat", "--model", "fault-stream-error.3", "cut"])).await;
     one_line_error(&output, &stderr, 3);
     assert!(stderr.contains("[the answer is incomplete]"), "{stderr}");
     let partial = expected_answer("cut", None, ANSWER_TOKENS).tokens[..3].concat();
@@ -144,8 +144,7 @@ async fn flags_override_the_environment() {
 
 #[tokio::test]
 async fn the_api_key_comes_from_the_environment() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gateway = Gateway::start_with(listener, bedrock_emulator::EmulatorConfig::default(), |config| {
+    let gateway = Gateway::start_with(|config| {
         // `printf %s client-test-key | sha256sum`
         let digest = "7653e7e439287c56e80aad1168e4844c3ba7e15086130dc3ddfced9db8ff5f5a";
         config.auth.api_keys.insert("client-tests".to_owned(), digest.to_owned());

@@ -76,9 +76,9 @@ async fn reconnects_after_the_gateway_drained_its_connections() {
 
     // The gateway drains (GOAWAY) and a new one takes its place on the same address, as when an
     // NLB target is replaced.
-    first.stop().await;
+    first.stop().await.unwrap();
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let second = Gateway::start_on(listener, EmulatorConfig::default()).await;
+    let second = Gateway::start_on(listener, EmulatorConfig::default(), |_| {}).await;
     ask(&client, 2).await;
     assert_eq!(second.emulator.requests_served(), 2);
 }
@@ -86,7 +86,7 @@ async fn reconnects_after_the_gateway_drained_its_connections() {
 #[tokio::test]
 async fn new_calls_go_to_the_replacement_while_a_draining_gateway_finishes_its_stream() {
     let pacing = EmulatorConfig { inter_token_gap: Duration::from_millis(40), ..Default::default() };
-    let mut draining = Gateway::start_paced(pacing).await;
+    let mut draining = Gateway::start_with_emulator(pacing, |_| {}).await;
     let addr = draining.addr;
     let client = fast_retries(Client::builder(draining.url())).connections_per_address(1).build().unwrap();
     let in_flight = client.converse_stream(Request::new("chat").user("long answer")).await.unwrap();
@@ -98,7 +98,7 @@ async fn new_calls_go_to_the_replacement_while_a_draining_gateway_finishes_its_s
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     };
-    let replacement = Gateway::start_on(listener, EmulatorConfig::default()).await;
+    let replacement = Gateway::start_on(listener, EmulatorConfig::default(), |_| {}).await;
     ask(&client, 2).await;
     assert_eq!(replacement.emulator.requests_served(), 2);
 

@@ -12,7 +12,7 @@ use common::{ANSWER_TOKENS, Gateway, fast_retries};
 async fn a_throttled_call_is_retried_before_the_first_event() {
     let gateway = Gateway::start().await;
     // The emulator throttles the first request with this prompt, then answers.
-    let answer = gateway.client().converse(Request::new("fault-throttle-once").user("retry me")).await.unwrap();
+    let answer = common::client(&gateway).converse(Request::new("fault-throttle-once").user("retry me")).await.unwrap();
     assert_eq!(answer.text, expected_answer("retry me", None, ANSWER_TOKENS).text());
     assert_eq!(gateway.emulator.requests_served(), 2);
 }
@@ -20,7 +20,7 @@ async fn a_throttled_call_is_retried_before_the_first_event() {
 #[tokio::test]
 async fn retries_stop_after_max_attempts() {
     let gateway = Gateway::start().await;
-    let client = gateway.builder().max_attempts(3).build().unwrap();
+    let client = common::builder(&gateway).max_attempts(3).build().unwrap();
     let error = client.converse(Request::new("fault-throttle").user("always throttled")).await.unwrap_err();
     assert_eq!(error.code(), Code::ResourceExhausted);
     assert!(!error.is_incomplete());
@@ -30,7 +30,8 @@ async fn retries_stop_after_max_attempts() {
 #[tokio::test]
 async fn a_stream_that_fails_after_its_first_event_is_not_retried() {
     let gateway = Gateway::start().await;
-    let mut events = gateway.client().converse_stream(Request::new("fault-stream-error").user("half")).await.unwrap();
+    let mut events =
+        common::client(&gateway).converse_stream(Request::new("fault-stream-error.3").user("half")).await.unwrap();
     let mut text = String::new();
     let error = loop {
         match events.next().await.expect("the stream ends with an error") {
@@ -51,7 +52,7 @@ async fn a_stream_that_fails_after_its_first_event_is_not_retried() {
 #[tokio::test]
 async fn other_errors_are_not_retried() {
     let gateway = Gateway::start().await;
-    let error = gateway.client().converse(Request::new("unknown").user("hi")).await.unwrap_err();
+    let error = common::client(&gateway).converse(Request::new("unknown").user("hi")).await.unwrap_err();
     assert_eq!(error.code(), Code::NotFound);
     assert_eq!(gateway.emulator.requests_served(), 0);
 }
@@ -70,9 +71,9 @@ async fn connection_refused_is_a_clear_connect_error() {
 #[tokio::test]
 async fn the_deadline_cuts_a_stalled_stream_as_incomplete() {
     let gateway = Gateway::start().await;
-    let client = gateway.builder().deadline(Duration::from_millis(300)).build().unwrap();
+    let client = common::builder(&gateway).deadline(Duration::from_millis(300)).build().unwrap();
     let started = Instant::now();
-    let mut events = client.converse_stream(Request::new("fault-stall").user("stall")).await.unwrap();
+    let mut events = client.converse_stream(Request::new("fault-stall.2").user("stall")).await.unwrap();
     let mut texts = 0;
     let error = loop {
         match events.next().await.expect("the stream ends with an error") {
@@ -108,10 +109,9 @@ async fn the_deadline_covers_a_gateway_that_never_answers() {
 #[tokio::test]
 async fn the_gateway_is_told_the_deadline() {
     // A slow model: the gateway itself gives up at the client's deadline.
-    let gateway =
-        Gateway::start_paced(EmulatorConfig { time_to_first_token: Duration::from_secs(5), ..Default::default() })
-            .await;
-    let client = gateway.builder().deadline(Duration::from_millis(300)).build().unwrap();
+    let slow = EmulatorConfig { time_to_first_token: Duration::from_secs(5), ..Default::default() };
+    let gateway = Gateway::start_with_emulator(slow, |_| {}).await;
+    let client = common::builder(&gateway).deadline(Duration::from_millis(300)).build().unwrap();
     let error = client.converse(Request::new("chat").user("slow")).await.unwrap_err();
     assert_eq!(error.code(), Code::DeadlineExceeded, "{error}");
 }

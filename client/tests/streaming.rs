@@ -2,7 +2,6 @@
 
 mod common;
 
-use bedrock_emulator::EmulatorConfig;
 use bedrock_emulator::{expected_answer, expected_tool_input, expected_tool_use_id};
 use bedrock_gateway_client::{Code, Event, Request, v1};
 use common::{ANSWER_TOKENS, Gateway};
@@ -10,7 +9,7 @@ use common::{ANSWER_TOKENS, Gateway};
 #[tokio::test]
 async fn streams_typed_events_in_order() {
     let gateway = Gateway::start().await;
-    let client = gateway.client();
+    let client = common::client(&gateway);
     let mut events = client.converse_stream(Request::new("chat").user("hello there")).await.unwrap();
     assert!(!events.request_id().is_empty());
     let mut seen = Vec::new();
@@ -34,7 +33,7 @@ async fn streams_typed_events_in_order() {
 #[tokio::test]
 async fn text_yields_only_the_text() {
     let gateway = Gateway::start().await;
-    let client = gateway.client();
+    let client = common::client(&gateway);
     let mut text = client.converse_stream(Request::new("chat").user("only text").max_tokens(5)).await.unwrap().text();
     let mut pieces = Vec::new();
     while let Some(piece) = text.next().await {
@@ -46,7 +45,8 @@ async fn text_yields_only_the_text() {
 #[tokio::test]
 async fn converse_collects_the_whole_answer() {
     let gateway = Gateway::start().await;
-    let answer = gateway.client().converse(Request::new("chat").user("collect me").max_tokens(4)).await.unwrap();
+    let answer =
+        common::client(&gateway).converse(Request::new("chat").user("collect me").max_tokens(4)).await.unwrap();
     assert_eq!(answer.text, expected_answer("collect me", Some(4), ANSWER_TOKENS).text());
     assert_eq!(answer.stop_reason, v1::StopReason::MaxTokens);
     assert_eq!(answer.usage.output_tokens, 4);
@@ -58,7 +58,7 @@ async fn converse_collects_the_whole_answer() {
 #[tokio::test]
 async fn collects_tool_uses_and_continues_the_conversation() {
     let gateway = Gateway::start().await;
-    let client = gateway.client();
+    let client = common::client(&gateway);
     let conversation = Request::new("chat").user("weather in Oslo").tool(
         "weather",
         "Current weather for a city",
@@ -80,16 +80,18 @@ async fn collects_tool_uses_and_continues_the_conversation() {
 #[tokio::test]
 async fn lists_models() {
     let gateway = Gateway::start().await;
-    let models = gateway.client().list_models().await.unwrap();
+    let models = common::client(&gateway).list_models().await.unwrap();
     let names: Vec<_> = models.iter().map(|m| m.name.as_str()).collect();
     assert!(names.contains(&"chat"), "{names:?}");
-    assert!(models.iter().all(|m| m.state() == v1::ModelState::Active));
+    let state = |name: &str| models.iter().find(|m| m.name == name).map(|m| m.state());
+    assert_eq!(state("chat"), Some(v1::ModelState::Active));
+    assert_eq!(state("legacy"), Some(v1::ModelState::Deprecated));
 }
 
 #[tokio::test]
 async fn an_unknown_model_is_not_found_with_the_valid_names_and_a_request_id() {
     let gateway = Gateway::start().await;
-    let error = gateway.client().converse(Request::new("nope").user("hi")).await.unwrap_err();
+    let error = common::client(&gateway).converse(Request::new("nope").user("hi")).await.unwrap_err();
     assert_eq!(error.code(), Code::NotFound);
     assert!(error.message().contains("chat"), "{error}");
     assert!(error.request_id().is_some_and(|id| !id.is_empty()));
@@ -99,7 +101,7 @@ async fn an_unknown_model_is_not_found_with_the_valid_names_and_a_request_id() {
 #[tokio::test]
 async fn an_invalid_request_names_the_field() {
     let gateway = Gateway::start().await;
-    let error = gateway.client().converse(Request::new("chat").user("hi").temperature(7.0)).await.unwrap_err();
+    let error = common::client(&gateway).converse(Request::new("chat").user("hi").temperature(7.0)).await.unwrap_err();
     assert_eq!(error.code(), Code::InvalidArgument);
     assert!(error.message().contains("temperature"), "{error}");
 }
@@ -108,15 +110,14 @@ async fn an_invalid_request_names_the_field() {
 async fn the_api_key_is_sent_as_a_bearer_token() {
     // `printf %s client-test-key | sha256sum`
     let digest = "7653e7e439287c56e80aad1168e4844c3ba7e15086130dc3ddfced9db8ff5f5a";
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gateway = Gateway::start_with(listener, EmulatorConfig::default(), |config| {
+    let gateway = Gateway::start_with(|config| {
         config.auth.api_keys.insert("client-tests".to_owned(), digest.to_owned());
     })
     .await;
-    let with_key = gateway.builder().api_key("client-test-key").build().unwrap();
+    let with_key = common::builder(&gateway).api_key("client-test-key").build().unwrap();
     assert!(with_key.converse(Request::new("chat").user("let me in")).await.is_ok());
 
-    let without_key = gateway.client();
+    let without_key = common::client(&gateway);
     let error = without_key.converse(Request::new("chat").user("let me in")).await.unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated, "{error}");
 }

@@ -1,9 +1,7 @@
 //! With API keys configured, the gateway service needs `authorization: Bearer <key>`; health and
 //! reflection stay open for load balancers and grpcurl.
 
-mod common;
-
-use common::{TestGateway, collect, user_request};
+use bedrock_gateway_testkit::{TestGateway, collect, user_request};
 use sha2::{Digest, Sha256};
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -21,7 +19,7 @@ async fn only_known_keys_may_call_the_gateway() {
         config.auth.api_keys.insert("team-a".into(), digest);
     })
     .await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
 
     let missing = collect(&mut client, user_request("chat", "hello")).await.error.unwrap();
     assert_eq!(missing.code(), Code::Unauthenticated);

@@ -1,20 +1,18 @@
 //! Every Bedrock failure the emulator can inject reaches the client as the documented gRPC status,
 //! and a stream cut short never looks complete.
 
-mod common;
-
 use std::time::Duration;
 
 use bedrock_emulator::EmulatorConfig;
 use bedrock_gateway_proto::v1;
-use common::{TestGateway, collect, user_request};
+use bedrock_gateway_testkit::{TestGateway, collect, user_request};
 use tonic::Code;
 use v1::converse_stream_event::Event;
 
 #[tokio::test]
 async fn failures_before_the_stream_map_to_their_status() {
     let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let cases = [
         ("fault-throttle", Code::ResourceExhausted),
         ("fault-quota", Code::ResourceExhausted),
@@ -47,7 +45,7 @@ async fn failures_before_the_stream_map_to_their_status() {
 
 async fn assert_incomplete(alias: &str, deltas: usize) {
     let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let collected = collect(&mut client, user_request(alias, "hello")).await;
     let status = collected.error.unwrap_or_else(|| panic!("{alias}: the stream ends with an error status"));
     assert_eq!(status.code(), Code::Unavailable, "{alias}: {}", status.message());
@@ -70,7 +68,7 @@ async fn connection_cut_mid_stream_says_the_answer_is_incomplete() {
 #[tokio::test]
 async fn stream_without_usage_is_not_complete() {
     let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let collected = collect(&mut client, user_request("fault-no-metadata", "hello")).await;
     let status = collected.error.expect("a stream without usage ends with an error");
     assert_eq!(status.code(), Code::Unavailable);
@@ -80,7 +78,7 @@ async fn stream_without_usage_is_not_complete() {
 #[tokio::test]
 async fn silent_bedrock_fails_the_stream_after_the_idle_timeout() {
     let gateway = TestGateway::start_with(|config| config.server.stream_idle_timeout_secs = 1).await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let started = std::time::Instant::now();
     let collected = collect(&mut client, user_request("fault-stall.2", "hello")).await;
     let status = collected.error.expect("a stalled stream ends with an error");
@@ -93,7 +91,7 @@ async fn silent_bedrock_fails_the_stream_after_the_idle_timeout() {
 async fn the_idle_timeout_counts_from_the_last_event_not_the_start() {
     let pacing = EmulatorConfig { inter_token_gap: Duration::from_millis(150), ..EmulatorConfig::default() };
     let gateway = TestGateway::start_with_emulator(pacing, |config| config.server.stream_idle_timeout_secs = 1).await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let started = std::time::Instant::now();
     let collected = collect(&mut client, user_request("chat", "slow but steady")).await;
     assert!(collected.error.is_none(), "{:?}", collected.error);
@@ -103,7 +101,7 @@ async fn the_idle_timeout_counts_from_the_last_event_not_the_start() {
 #[tokio::test]
 async fn one_failing_stream_does_not_disturb_the_others() {
     let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let mut other_client = client.clone();
     let (broken, healthy) = tokio::join!(
         collect(&mut other_client, user_request("fault-stream-error.3", "a")),

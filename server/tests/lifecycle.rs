@@ -1,13 +1,11 @@
 //! The server's life: health and reflection answer like any gRPC server's, and shutdown drains
 //! in-flight streams before stopping, cutting only those still open when the grace period ends.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use bedrock_emulator::EmulatorConfig;
 use bedrock_gateway_proto::v1;
-use common::{TestGateway, collect, user_request};
+use bedrock_gateway_testkit::{TestGateway, collect, user_request};
 use tokio_stream::StreamExt;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -49,7 +47,7 @@ async fn reflection_v1_lists_the_services() {
 async fn shutdown_lets_in_flight_streams_finish() {
     let pacing = EmulatorConfig { inter_token_gap: Duration::from_millis(40), ..EmulatorConfig::default() };
     let mut gateway = TestGateway::start_with_emulator(pacing, |_| {}).await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let mut stream = client.converse_stream(user_request("chat", "finish me")).await.unwrap().into_inner();
     stream.message().await.unwrap().expect("the stream has started");
     gateway.begin_shutdown();
@@ -64,7 +62,7 @@ async fn shutdown_lets_in_flight_streams_finish() {
 #[tokio::test]
 async fn shutdown_cuts_streams_still_open_after_the_grace_period() {
     let mut gateway = TestGateway::start_with(|config| config.server.shutdown_grace_secs = 1).await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let mut stream = client.converse_stream(user_request("fault-stall", "never ends")).await.unwrap().into_inner();
     stream.message().await.unwrap().expect("the stream has started");
     let started = Instant::now();
@@ -85,7 +83,7 @@ async fn shutdown_cuts_streams_still_open_after_the_grace_period() {
 #[tokio::test]
 async fn a_bad_config_is_refused_naming_the_key() {
     let emulator = bedrock_emulator::Emulator::start(EmulatorConfig::default()).await.unwrap();
-    let mut config = common::test_config(emulator.endpoint_url());
+    let mut config = bedrock_gateway_testkit::test_config(emulator.endpoint_url());
     config.server.max_concurrent_requests = 0;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = bedrock_gateway::serve(config, listener, std::future::pending()).await.unwrap_err();
@@ -95,7 +93,7 @@ async fn a_bad_config_is_refused_naming_the_key() {
 #[tokio::test]
 async fn many_concurrent_streams_each_get_their_own_answer() {
     let gateway = TestGateway::start().await;
-    let client = gateway.client().await;
+    let client = gateway.stub().await;
     let streams = (0..50).map(|i| {
         let mut client = client.clone();
         async move {
@@ -104,7 +102,7 @@ async fn many_concurrent_streams_each_get_their_own_answer() {
         }
     });
     for (prompt, collected) in futures::future::join_all(streams).await {
-        let expected = bedrock_emulator::expected_answer(&prompt, Some(1000), common::ANSWER_TOKENS);
+        let expected = bedrock_emulator::expected_answer(&prompt, Some(1000), bedrock_gateway_testkit::ANSWER_TOKENS);
         assert_eq!(collected.text, expected.text(), "{prompt}");
     }
 }

@@ -1,13 +1,11 @@
 //! Prompts and completions never appear in the logs; each request leaves exactly one line with
 //! its id, model, status, token counts and timings.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
-use common::{TestGateway, collect, user_request};
+use bedrock_gateway_testkit::{TestGateway, collect, user_request};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -65,7 +63,7 @@ async fn logs_carry_one_line_per_request_and_no_content() {
     let ok = &lines[0];
     assert_eq!(ok["status"], "OK");
     assert_eq!(ok["model"], "chat");
-    assert_eq!(ok["output_tokens"], common::ANSWER_TOKENS as u64);
+    assert_eq!(ok["output_tokens"], bedrock_gateway_testkit::ANSWER_TOKENS as u64);
     assert!(ok["request_id"].as_str().is_some_and(|id| !id.is_empty()));
     assert!(ok["ttft_ms"].is_number() && ok["duration_ms"].is_number());
     assert!(ok["labels"].as_str().unwrap().contains("payments"));

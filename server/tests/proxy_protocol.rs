@@ -1,10 +1,8 @@
 //! Behind an NLB with PROXY protocol v2 on, the gateway learns each client's real address and
 //! PrivateLink endpoint; connections without the header are refused, not misread.
 
-mod common;
-
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
-use common::{TestGateway, collect, user_request};
+use bedrock_gateway_testkit::{TestGateway, collect, user_request};
 
 #[tokio::test]
 async fn connections_with_a_header_are_served_and_without_are_refused() {

@@ -1,17 +1,15 @@
 //! The happy path over a real socket: what the emulator generates is what the client receives,
 //! in the documented order, with stop reason and usage relayed.
 
-mod common;
-
 use bedrock_emulator::expected_answer;
 use bedrock_gateway_proto::v1;
-use common::{ANSWER_TOKENS, TestGateway, collect, user_request};
+use bedrock_gateway_testkit::{ANSWER_TOKENS, TestGateway, collect, user_request};
 use v1::converse_stream_event::Event;
 
 #[tokio::test]
 async fn streamed_text_is_what_bedrock_generated_and_ends_with_stop_then_usage() {
     let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let prompt = "Tell me about event streams";
     let collected = collect(&mut client, user_request("chat", prompt)).await;
     assert!(collected.error.is_none(), "{:?}", collected.error);
@@ -43,7 +41,7 @@ async fn streamed_text_is_what_bedrock_generated_and_ends_with_stop_then_usage()
 #[tokio::test]
 async fn request_is_converted_faithfully_for_bedrock() {
     let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let mut request = user_request("chat", "Hi there");
     request.system = vec![v1::SystemBlock { block: Some(v1::system_block::Block::Text("Be brief.".into())) }];
     request.inference_config = Some(v1::InferenceConfig {
@@ -68,7 +66,7 @@ async fn request_is_converted_faithfully_for_bedrock() {
 #[tokio::test]
 async fn inference_profile_arns_reach_bedrock_intact() {
     let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let collected = collect(&mut client, user_request("profile", "hello")).await;
     assert!(collected.error.is_none(), "{:?}", collected.error);
     assert_eq!(collected.stop_reason, Some(v1::StopReason::EndTurn));
@@ -77,7 +75,7 @@ async fn inference_profile_arns_reach_bedrock_intact() {
 #[tokio::test]
 async fn tool_use_streams_as_blocks_with_json_fragments() {
     let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let prompt = "please use a tool to find the weather";
     let mut request = user_request("chat", prompt);
     request.tool_config = Some(v1::ToolConfig {
@@ -120,7 +118,7 @@ async fn tool_use_streams_as_blocks_with_json_fragments() {
 #[tokio::test]
 async fn converse_returns_the_same_answer_whole() {
     let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let prompt = "A whole answer please";
     let response = client.converse(user_request("chat", prompt)).await.unwrap();
     assert!(response.metadata().get("x-request-id").is_some());
@@ -144,7 +142,7 @@ async fn converse_returns_the_same_answer_whole() {
 #[tokio::test]
 async fn list_models_shows_the_catalog_with_lifecycle() {
     let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let models = client.list_models(v1::ListModelsRequest {}).await.unwrap().into_inner().models;
     let legacy = models.iter().find(|model| model.name == "legacy").unwrap();
     assert_eq!(legacy.state(), v1::ModelState::Deprecated);
@@ -159,7 +157,7 @@ async fn list_models_shows_the_catalog_with_lifecycle() {
 #[tokio::test]
 async fn deprecated_models_serve_with_a_notice_and_retired_ones_refuse() {
     let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let response = client.converse_stream(user_request("legacy", "hi")).await.unwrap();
     let notice = response.metadata().get("x-model-deprecation").unwrap().to_str().unwrap().to_owned();
     assert!(notice.contains("2027-01-31") && notice.contains("chat"), "{notice}");
@@ -172,7 +170,7 @@ async fn deprecated_models_serve_with_a_notice_and_retired_ones_refuse() {
 #[tokio::test]
 async fn sequential_streams_reuse_the_connection_to_bedrock() {
     let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     for i in 0..5 {
         let collected = collect(&mut client, user_request("chat", &format!("question {i}"))).await;
         assert!(collected.usage.is_some(), "{:?}", collected.error);

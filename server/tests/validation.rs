@@ -1,14 +1,12 @@
 //! Bad input is refused before Bedrock is called, with the right code and a message naming the
 //! field or the alias, and the gateway keeps serving.
 
-mod common;
-
 use bedrock_gateway_proto::v1;
-use common::{TestGateway, collect, user_request};
+use bedrock_gateway_testkit::{TestGateway, collect, user_request};
 use tonic::Code;
 
 async fn refused(gateway: &TestGateway, request: v1::ConverseRequest) -> tonic::Status {
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let status = client.converse_stream(request.clone()).await.expect_err("the request is refused");
     let unary = client.converse(request).await.expect_err("Converse refuses it too");
     assert_eq!(unary.code(), status.code());
@@ -67,14 +65,14 @@ async fn invalid_fields_are_named_and_never_reach_bedrock() {
     assert!(over_cap.message().contains("1 to 1000"), "says what is allowed: {}", over_cap.message());
     assert_eq!(gateway.emulator.requests_served(), 0, "nothing reached Bedrock");
 
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     assert!(collect(&mut client, user_request("chat", "still serving?")).await.usage.is_some());
 }
 
 #[tokio::test]
 async fn oversized_request_is_resource_exhausted_and_the_server_keeps_serving() {
     let gateway = TestGateway::start().await;
-    let mut client = gateway.client().await.max_encoding_message_size(64 * 1024 * 1024);
+    let mut client = gateway.stub().await.max_encoding_message_size(64 * 1024 * 1024);
     let mut request = user_request("chat", "describe this image");
     request.messages[0].content.push(v1::ContentBlock {
         block: Some(v1::content_block::Block::Image(v1::ImageBlock {
@@ -94,7 +92,7 @@ async fn oversized_request_is_resource_exhausted_and_the_server_keeps_serving() 
 #[tokio::test]
 async fn requests_beyond_the_concurrency_limit_are_shed() {
     let gateway = TestGateway::start_with(|config| config.server.max_concurrent_requests = 2).await;
-    let mut client = gateway.client().await;
+    let mut client = gateway.stub().await;
     let mut open = Vec::new();
     for _ in 0..2 {
         let mut stream = client.converse_stream(user_request("fault-stall", "hold")).await.unwrap().into_inner();

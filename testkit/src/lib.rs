@@ -1,7 +1,6 @@
-//! Shared setup for the gateway's integration tests: a real gateway on a loopback port, using the
-//! real Bedrock SDK against an in-process emulator, and a tonic client for it.
-
-#![allow(dead_code)] // each test binary uses its own subset
+//! Shared setup for the integration tests of the gateway and of the client: a real gateway on a
+//! loopback port, calling an in-process Bedrock emulator through the real Bedrock SDK, and tonic
+//! clients for it. One place, so every test sees the same catalog and the same faults.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +10,7 @@ use bedrock_gateway::Config;
 use bedrock_gateway::config::{CredentialsSource, ModelConfig, ModelState};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -19,8 +19,11 @@ use tonic::transport::Channel;
 pub const ANSWER_TOKENS: usize = 12;
 
 /// A gateway and its emulator, stopped when dropped.
+#[derive(Debug)]
 pub struct TestGateway {
+    /// Where the gateway listens.
     pub addr: SocketAddr,
+    /// The Bedrock emulator behind it.
     pub emulator: Emulator,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<Result<(), bedrock_gateway::ServeError>>,
@@ -50,6 +53,7 @@ pub fn test_config(emulator_url: String) -> Config {
     add("profile", "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.test.chat-v1:0", 1000);
     for fault in [
         "throttle",
+        "throttle-once",
         "validation",
         "access-denied",
         "not-found",
@@ -103,10 +107,20 @@ impl TestGateway {
     /// A gateway in front of an emulator paced by `pacing` (its answer length is always
     /// [`ANSWER_TOKENS`]).
     pub async fn start_with_emulator(pacing: EmulatorConfig, adjust: impl FnOnce(&mut Config)) -> TestGateway {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        TestGateway::start_on(listener, pacing, adjust).await
+    }
+
+    /// A gateway on `listener` (any loopback address or a port to reuse), in front of an emulator
+    /// paced by `pacing`, with the test catalog changed by `adjust`.
+    pub async fn start_on(
+        listener: TcpListener,
+        pacing: EmulatorConfig,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestGateway {
         let emulator = Emulator::start(EmulatorConfig { answer_tokens: ANSWER_TOKENS, ..pacing }).await.unwrap();
         let mut config = test_config(emulator.endpoint_url());
         adjust(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, stop) = oneshot::channel();
         let server = tokio::spawn(bedrock_gateway::serve(config, listener, async {
@@ -115,8 +129,13 @@ impl TestGateway {
         TestGateway { addr, emulator, shutdown: Some(shutdown), server }
     }
 
-    /// A fresh client connection.
-    pub async fn client(&self) -> GatewayServiceClient<Channel> {
+    /// The gateway's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A generated tonic client on a fresh connection.
+    pub async fn stub(&self) -> GatewayServiceClient<Channel> {
         GatewayServiceClient::new(self.channel().await).max_decoding_message_size(64 * 1024 * 1024)
     }
 
@@ -192,10 +211,15 @@ pub fn user_request(model: &str, text: &str) -> v1::ConverseRequest {
 /// Everything a stream delivered.
 #[derive(Debug, Default)]
 pub struct Collected {
+    /// Every event, in order.
     pub events: Vec<v1::converse_stream_event::Event>,
+    /// The text deltas joined.
     pub text: String,
+    /// From the stop event.
     pub stop_reason: Option<v1::StopReason>,
+    /// The usage event.
     pub usage: Option<v1::StreamUsage>,
+    /// The status the stream ended with, if not OK.
     pub error: Option<tonic::Status>,
 }
 
