@@ -7,8 +7,7 @@ use bedrock_emulator::{Emulator, EmulatorConfig};
 
 use crate::config::{Config, CredentialsSource, ModelConfig, ModelState};
 
-/// Starts the emulator with human-paced output and points `config` at it. Models already in the
-/// config are kept; an empty catalog gets the sample one.
+/// Starts the emulator with human-paced output and points `config` at it.
 pub async fn start(config: &mut Config) -> std::io::Result<Emulator> {
     let emulator = Emulator::start(EmulatorConfig {
         time_to_first_token: Duration::from_millis(200),
@@ -18,9 +17,6 @@ pub async fn start(config: &mut Config) -> std::io::Result<Emulator> {
     .await?;
     config.bedrock.endpoint_url = Some(emulator.endpoint_url());
     config.bedrock.credentials = CredentialsSource::Emulator;
-    if config.models.is_empty() {
-        config.models = sample_models();
-    }
     Ok(emulator)
 }
 
@@ -36,7 +32,8 @@ fn model(model_id: &str, version: &str, description: &str) -> ModelConfig {
     }
 }
 
-/// A catalog like a platform team's: two active models and one on its way out.
+/// A catalog like a platform team's: two active models and one on its way out. Local mode uses it
+/// when the configuration has no `[models]`.
 pub fn sample_models() -> std::collections::BTreeMap<String, ModelConfig> {
     let mut legacy = model("anthropic.claude-instant-v1", "claude-instant-1.2", "The previous default; use chat.");
     legacy.state = ModelState::Deprecated;

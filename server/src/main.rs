@@ -78,11 +78,6 @@ async fn run(cli: Cli) -> ExitCode {
     }
     let mut config = match load_config(&cli) {
         Ok(config) => config,
-        Err(message) if cli.local => match Config::load(cli.config.as_deref()) {
-            // Local mode brings its own catalog, so a config without models is fine there.
-            Ok(config) if config.models.is_empty() => config,
-            _ => return fail(&message),
-        },
         Err(message) => return fail(&message),
     };
     let emulator = if cli.local {
@@ -125,6 +120,9 @@ async fn run(cli: Cli) -> ExitCode {
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
     let mut config = Config::load(cli.config.as_deref()).map_err(|err| err.to_string())?;
+    if cli.local && config.models.is_empty() {
+        config.models = local::sample_models();
+    }
     if let Some(listen) = cli.listen {
         config.server.listen = listen;
     }
