@@ -166,8 +166,8 @@ impl GatewayError {
     /// the retry pushback (when one applies).
     pub fn to_status(&self, request_id: &str) -> Status {
         let mut status = Status::new(self.code(), self.to_string());
-        if let Ok(value) = request_id.parse()
-            && !request_id.is_empty()
+        if !request_id.is_empty()
+            && let Ok(value) = request_id.parse()
         {
             status.metadata_mut().insert(REQUEST_ID_HEADER, value);
         }

@@ -62,12 +62,7 @@ where
 
     fn call(&mut self, request: http::Request<ReqBody>) -> S::Future {
         let limit = self.limit;
-        self.inner.call(request.map(|body| LimitedBody {
-            body,
-            limit,
-            prefix: Vec::with_capacity(MESSAGE_PREFIX_LEN),
-            seen: 0,
-        }))
+        self.inner.call(request.map(|body| LimitedBody { body, limit, prefix: [0; MESSAGE_PREFIX_LEN], seen: 0 }))
     }
 }
 
@@ -78,7 +73,8 @@ pin_project_lite::pin_project! {
         #[pin]
         body: B,
         limit: usize,
-        prefix: Vec<u8>,
+        prefix: [u8; MESSAGE_PREFIX_LEN],
+        // Bytes received so far; the first MESSAGE_PREFIX_LEN of them are in `prefix`.
         seen: usize,
     }
 }
@@ -99,13 +95,12 @@ where
             None => return Poll::Ready(None),
         };
         if let Some(data) = frame.data_ref() {
+            let filled = (*this.seen).min(MESSAGE_PREFIX_LEN);
+            let chunk = data.chunk();
+            let wanted = (MESSAGE_PREFIX_LEN - filled).min(chunk.len());
+            this.prefix[filled..filled + wanted].copy_from_slice(&chunk[..wanted]);
             *this.seen += data.remaining();
-            if this.prefix.len() < MESSAGE_PREFIX_LEN {
-                let chunk = data.chunk();
-                let wanted = (MESSAGE_PREFIX_LEN - this.prefix.len()).min(chunk.len());
-                this.prefix.extend_from_slice(&chunk[..wanted]);
-            }
-            let declared = (this.prefix.len() == MESSAGE_PREFIX_LEN)
+            let declared = (*this.seen >= MESSAGE_PREFIX_LEN)
                 .then(|| u32::from_be_bytes([this.prefix[1], this.prefix[2], this.prefix[3], this.prefix[4]]) as usize);
             let too_large =
                 declared.is_some_and(|len| len > *this.limit) || *this.seen > *this.limit + MESSAGE_PREFIX_LEN;
@@ -122,5 +117,35 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, StreamBody};
+
+    use super::*;
+
+    fn limited(chunks: Vec<&'static [u8]>, limit: usize) -> LimitedBody<impl Body<Data = Bytes, Error = Status>> {
+        let frames = chunks.into_iter().map(|chunk| Ok::<_, Status>(Frame::data(Bytes::from_static(chunk))));
+        LimitedBody { body: StreamBody::new(futures::stream::iter(frames)), limit, prefix: [0; 5], seen: 0 }
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_over_the_limit_is_refused_even_when_the_prefix_is_split() {
+        // Compression flag 0, then a declared length of 2000 bytes, split over two chunks.
+        let mut body = limited(vec![&[0, 0, 0], &[0x07, 0xD0, 1, 2]], 1024);
+        assert!(body.frame().await.unwrap().is_ok(), "the first chunk does not yet say how long");
+        let status = body.frame().await.unwrap().unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    }
+
+    #[tokio::test]
+    async fn a_message_within_the_limit_passes() {
+        let mut body = limited(vec![&[0, 0, 0, 0, 3], &[1, 2, 3]], 1024);
+        while let Some(frame) = body.frame().await {
+            assert!(frame.is_ok());
+        }
     }
 }
