@@ -6,10 +6,8 @@
 
 use std::time::Duration;
 
+use bedrock_gateway_proto::metadata;
 use tonic::Code;
-
-/// Metadata key of the gateway's request id, on every status it sends.
-pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// Why a call (or building a client) failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -118,7 +116,7 @@ impl Error {
         Error::Status {
             code: status.code(),
             message: status.message().to_owned(),
-            request_id: status.metadata().get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            request_id: status.metadata().get(metadata::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned),
             incomplete,
         }
     }
@@ -162,7 +160,7 @@ mod tests {
     #[test]
     fn a_gateway_status_keeps_code_message_and_request_id() {
         let mut status = tonic::Status::not_found("model: unknown model \"x\"; this gateway offers: chat");
-        status.metadata_mut().insert(REQUEST_ID, "req-7".parse().unwrap());
+        status.metadata_mut().insert(metadata::REQUEST_ID, "req-7".parse().unwrap());
         let error = Error::from_status(&status, "http://gw", false);
         assert_eq!(error.code(), Code::NotFound);
         assert_eq!(error.request_id(), Some("req-7"));

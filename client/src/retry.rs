@@ -18,11 +18,9 @@
 
 use std::time::Duration;
 
+use bedrock_gateway_proto::metadata;
 use tonic::{Code, Status};
 use tower::retry::budget::{Budget, TpsBudget};
-
-/// Metadata key of the server's retry pushback, in milliseconds.
-const PUSHBACK: &str = "grpc-retry-pushback-ms";
 
 /// The retry settings of a client; see the module docs.
 #[derive(Debug)]
@@ -50,7 +48,7 @@ impl Retry {
         if attempt >= self.max_attempts || !retryable(status) {
             return None;
         }
-        let delay = match status.metadata().get(PUSHBACK) {
+        let delay = match status.metadata().get(metadata::RETRY_PUSHBACK_MS) {
             Some(value) => pushback(value.to_str().ok()?)?,
             None => self.backoff(attempt),
         };
@@ -100,7 +98,7 @@ mod tests {
 
     fn with_pushback(value: &str) -> Status {
         let mut status = Status::resource_exhausted("throttled");
-        status.metadata_mut().insert(PUSHBACK, value.parse().unwrap());
+        status.metadata_mut().insert(metadata::RETRY_PUSHBACK_MS, value.parse().unwrap());
         status
     }
 

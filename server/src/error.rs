@@ -5,11 +5,9 @@ use std::time::Duration;
 
 use tonic::{Code, Status};
 
-/// Metadata key carrying the gateway's request id on every error status.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// gRPC's standard metadata key telling a client how long to wait before retrying.
-pub const RETRY_PUSHBACK_HEADER: &str = "grpc-retry-pushback-ms";
+pub use bedrock_gateway_proto::metadata::{
+    REQUEST_ID as REQUEST_ID_HEADER, RETRY_PUSHBACK_MS as RETRY_PUSHBACK_HEADER,
+};
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]

@@ -3,14 +3,16 @@
 //! [`serve`] is the whole server, used the same way by `main` and by the integration tests: give it
 //! a validated [`Config`], a bound listener and a shutdown signal.
 
+pub mod admission;
 pub mod bedrock;
 pub mod catalog;
 pub mod config;
 pub mod convert;
 pub mod error;
-pub mod limits;
 pub mod listener;
+#[cfg(feature = "local")]
 pub mod local;
+pub mod metrics;
 pub mod proxy_protocol;
 pub mod relay;
 pub mod request_log;

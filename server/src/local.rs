@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use bedrock_emulator::{Emulator, EmulatorConfig};
+pub use bedrock_emulator::Emulator;
+use bedrock_emulator::EmulatorConfig;
 
 use crate::config::{Config, CredentialsSource, ModelConfig, ModelState};
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bedrock_gateway::config::LogFormat;
-use bedrock_gateway::{Config, local, shutdown, telemetry};
+use bedrock_gateway::{Config, shutdown, telemetry};
 use clap::{Parser, Subcommand};
 
 /// gRPC streaming gateway in front of Amazon Bedrock.
@@ -80,19 +80,9 @@ async fn run(cli: Cli) -> ExitCode {
         Ok(config) => config,
         Err(message) => return fail(&message),
     };
-    let emulator = if cli.local {
-        if cli.log_format.is_none() {
-            config.logging.format = LogFormat::Text;
-        }
-        if cli.listen.is_none() {
-            config.server.listen.set_ip([127, 0, 0, 1].into());
-        }
-        match local::start(&mut config).await {
-            Ok(emulator) => Some(emulator),
-            Err(err) => return fail(&format!("cannot start the Bedrock emulator: {err}")),
-        }
-    } else {
-        None
+    let emulator = match local_mode(&cli, &mut config).await {
+        Ok(emulator) => emulator,
+        Err(message) => return fail(&message),
     };
     telemetry::init(&config.logging);
     let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
@@ -101,11 +91,8 @@ async fn run(cli: Cli) -> ExitCode {
     };
     let addr = listener.local_addr().map_or_else(|_| config.server.listen.to_string(), |addr| addr.to_string());
     match &emulator {
-        Some(emulator) => {
-            println!(
-                "bedrock-gateway listening on {addr} (local mode: Bedrock emulator at {})",
-                emulator.endpoint_url()
-            );
+        Some(local) => {
+            println!("bedrock-gateway listening on {addr} (local mode: Bedrock emulator at {})", local.endpoint_url);
             println!(
                 "try: grpcurl -plaintext -d '{{\"model\":\"chat\",\"messages\":[{{\"role\":\"ROLE_USER\",\"content\":[{{\"text\":\"Hello\"}}]}}]}}' {addr} bedrock.gateway.v1.GatewayService/ConverseStream"
             );
@@ -120,8 +107,9 @@ async fn run(cli: Cli) -> ExitCode {
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
     let mut config = Config::load(cli.config.as_deref()).map_err(|err| err.to_string())?;
+    #[cfg(feature = "local")]
     if cli.local && config.models.is_empty() {
-        config.models = local::sample_models();
+        config.models = bedrock_gateway::local::sample_models();
     }
     if let Some(listen) = cli.listen {
         config.server.listen = listen;
@@ -137,6 +125,40 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
     }
     config.validate().map_err(|err| err.to_string())?;
     Ok(config)
+}
+
+/// Local mode's emulator, kept alive while the gateway serves.
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
+struct LocalMode {
+    endpoint_url: String,
+    #[cfg(feature = "local")]
+    _emulator: bedrock_gateway::local::Emulator,
+}
+
+/// With `--local`: starts the in-process emulator and points `config` at it.
+#[cfg(feature = "local")]
+async fn local_mode(cli: &Cli, config: &mut Config) -> Result<Option<LocalMode>, String> {
+    if !cli.local {
+        return Ok(None);
+    }
+    if cli.log_format.is_none() {
+        config.logging.format = LogFormat::Text;
+    }
+    if cli.listen.is_none() {
+        config.server.listen.set_ip([127, 0, 0, 1].into());
+    }
+    let emulator = bedrock_gateway::local::start(config)
+        .await
+        .map_err(|err| format!("cannot start the Bedrock emulator: {err}"))?;
+    Ok(Some(LocalMode { endpoint_url: emulator.endpoint_url(), _emulator: emulator }))
+}
+
+#[cfg(not(feature = "local"))]
+async fn local_mode(cli: &Cli, _config: &mut Config) -> Result<Option<LocalMode>, String> {
+    if cli.local {
+        return Err("--local needs a build with the `local` feature (the default); this binary has no emulator".into());
+    }
+    Ok(None)
 }
 
 fn toml_text(config: &Config) -> String {

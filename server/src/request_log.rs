@@ -8,8 +8,8 @@ use std::time::Duration;
 use bedrock_gateway_proto::v1;
 use tokio::time::Instant;
 
+use crate::admission::Caller;
 use crate::error::GatewayError;
-use crate::limits::Caller;
 use crate::listener::Peer;
 
 /// The log line of one request, emitted on drop.

@@ -10,10 +10,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tower::ServiceBuilder;
 
+use crate::admission::{ApiKeyAuthLayer, InFlightLimitLayer, RequestSizeLimitLayer};
 use crate::bedrock::Bedrock;
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::limits::{ApiKeyAuthLayer, InFlightLimitLayer, RequestSizeLimitLayer};
 use crate::listener;
 use crate::service::Gateway;
 

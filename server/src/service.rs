@@ -21,8 +21,7 @@ use crate::error::{GatewayError, REQUEST_ID_HEADER};
 use crate::relay::{RelayContext, proto_duration, relay};
 use crate::request_log::RequestLog;
 
-/// Response metadata key announcing that the requested model is deprecated.
-pub const DEPRECATION_HEADER: &str = "x-model-deprecation";
+pub use bedrock_gateway_proto::metadata::MODEL_DEPRECATION as DEPRECATION_HEADER;
 
 /// The v1 GatewayService.
 #[derive(Debug, Clone)]

@@ -111,9 +111,10 @@ def main() -> int:
     check("multi-stage build", len(stages) >= 2, f"{len(stages)} stage(s)")
     builders = [s for s in stages[:-1] if any("cargo build" in i.args for i in s.all("RUN"))]
     check(
-        "a build stage runs `cargo build --release --locked -p bedrock-gateway`",
+        "a build stage runs `cargo build --release --locked --no-default-features -p bedrock-gateway`"
+        " (production binaries carry no Bedrock emulator)",
         any(
-            all(flag in i.args for flag in ("--release", "--locked", "-p bedrock-gateway"))
+            all(flag in i.args for flag in ("--release", "--locked", "--no-default-features", "-p bedrock-gateway"))
             for s in builders
             for i in s.all("RUN")
         ),
