@@ -44,6 +44,14 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     /// Most requests (streams included) in flight at once; more get RESOURCE_EXHAUSTED.
     pub max_concurrent_requests: usize,
+    /// Most requests in flight at once from one caller (API key name, else PrivateLink endpoint,
+    /// else client IP); unset = half of `max_concurrent_requests`, so one caller can never take it all.
+    pub max_concurrent_requests_per_caller: Option<usize>,
+    /// Longest a request message may take to arrive completely; then DEADLINE_EXCEEDED.
+    pub request_receive_timeout_secs: u64,
+    /// Longest a stream waits for the client to take its next event; then the stream ends, its
+    /// Bedrock call is dropped and its slot freed (a client that stops reading holds nothing).
+    pub client_stall_timeout_secs: u64,
     /// Longest a single stream may run, whatever deadline the client sets.
     pub max_stream_duration_secs: u64,
     /// Longest Bedrock may stay silent within a stream before the stream fails as incomplete.
@@ -63,6 +71,9 @@ impl Default for ServerConfig {
             proxy_protocol: false,
             max_request_bytes: 4 * 1024 * 1024,
             max_concurrent_requests: 20_000,
+            max_concurrent_requests_per_caller: None,
+            request_receive_timeout_secs: 10,
+            client_stall_timeout_secs: 30,
             max_stream_duration_secs: 900,
             stream_idle_timeout_secs: 120,
             shutdown_grace_secs: 30,
@@ -81,6 +92,21 @@ impl ServerConfig {
     /// See [`ServerConfig::stream_idle_timeout_secs`].
     pub fn stream_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.stream_idle_timeout_secs)
+    }
+
+    /// See [`ServerConfig::client_stall_timeout_secs`].
+    pub fn client_stall_timeout(&self) -> Duration {
+        Duration::from_secs(self.client_stall_timeout_secs)
+    }
+
+    /// See [`ServerConfig::request_receive_timeout_secs`].
+    pub fn request_receive_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_receive_timeout_secs)
+    }
+
+    /// See [`ServerConfig::max_concurrent_requests_per_caller`].
+    pub fn per_caller_limit(&self) -> usize {
+        self.max_concurrent_requests_per_caller.unwrap_or((self.max_concurrent_requests / 2).max(1))
     }
 
     /// See [`ServerConfig::shutdown_grace_secs`].
@@ -115,6 +141,16 @@ pub struct BedrockConfig {
     pub max_attempts: u32,
     /// Timeout for opening a connection to Bedrock.
     pub connect_timeout_ms: u64,
+    /// Longest ConverseStream waits for Bedrock to accept the call and open its stream (separate
+    /// from the idle timeout between events); then UNAVAILABLE with a retry pushback.
+    pub stream_open_timeout_secs: u64,
+}
+
+impl BedrockConfig {
+    /// See [`BedrockConfig::stream_open_timeout_secs`].
+    pub fn stream_open_timeout(&self) -> Duration {
+        Duration::from_secs(self.stream_open_timeout_secs)
+    }
 }
 
 impl Default for BedrockConfig {
@@ -125,6 +161,7 @@ impl Default for BedrockConfig {
             credentials: CredentialsSource::AwsChain,
             max_attempts: 2,
             connect_timeout_ms: 3_000,
+            stream_open_timeout_secs: 30,
         }
     }
 }
@@ -264,9 +301,19 @@ impl Config {
         let server = &self.server;
         at_least("server.max_request_bytes", server.max_request_bytes as u64, 1024)?;
         at_least("server.max_concurrent_requests", server.max_concurrent_requests as u64, 1)?;
-        at_least("server.max_stream_duration_secs", server.max_stream_duration_secs, 1)?;
-        at_least("server.stream_idle_timeout_secs", server.stream_idle_timeout_secs, 1)?;
-        at_least("server.http2_keepalive_timeout_secs", server.http2_keepalive_timeout_secs, 1)?;
+        if let Some(per_caller) = server.max_concurrent_requests_per_caller {
+            at_least("server.max_concurrent_requests_per_caller", per_caller as u64, 1)?;
+        }
+        for (key, secs) in [
+            ("server.max_stream_duration_secs", server.max_stream_duration_secs),
+            ("server.stream_idle_timeout_secs", server.stream_idle_timeout_secs),
+            ("server.request_receive_timeout_secs", server.request_receive_timeout_secs),
+            ("server.client_stall_timeout_secs", server.client_stall_timeout_secs),
+            ("server.http2_keepalive_timeout_secs", server.http2_keepalive_timeout_secs),
+        ] {
+            seconds(key, secs, 1)?;
+        }
+        seconds("server.shutdown_grace_secs", server.shutdown_grace_secs, 0)?;
         if !(10..=300).contains(&server.http2_keepalive_interval_secs) {
             return Err(invalid(
                 "server.http2_keepalive_interval_secs",
@@ -300,7 +347,9 @@ impl Config {
         if !(1..=5).contains(&bedrock.max_attempts) {
             return Err(invalid("bedrock.max_attempts", "must be from 1 to 5".to_owned()));
         }
-        at_least("bedrock.connect_timeout_ms", bedrock.connect_timeout_ms, 1)
+        at_least("bedrock.connect_timeout_ms", bedrock.connect_timeout_ms, 1)?;
+        seconds("bedrock.connect_timeout_ms", bedrock.connect_timeout_ms / 1000, 0)?;
+        seconds("bedrock.stream_open_timeout_secs", bedrock.stream_open_timeout_secs, 1)
     }
 
     fn validate_auth(&self) -> Result<(), ConfigError> {
@@ -364,6 +413,18 @@ fn at_least(key: &str, value: u64, minimum: u64) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The longest duration any setting may have. Durations are added to clock readings, so an
+/// unbounded value would overflow the clock instead of meaning "forever".
+const MAX_SECONDS: u64 = 7 * 24 * 3600;
+
+fn seconds(key: &str, value: u64, minimum: u64) -> Result<(), ConfigError> {
+    at_least(key, value, minimum)?;
+    if value > MAX_SECONDS {
+        return Err(invalid(key, format!("is {value}, must be at most {MAX_SECONDS} (7 days)")));
+    }
+    Ok(())
+}
+
 fn valid_model_name(name: &str) -> bool {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
@@ -415,6 +476,15 @@ mod tests {
     fn bad_values_name_their_key() {
         assert_eq!(rejected_key(&format!("{MINIMAL}[server]\nmax_request_bytes = 10\n")), "server.max_request_bytes");
         assert_eq!(rejected_key(&format!("{MINIMAL}[bedrock]\nregion = \"US East\"\n")), "bedrock.region");
+        assert_eq!(
+            rejected_key(&format!("{MINIMAL}[server]\nmax_stream_duration_secs = 9223372036854775807\n")),
+            "server.max_stream_duration_secs",
+            "a duration that would overflow the clock is refused, not a panic later"
+        );
+        assert_eq!(
+            rejected_key(&format!("{MINIMAL}[bedrock]\nstream_open_timeout_secs = 0\n")),
+            "bedrock.stream_open_timeout_secs"
+        );
         assert_eq!(rejected_key(&format!("{MINIMAL}[bedrock]\ncredentials = \"emulator\"\n")), "bedrock.credentials");
         assert_eq!(rejected_key(&format!("{MINIMAL}[auth.api_keys]\nteam-a = \"secret\"\n")), "auth.api_keys.team-a");
         assert_eq!(rejected_key("[models.Chat]\nmodel_id = \"x\"\n"), "models.Chat");

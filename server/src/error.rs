@@ -45,6 +45,26 @@ pub enum GatewayError {
         /// `server.max_concurrent_requests`.
         limit: usize,
     },
+    /// The caller already has as many requests in flight as one caller may.
+    #[error("this caller has {limit} requests in flight, the most one caller may have on a gateway task; retry with backoff")]
+    CallerAtCapacity {
+        /// `server.max_concurrent_requests_per_caller`.
+        limit: usize,
+    },
+    /// The request message did not arrive completely in time.
+    #[error("the request was not received completely within {0:?}")]
+    RequestNotReceived(Duration),
+    /// The client took no event for too long, so its stream was ended to free its slot.
+    #[error("the client read nothing for {0:?}; the stream was ended and the answer is incomplete")]
+    ClientStalled(Duration),
+    /// Bedrock did not open the stream in time.
+    #[error("the model {alias:?} did not start answering within {after:?}; retry with backoff")]
+    BedrockOpenTimeout {
+        /// The logical model.
+        alias: String,
+        /// `bedrock.stream_open_timeout_secs`.
+        after: Duration,
+    },
     /// The request message is larger than allowed.
     #[error(
         "the request is larger than the gateway's limit of {limit} bytes; send less content (images, documents) per request"
@@ -125,7 +145,11 @@ impl GatewayError {
             GatewayError::UnknownModel { .. } => Code::NotFound,
             GatewayError::ModelRetired { .. } => Code::FailedPrecondition,
             GatewayError::Unauthenticated => Code::Unauthenticated,
-            GatewayError::AtCapacity { .. } | GatewayError::RequestTooLarge { .. } => Code::ResourceExhausted,
+            GatewayError::AtCapacity { .. }
+            | GatewayError::CallerAtCapacity { .. }
+            | GatewayError::RequestTooLarge { .. } => Code::ResourceExhausted,
+            GatewayError::RequestNotReceived(_) | GatewayError::ClientStalled(_) => Code::DeadlineExceeded,
+            GatewayError::BedrockOpenTimeout { .. } => Code::Unavailable,
             GatewayError::Bedrock { kind, .. } => match kind {
                 BedrockFailure::Validation => Code::InvalidArgument,
                 BedrockFailure::Throttled => Code::ResourceExhausted,
@@ -142,6 +166,15 @@ impl GatewayError {
         }
     }
 
+    /// Bedrock's own message, for the log: kept out of the client's message where it may name the
+    /// model or the account, but the cause an operator needs.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            GatewayError::Bedrock { message, .. } if !message.is_empty() => Some(message),
+            _ => None,
+        }
+    }
+
     /// Whether the platform team, not the caller, has something to fix.
     pub fn is_misconfiguration(&self) -> bool {
         matches!(self, GatewayError::Bedrock { kind: BedrockFailure::AccessDenied | BedrockFailure::ModelNotFound, .. })
@@ -153,8 +186,9 @@ impl GatewayError {
     /// may have room at once; a request that is too large stays too large.
     pub fn retry_pushback_ms(&self) -> Option<i64> {
         match self {
-            GatewayError::AtCapacity { .. } => Some(100),
-            GatewayError::Bedrock { kind: BedrockFailure::Throttled, incomplete: false, .. } => Some(1000),
+            GatewayError::AtCapacity { .. } | GatewayError::CallerAtCapacity { .. } => Some(100),
+            GatewayError::Bedrock { kind: BedrockFailure::Throttled, incomplete: false, .. }
+            | GatewayError::BedrockOpenTimeout { .. } => Some(1000),
             GatewayError::RequestTooLarge { .. } => Some(-1),
             _ => None,
         }

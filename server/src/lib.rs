@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod health;
 pub mod listener;
 #[cfg(feature = "local")]
 pub mod local;

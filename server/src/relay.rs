@@ -1,21 +1,33 @@
 //! The relay turns Bedrock's event stream into the client's v1 stream, one event at a time.
 //!
 //! It owns the invariant "a stream never lies": a stream it produces ends either with `stop` then
-//! `usage`, or with an error status saying the answer is incomplete. It polls Bedrock directly from
-//! the client's response stream (no task, no buffer), so when the client goes away and tonic drops
-//! the stream, the Bedrock connection is dropped in the same moment and Bedrock stops generating.
+//! `usage`, or with an error status saying the answer is incomplete.
+//!
+//! Two parts share one stream's state:
+//! - the [`RelayStream`] is the client's response body. tonic polls it, and it polls Bedrock
+//!   directly (no task, no buffer), so each event costs no extra hand-off, and when the client goes
+//!   away and tonic drops the stream, the Bedrock connection is dropped in the same moment;
+//! - a watchdog task enforces the bounds that must hold even when nobody polls the stream (a
+//!   client that stops reading stops the polling): the deadline, the shutdown cut, and the client
+//!   stall timeout. When one fires it ends the stream itself: the Bedrock call and the admission
+//!   slot are dropped at once, the log line records why, and the client (if it ever reads again)
+//!   gets the error status.
 
-use std::pin::Pin;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bedrock_gateway_proto::v1;
 use futures::Stream;
-use tokio::time::Instant;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio::task::AbortHandle;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use v1::converse_stream_event::Event;
 
+use crate::admission::Slot;
 use crate::bedrock::{BedrockStream, classify};
 use crate::catalog::Model;
 use crate::convert::events::{Relayed, relayed};
@@ -25,20 +37,20 @@ use crate::request_log::RequestLog;
 /// Everything a relay needs besides the Bedrock stream.
 #[derive(Debug)]
 pub struct RelayContext {
-    /// The gateway's request id.
-    pub request_id: String,
     /// The logical model answering.
     pub model: Arc<Model>,
-    /// When the gateway received the request.
-    pub received_at: Instant,
     /// When the stream must be complete.
     pub deadline: Instant,
     /// Longest silence from Bedrock tolerated.
     pub idle_timeout: Duration,
-    /// The request's log line.
+    /// Longest the stream waits for the client to take its next event.
+    pub client_stall_timeout: Duration,
+    /// The request's log line; also its id and receipt time.
     pub log: RequestLog,
-    /// Cancelled when the shutdown grace period ends.
+    /// Cancelled when the stream must be cut: the shutdown grace, or its connection's age grace, ended.
     pub cut: CancellationToken,
+    /// The request's admission slot, freed when the relay ends.
+    pub slot: Slot,
 }
 
 /// Longest the relay waits for Bedrock's end of body after the last event before giving up on
@@ -49,81 +61,201 @@ const BODY_END_GRACE: Duration = Duration::from_secs(1);
 enum Phase {
     Starting,
     Streaming,
+    Stopped(v1::StopReason),
     /// Usage was sent; Bedrock's end of body may still be unread.
     Completed,
-    Stopped(v1::StopReason),
     Finished,
 }
 
+/// The Bedrock side of one stream: events in, v1 events out, in order, with Bedrock's silence bounded.
 struct Relay {
     bedrock: BedrockStream,
-    cut: Pin<Box<WaitForCancellationFutureOwned>>,
     context: RelayContext,
     phase: Phase,
     first_content_at: Option<Instant>,
-    /// Fires at the idle or overall deadline. Reset only when it fires early (events arrived since
-    /// it was set), not on every event: a per-event `timeout_at` costs a timer-wheel insert and
-    /// removal per token, which showed in the gateway's profile under paced load.
-    idle: Pin<Box<tokio::time::Sleep>>,
+    /// Fires at the idle timeout. Reset only when it fires early (events arrived since it was set),
+    /// not on every event: a per-event timer costs a timer-wheel insert and removal per token, which
+    /// showed in the gateway's profile under paced load.
+    idle: Pin<Box<Sleep>>,
     /// When Bedrock last sent something.
     last_event_at: Instant,
 }
 
+/// What the response body and the watchdog share.
+struct Shared {
+    /// `None` once the stream has ended, normally or by the watchdog.
+    relay: Option<Relay>,
+    /// The status to send after the watchdog ended the stream.
+    ending: Option<Status>,
+    /// Wakes the response body when the watchdog ends the stream while it waits for Bedrock.
+    waker: Option<Waker>,
+    /// Since when the stream has had an event taken by nobody: set when the body hands one out,
+    /// cleared when it is polled again.
+    waiting_on_client_since: Option<Instant>,
+}
+
 /// The client's stream for one ConverseStream call.
-pub fn relay(
-    bedrock: BedrockStream,
-    context: RelayContext,
-) -> impl Stream<Item = Result<v1::ConverseStreamEvent, Status>> {
-    let cut = Box::pin(context.cut.clone().cancelled_owned());
+pub struct RelayStream {
+    shared: Arc<Mutex<Shared>>,
+    watchdog: AbortHandle,
+}
+
+impl std::fmt::Debug for RelayStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayStream").finish_non_exhaustive()
+    }
+}
+
+/// Starts relaying `bedrock` to the client, with its watchdog.
+pub fn relay(bedrock: BedrockStream, context: RelayContext) -> RelayStream {
     let now = Instant::now();
-    let idle = Box::pin(tokio::time::sleep_until(context.deadline.min(now + context.idle_timeout)));
-    let relay =
-        Relay { bedrock, cut, context, phase: Phase::Starting, first_content_at: None, idle, last_event_at: now };
-    futures::stream::unfold(relay, |mut relay| async move {
-        let item = relay.next().await?;
-        let item = item.map_err(|err| err.to_status(&relay.context.request_id));
-        Some((item, relay))
-    })
+    let bounds = Bounds {
+        deadline: context.deadline,
+        client_stall_timeout: context.client_stall_timeout,
+        cut: context.cut.clone(),
+    };
+    let relay = Relay {
+        bedrock,
+        idle: Box::pin(tokio::time::sleep_until(now + context.idle_timeout)),
+        context,
+        phase: Phase::Starting,
+        first_content_at: None,
+        last_event_at: now,
+    };
+    let shared =
+        Arc::new(Mutex::new(Shared { relay: Some(relay), ending: None, waker: None, waiting_on_client_since: None }));
+    let watchdog = tokio::spawn(watch(Arc::downgrade(&shared), bounds)).abort_handle();
+    RelayStream { shared, watchdog }
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    // Neither side panics while holding the lock; if one did, the state is still a valid stream state.
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Stream for RelayStream {
+    type Item = Result<v1::ConverseStreamEvent, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut shared = lock(&self.shared);
+        shared.waiting_on_client_since = None;
+        let Some(relay) = shared.relay.as_mut() else {
+            return Poll::Ready(shared.ending.take().map(Err));
+        };
+        match relay.poll_next(cx) {
+            Poll::Ready(Some(Ok(event))) => {
+                shared.waiting_on_client_since = Some(Instant::now());
+                Poll::Ready(Some(Ok(event)))
+            }
+            Poll::Ready(Some(Err(err))) => {
+                let status = err.to_status(relay.context.log.request_id());
+                // Ended: free the Bedrock connection and the slot now, not when tonic drops the body.
+                shared.relay = None;
+                Poll::Ready(Some(Err(status)))
+            }
+            Poll::Ready(None) => {
+                shared.relay = None;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                match &mut shared.waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    waker => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for RelayStream {
+    fn drop(&mut self) {
+        self.watchdog.abort();
+    }
+}
+
+impl Shared {
+    /// Ends the stream for `err`, unless its answer was already complete.
+    fn end(&mut self, err: GatewayError) {
+        let Some(relay) = self.relay.take() else { return };
+        if relay.phase != Phase::Completed {
+            relay.context.log.failed(&err);
+            self.ending = Some(err.to_status(relay.context.log.request_id()));
+        }
+        drop(relay);
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// The bounds the watchdog enforces.
+struct Bounds {
+    deadline: Instant,
+    client_stall_timeout: Duration,
+    cut: CancellationToken,
+}
+
+/// Ends the stream at its deadline, when it is cut, or when the client has left an event untaken
+/// for the stall timeout. Holds the state weakly: once the response body is gone there is nothing
+/// to end.
+async fn watch(shared: Weak<Mutex<Shared>>, bounds: Bounds) {
+    let mut check_at = bounds.deadline.min(Instant::now() + bounds.client_stall_timeout);
+    loop {
+        let cut = tokio::select! {
+            biased;
+            () = bounds.cut.cancelled() => true,
+            () = tokio::time::sleep_until(check_at) => false,
+        };
+        let Some(shared) = shared.upgrade() else { return };
+        let mut shared = lock(&shared);
+        let now = Instant::now();
+        if cut {
+            return shared.end(GatewayError::ShuttingDown);
+        }
+        if now >= bounds.deadline {
+            return shared.end(GatewayError::DeadlineExceeded);
+        }
+        let stalled_at = shared.waiting_on_client_since.map(|since| since + bounds.client_stall_timeout);
+        match stalled_at {
+            Some(at) if now >= at => return shared.end(GatewayError::ClientStalled(bounds.client_stall_timeout)),
+            Some(at) => check_at = at.min(bounds.deadline),
+            None => check_at = (now + bounds.client_stall_timeout).min(bounds.deadline),
+        }
+    }
 }
 
 impl Relay {
-    async fn next(&mut self) -> Option<Result<v1::ConverseStreamEvent, GatewayError>> {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<v1::ConverseStreamEvent, GatewayError>>> {
         loop {
             match self.phase {
                 Phase::Starting => {
                     self.phase = Phase::Streaming;
-                    return Some(Ok(event(Event::Start(v1::StreamStart {
-                        request_id: self.context.request_id.clone(),
-                        model: self.context.model.name.clone(),
-                        model_version: self.context.model.version.clone(),
-                    }))));
+                    let model = &self.context.model;
+                    return Poll::Ready(Some(Ok(event(Event::Start(v1::StreamStart {
+                        request_id: self.context.log.request_id().to_owned(),
+                        model: model.name.clone(),
+                        model_version: model.version.clone(),
+                    })))));
                 }
-                Phase::Completed => {
-                    self.phase = Phase::Finished;
-                    // Reading Bedrock's end of body lets the SDK pool the connection, which spares
-                    // the next call a TCP and TLS handshake; it is normally already buffered.
-                    let _ = tokio::time::timeout(BODY_END_GRACE, self.bedrock.recv()).await;
-                    return None;
-                }
-                Phase::Finished => return None,
+                Phase::Completed => return self.poll_end_of_body(cx),
+                Phase::Finished => return Poll::Ready(None),
                 Phase::Streaming | Phase::Stopped(_) => {}
             }
-            let received = loop {
-                tokio::select! {
-                    biased;
-                    received = self.bedrock.recv() => break received,
-                    () = &mut self.cut => return self.fail(GatewayError::ShuttingDown),
-                    () = &mut self.idle => {
-                        let now = Instant::now();
-                        if now >= self.context.deadline {
-                            return self.fail(GatewayError::DeadlineExceeded);
-                        }
-                        let idle_until = self.last_event_at + self.context.idle_timeout;
-                        if now >= idle_until {
-                            return self.fail(GatewayError::StreamIdle(self.context.idle_timeout));
-                        }
-                        self.idle.as_mut().reset(idle_until.min(self.context.deadline));
+            // Dropping a pending `recv` loses nothing: the receiver keeps its buffer in itself.
+            let polled = pin!(self.bedrock.recv()).poll(cx);
+            let received = match polled {
+                Poll::Ready(received) => received,
+                Poll::Pending => {
+                    if self.idle.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
                     }
+                    let idle_until = self.last_event_at + self.context.idle_timeout;
+                    if Instant::now() >= idle_until {
+                        return Poll::Ready(self.fail(GatewayError::StreamIdle(self.context.idle_timeout)));
+                    }
+                    self.idle.as_mut().reset(idle_until);
+                    continue;
                 }
             };
             self.last_event_at = Instant::now();
@@ -134,41 +266,56 @@ impl Relay {
                         Phase::Stopped(_) => "no usage after the stop event",
                         _ => "no stop event",
                     };
-                    return self.fail(GatewayError::StreamTruncated { reason });
+                    return Poll::Ready(self.fail(GatewayError::StreamTruncated { reason }));
                 }
-                Err(err) => return self.fail(classify(err, &self.context.model, true)),
+                Err(err) => return Poll::Ready(self.fail(classify(err, &self.context.model, true))),
             };
             match (relayed(bedrock_event), self.phase) {
                 (Relayed::Content(content), _) => {
                     if self.first_content_at.is_none() && matches!(content.event, Some(Event::ContentBlockDelta(_))) {
                         self.first_content_at = Some(Instant::now());
                     }
-                    return Some(Ok(content));
+                    return Poll::Ready(Some(Ok(content)));
                 }
                 (Relayed::Stop(stop_reason), _) => {
                     self.phase = Phase::Stopped(stop_reason);
-                    return Some(Ok(event(Event::Stop(v1::StreamStop { stop_reason: stop_reason as i32 }))));
+                    return Poll::Ready(Some(Ok(event(Event::Stop(v1::StreamStop { stop_reason: stop_reason as i32 })))));
                 }
                 (Relayed::Usage(usage), Phase::Stopped(stop_reason)) => {
-                    return Some(Ok(self.finish(stop_reason, usage)));
+                    return Poll::Ready(Some(Ok(self.finish(stop_reason, usage))));
                 }
                 (Relayed::Usage(_), _) => {
-                    return self.fail(GatewayError::StreamTruncated { reason: "usage arrived before the stop event" });
+                    return Poll::Ready(
+                        self.fail(GatewayError::StreamTruncated { reason: "usage arrived before the stop event" }),
+                    );
                 }
                 (Relayed::Skip, _) => {}
             }
         }
     }
 
+    /// Reads Bedrock's end of body, which lets the SDK pool the connection and spares the next call
+    /// a TCP and TLS handshake; it is normally already buffered, so the grace rarely matters.
+    fn poll_end_of_body(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<v1::ConverseStreamEvent, GatewayError>>> {
+        let ended = pin!(self.bedrock.recv()).poll(cx).is_ready();
+        if ended || self.idle.as_mut().poll(cx).is_ready() {
+            self.phase = Phase::Finished;
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    }
+
     fn finish(&mut self, stop_reason: v1::StopReason, usage: v1::TokenUsage) -> v1::ConverseStreamEvent {
         self.phase = Phase::Completed;
-        let time_to_first_token = self.first_content_at.map(|at| at - self.context.received_at);
+        self.idle.as_mut().reset(Instant::now() + BODY_END_GRACE);
+        let received_at = self.context.log.received_at();
+        let time_to_first_token = self.first_content_at.map(|at| at - received_at);
         self.context.log.succeeded(stop_reason, usage, time_to_first_token);
         event(Event::Usage(v1::StreamUsage {
             usage: Some(usage),
             timing: Some(v1::Timing {
                 time_to_first_token: time_to_first_token.map(proto_duration),
-                total: Some(proto_duration(self.context.received_at.elapsed())),
+                total: Some(proto_duration(received_at.elapsed())),
             }),
         }))
     }

@@ -1,8 +1,14 @@
-//! One structured log line per request, written when the request ends however it ends (success,
-//! error, or the client going away), so that every request is accounted for. It records ids,
-//! model, caller, status, token counts and timings; never prompt or completion text.
+//! The record of one request, started at the edge before anything can refuse it and written once
+//! when the request ends however it ends (success, error, refusal, or the client going away): one
+//! structured log line and the request's metrics. It holds ids, model, caller, status, token counts
+//! and timings; never prompt or completion text.
+//!
+//! Every piece of the request path that learns something (the auth layer the caller, the service the
+//! model, the relay the outcome) holds a clone of the same [`RequestLog`]; the line is written when the
+//! last clone is dropped.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bedrock_gateway_proto::v1;
@@ -11,13 +17,24 @@ use tokio::time::Instant;
 use crate::admission::Caller;
 use crate::error::GatewayError;
 use crate::listener::Peer;
+use crate::metrics::{self, Rejection};
 
-/// The log line of one request, emitted on drop.
-#[derive(Debug)]
+/// A shared handle on the record of one request; cheap to clone.
+#[derive(Debug, Clone)]
 pub struct RequestLog {
-    request_id: String,
+    record: Arc<Mutex<Record>>,
+    request_id: Arc<str>,
+    received_at: Instant,
+}
+
+#[derive(Debug)]
+struct Record {
+    request_id: Arc<str>,
     rpc: &'static str,
+    /// The model the client named, as sent.
     model: String,
+    /// Whether `model` is in the catalog; only then is it a metrics label (names are unbounded).
+    known_model: bool,
     caller: Option<Caller>,
     peer: Option<Peer>,
     labels: String,
@@ -27,66 +44,138 @@ pub struct RequestLog {
 
 #[derive(Debug)]
 enum Outcome {
-    Succeeded { stop_reason: v1::StopReason, usage: v1::TokenUsage, time_to_first_token: Option<Duration> },
-    Failed { code: tonic::Code, message: String, misconfiguration: bool },
+    Succeeded { stop_reason: Option<v1::StopReason>, usage: Option<v1::TokenUsage>, time_to_first_token: Option<Duration> },
+    Failed { code: tonic::Code, message: String, detail: Option<String>, misconfiguration: bool },
+    Refused { reason: Rejection, code: tonic::Code, message: String },
 }
 
 impl RequestLog {
-    /// Starts the record of `request`, received at `received_at`; the caller and peer come from
-    /// the request's extensions, set by the auth layer and the listener.
-    pub fn new(
-        rpc: &'static str,
-        request_id: &str,
-        request: &v1::ConverseRequest,
-        extensions: &tonic::Extensions,
-        received_at: Instant,
-    ) -> Self {
+    /// Starts the record of a request to `rpc` from `peer`, received now, with a fresh request id.
+    pub fn start(rpc: &'static str, peer: Option<Peer>) -> RequestLog {
+        let request_id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
+        let received_at = Instant::now();
+        let record = Record {
+            request_id: Arc::clone(&request_id),
+            rpc,
+            model: String::new(),
+            known_model: false,
+            caller: None,
+            peer,
+            labels: String::new(),
+            received_at,
+            outcome: None,
+        };
+        RequestLog { record: Arc::new(Mutex::new(record)), request_id, received_at }
+    }
+
+    /// The gateway's id of this request, as sent in `x-request-id`.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// When the gateway received the request.
+    pub fn received_at(&self) -> Instant {
+        self.received_at
+    }
+
+    fn record(&self) -> MutexGuard<'_, Record> {
+        // A panic while holding the lock leaves nothing half-written that matters for a log line.
+        self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records who called, as the auth layer established it.
+    pub fn set_caller(&self, caller: Caller) {
+        self.record().caller = Some(caller);
+    }
+
+    /// Records what the request asked for, once it has been decoded.
+    pub fn set_request(&self, request: &v1::ConverseRequest) {
         let labels = if request.request_metadata.is_empty() {
             String::new()
         } else {
             serde_json::to_string(&request.request_metadata.iter().collect::<BTreeMap<_, _>>()).unwrap_or_default()
         };
-        RequestLog {
-            request_id: request_id.to_owned(),
-            rpc,
-            model: request.model.clone(),
-            caller: extensions.get::<Caller>().cloned(),
-            peer: extensions.get::<Peer>().cloned(),
-            labels,
-            received_at,
-            outcome: None,
-        }
+        let mut record = self.record();
+        record.model.clone_from(&request.model);
+        record.labels = labels;
     }
 
-    /// Records success.
-    pub fn succeeded(
-        &mut self,
-        stop_reason: v1::StopReason,
-        usage: v1::TokenUsage,
-        time_to_first_token: Option<Duration>,
-    ) {
-        self.outcome = Some(Outcome::Succeeded { stop_reason, usage, time_to_first_token });
+    /// Records that the request's model is in the catalog, so metrics may carry it as a label.
+    pub fn set_known_model(&self) {
+        self.record().known_model = true;
+    }
+
+    /// Whether an outcome has been recorded.
+    pub fn is_settled(&self) -> bool {
+        self.record().outcome.is_some()
+    }
+
+    /// Records a complete answer.
+    pub fn succeeded(&self, stop_reason: v1::StopReason, usage: v1::TokenUsage, time_to_first_token: Option<Duration>) {
+        self.settle(Outcome::Succeeded { stop_reason: Some(stop_reason), usage: Some(usage), time_to_first_token });
+    }
+
+    /// Records success of a call that involves no model, such as ListModels.
+    pub fn answered(&self) {
+        self.settle(Outcome::Succeeded { stop_reason: None, usage: None, time_to_first_token: None });
     }
 
     /// Records failure.
-    pub fn failed(&mut self, err: &GatewayError) {
-        self.outcome = Some(Outcome::Failed {
+    pub fn failed(&self, err: &GatewayError) {
+        self.settle(Outcome::Failed {
             code: err.code(),
             message: err.to_string(),
+            detail: err.detail().map(str::to_owned),
             misconfiguration: err.is_misconfiguration(),
         });
     }
+
+    /// Records a refusal before the request reached Bedrock.
+    pub fn refused(&self, reason: Rejection, err: &GatewayError) {
+        self.refused_with(reason, err.code(), err.to_string());
+    }
+
+    /// Records a refusal whose status was made outside the gateway's code (by tonic itself).
+    pub fn refused_with(&self, reason: Rejection, code: tonic::Code, message: String) {
+        self.settle(Outcome::Refused { reason, code, message });
+    }
+
+    /// The first outcome recorded is the one that happened; later ones are consequences.
+    fn settle(&self, outcome: Outcome) {
+        let mut record = self.record();
+        if record.outcome.is_none() {
+            record.outcome = Some(outcome);
+        }
+    }
 }
 
-impl Drop for RequestLog {
+impl Drop for Record {
     fn drop(&mut self) {
-        let (status, stop_reason, usage, time_to_first_token, error) = match &self.outcome {
+        let duration = self.received_at.elapsed();
+        let (status, stop_reason, usage, time_to_first_token, error, detail, reason) = match &self.outcome {
             Some(Outcome::Succeeded { stop_reason, usage, time_to_first_token }) => {
-                ("OK", Some(stop_reason.as_str_name()), Some(*usage), *time_to_first_token, None)
+                ("OK", stop_reason.map(|reason| reason.as_str_name()), *usage, *time_to_first_token, None, None, None)
             }
-            Some(Outcome::Failed { code, message, .. }) => (code_name(*code), None, None, None, Some(message.as_str())),
-            None => ("Cancelled", None, None, None, None),
+            Some(Outcome::Failed { code, message, detail, .. }) => {
+                (code_name(*code), None, None, None, Some(message.as_str()), detail.as_deref(), None)
+            }
+            Some(Outcome::Refused { reason, code, message }) => {
+                (code_name(*code), None, None, None, Some(message.as_str()), None, Some(reason.as_str()))
+            }
+            None => ("Cancelled", None, None, None, None, None, None),
         };
+        if let Some(Outcome::Refused { reason, .. }) = &self.outcome {
+            metrics::rejected(*reason);
+        }
+        let caller_label = self.caller_label();
+        metrics::request_finished(&metrics::Finished {
+            model: if self.known_model { &self.model } else { "unknown" },
+            caller: caller_label,
+            code: status,
+            time_to_first_token,
+            duration,
+            tokens: usage.map(|usage| (u64::from(usage.input_tokens), u64::from(usage.output_tokens))),
+        });
         let misconfiguration = matches!(self.outcome, Some(Outcome::Failed { misconfiguration: true, .. }));
         macro_rules! request_line {
             ($level:ident, $($message:literal)?) => {
@@ -96,12 +185,14 @@ impl Drop for RequestLog {
                     rpc = self.rpc,
                     model = %self.model,
                     status,
+                    reason,
                     stop_reason,
                     input_tokens = usage.map(|usage| usage.input_tokens),
                     output_tokens = usage.map(|usage| usage.output_tokens),
                     ttft_ms = time_to_first_token.map(|ttft| ttft.as_secs_f64() * 1e3),
-                    duration_ms = self.received_at.elapsed().as_secs_f64() * 1e3,
+                    duration_ms = duration.as_secs_f64() * 1e3,
                     error,
+                    bedrock_message = detail,
                     caller = self.caller.as_ref().map(|caller| &*caller.0),
                     peer = self.peer.as_ref().and_then(|peer| peer.addr).map(tracing::field::display),
                     vpce = self.peer.as_ref().and_then(|peer| peer.vpc_endpoint_id.as_deref()),
@@ -118,7 +209,20 @@ impl Drop for RequestLog {
     }
 }
 
-fn code_name(code: tonic::Code) -> &'static str {
+impl Record {
+    /// The `caller` metrics label: the API key's name, else the PrivateLink endpoint id, else `-`.
+    /// Peer addresses are never labels: they are unbounded.
+    fn caller_label(&self) -> &str {
+        match (&self.caller, self.peer.as_ref().and_then(|peer| peer.vpc_endpoint_id.as_deref())) {
+            (Some(caller), _) => &caller.0,
+            (None, Some(endpoint)) => endpoint,
+            (None, None) => "-",
+        }
+    }
+}
+
+/// The gRPC code's name as tonic's `Code` debug output spells it, without allocating.
+pub fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code::*;
     match code {
         Ok => "OK",

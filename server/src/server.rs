@@ -10,10 +10,11 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tower::ServiceBuilder;
 
-use crate::admission::{ApiKeyAuthLayer, InFlightLimitLayer, RequestSizeLimitLayer};
+use crate::admission::{Admission, ApiKeyAuthLayer, ReceiveTimeoutLayer, RequestEdgeLayer, RequestSizeLimitLayer};
 use crate::bedrock::Bedrock;
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::health::Health;
 use crate::listener;
 use crate::service::Gateway;
 
@@ -45,20 +46,21 @@ pub async fn serve(
     config.validate()?;
     let bedrock = Bedrock::connect(&config.bedrock).await;
     let cut = CancellationToken::new();
-    let gateway = Gateway::new(Catalog::from_config(&config.models), bedrock, &config.server, cut.clone());
-
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<GatewayServiceServer<Gateway>>().await;
+    let limits = &config.server;
+    let admission = Admission::new(limits.max_concurrent_requests, limits.per_caller_limit());
+    let catalog = Catalog::from_config(&config.models);
+    let gateway = Gateway::new(catalog, bedrock, admission, limits, &config.bedrock, cut.clone());
+    let (health, health_service) = Health::serving().await;
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(bedrock_gateway_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let limits = &config.server;
     let gateway_service = ServiceBuilder::new()
+        .layer(RequestEdgeLayer)
         .layer(ApiKeyAuthLayer::new(&config.auth.api_keys))
-        .layer(InFlightLimitLayer::new(limits.max_concurrent_requests))
+        .layer(ReceiveTimeoutLayer::new(limits.request_receive_timeout()))
         .layer(RequestSizeLimitLayer::new(limits.max_request_bytes))
         .service(
             GatewayServiceServer::new(gateway)
@@ -85,7 +87,7 @@ pub async fn serve(
         () = shutdown => {}
     }
     tracing::info!(grace_secs = limits.shutdown_grace_secs, "shutting down: draining in-flight streams");
-    health.set_not_serving::<GatewayServiceServer<Gateway>>().await;
+    health.drain().await;
     let _ = drain.send(());
     if let Ok(finished) = tokio::time::timeout(limits.shutdown_grace(), &mut server).await {
         return Ok(finished?);

@@ -1,24 +1,24 @@
 //! The tonic service: for each call, validate, resolve the logical model, call Bedrock, relay.
 //! Everything here is orchestration; the decisions live in `catalog`, `convert`, `relay`, `error`.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bedrock_gateway_proto::v1;
-use futures::Stream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
+use crate::admission::{Admission, CallerKey, Slot};
 use crate::bedrock::Bedrock;
 use crate::catalog::{Catalog, Model};
-use crate::config::ServerConfig;
+use crate::config::{BedrockConfig, ServerConfig};
 use crate::convert::request::{BedrockRequest, require_model_name, to_bedrock};
 use crate::convert::response::answer;
-use crate::error::{GatewayError, REQUEST_ID_HEADER};
-use crate::relay::{RelayContext, proto_duration, relay};
+use crate::error::GatewayError;
+use crate::listener::Peer;
+use crate::relay::{RelayContext, RelayStream, proto_duration, relay};
 use crate::request_log::RequestLog;
 
 pub use bedrock_gateway_proto::metadata::MODEL_DEPRECATION as DEPRECATION_HEADER;
@@ -28,29 +28,32 @@ pub use bedrock_gateway_proto::metadata::MODEL_DEPRECATION as DEPRECATION_HEADER
 pub struct Gateway {
     catalog: Arc<Catalog>,
     bedrock: Bedrock,
+    admission: Admission,
     max_stream_duration: Duration,
     stream_idle_timeout: Duration,
+    client_stall_timeout: Duration,
+    stream_open_timeout: Duration,
     cut: CancellationToken,
 }
 
-/// One call in progress: its id, its clock and its log line.
+/// One call in progress: its log line, which also holds its id and its clock.
 struct Call {
-    request_id: String,
-    received_at: Instant,
     log: RequestLog,
 }
 
 impl Call {
-    fn start(rpc: &'static str, request: &v1::ConverseRequest, extensions: &tonic::Extensions) -> Call {
-        let received_at = Instant::now();
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let log = RequestLog::new(rpc, &request_id, request, extensions, received_at);
-        Call { request_id, received_at, log }
+    /// The call's record, started by the edge layer (or here, when the service runs without it).
+    fn start(rpc: &'static str, extensions: &tonic::Extensions) -> Call {
+        let log = extensions
+            .get::<RequestLog>()
+            .cloned()
+            .unwrap_or_else(|| RequestLog::start(rpc, extensions.get::<Peer>().cloned()));
+        Call { log }
     }
 
-    fn fail(&mut self, err: GatewayError) -> Status {
+    fn fail(&self, err: GatewayError) -> Status {
         self.log.failed(&err);
-        err.to_status(&self.request_id)
+        err.to_status(self.log.request_id())
     }
 }
 
@@ -62,76 +65,100 @@ struct Prepared {
 }
 
 impl Gateway {
-    /// A service answering from `catalog` through `bedrock`; its open streams end with UNAVAILABLE
-    /// when `cut` is cancelled.
-    pub fn new(catalog: Catalog, bedrock: Bedrock, server: &ServerConfig, cut: CancellationToken) -> Gateway {
+    /// A service answering from `catalog` through `bedrock`, admitting requests through
+    /// `admission`; its open streams end with UNAVAILABLE when `cut` is cancelled.
+    pub fn new(
+        catalog: Catalog,
+        bedrock: Bedrock,
+        admission: Admission,
+        server: &ServerConfig,
+        bedrock_config: &BedrockConfig,
+        cut: CancellationToken,
+    ) -> Gateway {
         Gateway {
             cut,
             catalog: Arc::new(catalog),
             bedrock,
+            admission,
             max_stream_duration: server.max_stream_duration(),
             stream_idle_timeout: server.stream_idle_timeout(),
+            client_stall_timeout: server.client_stall_timeout(),
+            stream_open_timeout: bedrock_config.stream_open_timeout(),
         }
     }
 
     /// Validates and converts the request; nothing here talks to Bedrock.
-    fn prepare(
-        &self,
-        request: &v1::ConverseRequest,
-        metadata: &MetadataMap,
-        call: &Call,
-    ) -> Result<Prepared, GatewayError> {
+    fn prepare(&self, request: &v1::ConverseRequest, metadata: &MetadataMap, call: &Call) -> Result<Prepared, GatewayError> {
+        call.log.set_request(request);
         require_model_name(request)?;
-        let model = self.catalog.resolve(&request.model)?;
+        let resolved = self.catalog.resolve(&request.model);
+        if !matches!(resolved, Err(GatewayError::UnknownModel { .. })) {
+            call.log.set_known_model();
+        }
+        let model = resolved?;
         let bedrock_request = to_bedrock(request, &model)?;
         let limit =
             client_timeout(metadata).map_or(self.max_stream_duration, |timeout| timeout.min(self.max_stream_duration));
-        Ok(Prepared { model, bedrock_request, deadline: call.received_at + limit })
+        Ok(Prepared { model, bedrock_request, deadline: call.log.received_at() + limit })
+    }
+
+    /// Takes the call's admission slot, now that its message is complete and valid.
+    fn admit(&self, call: &Call, extensions: &tonic::Extensions) -> Result<Slot, Status> {
+        self.admission.admit(CallerKey::of(extensions)).map_err(|(reason, err)| {
+            call.log.refused(reason, &err);
+            err.to_status(call.log.request_id())
+        })
     }
 }
 
-type EventStream = Pin<Box<dyn Stream<Item = Result<v1::ConverseStreamEvent, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl v1::gateway_service_server::GatewayService for Gateway {
-    type ConverseStreamStream = EventStream;
+    type ConverseStreamStream = RelayStream;
 
-    async fn converse_stream(&self, request: Request<v1::ConverseRequest>) -> Result<Response<EventStream>, Status> {
+    async fn converse_stream(&self, request: Request<v1::ConverseRequest>) -> Result<Response<RelayStream>, Status> {
         let (metadata, extensions, request) = request.into_parts();
-        let mut call = Call::start("ConverseStream", &request, &extensions);
+        let call = Call::start("ConverseStream", &extensions);
         let Prepared { model, bedrock_request, deadline } =
             self.prepare(&request, &metadata, &call).map_err(|err| call.fail(err))?;
-        let opened = tokio::time::timeout_at(deadline, self.bedrock.converse_stream(&model, bedrock_request)).await;
-        let stream = opened.unwrap_or(Err(GatewayError::DeadlineExceeded)).map_err(|err| call.fail(err))?;
-        let Call { request_id, received_at, log } = call;
-        let mut metadata = MetadataMap::new();
-        tag_response(&mut metadata, &request_id, &model);
+        drop(request);
+        let slot = self.admit(&call, &extensions)?;
+        let open_by = deadline.min(Instant::now() + self.stream_open_timeout);
+        let opened = match tokio::time::timeout_at(open_by, self.bedrock.converse_stream(&model, bedrock_request)).await {
+            Ok(opened) => opened,
+            Err(_) if open_by < deadline => {
+                Err(GatewayError::BedrockOpenTimeout { alias: model.name.clone(), after: self.stream_open_timeout })
+            }
+            Err(_) => Err(GatewayError::DeadlineExceeded),
+        };
+        let stream = opened.map_err(|err| call.fail(err))?;
         let context = RelayContext {
-            request_id,
-            model,
-            received_at,
+            model: Arc::clone(&model),
             deadline,
             idle_timeout: self.stream_idle_timeout,
-            log,
+            client_stall_timeout: self.client_stall_timeout,
+            log: call.log,
             cut: self.cut.clone(),
+            slot,
         };
-        let mut response = Response::new(Box::pin(relay(stream, context)) as EventStream);
-        *response.metadata_mut() = metadata;
+        let mut response = Response::new(relay(stream, context));
+        tag_response(response.metadata_mut(), &model);
         Ok(response)
     }
 
     async fn converse(&self, request: Request<v1::ConverseRequest>) -> Result<Response<v1::ConverseResponse>, Status> {
         let (metadata, extensions, request) = request.into_parts();
-        let mut call = Call::start("Converse", &request, &extensions);
+        let call = Call::start("Converse", &extensions);
         let Prepared { model, bedrock_request, deadline } =
             self.prepare(&request, &metadata, &call).map_err(|err| call.fail(err))?;
+        drop(request);
+        let _slot = self.admit(&call, &extensions)?;
         let called = tokio::time::timeout_at(deadline, self.bedrock.converse(&model, bedrock_request)).await;
         let output = called.unwrap_or(Err(GatewayError::DeadlineExceeded)).map_err(|err| call.fail(err))?;
         let answer = answer(output);
-        let total = call.received_at.elapsed();
+        let total = call.log.received_at().elapsed();
         call.log.succeeded(answer.stop_reason, answer.usage, Some(total));
         let mut response = Response::new(v1::ConverseResponse {
-            request_id: call.request_id.clone(),
+            request_id: call.log.request_id().to_owned(),
             model: model.name.clone(),
             model_version: model.version.clone(),
             output: Some(answer.output),
@@ -142,22 +169,21 @@ impl v1::gateway_service_server::GatewayService for Gateway {
                 total: Some(proto_duration(total)),
             }),
         });
-        tag_response(response.metadata_mut(), &call.request_id, &model);
+        tag_response(response.metadata_mut(), &model);
         Ok(response)
     }
 
     async fn list_models(
         &self,
-        _request: Request<v1::ListModelsRequest>,
+        request: Request<v1::ListModelsRequest>,
     ) -> Result<Response<v1::ListModelsResponse>, Status> {
+        Call::start("ListModels", request.extensions()).log.answered();
         Ok(Response::new(self.catalog.list()))
     }
 }
 
-fn tag_response(metadata: &mut MetadataMap, request_id: &str, model: &Model) {
-    if let Ok(value) = request_id.parse() {
-        metadata.insert(REQUEST_ID_HEADER, value);
-    }
+/// Response metadata besides `x-request-id`, which the edge layer sets on every response.
+fn tag_response(metadata: &mut MetadataMap, model: &Model) {
     if let Some(notice) = model.deprecation_notice()
         && let Ok(value) = notice.parse()
     {

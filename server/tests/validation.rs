@@ -91,7 +91,11 @@ async fn oversized_request_is_resource_exhausted_and_the_server_keeps_serving() 
 
 #[tokio::test]
 async fn requests_beyond_the_concurrency_limit_are_shed() {
-    let gateway = TestGateway::start_with(|config| config.server.max_concurrent_requests = 2).await;
+    let gateway = TestGateway::start_with(|config| {
+        config.server.max_concurrent_requests = 2;
+        config.server.max_concurrent_requests_per_caller = Some(2);
+    })
+    .await;
     let mut client = gateway.stub().await;
     let mut open = Vec::new();
     for _ in 0..2 {

@@ -1,6 +1,6 @@
 //! API key authentication: a request to the gateway service must carry `authorization: Bearer
 //! <key>` whose SHA-256 is configured under `[auth.api_keys]`. The caller's configured name is put
-//! in the request's extensions, so the request log can say who called.
+//! in the request's extensions and in its log line; a refusal is logged with reason `auth`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +12,8 @@ use tonic::server::NamedService;
 use tower::{Layer, Service};
 
 use crate::error::GatewayError;
+use crate::metrics::Rejection;
+use crate::request_log::RequestLog;
 
 /// The configured name of an authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,12 +78,23 @@ where
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .and_then(|key| self.callers_by_digest.get(&<[u8; 32]>::from(Sha256::digest(key.trim().as_bytes()))));
+        let log = request.extensions().get::<RequestLog>();
         match caller {
             Some(caller) => {
+                if let Some(log) = log {
+                    log.set_caller(caller.clone());
+                }
                 request.extensions_mut().insert(caller.clone());
                 Either::Left(self.inner.call(request))
             }
-            None => Either::Right(futures::future::ready(Ok(GatewayError::Unauthenticated.to_status("").into_http()))),
+            None => {
+                let err = GatewayError::Unauthenticated;
+                if let Some(log) = log {
+                    log.refused(Rejection::Auth, &err);
+                }
+                let request_id = log.map(RequestLog::request_id).unwrap_or_default();
+                Either::Right(futures::future::ready(Ok(err.to_status(request_id).into_http())))
+            }
         }
     }
 }

@@ -1,11 +1,24 @@
-//! Admission as tower layers, each readable on its own: who may call, how many requests may be in
-//! flight, and how large one request may be. Each refuses with a clear status and leaves the server
-//! serving everyone else.
+//! Admission: everything that decides whether a request may use the gateway, as pieces readable one
+//! at a time. Outermost first:
+//!
+//! 1. [`RequestEdge`] gives the request its id and starts its log line, so every refusal below is
+//!    logged once, with a reason, and answered with `x-request-id`.
+//! 2. [`ApiKeyAuth`]: who may call.
+//! 3. [`ReceiveTimeout`]: how long the request message may take to arrive.
+//! 4. [`RequestSizeLimit`]: how large it may be.
+//! 5. [`Admission`], taken by the service once the message is complete: how many requests may be in
+//!    flight, in total and per caller. Its [`Slot`] is held by the stream until it ends.
+//!
+//! Each refuses with a clear status and leaves the server serving everyone else.
 
 mod api_key;
-mod in_flight;
+mod concurrency;
+mod edge;
+mod receive_timeout;
 mod request_size;
 
 pub use api_key::{ApiKeyAuth, ApiKeyAuthLayer, Caller};
-pub use in_flight::{InFlightLimit, InFlightLimitLayer};
+pub use concurrency::{Admission, CallerKey, Slot};
+pub use edge::{RequestEdge, RequestEdgeLayer};
+pub use receive_timeout::{ReceiveTimeout, ReceiveTimeoutLayer};
 pub use request_size::{RequestSizeLimit, RequestSizeLimitLayer};

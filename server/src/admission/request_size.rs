@@ -1,6 +1,6 @@
 //! Rejects oversized requests with RESOURCE_EXHAUSTED, as soon as the gRPC message header declares
 //! a length over the limit, before the body is buffered. (tonic's own limit answers OUT_OF_RANGE,
-//! which tells a client nothing useful about what to change.)
+//! which tells a client nothing useful about what to change.) A refusal is logged with reason `size`.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -12,6 +12,8 @@ use tonic::server::NamedService;
 use tower::{Layer, Service};
 
 use crate::error::GatewayError;
+use crate::metrics::Rejection;
+use crate::request_log::RequestLog;
 
 /// A gRPC message starts with a compression flag byte and a 4-byte big-endian length.
 const MESSAGE_PREFIX_LEN: usize = 5;
@@ -62,7 +64,8 @@ where
 
     fn call(&mut self, request: http::Request<ReqBody>) -> S::Future {
         let limit = self.limit;
-        self.inner.call(request.map(|body| LimitedBody { body, limit, prefix: [0; MESSAGE_PREFIX_LEN], seen: 0 }))
+        let log = request.extensions().get::<RequestLog>().cloned();
+        self.inner.call(request.map(|body| LimitedBody { body, limit, prefix: [0; MESSAGE_PREFIX_LEN], seen: 0, log }))
     }
 }
 
@@ -76,6 +79,7 @@ pin_project_lite::pin_project! {
         prefix: [u8; MESSAGE_PREFIX_LEN],
         // Bytes received so far; the first MESSAGE_PREFIX_LEN of them are in `prefix`.
         seen: usize,
+        log: Option<RequestLog>,
     }
 }
 
@@ -105,7 +109,12 @@ where
             let too_large =
                 declared.is_some_and(|len| len > *this.limit) || *this.seen > *this.limit + MESSAGE_PREFIX_LEN;
             if too_large {
-                return Poll::Ready(Some(Err(GatewayError::RequestTooLarge { limit: *this.limit }.to_status(""))));
+                let err = GatewayError::RequestTooLarge { limit: *this.limit };
+                if let Some(log) = this.log {
+                    log.refused(Rejection::Size, &err);
+                }
+                let request_id = this.log.as_ref().map(RequestLog::request_id).unwrap_or_default();
+                return Poll::Ready(Some(Err(err.to_status(request_id))));
             }
         }
         Poll::Ready(Some(Ok(frame)))
@@ -129,7 +138,7 @@ mod tests {
 
     fn limited(chunks: Vec<&'static [u8]>, limit: usize) -> LimitedBody<impl Body<Data = Bytes, Error = Status>> {
         let frames = chunks.into_iter().map(|chunk| Ok::<_, Status>(Frame::data(Bytes::from_static(chunk))));
-        LimitedBody { body: StreamBody::new(futures::stream::iter(frames)), limit, prefix: [0; 5], seen: 0 }
+        LimitedBody { body: StreamBody::new(futures::stream::iter(frames)), limit, prefix: [0; 5], seen: 0, log: None }
     }
 
     #[tokio::test]

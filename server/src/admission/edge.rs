@@ -1,0 +1,80 @@
+//! The outermost layer of the gateway service: it gives each request its id and starts its
+//! [`RequestLog`] before any other layer can refuse it, and tags every response with
+//! `x-request-id`. A refusal made by tonic itself (a message that does not decode) has no layer of
+//! ours to record it, so the edge records it here from the status it sees.
+
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use tonic::server::NamedService;
+use tower::{Layer, Service};
+
+use crate::error::REQUEST_ID_HEADER;
+use crate::listener::Peer;
+use crate::metrics::Rejection;
+use crate::request_log::RequestLog;
+
+/// Layer for [`RequestEdge`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestEdgeLayer;
+
+impl<S> Layer<S> for RequestEdgeLayer {
+    type Service = RequestEdge<S>;
+
+    fn layer(&self, inner: S) -> RequestEdge<S> {
+        RequestEdge { inner }
+    }
+}
+
+/// Starts each request's record; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct RequestEdge<S> {
+    inner: S,
+}
+
+impl<S: NamedService> NamedService for RequestEdge<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, ReqBody> Service<http::Request<ReqBody>> for RequestEdge<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        let log = RequestLog::start(rpc_name(request.uri().path()), request.extensions().get::<Peer>().cloned());
+        request.extensions_mut().insert(log.clone());
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = response.await?;
+            if let Ok(value) = log.request_id().parse() {
+                response.headers_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            if !log.is_settled()
+                && let Some(status) = tonic::Status::from_header_map(response.headers())
+                && status.code() != tonic::Code::Ok
+            {
+                log.refused_with(Rejection::Decode, status.code(), status.message().to_owned());
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// The method's name, from a gRPC path such as `/bedrock.gateway.v1.GatewayService/ConverseStream`.
+fn rpc_name(path: &str) -> &'static str {
+    match path.rsplit('/').next() {
+        Some("ConverseStream") => "ConverseStream",
+        Some("Converse") => "Converse",
+        Some("ListModels") => "ListModels",
+        _ => "unknown",
+    }
+}
