@@ -28,6 +28,8 @@ pub(crate) enum Fault {
     Close(usize),
     /// Stream a normal answer without the final `metadata` event.
     NoMetadata,
+    /// Accept the request and never answer: no status line, no headers.
+    Hang,
 }
 
 /// A `fault.*` name that is not in the list.
@@ -60,6 +62,7 @@ impl Fault {
             ("internal", None) => Fault::Reject(ServiceError::InternalServer),
             ("throttle-once", None) => Fault::ThrottleOnce,
             ("no-metadata", None) => Fault::NoMetadata,
+            ("hang", None) => Fault::Hang,
             ("stall", count) => Fault::Stall(count.unwrap_or(0)),
             ("stream-error", Some(n)) => Fault::StreamError(n),
             ("close", Some(n)) => Fault::Close(n),
@@ -99,6 +102,7 @@ mod tests {
         assert_eq!(Fault::parse("fault.stall"), Ok(Some(Fault::Stall(0))));
         assert_eq!(Fault::parse("fault.stall.3"), Ok(Some(Fault::Stall(3))));
         assert_eq!(Fault::parse("fault.close.2"), Ok(Some(Fault::Close(2))));
+        assert_eq!(Fault::parse("fault.hang"), Ok(Some(Fault::Hang)));
         assert_eq!(Fault::parse("fault.stream-error.0"), Ok(Some(Fault::StreamError(0))));
         for bad in ["fault.nope", "fault.close", "fault.throttle.1", "fault.stall.x", "fault."] {
             assert!(Fault::parse(bad).is_err(), "{bad}");

@@ -64,6 +64,7 @@
 //! | `fault.stall`, `fault.stall.N` | `messageStart` and N deltas, then silence until the client leaves |
 //! | `fault.close.N` | N deltas, then the connection is dropped mid-body |
 //! | `fault.no-metadata` | a normal stream without the final `metadata` event |
+//! | `fault.hang` | the request is read and never answered (no status line), until the client leaves |
 //!
 //! The N deltas of the breaking faults are the first N tokens of the plain
 //! answer to the prompt (for any N: `expected_answer(text, None, N)`).

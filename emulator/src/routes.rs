@@ -89,6 +89,7 @@ async fn answer(
         Some(Fault::StreamError(n)) => (Reply::truncated(request, n), Ending::StreamError),
         Some(Fault::Stall(n)) => (Reply::truncated(request, n), Ending::Stall),
         Some(Fault::Close(n)) => (Reply::truncated(request, n), Ending::Close),
+        Some(Fault::Hang) => std::future::pending().await,
     };
     let pacing = Pacing { first_token: shared.config.time_to_first_token, token_gap: shared.config.inter_token_gap };
     match operation {

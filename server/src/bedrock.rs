@@ -21,6 +21,7 @@ use crate::catalog::Model;
 use crate::config::{BedrockConfig, CredentialsSource};
 use crate::convert::request::BedrockRequest;
 use crate::error::{BedrockFailure, GatewayError};
+use crate::metrics;
 
 /// The stream of events of one ConverseStream call.
 pub type BedrockStream = EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>;
@@ -100,12 +101,18 @@ where
     let (kind, message) = match &err {
         SdkError::ServiceError(service) => {
             let service_err = service.err();
-            (failure_of(service_err.exception_name()), service_err.message().unwrap_or_default().to_owned())
+            let exception = service_err.exception_name();
+            metrics::bedrock_error(exception.unwrap_or("unknown"));
+            (failure_of(exception), service_err.message().unwrap_or_default().to_owned())
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            metrics::bedrock_error("connection");
             (BedrockFailure::Unavailable, DisplayErrorContext(&err).to_string())
         }
-        _ => (BedrockFailure::Other, DisplayErrorContext(&err).to_string()),
+        _ => {
+            metrics::bedrock_error("unknown");
+            (BedrockFailure::Other, DisplayErrorContext(&err).to_string())
+        }
     };
     GatewayError::Bedrock {
         kind,

@@ -46,7 +46,9 @@ pub enum GatewayError {
         limit: usize,
     },
     /// The caller already has as many requests in flight as one caller may.
-    #[error("this caller has {limit} requests in flight, the most one caller may have on a gateway task; retry with backoff")]
+    #[error(
+        "this caller has {limit} requests in flight, the most one caller may have on a gateway task; retry with backoff"
+    )]
     CallerAtCapacity {
         /// `server.max_concurrent_requests_per_caller`.
         limit: usize,

@@ -74,10 +74,7 @@ where
         Box::pin(async move {
             let response = response.await?;
             Ok(response.map(|body| {
-                tonic::body::Body::new(DrainingBody {
-                    body,
-                    draining: Some(Box::pin(draining.cancelled_owned())),
-                })
+                tonic::body::Body::new(DrainingBody { body, draining: Some(Box::pin(draining.cancelled_owned())) })
             }))
         })
     }

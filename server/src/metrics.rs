@@ -40,8 +40,6 @@ pub enum Rejection {
     ReceiveTimeout,
     /// The request could not be decoded.
     Decode,
-    /// The gateway was draining.
-    Draining,
     /// Too many connections were open.
     Connections,
 }
@@ -56,7 +54,6 @@ impl Rejection {
             Rejection::Size => "size",
             Rejection::ReceiveTimeout => "receive_timeout",
             Rejection::Decode => "decode",
-            Rejection::Draining => "draining",
             Rejection::Connections => "connections",
         }
     }

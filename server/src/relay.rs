@@ -16,7 +16,7 @@
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bedrock_gateway_proto::v1;
@@ -87,11 +87,51 @@ struct Shared {
     relay: Option<Relay>,
     /// The status to send after the watchdog ended the stream.
     ending: Option<Status>,
-    /// Wakes the response body when the watchdog ends the stream while it waits for Bedrock.
-    waker: Option<Waker>,
-    /// Since when the stream has had an event taken by nobody: set when the body hands one out,
-    /// cleared when it is polled again.
-    waiting_on_client_since: Option<Instant>,
+    /// Whether the client is taking what the stream has for it.
+    activity: Arc<Activity>,
+    /// `activity` as the waker the relay polls Bedrock and its timers with.
+    relay_waker: Waker,
+}
+
+/// Tells when the stream last had something for the client that the client did not take.
+///
+/// The relay is polled only when the client can take more (HTTP/2 flow control), so a client that
+/// stops reading shows as wake-ups (Bedrock sent something, a timer fired) with no poll after them,
+/// or as an event handed out with no poll after it. Silence from Bedrock is not a stall: then
+/// nothing wakes the stream. Its own locks, never held while polling, so a wake-up from inside a
+/// poll cannot deadlock.
+struct Activity {
+    /// Set on an event handed out or the first wake-up after a poll; cleared by the next poll.
+    waiting_on_client_since: Mutex<Option<Instant>>,
+    /// The response body's task, to pass wake-ups on to.
+    body: Mutex<Option<Waker>>,
+}
+
+impl Activity {
+    fn waiting_on_client_since(&self) -> Option<Instant> {
+        *lock(&self.waiting_on_client_since)
+    }
+
+    fn set_waiting(&self, since: Option<Instant>) {
+        *lock(&self.waiting_on_client_since) = since;
+    }
+
+    fn wake_body(&self) {
+        if let Some(body) = lock(&self.body).as_ref() {
+            body.wake_by_ref();
+        }
+    }
+}
+
+impl Wake for Activity {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        lock(&self.waiting_on_client_since).get_or_insert_with(Instant::now);
+        self.wake_body();
+    }
 }
 
 /// The client's stream for one ConverseStream call.
@@ -122,15 +162,17 @@ pub fn relay(bedrock: BedrockStream, context: RelayContext) -> RelayStream {
         first_content_at: None,
         last_event_at: now,
     };
-    let shared =
-        Arc::new(Mutex::new(Shared { relay: Some(relay), ending: None, waker: None, waiting_on_client_since: None }));
+    // Handed to tonic, the stream waits for its first poll like for any later one.
+    let activity = Arc::new(Activity { waiting_on_client_since: Mutex::new(Some(now)), body: Mutex::new(None) });
+    let relay_waker = Waker::from(Arc::clone(&activity));
+    let shared = Arc::new(Mutex::new(Shared { relay: Some(relay), ending: None, activity, relay_waker }));
     let watchdog = tokio::spawn(watch(Arc::downgrade(&shared), bounds)).abort_handle();
     RelayStream { shared, watchdog }
 }
 
-fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    // Neither side panics while holding the lock; if one did, the state is still a valid stream state.
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; if something did, the state is still a valid one.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Stream for RelayStream {
@@ -138,13 +180,21 @@ impl Stream for RelayStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut shared = lock(&self.shared);
-        shared.waiting_on_client_since = None;
+        let shared = &mut *shared;
+        {
+            let mut body = lock(&shared.activity.body);
+            match &mut *body {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                waker => *waker = Some(cx.waker().clone()),
+            }
+        }
+        shared.activity.set_waiting(None);
         let Some(relay) = shared.relay.as_mut() else {
             return Poll::Ready(shared.ending.take().map(Err));
         };
-        match relay.poll_next(cx) {
+        match relay.poll_next(&mut Context::from_waker(&shared.relay_waker)) {
             Poll::Ready(Some(Ok(event))) => {
-                shared.waiting_on_client_since = Some(Instant::now());
+                shared.activity.set_waiting(Some(Instant::now()));
                 Poll::Ready(Some(Ok(event)))
             }
             Poll::Ready(Some(Err(err))) => {
@@ -157,13 +207,7 @@ impl Stream for RelayStream {
                 shared.relay = None;
                 Poll::Ready(None)
             }
-            Poll::Pending => {
-                match &mut shared.waker {
-                    Some(waker) if waker.will_wake(cx.waker()) => {}
-                    waker => *waker = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -183,9 +227,7 @@ impl Shared {
             self.ending = Some(err.to_status(relay.context.log.request_id()));
         }
         drop(relay);
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
-        }
+        self.activity.wake_body();
     }
 }
 
@@ -216,7 +258,7 @@ async fn watch(shared: Weak<Mutex<Shared>>, bounds: Bounds) {
         if now >= bounds.deadline {
             return shared.end(GatewayError::DeadlineExceeded);
         }
-        let stalled_at = shared.waiting_on_client_since.map(|since| since + bounds.client_stall_timeout);
+        let stalled_at = shared.activity.waiting_on_client_since().map(|since| since + bounds.client_stall_timeout);
         match stalled_at {
             Some(at) if now >= at => return shared.end(GatewayError::ClientStalled(bounds.client_stall_timeout)),
             Some(at) => check_at = at.min(bounds.deadline),
@@ -279,7 +321,9 @@ impl Relay {
                 }
                 (Relayed::Stop(stop_reason), _) => {
                     self.phase = Phase::Stopped(stop_reason);
-                    return Poll::Ready(Some(Ok(event(Event::Stop(v1::StreamStop { stop_reason: stop_reason as i32 })))));
+                    return Poll::Ready(Some(Ok(event(Event::Stop(v1::StreamStop {
+                        stop_reason: stop_reason as i32,
+                    })))));
                 }
                 (Relayed::Usage(usage), Phase::Stopped(stop_reason)) => {
                     return Poll::Ready(Some(Ok(self.finish(stop_reason, usage))));
@@ -296,7 +340,10 @@ impl Relay {
 
     /// Reads Bedrock's end of body, which lets the SDK pool the connection and spares the next call
     /// a TCP and TLS handshake; it is normally already buffered, so the grace rarely matters.
-    fn poll_end_of_body(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<v1::ConverseStreamEvent, GatewayError>>> {
+    fn poll_end_of_body(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<v1::ConverseStreamEvent, GatewayError>>> {
         let ended = pin!(self.bedrock.recv()).poll(cx).is_ready();
         if ended || self.idle.as_mut().poll(cx).is_ready() {
             self.phase = Phase::Finished;

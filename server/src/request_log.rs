@@ -44,9 +44,22 @@ struct Record {
 
 #[derive(Debug)]
 enum Outcome {
-    Succeeded { stop_reason: Option<v1::StopReason>, usage: Option<v1::TokenUsage>, time_to_first_token: Option<Duration> },
-    Failed { code: tonic::Code, message: String, detail: Option<String>, misconfiguration: bool },
-    Refused { reason: Rejection, code: tonic::Code, message: String },
+    Succeeded {
+        stop_reason: Option<v1::StopReason>,
+        usage: Option<v1::TokenUsage>,
+        time_to_first_token: Option<Duration>,
+    },
+    Failed {
+        code: tonic::Code,
+        message: String,
+        detail: Option<String>,
+        misconfiguration: bool,
+    },
+    Refused {
+        reason: Rejection,
+        code: tonic::Code,
+        message: String,
+    },
 }
 
 impl RequestLog {

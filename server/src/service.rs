@@ -88,7 +88,12 @@ impl Gateway {
     }
 
     /// Validates and converts the request; nothing here talks to Bedrock.
-    fn prepare(&self, request: &v1::ConverseRequest, metadata: &MetadataMap, call: &Call) -> Result<Prepared, GatewayError> {
+    fn prepare(
+        &self,
+        request: &v1::ConverseRequest,
+        metadata: &MetadataMap,
+        call: &Call,
+    ) -> Result<Prepared, GatewayError> {
         call.log.set_request(request);
         require_model_name(request)?;
         let resolved = self.catalog.resolve(&request.model);
@@ -123,7 +128,8 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         drop(request);
         let slot = self.admit(&call, &extensions)?;
         let open_by = deadline.min(Instant::now() + self.stream_open_timeout);
-        let opened = match tokio::time::timeout_at(open_by, self.bedrock.converse_stream(&model, bedrock_request)).await {
+        let opened = match tokio::time::timeout_at(open_by, self.bedrock.converse_stream(&model, bedrock_request)).await
+        {
             Ok(opened) => opened,
             Err(_) if open_by < deadline => {
                 Err(GatewayError::BedrockOpenTimeout { alias: model.name.clone(), after: self.stream_open_timeout })

@@ -106,3 +106,33 @@ async fn many_concurrent_streams_each_get_their_own_answer() {
         assert_eq!(collected.text, expected.text(), "{prompt}");
     }
 }
+
+#[tokio::test]
+async fn shutdown_turns_health_not_serving_first_and_ends_watch_streams() {
+    let pacing = EmulatorConfig { inter_token_gap: Duration::from_millis(100), ..EmulatorConfig::default() };
+    let mut gateway = TestGateway::start_with_emulator(pacing, |_| {}).await;
+    let mut client = gateway.stub().await;
+    let mut stream = client.converse_stream(user_request("chat", "still answering")).await.unwrap().into_inner();
+    stream.message().await.unwrap().expect("the stream has started");
+    let mut health = HealthClient::new(gateway.channel().await);
+    let mut watches = Vec::new();
+    for service in ["", "bedrock.gateway.v1.GatewayService"] {
+        let mut watch = health.watch(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner();
+        assert_eq!(watch.message().await.unwrap().unwrap().status, ServingStatus::Serving as i32);
+        watches.push(watch);
+    }
+
+    gateway.begin_shutdown();
+    for mut watch in watches {
+        let update = watch.message().await.expect("the update comes before the end").expect("an update");
+        assert_eq!(update.status, ServingStatus::NotServing as i32);
+        let end = tokio::time::timeout(Duration::from_secs(2), watch.message()).await.expect("the watch ends");
+        assert_eq!(end.expect_err("ends with a status").code(), tonic::Code::Unavailable);
+    }
+    while let Some(event) = stream.message().await.expect("the live stream still finishes") {
+        if let Some(v1::converse_stream_event::Event::Usage(_)) = event.event {
+            break;
+        }
+    }
+    gateway.stop().await.unwrap();
+}

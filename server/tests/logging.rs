@@ -5,7 +5,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
-use bedrock_gateway_testkit::{TestGateway, collect, user_request};
+use bedrock_gateway_testkit::{TestGateway, collect, grpc_call, user_request};
+use sha2::Digest;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -48,6 +49,22 @@ async fn logs_carry_one_line_per_request_and_no_content() {
     drop(client);
     drop(gateway);
 
+    // Refusals: each gets one line with its reason, and its id reaches the client.
+    let guarded = TestGateway::start_with(|config| {
+        config.auth.api_keys.insert("team-a".into(), format!("{:x}", sha2::Sha256::digest(b"team-a-key")));
+    })
+    .await;
+    let unauthenticated = collect(&mut guarded.stub().await, user_request("chat", "no key")).await.error.unwrap();
+    let auth_request_id = unauthenticated.metadata().get("x-request-id").unwrap().to_str().unwrap().to_owned();
+    let mut raw = guarded.raw_http2(65_535).await;
+    let mut garbled = grpc_call("ConverseStream");
+    garbled.headers_mut().insert("authorization", "Bearer team-a-key".parse().unwrap());
+    let (response, mut body) = raw.send_request(garbled, false).unwrap();
+    body.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 3, 0xff, 0xff, 0xff]), true).unwrap();
+    let response = response.await.unwrap();
+    let decode_request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    drop(guarded);
+
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     for secret in ["my-secret-prompt-7f3a", "quarterly", "system-secret-91c2", "another-secret-55d1"] {
         assert!(!logs.contains(secret), "the logs contain {secret:?}:\n{logs}");
@@ -59,7 +76,7 @@ async fn logs_carry_one_line_per_request_and_no_content() {
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|line| line["target"] == "bedrock_gateway::request")
         .collect();
-    assert_eq!(lines.len(), 2, "one line per request:\n{logs}");
+    assert_eq!(lines.len(), 4, "one line per request:\n{logs}");
     let ok = &lines[0];
     assert_eq!(ok["status"], "OK");
     assert_eq!(ok["model"], "chat");
@@ -70,4 +87,13 @@ async fn logs_carry_one_line_per_request_and_no_content() {
     assert_eq!(ok["peer"], "10.1.2.3:45678", "the client's address from the PROXY protocol header");
     assert_eq!(ok["vpce"], "vpce-0123456789abcdef0");
     assert_eq!(lines[1]["status"], "Unavailable");
+    assert!(lines[0]["reason"].is_null(), "served requests have no refusal reason");
+
+    let refused =
+        |id: &str| lines.iter().find(|line| line["request_id"] == id).unwrap_or_else(|| panic!("{id}: {logs}"));
+    let auth = refused(&auth_request_id);
+    assert_eq!((&auth["status"], &auth["reason"]), (&"Unauthenticated".into(), &"auth".into()));
+    let decode = refused(&decode_request_id);
+    assert_eq!(decode["reason"], "decode", "{decode}");
+    assert_eq!(decode["caller"], "team-a");
 }

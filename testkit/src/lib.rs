@@ -65,8 +65,10 @@ pub fn test_config(emulator_url: String) -> Config {
         "stream-error.3",
         "stall",
         "stall.2",
+        "stall.8",
         "close.3",
         "no-metadata",
+        "hang",
     ] {
         add(&format!("fault-{fault}"), &format!("fault.{fault}"), 1000);
     }
@@ -174,6 +176,16 @@ impl TestGateway {
         health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap();
     }
 
+    /// A bare HTTP/2 connection to the gateway whose streams get a receive window of `window` bytes
+    /// and whose reading the test controls: for clients that misbehave on purpose (never finish
+    /// a request, never read an answer).
+    pub async fn raw_http2(&self, window: u32) -> h2::client::SendRequest<bytes::Bytes> {
+        let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let (sender, connection) = h2::client::Builder::new().initial_window_size(window).handshake(tcp).await.unwrap();
+        tokio::spawn(connection);
+        sender.ready().await.unwrap()
+    }
+
     /// Asks the gateway to drain and waits until it has stopped.
     pub async fn stop(mut self) -> Result<(), bedrock_gateway::ServeError> {
         if let Some(shutdown) = self.shutdown.take() {
@@ -206,6 +218,25 @@ pub fn user_request(model: &str, text: &str) -> v1::ConverseRequest {
         }],
         ..Default::default()
     }
+}
+
+/// The headers of a gRPC call of `method` on the gateway service, for [`TestGateway::raw_http2`].
+pub fn grpc_call(method: &str) -> http::Request<()> {
+    http::Request::post(format!("http://gateway.test/bedrock.gateway.v1.GatewayService/{method}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap()
+}
+
+/// `message` as one gRPC length-prefixed message.
+pub fn grpc_frame(message: &impl prost::Message) -> bytes::Bytes {
+    let encoded = message.encode_to_vec();
+    let mut frame = Vec::with_capacity(5 + encoded.len());
+    frame.push(0);
+    frame.extend_from_slice(&u32::try_from(encoded.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(&encoded);
+    frame.into()
 }
 
 /// Everything a stream delivered.

@@ -78,7 +78,10 @@ impl Admission {
             let mut in_flight = self.in_flight_by_caller();
             let count = in_flight.entry(caller.clone()).or_insert(0);
             if *count >= self.per_caller_limit {
-                return Err((Rejection::CallerCapacity, GatewayError::CallerAtCapacity { limit: self.per_caller_limit }));
+                return Err((
+                    Rejection::CallerCapacity,
+                    GatewayError::CallerAtCapacity { limit: self.per_caller_limit },
+                ));
             }
             *count += 1;
         }

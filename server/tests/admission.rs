@@ -1,0 +1,142 @@
+//! Admission under hostile or careless callers, over real sockets: a client that never finishes
+//! its request or never reads its answer holds no slot past its bounds and its Bedrock call is
+//! dropped; one caller cannot take every slot; everyone else keeps being served.
+
+use std::time::{Duration, Instant};
+
+use bedrock_emulator::{EmulatorConfig, StreamOutcome};
+use bedrock_gateway_testkit::{TestGateway, collect, grpc_call, grpc_frame, next_stream_end, user_request};
+use sha2::{Digest, Sha256};
+use tonic::Code;
+
+/// Scheduling slack on a loaded 2-core machine, on top of a configured bound.
+const MARGIN: Duration = Duration::from_secs(2);
+
+fn grpc_status(headers: &http::HeaderMap) -> Option<Code> {
+    let value = headers.get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
+    Some(Code::from(value))
+}
+
+#[tokio::test]
+async fn a_request_that_never_finishes_arriving_is_refused_and_holds_no_slot() {
+    let gateway = TestGateway::start_with(|config| {
+        config.server.max_concurrent_requests = 1;
+        config.server.request_receive_timeout_secs = 1;
+    })
+    .await;
+    let mut raw = gateway.raw_http2(65_535).await;
+    let frame = grpc_frame(&user_request("chat", "never sent in full"));
+    // One request stops halfway through its message; another sends it all but never ends its stream.
+    let (half, mut half_body) = raw.send_request(grpc_call("ConverseStream"), false).unwrap();
+    half_body.send_data(frame.slice(..frame.len() / 2), false).unwrap();
+    let (open, mut open_body) = raw.send_request(grpc_call("ConverseStream"), false).unwrap();
+    open_body.send_data(frame, false).unwrap();
+    let sent_at = Instant::now();
+
+    let mut client = gateway.stub().await;
+    let served = collect(&mut client, user_request("chat", "meanwhile")).await;
+    assert!(served.usage.is_some(), "the only slot is free for others: {:?}", served.error);
+
+    for response in [half, open] {
+        let response = tokio::time::timeout(Duration::from_secs(1) + MARGIN, response).await.unwrap().unwrap();
+        assert_eq!(grpc_status(response.headers()), Some(Code::DeadlineExceeded), "{:?}", response.headers());
+        assert!(response.headers().contains_key("x-request-id"));
+    }
+    assert!(sent_at.elapsed() >= Duration::from_secs(1));
+    assert_eq!(gateway.emulator.requests_served(), 1, "only the complete request reached Bedrock");
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_frees_its_slot_and_its_bedrock_call() {
+    // The model keeps producing (a delta every 200 ms) while the client takes nothing.
+    let pacing = EmulatorConfig { inter_token_gap: Duration::from_millis(200), ..EmulatorConfig::default() };
+    let gateway = TestGateway::start_with_emulator(pacing, |config| {
+        config.server.max_concurrent_requests = 1;
+        config.server.client_stall_timeout_secs = 1;
+    })
+    .await;
+    let mut ends = gateway.emulator.subscribe();
+    // A receive window of 0: the gateway may send headers, but not one byte of the answer.
+    let mut raw = gateway.raw_http2(0).await;
+    let (response, mut body) = raw.send_request(grpc_call("ConverseStream"), false).unwrap();
+    body.send_data(grpc_frame(&user_request("fault-stall.8", "hold it")), true).unwrap();
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), 200);
+    let opened_at = Instant::now();
+
+    let end = next_stream_end(&mut ends).await;
+    assert_eq!(end.outcome, StreamOutcome::Abandoned, "the gateway dropped the Bedrock call");
+    let held = end.at.saturating_duration_since(opened_at);
+    assert!(held < Duration::from_secs(1) + MARGIN, "held for {held:?}");
+
+    let mut client = gateway.stub().await;
+    let served = collect(&mut client, user_request("chat", "my turn")).await;
+    assert!(served.usage.is_some(), "the slot was freed: {:?}", served.error);
+    drop(response);
+}
+
+#[tokio::test]
+async fn the_deadline_ends_a_stream_whose_client_stopped_reading() {
+    let gateway = TestGateway::start_with(|config| {
+        config.server.max_stream_duration_secs = 1;
+        config.server.client_stall_timeout_secs = 600;
+    })
+    .await;
+    let mut ends = gateway.emulator.subscribe();
+    // The answer streams into a small window that is never released, then the client reads no more.
+    let mut raw = gateway.raw_http2(64).await;
+    let (response, mut body) = raw.send_request(grpc_call("ConverseStream"), false).unwrap();
+    body.send_data(grpc_frame(&user_request("fault-stall", "a long answer")), true).unwrap();
+    let _response = response.await.unwrap();
+    let started = Instant::now();
+    let end = next_stream_end(&mut ends).await;
+    assert_eq!(end.outcome, StreamOutcome::Abandoned);
+    let after = end.at.saturating_duration_since(started);
+    assert!(after < Duration::from_secs(1) + MARGIN, "the deadline fired after {after:?}");
+}
+
+#[tokio::test]
+async fn one_caller_cannot_take_every_slot() {
+    let gateway = TestGateway::start_with(|config| {
+        for team in ["team-a", "team-b"] {
+            let digest = format!("{:x}", Sha256::digest(format!("key-of-{team}")));
+            config.auth.api_keys.insert(team.into(), digest);
+        }
+        config.server.max_concurrent_requests = 10;
+        config.server.max_concurrent_requests_per_caller = Some(2);
+    })
+    .await;
+    let mut client = gateway.stub().await;
+    let call = |team: &str, model: &str| {
+        let mut request = tonic::Request::new(user_request(model, "hello"));
+        request.metadata_mut().insert("authorization", format!("Bearer key-of-{team}").parse().unwrap());
+        request
+    };
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = client.converse_stream(call("team-a", "fault-stall")).await.unwrap().into_inner();
+        stream.message().await.unwrap();
+        held.push(stream);
+    }
+    let refused = client.converse_stream(call("team-a", "chat")).await.expect_err("team-a is at its bound");
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(refused.message().contains("this caller has 2 requests in flight"), "{}", refused.message());
+    assert_eq!(refused.metadata().get("grpc-retry-pushback-ms").unwrap(), "100");
+    assert!(refused.metadata().get("x-request-id").is_some());
+
+    let mut stream = client.converse_stream(call("team-b", "chat")).await.expect("team-b is served").into_inner();
+    while stream.message().await.unwrap().is_some() {}
+    drop(held);
+}
+
+#[tokio::test]
+async fn bedrock_that_never_opens_the_stream_is_unavailable_with_pushback() {
+    let gateway = TestGateway::start_with(|config| config.bedrock.stream_open_timeout_secs = 1).await;
+    let mut client = gateway.stub().await;
+    let started = Instant::now();
+    let status = collect(&mut client, user_request("fault-hang", "hello")).await.error.expect("refused");
+    assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
+    assert!(status.message().contains("did not start answering within 1s"), "{}", status.message());
+    assert_eq!(status.metadata().get("grpc-retry-pushback-ms").unwrap(), "1000");
+    assert!(started.elapsed() < Duration::from_secs(1) + MARGIN);
+}
