@@ -62,6 +62,22 @@ pub struct ServerConfig {
     pub http2_keepalive_interval_secs: u64,
     /// How long to wait for a keepalive ping's answer before closing the connection.
     pub http2_keepalive_timeout_secs: u64,
+    /// Most concurrent streams one client connection may open (HTTP/2 SETTINGS); more wait in the
+    /// client until one ends. Bounds what a single connection can take of the gateway.
+    pub http2_max_concurrent_streams: u32,
+    /// Largest request header block accepted, in bytes (HTTP/2 SETTINGS); h2's own default is 16 MiB.
+    pub http2_max_header_list_bytes: u32,
+    /// How long a new connection has to send its HTTP/2 preface (after any PROXY protocol header)
+    /// before it is closed, so silent connections cannot hold connection slots.
+    pub handshake_timeout_secs: u64,
+    /// Most client connections open at once; connections beyond it are closed as soon as accepted.
+    pub max_connections: usize,
+    /// After about this long (jittered by +-10% per connection) a connection is sent GOAWAY, so
+    /// that clients reconnect and the NLB, which balances per connection, spreads them over new tasks.
+    pub max_connection_age_secs: u64,
+    /// How long streams may continue on a connection after its GOAWAY; those still open then are
+    /// cut (they end with UNAVAILABLE) and the connection is closed.
+    pub max_connection_age_grace_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +95,12 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             http2_keepalive_interval_secs: 60,
             http2_keepalive_timeout_secs: 20,
+            http2_max_concurrent_streams: 200,
+            http2_max_header_list_bytes: 16 * 1024,
+            handshake_timeout_secs: 10,
+            max_connections: 10_000,
+            max_connection_age_secs: 300,
+            max_connection_age_grace_secs: 900,
         }
     }
 }
@@ -112,6 +134,21 @@ impl ServerConfig {
     /// See [`ServerConfig::shutdown_grace_secs`].
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// See [`ServerConfig::handshake_timeout_secs`].
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.handshake_timeout_secs)
+    }
+
+    /// See [`ServerConfig::max_connection_age_secs`].
+    pub fn max_connection_age(&self) -> Duration {
+        Duration::from_secs(self.max_connection_age_secs)
+    }
+
+    /// See [`ServerConfig::max_connection_age_grace_secs`].
+    pub fn max_connection_age_grace(&self) -> Duration {
+        Duration::from_secs(self.max_connection_age_grace_secs)
     }
 }
 
@@ -310,10 +347,19 @@ impl Config {
             ("server.request_receive_timeout_secs", server.request_receive_timeout_secs),
             ("server.client_stall_timeout_secs", server.client_stall_timeout_secs),
             ("server.http2_keepalive_timeout_secs", server.http2_keepalive_timeout_secs),
+            ("server.handshake_timeout_secs", server.handshake_timeout_secs),
+            ("server.max_connection_age_secs", server.max_connection_age_secs),
+            ("server.max_connection_age_grace_secs", server.max_connection_age_grace_secs),
         ] {
             seconds(key, secs, 1)?;
         }
         seconds("server.shutdown_grace_secs", server.shutdown_grace_secs, 0)?;
+        at_least("server.http2_max_concurrent_streams", u64::from(server.http2_max_concurrent_streams), 1)?;
+        // Below this, ordinary gRPC metadata (authorization, user agent, trace headers) would not fit.
+        at_least("server.http2_max_header_list_bytes", u64::from(server.http2_max_header_list_bytes), 1024)?;
+        if !(1..=1_000_000).contains(&server.max_connections) {
+            return Err(invalid("server.max_connections", "must be from 1 to 1000000".to_owned()));
+        }
         if !(10..=300).contains(&server.http2_keepalive_interval_secs) {
             return Err(invalid(
                 "server.http2_keepalive_interval_secs",
@@ -475,6 +521,16 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         assert_eq!(rejected_key(&format!("{MINIMAL}[server]\nmax_request_bytes = 10\n")), "server.max_request_bytes");
+        for key in [
+            "http2_max_concurrent_streams",
+            "http2_max_header_list_bytes",
+            "handshake_timeout_secs",
+            "max_connections",
+            "max_connection_age_secs",
+            "max_connection_age_grace_secs",
+        ] {
+            assert_eq!(rejected_key(&format!("{MINIMAL}[server]\n{key} = 0\n")), format!("server.{key}"));
+        }
         assert_eq!(rejected_key(&format!("{MINIMAL}[bedrock]\nregion = \"US East\"\n")), "bedrock.region");
         assert_eq!(
             rejected_key(&format!("{MINIMAL}[server]\nmax_stream_duration_secs = 9223372036854775807\n")),

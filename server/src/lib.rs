@@ -7,6 +7,7 @@ pub mod admission;
 pub mod bedrock;
 pub mod catalog;
 pub mod config;
+pub mod connection;
 pub mod convert;
 pub mod error;
 pub mod health;

@@ -1,6 +1,9 @@
 //! The gateway's listener: accepts TCP connections, sets their socket options and, when
 //! `server.proxy_protocol` is on, reads the PROXY protocol header before HTTP/2 starts. Each header
 //! is read in its own task, so a slow or silent peer never holds up the next accept.
+//!
+//! `server.max_connections` is enforced here, at accept, so that connections still sending their
+//! PROXY header count too: one beyond the cap is closed at once.
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,13 +12,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::Stream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
-use tonic::transport::server::Connected;
+use tokio_util::sync::CancellationToken;
 
+use crate::config::ServerConfig;
+use crate::metrics::{OpenConnection, Rejection};
 use crate::proxy_protocol::read_header;
 
 /// Longest a new connection may take to send its PROXY protocol header.
@@ -34,6 +38,19 @@ pub struct Peer {
     pub vpc_endpoint_id: Option<Arc<str>>,
 }
 
+/// Cancelled when the streams still open on a request's connection must end now: the
+/// connection's age grace (`server.max_connection_age_grace_secs`) or the shutdown grace is over.
+/// Available to handlers as a request extension; a child of the server-wide cut token.
+#[derive(Debug, Clone)]
+pub struct ConnectionCut(pub CancellationToken);
+
+/// One of the `server.max_connections` places, held for as long as the connection is open.
+#[derive(Debug)]
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    _open: OpenConnection,
+}
+
 pin_project_lite::pin_project! {
     /// An accepted connection with its peer.
     #[derive(Debug)]
@@ -41,14 +58,14 @@ pin_project_lite::pin_project! {
         #[pin]
         stream: TcpStream,
         peer: Peer,
+        _slot: Slot,
     }
 }
 
-impl Connected for PeerStream {
-    type ConnectInfo = Peer;
-
-    fn connect_info(&self) -> Peer {
-        self.peer.clone()
+impl PeerStream {
+    /// Who is on the other end.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
     }
 }
 
@@ -84,7 +101,7 @@ impl AsyncWrite for PeerStream {
     }
 }
 
-/// The stream of ready connections; stops accepting when dropped.
+/// The ready connections; stops accepting, and closes the listening socket, when dropped.
 #[derive(Debug)]
 pub struct Incoming {
     connections: mpsc::Receiver<PeerStream>,
@@ -97,22 +114,27 @@ impl Drop for Incoming {
     }
 }
 
-impl Stream for Incoming {
-    type Item = io::Result<PeerStream>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.connections.poll_recv(cx).map(|connection| connection.map(Ok))
+impl Incoming {
+    /// The next ready connection; `None` only if the accept loop has ended.
+    pub async fn next(&mut self) -> Option<PeerStream> {
+        self.connections.recv().await
     }
 }
 
-/// Starts accepting on `listener`.
-pub fn incoming(listener: TcpListener, proxy_protocol: bool) -> Incoming {
+/// Starts accepting on `listener`, with `config`'s PROXY protocol setting and connection cap.
+pub fn incoming(listener: TcpListener, config: &ServerConfig) -> Incoming {
     let (ready, connections) = mpsc::channel(64);
-    let acceptor = tokio::spawn(accept_loop(listener, proxy_protocol, ready));
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let acceptor = tokio::spawn(accept_loop(listener, config.proxy_protocol, slots, ready));
     Incoming { connections, acceptor }
 }
 
-async fn accept_loop(listener: TcpListener, proxy_protocol: bool, ready: mpsc::Sender<PeerStream>) {
+async fn accept_loop(
+    listener: TcpListener,
+    proxy_protocol: bool,
+    slots: Arc<Semaphore>,
+    ready: mpsc::Sender<PeerStream>,
+) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -122,10 +144,16 @@ async fn accept_loop(listener: TcpListener, proxy_protocol: bool, ready: mpsc::S
                 continue;
             }
         };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(peer = %addr, "refused a connection: server.max_connections reached");
+            crate::metrics::rejected(Rejection::Connections);
+            continue;
+        };
+        let slot = Slot { _permit: permit, _open: OpenConnection::start() };
         configure(&stream);
         if !proxy_protocol {
             let peer = Peer { addr: Some(addr), vpc_endpoint_id: None };
-            if ready.send(PeerStream { stream, peer }).await.is_err() {
+            if ready.send(PeerStream { stream, peer, _slot: slot }).await.is_err() {
                 return;
             }
             continue;
@@ -136,7 +164,7 @@ async fn accept_loop(listener: TcpListener, proxy_protocol: bool, ready: mpsc::S
             match tokio::time::timeout(HEADER_TIMEOUT, read_header(&mut stream)).await {
                 Ok(Ok(header)) => {
                     let peer = Peer { addr: header.source, vpc_endpoint_id: header.vpc_endpoint_id.map(Arc::from) };
-                    let _ = ready.send(PeerStream { stream, peer }).await;
+                    let _ = ready.send(PeerStream { stream, peer, _slot: slot }).await;
                 }
                 Ok(Err(err)) => tracing::warn!(peer = %addr, error = %err, "refused a connection"),
                 Err(_) => tracing::warn!(peer = %addr, "refused a connection: no PROXY protocol header within 5 s"),

@@ -2,24 +2,21 @@
 //! reflection as ordinary services, with graceful draining on shutdown.
 
 use std::future::Future;
-use std::time::Duration;
 
 use bedrock_gateway_proto::v1::gateway_service_server::GatewayServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Server;
+use tonic::service::Routes;
 use tower::ServiceBuilder;
 
 use crate::admission::{Admission, ApiKeyAuthLayer, ReceiveTimeoutLayer, RequestEdgeLayer, RequestSizeLimitLayer};
 use crate::bedrock::Bedrock;
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::connection::Connections;
 use crate::health::Health;
 use crate::listener;
 use crate::service::Gateway;
-
-/// How long cut streams get to send their final status before the server stops regardless.
-const CUT_FLUSH: Duration = Duration::from_secs(2);
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -30,9 +27,6 @@ pub enum ServeError {
     /// The reflection service could not load the API's descriptors.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// The transport failed.
-    #[error("server: {0}")]
-    Transport(#[from] tonic::transport::Error),
 }
 
 /// Serves the gateway on `listener` until `shutdown` completes, then drains: health turns
@@ -68,35 +62,30 @@ pub async fn serve(
                 .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024)),
         );
 
-    let incoming = listener::incoming(listener, limits.proxy_protocol);
-    let (drain, drain_signal) = tokio::sync::oneshot::channel::<()>();
-    let server = Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(limits.http2_keepalive_interval_secs)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(limits.http2_keepalive_timeout_secs)))
-        .add_service(health_service)
+    let routes = Routes::new(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
-        .add_service(gateway_service)
-        .serve_with_incoming_shutdown(incoming, async {
-            let _ = drain_signal.await;
-        });
+        .add_service(gateway_service);
+
+    let incoming = listener::incoming(listener, limits);
+    let drain = CancellationToken::new();
+    let server = Connections::new(limits, routes).serve(incoming, drain.clone(), cut.clone());
     tokio::pin!(server);
 
     tokio::select! {
-        finished = &mut server => return Ok(finished?),
+        () = &mut server => return Ok(()),
         () = shutdown => {}
     }
     tracing::info!(grace_secs = limits.shutdown_grace_secs, "shutting down: draining in-flight streams");
     health.drain().await;
-    let _ = drain.send(());
-    if let Ok(finished) = tokio::time::timeout(limits.shutdown_grace(), &mut server).await {
-        return Ok(finished?);
+    drain.cancel();
+    if tokio::time::timeout(limits.shutdown_grace(), &mut server).await.is_ok() {
+        return Ok(());
     }
     tracing::warn!("shutdown grace elapsed; ending the streams still open as incomplete");
+    // Every connection's cut token is a child of this one: the cut streams send their final
+    // status, then their connections close, within the connections' flush time.
     cut.cancel();
-    // The cut streams send their final status, then their connections close.
-    match tokio::time::timeout(CUT_FLUSH, server).await {
-        Ok(finished) => Ok(finished?),
-        Err(_) => Ok(()),
-    }
+    server.await;
+    Ok(())
 }

@@ -17,7 +17,7 @@ use crate::config::{BedrockConfig, ServerConfig};
 use crate::convert::request::{BedrockRequest, require_model_name, to_bedrock};
 use crate::convert::response::answer;
 use crate::error::GatewayError;
-use crate::listener::Peer;
+use crate::listener::{ConnectionCut, Peer};
 use crate::relay::{RelayContext, RelayStream, proto_duration, relay};
 use crate::request_log::RequestLog;
 
@@ -66,7 +66,8 @@ struct Prepared {
 
 impl Gateway {
     /// A service answering from `catalog` through `bedrock`, admitting requests through
-    /// `admission`; its open streams end with UNAVAILABLE when `cut` is cancelled.
+    /// `admission`; its open streams end with UNAVAILABLE when their connection's
+    /// [`ConnectionCut`] is cancelled, or `cut` for requests that came without one.
     pub fn new(
         catalog: Catalog,
         bedrock: Bedrock,
@@ -143,7 +144,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
             idle_timeout: self.stream_idle_timeout,
             client_stall_timeout: self.client_stall_timeout,
             log: call.log,
-            cut: self.cut.clone(),
+            cut: extensions.get::<ConnectionCut>().map_or_else(|| self.cut.clone(), |cut| cut.0.clone()),
             slot,
         };
         let mut response = Response::new(relay(stream, context));
