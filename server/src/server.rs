@@ -6,16 +6,17 @@ use std::time::Duration;
 
 use bedrock_gateway_proto::v1::gateway_service_server::GatewayServiceServer;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::transport::Server;
 use tower::ServiceBuilder;
 
+use crate::admin::{self, Readiness};
 use crate::admission::{ApiKeyAuthLayer, InFlightLimitLayer, RequestSizeLimitLayer};
 use crate::bedrock::Bedrock;
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::listener;
 use crate::service::Gateway;
+use crate::{emf, listener};
 
 /// How long cut streams get to send their final status before the server stops regardless.
 const CUT_FLUSH: Duration = Duration::from_secs(2);
@@ -36,13 +37,28 @@ pub enum ServeError {
 
 /// Serves the gateway on `listener` until `shutdown` completes, then drains: health turns
 /// NOT_SERVING, new connections are refused, and in-flight streams get `server.shutdown_grace_secs`
-/// to finish before they are cut.
+/// to finish before they are cut. No admin listener: see [`serve_with_admin`].
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    serve_with_admin(config, listener, None, shutdown).await
+}
+
+/// [`serve`], plus the admin endpoints (`/metrics`, `/healthz`, `/readyz`; see [`admin`]) on
+/// `admin_listener` when given, whose readiness turns 503 when the drain begins, and the CloudWatch
+/// EMF lines when `metrics.emf` is on. Both stop when this returns. `main` binds `admin.listen`;
+/// tests pass a listener on an ephemeral port.
+pub async fn serve_with_admin(
+    config: Config,
+    listener: TcpListener,
+    admin_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
     config.validate()?;
+    let readiness = Readiness::default();
+    let _background = spawn_background(&config, admin_listener, &readiness);
     let bedrock = Bedrock::connect(&config.bedrock).await;
     let cut = CancellationToken::new();
     let gateway = Gateway::new(Catalog::from_config(&config.models), bedrock, &config.server, cut.clone());
@@ -80,10 +96,12 @@ pub async fn serve(
         });
     tokio::pin!(server);
 
+    readiness.serving();
     tokio::select! {
         finished = &mut server => return Ok(finished?),
         () = shutdown => {}
     }
+    readiness.draining();
     tracing::info!(grace_secs = limits.shutdown_grace_secs, "shutting down: draining in-flight streams");
     health.set_not_serving::<GatewayServiceServer<Gateway>>().await;
     let _ = drain.send(());
@@ -97,4 +115,19 @@ pub async fn serve(
         Ok(finished) => Ok(finished?),
         Err(_) => Ok(()),
     }
+}
+
+/// Starts what runs beside the server: the admin listener and the EMF writer. They stop when the
+/// returned guard is dropped.
+fn spawn_background(config: &Config, admin_listener: Option<TcpListener>, readiness: &Readiness) -> DropGuard {
+    let stop = CancellationToken::new();
+    if let Some(admin_listener) = admin_listener {
+        // Installed before serving, so that no request goes uncounted.
+        crate::metrics::install();
+        tokio::spawn(admin::serve(admin_listener, readiness.clone(), stop.clone()));
+    }
+    if config.metrics.emf {
+        tokio::spawn(emf::run(config.metrics.clone(), stop.clone()));
+    }
+    stop.drop_guard()
 }
