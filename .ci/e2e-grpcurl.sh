@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the gateway exactly as README says (local mode, embedded emulator) and drives it with the
-# real grpcurl through server reflection only: no proto files.
+# real grpcurl through server reflection only: no proto files; then the admin listener with curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 addr=127.0.0.1:50051
@@ -56,5 +56,11 @@ if unknown=$(grpcurl -plaintext -d '{"model":"gpt-4","messages":[{"role":"ROLE_U
 fi
 expect "unknown model" 'Code: NotFound' "$unknown"
 expect "unknown model" 'this gateway offers: chat' "$unknown"
+
+# The admin listener, as local mode binds it.
+admin=http://127.0.0.1:9090
+expect "readyz" '^ready$' "$(curl -fsS "$admin/readyz")"
+expect "healthz" '^ok$' "$(curl -fsS "$admin/healthz")"
+expect "metrics" '^# TYPE bedrock_gateway_streams_in_flight gauge$' "$(curl -fsS "$admin/metrics")"
 
 echo "end to end: ok"

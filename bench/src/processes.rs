@@ -127,12 +127,15 @@ impl Layout {
     }
 }
 
-/// The gateway configuration every scenario uses: the emulator as Bedrock, no retries, and two
-/// models, `bench` (answers) and `idle` (the emulator's `fault.stall`, which never finishes).
+/// The gateway configuration every scenario uses: the emulator as Bedrock, no retries, the admin
+/// listener on a port of its own (gateways may overlap), and two models, `bench` (answers) and `idle` (the emulator's `fault.stall`, which never finishes).
 fn gateway_config(listen: SocketAddr, emulator: SocketAddr, log_filter: &str) -> String {
     format!(
         r#"[server]
 listen = "{listen}"
+
+[admin]
+listen = "127.0.0.1:0"
 
 [bedrock]
 endpoint_url = "http://{emulator}"

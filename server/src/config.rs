@@ -27,6 +27,12 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// Who may call the gateway service.
     pub auth: AuthConfig,
+    /// The admin HTTP listener: metrics, liveness, readiness.
+    pub admin: AdminConfig,
+    /// Metrics output besides the admin listener's Prometheus endpoint.
+    pub metrics: MetricsConfig,
+    /// Trace export.
+    pub telemetry: TelemetryConfig,
     /// The catalog: logical model name -> Bedrock target.
     pub models: BTreeMap<String, ModelConfig>,
 }
@@ -230,6 +236,57 @@ impl Default for LoggingConfig {
     }
 }
 
+/// The admin HTTP/1.1 listener, separate from the gRPC one so that scrapes and load balancer checks
+/// never compete with, or are refused like, client traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address serving `/metrics`, `/healthz` and `/readyz`.
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig { listen: SocketAddr::from(([0, 0, 0, 0], 9090)) }
+    }
+}
+
+/// Metrics output besides the admin listener's Prometheus endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Write CloudWatch Embedded Metric Format lines to stdout, for CloudWatch Logs to turn into
+    /// metrics (on ECS with the awslogs driver, no agent needed).
+    pub emf: bool,
+    /// The `ServiceName` dimension of the EMF metrics.
+    pub emf_service_name: String,
+    /// Seconds between EMF lines.
+    pub emf_interval_secs: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { emf: false, emf_service_name: "bedrock-gateway".to_owned(), emf_interval_secs: 10 }
+    }
+}
+
+impl MetricsConfig {
+    /// See [`MetricsConfig::emf_interval_secs`].
+    pub fn emf_interval(&self) -> Duration {
+        Duration::from_secs(self.emf_interval_secs)
+    }
+}
+
+/// Trace export. Incoming W3C `traceparent` headers are always honoured (the trace id is logged);
+/// spans are exported only when an endpoint is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Base URL of an OTLP/HTTP (protobuf) collector, such as `http://localhost:4318` for a
+    /// sidecar; spans go to `<url>/v1/traces`. Unset: no export.
+    pub otlp_endpoint: Option<String>,
+}
+
 /// Who may call the gateway service. With no keys, any caller that reaches the listener may (the
 /// network, PrivateLink and security groups, is then the boundary). Health and reflection are
 /// always open, for load balancer health checks and grpcurl.
@@ -331,6 +388,7 @@ impl Config {
         self.validate_server()?;
         self.validate_bedrock()?;
         self.validate_auth()?;
+        self.validate_observability()?;
         self.validate_models()
     }
 
@@ -404,6 +462,39 @@ impl Config {
                 return Err(invalid(
                     &format!("auth.api_keys.{caller}"),
                     "must be the SHA-256 of the key as 64 hex digits (printf %s KEY | sha256sum)".to_owned(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_observability(&self) -> Result<(), ConfigError> {
+        let port = self.admin.listen.port();
+        if port != 0 && port == self.server.listen.port() {
+            return Err(invalid("admin.listen", format!("port {port} is server.listen's; use another (default 9090)")));
+        }
+        let name = &self.metrics.emf_service_name;
+        if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(invalid(
+                "metrics.emf_service_name",
+                format!("{name:?} must be 1 to 255 printable ASCII characters without spaces"),
+            ));
+        }
+        if !(1..=60).contains(&self.metrics.emf_interval_secs) {
+            return Err(invalid(
+                "metrics.emf_interval_secs",
+                "must be from 1 to 60, so that every CloudWatch minute gets a value".to_owned(),
+            ));
+        }
+        if let Some(url) = &self.telemetry.otlp_endpoint {
+            let has_host = url.parse::<http::Uri>().is_ok_and(|uri| uri.host().is_some_and(|host| !host.is_empty()));
+            if !url.starts_with("http://") || !has_host {
+                return Err(invalid(
+                    "telemetry.otlp_endpoint",
+                    format!(
+                        "{url:?} must be an http:// URL of an OTLP/HTTP collector, such as \"http://localhost:4318\" \
+                         (no TLS: run the collector next to the gateway)"
+                    ),
                 ));
             }
         }
@@ -553,6 +644,28 @@ mod tests {
             rejected_key("[models.old]\nmodel_id = \"x\"\nretires_on = \"next year\"\n"),
             "models.old.retires_on"
         );
+    }
+
+    #[test]
+    fn observability_keys_are_checked() {
+        let config = Config::from_toml(MINIMAL).unwrap();
+        assert_eq!(config.admin.listen, SocketAddr::from(([0, 0, 0, 0], 9090)));
+        assert!(!config.metrics.emf);
+        assert_eq!(config.metrics.emf_service_name, "bedrock-gateway");
+        assert_eq!(config.metrics.emf_interval(), Duration::from_secs(10));
+        assert_eq!(config.telemetry.otlp_endpoint, None);
+        let with = |section: &str| format!("{MINIMAL}{section}\n");
+        assert_eq!(rejected_key(&with("[admin]\nlisten = \"0.0.0.0:50051\"")), "admin.listen");
+        assert_eq!(rejected_key(&with("[metrics]\nemf_service_name = \"\"")), "metrics.emf_service_name");
+        assert_eq!(rejected_key(&with("[metrics]\nemf_service_name = \"a b\"")), "metrics.emf_service_name");
+        assert_eq!(rejected_key(&with("[metrics]\nemf_interval_secs = 0")), "metrics.emf_interval_secs");
+        assert_eq!(rejected_key(&with("[metrics]\nemf_interval_secs = 61")), "metrics.emf_interval_secs");
+        for url in ["localhost:4318", "https://collector:4318", "http://"] {
+            let key = rejected_key(&with(&format!("[telemetry]\notlp_endpoint = {url:?}")));
+            assert_eq!(key, "telemetry.otlp_endpoint", "{url}");
+        }
+        let config = Config::from_toml(&with("[telemetry]\notlp_endpoint = \"http://localhost:4318\"")).unwrap();
+        assert_eq!(config.telemetry.otlp_endpoint.as_deref(), Some("http://localhost:4318"));
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! bedrock-gateway: one stable gRPC streaming API in front of Amazon Bedrock.
 //!
 //! [`serve`] is the whole server, used the same way by `main` and by the integration tests: give it
-//! a validated [`Config`], a bound listener and a shutdown signal.
+//! a validated [`Config`], a bound listener and a shutdown signal; [`serve_with_admin`] adds the
+//! admin listener (metrics, liveness, readiness).
 
+pub mod admin;
 pub mod admission;
 pub mod bedrock;
 pub mod catalog;
 pub mod config;
 pub mod connection;
 pub mod convert;
+pub mod emf;
 pub mod error;
 pub mod health;
 pub mod listener;
@@ -24,4 +27,4 @@ pub mod shutdown;
 pub mod telemetry;
 
 pub use config::Config;
-pub use server::{ServeError, serve};
+pub use server::{ServeError, serve, serve_with_admin};

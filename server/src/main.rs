@@ -1,4 +1,5 @@
-//! The `bedrock-gateway` binary: flags, config, logging, then [`bedrock_gateway::serve`].
+//! The `bedrock-gateway` binary: flags, config, logging and traces, then
+//! [`bedrock_gateway::serve_with_admin`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -84,25 +85,36 @@ async fn run(cli: Cli) -> ExitCode {
         Ok(emulator) => emulator,
         Err(message) => return fail(&message),
     };
-    telemetry::init(&config.logging);
-    let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
-        Ok(listener) => listener,
-        Err(err) => return fail(&format!("cannot listen on {} (server.listen): {err}", config.server.listen)),
+    let _telemetry = match telemetry::init(&config) {
+        Ok(telemetry) => telemetry,
+        Err(err) => return fail(&err.to_string()),
     };
+    let (listener, admin_listener) =
+        match (bind(config.server.listen, "server.listen").await, bind(config.admin.listen, "admin.listen").await) {
+            (Ok(listener), Ok(admin_listener)) => (listener, admin_listener),
+            (Err(message), _) | (_, Err(message)) => return fail(&message),
+        };
     let addr = listener.local_addr().map_or_else(|_| config.server.listen.to_string(), |addr| addr.to_string());
+    let admin_addr =
+        admin_listener.local_addr().map_or_else(|_| config.admin.listen.to_string(), |addr| addr.to_string());
     match &emulator {
         Some(local) => {
             println!("bedrock-gateway listening on {addr} (local mode: Bedrock emulator at {})", local.endpoint_url);
             println!(
                 "try: grpcurl -plaintext -d '{{\"model\":\"chat\",\"messages\":[{{\"role\":\"ROLE_USER\",\"content\":[{{\"text\":\"Hello\"}}]}}]}}' {addr} bedrock.gateway.v1.GatewayService/ConverseStream"
             );
+            println!("metrics: curl http://{admin_addr}/metrics");
         }
-        None => println!("bedrock-gateway listening on {addr}"),
+        None => println!("bedrock-gateway listening on {addr}; admin (metrics, healthz, readyz) on {admin_addr}"),
     }
-    match bedrock_gateway::serve(config, listener, shutdown::signal()).await {
+    match bedrock_gateway::serve_with_admin(config, listener, Some(admin_listener), shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&err.to_string()),
     }
+}
+
+async fn bind(addr: SocketAddr, key: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|err| format!("cannot listen on {addr} ({key}): {err}"))
 }
 
 fn load_config(cli: &Cli) -> Result<Config, String> {
@@ -147,6 +159,7 @@ async fn local_mode(cli: &Cli, config: &mut Config) -> Result<Option<LocalMode>,
     if cli.listen.is_none() {
         config.server.listen.set_ip([127, 0, 0, 1].into());
     }
+    config.admin.listen.set_ip([127, 0, 0, 1].into());
     let emulator = bedrock_gateway::local::start(config)
         .await
         .map_err(|err| format!("cannot start the Bedrock emulator: {err}"))?;

@@ -3,9 +3,17 @@
 //! below and never names a series itself.
 //!
 //! Recording goes through the `metrics` facade; with no recorder installed (as in unit tests) it
-//! costs next to nothing.
+//! costs next to nothing. [`install`] makes it a Prometheus recorder, once per process, which the
+//! admin listener renders. The same functions also keep the gauges and a few per-interval counts
+//! in atomics, which the CloudWatch EMF lines (`emf.rs`, where their names are) are made of, so
+//! both outputs come from one set of recordings.
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
+
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Requests that reached a final status, by logical model, caller and gRPC code.
 pub const REQUESTS_TOTAL: &str = "bedrock_gateway_requests_total";
@@ -45,6 +53,17 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Every reason, for series that start at zero.
+    pub const ALL: [Rejection; 7] = [
+        Rejection::Auth,
+        Rejection::Capacity,
+        Rejection::CallerCapacity,
+        Rejection::Size,
+        Rejection::ReceiveTimeout,
+        Rejection::Decode,
+        Rejection::Connections,
+    ];
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -79,12 +98,14 @@ pub struct Finished<'a> {
 /// Records a finished request.
 pub fn request_finished(finished: &Finished<'_>) {
     let Finished { model, caller, code, time_to_first_token, duration, tokens } = *finished;
+    INTERVAL.requests.fetch_add(1, Ordering::Relaxed);
     let labels = [("model", model.to_owned()), ("caller", caller.to_owned()), ("code", code.to_owned())];
     metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
     let by_model = [("model", model.to_owned())];
     metrics::histogram!(REQUEST_DURATION_SECONDS, &by_model).record(duration.as_secs_f64());
     if let Some(ttft) = time_to_first_token {
         metrics::histogram!(TIME_TO_FIRST_TOKEN_SECONDS, &by_model).record(ttft.as_secs_f64());
+        INTERVAL.time_to_first_token[ttft_slot(ttft)].fetch_add(1, Ordering::Relaxed);
     }
     if let Some((input, output)) = tokens {
         for (direction, count) in [("input", input), ("output", output)] {
@@ -97,11 +118,13 @@ pub fn request_finished(finished: &Finished<'_>) {
 
 /// Records a refusal.
 pub fn rejected(reason: Rejection) {
+    INTERVAL.rejections.fetch_add(1, Ordering::Relaxed);
     metrics::counter!(REJECTIONS_TOTAL, "reason" => reason.as_str()).increment(1);
 }
 
 /// Records a Bedrock error by its exception name (`ThrottlingException`, ..., or `connection`).
 pub fn bedrock_error(exception: &str) {
+    INTERVAL.bedrock_errors.fetch_add(1, Ordering::Relaxed);
     metrics::counter!(BEDROCK_ERRORS_TOTAL, "exception" => exception.to_owned()).increment(1);
 }
 
@@ -112,14 +135,14 @@ pub struct InFlight(());
 impl InFlight {
     /// Starts counting.
     pub fn start() -> InFlight {
-        metrics::gauge!(STREAMS_IN_FLIGHT).increment(1.0);
+        STREAMS_NOW.fetch_add(1, Ordering::Relaxed);
         InFlight(())
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        metrics::gauge!(STREAMS_IN_FLIGHT).decrement(1.0);
+        STREAMS_NOW.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -130,13 +153,214 @@ pub struct OpenConnection(());
 impl OpenConnection {
     /// Starts counting.
     pub fn start() -> OpenConnection {
-        metrics::gauge!(CONNECTIONS_OPEN).increment(1.0);
+        CONNECTIONS_NOW.fetch_add(1, Ordering::Relaxed);
         OpenConnection(())
     }
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        metrics::gauge!(CONNECTIONS_OPEN).decrement(1.0);
+        CONNECTIONS_NOW.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The gauges' values. They are kept here rather than in the recorder so that they are right from
+/// process start, whenever the recorder is installed, and so that EMF reads the same numbers.
+static STREAMS_NOW: AtomicI64 = AtomicI64::new(0);
+static CONNECTIONS_NOW: AtomicI64 = AtomicI64::new(0);
+
+/// Slots of the per-interval time-to-first-token distribution: a quarter of a doubling each, from
+/// 1 ms (slot 0 also holds anything faster) to 2^18 ms, about 4.4 minutes (the last slot also
+/// holds anything slower). Within CloudWatch's 100 distinct values per EMF metric.
+const TTFT_SLOTS: usize = 72;
+const TTFT_SLOTS_PER_DOUBLING: f64 = 4.0;
+
+/// Counts since the last EMF line.
+struct IntervalCounts {
+    requests: AtomicU64,
+    rejections: AtomicU64,
+    bedrock_errors: AtomicU64,
+    time_to_first_token: [AtomicU64; TTFT_SLOTS],
+}
+
+static INTERVAL: IntervalCounts = IntervalCounts {
+    requests: AtomicU64::new(0),
+    rejections: AtomicU64::new(0),
+    bedrock_errors: AtomicU64::new(0),
+    time_to_first_token: [const { AtomicU64::new(0) }; TTFT_SLOTS],
+};
+
+fn ttft_slot(ttft: Duration) -> usize {
+    let ms = ttft.as_secs_f64() * 1e3;
+    if ms < 1.0 {
+        return 0;
+    }
+    // Truncation is the intent: the slot whose range holds `ms`.
+    ((ms.log2() * TTFT_SLOTS_PER_DOUBLING) as usize).min(TTFT_SLOTS - 1)
+}
+
+/// The value that stands for a slot: the geometric middle of its range, within 9% of any time in it.
+fn ttft_slot_ms(slot: usize) -> f64 {
+    let ms = ((slot as f64 + 0.5) / TTFT_SLOTS_PER_DOUBLING).exp2();
+    (ms * 100.0).round() / 100.0
+}
+
+/// One EMF interval: the gauges now, and the counts since the previous [`take_interval`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct IntervalSample {
+    pub(crate) streams_in_flight: i64,
+    pub(crate) connections_open: i64,
+    pub(crate) requests: u64,
+    pub(crate) rejections: u64,
+    pub(crate) bedrock_errors: u64,
+    /// (milliseconds, count) for each slot that has any, fastest first.
+    pub(crate) time_to_first_token_ms: Vec<(f64, u64)>,
+}
+
+/// Reads the gauges and takes the interval's counts, starting the next interval at zero.
+pub(crate) fn take_interval() -> IntervalSample {
+    let take = |count: &AtomicU64| count.swap(0, Ordering::Relaxed);
+    IntervalSample {
+        streams_in_flight: STREAMS_NOW.load(Ordering::Relaxed),
+        connections_open: CONNECTIONS_NOW.load(Ordering::Relaxed),
+        requests: take(&INTERVAL.requests),
+        rejections: take(&INTERVAL.rejections),
+        bedrock_errors: take(&INTERVAL.bedrock_errors),
+        time_to_first_token_ms: INTERVAL
+            .time_to_first_token
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, count)| Some((ttft_slot_ms(slot), take(count))).filter(|(_, count)| *count > 0))
+            .collect(),
+    }
+}
+
+/// Buckets of [`TIME_TO_FIRST_TOKEN_SECONDS`], from a cached prompt to a long reasoning model.
+const TIME_TO_FIRST_TOKEN_BUCKETS: [f64; 18] =
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0];
+/// Buckets of [`REQUEST_DURATION_SECONDS`], from a rejected call to the longest stream allowed.
+const REQUEST_DURATION_BUCKETS: [f64; 15] =
+    [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0];
+/// How often histogram samples are folded into their buckets when nothing scrapes.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the Prometheus recorder as the process's recorder and describes every series; later
+/// calls (as from the many gateways of a test process) only return the same handle. Recordings
+/// made before the first call are not counted, except the gauges.
+pub fn install() -> &'static PrometheusHandle {
+    PROMETHEUS.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(TIME_TO_FIRST_TOKEN_SECONDS.to_owned()), &TIME_TO_FIRST_TOKEN_BUCKETS)
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(
+                    Matcher::Full(REQUEST_DURATION_SECONDS.to_owned()),
+                    &REQUEST_DURATION_BUCKETS,
+                )
+            })
+            .expect("bucket lists are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder was installed first; /metrics stays empty");
+            return handle;
+        }
+        describe();
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new().name("metrics-upkeep".to_owned()).spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                upkeep.run_upkeep();
+            }
+        });
+        if let Err(err) = spawned {
+            tracing::warn!(%err, "cannot start the metrics upkeep thread; histograms are folded at scrapes only");
+        }
+        handle
+    })
+}
+
+/// The Prometheus text exposition of every series, installing the recorder if needed.
+pub fn render() -> String {
+    let handle = install();
+    metrics::gauge!(STREAMS_IN_FLIGHT).set(STREAMS_NOW.load(Ordering::Relaxed) as f64);
+    metrics::gauge!(CONNECTIONS_OPEN).set(CONNECTIONS_NOW.load(Ordering::Relaxed) as f64);
+    handle.render()
+}
+
+fn describe() {
+    describe_counter!(
+        REQUESTS_TOTAL,
+        Unit::Count,
+        "Requests that reached a final status, by logical model, caller and gRPC code."
+    );
+    describe_counter!(REJECTIONS_TOTAL, Unit::Count, "Requests refused before reaching Bedrock, by reason.");
+    describe_gauge!(STREAMS_IN_FLIGHT, Unit::Count, "Requests admitted and not yet finished, streams included.");
+    describe_gauge!(CONNECTIONS_OPEN, Unit::Count, "Open client connections.");
+    describe_histogram!(
+        TIME_TO_FIRST_TOKEN_SECONDS,
+        Unit::Seconds,
+        "Time from receiving a request to its first content, by logical model."
+    );
+    describe_histogram!(
+        REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Time from receiving a request to its end, by logical model."
+    );
+    describe_counter!(TOKENS_TOTAL, Unit::Count, "Tokens, by logical model, caller and direction (input or output).");
+    describe_counter!(BEDROCK_ERRORS_TOTAL, Unit::Count, "Bedrock errors, by exception name.");
+    // Series whose labels are known up front start at zero, so that rates and alarms see their
+    // first increase.
+    for reason in Rejection::ALL {
+        metrics::counter!(REJECTIONS_TOTAL, "reason" => reason.as_str()).increment(0);
+    }
+    metrics::gauge!(STREAMS_IN_FLIGHT).increment(0.0);
+    metrics::gauge!(CONNECTIONS_OPEN).increment(0.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttft_slots_hold_their_times() {
+        for ms in [0.2, 1.0, 3.7, 42.0, 250.0, 1_234.0, 29_000.0, 200_000.0] {
+            let slot = ttft_slot(Duration::from_secs_f64(ms / 1e3));
+            let ratio = ttft_slot_ms(slot) / ms.max(1.0);
+            assert!((0.91..=1.10).contains(&ratio), "{ms} ms -> slot {slot} ({} ms)", ttft_slot_ms(slot));
+        }
+        assert_eq!(ttft_slot(Duration::from_secs(3600)), TTFT_SLOTS - 1);
+        assert_eq!(ttft_slot(Duration::ZERO), 0);
+    }
+
+    #[test]
+    fn every_rejection_is_listed_once() {
+        let mut names: Vec<_> = Rejection::ALL.iter().map(|reason| reason.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Rejection::ALL.len());
+    }
+
+    #[test]
+    fn recordings_reach_the_interval_counts() {
+        let _in_flight = InFlight::start();
+        let finished = Finished {
+            model: "chat",
+            caller: "-",
+            code: "OK",
+            time_to_first_token: Some(Duration::from_millis(250)),
+            duration: Duration::from_secs(2),
+            tokens: Some((10, 20)),
+        };
+        request_finished(&finished);
+        rejected(Rejection::Capacity);
+        bedrock_error("ThrottlingException");
+        // Other tests may record at the same time, hence the lower bounds.
+        let sample = take_interval();
+        assert!(sample.streams_in_flight >= 1);
+        assert!(sample.requests >= 1 && sample.rejections >= 1 && sample.bedrock_errors >= 1, "{sample:?}");
+        let slot_ms = ttft_slot_ms(ttft_slot(Duration::from_millis(250)));
+        assert!(sample.time_to_first_token_ms.iter().any(|&(ms, count)| ms == slot_ms && count >= 1), "{sample:?}");
     }
 }

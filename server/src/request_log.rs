@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bedrock_gateway_proto::v1;
+use opentelemetry::trace::TraceId;
 use tokio::time::Instant;
 
 use crate::admission::Caller;
@@ -37,6 +38,7 @@ struct Record {
     known_model: bool,
     caller: Option<Caller>,
     peer: Option<Peer>,
+    trace_id: Option<TraceId>,
     labels: String,
     received_at: Instant,
     outcome: Option<Outcome>,
@@ -63,8 +65,9 @@ enum Outcome {
 }
 
 impl RequestLog {
-    /// Starts the record of a request to `rpc` from `peer`, received now, with a fresh request id.
-    pub fn start(rpc: &'static str, peer: Option<Peer>) -> RequestLog {
+    /// Starts the record of a request to `rpc` from `peer` in trace `trace_id`, received now, with a
+    /// fresh request id.
+    pub fn start(rpc: &'static str, peer: Option<Peer>, trace_id: Option<TraceId>) -> RequestLog {
         let request_id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
         let received_at = Instant::now();
         let record = Record {
@@ -74,6 +77,7 @@ impl RequestLog {
             known_model: false,
             caller: None,
             peer,
+            trace_id,
             labels: String::new(),
             received_at,
             outcome: None,
@@ -210,6 +214,7 @@ impl Drop for Record {
                     peer = self.peer.as_ref().and_then(|peer| peer.addr).map(tracing::field::display),
                     vpce = self.peer.as_ref().and_then(|peer| peer.vpc_endpoint_id.as_deref()),
                     labels = %self.labels,
+                    trace_id = self.trace_id.map(tracing::field::display),
                     $($message)?
                 )
             };

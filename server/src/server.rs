@@ -5,18 +5,19 @@ use std::future::Future;
 
 use bedrock_gateway_proto::v1::gateway_service_server::GatewayServiceServer;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::service::Routes;
 use tower::ServiceBuilder;
 
+use crate::admin::{self, Readiness};
 use crate::admission::{Admission, ApiKeyAuthLayer, ReceiveTimeoutLayer, RequestEdgeLayer, RequestSizeLimitLayer};
 use crate::bedrock::Bedrock;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::connection::Connections;
 use crate::health::Health;
-use crate::listener;
 use crate::service::Gateway;
+use crate::{emf, listener};
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -31,13 +32,28 @@ pub enum ServeError {
 
 /// Serves the gateway on `listener` until `shutdown` completes, then drains: health turns
 /// NOT_SERVING, new connections are refused, and in-flight streams get `server.shutdown_grace_secs`
-/// to finish before they are cut.
+/// to finish before they are cut. No admin listener: see [`serve_with_admin`].
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    serve_with_admin(config, listener, None, shutdown).await
+}
+
+/// [`serve`], plus the admin endpoints (`/metrics`, `/healthz`, `/readyz`; see [`admin`]) on
+/// `admin_listener` when given, whose readiness turns 503 when the drain begins, and the CloudWatch
+/// EMF lines when `metrics.emf` is on. Both stop when this returns. `main` binds `admin.listen`;
+/// tests pass a listener on an ephemeral port.
+pub async fn serve_with_admin(
+    config: Config,
+    listener: TcpListener,
+    admin_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
     config.validate()?;
+    let readiness = Readiness::default();
+    let _background = spawn_background(&config, admin_listener, &readiness);
     let bedrock = Bedrock::connect(&config.bedrock).await;
     let cut = CancellationToken::new();
     let limits = &config.server;
@@ -72,10 +88,12 @@ pub async fn serve(
     let server = Connections::new(limits, routes).serve(incoming, drain.clone(), cut.clone());
     tokio::pin!(server);
 
+    readiness.serving();
     tokio::select! {
         () = &mut server => return Ok(()),
         () = shutdown => {}
     }
+    readiness.draining();
     tracing::info!(grace_secs = limits.shutdown_grace_secs, "shutting down: draining in-flight streams");
     health.drain().await;
     drain.cancel();
@@ -88,4 +106,19 @@ pub async fn serve(
     cut.cancel();
     server.await;
     Ok(())
+}
+
+/// Starts what runs beside the server: the admin listener and the EMF writer. They stop when the
+/// returned guard is dropped.
+fn spawn_background(config: &Config, admin_listener: Option<TcpListener>, readiness: &Readiness) -> DropGuard {
+    let stop = CancellationToken::new();
+    if let Some(admin_listener) = admin_listener {
+        // Installed before serving, so that no request goes uncounted.
+        crate::metrics::install();
+        tokio::spawn(admin::serve(admin_listener, readiness.clone(), stop.clone()));
+    }
+    if config.metrics.emf {
+        tokio::spawn(emf::run(config.metrics.clone(), stop.clone()));
+    }
+    stop.drop_guard()
 }

@@ -47,7 +47,7 @@ impl Call {
         let log = extensions
             .get::<RequestLog>()
             .cloned()
-            .unwrap_or_else(|| RequestLog::start(rpc, extensions.get::<Peer>().cloned()));
+            .unwrap_or_else(|| RequestLog::start(rpc, extensions.get::<Peer>().cloned(), None));
         Call { log }
     }
 

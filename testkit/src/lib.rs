@@ -23,6 +23,8 @@ pub const ANSWER_TOKENS: usize = 12;
 pub struct TestGateway {
     /// Where the gateway listens.
     pub addr: SocketAddr,
+    /// Where its admin listener (`/metrics`, `/healthz`, `/readyz`) listens, when it has one.
+    pub admin_addr: Option<SocketAddr>,
     /// The Bedrock emulator behind it.
     pub emulator: Emulator,
     shutdown: Option<oneshot::Sender<()>>,
@@ -120,15 +122,57 @@ impl TestGateway {
         pacing: EmulatorConfig,
         adjust: impl FnOnce(&mut Config),
     ) -> TestGateway {
+        TestGateway::serve(listener, None, pacing, adjust).await
+    }
+
+    /// A gateway with an admin listener on an ephemeral loopback port ([`TestGateway::admin_addr`]),
+    /// in front of an emulator paced by `pacing`. The Prometheus recorder is process-wide, so
+    /// every gateway of the test process counts into the same series.
+    pub async fn start_with_admin(pacing: EmulatorConfig, adjust: impl FnOnce(&mut Config)) -> TestGateway {
+        // The server installs it too, but only once its task runs: this way whatever the test
+        // records from now on is counted.
+        bedrock_gateway::metrics::install();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        TestGateway::serve(listener, Some(admin), pacing, adjust).await
+    }
+
+    async fn serve(
+        listener: TcpListener,
+        admin: Option<TcpListener>,
+        pacing: EmulatorConfig,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestGateway {
         let emulator = Emulator::start(EmulatorConfig { answer_tokens: ANSWER_TOKENS, ..pacing }).await.unwrap();
         let mut config = test_config(emulator.endpoint_url());
         adjust(&mut config);
         let addr = listener.local_addr().unwrap();
+        let admin_addr = admin.as_ref().map(|admin| admin.local_addr().unwrap());
         let (shutdown, stop) = oneshot::channel();
-        let server = tokio::spawn(bedrock_gateway::serve(config, listener, async {
+        let server = tokio::spawn(bedrock_gateway::serve_with_admin(config, listener, admin, async {
             let _ = stop.await;
         }));
-        TestGateway { addr, emulator, shutdown: Some(shutdown), server }
+        TestGateway { addr, admin_addr, emulator, shutdown: Some(shutdown), server }
+    }
+
+    /// `GET path` on the admin listener over a fresh HTTP/1.1 connection: the status and the body.
+    /// Panics when the gateway has no admin listener.
+    pub async fn admin_get(&self, path: &str) -> (http::StatusCode, String) {
+        use http_body_util::BodyExt;
+        let addr = self.admin_addr.expect("a gateway started with an admin listener");
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(connection);
+        let request =
+            http::Request::get(path).header(http::header::HOST, addr.to_string()).body(String::new()).unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(5), sender.send_request(request))
+            .await
+            .expect("the admin listener answers within 5 s")
+            .unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
     }
 
     /// The gateway's URL.

@@ -1,6 +1,6 @@
-//! The outermost layer of the gateway service: it gives each request its id and starts its
-//! [`RequestLog`] before any other layer can refuse it, and tags every response with
-//! `x-request-id`. A refusal made by tonic itself (a message that does not decode) has no layer of
+//! The outermost layer of the gateway service: it gives each request its id, its span (a child of
+//! the caller's W3C `traceparent`) and its [`RequestLog`] before any other layer can refuse it, and
+//! tags every response with `x-request-id`. A refusal made by tonic itself (a message that does not decode) has no layer of
 //! ours to record it, so the edge records it here from the status it sees.
 
 use std::task::{Context, Poll};
@@ -8,11 +8,13 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use tonic::server::NamedService;
 use tower::{Layer, Service};
+use tracing::Instrument;
 
 use crate::error::REQUEST_ID_HEADER;
 use crate::listener::Peer;
 use crate::metrics::Rejection;
 use crate::request_log::RequestLog;
+use crate::telemetry;
 
 /// Layer for [`RequestEdge`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,10 +52,12 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
-        let log = RequestLog::start(rpc_name(request.uri().path()), request.extensions().get::<Peer>().cloned());
+        let (span, trace_id) = telemetry::request_span(request.headers());
+        let peer = request.extensions().get::<Peer>().cloned();
+        let log = RequestLog::start(rpc_name(request.uri().path()), peer, trace_id);
         request.extensions_mut().insert(log.clone());
-        let response = self.inner.call(request);
-        Box::pin(async move {
+        let response = span.in_scope(|| self.inner.call(request));
+        let answered = async move {
             let mut response = response.await?;
             if let Ok(value) = log.request_id().parse() {
                 response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -65,7 +69,8 @@ where
                 log.refused_with(Rejection::Decode, status.code(), status.message().to_owned());
             }
             Ok(response)
-        })
+        };
+        Box::pin(answered.instrument(span))
     }
 }
 
