@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bedrock_gateway_proto::v1;
+use bedrock_gateway_proto::{limits, v1};
 use tokio::time::Instant;
 
 use crate::admission::Caller;
+use crate::convert::request::check_metadata;
 use crate::error::GatewayError;
 use crate::listener::Peer;
 
@@ -41,7 +42,9 @@ impl RequestLog {
         extensions: &tonic::Extensions,
         received_at: Instant,
     ) -> Self {
-        let labels = if request.request_metadata.is_empty() {
+        // The request is not validated yet: a refused one may carry megabytes of model name or
+        // labels, so only a name the size of one, and only labels within the limits, are logged.
+        let labels = if request.request_metadata.is_empty() || check_metadata(request).is_err() {
             String::new()
         } else {
             serde_json::to_string(&request.request_metadata.iter().collect::<BTreeMap<_, _>>()).unwrap_or_default()
@@ -49,7 +52,7 @@ impl RequestLog {
         RequestLog {
             request_id: request_id.to_owned(),
             rpc,
-            model: request.model.clone(),
+            model: request.model.chars().take(limits::MODEL_NAME_CHARS).collect(),
             caller: extensions.get::<Caller>().cloned(),
             peer: extensions.get::<Peer>().cloned(),
             labels,

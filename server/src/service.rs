@@ -77,11 +77,11 @@ impl Gateway {
     /// Validates and converts the request; nothing here talks to Bedrock.
     fn prepare(
         &self,
-        request: &v1::ConverseRequest,
+        request: v1::ConverseRequest,
         metadata: &MetadataMap,
         call: &Call,
     ) -> Result<Prepared, GatewayError> {
-        require_model_name(request)?;
+        require_model_name(&request)?;
         let model = self.catalog.resolve(&request.model)?;
         let bedrock_request = to_bedrock(request, &model)?;
         let limit =
@@ -100,7 +100,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let (metadata, extensions, request) = request.into_parts();
         let mut call = Call::start("ConverseStream", &request, &extensions);
         let Prepared { model, bedrock_request, deadline } =
-            self.prepare(&request, &metadata, &call).map_err(|err| call.fail(err))?;
+            self.prepare(request, &metadata, &call).map_err(|err| call.fail(err))?;
         let opened = tokio::time::timeout_at(deadline, self.bedrock.converse_stream(&model, bedrock_request)).await;
         let stream = opened.unwrap_or(Err(GatewayError::DeadlineExceeded)).map_err(|err| call.fail(err))?;
         let Call { request_id, received_at, log } = call;
@@ -124,7 +124,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let (metadata, extensions, request) = request.into_parts();
         let mut call = Call::start("Converse", &request, &extensions);
         let Prepared { model, bedrock_request, deadline } =
-            self.prepare(&request, &metadata, &call).map_err(|err| call.fail(err))?;
+            self.prepare(request, &metadata, &call).map_err(|err| call.fail(err))?;
         let called = tokio::time::timeout_at(deadline, self.bedrock.converse(&model, bedrock_request)).await;
         let output = called.unwrap_or(Err(GatewayError::DeadlineExceeded)).map_err(|err| call.fail(err))?;
         let answer = answer(output);
