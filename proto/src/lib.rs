@@ -21,3 +21,41 @@ pub mod metadata {
     /// Set on calls to a deprecated model: its retirement date and replacement.
     pub const MODEL_DEPRECATION: &str = "x-model-deprecation";
 }
+
+/// The largest request the gateway converts, field by field; anything larger is INVALID_ARGUMENT
+/// naming the field and the limit. Part of the API, so the server enforces exactly what the proto
+/// comments document, and clients and the benchmarks can stay inside it.
+///
+/// Bedrock itself documents few limits (20 images and 5 documents per message, 2,500 stop
+/// sequences, 1 to 64 character tool names); these are set above anything a real caller sends, and
+/// low enough that a request within them costs the gateway a small multiple of its size on the wire.
+pub mod limits {
+    /// Characters in `model`: logical model names are 1 to 64 characters.
+    pub const MODEL_NAME_CHARS: usize = 64;
+    /// Entries in `messages`.
+    pub const MESSAGES: usize = 2_000;
+    /// Entries in one message's `content`.
+    pub const BLOCKS_PER_MESSAGE: usize = 100;
+    /// Content blocks in all messages together, each tool-result item counted as one more: what
+    /// bounds the per-block overhead of a request made of many tiny blocks.
+    pub const CONTENT_BLOCKS: usize = 10_000;
+    /// Items in one tool result's `content`.
+    pub const TOOL_RESULT_ITEMS: usize = 100;
+    /// Entries in `system`.
+    pub const SYSTEM_BLOCKS: usize = 100;
+    /// Entries in `tool_config.tools`.
+    pub const TOOLS: usize = 256;
+    /// JSON values (each scalar, array and object counts one) in all tool schemas, tool inputs and
+    /// tool-result JSON of a request together.
+    pub const JSON_VALUES: usize = 50_000;
+    /// Entries in `inference_config.stop_sequences`.
+    pub const STOP_SEQUENCES: usize = 8;
+    /// Entries in `request_metadata`.
+    pub const METADATA_ENTRIES: usize = 16;
+    /// Characters in a `request_metadata` key (at least 1).
+    pub const METADATA_KEY_CHARS: usize = 64;
+    /// Characters in a `request_metadata` value.
+    pub const METADATA_VALUE_CHARS: usize = 256;
+    /// Characters in a tool's name (at least 1), as Bedrock allows.
+    pub const TOOL_NAME_CHARS: usize = 64;
+}

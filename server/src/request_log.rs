@@ -11,11 +11,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bedrock_gateway_proto::v1;
+use bedrock_gateway_proto::{limits, v1};
 use opentelemetry::trace::TraceId;
 use tokio::time::Instant;
 
 use crate::admission::Caller;
+use crate::convert::request::check_metadata;
 use crate::error::GatewayError;
 use crate::listener::Peer;
 use crate::metrics::{self, Rejection};
@@ -107,13 +108,15 @@ impl RequestLog {
 
     /// Records what the request asked for, once it has been decoded.
     pub fn set_request(&self, request: &v1::ConverseRequest) {
-        let labels = if request.request_metadata.is_empty() {
+        // The request is not validated yet: a refused one may carry megabytes of model name or
+        // labels, so only a name the size of one, and only labels within the limits, are logged.
+        let labels = if request.request_metadata.is_empty() || check_metadata(request).is_err() {
             String::new()
         } else {
             serde_json::to_string(&request.request_metadata.iter().collect::<BTreeMap<_, _>>()).unwrap_or_default()
         };
         let mut record = self.record();
-        record.model.clone_from(&request.model);
+        record.model = request.model.chars().take(limits::MODEL_NAME_CHARS).collect();
         record.labels = labels;
     }
 

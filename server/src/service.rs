@@ -91,12 +91,12 @@ impl Gateway {
     /// Validates and converts the request; nothing here talks to Bedrock.
     fn prepare(
         &self,
-        request: &v1::ConverseRequest,
+        request: v1::ConverseRequest,
         metadata: &MetadataMap,
         call: &Call,
     ) -> Result<Prepared, GatewayError> {
-        call.log.set_request(request);
-        require_model_name(request)?;
+        call.log.set_request(&request);
+        require_model_name(&request)?;
         let resolved = self.catalog.resolve(&request.model);
         if !matches!(resolved, Err(GatewayError::UnknownModel { .. })) {
             call.log.set_known_model();
@@ -125,8 +125,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let (metadata, extensions, request) = request.into_parts();
         let call = Call::start("ConverseStream", &extensions);
         let Prepared { model, bedrock_request, deadline } =
-            self.prepare(&request, &metadata, &call).map_err(|err| call.fail(err))?;
-        drop(request);
+            self.prepare(request, &metadata, &call).map_err(|err| call.fail(err))?;
         let slot = self.admit(&call, &extensions)?;
         let open_by = deadline.min(Instant::now() + self.stream_open_timeout);
         let opened = match tokio::time::timeout_at(open_by, self.bedrock.converse_stream(&model, bedrock_request)).await
@@ -156,8 +155,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let (metadata, extensions, request) = request.into_parts();
         let call = Call::start("Converse", &extensions);
         let Prepared { model, bedrock_request, deadline } =
-            self.prepare(&request, &metadata, &call).map_err(|err| call.fail(err))?;
-        drop(request);
+            self.prepare(request, &metadata, &call).map_err(|err| call.fail(err))?;
         let _slot = self.admit(&call, &extensions)?;
         let called = tokio::time::timeout_at(deadline, self.bedrock.converse(&model, bedrock_request)).await;
         let output = called.unwrap_or(Err(GatewayError::DeadlineExceeded)).map_err(|err| call.fail(err))?;

@@ -1,7 +1,7 @@
 //! Bad input is refused before Bedrock is called, with the right code and a message naming the
 //! field or the alias, and the gateway keeps serving.
 
-use bedrock_gateway_proto::v1;
+use bedrock_gateway_proto::{limits, v1};
 use bedrock_gateway_testkit::{TestGateway, collect, user_request};
 use tonic::Code;
 
@@ -67,6 +67,35 @@ async fn invalid_fields_are_named_and_never_reach_bedrock() {
 
     let mut client = gateway.stub().await;
     assert!(collect(&mut client, user_request("chat", "still serving?")).await.usage.is_some());
+}
+
+#[tokio::test]
+async fn requests_over_the_count_limits_are_refused_before_bedrock_is_called() {
+    let gateway = TestGateway::start().await;
+    let tiny = v1::ContentBlock { block: Some(v1::content_block::Block::Text("x".into())) };
+    let mut too_many_blocks = user_request("chat", "hello");
+    too_many_blocks.messages[0].content = vec![tiny.clone(); limits::BLOCKS_PER_MESSAGE + 1];
+    // Within every per-message limit, but one block over the limit for the whole conversation.
+    let mut too_many_in_all = user_request("chat", "hello");
+    too_many_in_all.messages = (0..=limits::CONTENT_BLOCKS / limits::BLOCKS_PER_MESSAGE)
+        .map(|index| v1::Message {
+            role: if index % 2 == 0 { v1::Role::User } else { v1::Role::Assistant } as i32,
+            content: vec![tiny.clone(); if index == 0 { 1 } else { limits::BLOCKS_PER_MESSAGE }],
+        })
+        .collect();
+    let long_name = user_request(&"chat".repeat(100), "hello");
+    let cases = [
+        (too_many_blocks, "messages[0].content", "at most 100"),
+        (too_many_in_all, "messages", "at most 10000"),
+        (long_name, "model", "at most 64"),
+    ];
+    for (request, field, limit) in cases {
+        let status = refused(&gateway, request).await;
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {}", status.message());
+        assert!(status.message().starts_with(&format!("{field}: ")), "names {field}: {}", status.message());
+        assert!(status.message().contains(limit), "says {limit}: {}", status.message());
+    }
+    assert_eq!(gateway.emulator.requests_served(), 0, "nothing reached Bedrock");
 }
 
 #[tokio::test]

@@ -1,22 +1,22 @@
 //! v1 request -> Bedrock Converse input, validating as it goes: a request that converts is one
 //! Bedrock can accept, and a request that does not is rejected with the path of the offending field,
 //! before anything is sent.
+//!
+//! The request is taken by value: text, image and document bytes move into the SDK's types, so a
+//! 4 MiB image is never held twice. Its size is bounded first: every count in
+//! [`bedrock_gateway_proto::limits`] is checked before anything is converted, so an abusive request
+//! is refused for the price of counting.
 
 use std::collections::HashSet;
 
 use aws_sdk_bedrockruntime::types as bedrock;
 use aws_smithy_types::{Blob, Document};
+use bedrock_gateway_proto::limits;
 use bedrock_gateway_proto::v1;
 
-use super::json;
+use super::json::{self, Budget, ParseError};
 use crate::catalog::Model;
 use crate::error::GatewayError;
-
-const MAX_STOP_SEQUENCES: usize = 8;
-const MAX_METADATA_ENTRIES: usize = 16;
-const MAX_METADATA_KEY_CHARS: usize = 64;
-const MAX_METADATA_VALUE_CHARS: usize = 256;
-const MAX_TOOL_NAME_CHARS: usize = 64;
 
 /// Everything a Converse or ConverseStream call needs besides the model id.
 #[derive(Debug, Clone)]
@@ -41,55 +41,108 @@ fn built<T>(field: &str, result: std::result::Result<T, aws_smithy_types::error:
     result.map_err(|err| invalid(field, err.to_string()))
 }
 
-/// The model name must be present before the catalog is asked about it.
+/// Refuses `count` over `limit`, naming the field, what is counted and the limit.
+fn at_most(field: impl Into<String>, count: usize, limit: usize, what: &str) -> Result<()> {
+    if count > limit {
+        return Err(invalid(field, format!("{count} {what}; at most {limit} are allowed")));
+    }
+    Ok(())
+}
+
+/// The model name must be present, and short enough to be one, before the catalog is asked about it
+/// (an unknown name is echoed in the NOT_FOUND message).
 pub fn require_model_name(request: &v1::ConverseRequest) -> Result<()> {
     if request.model.is_empty() {
         return Err(invalid("model", "required: the name of a logical model, as listed by ListModels"));
     }
+    let chars = request.model.chars().count();
+    if chars > limits::MODEL_NAME_CHARS {
+        return Err(invalid(
+            "model",
+            format!("{chars} characters; a logical model name has at most {}", limits::MODEL_NAME_CHARS),
+        ));
+    }
     Ok(())
 }
 
-/// Validates `request` for `model` and converts it to Bedrock's types.
-pub fn to_bedrock(request: &v1::ConverseRequest, model: &Model) -> Result<BedrockRequest> {
-    check_metadata(request)?;
+/// Validates `request` for `model` and converts it to Bedrock's types, moving its contents.
+pub fn to_bedrock(request: v1::ConverseRequest, model: &Model) -> Result<BedrockRequest> {
+    check_limits(&request)?;
+    let v1::ConverseRequest { messages: conversation, system: prompts, inference_config, tool_config: tools, .. } =
+        request;
+    let mut json_budget = Budget::new(limits::JSON_VALUES);
+    let tool_config = tools.map(|tools| tool_config(tools, &mut json_budget)).transpose()?;
     Ok(BedrockRequest {
-        messages: messages(&request.messages)?,
-        system: system(&request.system)?,
-        inference: inference(request.inference_config.as_ref(), model)?,
-        tool_config: request.tool_config.as_ref().map(tool_config).transpose()?,
+        messages: messages(conversation, &mut json_budget)?,
+        system: system(prompts)?,
+        inference: inference(inference_config, model)?,
+        tool_config,
     })
 }
 
-fn check_metadata(request: &v1::ConverseRequest) -> Result<()> {
-    if request.request_metadata.len() > MAX_METADATA_ENTRIES {
-        return Err(invalid(
-            "request_metadata",
-            format!("{} entries; at most {MAX_METADATA_ENTRIES} are allowed", request.request_metadata.len()),
-        ));
+/// Checks every count the limits bound, and the metadata, before anything is converted.
+fn check_limits(request: &v1::ConverseRequest) -> Result<()> {
+    use v1::content_block::Block;
+    check_metadata(request)?;
+    at_most("messages", request.messages.len(), limits::MESSAGES, "messages")?;
+    let mut blocks = 0;
+    for (index, message) in request.messages.iter().enumerate() {
+        let field = || format!("messages[{index}].content");
+        at_most(field(), message.content.len(), limits::BLOCKS_PER_MESSAGE, "content blocks")?;
+        blocks += message.content.len();
+        for (block_index, block) in message.content.iter().enumerate() {
+            if let Some(Block::ToolResult(result)) = &block.block {
+                let field = format!("{}[{block_index}].tool_result.content", field());
+                at_most(field, result.content.len(), limits::TOOL_RESULT_ITEMS, "items")?;
+                blocks += result.content.len();
+            }
+        }
     }
+    at_most("messages", blocks, limits::CONTENT_BLOCKS, "content blocks and tool-result items in all messages")?;
+    at_most("system", request.system.len(), limits::SYSTEM_BLOCKS, "system blocks")?;
+    if let Some(tools) = &request.tool_config {
+        at_most("tool_config.tools", tools.tools.len(), limits::TOOLS, "tools")?;
+    }
+    if let Some(config) = &request.inference_config {
+        at_most("inference_config.stop_sequences", config.stop_sequences.len(), limits::STOP_SEQUENCES, "given")?;
+    }
+    Ok(())
+}
+
+/// Checks the labels' count and lengths.
+pub fn check_metadata(request: &v1::ConverseRequest) -> Result<()> {
+    at_most("request_metadata", request.request_metadata.len(), limits::METADATA_ENTRIES, "entries")?;
     for (key, value) in &request.request_metadata {
-        if key.is_empty() || key.chars().count() > MAX_METADATA_KEY_CHARS {
+        let chars = key.chars().count();
+        if chars == 0 || chars > limits::METADATA_KEY_CHARS {
+            // Only the start of a long key is echoed: the message is logged.
+            let start: String = key.chars().take(16).collect();
             return Err(invalid(
                 "request_metadata",
-                format!("key {key:?} must be 1 to {MAX_METADATA_KEY_CHARS} characters"),
+                format!(
+                    "key {start:?}{} has {chars} characters; keys must have 1 to {}",
+                    if chars > 16 { "..." } else { "" },
+                    limits::METADATA_KEY_CHARS
+                ),
             ));
         }
-        if value.chars().count() > MAX_METADATA_VALUE_CHARS {
+        let chars = value.chars().count();
+        if chars > limits::METADATA_VALUE_CHARS {
             return Err(invalid(
                 format!("request_metadata[{key:?}]"),
-                format!("value must be at most {MAX_METADATA_VALUE_CHARS} characters"),
+                format!("value has {chars} characters; at most {} are allowed", limits::METADATA_VALUE_CHARS),
             ));
         }
     }
     Ok(())
 }
 
-fn messages(messages: &[v1::Message]) -> Result<Vec<bedrock::Message>> {
+fn messages(messages: Vec<v1::Message>, json_budget: &mut Budget) -> Result<Vec<bedrock::Message>> {
     if messages.is_empty() {
         return Err(invalid("messages", "at least one message is required"));
     }
     messages
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(index, message)| {
             let field = format!("messages[{index}]");
@@ -106,18 +159,20 @@ fn messages(messages: &[v1::Message]) -> Result<Vec<bedrock::Message>> {
             }
             let content = message
                 .content
-                .iter()
+                .into_iter()
                 .enumerate()
-                .map(|(block_index, block)| content_block(block, &format!("{field}.content[{block_index}]")))
+                .map(|(block_index, block)| {
+                    content_block(block, &format!("{field}.content[{block_index}]"), json_budget)
+                })
                 .collect::<Result<Vec<_>>>()?;
             built(&field, bedrock::Message::builder().role(role).set_content(Some(content)).build())
         })
         .collect()
 }
 
-fn content_block(block: &v1::ContentBlock, field: &str) -> Result<bedrock::ContentBlock> {
+fn content_block(block: v1::ContentBlock, field: &str, json_budget: &mut Budget) -> Result<bedrock::ContentBlock> {
     use v1::content_block::Block;
-    match &block.block {
+    match block.block {
         None => Err(invalid(field, "empty: set one of text, image, document, tool_use, tool_result, reasoning")),
         Some(Block::Text(text)) => Ok(bedrock::ContentBlock::Text(non_empty(text, &format!("{field}.text"))?)),
         Some(Block::Image(image)) => Ok(bedrock::ContentBlock::Image(image_block(image, &format!("{field}.image"))?)),
@@ -127,21 +182,23 @@ fn content_block(block: &v1::ContentBlock, field: &str) -> Result<bedrock::Conte
         Some(Block::ToolUse(tool_use)) => {
             let field = format!("{field}.tool_use");
             let block = bedrock::ToolUseBlock::builder()
-                .tool_use_id(non_empty(&tool_use.tool_use_id, &format!("{field}.tool_use_id"))?)
-                .name(non_empty(&tool_use.name, &format!("{field}.name"))?)
-                .input(json_object(&tool_use.input_json, &format!("{field}.input_json"))?)
+                .tool_use_id(non_empty(tool_use.tool_use_id, &format!("{field}.tool_use_id"))?)
+                .name(non_empty(tool_use.name, &format!("{field}.name"))?)
+                .input(json_object(&tool_use.input_json, &format!("{field}.input_json"), json_budget)?)
                 .build();
             Ok(bedrock::ContentBlock::ToolUse(built(&field, block)?))
         }
-        Some(Block::ToolResult(result)) => {
-            Ok(bedrock::ContentBlock::ToolResult(tool_result_block(result, &format!("{field}.tool_result"))?))
-        }
+        Some(Block::ToolResult(result)) => Ok(bedrock::ContentBlock::ToolResult(tool_result_block(
+            result,
+            &format!("{field}.tool_result"),
+            json_budget,
+        )?)),
         Some(Block::Reasoning(reasoning)) => {
             let field = format!("{field}.reasoning");
             let mut text =
-                bedrock::ReasoningTextBlock::builder().text(non_empty(&reasoning.text, &format!("{field}.text"))?);
+                bedrock::ReasoningTextBlock::builder().text(non_empty(reasoning.text, &format!("{field}.text"))?);
             if !reasoning.signature.is_empty() {
-                text = text.signature(&reasoning.signature);
+                text = text.signature(reasoning.signature);
             }
             Ok(bedrock::ContentBlock::ReasoningContent(bedrock::ReasoningContentBlock::ReasoningText(built(
                 &field,
@@ -151,7 +208,7 @@ fn content_block(block: &v1::ContentBlock, field: &str) -> Result<bedrock::Conte
     }
 }
 
-fn image_block(image: &v1::ImageBlock, field: &str) -> Result<bedrock::ImageBlock> {
+fn image_block(image: v1::ImageBlock, field: &str) -> Result<bedrock::ImageBlock> {
     let format = match v1::ImageFormat::try_from(image.format) {
         Ok(v1::ImageFormat::Png) => bedrock::ImageFormat::Png,
         Ok(v1::ImageFormat::Jpeg) => bedrock::ImageFormat::Jpeg,
@@ -162,11 +219,11 @@ fn image_block(image: &v1::ImageBlock, field: &str) -> Result<bedrock::ImageBloc
     if image.data.is_empty() {
         return Err(invalid(format!("{field}.data"), "must not be empty"));
     }
-    let source = bedrock::ImageSource::Bytes(Blob::new(image.data.clone()));
+    let source = bedrock::ImageSource::Bytes(Blob::new(image.data));
     built(field, bedrock::ImageBlock::builder().format(format).source(source).build())
 }
 
-fn document_block(document: &v1::DocumentBlock, field: &str) -> Result<bedrock::DocumentBlock> {
+fn document_block(document: v1::DocumentBlock, field: &str) -> Result<bedrock::DocumentBlock> {
     use v1::DocumentFormat as F;
     let format = match F::try_from(document.format) {
         Ok(F::Pdf) => bedrock::DocumentFormat::Pdf,
@@ -194,8 +251,8 @@ fn document_block(document: &v1::DocumentBlock, field: &str) -> Result<bedrock::
     if document.data.is_empty() {
         return Err(invalid(format!("{field}.data"), "must not be empty"));
     }
-    let source = bedrock::DocumentSource::Bytes(Blob::new(document.data.clone()));
-    built(field, bedrock::DocumentBlock::builder().format(format).name(&document.name).source(source).build())
+    let source = bedrock::DocumentSource::Bytes(Blob::new(document.data));
+    built(field, bedrock::DocumentBlock::builder().format(format).name(document.name).source(source).build())
 }
 
 fn valid_document_name(name: &str) -> bool {
@@ -203,20 +260,24 @@ fn valid_document_name(name: &str) -> bool {
     !name.trim().is_empty() && name.chars().all(allowed) && !name.contains("  ")
 }
 
-fn tool_result_block(result: &v1::ToolResultBlock, field: &str) -> Result<bedrock::ToolResultBlock> {
+fn tool_result_block(
+    result: v1::ToolResultBlock,
+    field: &str,
+    json_budget: &mut Budget,
+) -> Result<bedrock::ToolResultBlock> {
     use v1::tool_result_content::Content;
     if result.content.is_empty() {
         return Err(invalid(format!("{field}.content"), "at least one item is required"));
     }
     let mut builder = bedrock::ToolResultBlock::builder()
-        .tool_use_id(non_empty(&result.tool_use_id, &format!("{field}.tool_use_id"))?);
-    for (index, item) in result.content.iter().enumerate() {
+        .tool_use_id(non_empty(result.tool_use_id, &format!("{field}.tool_use_id"))?);
+    for (index, item) in result.content.into_iter().enumerate() {
         let item_field = format!("{field}.content[{index}]");
-        let converted = match &item.content {
+        let converted = match item.content {
             None => return Err(invalid(item_field, "empty: set one of text, json, image, document")),
-            Some(Content::Text(text)) => bedrock::ToolResultContentBlock::Text(text.clone()),
+            Some(Content::Text(text)) => bedrock::ToolResultContentBlock::Text(text),
             Some(Content::Json(text)) => {
-                bedrock::ToolResultContentBlock::Json(json_value(text, &format!("{item_field}.json"))?)
+                bedrock::ToolResultContentBlock::Json(json_value(&text, &format!("{item_field}.json"), json_budget)?)
             }
             Some(Content::Image(image)) => {
                 bedrock::ToolResultContentBlock::Image(image_block(image, &format!("{item_field}.image"))?)
@@ -236,11 +297,11 @@ fn tool_result_block(result: &v1::ToolResultBlock, field: &str) -> Result<bedroc
     built(field, builder.build())
 }
 
-fn system(blocks: &[v1::SystemBlock]) -> Result<Vec<bedrock::SystemContentBlock>> {
+fn system(blocks: Vec<v1::SystemBlock>) -> Result<Vec<bedrock::SystemContentBlock>> {
     blocks
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(index, block)| match &block.block {
+        .map(|(index, block)| match block.block {
             Some(v1::system_block::Block::Text(text)) => {
                 Ok(bedrock::SystemContentBlock::Text(non_empty(text, &format!("system[{index}].text"))?))
             }
@@ -249,9 +310,8 @@ fn system(blocks: &[v1::SystemBlock]) -> Result<Vec<bedrock::SystemContentBlock>
         .collect()
 }
 
-fn inference(config: Option<&v1::InferenceConfig>, model: &Model) -> Result<bedrock::InferenceConfiguration> {
-    let default = v1::InferenceConfig::default();
-    let config = config.unwrap_or(&default);
+fn inference(config: Option<v1::InferenceConfig>, model: &Model) -> Result<bedrock::InferenceConfiguration> {
+    let config = config.unwrap_or_default();
     let max_tokens = config.max_tokens.unwrap_or(model.max_tokens_cap);
     if max_tokens == 0 || max_tokens > model.max_tokens_cap {
         return Err(invalid(
@@ -266,13 +326,7 @@ fn inference(config: Option<&v1::InferenceConfig>, model: &Model) -> Result<bedr
     if let Some(top_p) = config.top_p {
         builder = builder.top_p(unit_interval(top_p, "inference_config.top_p")?);
     }
-    if config.stop_sequences.len() > MAX_STOP_SEQUENCES {
-        return Err(invalid(
-            "inference_config.stop_sequences",
-            format!("{} given; at most {MAX_STOP_SEQUENCES} are allowed", config.stop_sequences.len()),
-        ));
-    }
-    for (index, sequence) in config.stop_sequences.iter().enumerate() {
+    for (index, sequence) in config.stop_sequences.into_iter().enumerate() {
         builder = builder.stop_sequences(non_empty(sequence, &format!("inference_config.stop_sequences[{index}]"))?);
     }
     Ok(builder.build())
@@ -285,45 +339,51 @@ fn unit_interval(value: f32, field: &str) -> Result<f32> {
     Ok(value)
 }
 
-fn tool_config(config: &v1::ToolConfig) -> Result<bedrock::ToolConfiguration> {
+fn tool_config(config: v1::ToolConfig, json_budget: &mut Budget) -> Result<bedrock::ToolConfiguration> {
     if config.tools.is_empty() {
         return Err(invalid("tool_config.tools", "at least one tool is required when tool_config is set"));
     }
     let mut names = HashSet::new();
     let mut builder = bedrock::ToolConfiguration::builder();
-    for (index, tool) in config.tools.iter().enumerate() {
+    for (index, tool) in config.tools.into_iter().enumerate() {
         let field = format!("tool_config.tools[{index}]");
         if !valid_tool_name(&tool.name) {
+            // The name is echoed only when it is short enough to be one.
+            let shown =
+                if tool.name.len() <= limits::TOOL_NAME_CHARS { format!("{:?} ", tool.name) } else { String::new() };
             return Err(invalid(
                 format!("{field}.name"),
-                format!("{:?} is not a tool name: 1 to {MAX_TOOL_NAME_CHARS} letters, digits, '_' or '-'", tool.name),
+                format!("{shown}is not a tool name: 1 to {} letters, digits, '_' or '-'", limits::TOOL_NAME_CHARS),
             ));
         }
-        if !names.insert(tool.name.as_str()) {
+        if !names.insert(tool.name.clone()) {
             return Err(invalid(
                 format!("{field}.name"),
                 format!("{:?} is offered twice; tool names must be distinct", tool.name),
             ));
         }
-        let schema = json_object(&tool.input_schema_json, &format!("{field}.input_schema_json"))?;
+        let schema = json_object(&tool.input_schema_json, &format!("{field}.input_schema_json"), json_budget)?;
         let mut spec =
-            bedrock::ToolSpecification::builder().name(&tool.name).input_schema(bedrock::ToolInputSchema::Json(schema));
+            bedrock::ToolSpecification::builder().name(tool.name).input_schema(bedrock::ToolInputSchema::Json(schema));
         if !tool.description.is_empty() {
-            spec = spec.description(&tool.description);
+            spec = spec.description(tool.description);
         }
         builder = builder.tools(bedrock::Tool::ToolSpec(built(&field, spec.build())?));
     }
-    if let Some(choice) = config.tool_choice.as_ref().and_then(|choice| choice.choice.as_ref()) {
+    if let Some(choice) = config.tool_choice.and_then(|choice| choice.choice) {
         use v1::tool_choice::Choice;
         let choice = match choice {
             Choice::Auto(_) => bedrock::ToolChoice::Auto(bedrock::AutoToolChoice::builder().build()),
             Choice::Any(_) => bedrock::ToolChoice::Any(bedrock::AnyToolChoice::builder().build()),
             Choice::Tool(name) => {
-                if !names.contains(name.as_str()) {
-                    let offered = config.tools.iter().map(|tool| tool.name.as_str()).collect::<Vec<_>>().join(", ");
+                if !names.contains(&name) {
+                    let mut offered = names.into_iter().collect::<Vec<_>>();
+                    offered.sort();
+                    let offered = offered.join(", ");
+                    let shown: String = name.chars().take(limits::TOOL_NAME_CHARS).collect();
                     return Err(invalid(
                         "tool_config.tool_choice.tool",
-                        format!("{name:?} is not one of the offered tools ({offered})"),
+                        format!("{shown:?} is not one of the offered tools ({offered})"),
                     ));
                 }
                 let specific =
@@ -337,25 +397,32 @@ fn tool_config(config: &v1::ToolConfig) -> Result<bedrock::ToolConfiguration> {
 }
 
 fn valid_tool_name(name: &str) -> bool {
-    (1..=MAX_TOOL_NAME_CHARS).contains(&name.len())
+    (1..=limits::TOOL_NAME_CHARS).contains(&name.len())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
 }
 
-fn non_empty(text: &str, field: &str) -> Result<String> {
+fn non_empty(text: String, field: &str) -> Result<String> {
     if text.trim().is_empty() {
         return Err(invalid(field, "must not be empty"));
     }
-    Ok(text.to_owned())
+    Ok(text)
 }
 
-fn json_value(text: &str, field: &str) -> Result<Document> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|err| invalid(field, format!("is not valid JSON: {err}")))?;
-    Ok(json::to_document(value))
+fn json_value(text: &str, field: &str, budget: &mut Budget) -> Result<Document> {
+    json::parse(text, budget).map_err(|err| match err {
+        ParseError::Invalid(err) => invalid(field, format!("is not valid JSON: {err}")),
+        ParseError::OverBudget => invalid(
+            field,
+            format!(
+                "the request's tool schemas, tool inputs and tool-result JSON hold more than {} JSON values",
+                limits::JSON_VALUES
+            ),
+        ),
+    })
 }
 
-fn json_object(text: &str, field: &str) -> Result<Document> {
-    let document = json_value(text, field)?;
+fn json_object(text: &str, field: &str, budget: &mut Budget) -> Result<Document> {
+    let document = json_value(text, field, budget)?;
     if !matches!(document, Document::Object(_)) {
         return Err(invalid(field, "must be a JSON object, as in {\"key\": \"value\"}"));
     }
@@ -392,7 +459,46 @@ mod tests {
         }
     }
 
-    fn rejected_field(request: &v1::ConverseRequest) -> String {
+    fn user(content: Vec<v1::ContentBlock>) -> v1::Message {
+        v1::Message { role: v1::Role::User as i32, content }
+    }
+
+    /// A conversation of `count` messages, alternating user and assistant, of `blocks` text blocks each.
+    fn conversation(count: usize, blocks: usize) -> Vec<v1::Message> {
+        (0..count)
+            .map(|index| v1::Message {
+                role: if index % 2 == 0 { v1::Role::User } else { v1::Role::Assistant } as i32,
+                content: vec![text("x"); blocks],
+            })
+            .collect()
+    }
+
+    fn tool(name: &str) -> v1::Tool {
+        v1::Tool { name: name.into(), description: "d".into(), input_schema_json: r#"{"type":"object"}"#.into() }
+    }
+
+    /// Converts `at_limit` (which must pass) and `over` (which must be refused, naming `field` and
+    /// saying `limit`).
+    fn limit_holds(at_limit: v1::ConverseRequest, over: v1::ConverseRequest, field: &str, limit: &str) {
+        if let Err(err) = to_bedrock(at_limit, &model()) {
+            panic!("at the limit, {field} passes: {err}");
+        }
+        match to_bedrock(over, &model()) {
+            Err(GatewayError::InvalidArgument { field: named, reason }) => {
+                assert_eq!(named, field);
+                assert!(reason.contains(limit), "{field}: {reason:?} says {limit:?}");
+            }
+            other => panic!("one over the limit, {field} is refused, got {other:?}"),
+        }
+    }
+
+    fn with(adjust: impl FnOnce(&mut v1::ConverseRequest)) -> v1::ConverseRequest {
+        let mut request = request();
+        adjust(&mut request);
+        request
+    }
+
+    fn rejected_field(request: v1::ConverseRequest) -> String {
         match to_bedrock(request, &model()) {
             Err(GatewayError::InvalidArgument { field, .. }) => field,
             other => panic!("expected InvalidArgument, got {other:?}"),
@@ -401,7 +507,7 @@ mod tests {
 
     #[test]
     fn simple_request_converts_with_max_tokens_defaulting_to_the_cap() {
-        let converted = to_bedrock(&request(), &model()).unwrap();
+        let converted = to_bedrock(request(), &model()).unwrap();
         assert_eq!(converted.messages.len(), 1);
         assert_eq!(converted.inference.max_tokens, Some(1000));
         assert!(converted.tool_config.is_none());
@@ -411,7 +517,7 @@ mod tests {
     fn empty_messages_and_missing_model_are_named() {
         let mut empty = request();
         empty.messages.clear();
-        assert_eq!(rejected_field(&empty), "messages");
+        assert_eq!(rejected_field(empty), "messages");
         let mut nameless = request();
         nameless.model.clear();
         assert!(
@@ -423,13 +529,13 @@ mod tests {
     fn inference_limits_are_enforced() {
         let mut over_cap = request();
         over_cap.inference_config = Some(v1::InferenceConfig { max_tokens: Some(1001), ..Default::default() });
-        assert_eq!(rejected_field(&over_cap), "inference_config.max_tokens");
+        assert_eq!(rejected_field(over_cap), "inference_config.max_tokens");
         let mut hot = request();
         hot.inference_config = Some(v1::InferenceConfig { temperature: Some(1.5), ..Default::default() });
-        assert_eq!(rejected_field(&hot), "inference_config.temperature");
+        assert_eq!(rejected_field(hot), "inference_config.temperature");
         let mut nan = request();
         nan.inference_config = Some(v1::InferenceConfig { top_p: Some(f32::NAN), ..Default::default() });
-        assert_eq!(rejected_field(&nan), "inference_config.top_p");
+        assert_eq!(rejected_field(nan), "inference_config.top_p");
     }
 
     #[test]
@@ -438,7 +544,7 @@ mod tests {
         bad_image.messages[0].content.push(v1::ContentBlock {
             block: Some(v1::content_block::Block::Image(v1::ImageBlock { format: 0, data: vec![1] })),
         });
-        assert_eq!(rejected_field(&bad_image), "messages[0].content[1].image.format");
+        assert_eq!(rejected_field(bad_image), "messages[0].content[1].image.format");
 
         let mut bad_tool_input = request();
         bad_tool_input.messages.push(v1::Message {
@@ -451,11 +557,11 @@ mod tests {
                 })),
             }],
         });
-        assert_eq!(rejected_field(&bad_tool_input), "messages[1].content[0].tool_use.input_json");
+        assert_eq!(rejected_field(bad_tool_input), "messages[1].content[0].tool_use.input_json");
 
         let mut assistant_first = request();
         assistant_first.messages[0].role = v1::Role::Assistant as i32;
-        assert_eq!(rejected_field(&assistant_first), "messages[0].role");
+        assert_eq!(rejected_field(assistant_first), "messages[0].role");
     }
 
     #[test]
@@ -467,18 +573,18 @@ mod tests {
         };
         let mut duplicate = request();
         duplicate.tool_config = Some(v1::ToolConfig { tools: vec![tool("a"), tool("a")], tool_choice: None });
-        assert_eq!(rejected_field(&duplicate), "tool_config.tools[1].name");
+        assert_eq!(rejected_field(duplicate), "tool_config.tools[1].name");
 
         let mut unknown_choice = request();
         unknown_choice.tool_config = Some(v1::ToolConfig {
             tools: vec![tool("a")],
             tool_choice: Some(v1::ToolChoice { choice: Some(v1::tool_choice::Choice::Tool("b".into())) }),
         });
-        assert_eq!(rejected_field(&unknown_choice), "tool_config.tool_choice.tool");
+        assert_eq!(rejected_field(unknown_choice), "tool_config.tool_choice.tool");
 
         let mut good = request();
         good.tool_config = Some(v1::ToolConfig { tools: vec![tool("a")], tool_choice: None });
-        assert!(to_bedrock(&good, &model()).unwrap().tool_config.is_some());
+        assert!(to_bedrock(good, &model()).unwrap().tool_config.is_some());
     }
 
     #[test]
@@ -487,5 +593,199 @@ mod tests {
         assert!(!valid_document_name("report.pdf"));
         assert!(!valid_document_name("two  spaces"));
         assert!(!valid_document_name(""));
+    }
+
+    #[test]
+    fn message_and_block_counts_are_limited() {
+        let messages = |count| with(|r| r.messages = conversation(count, 1));
+        limit_holds(messages(limits::MESSAGES), messages(limits::MESSAGES + 1), "messages", "at most 2000");
+
+        let blocks = |count| with(|r| r.messages = conversation(1, count));
+        limit_holds(
+            blocks(limits::BLOCKS_PER_MESSAGE),
+            blocks(limits::BLOCKS_PER_MESSAGE + 1),
+            "messages[0].content",
+            "at most 100",
+        );
+
+        let full = limits::CONTENT_BLOCKS / limits::BLOCKS_PER_MESSAGE;
+        let total = |extra: usize| {
+            with(|r| {
+                r.messages = conversation(full, limits::BLOCKS_PER_MESSAGE);
+                r.messages.extend(conversation(extra + 1, 1).into_iter().skip(1));
+            })
+        };
+        limit_holds(total(0), total(1), "messages", "at most 10000");
+    }
+
+    #[test]
+    fn tool_result_items_are_limited_and_count_towards_all_blocks() {
+        let result = |items| {
+            with(|r| {
+                let item = v1::ToolResultContent { content: Some(v1::tool_result_content::Content::Text("ok".into())) };
+                let block = v1::content_block::Block::ToolResult(v1::ToolResultBlock {
+                    tool_use_id: "t1".into(),
+                    content: vec![item; items],
+                    status: 0,
+                });
+                r.messages = vec![user(vec![v1::ContentBlock { block: Some(block) }])];
+            })
+        };
+        limit_holds(
+            result(limits::TOOL_RESULT_ITEMS),
+            result(limits::TOOL_RESULT_ITEMS + 1),
+            "messages[0].content[0].tool_result.content",
+            "at most 100",
+        );
+
+        // 99 full messages plus one message holding a tool result: its items count too.
+        let mut over =
+            conversation(limits::CONTENT_BLOCKS / limits::BLOCKS_PER_MESSAGE - 1, limits::BLOCKS_PER_MESSAGE);
+        over.push(result(limits::TOOL_RESULT_ITEMS).messages.remove(0));
+        over.last_mut().unwrap().role = if over.len() % 2 == 1 { v1::Role::User } else { v1::Role::Assistant } as i32;
+        assert_eq!(rejected_field(with(|r| r.messages = over)), "messages");
+    }
+
+    #[test]
+    fn system_tools_and_stop_sequences_are_limited() {
+        let system = |count| {
+            with(|r| r.system = vec![v1::SystemBlock { block: Some(v1::system_block::Block::Text("s".into())) }; count])
+        };
+        limit_holds(system(limits::SYSTEM_BLOCKS), system(limits::SYSTEM_BLOCKS + 1), "system", "at most 100");
+
+        let tools = |count: usize| {
+            with(|r| {
+                let tools = (0..count).map(|index| tool(&format!("tool-{index}"))).collect();
+                r.tool_config = Some(v1::ToolConfig { tools, tool_choice: None });
+            })
+        };
+        limit_holds(tools(limits::TOOLS), tools(limits::TOOLS + 1), "tool_config.tools", "at most 256");
+
+        let stops = |count| {
+            with(|r| {
+                r.inference_config =
+                    Some(v1::InferenceConfig { stop_sequences: vec!["END".into(); count], ..Default::default() });
+            })
+        };
+        limit_holds(
+            stops(limits::STOP_SEQUENCES),
+            stops(limits::STOP_SEQUENCES + 1),
+            "inference_config.stop_sequences",
+            "at most 8",
+        );
+    }
+
+    #[test]
+    fn json_values_are_limited_across_the_request() {
+        // {"a": [0, ...]}: the object, the array and `zeros` numbers.
+        let schema = |zeros: usize| format!(r#"{{"a": [{}]}}"#, vec!["0"; zeros].join(","));
+        let tools = |zeros| {
+            with(|r| {
+                let mut big = tool("big");
+                big.input_schema_json = schema(zeros);
+                r.tool_config = Some(v1::ToolConfig { tools: vec![big], tool_choice: None });
+            })
+        };
+        limit_holds(
+            tools(limits::JSON_VALUES - 2),
+            tools(limits::JSON_VALUES - 1),
+            "tool_config.tools[0].input_schema_json",
+            "more than 50000 JSON values",
+        );
+        // The budget is shared: a small tool input after a schema that used it all up is refused.
+        let mut shared = tools(limits::JSON_VALUES - 2);
+        shared.messages.push(v1::Message {
+            role: v1::Role::Assistant as i32,
+            content: vec![v1::ContentBlock {
+                block: Some(v1::content_block::Block::ToolUse(v1::ToolUseBlock {
+                    tool_use_id: "t1".into(),
+                    name: "big".into(),
+                    input_json: "{}".into(),
+                })),
+            }],
+        });
+        assert_eq!(rejected_field(shared), "messages[1].content[0].tool_use.input_json");
+    }
+
+    #[test]
+    fn model_name_and_metadata_lengths_are_limited() {
+        let named = |chars| with(|r| r.model = "m".repeat(chars));
+        assert!(require_model_name(&named(limits::MODEL_NAME_CHARS)).is_ok());
+        match require_model_name(&named(limits::MODEL_NAME_CHARS + 1)) {
+            Err(GatewayError::InvalidArgument { field, reason }) => {
+                assert_eq!(field, "model");
+                assert!(reason.contains("at most 64"), "{reason}");
+            }
+            other => panic!("a 65-character name is refused, got {other:?}"),
+        }
+
+        let entries = |count: usize| {
+            with(|r| r.request_metadata = (0..count).map(|index| (format!("k{index}"), "v".to_owned())).collect())
+        };
+        limit_holds(
+            entries(limits::METADATA_ENTRIES),
+            entries(limits::METADATA_ENTRIES + 1),
+            "request_metadata",
+            "at most 16",
+        );
+        let key = |chars| with(|r| r.request_metadata = [("k".repeat(chars), "v".to_owned())].into());
+        limit_holds(
+            key(limits::METADATA_KEY_CHARS),
+            key(limits::METADATA_KEY_CHARS + 1),
+            "request_metadata",
+            "1 to 64",
+        );
+        let value = |chars| with(|r| r.request_metadata = [("k".to_owned(), "v".repeat(chars))].into());
+        limit_holds(
+            value(limits::METADATA_VALUE_CHARS),
+            value(limits::METADATA_VALUE_CHARS + 1),
+            r#"request_metadata["k"]"#,
+            "at most 256",
+        );
+    }
+
+    #[test]
+    fn limits_are_checked_before_anything_is_converted() {
+        // The first block is invalid, but the count is what is reported: nothing was converted.
+        let mut over = with(|r| r.messages = conversation(1, limits::BLOCKS_PER_MESSAGE + 1));
+        over.messages[0].content[0] = v1::ContentBlock { block: None };
+        assert_eq!(rejected_field(over), "messages[0].content");
+    }
+
+    #[test]
+    fn bytes_and_text_move_into_the_sdk_types() {
+        let image = vec![7u8; 4096];
+        let document = vec![8u8; 4096];
+        let prompt = "describe these".repeat(100);
+        let (image_at, document_at, prompt_at) = (image.as_ptr(), document.as_ptr(), prompt.as_ptr());
+        let request = with(|r| {
+            r.messages = vec![user(vec![
+                text(&prompt),
+                v1::ContentBlock {
+                    block: Some(v1::content_block::Block::Image(v1::ImageBlock {
+                        format: v1::ImageFormat::Png as i32,
+                        data: image,
+                    })),
+                },
+                v1::ContentBlock {
+                    block: Some(v1::content_block::Block::Document(v1::DocumentBlock {
+                        format: v1::DocumentFormat::Pdf as i32,
+                        name: "report".into(),
+                        data: document,
+                    })),
+                },
+            ])];
+            r.messages[0].content[0] = v1::ContentBlock { block: Some(v1::content_block::Block::Text(prompt)) };
+        });
+        let converted = to_bedrock(request, &model()).unwrap();
+        let content = &converted.messages[0].content;
+        let bedrock::ContentBlock::Text(text) = &content[0] else { panic!("text first") };
+        let bedrock::ContentBlock::Image(image) = &content[1] else { panic!("image second") };
+        let bedrock::ContentBlock::Document(document) = &content[2] else { panic!("document third") };
+        let Some(bedrock::ImageSource::Bytes(image)) = image.source() else { panic!("image bytes") };
+        let Some(bedrock::DocumentSource::Bytes(document)) = document.source() else { panic!("document bytes") };
+        assert_eq!(text.as_ptr(), prompt_at, "the text was moved, not copied");
+        assert_eq!(image.as_ref().as_ptr(), image_at, "the image was moved, not copied");
+        assert_eq!(document.as_ref().as_ptr(), document_at, "the document was moved, not copied");
     }
 }
