@@ -10,7 +10,7 @@ use tonic::service::Routes;
 use tower::ServiceBuilder;
 
 use crate::admin::{self, Readiness};
-use crate::admission::{Admission, ApiKeyAuthLayer, ReceiveTimeoutLayer, RequestEdgeLayer, RequestSizeLimitLayer};
+use crate::admission::{Admission, ApiKeyAuthLayer, RequestBodyLimitLayer, RequestEdgeLayer};
 use crate::bedrock::Bedrock;
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -70,11 +70,10 @@ pub async fn serve_with_admin(
     let gateway_service = ServiceBuilder::new()
         .layer(RequestEdgeLayer)
         .layer(ApiKeyAuthLayer::new(&config.auth.api_keys))
-        .layer(ReceiveTimeoutLayer::new(limits.request_receive_timeout()))
-        .layer(RequestSizeLimitLayer::new(limits.max_request_bytes))
+        .layer(RequestBodyLimitLayer::new(limits.max_request_bytes, limits.request_receive_timeout()))
         .service(
             GatewayServiceServer::new(gateway)
-                // The size layer answers first; this only bounds what tonic will allocate.
+                // The body limit answers first; this only bounds what tonic will allocate.
                 .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024)),
         );
 

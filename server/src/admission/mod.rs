@@ -4,9 +4,8 @@
 //! 1. [`RequestEdge`] gives the request its id and starts its log line, so every refusal below is
 //!    logged once, with a reason, and answered with `x-request-id`.
 //! 2. [`ApiKeyAuth`]: who may call.
-//! 3. [`ReceiveTimeout`]: how long the request message may take to arrive.
-//! 4. [`RequestSizeLimit`]: how large it may be.
-//! 5. [`Admission`], taken by the service once the message is complete: how many requests may be in
+//! 3. [`RequestBodyLimit`]: how large the request message may be and how long it may take to arrive.
+//! 4. [`Admission`], taken by the service once the message is complete: how many requests may be in
 //!    flight, in total and per caller. Its [`Slot`] is held by the stream until it ends.
 //!
 //! Each refuses with a clear status and leaves the server serving everyone else.
@@ -14,11 +13,9 @@
 mod api_key;
 mod concurrency;
 mod edge;
-mod receive_timeout;
-mod request_size;
+mod request_body;
 
 pub use api_key::{ApiKeyAuth, ApiKeyAuthLayer, Caller};
 pub use concurrency::{Admission, CallerKey, Slot};
 pub use edge::{RequestEdge, RequestEdgeLayer};
-pub use receive_timeout::{ReceiveTimeout, ReceiveTimeoutLayer};
-pub use request_size::{RequestSizeLimit, RequestSizeLimitLayer};
+pub use request_body::{BoundedBody, RequestBodyLimit, RequestBodyLimitLayer};
