@@ -48,6 +48,10 @@ pub struct ServerConfig {
     pub proxy_protocol: bool,
     /// Largest request message accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.
     pub max_request_bytes: usize,
+    /// Most request bytes held at once across all requests, from their arrival until Bedrock has
+    /// them; a request that does not fit gets RESOURCE_EXHAUSTED. Bounds what requests cost in
+    /// memory whatever `max_concurrent_requests` is (see README: sizing to the task's memory).
+    pub max_buffered_request_bytes: usize,
     /// Most requests (streams included) in flight at once; more get RESOURCE_EXHAUSTED.
     pub max_concurrent_requests: usize,
     /// Most requests in flight at once from one caller (API key name, else PrivateLink endpoint,
@@ -92,6 +96,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 50051)),
             proxy_protocol: false,
             max_request_bytes: 4 * 1024 * 1024,
+            max_buffered_request_bytes: 128 * 1024 * 1024,
             max_concurrent_requests: 20_000,
             max_concurrent_requests_per_caller: None,
             request_receive_timeout_secs: 10,
@@ -395,6 +400,19 @@ impl Config {
     fn validate_server(&self) -> Result<(), ConfigError> {
         let server = &self.server;
         at_least("server.max_request_bytes", server.max_request_bytes as u64, 1024)?;
+        if server.max_buffered_request_bytes < server.max_request_bytes
+            || u32::try_from(server.max_buffered_request_bytes).is_err()
+        {
+            return Err(invalid(
+                "server.max_buffered_request_bytes",
+                format!(
+                    "is {}, must be from server.max_request_bytes ({}) to {} (4 GiB)",
+                    server.max_buffered_request_bytes,
+                    server.max_request_bytes,
+                    u32::MAX
+                ),
+            ));
+        }
         at_least("server.max_concurrent_requests", server.max_concurrent_requests as u64, 1)?;
         if let Some(per_caller) = server.max_concurrent_requests_per_caller {
             at_least("server.max_concurrent_requests_per_caller", per_caller as u64, 1)?;

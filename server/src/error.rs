@@ -53,6 +53,12 @@ pub enum GatewayError {
         /// `server.max_concurrent_requests_per_caller`.
         limit: usize,
     },
+    /// The request bytes all requests hold are at their budget.
+    #[error("the gateway is holding {budget} bytes of requests, its limit; retry with backoff")]
+    RequestMemoryFull {
+        /// `server.max_buffered_request_bytes`.
+        budget: usize,
+    },
     /// The request message did not arrive completely in time.
     #[error("the request was not received completely within {0:?}")]
     RequestNotReceived(Duration),
@@ -149,6 +155,7 @@ impl GatewayError {
             GatewayError::Unauthenticated => Code::Unauthenticated,
             GatewayError::AtCapacity { .. }
             | GatewayError::CallerAtCapacity { .. }
+            | GatewayError::RequestMemoryFull { .. }
             | GatewayError::RequestTooLarge { .. } => Code::ResourceExhausted,
             GatewayError::RequestNotReceived(_) | GatewayError::ClientStalled(_) => Code::DeadlineExceeded,
             GatewayError::BedrockOpenTimeout { .. } => Code::Unavailable,
@@ -188,7 +195,9 @@ impl GatewayError {
     /// may have room at once; a request that is too large stays too large.
     pub fn retry_pushback_ms(&self) -> Option<i64> {
         match self {
-            GatewayError::AtCapacity { .. } | GatewayError::CallerAtCapacity { .. } => Some(100),
+            GatewayError::AtCapacity { .. }
+            | GatewayError::CallerAtCapacity { .. }
+            | GatewayError::RequestMemoryFull { .. } => Some(100),
             GatewayError::Bedrock { kind: BedrockFailure::Throttled, incomplete: false, .. }
             | GatewayError::BedrockOpenTimeout { .. } => Some(1000),
             GatewayError::RequestTooLarge { .. } => Some(-1),

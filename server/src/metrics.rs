@@ -44,6 +44,8 @@ pub enum Rejection {
     CallerCapacity,
     /// The request message was over the size limit.
     Size,
+    /// The request bytes held by all requests were at their budget.
+    RequestMemory,
     /// The request message did not arrive in time.
     ReceiveTimeout,
     /// The request could not be decoded.
@@ -54,11 +56,12 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every reason, for series that start at zero.
-    pub const ALL: [Rejection; 7] = [
+    pub const ALL: [Rejection; 8] = [
         Rejection::Auth,
         Rejection::Capacity,
         Rejection::CallerCapacity,
         Rejection::Size,
+        Rejection::RequestMemory,
         Rejection::ReceiveTimeout,
         Rejection::Decode,
         Rejection::Connections,
@@ -71,6 +74,7 @@ impl Rejection {
             Rejection::Capacity => "capacity",
             Rejection::CallerCapacity => "caller_capacity",
             Rejection::Size => "size",
+            Rejection::RequestMemory => "request_memory",
             Rejection::ReceiveTimeout => "receive_timeout",
             Rejection::Decode => "decode",
             Rejection::Connections => "connections",

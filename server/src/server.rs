@@ -70,7 +70,11 @@ pub async fn serve_with_admin(
     let gateway_service = ServiceBuilder::new()
         .layer(RequestEdgeLayer)
         .layer(ApiKeyAuthLayer::new(&config.auth.api_keys))
-        .layer(RequestBodyLimitLayer::new(limits.max_request_bytes, limits.request_receive_timeout()))
+        .layer(RequestBodyLimitLayer::new(
+            limits.max_request_bytes,
+            limits.request_receive_timeout(),
+            limits.max_buffered_request_bytes,
+        ))
         .service(
             GatewayServiceServer::new(gateway)
                 // The body limit answers first; this only bounds what tonic will allocate.

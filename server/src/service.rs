@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use crate::admission::{Admission, CallerKey, Slot};
+use crate::admission::{Admission, CallerKey, RequestMemory, Slot};
 use crate::bedrock::Bedrock;
 use crate::catalog::{Catalog, Model};
 use crate::config::{BedrockConfig, ServerConfig};
@@ -137,6 +137,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
             Err(_) => Err(GatewayError::DeadlineExceeded),
         };
         let stream = opened.map_err(|err| call.fail(err))?;
+        release_request_memory(&extensions);
         let context = RelayContext {
             model: Arc::clone(&model),
             deadline,
@@ -159,6 +160,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let _slot = self.admit(&call, &extensions)?;
         let called = tokio::time::timeout_at(deadline, self.bedrock.converse(&model, bedrock_request)).await;
         let output = called.unwrap_or(Err(GatewayError::DeadlineExceeded)).map_err(|err| call.fail(err))?;
+        release_request_memory(&extensions);
         let answer = answer(output);
         let total = call.log.received_at().elapsed();
         call.log.succeeded(answer.stop_reason, answer.usage, Some(total));
@@ -184,6 +186,14 @@ impl v1::gateway_service_server::GatewayService for Gateway {
     ) -> Result<Response<v1::ListModelsResponse>, Status> {
         Call::start("ListModels", request.extensions()).log.answered();
         Ok(Response::new(self.catalog.list()))
+    }
+}
+
+/// Bedrock has the request: its bytes (the decoded message, its conversion, the SDK's body) are
+/// gone, so they leave the memory budget. A failed call gives them back when it is dropped.
+fn release_request_memory(extensions: &tonic::Extensions) {
+    if let Some(memory) = extensions.get::<RequestMemory>() {
+        memory.release();
     }
 }
 

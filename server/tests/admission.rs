@@ -140,3 +140,34 @@ async fn bedrock_that_never_opens_the_stream_is_unavailable_with_pushback() {
     assert_eq!(status.metadata().get("grpc-retry-pushback-ms").unwrap(), "1000");
     assert!(started.elapsed() < Duration::from_secs(1) + MARGIN);
 }
+
+#[tokio::test]
+async fn request_bytes_held_at_once_are_bounded_and_given_back() {
+    let gateway = TestGateway::start_with(|config| {
+        config.server.max_request_bytes = 48 * 1024;
+        config.server.max_buffered_request_bytes = 64 * 1024;
+        config.server.request_receive_timeout_secs = 1;
+    })
+    .await;
+    let large = grpc_frame(&user_request("chat", &"x".repeat(40 * 1024)));
+    let mut raw = gateway.raw_http2(65_535).await;
+    // 36 KiB of a 40 KiB request arrive, and the rest never does: those bytes are held.
+    let (stuck, mut stuck_body) = raw.send_request(grpc_call("ConverseStream"), false).unwrap();
+    stuck_body.send_data(large.slice(..36 * 1024), false).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let (refused, mut refused_body) = raw.send_request(grpc_call("ConverseStream"), false).unwrap();
+    refused_body.send_data(large.clone(), true).unwrap();
+    let refused = refused.await.unwrap();
+    assert_eq!(grpc_status(refused.headers()), Some(Code::ResourceExhausted), "{:?}", refused.headers());
+    assert_eq!(refused.headers()["grpc-retry-pushback-ms"], "100");
+
+    let mut client = gateway.stub().await;
+    let small = collect(&mut client, user_request("chat", "a small one fits")).await;
+    assert!(small.usage.is_some(), "{:?}", small.error);
+
+    assert_eq!(grpc_status(stuck.await.unwrap().headers()), Some(Code::DeadlineExceeded));
+    let large_request = user_request("chat", &"x".repeat(40 * 1024));
+    let served = collect(&mut client, large_request).await;
+    assert!(served.usage.is_some(), "the stuck request's bytes were given back: {:?}", served.error);
+}

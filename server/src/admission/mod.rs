@@ -4,7 +4,8 @@
 //! 1. [`RequestEdge`] gives the request its id and starts its log line, so every refusal below is
 //!    logged once, with a reason, and answered with `x-request-id`.
 //! 2. [`ApiKeyAuth`]: who may call.
-//! 3. [`RequestBodyLimit`]: how large the request message may be and how long it may take to arrive.
+//! 3. [`RequestBodyLimit`]: how large the request message may be, how long it may take to arrive,
+//!    and how many bytes of all requests may be held at once.
 //! 4. [`Admission`], taken by the service once the message is complete: how many requests may be in
 //!    flight, in total and per caller. Its [`Slot`] is held by the stream until it ends.
 //!
@@ -18,4 +19,4 @@ mod request_body;
 pub use api_key::{ApiKeyAuth, ApiKeyAuthLayer, Caller};
 pub use concurrency::{Admission, CallerKey, Slot};
 pub use edge::{RequestEdge, RequestEdgeLayer};
-pub use request_body::{BoundedBody, RequestBodyLimit, RequestBodyLimitLayer};
+pub use request_body::{BoundedBody, RequestBodyLimit, RequestBodyLimitLayer, RequestMemory};

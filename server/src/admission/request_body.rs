@@ -6,15 +6,24 @@
 //! - **time**: tonic reads the whole request (its one message and the end of the stream) before
 //!   calling the service, so a client that sends slowly, or never ends its request, would otherwise
 //!   hold a stream and memory as long as it likes; past `server.request_receive_timeout_secs` it is
-//!   refused with DEADLINE_EXCEEDED, logged with reason `receive_timeout`.
+//!   refused with DEADLINE_EXCEEDED, logged with reason `receive_timeout`;
+//! - **memory**: every byte received is charged to one budget shared by all requests,
+//!   `server.max_buffered_request_bytes`, and stays charged ([`RequestMemory`]) until the service
+//!   has handed the request to Bedrock, since the decoded request, its conversion and the SDK's
+//!   serialized body all live until then. A request that does not fit is refused with
+//!   RESOURCE_EXHAUSTED and a short pushback, logged with reason `request_memory`. Bytes are charged
+//!   as they arrive, not as declared, so a client that declares a large message and sends nothing
+//!   holds nothing. This is what ties the gateway's memory to its task size: see README.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 use tonic::Status;
 use tonic::server::NamedService;
@@ -28,16 +37,44 @@ use crate::request_log::RequestLog;
 const MESSAGE_PREFIX_LEN: usize = 5;
 
 /// Layer for [`RequestBodyLimit`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RequestBodyLimitLayer {
     max_bytes: usize,
     receive_timeout: Duration,
+    budget: Arc<Semaphore>,
+    budget_bytes: usize,
 }
 
 impl RequestBodyLimitLayer {
-    /// Request messages of at most `max_bytes`, arriving completely within `receive_timeout`.
-    pub fn new(max_bytes: usize, receive_timeout: Duration) -> Self {
-        RequestBodyLimitLayer { max_bytes, receive_timeout }
+    /// Request messages of at most `max_bytes`, arriving completely within `receive_timeout`, with
+    /// at most `budget_bytes` of all requests' bytes held at once.
+    pub fn new(max_bytes: usize, receive_timeout: Duration, budget_bytes: usize) -> Self {
+        RequestBodyLimitLayer {
+            max_bytes,
+            receive_timeout,
+            budget: Arc::new(Semaphore::new(budget_bytes)),
+            budget_bytes,
+        }
+    }
+}
+
+/// The request bytes a request holds in the memory budget; in the request's extensions, so the
+/// service can give them back once Bedrock has the request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMemory(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl RequestMemory {
+    fn charge(&self, bytes: OwnedSemaphorePermit) {
+        let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match held.as_mut() {
+            Some(held) => held.merge(bytes),
+            None => *held = Some(bytes),
+        }
+    }
+
+    /// Gives the request's bytes back to the budget.
+    pub fn release(&self) {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
     }
 }
 
@@ -45,7 +82,7 @@ impl<S> Layer<S> for RequestBodyLimitLayer {
     type Service = RequestBodyLimit<S>;
 
     fn layer(&self, inner: S) -> RequestBodyLimit<S> {
-        RequestBodyLimit { inner, limits: *self }
+        RequestBodyLimit { inner, limits: self.clone() }
     }
 }
 
@@ -72,10 +109,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<ReqBody>) -> S::Future {
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> S::Future {
         let log = request.extensions().get::<RequestLog>().cloned();
-        let limits = self.limits;
-        self.inner.call(request.map(|body| BoundedBody::new(body, limits, log)))
+        let memory = RequestMemory::default();
+        request.extensions_mut().insert(memory.clone());
+        let limits = self.limits.clone();
+        self.inner.call(request.map(|body| BoundedBody::new(body, limits, memory, log)))
     }
 }
 
@@ -90,14 +129,15 @@ pin_project_lite::pin_project! {
         prefix: [u8; MESSAGE_PREFIX_LEN],
         // Bytes received so far; the first MESSAGE_PREFIX_LEN of them are in `prefix`.
         seen: usize,
+        memory: RequestMemory,
         log: Option<RequestLog>,
     }
 }
 
 impl<B> BoundedBody<B> {
-    fn new(body: B, limits: RequestBodyLimitLayer, log: Option<RequestLog>) -> Self {
+    fn new(body: B, limits: RequestBodyLimitLayer, memory: RequestMemory, log: Option<RequestLog>) -> Self {
         let deadline = Box::pin(tokio::time::sleep(limits.receive_timeout));
-        BoundedBody { body, limits, deadline, prefix: [0; MESSAGE_PREFIX_LEN], seen: 0, log }
+        BoundedBody { body, limits, deadline, prefix: [0; MESSAGE_PREFIX_LEN], seen: 0, memory, log }
     }
 }
 
@@ -149,6 +189,16 @@ where
                 let err = GatewayError::RequestTooLarge { limit };
                 return Poll::Ready(Some(Err(refuse(this.log.as_ref(), Rejection::Size, &err))));
             }
+            let charged = u32::try_from(data.remaining())
+                .ok()
+                .and_then(|bytes| Arc::clone(&this.limits.budget).try_acquire_many_owned(bytes).ok());
+            match charged {
+                Some(bytes) => this.memory.charge(bytes),
+                None => {
+                    let err = GatewayError::RequestMemoryFull { budget: this.limits.budget_bytes };
+                    return Poll::Ready(Some(Err(refuse(this.log.as_ref(), Rejection::RequestMemory, &err))));
+                }
+            }
         }
         Poll::Ready(Some(Ok(frame)))
     }
@@ -171,8 +221,8 @@ mod tests {
 
     fn bounded(chunks: Vec<&'static [u8]>, max_bytes: usize) -> BoundedBody<impl Body<Data = Bytes, Error = Status>> {
         let frames = chunks.into_iter().map(|chunk| Ok::<_, Status>(Frame::data(Bytes::from_static(chunk))));
-        let limits = RequestBodyLimitLayer::new(max_bytes, Duration::from_secs(10));
-        BoundedBody::new(StreamBody::new(futures::stream::iter(frames)), limits, None)
+        let limits = RequestBodyLimitLayer::new(max_bytes, Duration::from_secs(10), 4096);
+        BoundedBody::new(StreamBody::new(futures::stream::iter(frames)), limits, RequestMemory::default(), None)
     }
 
     #[tokio::test]
@@ -192,11 +242,36 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn bytes_stay_charged_until_released_and_a_full_budget_refuses() {
+        let limits = RequestBodyLimitLayer::new(1024, Duration::from_secs(10), 16);
+        let first = RequestMemory::default();
+        let frames = [Ok::<_, Status>(Frame::data(Bytes::from_static(&[0, 0, 0, 0, 7, 1, 2, 3, 4, 5, 6, 7])))];
+        let mut body =
+            BoundedBody::new(StreamBody::new(futures::stream::iter(frames)), limits.clone(), first.clone(), None);
+        while let Some(frame) = body.frame().await {
+            frame.unwrap();
+        }
+        drop(body);
+        assert_eq!(limits.budget.available_permits(), 4, "12 bytes held after the body is gone");
+        let second = [Ok::<_, Status>(Frame::data(Bytes::from_static(&[0, 0, 0, 0, 7, 1, 2, 3, 4, 5, 6, 7])))];
+        let mut body = BoundedBody::new(
+            StreamBody::new(futures::stream::iter(second)),
+            limits.clone(),
+            RequestMemory::default(),
+            None,
+        );
+        let status = body.frame().await.unwrap().unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        first.release();
+        assert_eq!(limits.budget.available_permits(), 16);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_body_still_arriving_at_its_deadline_is_refused() {
         let never_ends = StreamBody::new(futures::stream::pending::<Result<Frame<Bytes>, Status>>());
-        let limits = RequestBodyLimitLayer::new(1024, Duration::from_secs(1));
-        let mut body = BoundedBody::new(never_ends, limits, None);
+        let limits = RequestBodyLimitLayer::new(1024, Duration::from_secs(1), 4096);
+        let mut body = BoundedBody::new(never_ends, limits, RequestMemory::default(), None);
         let status = body.frame().await.unwrap().unwrap_err();
         assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
     }
