@@ -17,7 +17,7 @@ markdown = (out / "report.md").read_text()
 def need(condition, what):
     if not condition:
         sys.exit(f"bench smoke: {what}")
-for section in ("cold_start", "ttft", "saturation", "idle_memory"):
+for section in ("cold_start", "ttft", "saturation", "idle_memory", "abuse"):
     need(report.get(section), f"report.json has no {section}")
 for row in report["ttft"]["rows"]:
     for side in ("direct", "gateway"):
@@ -30,8 +30,22 @@ idle = report["idle_memory"]
 need(idle["failed"] == 0 and idle["baseline_rss_bytes"] > 0, f"idle: {idle}")
 need(all(p["gateway_rss_bytes"] > 0 for p in idle["points"]), f"idle points: {idle['points']}")
 need(report["cold_start"]["first_answer_median_ms"] > 0, "cold start not measured")
+abuse = report["abuse"]
+for condition in ("without_abuse", "with_abuse"):
+    for side in ("direct", "gateway"):
+        stats = abuse[condition][side]
+        need(stats["streams"] > 0 and stats["errors"] == 0, f"abuse {condition} {side}: {stats}")
+    need(abuse[condition]["gateway_cpu_per_1000_streams"] > 0, f"abuse {condition}: no gateway CPU measured")
+for figure in ("added_p50_change_ms", "added_p99_change_ms", "request_receive_timeout_secs", "client_stall_timeout_secs"):
+    need(isinstance(abuse.get(figure), (int, float)), f"abuse: no {figure}")
+for abuser in abuse["abusers"]:
+    seen = abuser["seen"]
+    need(seen["opened"] > 0 and (seen["refused"] or seen["streaming"]), f"abuse: {abuser['kind']} did nothing: {seen}")
+counts = abuse["gateway_counts"]
+need(counts["rejections"].get("receive_timeout", 0) > 0, f"abuse: no receive timeout counted: {counts}")
+need(counts["streams_ended_client_stalled"] > 0, f"abuse: no stalled stream ended: {counts}")
 need(report["targets"], "no target was evaluated")
-for heading in ("## Time to first token", "## Saturation", "## Gateway memory", "## Cold start"):
+for heading in ("## Time to first token", "## Saturation", "## Gateway memory", "## Cold start", "## Abuse"):
     need(heading in markdown, f"report.md lacks {heading!r}")
 PY
 echo "bench smoke: report files sane ($out/report.{json,md}, $((SECONDS - started)) s)"

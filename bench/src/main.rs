@@ -5,8 +5,10 @@
 //! itself: (a) the real `aws-sdk-bedrockruntime` client straight to the emulator, (b) a tonic
 //! client through the gateway. It writes `report.json` and `report.md` to `--out`.
 //!
-//! Network traffic stays on 127.0.0.1; every loop is bounded in time and count.
+//! Network traffic stays on loopback (127.0.0.1, and 127.0.0.2 and .3 as the abusers' source
+//! addresses); every loop is bounded in time and count.
 
+mod abusers;
 mod load;
 mod processes;
 mod report;
@@ -66,6 +68,7 @@ enum Scenario {
     Ttft,
     Saturation,
     Idle,
+    Abuse,
 }
 
 fn main() -> ExitCode {
@@ -112,6 +115,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         ttft: None,
         saturation: None,
         idle_memory: None,
+        abuse: None,
         targets: Vec::new(),
     };
     // Cold start first, while the machine is quiet and nothing else is cached.
@@ -126,6 +130,9 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     if wanted(Scenario::Idle) {
         report.idle_memory = Some(scenario::idle::run(&profile, &layout).await?);
+    }
+    if wanted(Scenario::Abuse) {
+        report.abuse = Some(scenario::abuse::run(&profile, &layout).await?);
     }
     report.duration_secs = started.elapsed().as_secs_f64();
     report.check_targets();

@@ -107,9 +107,20 @@ impl Layout {
     /// Starts `bedrock-gateway` in front of `emulator` without waiting for it, so cold start can
     /// be timed from the spawn.
     pub fn gateway(&self, name: &str, emulator: SocketAddr, log_filter: &str) -> std::io::Result<ChildProcess> {
+        self.gateway_with(name, emulator, log_filter, &GatewaySettings::default())
+    }
+
+    /// [`Layout::gateway`] with `settings` changed from the common configuration.
+    pub fn gateway_with(
+        &self,
+        name: &str,
+        emulator: SocketAddr,
+        log_filter: &str,
+        settings: &GatewaySettings,
+    ) -> std::io::Result<ChildProcess> {
         let addr = free_port()?;
         let config = self.work_dir.join(format!("gateway-{name}.toml"));
-        std::fs::write(&config, gateway_config(addr, emulator, log_filter))?;
+        std::fs::write(&config, gateway_config(addr, emulator, log_filter, settings))?;
         let mut command = Command::new(self.bin_dir.join("bedrock-gateway"));
         command.arg("--config").arg(&config).env_remove("RUST_LOG");
         self.spawn(command, &format!("gateway-{name}"), addr)
@@ -127,15 +138,26 @@ impl Layout {
     }
 }
 
+/// What a scenario changes in the gateway's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct GatewaySettings {
+    /// `key = value` lines added to the `[server]` table.
+    pub server: Vec<String>,
+    /// The admin listener's address, for a scenario that reads `/metrics`; any free port otherwise.
+    pub admin: Option<SocketAddr>,
+}
+
 /// The gateway configuration every scenario uses: the emulator as Bedrock, no retries, the admin
 /// listener on a port of its own (gateways may overlap), and two models, `bench` (answers) and `idle` (the emulator's `fault.stall`, which never finishes).
-fn gateway_config(listen: SocketAddr, emulator: SocketAddr, log_filter: &str) -> String {
+fn gateway_config(listen: SocketAddr, emulator: SocketAddr, log_filter: &str, settings: &GatewaySettings) -> String {
+    let server = settings.server.iter().map(|line| format!("{line}\n")).collect::<String>();
+    let admin = settings.admin.unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
     format!(
         r#"[server]
 listen = "{listen}"
-
+{server}
 [admin]
-listen = "127.0.0.1:0"
+listen = "{admin}"
 
 [bedrock]
 endpoint_url = "http://{emulator}"
@@ -160,7 +182,7 @@ fn with_path(err: std::io::Error, program: &Path) -> std::io::Error {
 }
 
 /// A loopback port that was free a moment ago; the child binds it right after.
-fn free_port() -> std::io::Result<SocketAddr> {
+pub fn free_port() -> std::io::Result<SocketAddr> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()
 }
 

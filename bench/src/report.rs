@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::scenario::abuse::Abuse;
 use crate::scenario::cold_start::ColdStart;
 use crate::scenario::idle::IdleMemory;
 use crate::scenario::saturation::Saturation;
@@ -80,6 +81,8 @@ pub struct Report {
     pub idle_memory: Option<IdleMemory>,
     /// Cold start.
     pub cold_start: Option<ColdStart>,
+    /// Normal clients' added TTFT without and with abusers.
+    pub abuse: Option<Abuse>,
     /// The issue's targets.
     pub targets: Vec<TargetCheck>,
 }
@@ -115,6 +118,10 @@ impl Report {
         if let Some(cold) = &self.cold_start {
             let name = "cold start to first answer (median)".to_owned();
             checks.push(check(name, "≤ 100 ms", cold.first_answer_median_ms, 100.0, ms));
+        }
+        if let Some(abuse) = &self.abuse {
+            let name = "normal clients' added TTFT p99 with abuse − without".to_owned();
+            checks.push(check(name, "≤ 1 ms", abuse.added_p99_change_ms, 1.0, ms));
         }
         self.targets = checks;
     }
@@ -154,6 +161,26 @@ impl Report {
                 idle.failed,
                 idle.first_error.as_deref().unwrap_or("-")
             ));
+        }
+        if let Some(abuse) = &self.abuse {
+            for (condition, side, stats) in [
+                ("without abuse", "direct", &abuse.without_abuse.direct),
+                ("without abuse", "via gateway", &abuse.without_abuse.gateway),
+                ("with abuse", "direct", &abuse.with_abuse.direct),
+                ("with abuse", "via gateway", &abuse.with_abuse.gateway),
+            ] {
+                if stats.errors > 0 || stats.streams == 0 {
+                    problems.push(format!(
+                        "abuse, {condition}, {side}: {} normal streams, {} errors ({})",
+                        stats.streams,
+                        stats.errors,
+                        stats.first_error.as_deref().unwrap_or("-")
+                    ));
+                }
+            }
+            for abuser in abuse.abusers.iter().filter(|abuser| abuser.seen.opened == 0) {
+                problems.push(format!("abuse: the {} clients opened no call", abuser.kind));
+            }
         }
         problems
     }
@@ -225,6 +252,9 @@ impl Report {
                 cold.first_answer_median_ms,
                 cold.first_answer_max_ms
             );
+        }
+        if let Some(abuse) = &self.abuse {
+            abuse_markdown(&mut out, abuse);
         }
         let problems = self.problems();
         if !problems.is_empty() {
@@ -310,6 +340,78 @@ fn saturation_markdown(out: &mut String, saturation: &Saturation) {
         );
     }
     out.push('\n');
+}
+
+fn abuse_markdown(out: &mut String, abuse: &Abuse) {
+    let _ = writeln!(
+        out,
+        "## Abuse\n\nNormal clients: closed loop, {} concurrent, {} tokens per stream (emulator {} ms to first token, \
+         {} ms between tokens), {} measured rounds per condition, alternating without and with abuse. Gateway: \
+         `request_receive_timeout_secs = {}`, `client_stall_timeout_secs = {}`, `max_concurrent_requests_per_caller = {}`, \
+         `http2_max_concurrent_streams = {}`. Added = via gateway - direct, each condition on its own.\n\n\
+         | normal clients | added p50 | added p90 | added p99 | direct p99 | via gateway p99 | streams via gateway | errors | gateway CPU s / 1k streams | gateway cores | gateway cores in direct rounds | load generator cores |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        abuse.concurrency,
+        abuse.tokens_per_stream,
+        abuse.emulator_ttft_ms,
+        abuse.emulator_token_gap_ms,
+        abuse.rounds,
+        abuse.request_receive_timeout_secs,
+        abuse.client_stall_timeout_secs,
+        abuse.max_concurrent_requests_per_caller,
+        abuse.http2_max_concurrent_streams
+    );
+    for (name, c) in [("without abuse", &abuse.without_abuse), ("with abuse", &abuse.with_abuse)] {
+        let _ = writeln!(
+            out,
+            "| {name} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {} | {} | {:.3} | {:.2} | {:.2} | {:.2} |",
+            c.added.p50_ms,
+            c.added.p90_ms,
+            c.added.p99_ms,
+            c.direct.ttft.p99_ms,
+            c.gateway.ttft.p99_ms,
+            c.gateway.streams,
+            c.direct.errors + c.gateway.errors,
+            c.gateway_cpu_per_1000_streams,
+            c.gateway_cores,
+            c.gateway_cores_in_direct_rounds,
+            c.load_generator_cores
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nChange with abuse: added p50 {:+.3} ms, added p99 {:+.3} ms.\n\n\
+         | abuser | from | clients | connections | calls opened | refused, by status | streams held | reset after hold | failures |\n\
+         |---|---|---:|---:|---:|---|---:|---:|---:|",
+        abuse.added_p50_change_ms, abuse.added_p99_change_ms
+    );
+    for a in &abuse.abusers {
+        let refused =
+            a.seen.refused.iter().map(|(code, count)| format!("{code} {count}")).collect::<Vec<_>>().join(", ");
+        let held = a.hold_ms.map_or("-".to_owned(), |hold| format!("{} ({hold} ms each)", a.seen.streaming));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            a.kind,
+            a.source,
+            a.clients,
+            a.connections,
+            a.seen.opened,
+            if refused.is_empty() { "-".to_owned() } else { refused },
+            held,
+            a.seen.reset_after_hold,
+            a.seen.failures
+        );
+    }
+    let g = &abuse.gateway_counts;
+    let rejections =
+        g.rejections.iter().map(|(reason, count)| format!("{reason} {count}")).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(
+        out,
+        "\nThe gateway's own counts (`/metrics`) over the abused rounds: refusals by reason: {rejections}; streams ended \
+         because their client took nothing for {} s: {}; streams whose client left first: {}.\n",
+        abuse.client_stall_timeout_secs, g.streams_ended_client_stalled, g.streams_cancelled_by_client
+    );
 }
 
 fn load_name(row: &TtftRow) -> String {

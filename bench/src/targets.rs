@@ -23,7 +23,7 @@ use tonic::transport::{Channel, Endpoint};
 /// The emulator's model id behind the gateway's `bench` model.
 const DIRECT_MODEL_ID: &str = "bench-model";
 /// The gateway's model answering normally.
-const GATEWAY_MODEL: &str = "bench";
+pub const GATEWAY_MODEL: &str = "bench";
 /// The gateway's model whose Bedrock stream stays open and silent (the emulator's `fault.stall`).
 const IDLE_MODEL: &str = "idle";
 /// hyper's HTTP/2 server allows 200 concurrent streams per connection (tonic keeps that default);
@@ -105,7 +105,8 @@ impl Target {
     }
 }
 
-fn gateway_request(model: &str, max_tokens: u32) -> v1::ConverseRequest {
+/// A ConverseStream request for `model`, the same one on every side.
+pub fn gateway_request(model: &str, max_tokens: u32) -> v1::ConverseRequest {
     v1::ConverseRequest {
         model: model.to_owned(),
         messages: vec![v1::Message {

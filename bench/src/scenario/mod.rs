@@ -2,6 +2,7 @@
 //! interleaving of sides, which runs direct and via-gateway rounds alternately (A B, B A, ...) so
 //! that drift in machine load over the run hits both sides alike.
 
+pub mod abuse;
 pub mod cold_start;
 pub mod idle;
 pub mod saturation;
@@ -52,6 +53,8 @@ pub struct Profile {
     pub idle_streams: Vec<usize>,
     /// Cold starts to time.
     pub cold_starts: usize,
+    /// The abuse scenario.
+    pub abuse: abuse::AbuseProfile,
 }
 
 fn secs(seconds: f64) -> Duration {
@@ -77,6 +80,7 @@ impl Profile {
             saturation_window: window(0.5, 3.0),
             idle_streams: vec![1000, 10_000],
             cold_starts: 5,
+            abuse: abuse::AbuseProfile::full(),
         }
     }
 
@@ -97,6 +101,7 @@ impl Profile {
             saturation_window: window(0.1, 0.5),
             idle_streams: vec![100, 300],
             cold_starts: 1,
+            abuse: abuse::AbuseProfile::smoke(),
         }
     }
 }
@@ -188,22 +193,32 @@ where
             order.reverse();
         }
         for index in order {
-            let before = cpu_now(watched);
-            let started = Instant::now();
-            let tally = round(Arc::clone(&targets[index]), true).await;
-            let wall = started.elapsed();
-            let after = cpu_now(watched);
-            let run = &mut runs[index];
-            run.tally.merge(tally);
-            run.measured += measure.min(wall);
-            run.wall += wall;
-            run.cpu.resize(after.len(), 0.0);
-            for (total, (after, before)) in run.cpu.iter_mut().zip(after.iter().zip(&before)) {
-                *total += after - before;
-            }
+            measured_round(&mut runs[index], watched, measure, round(Arc::clone(&targets[index]), true)).await;
         }
     }
     runs
+}
+
+/// Runs one measured round of `measure` (plus ramp-up and drain) and adds its tally, its wall time
+/// and the CPU time of `watched` processes (plus this process, last) during it to `run`.
+pub async fn measured_round(
+    run: &mut SideRun,
+    watched: &[&ChildProcess],
+    measure: Duration,
+    round: impl Future<Output = Tally>,
+) {
+    let before = cpu_now(watched);
+    let started = Instant::now();
+    let tally = round.await;
+    let wall = started.elapsed();
+    let after = cpu_now(watched);
+    run.tally.merge(tally);
+    run.measured += measure.min(wall);
+    run.wall += wall;
+    run.cpu.resize(after.len(), 0.0);
+    for (total, (after, before)) in run.cpu.iter_mut().zip(after.iter().zip(&before)) {
+        *total += after - before;
+    }
 }
 
 fn cpu_now(watched: &[&ChildProcess]) -> Vec<f64> {

@@ -86,7 +86,8 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Ttft, Box<dyn std
     Ok(Ttft { emulator_ttft_ms: pacing.ttft_ms, emulator_token_gap_ms: pacing.token_gap_ms, rows })
 }
 
-async fn round(target: Arc<Target>, level: Level, measured: bool) -> crate::load::Tally {
+/// One round of `level` on `target`.
+pub async fn round(target: Arc<Target>, level: Level, measured: bool) -> crate::load::Tally {
     // The warm-up round opens the connections and measures nothing.
     let window = if measured { level.window } else { Window { ramp: level.window.ramp * 2, measure: Duration::ZERO } };
     match level.rate {

@@ -1,0 +1,296 @@
+//! Hostile clients for the abuse scenario, on raw HTTP/2 (the `h2` crate) because a gRPC client
+//! cannot misbehave on purpose. Two kinds, each a fixed number of clients over a few connections:
+//!
+//! - **never-finishing**: opens a ConverseStream call, sends half of its request message and never
+//!   ends its side. The gateway answers it with a status once `server.request_receive_timeout_secs`
+//!   is up; the client then opens the next call at once.
+//! - **never-reading**: connects with a stream receive window of 0 and sends complete requests for
+//!   a long answer, then reads nothing. With the window closed the gateway cannot send a byte of
+//!   the answer, nor its final status after its client stall timeout ended the stream, so the
+//!   client cannot see the end: it resets the stream after holding it for longer than that timeout
+//!   and opens the next. A call refused at once (its status in the response headers) is retried
+//!   after the gateway's retry pushback.
+//!
+//! Each kind connects from its own loopback address (127.0.0.2, ...): without API keys the gateway
+//! counts callers by client IP, so this gives the abusers identities apart from the normal clients
+//! on 127.0.0.1. Clients start spread over their cycle so that their re-openings are spread too,
+//! and all of them stop when told to.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use prost::Message as _;
+use serde::Serialize;
+use tokio::net::TcpSocket;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::targets::{GATEWAY_MODEL, gateway_request};
+
+/// Pause before retrying when the gateway gave no pushback, or the connection failed.
+const RETRY_AFTER: Duration = Duration::from_millis(100);
+
+/// How a kind of abuser misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Sends half of each request and never ends it.
+    NeverFinishing,
+    /// Sends complete requests and never reads the answers.
+    NeverReading,
+}
+
+impl Kind {
+    /// The name reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::NeverFinishing => "never-finishing",
+            Kind::NeverReading => "never-reading",
+        }
+    }
+}
+
+/// One kind of abuser, as many clients as asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// What they do.
+    pub kind: Kind,
+    /// The loopback address they connect from.
+    pub source: Ipv4Addr,
+    /// Clients, each with one call open at a time.
+    pub clients: usize,
+    /// HTTP/2 connections they share (clients / connections must stay within the gateway's
+    /// `server.http2_max_concurrent_streams`).
+    pub connections: usize,
+    /// Client starts are spread over this.
+    pub stagger: Duration,
+    /// Never-reading: how long a stream is held before the client resets it.
+    pub hold: Duration,
+    /// Tokens asked for; never-reading ones ask for an answer that outlasts `hold`.
+    pub max_tokens: u32,
+}
+
+/// What one kind of abuser saw, summed over its clients.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Seen {
+    /// Calls opened.
+    pub opened: u64,
+    /// Calls answered with a final status in the response headers, by gRPC code name.
+    pub refused: BTreeMap<String, u64>,
+    /// Never-reading: calls the gateway started streaming (response headers without a status).
+    pub streaming: u64,
+    /// Never-reading: streams the client reset after holding them.
+    pub reset_after_hold: u64,
+    /// Connection or protocol failures.
+    pub failures: u64,
+    /// The first failure, if any.
+    pub first_failure: Option<String>,
+}
+
+impl Seen {
+    fn refused(&mut self, code: String) {
+        *self.refused.entry(code).or_default() += 1;
+    }
+
+    fn failed(&mut self, err: impl std::fmt::Display) {
+        self.failures += 1;
+        self.first_failure.get_or_insert_with(|| err.to_string());
+    }
+
+    /// Adds `other`'s counts.
+    pub fn merge(&mut self, other: Seen) {
+        self.opened += other.opened;
+        for (code, count) in other.refused {
+            *self.refused.entry(code).or_default() += count;
+        }
+        self.streaming += other.streaming;
+        self.reset_after_hold += other.reset_after_hold;
+        self.failures += other.failures;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+    }
+}
+
+/// Running abusers, until [`Abusers::stop`].
+#[derive(Debug)]
+pub struct Abusers {
+    clients: JoinSet<(usize, Seen)>,
+    connections: JoinSet<()>,
+    stop: CancellationToken,
+    kinds: usize,
+}
+
+impl Abusers {
+    /// Connects every plan's connections to `gateway` and starts its clients.
+    pub async fn start(gateway: SocketAddr, plans: &[Plan]) -> std::io::Result<Abusers> {
+        let mut abusers = Abusers {
+            clients: JoinSet::new(),
+            connections: JoinSet::new(),
+            stop: CancellationToken::new(),
+            kinds: plans.len(),
+        };
+        for (index, plan) in plans.iter().enumerate() {
+            let mut senders = Vec::new();
+            for _ in 0..plan.connections.max(1) {
+                senders.push(abusers.connect(gateway, plan).await?);
+            }
+            for client in 0..plan.clients {
+                let sender = senders[client % senders.len()].clone();
+                let delay = plan.stagger.mul_f64(client as f64 / plan.clients as f64);
+                let (plan, stop) = (*plan, abusers.stop.clone());
+                abusers.clients.spawn(async move {
+                    let mut seen = Seen::default();
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        () = async {
+                            tokio::time::sleep(delay).await;
+                            match plan.kind {
+                                Kind::NeverFinishing => never_finish(sender, plan, &mut seen).await,
+                                Kind::NeverReading => never_read(sender, plan, &mut seen).await,
+                            }
+                        } => {}
+                    }
+                    (index, seen)
+                });
+            }
+        }
+        Ok(abusers)
+    }
+
+    async fn connect(&mut self, gateway: SocketAddr, plan: &Plan) -> std::io::Result<SendRequest<Bytes>> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from((plan.source, 0)))?;
+        let tcp = socket.connect(gateway).await?;
+        let window = match plan.kind {
+            Kind::NeverFinishing => 65_535,
+            Kind::NeverReading => 0,
+        };
+        let (sender, connection) = h2::client::Builder::new()
+            .initial_window_size(window)
+            .handshake(tcp)
+            .await
+            .map_err(std::io::Error::other)?;
+        self.connections.spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    /// Stops every client and closes their connections; returns what each plan's clients saw.
+    pub async fn stop(mut self) -> Vec<Seen> {
+        self.stop.cancel();
+        let mut seen = vec![Seen::default(); self.kinds];
+        while let Some(joined) = self.clients.join_next().await {
+            if let Ok((index, counts)) = joined {
+                seen[index].merge(counts);
+            }
+        }
+        self.connections.abort_all();
+        while self.connections.join_next().await.is_some() {}
+        seen
+    }
+}
+
+/// Opens calls that send half of their message, one after the other, forever.
+async fn never_finish(mut sender: SendRequest<Bytes>, plan: Plan, seen: &mut Seen) {
+    let frame = grpc_frame(plan.max_tokens);
+    let half = frame.slice(..frame.len() / 2);
+    loop {
+        sender = match sender.ready().await {
+            Ok(sender) => sender,
+            Err(err) => return seen.failed(err),
+        };
+        let (response, mut body) = match sender.send_request(grpc_call(), false) {
+            Ok(sent) => sent,
+            Err(err) => return seen.failed(err),
+        };
+        seen.opened += 1;
+        if let Err(err) = body.send_data(half.clone(), false) {
+            return seen.failed(err);
+        }
+        // The request side stays open (`body` alive) until the gateway answers.
+        match response.await {
+            Ok(response) => seen.refused(status_of(response.headers()).unwrap_or_else(|| "none".to_owned())),
+            Err(err) => {
+                seen.failed(err);
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+        }
+        drop(body);
+    }
+}
+
+/// Opens calls for a long answer and reads none of it, one after the other, forever.
+async fn never_read(mut sender: SendRequest<Bytes>, plan: Plan, seen: &mut Seen) {
+    let frame = grpc_frame(plan.max_tokens);
+    loop {
+        sender = match sender.ready().await {
+            Ok(sender) => sender,
+            Err(err) => return seen.failed(err),
+        };
+        let (response, mut body) = match sender.send_request(grpc_call(), false) {
+            Ok(sent) => sent,
+            Err(err) => return seen.failed(err),
+        };
+        seen.opened += 1;
+        if let Err(err) = body.send_data(frame.clone(), true) {
+            return seen.failed(err);
+        }
+        match response.await {
+            Ok(response) => match status_of(response.headers()) {
+                Some(code) => {
+                    seen.refused(code);
+                    tokio::time::sleep(pushback(response.headers())).await;
+                }
+                None => {
+                    seen.streaming += 1;
+                    tokio::time::sleep(plan.hold).await;
+                    // Dropping the response and the request side resets the stream.
+                    drop(response);
+                    seen.reset_after_hold += 1;
+                }
+            },
+            Err(err) => {
+                seen.failed(err);
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+        }
+    }
+}
+
+/// The headers of a ConverseStream call.
+fn grpc_call() -> http::Request<()> {
+    http::Request::post("http://gateway.bench/bedrock.gateway.v1.GatewayService/ConverseStream")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .expect("a constant request is valid")
+}
+
+/// A request for `max_tokens` tokens as one length-prefixed gRPC message.
+fn grpc_frame(max_tokens: u32) -> Bytes {
+    let encoded = gateway_request(GATEWAY_MODEL, max_tokens).encode_to_vec();
+    let mut frame = Vec::with_capacity(5 + encoded.len());
+    frame.push(0);
+    frame.extend_from_slice(&u32::try_from(encoded.len()).unwrap_or(u32::MAX).to_be_bytes());
+    frame.extend_from_slice(&encoded);
+    frame.into()
+}
+
+/// The gRPC status of a response that carries it in its headers (a call refused at once), by
+/// code name.
+fn status_of(headers: &http::HeaderMap) -> Option<String> {
+    let code = headers.get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
+    Some(format!("{:?}", tonic::Code::from(code)))
+}
+
+fn pushback(headers: &http::HeaderMap) -> Duration {
+    headers
+        .get("grpc-retry-pushback-ms")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .map_or(RETRY_AFTER, Duration::from_millis)
+}
