@@ -127,12 +127,15 @@ impl Layout {
     }
 }
 
-/// The gateway configuration every scenario uses: the emulator as Bedrock, no retries, and two
-/// models, `bench` (answers) and `idle` (the emulator's `fault.stall`, which never finishes).
+/// The gateway configuration every scenario uses: the emulator as Bedrock, no retries, room for
+/// the idle scenario's 10,000 streams (the default in-flight limit is sized for maximum-size
+/// requests on a 1 GiB task), and two models, `bench` (answers) and `idle` (the emulator's
+/// `fault.stall`, which never finishes).
 fn gateway_config(listen: SocketAddr, emulator: SocketAddr, log_filter: &str) -> String {
     format!(
         r#"[server]
 listen = "{listen}"
+max_concurrent_requests = 20000
 
 [bedrock]
 endpoint_url = "http://{emulator}"
@@ -163,13 +166,30 @@ fn free_port() -> std::io::Result<SocketAddr> {
 
 /// `VmRSS` of a process, in bytes.
 pub fn rss_bytes(pid: u32) -> std::io::Result<u64> {
+    Ok(memory(pid)?.rss_bytes)
+}
+
+/// Resident memory of a process, now and at its highest, from one read of `/proc/PID/status`.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// `VmRSS`, bytes.
+    pub rss_bytes: u64,
+    /// `VmHWM`, the highest `VmRSS` since the process started, bytes.
+    pub peak_rss_bytes: u64,
+}
+
+/// `VmRSS` and `VmHWM` of a process.
+pub fn memory(pid: u32) -> std::io::Result<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kib| kib * 1024)
-        .ok_or_else(|| std::io::Error::other(format!("no VmRSS in /proc/{pid}/status")))
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+            .ok_or_else(|| std::io::Error::other(format!("no {name} in /proc/{pid}/status")))
+    };
+    Ok(Memory { rss_bytes: field("VmRSS:")?, peak_rss_bytes: field("VmHWM:")? })
 }
 
 /// `utime + stime` of a process, in seconds.
