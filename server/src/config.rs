@@ -42,7 +42,11 @@ pub struct ServerConfig {
     pub proxy_protocol: bool,
     /// Largest request message accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.
     pub max_request_bytes: usize,
-    /// Most requests (streams included) in flight at once; more get RESOURCE_EXHAUSTED.
+    /// Most requests (streams included) in flight at once; more get RESOURCE_EXHAUSTED. The default
+    /// is what a 1024 MiB task survives when every request in flight is of `max_request_bytes`
+    /// (worst case ≈ 17 MiB + limit × 1.6 × max_request_bytes + worker threads × 87 MiB; see
+    /// BENCHMARKS.md), not what it can stream: an open stream costs about 28 KiB once its request
+    /// has been sent to Bedrock.
     pub max_concurrent_requests: usize,
     /// Longest a single stream may run, whatever deadline the client sets.
     pub max_stream_duration_secs: u64,
@@ -62,7 +66,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 50051)),
             proxy_protocol: false,
             max_request_bytes: 4 * 1024 * 1024,
-            max_concurrent_requests: 20_000,
+            max_concurrent_requests: 100,
             max_stream_duration_secs: 900,
             stream_idle_timeout_secs: 120,
             shutdown_grace_secs: 30,
@@ -402,6 +406,7 @@ mod tests {
         let config = Config::from_toml(MINIMAL).unwrap();
         assert_eq!(config.server.listen.port(), 50051);
         assert_eq!(config.server.max_request_bytes, 4 * 1024 * 1024);
+        assert_eq!(config.server.max_concurrent_requests, 100);
         assert_eq!(config.models["chat"].max_tokens_cap, 4096);
         assert_eq!(config.models["chat"].state, ModelState::Active);
     }
