@@ -44,7 +44,7 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     /// Most requests (streams included) in flight at once; more get RESOURCE_EXHAUSTED. The default
     /// is what a 1024 MiB task survives when every request in flight is of `max_request_bytes`
-    /// (worst case ≈ 17 MiB + limit × 1.6 × max_request_bytes + worker threads × 87 MiB; see
+    /// (worst case ≈ 17 MiB + limit × 1.7 × max_request_bytes + worker threads × 87 MiB; see
     /// BENCHMARKS.md), not what it can stream: an open stream costs about 28 KiB once its request
     /// has been sent to Bedrock.
     pub max_concurrent_requests: usize,
