@@ -17,7 +17,7 @@ markdown = (out / "report.md").read_text()
 def need(condition, what):
     if not condition:
         sys.exit(f"bench smoke: {what}")
-for section in ("cold_start", "ttft", "saturation", "idle_memory", "abuse"):
+for section in ("cold_start", "ttft", "saturation", "idle_memory", "request_memory", "abuse"):
     need(report.get(section), f"report.json has no {section}")
 for row in report["ttft"]["rows"]:
     for side in ("direct", "gateway"):
@@ -29,6 +29,14 @@ for side in report["saturation"]["sides"]:
 idle = report["idle_memory"]
 need(idle["failed"] == 0 and idle["baseline_rss_bytes"] > 0, f"idle: {idle}")
 need(all(p["gateway_rss_bytes"] > 0 for p in idle["points"]), f"idle points: {idle['points']}")
+memory = report["request_memory"]
+need(len(memory["runs"]) == 4, f"memory: one run per shape in the smoke profile: {memory['runs']}")
+for run in memory["runs"]:
+    expected = run["refused"] if run["shape"] == "tiny-blocks" else run["answered"]
+    need(run["failed"] == 0 and expected == run["requests"], f"memory {run['label']}: {run}")
+    need(memory["max_request_bytes"] - 16384 < run["wire_bytes_per_request"] <= memory["max_request_bytes"], f"memory {run['label']}: not max-size: {run['wire_bytes_per_request']}")
+    need(run["peak_rss_bytes"] >= run["polled_peak_rss_bytes"] > 0 and run["peak_per_wire_byte"] > 0, f"memory {run['label']}: {run}")
+need(any(t["name"].startswith("gateway peak memory per byte on the wire") for t in report["targets"]), "no memory target")
 need(report["cold_start"]["first_answer_median_ms"] > 0, "cold start not measured")
 abuse = report["abuse"]
 for condition in ("without_abuse", "with_abuse"):
@@ -45,7 +53,7 @@ counts = abuse["gateway_counts"]
 need(counts["rejections"].get("receive_timeout", 0) > 0, f"abuse: no receive timeout counted: {counts}")
 need(counts["streams_ended_client_stalled"] > 0, f"abuse: no stalled stream ended: {counts}")
 need(report["targets"], "no target was evaluated")
-for heading in ("## Time to first token", "## Saturation", "## Gateway memory", "## Cold start", "## Abuse"):
+for heading in ("## Time to first token", "## Saturation", "## Gateway memory with idle", "## Gateway memory per maximum-size request", "## Cold start", "## Abuse"):
     need(heading in markdown, f"report.md lacks {heading!r}")
 PY
 echo "bench smoke: report files sane ($out/report.{json,md}, $((SECONDS - started)) s)"

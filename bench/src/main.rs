@@ -51,6 +51,10 @@ struct Args {
     /// the 1 ms granularity of the emulator's timer in the comparison.
     #[arg(long)]
     ttft_ms: Option<u64>,
+    /// Overrides the counts of concurrent maximum-size requests in the memory scenario, to check
+    /// the peak at a given `server.max_concurrent_requests`.
+    #[arg(long, value_delimiter = ',')]
+    memory_requests: Vec<usize>,
     /// Exit non-zero when any stream failed or a scenario produced no data.
     #[arg(long)]
     check: bool,
@@ -69,6 +73,7 @@ enum Scenario {
     Saturation,
     Idle,
     Abuse,
+    Memory,
 }
 
 fn main() -> ExitCode {
@@ -104,6 +109,9 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if let Some(gap) = args.token_gap_ms {
         profile.ttft_pacing.token_gap_ms = gap;
     }
+    if !args.memory_requests.is_empty() {
+        profile.memory_requests = args.memory_requests.clone();
+    }
     let wanted = |scenario| args.only.is_empty() || args.only.contains(&scenario);
     let mut report = Report {
         profile: profile.name,
@@ -116,6 +124,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         saturation: None,
         idle_memory: None,
         abuse: None,
+        request_memory: None,
         targets: Vec::new(),
     };
     // Cold start first, while the machine is quiet and nothing else is cached.
@@ -133,6 +142,9 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     if wanted(Scenario::Abuse) {
         report.abuse = Some(scenario::abuse::run(&profile, &layout).await?);
+    }
+    if wanted(Scenario::Memory) {
+        report.request_memory = Some(scenario::memory::run(&profile, &layout).await?);
     }
     report.duration_secs = started.elapsed().as_secs_f64();
     report.check_targets();

@@ -147,14 +147,20 @@ pub struct GatewaySettings {
     pub admin: Option<SocketAddr>,
 }
 
-/// The gateway configuration every scenario uses: the emulator as Bedrock, no retries, the admin
-/// listener on a port of its own (gateways may overlap), and two models, `bench` (answers) and `idle` (the emulator's `fault.stall`, which never finishes).
+/// The gateway configuration every scenario uses: the emulator as Bedrock, no retries, room for
+/// the idle scenario's 10,000 streams from one client address (one caller gets half of the
+/// in-flight limit) and for the memory scenario's maximum-size requests (whose bytes the default
+/// budget would refuse beyond 32 at once, which is what it is for), the admin listener
+/// on a port of its own (gateways may overlap), and two models, `bench` (answers) and `idle` (the
+/// emulator's `fault.stall`, which never finishes).
 fn gateway_config(listen: SocketAddr, emulator: SocketAddr, log_filter: &str, settings: &GatewaySettings) -> String {
     let server = settings.server.iter().map(|line| format!("{line}\n")).collect::<String>();
     let admin = settings.admin.unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
     format!(
         r#"[server]
 listen = "{listen}"
+max_concurrent_requests = 20000
+max_buffered_request_bytes = 1073741824
 {server}
 [admin]
 listen = "{admin}"
@@ -188,13 +194,30 @@ pub fn free_port() -> std::io::Result<SocketAddr> {
 
 /// `VmRSS` of a process, in bytes.
 pub fn rss_bytes(pid: u32) -> std::io::Result<u64> {
+    Ok(memory(pid)?.rss_bytes)
+}
+
+/// Resident memory of a process, now and at its highest, from one read of `/proc/PID/status`.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// `VmRSS`, bytes.
+    pub rss_bytes: u64,
+    /// `VmHWM`, the highest `VmRSS` since the process started, bytes.
+    pub peak_rss_bytes: u64,
+}
+
+/// `VmRSS` and `VmHWM` of a process.
+pub fn memory(pid: u32) -> std::io::Result<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kib| kib * 1024)
-        .ok_or_else(|| std::io::Error::other(format!("no VmRSS in /proc/{pid}/status")))
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+            .ok_or_else(|| std::io::Error::other(format!("no {name} in /proc/{pid}/status")))
+    };
+    Ok(Memory { rss_bytes: field("VmRSS:")?, peak_rss_bytes: field("VmHWM:")? })
 }
 
 /// `utime + stime` of a process, in seconds.

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::scenario::abuse::Abuse;
 use crate::scenario::cold_start::ColdStart;
 use crate::scenario::idle::IdleMemory;
+use crate::scenario::memory::{MemoryRun, MemoryWorstCase};
 use crate::scenario::saturation::Saturation;
 use crate::scenario::ttft::{Ttft, TtftRow};
 
@@ -79,6 +80,8 @@ pub struct Report {
     pub saturation: Option<Saturation>,
     /// Memory per idle stream.
     pub idle_memory: Option<IdleMemory>,
+    /// Peak memory per maximum-size request.
+    pub request_memory: Option<MemoryWorstCase>,
     /// Cold start.
     pub cold_start: Option<ColdStart>,
     /// Normal clients' added TTFT without and with abusers.
@@ -114,6 +117,13 @@ impl Report {
         if let Some(point) = self.idle_memory.as_ref().and_then(|idle| idle.points.last()) {
             let name = format!("gateway memory per idle stream, {} open", point.streams);
             checks.push(check(name, "≤ 32 KiB", point.bytes_per_stream / 1024.0, 32.0, kib));
+        }
+        let most = self.request_memory.iter().flat_map(|memory| &memory.runs).map(|run| run.requests).max();
+        let accepted_at_most = |run: &&MemoryRun| !run.shape.refused() && Some(run.requests) == most;
+        for run in self.request_memory.iter().flat_map(|memory| &memory.runs).filter(accepted_at_most) {
+            let name =
+                format!("gateway peak memory per byte on the wire, {} max-size requests: {}", run.requests, run.label);
+            checks.push(check(name, "≤ 3×", run.peak_per_wire_byte, 3.0, times));
         }
         if let Some(cold) = &self.cold_start {
             let name = "cold start to first answer (median)".to_owned();
@@ -182,6 +192,17 @@ impl Report {
                 problems.push(format!("abuse: the {} clients opened no call", abuser.kind));
             }
         }
+        for run in self.request_memory.iter().flat_map(|memory| &memory.runs).filter(|run| !run.as_expected()) {
+            problems.push(format!(
+                "memory {}: {} answered, {} refused, {} failed of {} ({})",
+                run.label,
+                run.answered,
+                run.refused,
+                run.failed,
+                run.requests,
+                run.first_error.as_deref().unwrap_or("-")
+            ));
+        }
         problems
     }
 
@@ -240,6 +261,9 @@ impl Report {
                 );
             }
             out.push('\n');
+        }
+        if let Some(memory) = &self.request_memory {
+            request_memory_markdown(&mut out, memory);
         }
         if let Some(cold) = &self.cold_start {
             let _ = writeln!(
@@ -414,6 +438,40 @@ fn abuse_markdown(out: &mut String, abuse: &Abuse) {
     );
 }
 
+fn request_memory_markdown(out: &mut String, memory: &MemoryWorstCase) {
+    let _ = writeln!(
+        out,
+        "## Gateway memory per maximum-size request\n\nN concurrent requests of at most {} bytes each, on a model whose \
+         Bedrock stream stays open, each through its own connection and a fresh gateway per shape and N. Peak = `VmHWM` \
+         once every request was answered (or refused); per wire byte = (peak - baseline) / (N × wire bytes); settled = \
+         RSS 1 s later, the streams still open. N = 1 shows one request's transient peak (decoding, conversion and JSON \
+         serialization are synchronous, so they run at most one per worker thread at a time); the largest N shows what \
+         each request costs while it is received and sent to Bedrock.\n\n\
+         | shape | N | wire bytes per request | baseline RSS | peak RSS | polled peak | settled RSS | peak per wire byte | outcome |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|",
+        memory.max_request_bytes
+    );
+    for run in &memory.runs {
+        let outcome =
+            if run.shape.refused() { format!("{} refused", run.refused) } else { format!("{} answered", run.answered) };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.2}× | {}{} |",
+            run.label,
+            run.requests,
+            run.wire_bytes_per_request,
+            mib(run.baseline_rss_bytes),
+            mib(run.peak_rss_bytes),
+            mib(run.polled_peak_rss_bytes),
+            mib(run.settled_rss_bytes),
+            run.peak_per_wire_byte,
+            outcome,
+            if run.failed > 0 { format!(", {} failed", run.failed) } else { String::new() }
+        );
+    }
+    out.push('\n');
+}
+
 fn load_name(row: &TtftRow) -> String {
     match row.rate_per_sec {
         Some(rate) => format!("open loop {rate:.0}/s (~{} concurrent)", row.concurrency),
@@ -427,6 +485,10 @@ fn check(name: String, target: &str, value: f64, bound: f64, unit: fn(f64) -> St
 
 fn ms(value: f64) -> String {
     format!("{value:.3} ms")
+}
+
+fn times(value: f64) -> String {
+    format!("{value:.2}×")
 }
 
 fn kib(value: f64) -> String {

@@ -25,7 +25,7 @@ const DIRECT_MODEL_ID: &str = "bench-model";
 /// The gateway's model answering normally.
 pub const GATEWAY_MODEL: &str = "bench";
 /// The gateway's model whose Bedrock stream stays open and silent (the emulator's `fault.stall`).
-const IDLE_MODEL: &str = "idle";
+pub const IDLE_MODEL: &str = "idle";
 /// hyper's HTTP/2 server allows 200 concurrent streams per connection (tonic keeps that default);
 /// the load generator stays below it so no stream waits for a slot on its connection.
 pub const STREAMS_PER_CONNECTION: usize = 100;
@@ -91,16 +91,26 @@ impl Target {
     /// Opens a stream on the idle model and returns it once the gateway has sent its first event,
     /// i.e. once the gateway holds the Bedrock stream open. Only the gateway side has idle streams.
     pub async fn open_idle(&self, worker: usize) -> Result<Streaming<v1::ConverseStreamEvent>, String> {
+        self.open_held(worker, gateway_request(IDLE_MODEL, 16)).await.map_err(|status| status.to_string())
+    }
+
+    /// Sends `request`, whose model must be [`IDLE_MODEL`], and returns its stream once the gateway
+    /// has sent the first event: by then the gateway has received the whole request and Bedrock
+    /// (the emulator reads a body to its end before answering) has received it from the gateway.
+    pub async fn open_held(
+        &self,
+        worker: usize,
+        request: v1::ConverseRequest,
+    ) -> Result<Streaming<v1::ConverseStreamEvent>, tonic::Status> {
         let Target::Gateway(clients) = self else {
-            return Err("idle streams are measured on the gateway only".to_owned());
+            return Err(tonic::Status::unimplemented("held streams are measured on the gateway only"));
         };
         let mut client = clients[worker % clients.len()].clone();
-        let mut stream =
-            client.converse_stream(gateway_request(IDLE_MODEL, 16)).await.map_err(|s| s.to_string())?.into_inner();
+        let mut stream = client.converse_stream(request).await?.into_inner();
         match stream.message().await {
             Ok(Some(_start)) => Ok(stream),
-            Ok(None) => Err("idle stream ended at once".to_owned()),
-            Err(status) => Err(status.to_string()),
+            Ok(None) => Err(tonic::Status::unknown("the held stream ended at once")),
+            Err(status) => Err(status),
         }
     }
 }

@@ -52,7 +52,10 @@ pub struct ServerConfig {
     /// them; a request that does not fit gets RESOURCE_EXHAUSTED. Bounds what requests cost in
     /// memory whatever `max_concurrent_requests` is (see README: sizing to the task's memory).
     pub max_buffered_request_bytes: usize,
-    /// Most requests (streams included) in flight at once; more get RESOURCE_EXHAUSTED.
+    /// Most requests (streams included) in flight at once; more get RESOURCE_EXHAUSTED. With the
+    /// request bytes bounded by `max_buffered_request_bytes`, an open stream costs about 28 KiB,
+    /// so the worst case is ≈ 17 MiB + 1.7 × max_buffered_request_bytes + limit × 28 KiB + worker
+    /// threads × 87 MiB (see BENCHMARKS.md); the defaults fit a 1024 MiB task.
     pub max_concurrent_requests: usize,
     /// Most requests in flight at once from one caller (API key name, else PrivateLink endpoint,
     /// else client IP); unset = half of `max_concurrent_requests`, so one caller can never take it all.
@@ -97,7 +100,7 @@ impl Default for ServerConfig {
             proxy_protocol: false,
             max_request_bytes: 4 * 1024 * 1024,
             max_buffered_request_bytes: 128 * 1024 * 1024,
-            max_concurrent_requests: 20_000,
+            max_concurrent_requests: 10_000,
             max_concurrent_requests_per_caller: None,
             request_receive_timeout_secs: 10,
             client_stall_timeout_secs: 30,
@@ -618,6 +621,7 @@ mod tests {
         let config = Config::from_toml(MINIMAL).unwrap();
         assert_eq!(config.server.listen.port(), 50051);
         assert_eq!(config.server.max_request_bytes, 4 * 1024 * 1024);
+        assert_eq!(config.server.max_concurrent_requests, 10_000);
         assert_eq!(config.models["chat"].max_tokens_cap, 4096);
         assert_eq!(config.models["chat"].state, ModelState::Active);
     }

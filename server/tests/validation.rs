@@ -79,7 +79,7 @@ async fn requests_over_the_count_limits_are_refused_before_bedrock_is_called() {
     let mut too_many_in_all = user_request("chat", "hello");
     too_many_in_all.messages = (0..=limits::CONTENT_BLOCKS / limits::BLOCKS_PER_MESSAGE)
         .map(|index| v1::Message {
-            role: if index % 2 == 0 { v1::Role::User } else { v1::Role::Assistant } as i32,
+            role: if index.is_multiple_of(2) { v1::Role::User } else { v1::Role::Assistant } as i32,
             content: vec![tiny.clone(); if index == 0 { 1 } else { limits::BLOCKS_PER_MESSAGE }],
         })
         .collect();

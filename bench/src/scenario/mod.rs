@@ -5,6 +5,7 @@
 pub mod abuse;
 pub mod cold_start;
 pub mod idle;
+pub mod memory;
 pub mod saturation;
 pub mod ttft;
 
@@ -51,6 +52,9 @@ pub struct Profile {
     pub saturation_window: Window,
     /// Idle stream counts at which gateway memory is read.
     pub idle_streams: Vec<usize>,
+    /// Counts of concurrent maximum-size requests whose peak memory is read, each on a fresh
+    /// gateway: one alone shows a request's transient peak, many show the cost per request in flight.
+    pub memory_requests: Vec<usize>,
     /// Cold starts to time.
     pub cold_starts: usize,
     /// The abuse scenario.
@@ -79,6 +83,9 @@ impl Profile {
             saturation_tokens: 32,
             saturation_window: window(0.5, 3.0),
             idle_streams: vec![1000, 10_000],
+            // 32 × 4 MiB: enough to dwarf the baseline and the allocator's noise, bounded on a
+            // machine with 24 GiB.
+            memory_requests: vec![1, 32],
             cold_starts: 5,
             abuse: abuse::AbuseProfile::full(),
         }
@@ -100,6 +107,7 @@ impl Profile {
             saturation_tokens: 16,
             saturation_window: window(0.1, 0.5),
             idle_streams: vec![100, 300],
+            memory_requests: vec![2],
             cold_starts: 1,
             abuse: abuse::AbuseProfile::smoke(),
         }

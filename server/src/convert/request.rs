@@ -467,7 +467,7 @@ mod tests {
     fn conversation(count: usize, blocks: usize) -> Vec<v1::Message> {
         (0..count)
             .map(|index| v1::Message {
-                role: if index % 2 == 0 { v1::Role::User } else { v1::Role::Assistant } as i32,
+                role: if index.is_multiple_of(2) { v1::Role::User } else { v1::Role::Assistant } as i32,
                 content: vec![text("x"); blocks],
             })
             .collect()
