@@ -62,9 +62,10 @@ where
             if let Ok(value) = log.request_id().parse() {
                 response.headers_mut().insert(REQUEST_ID_HEADER, value);
             }
+            // A client that resets its stream mid-request is a cancellation (logged as such), not a refusal.
             if !log.is_settled()
                 && let Some(status) = tonic::Status::from_header_map(response.headers())
-                && status.code() != tonic::Code::Ok
+                && !matches!(status.code(), tonic::Code::Ok | tonic::Code::Cancelled)
             {
                 log.refused_with(Rejection::Decode, status.code(), status.message().to_owned());
             }
