@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
@@ -27,6 +27,10 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// Who may call the gateway service.
     pub auth: AuthConfig,
+    /// The teams that call the gateway: how each is recognised, what it may use, how much.
+    pub tenants: BTreeMap<String, TenantConfig>,
+    /// Where quota counters live.
+    pub quotas: QuotasConfig,
     /// The admin HTTP listener: metrics, liveness, readiness.
     pub admin: AdminConfig,
     /// Metrics output besides the admin listener's Prometheus endpoint.
@@ -91,6 +95,32 @@ pub struct ServerConfig {
     /// How long streams may continue on a connection after its GOAWAY; those still open then are
     /// cut (they end with UNAVAILABLE) and the connection is closed.
     pub max_connection_age_grace_secs: u64,
+    /// TLS on the gRPC listener, optionally verifying client certificates (mTLS). Unset: plaintext
+    /// (PrivateLink and security groups are then the transport's protection).
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS on the gRPC listener. The NLB forwards TCP, so TLS ends here and the client's certificate
+/// reaches the gateway, which a TLS listener on the NLB could not give it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the server's certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// PEM file with the server's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// PEM file with the CA certificates that client certificates must chain to. Set: clients are
+    /// asked for a certificate, and its subject can identify a tenant (`tenants.<name>.client_cert_subjects`).
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// With `client_ca_file`: refuse the handshake of a client without a valid certificate. False
+    /// lets such clients in, to be identified by API key or endpoint instead.
+    #[serde(default = "default_true")]
+    pub client_cert_required: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for ServerConfig {
@@ -115,6 +145,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_connection_age_secs: 300,
             max_connection_age_grace_secs: 900,
+            tls: None,
         }
     }
 }
@@ -295,15 +326,161 @@ pub struct TelemetryConfig {
     pub otlp_endpoint: Option<String>,
 }
 
-/// Who may call the gateway service. With no keys, any caller that reaches the listener may (the
-/// network, PrivateLink and security groups, is then the boundary). Health and reflection are
-/// always open, for load balancer health checks and grpcurl.
+/// How callers are identified (see README, "Tenants and quotas"). With no identity configured,
+/// any caller that reaches the listener may call as the `default` tenant (the network, PrivateLink
+/// and security groups, is then the boundary). Health and reflection are always open, for load
+/// balancer health checks and grpcurl.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// Caller name -> SHA-256 (hex) of its API key, sent as `authorization: Bearer <key>`. Only
-    /// digests are configured, so the config holds no secret; the caller name is logged.
+    /// Shorthand for single-key tenants: name -> SHA-256 (hex) of its API key, sent as
+    /// `authorization: Bearer <key>`; the key is named like its tenant. Only digests are
+    /// configured, so the config holds no secret.
     pub api_keys: BTreeMap<String, String>,
+    /// Refuse callers no identity source recognises with UNAUTHENTICATED; false lets them call as
+    /// the `default` tenant. Unset: true when any API key or client-certificate subject is configured.
+    pub require_identity: Option<bool>,
+    /// A caller identified by API key or client certificate must also come through one of its
+    /// tenant's `vpc_endpoint_ids` (when the tenant lists any) and not through another tenant's
+    /// endpoint; otherwise PERMISSION_DENIED. Binds a key to the network it was issued for.
+    pub require_endpoint_match: bool,
+}
+
+impl AuthConfig {
+    /// See [`AuthConfig::require_identity`].
+    pub fn identity_required(&self, tenants: &BTreeMap<String, TenantConfig>) -> bool {
+        self.require_identity.unwrap_or_else(|| {
+            !self.api_keys.is_empty()
+                || tenants.values().any(|tenant| !tenant.api_keys.is_empty() || !tenant.client_cert_subjects.is_empty())
+        })
+    }
+}
+
+/// The tenant of callers no identity source recognises, when `auth.require_identity` is false.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// One team calling the gateway: how it is recognised, what it may use, how much.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantConfig {
+    /// Key name -> SHA-256 (hex) of the key; the key name is logged and recorded with usage.
+    pub api_keys: BTreeMap<String, String>,
+    /// PrivateLink VPC endpoint ids (`vpce-...`) the tenant's clients come through, as the NLB's
+    /// PROXY protocol header says (needs `server.proxy_protocol`).
+    pub vpc_endpoint_ids: Vec<String>,
+    /// Client-certificate subjects, as RFC 4514 strings (`openssl x509 -noout -subject -nameopt
+    /// RFC2253`), such as `CN=payments,O=Example Corp`; needs `server.tls.client_ca_file`.
+    pub client_cert_subjects: Vec<String>,
+    /// The logical models the tenant may use; unset: all.
+    pub models: Option<Vec<String>>,
+    /// The tenant's quotas, across all its models.
+    pub quotas: QuotaLimits,
+    /// Quotas of the tenant on one logical model, on top of `quotas`.
+    pub model_quotas: BTreeMap<String, QuotaLimits>,
+}
+
+/// Limits on one tenant's use, fleet-wide (with `quotas.store = "redis"`). Unset: unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaLimits {
+    /// Requests started per minute (a bucket refilled continuously, holding at most a minute's worth).
+    pub requests_per_minute: Option<u64>,
+    /// Tokens per minute: a request reserves its max_tokens plus an estimate of its input when it
+    /// starts, and settles with Bedrock's reported usage when it ends.
+    pub tokens_per_minute: Option<u64>,
+    /// Requests in flight at once, streams included.
+    pub concurrent_requests: Option<u64>,
+}
+
+impl QuotaLimits {
+    /// Whether no limit is set.
+    pub fn is_unlimited(&self) -> bool {
+        *self == QuotaLimits::default()
+    }
+}
+
+/// Which store holds the quota counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QuotaStoreKind {
+    /// In this process: each task enforces the quotas on its own (local mode, a single task).
+    #[default]
+    Memory,
+    /// A Redis-compatible store (ElastiCache for Valkey or Redis OSS) shared by every task, so the
+    /// quotas hold for the whole fleet.
+    Redis,
+}
+
+/// Where quota counters live and what happens when that store is unreachable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotasConfig {
+    /// `memory` or `redis`.
+    pub store: QuotaStoreKind,
+    /// How many tasks usually serve: while the Redis store is unreachable, each task enforces
+    /// every quota divided by this, on its own, instead of failing requests.
+    pub fallback_task_count: u32,
+    /// The Redis store, for `store = "redis"`.
+    pub redis: RedisConfig,
+}
+
+impl Default for QuotasConfig {
+    fn default() -> Self {
+        QuotasConfig { store: QuotaStoreKind::Memory, fallback_task_count: 2, redis: RedisConfig::default() }
+    }
+}
+
+/// How to reach the Redis-compatible quota store.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://host:port` or, with TLS, `rediss://host:port` (ElastiCache Serverless needs TLS).
+    pub url: String,
+    /// AUTH user name (Redis 6 ACL / ElastiCache RBAC); unset: the default user.
+    pub username: Option<String>,
+    /// AUTH password; set it through `BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD` (on ECS, from
+    /// Secrets Manager), never in the file. Not printed by `check-config`.
+    #[serde(skip_serializing)]
+    pub password: Option<String>,
+    /// Use the Redis Cluster protocol (ElastiCache Serverless and cluster-mode clusters).
+    pub cluster: bool,
+    /// Longest a quota check waits for the store before the request is decided on the fallback limits.
+    pub timeout_ms: u64,
+    /// Prefix of every key the gateway writes, so several gateways can share one store.
+    pub key_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: String::new(),
+            username: None,
+            password: None,
+            cluster: false,
+            timeout_ms: 100,
+            key_prefix: "bedrock-gateway".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("cluster", &self.cluster)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+impl RedisConfig {
+    /// See [`RedisConfig::timeout_ms`].
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
 }
 
 /// Where a logical model is in its lifecycle.
@@ -397,7 +574,9 @@ impl Config {
         self.validate_bedrock()?;
         self.validate_auth()?;
         self.validate_observability()?;
-        self.validate_models()
+        self.validate_models()?;
+        self.validate_tenants()?;
+        self.validate_quotas()
     }
 
     fn validate_server(&self) -> Result<(), ConfigError> {
@@ -439,6 +618,19 @@ impl Config {
         if !(1..=1_000_000).contains(&server.max_connections) {
             return Err(invalid("server.max_connections", "must be from 1 to 1000000".to_owned()));
         }
+        if let Some(tls) = &server.tls {
+            for (key, file) in [
+                ("server.tls.cert_file", Some(&tls.cert_file)),
+                ("server.tls.key_file", Some(&tls.key_file)),
+                ("server.tls.client_ca_file", tls.client_ca_file.as_ref()),
+            ] {
+                if let Some(file) = file
+                    && !file.is_file()
+                {
+                    return Err(invalid(key, format!("no such file: {}", file.display())));
+                }
+            }
+        }
         if !(10..=300).contains(&server.http2_keepalive_interval_secs) {
             return Err(invalid(
                 "server.http2_keepalive_interval_secs",
@@ -479,12 +671,7 @@ impl Config {
 
     fn validate_auth(&self) -> Result<(), ConfigError> {
         for (caller, digest) in &self.auth.api_keys {
-            if digest.len() != 64 || !digest.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(invalid(
-                    &format!("auth.api_keys.{caller}"),
-                    "must be the SHA-256 of the key as 64 hex digits (printf %s KEY | sha256sum)".to_owned(),
-                ));
-            }
+            check_digest(&format!("auth.api_keys.{caller}"), digest)?;
         }
         Ok(())
     }
@@ -558,6 +745,162 @@ impl Config {
         }
         Ok(())
     }
+}
+
+impl Config {
+    fn validate_tenants(&self) -> Result<(), ConfigError> {
+        let mut owners: BTreeMap<String, String> = BTreeMap::new();
+        let mut claim = |value: &str, key: String| match owners.insert(value.to_owned(), key.clone()) {
+            Some(first) => Err(invalid(&key, format!("{value:?} is already configured as {first}"))),
+            None => Ok(()),
+        };
+        for (name, digest) in &self.auth.api_keys {
+            claim(digest, format!("auth.api_keys.{name}"))?;
+            if self.tenants.get(name).is_some_and(|tenant| tenant.api_keys.contains_key(name)) {
+                return Err(invalid(
+                    &format!("auth.api_keys.{name}"),
+                    format!("key {name:?} is also configured as tenants.{name}.api_keys.{name}; keep one"),
+                ));
+            }
+        }
+        for (name, tenant) in &self.tenants {
+            let key = |field: &str| format!("tenants.{name}.{field}");
+            if !valid_name(name) {
+                return Err(invalid(&format!("tenants.{name}"), format!("a tenant name {NAME_RULE}")));
+            }
+            for (key_name, digest) in &tenant.api_keys {
+                let key = key(&format!("api_keys.{key_name}"));
+                if !valid_name(key_name) {
+                    return Err(invalid(&key, format!("a key name {NAME_RULE}")));
+                }
+                check_digest(&key, digest)?;
+                claim(digest, key.clone())?;
+            }
+            for endpoint in &tenant.vpc_endpoint_ids {
+                if !is_vpc_endpoint_id(endpoint) {
+                    return Err(invalid(
+                        &key("vpc_endpoint_ids"),
+                        format!("{endpoint:?} is not a VPC endpoint id like \"vpce-0123456789abcdef0\""),
+                    ));
+                }
+                if !self.server.proxy_protocol {
+                    return Err(invalid(
+                        &key("vpc_endpoint_ids"),
+                        "needs server.proxy_protocol = true: the endpoint id comes from the NLB's PROXY protocol header"
+                            .to_owned(),
+                    ));
+                }
+                claim(endpoint, key("vpc_endpoint_ids"))?;
+            }
+            for subject in &tenant.client_cert_subjects {
+                if !subject.contains('=') {
+                    return Err(invalid(
+                        &key("client_cert_subjects"),
+                        format!("{subject:?} is not a subject like \"CN=payments,O=Example Corp\""),
+                    ));
+                }
+                if self.server.tls.as_ref().is_none_or(|tls| tls.client_ca_file.is_none()) {
+                    return Err(invalid(
+                        &key("client_cert_subjects"),
+                        "needs server.tls.client_ca_file, so that client certificates are asked for and verified"
+                            .to_owned(),
+                    ));
+                }
+                claim(subject, key("client_cert_subjects"))?;
+            }
+            for model in tenant.models.iter().flatten() {
+                self.require_model(&key("models"), model)?;
+            }
+            check_quota_limits(&key("quotas"), &tenant.quotas)?;
+            for (model, limits) in &tenant.model_quotas {
+                let key = key(&format!("model_quotas.{model}"));
+                self.require_model(&key, model)?;
+                if tenant.models.as_ref().is_some_and(|models| !models.contains(model)) {
+                    return Err(invalid(&key, format!("{model:?} is not in tenants.{name}.models")));
+                }
+                check_quota_limits(&key, limits)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn require_model(&self, key: &str, model: &str) -> Result<(), ConfigError> {
+        if self.models.contains_key(model) {
+            return Ok(());
+        }
+        let known = self.models.keys().cloned().collect::<Vec<_>>().join(", ");
+        Err(invalid(key, format!("{model:?} is not a configured model (configured: {known})")))
+    }
+
+    fn validate_quotas(&self) -> Result<(), ConfigError> {
+        let quotas = &self.quotas;
+        if !(1..=1000).contains(&quotas.fallback_task_count) {
+            return Err(invalid("quotas.fallback_task_count", "must be from 1 to 1000".to_owned()));
+        }
+        if quotas.store != QuotaStoreKind::Redis {
+            return Ok(());
+        }
+        let redis = &quotas.redis;
+        let has_host = redis.url.parse::<http::Uri>().is_ok_and(|uri| uri.host().is_some_and(|host| !host.is_empty()));
+        if !(redis.url.starts_with("redis://") || redis.url.starts_with("rediss://")) || !has_host {
+            return Err(invalid(
+                "quotas.redis.url",
+                format!("{:?} must be redis://HOST:PORT, or rediss://HOST:PORT for TLS", redis.url),
+            ));
+        }
+        if !(1..=10_000).contains(&redis.timeout_ms) {
+            return Err(invalid("quotas.redis.timeout_ms", "must be from 1 to 10000".to_owned()));
+        }
+        let prefix_ok = !redis.key_prefix.is_empty()
+            && redis.key_prefix.len() <= 64
+            && redis.key_prefix.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '{' | '}'));
+        if !prefix_ok {
+            return Err(invalid(
+                "quotas.redis.key_prefix",
+                "must be 1 to 64 printable ASCII characters without spaces or braces".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+const NAME_RULE: &str = "is 1 to 64 lowercase letters, digits, '_' or '-', starting with a letter or digit (names \
+                         meant to be set through environment variables must avoid '-')";
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
+}
+
+fn check_digest(key: &str, digest: &str) -> Result<(), ConfigError> {
+    if digest.len() != 64 || !digest.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(invalid(
+            key,
+            "must be the SHA-256 of the key as 64 hex digits (printf %s KEY | sha256sum)".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+fn is_vpc_endpoint_id(id: &str) -> bool {
+    id.strip_prefix("vpce-").is_some_and(|hex| {
+        (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
+}
+
+fn check_quota_limits(key: &str, limits: &QuotaLimits) -> Result<(), ConfigError> {
+    for (field, value) in [
+        ("requests_per_minute", limits.requests_per_minute),
+        ("tokens_per_minute", limits.tokens_per_minute),
+        ("concurrent_requests", limits.concurrent_requests),
+    ] {
+        if let Some(value) = value {
+            at_least(&format!("{key}.{field}"), value, 1)?;
+        }
+    }
+    Ok(())
 }
 
 fn invalid(key: &str, reason: String) -> ConfigError {
@@ -710,11 +1053,97 @@ mod tests {
             assert_eq!(config.server.listen.port(), 7001);
             assert_eq!(config.models["chat"].max_tokens_cap, 512);
             assert_eq!(config.models["chat"].model_id, "anthropic.claude-3-haiku-20240307-v1:0");
+            // How Terraform configures tenants on ECS: variables, key digests from secrets.
+            jail.set_env("BEDROCK_GATEWAY_TENANTS__TEAM_A__VPC_ENDPOINT_IDS", "[\"vpce-0123456789abcdef0\"]");
+            jail.set_env("BEDROCK_GATEWAY_TENANTS__TEAM_A__MODELS", "[chat]");
+            jail.set_env("BEDROCK_GATEWAY_TENANTS__TEAM_A__API_KEYS__CI", "ab".repeat(32));
+            jail.set_env("BEDROCK_GATEWAY_TENANTS__TEAM_A__QUOTAS__TOKENS_PER_MINUTE", "1000");
+            jail.set_env("BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD", "from-secrets-manager");
+            let config = Config::load(Some(Path::new("gateway.toml"))).expect("loads");
+            let tenant = &config.tenants["team_a"];
+            assert_eq!(tenant.vpc_endpoint_ids, ["vpce-0123456789abcdef0"]);
+            assert_eq!(tenant.models.as_deref(), Some(&["chat".to_owned()][..]));
+            assert_eq!(tenant.api_keys["ci"], "ab".repeat(32));
+            assert_eq!(tenant.quotas.tokens_per_minute, Some(1000));
+            assert_eq!(config.quotas.redis.password.as_deref(), Some("from-secrets-manager"));
             jail.set_env("BEDROCK_GATEWAY_SERVER__MAX_REQUEST_BYTES", "lots");
             let err = Config::load(Some(Path::new("gateway.toml"))).unwrap_err().to_string();
             assert!(err.to_lowercase().contains("server.max_request_bytes"), "{err}");
             Ok(())
         });
+    }
+
+    const DIGEST_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const DIGEST_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn tenants_and_quotas_parse() {
+        let config = Config::from_toml(&format!(
+            "{MINIMAL}[server]\nproxy_protocol = true\n\
+             [tenants.payments]\napi_keys = {{ ci = \"{DIGEST_A}\" }}\nvpc_endpoint_ids = [\"vpce-0123456789abcdef0\"]\n\
+             models = [\"chat\"]\nquotas = {{ requests_per_minute = 600, tokens_per_minute = 100000 }}\n\
+             [tenants.payments.model_quotas.chat]\nconcurrent_requests = 20\n\
+             [quotas]\nstore = \"redis\"\nfallback_task_count = 3\n[quotas.redis]\nurl = \"rediss://cache.example:6379\"\n"
+        ))
+        .unwrap();
+        let tenant = &config.tenants["payments"];
+        assert_eq!(tenant.quotas.requests_per_minute, Some(600));
+        assert_eq!(tenant.model_quotas["chat"].concurrent_requests, Some(20));
+        assert_eq!(config.quotas.store, QuotaStoreKind::Redis);
+        assert_eq!(config.quotas.redis.timeout(), Duration::from_millis(100));
+        assert!(config.auth.identity_required(&config.tenants), "a key is configured");
+        assert!(!Config::from_toml(MINIMAL).unwrap().auth.identity_required(&BTreeMap::new()));
+    }
+
+    #[test]
+    fn tenant_mistakes_name_their_key() {
+        let with = |text: &str| format!("{MINIMAL}[server]\nproxy_protocol = true\n{text}\n");
+        let cases = [
+            ("[tenants.Team]", "tenants.Team"),
+            ("[tenants.a]\napi_keys = { ci = \"nope\" }", "tenants.a.api_keys.ci"),
+            (
+                &format!("[auth.api_keys]\nx = \"{DIGEST_A}\"\n[tenants.a]\napi_keys = {{ ci = \"{DIGEST_A}\" }}"),
+                "tenants.a.api_keys.ci",
+            ),
+            (
+                &format!("[auth.api_keys]\na = \"{DIGEST_A}\"\n[tenants.a]\napi_keys = {{ a = \"{DIGEST_B}\" }}"),
+                "auth.api_keys.a",
+            ),
+            ("[tenants.a]\nvpc_endpoint_ids = [\"vpc-123\"]", "tenants.a.vpc_endpoint_ids"),
+            (
+                "[tenants.a]\nvpc_endpoint_ids = [\"vpce-0123456789abcdef0\"]\n[tenants.b]\nvpc_endpoint_ids = [\"vpce-0123456789abcdef0\"]",
+                "tenants.b.vpc_endpoint_ids",
+            ),
+            ("[tenants.a]\nclient_cert_subjects = [\"CN=a\"]", "tenants.a.client_cert_subjects"),
+            ("[tenants.a]\nmodels = [\"gpt\"]", "tenants.a.models"),
+            (
+                "[tenants.a]\nmodels = []\n[tenants.a.model_quotas.chat]\nrequests_per_minute = 1",
+                "tenants.a.model_quotas.chat",
+            ),
+            ("[tenants.a.quotas]\ntokens_per_minute = 0", "tenants.a.quotas.tokens_per_minute"),
+            ("[quotas]\nstore = \"redis\"", "quotas.redis.url"),
+            ("[quotas]\nfallback_task_count = 0", "quotas.fallback_task_count"),
+            (
+                "[quotas]\nstore = \"redis\"\n[quotas.redis]\nurl = \"redis://127.0.0.1:6379\"\nkey_prefix = \"{x}\"",
+                "quotas.redis.key_prefix",
+            ),
+        ];
+        for (text, key) in cases {
+            assert_eq!(rejected_key(&with(text)), key, "{text}");
+        }
+        let without_proxy = format!("{MINIMAL}[tenants.a]\nvpc_endpoint_ids = [\"vpce-0123456789abcdef0\"]\n");
+        assert_eq!(rejected_key(&without_proxy), "tenants.a.vpc_endpoint_ids");
+        let missing_cert =
+            format!("{MINIMAL}[server.tls]\ncert_file = \"/nonexistent.pem\"\nkey_file = \"/nonexistent.key\"\n");
+        assert_eq!(rejected_key(&missing_cert), "server.tls.cert_file");
+    }
+
+    #[test]
+    fn the_redis_password_is_never_printed() {
+        let mut config = Config::from_toml(MINIMAL).unwrap();
+        config.quotas.redis.password = Some("hunter2".to_owned());
+        assert!(!toml::to_string(&config).unwrap().contains("hunter2"));
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct Peer {
     pub addr: Option<SocketAddr>,
     /// The PrivateLink endpoint the client came through, when the NLB says so.
     pub vpc_endpoint_id: Option<Arc<str>>,
+    /// The subject of the client's verified TLS certificate (mTLS), as an RFC 4514 string.
+    pub client_cert_subject: Option<Arc<str>>,
 }
 
 /// Cancelled when the streams still open on a request's connection must end now: the
@@ -152,7 +154,7 @@ async fn accept_loop(
         let slot = Slot { _permit: permit, _open: OpenConnection::start() };
         configure(&stream);
         if !proxy_protocol {
-            let peer = Peer { addr: Some(addr), vpc_endpoint_id: None };
+            let peer = Peer { addr: Some(addr), ..Peer::default() };
             if ready.send(PeerStream { stream, peer, _slot: slot }).await.is_err() {
                 return;
             }
@@ -163,7 +165,11 @@ async fn accept_loop(
             let mut stream = stream;
             match tokio::time::timeout(HEADER_TIMEOUT, read_header(&mut stream)).await {
                 Ok(Ok(header)) => {
-                    let peer = Peer { addr: header.source, vpc_endpoint_id: header.vpc_endpoint_id.map(Arc::from) };
+                    let peer = Peer {
+                        addr: header.source,
+                        vpc_endpoint_id: header.vpc_endpoint_id.map(Arc::from),
+                        ..Peer::default()
+                    };
                     let _ = ready.send(PeerStream { stream, peer, _slot: slot }).await;
                 }
                 Ok(Err(err)) => tracing::warn!(peer = %addr, error = %err, "refused a connection"),
