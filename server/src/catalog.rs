@@ -8,6 +8,7 @@ use bedrock_gateway_proto::v1;
 
 use crate::config::{ModelConfig, ModelState};
 use crate::error::GatewayError;
+use crate::tenants::Tenant;
 
 /// One logical model, resolved.
 #[derive(Debug, Clone)]
@@ -90,12 +91,19 @@ impl Catalog {
         Catalog { models }
     }
 
-    /// The model a client asked for, if it may be called.
-    pub fn resolve(&self, name: &str) -> Result<Arc<Model>, GatewayError> {
+    /// The model `tenant` asked for, if it may be called. An unknown name's error lists only the
+    /// models the tenant may use.
+    pub fn resolve(&self, name: &str, tenant: &Tenant) -> Result<Arc<Model>, GatewayError> {
         let Some(model) = self.models.get(name) else {
-            let known = self.models.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
-            return Err(GatewayError::UnknownModel { alias: name.to_owned(), known });
+            let known = self.models.keys().filter(|name| tenant.may_use(name)).map(String::as_str);
+            return Err(GatewayError::UnknownModel {
+                alias: name.to_owned(),
+                known: known.collect::<Vec<_>>().join(", "),
+            });
         };
+        if !tenant.may_use(name) {
+            return Err(GatewayError::ModelNotAllowed { alias: name.to_owned() });
+        }
         if model.state == ModelState::Retired {
             return Err(GatewayError::ModelRetired {
                 alias: model.name.clone(),
@@ -105,16 +113,25 @@ impl Catalog {
         Ok(Arc::clone(model))
     }
 
-    /// The catalog as clients see it, sorted by name.
-    pub fn list(&self) -> v1::ListModelsResponse {
-        v1::ListModelsResponse { models: self.models.values().map(|model| model.info()).collect() }
+    /// The catalog as `tenant` sees it (the models it may use), sorted by name.
+    pub fn list(&self, tenant: &Tenant) -> v1::ListModelsResponse {
+        let models = self.models.values().filter(|model| tenant.may_use(&model.name)).map(|model| model.info());
+        v1::ListModelsResponse { models: models.collect() }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::config::{Config, TenantConfig};
+
+    fn everyone() -> Tenant {
+        Tenant::from_config("default", &TenantConfig::default())
+    }
+
+    fn chat_only() -> Tenant {
+        Tenant::from_config("payments", &TenantConfig { models: Some(vec!["chat".into()]), ..TenantConfig::default() })
+    }
 
     fn catalog() -> Catalog {
         let config = Config::from_toml(
@@ -139,20 +156,31 @@ mod tests {
 
     #[test]
     fn unknown_model_lists_the_valid_ones() {
-        let err = catalog().resolve("gpt").unwrap_err();
+        let err = catalog().resolve("gpt", &everyone()).unwrap_err();
         assert_eq!(err.to_string(), "model: unknown model \"gpt\"; this gateway offers: chat, legacy, old");
+        let err = catalog().resolve("gpt", &chat_only()).unwrap_err();
+        assert_eq!(err.to_string(), "model: unknown model \"gpt\"; this gateway offers: chat");
+    }
+
+    #[test]
+    fn a_tenant_sees_and_calls_only_its_models() {
+        let err = catalog().resolve("legacy", &chat_only()).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::PermissionDenied);
+        assert!(catalog().resolve("chat", &chat_only()).is_ok());
+        let names: Vec<_> = catalog().list(&chat_only()).models.into_iter().map(|m| m.name).collect();
+        assert_eq!(names, ["chat"]);
     }
 
     #[test]
     fn retired_model_names_its_replacement() {
-        let err = catalog().resolve("old").unwrap_err();
+        let err = catalog().resolve("old", &everyone()).unwrap_err();
         assert_eq!(err.code(), tonic::Code::FailedPrecondition);
         assert!(err.to_string().contains("\"chat\""), "{err}");
     }
 
     #[test]
     fn deprecated_model_serves_with_a_notice() {
-        let model = catalog().resolve("legacy").unwrap();
+        let model = catalog().resolve("legacy", &everyone()).unwrap();
         assert_eq!(
             model.deprecation_notice().unwrap(),
             "model \"legacy\" is deprecated and retires on 2027-01-31; move to \"chat\""
@@ -161,7 +189,7 @@ mod tests {
 
     #[test]
     fn list_is_sorted_and_hides_bedrock_ids() {
-        let models = catalog().list().models;
+        let models = catalog().list(&everyone()).models;
         let names: Vec<_> = models.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["chat", "legacy", "old"]);
         assert_eq!(models[0].version, "claude-3-haiku");

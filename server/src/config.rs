@@ -61,8 +61,8 @@ pub struct ServerConfig {
     /// so the worst case is ≈ 17 MiB + 1.7 × max_buffered_request_bytes + limit × 28 KiB + worker
     /// threads × 87 MiB (see BENCHMARKS.md); the defaults fit a 1024 MiB task.
     pub max_concurrent_requests: usize,
-    /// Most requests in flight at once from one caller (API key name, else PrivateLink endpoint,
-    /// else client IP); unset = half of `max_concurrent_requests`, so one caller can never take it all.
+    /// Most requests in flight at once on this task from one caller (its tenant when identified,
+    /// else PrivateLink endpoint, else client IP); unset = half of `max_concurrent_requests`, so one caller can never take it all.
     pub max_concurrent_requests_per_caller: Option<usize>,
     /// Longest a request message may take to arrive completely; then DEADLINE_EXCEEDED.
     pub request_receive_timeout_secs: u64,

@@ -11,7 +11,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::MetricsConfig;
-use crate::metrics::{IntervalSample, take_interval};
+use crate::metrics::{IntervalSample, TenantCounts, take_interval};
 
 /// The CloudWatch namespace.
 pub const NAMESPACE: &str = "BedrockGateway";
@@ -29,6 +29,13 @@ pub const REJECTIONS: &str = "Rejections";
 pub const BEDROCK_ERRORS: &str = "BedrockErrors";
 /// Time to first token of the interval's requests, as a distribution (any percentile in CloudWatch).
 pub const TIME_TO_FIRST_TOKEN: &str = "TimeToFirstToken";
+/// The second dimension of the per-tenant metrics (`Requests`, `Rejections`, `InputTokens`,
+/// `OutputTokens`, each by `ServiceName` and `Tenant`): one line per tenant with requests in the interval.
+pub const TENANT_DIMENSION: &str = "Tenant";
+/// Input tokens Bedrock reported for the tenant's requests in the interval.
+pub const INPUT_TOKENS: &str = "InputTokens";
+/// Output tokens Bedrock reported for the tenant's requests in the interval.
+pub const OUTPUT_TOKENS: &str = "OutputTokens";
 
 /// Writes one line per `metrics.emf_interval_secs` to stdout until `stop` is cancelled.
 pub async fn run(config: MetricsConfig, stop: CancellationToken) {
@@ -41,11 +48,16 @@ pub async fn run(config: MetricsConfig, stop: CancellationToken) {
             () = stop.cancelled() => return,
         }
         let timestamp_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64);
-        let mut line = line(&take_interval(), &config.emf_service_name, timestamp_ms);
-        line.push('\n');
-        // One write per line, so that lines from other writers never interleave within it.
-        if let Err(err) = std::io::stdout().lock().write_all(line.as_bytes()) {
-            tracing::warn!(%err, "cannot write the EMF line to stdout");
+        let sample = take_interval();
+        let mut text = line(&sample, &config.emf_service_name, timestamp_ms);
+        text.push('\n');
+        for (tenant, counts) in &sample.tenants {
+            text.push_str(&tenant_line(tenant, counts, &config.emf_service_name, timestamp_ms));
+            text.push('\n');
+        }
+        // One write for the interval, so that lines from other writers never interleave within a line.
+        if let Err(err) = std::io::stdout().lock().write_all(text.as_bytes()) {
+            tracing::warn!(%err, "cannot write the EMF lines to stdout");
         }
     }
 }
@@ -79,6 +91,31 @@ fn line(sample: &IntervalSample, service_name: &str, timestamp_ms: u64) -> Strin
     Value::Object(root).to_string()
 }
 
+/// The EMF document of one tenant's interval.
+fn tenant_line(tenant: &str, counts: &TenantCounts, service_name: &str, timestamp_ms: u64) -> String {
+    let metrics: Vec<Value> = [REQUESTS, REJECTIONS, INPUT_TOKENS, OUTPUT_TOKENS]
+        .iter()
+        .map(|name| json!({ "Name": name, "Unit": "Count" }))
+        .collect();
+    json!({
+        DIMENSION: service_name,
+        TENANT_DIMENSION: tenant,
+        REQUESTS: counts.requests,
+        REJECTIONS: counts.rejections,
+        INPUT_TOKENS: counts.input_tokens,
+        OUTPUT_TOKENS: counts.output_tokens,
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [[DIMENSION, TENANT_DIMENSION]],
+                "Metrics": metrics,
+            }],
+        },
+    })
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +144,7 @@ mod tests {
             rejections: 3,
             bedrock_errors: 1,
             time_to_first_token_ms: vec![(181.02, 4), (215.27, 9), (1448.15, 1)],
+            tenants: Default::default(),
         };
         let document = parse(&sample);
         let aws = &document["_aws"];
@@ -143,6 +181,18 @@ mod tests {
         assert_eq!(document["Requests"], 0);
         assert!(document.get("TimeToFirstToken").is_none());
         assert!(!declared(&document).iter().any(|(name, _)| name == "TimeToFirstToken"));
+    }
+
+    #[test]
+    fn a_tenant_line_carries_its_counts_by_service_and_tenant() {
+        let counts = TenantCounts { requests: 7, rejections: 2, input_tokens: 1200, output_tokens: 340 };
+        let document: Value = serde_json::from_str(&tenant_line("payments", &counts, "gw", 1)).unwrap();
+        assert_eq!(document["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["ServiceName", "Tenant"]]));
+        assert_eq!((&document["ServiceName"], &document["Tenant"]), (&json!("gw"), &json!("payments")));
+        for (name, value) in [("Requests", 7), ("Rejections", 2), ("InputTokens", 1200), ("OutputTokens", 340)] {
+            assert!(declared(&document).contains(&(name.to_owned(), "Count".to_owned())), "{name}");
+            assert_eq!(document[name], value, "{name}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -36,9 +36,24 @@ pub enum GatewayError {
         /// The name to use instead.
         replacement: String,
     },
-    /// The caller sent no API key, or one the gateway does not know.
-    #[error("missing or unknown API key: send `authorization: Bearer <key>`")]
-    Unauthenticated,
+    /// The caller could not be identified, or presented a credential the gateway does not know.
+    #[error("{reason}")]
+    Unauthenticated {
+        /// What is missing or wrong, never naming a tenant.
+        reason: String,
+    },
+    /// The caller is identified but its credentials may not be used this way.
+    #[error("{reason}")]
+    PermissionDenied {
+        /// What is not allowed, never naming another tenant.
+        reason: String,
+    },
+    /// The caller's tenant may not use this logical model.
+    #[error("model: this caller may not use {alias:?}; ListModels shows the models it may use")]
+    ModelNotAllowed {
+        /// The logical model asked for.
+        alias: String,
+    },
     /// The gateway is at its configured concurrency limit.
     #[error("the gateway is at capacity ({limit} requests in flight); retry with backoff")]
     AtCapacity {
@@ -152,7 +167,8 @@ impl GatewayError {
             GatewayError::InvalidArgument { .. } => Code::InvalidArgument,
             GatewayError::UnknownModel { .. } => Code::NotFound,
             GatewayError::ModelRetired { .. } => Code::FailedPrecondition,
-            GatewayError::Unauthenticated => Code::Unauthenticated,
+            GatewayError::Unauthenticated { .. } => Code::Unauthenticated,
+            GatewayError::PermissionDenied { .. } | GatewayError::ModelNotAllowed { .. } => Code::PermissionDenied,
             GatewayError::AtCapacity { .. }
             | GatewayError::CallerAtCapacity { .. }
             | GatewayError::RequestMemoryFull { .. }

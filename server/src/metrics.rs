@@ -8,14 +8,15 @@
 //! in atomics, which the CloudWatch EMF lines (`emf.rs`, where their names are) are made of, so
 //! both outputs come from one set of recordings.
 
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Requests that reached a final status, by logical model, caller and gRPC code.
+/// Requests that reached a final status, by logical model, tenant, caller and gRPC code.
 pub const REQUESTS_TOTAL: &str = "bedrock_gateway_requests_total";
 /// Requests refused before reaching Bedrock, by reason.
 pub const REJECTIONS_TOTAL: &str = "bedrock_gateway_rejections_total";
@@ -27,7 +28,7 @@ pub const CONNECTIONS_OPEN: &str = "bedrock_gateway_connections_open";
 pub const TIME_TO_FIRST_TOKEN_SECONDS: &str = "bedrock_gateway_time_to_first_token_seconds";
 /// Time from receiving a request to its end, by logical model.
 pub const REQUEST_DURATION_SECONDS: &str = "bedrock_gateway_request_duration_seconds";
-/// Tokens, by logical model, caller and direction (`input` or `output`).
+/// Tokens, by logical model, tenant, caller and direction (`input` or `output`).
 pub const TOKENS_TOTAL: &str = "bedrock_gateway_tokens_total";
 /// Bedrock errors, by exception name.
 pub const BEDROCK_ERRORS_TOTAL: &str = "bedrock_gateway_bedrock_errors_total";
@@ -36,8 +37,13 @@ pub const BEDROCK_ERRORS_TOTAL: &str = "bedrock_gateway_bedrock_errors_total";
 /// [`REJECTIONS_TOTAL`] and of the request's log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
-    /// No or an unknown API key.
+    /// The caller could not be identified, or sent an unknown credential.
     Auth,
+    /// The caller may not do this: a model its tenant may not use, or a credential used outside
+    /// its tenant's endpoints.
+    Permission,
+    /// The tenant is over one of its quotas.
+    Quota,
     /// The gateway's in-flight limit was reached.
     Capacity,
     /// The caller's own in-flight limit was reached.
@@ -56,8 +62,10 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every reason, for series that start at zero.
-    pub const ALL: [Rejection; 8] = [
+    pub const ALL: [Rejection; 10] = [
         Rejection::Auth,
+        Rejection::Permission,
+        Rejection::Quota,
         Rejection::Capacity,
         Rejection::CallerCapacity,
         Rejection::Size,
@@ -71,6 +79,8 @@ impl Rejection {
     pub fn as_str(self) -> &'static str {
         match self {
             Rejection::Auth => "auth",
+            Rejection::Permission => "permission",
+            Rejection::Quota => "quota",
             Rejection::Capacity => "capacity",
             Rejection::CallerCapacity => "caller_capacity",
             Rejection::Size => "size",
@@ -89,6 +99,10 @@ pub struct Finished<'a> {
     pub model: &'a str,
     /// Caller label (API key name or endpoint id; `-` when neither is known).
     pub caller: &'a str,
+    /// The tenant, once identified (tenants are configured, so bounded).
+    pub tenant: Option<&'a str>,
+    /// Whether the request was refused before reaching Bedrock.
+    pub refused: bool,
     /// gRPC code name, such as `OK` or `ResourceExhausted`.
     pub code: &'static str,
     /// Time to first content, for streams that produced any.
@@ -101,9 +115,18 @@ pub struct Finished<'a> {
 
 /// Records a finished request.
 pub fn request_finished(finished: &Finished<'_>) {
-    let Finished { model, caller, code, time_to_first_token, duration, tokens } = *finished;
+    let Finished { model, caller, tenant, refused, code, time_to_first_token, duration, tokens } = *finished;
     INTERVAL.requests.fetch_add(1, Ordering::Relaxed);
-    let labels = [("model", model.to_owned()), ("caller", caller.to_owned()), ("code", code.to_owned())];
+    if let Some(tenant) = tenant {
+        count_for_tenant(tenant, refused, tokens);
+    }
+    let tenant = tenant.unwrap_or("-");
+    let labels = [
+        ("model", model.to_owned()),
+        ("tenant", tenant.to_owned()),
+        ("caller", caller.to_owned()),
+        ("code", code.to_owned()),
+    ];
     metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
     let by_model = [("model", model.to_owned())];
     metrics::histogram!(REQUEST_DURATION_SECONDS, &by_model).record(duration.as_secs_f64());
@@ -113,10 +136,29 @@ pub fn request_finished(finished: &Finished<'_>) {
     }
     if let Some((input, output)) = tokens {
         for (direction, count) in [("input", input), ("output", output)] {
-            let labels =
-                [("model", model.to_owned()), ("caller", caller.to_owned()), ("direction", direction.to_owned())];
+            let labels = [
+                ("model", model.to_owned()),
+                ("tenant", tenant.to_owned()),
+                ("caller", caller.to_owned()),
+                ("direction", direction.to_owned()),
+            ];
             metrics::counter!(TOKENS_TOTAL, &labels).increment(count);
         }
+    }
+}
+
+/// Adds a finished request to its tenant's counts of the interval.
+fn count_for_tenant(tenant: &str, refused: bool, tokens: Option<(u64, u64)>) {
+    let mut by_tenant = TENANT_INTERVAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let counts = match by_tenant.get_mut(tenant) {
+        Some(counts) => counts,
+        None => by_tenant.entry(tenant.to_owned()).or_default(),
+    };
+    counts.requests += 1;
+    counts.rejections += u64::from(refused);
+    if let Some((input, output)) = tokens {
+        counts.input_tokens += input;
+        counts.output_tokens += output;
     }
 }
 
@@ -187,6 +229,18 @@ struct IntervalCounts {
     time_to_first_token: [AtomicU64; TTFT_SLOTS],
 }
 
+/// One tenant's counts in an EMF interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TenantCounts {
+    pub(crate) requests: u64,
+    pub(crate) rejections: u64,
+    pub(crate) input_tokens: u64,
+    pub(crate) output_tokens: u64,
+}
+
+/// Per-tenant counts since the last EMF line: one lock per finished request, never per event.
+static TENANT_INTERVAL: Mutex<BTreeMap<String, TenantCounts>> = Mutex::new(BTreeMap::new());
+
 static INTERVAL: IntervalCounts = IntervalCounts {
     requests: AtomicU64::new(0),
     rejections: AtomicU64::new(0),
@@ -219,6 +273,8 @@ pub(crate) struct IntervalSample {
     pub(crate) bedrock_errors: u64,
     /// (milliseconds, count) for each slot that has any, fastest first.
     pub(crate) time_to_first_token_ms: Vec<(f64, u64)>,
+    /// Each tenant with requests in the interval, by name.
+    pub(crate) tenants: BTreeMap<String, TenantCounts>,
 }
 
 /// Reads the gauges and takes the interval's counts, starting the next interval at zero.
@@ -236,6 +292,7 @@ pub(crate) fn take_interval() -> IntervalSample {
             .enumerate()
             .filter_map(|(slot, count)| Some((ttft_slot_ms(slot), take(count))).filter(|(_, count)| *count > 0))
             .collect(),
+        tenants: std::mem::take(&mut *TENANT_INTERVAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
     }
 }
 
@@ -297,7 +354,7 @@ fn describe() {
     describe_counter!(
         REQUESTS_TOTAL,
         Unit::Count,
-        "Requests that reached a final status, by logical model, caller and gRPC code."
+        "Requests that reached a final status, by logical model, tenant, caller and gRPC code."
     );
     describe_counter!(REJECTIONS_TOTAL, Unit::Count, "Requests refused before reaching Bedrock, by reason.");
     describe_gauge!(STREAMS_IN_FLIGHT, Unit::Count, "Requests admitted and not yet finished, streams included.");
@@ -312,7 +369,11 @@ fn describe() {
         Unit::Seconds,
         "Time from receiving a request to its end, by logical model."
     );
-    describe_counter!(TOKENS_TOTAL, Unit::Count, "Tokens, by logical model, caller and direction (input or output).");
+    describe_counter!(
+        TOKENS_TOTAL,
+        Unit::Count,
+        "Tokens, by logical model, tenant, caller and direction (input or output)."
+    );
     describe_counter!(BEDROCK_ERRORS_TOTAL, Unit::Count, "Bedrock errors, by exception name.");
     // Series whose labels are known up front start at zero, so that rates and alarms see their
     // first increase.
@@ -352,6 +413,8 @@ mod tests {
         let finished = Finished {
             model: "chat",
             caller: "-",
+            tenant: Some("metrics-unit-tenant"),
+            refused: false,
             code: "OK",
             time_to_first_token: Some(Duration::from_millis(250)),
             duration: Duration::from_secs(2),
@@ -366,5 +429,7 @@ mod tests {
         assert!(sample.requests >= 1 && sample.rejections >= 1 && sample.bedrock_errors >= 1, "{sample:?}");
         let slot_ms = ttft_slot_ms(ttft_slot(Duration::from_millis(250)));
         assert!(sample.time_to_first_token_ms.iter().any(|&(ms, count)| ms == slot_ms && count >= 1), "{sample:?}");
+        let tenant = sample.tenants["metrics-unit-tenant"];
+        assert_eq!((tenant.requests, tenant.input_tokens, tenant.output_tokens), (1, 10, 20));
     }
 }

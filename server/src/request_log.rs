@@ -1,9 +1,10 @@
 //! The record of one request, started at the edge before anything can refuse it and written once
 //! when the request ends however it ends (success, error, refusal, or the client going away): one
-//! structured log line and the request's metrics. It holds ids, model, caller, status, token counts
-//! and timings; never prompt or completion text.
+//! structured log line and the request's metrics. It holds ids, tenant, model, status, token counts
+//! and timings; never prompt or completion text. The line is also the request's usage record: one
+//! per request however it ended, cancelled ones included.
 //!
-//! Every piece of the request path that learns something (the auth layer the caller, the service the
+//! Every piece of the request path that learns something (the identity layer the tenant, the service the
 //! model, the relay the outcome) holds a clone of the same [`RequestLog`]; the line is written when the
 //! last clone is dropped.
 
@@ -15,11 +16,11 @@ use bedrock_gateway_proto::{limits, v1};
 use opentelemetry::trace::TraceId;
 use tokio::time::Instant;
 
-use crate::admission::Caller;
 use crate::convert::request::check_metadata;
 use crate::error::GatewayError;
 use crate::listener::Peer;
 use crate::metrics::{self, Rejection};
+use crate::tenants::Identity;
 
 /// A shared handle on the record of one request; cheap to clone.
 #[derive(Debug, Clone)]
@@ -37,7 +38,9 @@ struct Record {
     model: String,
     /// Whether `model` is in the catalog; only then is it a metrics label (names are unbounded).
     known_model: bool,
-    caller: Option<Caller>,
+    /// The version of the model that answered.
+    model_version: Option<String>,
+    identity: Option<Identity>,
     peer: Option<Peer>,
     trace_id: Option<TraceId>,
     labels: String,
@@ -76,7 +79,8 @@ impl RequestLog {
             rpc,
             model: String::new(),
             known_model: false,
-            caller: None,
+            model_version: None,
+            identity: None,
             peer,
             trace_id,
             labels: String::new(),
@@ -101,9 +105,14 @@ impl RequestLog {
         self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Records who called, as the auth layer established it.
-    pub fn set_caller(&self, caller: Caller) {
-        self.record().caller = Some(caller);
+    /// Records who called, as the identity layer established it.
+    pub fn set_identity(&self, identity: &Identity) {
+        self.record().identity = Some(identity.clone());
+    }
+
+    /// The tenant, once identified.
+    pub fn identity(&self) -> Option<Identity> {
+        self.record().identity.clone()
     }
 
     /// Records what the request asked for, once it has been decoded.
@@ -123,6 +132,11 @@ impl RequestLog {
     /// Records that the request's model is in the catalog, so metrics may carry it as a label.
     pub fn set_known_model(&self) {
         self.record().known_model = true;
+    }
+
+    /// Records the version of the model that answers.
+    pub fn set_model_version(&self, version: &str) {
+        self.record().model_version = Some(version.to_owned());
     }
 
     /// Whether an outcome has been recorded.
@@ -188,9 +202,12 @@ impl Drop for Record {
             metrics::rejected(*reason);
         }
         let caller_label = self.caller_label();
+        let tenant = self.identity.as_ref().map(|identity| &*identity.tenant.name);
         metrics::request_finished(&metrics::Finished {
             model: if self.known_model { &self.model } else { "unknown" },
             caller: caller_label,
+            tenant,
+            refused: matches!(self.outcome, Some(Outcome::Refused { .. })),
             code: status,
             time_to_first_token,
             duration,
@@ -213,7 +230,11 @@ impl Drop for Record {
                     duration_ms = duration.as_secs_f64() * 1e3,
                     error,
                     bedrock_message = detail,
-                    caller = self.caller.as_ref().map(|caller| &*caller.0),
+                    tenant,
+                    identity = self.identity.as_ref().map(|identity| identity.source.as_str()),
+                    api_key = self.identity.as_ref().and_then(|identity| identity.key_name.as_deref()),
+                    model_version = self.model_version.as_deref(),
+                    cancelled = self.outcome.is_none(),
                     peer = self.peer.as_ref().and_then(|peer| peer.addr).map(tracing::field::display),
                     vpce = self.peer.as_ref().and_then(|peer| peer.vpc_endpoint_id.as_deref()),
                     labels = %self.labels,
@@ -234,8 +255,9 @@ impl Record {
     /// The `caller` metrics label: the API key's name, else the PrivateLink endpoint id, else `-`.
     /// Peer addresses are never labels: they are unbounded.
     fn caller_label(&self) -> &str {
-        match (&self.caller, self.peer.as_ref().and_then(|peer| peer.vpc_endpoint_id.as_deref())) {
-            (Some(caller), _) => &caller.0,
+        let key_name = self.identity.as_ref().and_then(|identity| identity.key_name.as_deref());
+        match (key_name, self.peer.as_ref().and_then(|peer| peer.vpc_endpoint_id.as_deref())) {
+            (Some(key_name), _) => key_name,
             (None, Some(endpoint)) => endpoint,
             (None, None) => "-",
         }

@@ -2,6 +2,7 @@
 //! reflection as ordinary services, with graceful draining on shutdown.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use bedrock_gateway_proto::v1::gateway_service_server::GatewayServiceServer;
 use tokio::net::TcpListener;
@@ -10,13 +11,14 @@ use tonic::service::Routes;
 use tower::ServiceBuilder;
 
 use crate::admin::{self, Readiness};
-use crate::admission::{Admission, ApiKeyAuthLayer, RequestBodyLimitLayer, RequestEdgeLayer};
+use crate::admission::{Admission, IdentifyLayer, RequestBodyLimitLayer, RequestEdgeLayer};
 use crate::bedrock::Bedrock;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::connection::Connections;
 use crate::health::Health;
 use crate::service::Gateway;
+use crate::tenants::Tenants;
 use crate::{emf, listener};
 
 /// Why the server could not run.
@@ -59,6 +61,7 @@ pub async fn serve_with_admin(
     let limits = &config.server;
     let admission = Admission::new(limits.max_concurrent_requests, limits.per_caller_limit());
     let catalog = Catalog::from_config(&config.models);
+    let tenants = Arc::new(Tenants::from_config(&config));
     let gateway = Gateway::new(catalog, bedrock, admission, limits, &config.bedrock, cut.clone());
     let (health, health_service) = Health::serving().await;
 
@@ -69,7 +72,7 @@ pub async fn serve_with_admin(
     };
     let gateway_service = ServiceBuilder::new()
         .layer(RequestEdgeLayer)
-        .layer(ApiKeyAuthLayer::new(&config.auth.api_keys))
+        .layer(IdentifyLayer::new(Arc::clone(&tenants)))
         .layer(RequestBodyLimitLayer::new(
             limits.max_request_bytes,
             limits.request_receive_timeout(),

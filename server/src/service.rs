@@ -18,8 +18,10 @@ use crate::convert::request::{BedrockRequest, require_model_name, to_bedrock};
 use crate::convert::response::answer;
 use crate::error::GatewayError;
 use crate::listener::{ConnectionCut, Peer};
+use crate::metrics::Rejection;
 use crate::relay::{RelayContext, RelayStream, proto_duration, relay};
 use crate::request_log::RequestLog;
+use crate::tenants::Identity;
 
 pub use bedrock_gateway_proto::metadata::MODEL_DEPRECATION as DEPRECATION_HEADER;
 
@@ -49,6 +51,14 @@ impl Call {
             .cloned()
             .unwrap_or_else(|| RequestLog::start(rpc, extensions.get::<Peer>().cloned(), None));
         Call { log }
+    }
+
+    /// The caller's identity, established by the identity layer in front of the service.
+    fn identity(&self, extensions: &tonic::Extensions) -> Result<Identity, Status> {
+        extensions
+            .get::<Identity>()
+            .cloned()
+            .ok_or_else(|| self.fail(GatewayError::Unauthenticated { reason: "the request was not identified".into() }))
     }
 
     fn fail(&self, err: GatewayError) -> Status {
@@ -93,15 +103,23 @@ impl Gateway {
         &self,
         request: v1::ConverseRequest,
         metadata: &MetadataMap,
+        identity: &Identity,
         call: &Call,
     ) -> Result<Prepared, GatewayError> {
         call.log.set_request(&request);
         require_model_name(&request)?;
-        let resolved = self.catalog.resolve(&request.model);
+        let resolved = self.catalog.resolve(&request.model, &identity.tenant);
         if !matches!(resolved, Err(GatewayError::UnknownModel { .. })) {
             call.log.set_known_model();
         }
-        let model = resolved?;
+        let model = resolved.map_err(|err| match err {
+            GatewayError::ModelNotAllowed { .. } => {
+                call.log.refused(Rejection::Permission, &err);
+                err
+            }
+            err => err,
+        })?;
+        call.log.set_model_version(&model.version);
         let bedrock_request = to_bedrock(request, &model)?;
         let limit =
             client_timeout(metadata).map_or(self.max_stream_duration, |timeout| timeout.min(self.max_stream_duration));
@@ -124,8 +142,9 @@ impl v1::gateway_service_server::GatewayService for Gateway {
     async fn converse_stream(&self, request: Request<v1::ConverseRequest>) -> Result<Response<RelayStream>, Status> {
         let (metadata, extensions, request) = request.into_parts();
         let call = Call::start("ConverseStream", &extensions);
+        let identity = call.identity(&extensions)?;
         let Prepared { model, bedrock_request, deadline } =
-            self.prepare(request, &metadata, &call).map_err(|err| call.fail(err))?;
+            self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
         let slot = self.admit(&call, &extensions)?;
         let open_by = deadline.min(Instant::now() + self.stream_open_timeout);
         let opened = match tokio::time::timeout_at(open_by, self.bedrock.converse_stream(&model, bedrock_request)).await
@@ -155,8 +174,9 @@ impl v1::gateway_service_server::GatewayService for Gateway {
     async fn converse(&self, request: Request<v1::ConverseRequest>) -> Result<Response<v1::ConverseResponse>, Status> {
         let (metadata, extensions, request) = request.into_parts();
         let call = Call::start("Converse", &extensions);
+        let identity = call.identity(&extensions)?;
         let Prepared { model, bedrock_request, deadline } =
-            self.prepare(request, &metadata, &call).map_err(|err| call.fail(err))?;
+            self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
         let _slot = self.admit(&call, &extensions)?;
         let called = tokio::time::timeout_at(deadline, self.bedrock.converse(&model, bedrock_request)).await;
         let output = called.unwrap_or(Err(GatewayError::DeadlineExceeded)).map_err(|err| call.fail(err))?;
@@ -184,8 +204,10 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         &self,
         request: Request<v1::ListModelsRequest>,
     ) -> Result<Response<v1::ListModelsResponse>, Status> {
-        Call::start("ListModels", request.extensions()).log.answered();
-        Ok(Response::new(self.catalog.list()))
+        let call = Call::start("ListModels", request.extensions());
+        let identity = call.identity(request.extensions())?;
+        call.log.answered();
+        Ok(Response::new(self.catalog.list(&identity.tenant)))
     }
 }
 

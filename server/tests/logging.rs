@@ -86,6 +86,11 @@ async fn logs_carry_one_line_per_request_and_no_content() {
     assert!(ok["labels"].as_str().unwrap().contains("payments"));
     assert_eq!(ok["peer"], "10.1.2.3:45678", "the client's address from the PROXY protocol header");
     assert_eq!(ok["vpce"], "vpce-0123456789abcdef0");
+    // The usage record: who, which model version, and that it ran to its end.
+    assert_eq!((&ok["tenant"], &ok["identity"]), (&"default".into(), &"none".into()), "no identity configured");
+    assert!(ok["model_version"].as_str().is_some_and(|version| !version.is_empty()), "{ok}");
+    assert_eq!(ok["cancelled"], false);
+    assert!(ok["input_tokens"].as_u64().is_some_and(|tokens| tokens > 0));
     assert_eq!(lines[1]["status"], "Unavailable");
     assert!(lines[0]["reason"].is_null(), "served requests have no refusal reason");
 
@@ -95,5 +100,8 @@ async fn logs_carry_one_line_per_request_and_no_content() {
     assert_eq!((&auth["status"], &auth["reason"]), (&"Unauthenticated".into(), &"auth".into()));
     let decode = refused(&decode_request_id);
     assert_eq!(decode["reason"], "decode", "{decode}");
-    assert_eq!(decode["caller"], "team-a");
+    assert_eq!(
+        (&decode["tenant"], &decode["api_key"], &decode["identity"]),
+        (&"team-a".into(), &"team-a".into(), &"api_key".into())
+    );
 }

@@ -112,6 +112,8 @@ async fn metrics_describe_every_series_in_the_prometheus_text_format() {
     metrics::request_finished(&Finished {
         model,
         caller: "team-a",
+        tenant: Some("team-a"),
+        refused: false,
         code: "OK",
         time_to_first_token: Some(Duration::from_millis(180)),
         duration: Duration::from_secs(3),
@@ -138,7 +140,7 @@ async fn metrics_describe_every_series_in_the_prometheus_text_format() {
         assert!(text.lines().any(|line| line == format!("# TYPE {name} {kind}")), "{name} is a {kind}");
     }
 
-    let requests = [("model", model), ("caller", "team-a"), ("code", "OK")];
+    let requests = [("model", model), ("tenant", "team-a"), ("caller", "team-a"), ("code", "OK")];
     assert_eq!(metric_value(&text, metrics::REQUESTS_TOTAL, &requests), Some(1.0));
     let output = [("model", model), ("direction", "output")];
     assert_eq!(metric_value(&text, metrics::TOKENS_TOTAL, &output), Some(42.0));
@@ -192,7 +194,7 @@ async fn metrics_count_a_scripted_set_of_calls() {
     let mut text = String::new();
     for _ in 0..50 {
         text = gateway.admin_get("/metrics").await.1;
-        let served = [("model", "chat"), ("caller", caller), ("code", "OK")];
+        let served = [("model", "chat"), ("tenant", caller), ("caller", caller), ("code", "OK")];
         if metric_value(&text, metrics::REQUESTS_TOTAL, &served) == Some(3.0) {
             break;
         }

@@ -13,18 +13,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::admission::Caller;
 use crate::error::GatewayError;
 use crate::listener::Peer;
 use crate::metrics::{self, Rejection};
+use crate::tenants::{Identity, IdentitySource};
 
-/// Who a request counts against for the per-caller bound: the API key's name when keys are
-/// configured, else the PrivateLink endpoint the client came through (from the PROXY protocol
-/// header), else the client's IP address.
+/// Who a request counts against for the per-caller bound: its tenant when it was identified,
+/// else the PrivateLink endpoint the client came through (from the PROXY protocol header), else
+/// the client's IP address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CallerKey {
-    /// An API key's configured name.
-    ApiKey(Arc<str>),
+    /// An identified tenant's name.
+    Tenant(Arc<str>),
     /// A PrivateLink VPC endpoint id.
     Endpoint(Arc<str>),
     /// The peer's address (without its port).
@@ -37,8 +37,10 @@ impl CallerKey {
     /// The key of a request with these extensions.
     pub fn of(extensions: &http::Extensions) -> CallerKey {
         let peer = extensions.get::<Peer>();
-        if let Some(Caller(name)) = extensions.get::<Caller>() {
-            CallerKey::ApiKey(Arc::clone(name))
+        if let Some(identity) = extensions.get::<Identity>()
+            && identity.source != IdentitySource::Unidentified
+        {
+            CallerKey::Tenant(Arc::clone(&identity.tenant.name))
         } else if let Some(endpoint) = peer.and_then(|peer| peer.vpc_endpoint_id.as_ref()) {
             CallerKey::Endpoint(Arc::clone(endpoint))
         } else if let Some(addr) = peer.and_then(|peer| peer.addr) {
@@ -134,7 +136,7 @@ mod tests {
     use super::*;
 
     fn key(name: &str) -> CallerKey {
-        CallerKey::ApiKey(Arc::from(name))
+        CallerKey::Tenant(Arc::from(name))
     }
 
     #[test]
