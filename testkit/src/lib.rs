@@ -300,6 +300,14 @@ pub struct Collected {
 
 /// Reads a stream to its end.
 pub async fn collect(client: &mut GatewayServiceClient<Channel>, request: v1::ConverseRequest) -> Collected {
+    collect_request(client, tonic::Request::new(request)).await
+}
+
+/// Reads a stream to its end, for a request with metadata of its own (such as [`with_api_key`]).
+pub async fn collect_request(
+    client: &mut GatewayServiceClient<Channel>,
+    request: tonic::Request<v1::ConverseRequest>,
+) -> Collected {
     let mut collected = Collected::default();
     let mut stream = match client.converse_stream(request).await {
         Ok(response) => response.into_inner(),
@@ -331,6 +339,19 @@ pub async fn collect(client: &mut GatewayServiceClient<Channel>, request: v1::Co
             }
         }
     }
+}
+
+/// The SHA-256 of an API key as the config holds it (`auth.api_keys`, `tenants.<name>.api_keys`).
+pub fn api_key_digest(key: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// `message` as a request that carries `authorization: Bearer <key>`.
+pub fn with_api_key<T>(message: T, key: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {key}").parse().expect("a key is ASCII"));
+    request
 }
 
 /// Waits for the emulator to report the end of a stream.
