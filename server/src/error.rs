@@ -68,6 +68,18 @@ pub enum GatewayError {
         /// `server.max_concurrent_requests_per_caller`.
         limit: usize,
     },
+    /// The caller's tenant is over one of its quotas.
+    #[error("{}", describe_quota(.quota, .limit, .retry_after.as_ref(), .reserved))]
+    QuotaExceeded {
+        /// The config key of the quota that tripped, such as `tenants.payments.quotas.tokens_per_minute`.
+        quota: String,
+        /// Its value.
+        limit: u64,
+        /// When enough of it is back; `None` when this request can never fit in it.
+        retry_after: Option<Duration>,
+        /// The tokens the request reserves (its max_tokens plus an estimate of its input).
+        reserved: u64,
+    },
     /// The request bytes all requests hold are at their budget.
     #[error("the gateway is holding {budget} bytes of requests, its limit; retry with backoff")]
     RequestMemoryFull {
@@ -160,6 +172,19 @@ fn describe_bedrock(kind: BedrockFailure, message: &str, alias: &str, incomplete
     if incomplete { format!("{what}; the answer is incomplete") } else { what }
 }
 
+fn describe_quota(quota: &str, limit: &u64, retry_after: Option<&Duration>, reserved: &u64) -> String {
+    match retry_after {
+        Some(after) => format!(
+            "quota {quota} ({limit}) is used up; capacity returns in {:.1} s",
+            (after.as_secs_f64() * 10.0).ceil() / 10.0
+        ),
+        None => format!(
+            "this request reserves {reserved} tokens (max_tokens plus its estimated input), more than quota {quota} \
+             ({limit}) can ever grant; lower inference_config.max_tokens"
+        ),
+    }
+}
+
 impl GatewayError {
     /// The gRPC code clients see for this error.
     pub fn code(&self) -> Code {
@@ -171,6 +196,7 @@ impl GatewayError {
             GatewayError::PermissionDenied { .. } | GatewayError::ModelNotAllowed { .. } => Code::PermissionDenied,
             GatewayError::AtCapacity { .. }
             | GatewayError::CallerAtCapacity { .. }
+            | GatewayError::QuotaExceeded { .. }
             | GatewayError::RequestMemoryFull { .. }
             | GatewayError::RequestTooLarge { .. } => Code::ResourceExhausted,
             GatewayError::RequestNotReceived(_) | GatewayError::ClientStalled(_) => Code::DeadlineExceeded,
@@ -216,7 +242,10 @@ impl GatewayError {
             | GatewayError::RequestMemoryFull { .. } => Some(100),
             GatewayError::Bedrock { kind: BedrockFailure::Throttled, incomplete: false, .. }
             | GatewayError::BedrockOpenTimeout { .. } => Some(1000),
-            GatewayError::RequestTooLarge { .. } => Some(-1),
+            GatewayError::RequestTooLarge { .. } | GatewayError::QuotaExceeded { retry_after: None, .. } => Some(-1),
+            GatewayError::QuotaExceeded { retry_after: Some(after), .. } => {
+                Some(i64::try_from(after.as_millis()).unwrap_or(i64::MAX).max(1))
+            }
             _ => None,
         }
     }
@@ -281,5 +310,25 @@ mod tests {
         assert!(full.metadata().get(REQUEST_ID_HEADER).is_none());
         let too_large = GatewayError::RequestTooLarge { limit: 1 }.to_status("");
         assert_eq!(too_large.metadata().get(RETRY_PUSHBACK_HEADER).unwrap(), "-1", "retrying cannot help");
+    }
+
+    #[test]
+    fn a_quota_refusal_names_the_quota_and_when_it_returns() {
+        let quota = |retry_after| GatewayError::QuotaExceeded {
+            quota: "tenants.payments.quotas.tokens_per_minute".into(),
+            limit: 1000,
+            retry_after,
+            reserved: 1500,
+        };
+        let later = quota(Some(Duration::from_millis(1234))).to_status("");
+        assert_eq!(later.code(), Code::ResourceExhausted);
+        assert_eq!(later.metadata().get(RETRY_PUSHBACK_HEADER).unwrap(), "1234");
+        assert_eq!(
+            later.message(),
+            "quota tenants.payments.quotas.tokens_per_minute (1000) is used up; capacity returns in 1.3 s"
+        );
+        let never = quota(None).to_status("");
+        assert_eq!(never.metadata().get(RETRY_PUSHBACK_HEADER).unwrap(), "-1");
+        assert!(never.message().contains("reserves 1500 tokens"), "{}", never.message());
     }
 }
