@@ -60,6 +60,18 @@ module "gateway" {
 
   # Only the client account may create endpoints to the service.
   allowed_principals = ["arn:${data.aws_partition.client.partition}:iam::${data.aws_caller_identity.client.account_id}:root"]
+
+  # The client account's callers are one tenant, recognised by the id of the
+  # interface endpoint they come through (from the PROXY protocol header),
+  # held to its quotas across all tasks by the shared quota store.
+  proxy_protocol_v2 = true
+  tenants = {
+    (var.client_tenant_name) = {
+      vpc_endpoint_ids = [module.client.vpc_endpoint_id]
+      quotas           = var.client_tenant_quotas
+    }
+  }
+  quota_store = { enabled = var.enable_quota_store }
 }
 
 module "client" {

@@ -27,3 +27,11 @@ output "client_vpc_endpoint_id" {
   description = "Client account's endpoint (accepted by the gateway account)."
   value       = module.client.vpc_endpoint_id
 }
+
+output "client_tenant" {
+  description = "The client account's tenant in the gateway and the endpoint id that identifies it."
+  value = {
+    name            = var.client_tenant_name
+    vpc_endpoint_id = module.client.vpc_endpoint_id
+  }
+}

@@ -95,3 +95,29 @@ variable "tls_certificate_arn" {
   type        = string
   default     = null
 }
+
+variable "client_tenant_name" {
+  description = "Tenant name of the client account's callers in the gateway (lower-case letters, digits, single '_'); appears in logs, usage records and metrics."
+  type        = string
+  default     = "client_account"
+}
+
+variable "client_tenant_quotas" {
+  description = "Quotas of the client account's tenant, fleet-wide: requests_per_minute, tokens_per_minute, concurrent_requests (null = unlimited)."
+  type = object({
+    requests_per_minute = optional(number)
+    tokens_per_minute   = optional(number)
+    concurrent_requests = optional(number)
+  })
+  default = {
+    requests_per_minute = 600
+    tokens_per_minute   = 200000
+    concurrent_requests = 50
+  }
+}
+
+variable "enable_quota_store" {
+  description = "Create the gateway's ElastiCache Serverless (Valkey) quota store so that quotas hold across all tasks; false counts per task (each task then allows the full quota)."
+  type        = bool
+  default     = true
+}

@@ -100,7 +100,7 @@ locals {
 
 resource "aws_iam_role" "execution" {
   name               = "${var.name}-execution"
-  description        = "ECS agent: pull the gateway image and write its logs"
+  description        = "ECS agent: pull the gateway image, write its logs, read its secrets"
   assume_role_policy = local.ecs_tasks_trust
   tags               = local.tags
 }
@@ -110,7 +110,7 @@ resource "aws_iam_role_policy" "execution" {
   role = aws_iam_role.execution.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         # GetAuthorizationToken does not support resource-level permissions.
         Sid      = "EcrAuth"
@@ -130,7 +130,30 @@ resource "aws_iam_role_policy" "execution" {
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
         Resource = ["${aws_cloudwatch_log_group.gateway.arn}:*"]
       },
-    ]
+      ],
+      # Exactly the secrets the container definition names (quotas.tf).
+      length(local.readable_secret_arns) == 0 ? [] : [{
+        Sid      = "ReadContainerSecrets"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:GetSecretValue"]
+        Resource = local.readable_secret_arns
+      }],
+      length(local.readable_parameter_arns) == 0 ? [] : [{
+        Sid      = "ReadContainerParameters"
+        Effect   = "Allow"
+        Action   = ["ssm:GetParameters"]
+        Resource = local.readable_parameter_arns
+      }],
+      length(local.secret_kms_key_arns) == 0 ? [] : [{
+        Sid      = "DecryptContainerSecrets"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt"]
+        Resource = local.secret_kms_key_arns
+        Condition = {
+          StringLike = { "kms:ViaService" = ["secretsmanager.*.amazonaws.com", "ssm.*.amazonaws.com"] }
+        }
+      }],
+    )
   })
 }
 
@@ -231,7 +254,10 @@ resource "aws_ecs_task_definition" "this" {
           }
         }
       },
-      var.container_command == null ? {} : { command = var.container_command }
+      var.container_command == null ? {} : { command = var.container_command },
+      length(local.container_secrets) == 0 ? {} : {
+        secrets = [for k in sort(keys(local.container_secrets)) : { name = k, valueFrom = local.container_secrets[k] }]
+      }
     )
   ])
 
@@ -275,7 +301,8 @@ resource "aws_ecs_service" "this" {
     ignore_changes = [desired_count]
   }
 
-  depends_on = [aws_lb_listener.tcp, aws_iam_role_policy.execution]
+  # Tasks read their secrets at start: the values must exist first.
+  depends_on = [aws_lb_listener.tcp, aws_iam_role_policy.execution, aws_secretsmanager_secret_version.quota_store]
 
   tags = local.tags
 }

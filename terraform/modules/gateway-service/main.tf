@@ -57,16 +57,23 @@ locals {
     )
   ]...)
 
-  container_env = merge(
-    var.environment,
-    local.model_env,
-    {
-      "BEDROCK_GATEWAY_SERVER__LISTEN"              = "0.0.0.0:${var.grpc_port}"
-      "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS" = tostring(var.drain_seconds)
-      "BEDROCK_GATEWAY_BEDROCK__REGION"             = local.bedrock_region
-      "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"      = tostring(var.proxy_protocol_v2)
-    }
-  )
+  # Plain configuration only; a name that is also a secret (quotas.tf) is
+  # left to the secret.
+  container_env = {
+    for k, v in merge(
+      var.environment,
+      local.model_env,
+      local.tenant_env,
+      local.auth_env,
+      local.quota_env,
+      {
+        "BEDROCK_GATEWAY_SERVER__LISTEN"              = "0.0.0.0:${var.grpc_port}"
+        "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS" = tostring(var.drain_seconds)
+        "BEDROCK_GATEWAY_BEDROCK__REGION"             = local.bedrock_region
+        "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"      = tostring(var.proxy_protocol_v2)
+      }
+    ) : k => v if !contains(keys(local.container_secrets), k)
+  }
 
   health_check_command = ["CMD", "/usr/local/bin/bedrock-gateway", "healthcheck", "--addr", "127.0.0.1:${var.grpc_port}"]
 }
@@ -182,11 +189,11 @@ resource "aws_iam_role_policy" "flow_logs" {
 }
 
 ###############################################################################
-# KMS key for the log groups and the ECR repository
+# KMS key for the log groups, the ECR repository and the quota store
 ###############################################################################
 
 resource "aws_kms_key" "this" {
-  description             = "${var.name}: CloudWatch Logs and ECR encryption"
+  description             = "${var.name}: CloudWatch Logs, ECR and quota store encryption"
   enable_key_rotation     = true
   deletion_window_in_days = 30
 

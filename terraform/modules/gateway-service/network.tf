@@ -48,21 +48,46 @@ locals {
         Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id } }
       }]
     },
-    {
-      for svc in var.extra_interface_endpoints : svc => [{
+    # ECS reads the container's secrets through these at task start.
+    local.needs_secretsmanager ? {
+      "secretsmanager" = [{
+        Sid       = "ReadContainerSecrets"
+        Effect    = "Allow"
+        Principal = { AWS = aws_iam_role.execution.arn }
+        Action    = ["secretsmanager:GetSecretValue"]
+        Resource  = local.readable_secret_arns
+      }]
+    } : {},
+    local.needs_ssm ? {
+      "ssm" = [{
+        Sid       = "ReadContainerParameters"
+        Effect    = "Allow"
+        Principal = { AWS = aws_iam_role.execution.arn }
+        Action    = ["ssm:GetParameters"]
+        Resource  = local.readable_parameter_arns
+      }]
+    } : {},
+  )
+
+  # An extra endpoint the module also needs keeps both policies' statements.
+  interface_endpoint_all_statements = {
+    for svc in distinct(concat(keys(local.interface_endpoint_statements), var.extra_interface_endpoints)) :
+    svc => concat(
+      lookup(local.interface_endpoint_statements, svc, []),
+      contains(var.extra_interface_endpoints, svc) ? [{
         Sid       = "SameAccountOnly"
         Effect    = "Allow"
         Principal = "*"
         Action    = "*"
         Resource  = "*"
         Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id } }
-      }]
-    }
-  )
+      }] : []
+    )
+  }
 
   # service short name => endpoint policy document (JSON)
   interface_endpoints = var.create_vpc_endpoints ? {
-    for svc, statements in local.interface_endpoint_statements :
+    for svc, statements in local.interface_endpoint_all_statements :
     svc => jsonencode({ Version = "2012-10-17", Statement = statements })
   } : {}
 }

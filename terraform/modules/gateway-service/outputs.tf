@@ -84,7 +84,7 @@ output "task_role_arn" {
 }
 
 output "execution_role_arn" {
-  description = "Role ECS uses to pull the image and write logs."
+  description = "Role ECS uses to pull the image, write logs and read the container's secrets."
   value       = aws_iam_role.execution.arn
 }
 
@@ -94,7 +94,7 @@ output "log_group_name" {
 }
 
 output "kms_key_arn" {
-  description = "KMS key encrypting the log groups and the ECR repository."
+  description = "KMS key encrypting the log groups, the ECR repository and the quota store (cache and password secret)."
   value       = aws_kms_key.this.arn
 }
 
@@ -104,11 +104,12 @@ output "dashboard_name" {
 }
 
 output "security_group_ids" {
-  description = "Security groups: nlb, tasks and endpoints (null when the module created no endpoints)."
+  description = "Security groups: nlb, tasks, endpoints (null when the module created no endpoints) and quota_store (null without the quota store)."
   value = {
-    nlb       = aws_security_group.nlb.id
-    tasks     = aws_security_group.tasks.id
-    endpoints = var.create_vpc_endpoints ? aws_security_group.endpoints[0].id : null
+    nlb         = aws_security_group.nlb.id
+    tasks       = aws_security_group.tasks.id
+    endpoints   = var.create_vpc_endpoints ? aws_security_group.endpoints[0].id : null
+    quota_store = local.quota_store_enabled ? aws_security_group.quota_store[0].id : null
   }
 }
 
@@ -120,4 +121,24 @@ output "stop_timeout_seconds" {
 output "deregistration_delay_seconds" {
   description = "Target group deregistration delay (= drain_seconds)."
   value       = local.deregistration_delay
+}
+
+output "container_environment" {
+  description = "Plain environment variables of the gateway container (the gateway's configuration; no secrets)."
+  value       = local.container_env
+}
+
+output "container_secrets" {
+  description = "Environment variables ECS injects from Secrets Manager / SSM: name => ARN (the ARNs, never the values)."
+  value       = local.container_secrets
+}
+
+output "quota_store" {
+  description = "The quota store, or null when quota_store.enabled is false: cache ARN, rediss:// URL, RBAC user name and the ARN of the secret holding its password."
+  value = local.quota_store_enabled ? {
+    cache_arn           = aws_elasticache_serverless_cache.quotas[0].arn
+    url                 = local.quota_env["BEDROCK_GATEWAY_QUOTAS__REDIS__URL"]
+    username            = aws_elasticache_user.gateway[0].user_name
+    password_secret_arn = aws_secretsmanager_secret.quota_store[0].arn
+  } : null
 }

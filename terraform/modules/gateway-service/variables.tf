@@ -465,3 +465,175 @@ variable "throttle_alarm_threshold" {
   type        = number
   default     = 10
 }
+
+###############################################################################
+# Tenants and quotas
+###############################################################################
+
+variable "tenants" {
+  description = "Tenants of the gateway: name => { vpc_endpoint_ids, models, quotas, model_quotas }, rendered as BEDROCK_GATEWAY_TENANTS__<NAME>__... environment variables. Names are lower-case letters, digits and single '_' (the gateway lower-cases env keys; '__' nests). vpc_endpoint_ids: the client accounts' interface endpoints (vpce-...) whose callers are this tenant; needs proxy_protocol_v2. models: aliases of `models` the tenant may call (null = all). quotas and model_quotas (alias => limits): requests_per_minute, tokens_per_minute, concurrent_requests, each null (unlimited) or a whole number >= 1. API key digests are not set here but in tenant_api_key_secrets."
+  type = map(object({
+    vpc_endpoint_ids = optional(list(string), [])
+    models           = optional(list(string))
+    quotas = optional(object({
+      requests_per_minute = optional(number)
+      tokens_per_minute   = optional(number)
+      concurrent_requests = optional(number)
+    }), {})
+    model_quotas = optional(map(object({
+      requests_per_minute = optional(number)
+      tokens_per_minute   = optional(number)
+      concurrent_requests = optional(number)
+    })), {})
+  }))
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for name in keys(var.tenants) : length(name) <= 64 && can(regex("^[a-z0-9](_?[a-z0-9])*$", name))])
+    error_message = "Tenant names must be 1-64 lower-case letters, digits and single '_' (no '-', no '__', not starting or ending with '_'): the gateway reads them from environment variable names."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for t in values(var.tenants) : [for id in t.vpc_endpoint_ids : can(regex("^vpce-[0-9a-f]{8,17}$", id))]]))
+    error_message = "Every tenants[*].vpc_endpoint_ids entry must be a VPC endpoint id like vpce-0123456789abcdef0."
+  }
+
+  validation {
+    condition     = length(flatten([for t in values(var.tenants) : t.vpc_endpoint_ids])) == length(distinct(flatten([for t in values(var.tenants) : t.vpc_endpoint_ids])))
+    error_message = "A VPC endpoint id may belong to one tenant only, once."
+  }
+
+  validation {
+    condition     = var.proxy_protocol_v2 || alltrue([for t in values(var.tenants) : length(t.vpc_endpoint_ids) == 0])
+    error_message = "tenants with vpc_endpoint_ids need proxy_protocol_v2 = true: the gateway learns the caller's endpoint id from the NLB's PROXY protocol v2 header."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for t in values(var.tenants) : [for m in(t.models == null ? [] : t.models) : contains(keys(var.models), m)]
+    ]))
+    error_message = "tenants[*].models may only name aliases of the models variable."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for t in values(var.tenants) : [
+        for m in keys(t.model_quotas) : contains(keys(var.models), m) && (t.models == null ? true : contains(t.models, m))
+      ]
+    ]))
+    error_message = "tenants[*].model_quotas keys must be aliases of the models variable and, when the tenant lists models, among them."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for t in values(var.tenants) : [
+        for limits in concat([t.quotas], values(t.model_quotas)) : [
+          for v in values(limits) : v == null ? true : (v >= 1 && floor(v) == v)
+        ]
+      ]
+    ]))
+    error_message = "Every quota (requests_per_minute, tokens_per_minute, concurrent_requests) must be a whole number >= 1, or null for unlimited."
+  }
+}
+
+variable "tenant_api_key_secrets" {
+  description = "API keys of tenants, by reference only: \"<tenant>.<key_name>\" => full ARN of a Secrets Manager secret or of an SSM SecureString parameter whose value is the key's SHA-256 as 64 hex digits. ECS injects each as the secret environment variable BEDROCK_GATEWAY_TENANTS__<TENANT>__API_KEYS__<KEY_NAME>; the execution role may read exactly these ARNs. The tenant must be in `tenants`; key names follow the tenant name rule. The ARNs must be known at plan time (they decide which interface endpoints exist)."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for ref in keys(var.tenant_api_key_secrets) : can(regex("^[a-z0-9](_?[a-z0-9]){0,63}\\.[a-z0-9](_?[a-z0-9]){0,63}$", ref))])
+    error_message = "tenant_api_key_secrets keys must be \"<tenant>.<key_name>\", both lower-case letters, digits and single '_'."
+  }
+
+  validation {
+    condition     = alltrue([for ref in keys(var.tenant_api_key_secrets) : contains(keys(var.tenants), split(".", ref)[0])])
+    error_message = "Every tenant_api_key_secrets key must start with the name of a tenant in `tenants`."
+  }
+
+  validation {
+    condition = alltrue([
+      for arn in values(var.tenant_api_key_secrets) :
+      can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$", arn))
+      || can(regex("^arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[A-Za-z0-9/_.-]+$", arn))
+    ])
+    error_message = "Every tenant_api_key_secrets value must be the full ARN of a Secrets Manager secret (…:secret:NAME-AbCdEf, no JSON key suffix) or of an SSM parameter (…:parameter/NAME); no wildcards."
+  }
+}
+
+variable "tenant_api_key_kms_key_arns" {
+  description = "Customer managed KMS keys encrypting the tenant_api_key_secrets secrets/parameters; the execution role may kms:Decrypt with them only through Secrets Manager or SSM. Not needed for the AWS managed keys (aws/secretsmanager, aws/ssm)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for a in var.tenant_api_key_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]+$", a))])
+    error_message = "Every tenant_api_key_kms_key_arns entry must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID); no aliases or wildcards."
+  }
+}
+
+variable "require_identity" {
+  description = "The gateway's auth.require_identity (BEDROCK_GATEWAY_AUTH__REQUIRE_IDENTITY): true refuses callers no identity source recognises with UNAUTHENTICATED, false lets them call as the `default` tenant. Null leaves the gateway's default (true as soon as any API key is configured)."
+  type        = bool
+  default     = null
+}
+
+variable "require_endpoint_match" {
+  description = "The gateway's auth.require_endpoint_match (BEDROCK_GATEWAY_AUTH__REQUIRE_ENDPOINT_MATCH): a caller identified by API key must come through one of its tenant's vpc_endpoint_ids (when it lists any) and not through another tenant's endpoint, else PERMISSION_DENIED. Needs proxy_protocol_v2."
+  type        = bool
+  default     = false
+  nullable    = false
+
+  validation {
+    condition     = !var.require_endpoint_match || var.proxy_protocol_v2
+    error_message = "require_endpoint_match needs proxy_protocol_v2 = true: without the PROXY protocol header the gateway does not know the caller's endpoint."
+  }
+}
+
+variable "quota_store" {
+  description = "Fleet-wide quota store. enabled = true creates an ElastiCache Serverless for Valkey cache (TLS, KMS) in the private subnets (or subnet_ids), reachable only from the task security group, with an RBAC user whose generated password lives in Secrets Manager and reaches the container as an ECS secret; the gateway then runs with quotas.store = redis. false (default): quotas.store = memory, each task counts on its own. major_engine_version: Valkey 7 or 8. max_data_storage_gb / max_ecpu_per_second cap the cache's size and cost (null ECPU = uncapped). timeout_ms and key_prefix (null = name) become quotas.redis.timeout_ms / key_prefix. While the store is unreachable every task enforces each quota divided by min_capacity (quotas.fallback_task_count)."
+  type = object({
+    enabled              = optional(bool, false)
+    major_engine_version = optional(string, "8")
+    max_data_storage_gb  = optional(number, 1)
+    max_ecpu_per_second  = optional(number)
+    timeout_ms           = optional(number, 100)
+    key_prefix           = optional(string)
+    subnet_ids           = optional(list(string))
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = contains(["7", "8"], var.quota_store.major_engine_version)
+    error_message = "quota_store.major_engine_version must be \"7\" or \"8\" (Valkey versions ElastiCache Serverless offers)."
+  }
+
+  validation {
+    condition     = var.quota_store.max_data_storage_gb >= 1 && var.quota_store.max_data_storage_gb <= 5000 && floor(var.quota_store.max_data_storage_gb) == var.quota_store.max_data_storage_gb
+    error_message = "quota_store.max_data_storage_gb must be a whole number of GB from 1 to 5000."
+  }
+
+  validation {
+    condition     = var.quota_store.max_ecpu_per_second == null ? true : (var.quota_store.max_ecpu_per_second >= 1000 && var.quota_store.max_ecpu_per_second <= 15000000)
+    error_message = "quota_store.max_ecpu_per_second must be from 1000 to 15000000, or null for no cap."
+  }
+
+  validation {
+    condition     = var.quota_store.timeout_ms >= 1 && var.quota_store.timeout_ms <= 10000 && floor(var.quota_store.timeout_ms) == var.quota_store.timeout_ms
+    error_message = "quota_store.timeout_ms must be a whole number from 1 to 10000."
+  }
+
+  validation {
+    condition     = var.quota_store.key_prefix == null ? true : can(regex("^[A-Za-z][A-Za-z0-9:._-]{0,63}$", var.quota_store.key_prefix))
+    error_message = "quota_store.key_prefix must be 1-64 characters: a letter, then letters, digits, ':', '.', '_' or '-' (it is also the key pattern of the cache user's ACL)."
+  }
+
+  validation {
+    condition     = var.quota_store.subnet_ids == null ? true : length(var.quota_store.subnet_ids) >= 2 && alltrue([for s in var.quota_store.subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "quota_store.subnet_ids must be null (the private subnets) or at least two subnet ids in different Availability Zones."
+  }
+}

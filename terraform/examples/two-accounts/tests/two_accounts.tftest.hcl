@@ -55,6 +55,36 @@ run "wiring" {
     condition     = output.grpc_endpoint == "http://llm.internal:50051"
     error_message = "Microservices dial http://llm.internal:50051."
   }
+  assert {
+    condition = {
+      for k, v in module.gateway.container_environment : k => v if startswith(k, "BEDROCK_GATEWAY_TENANTS__")
+      } == {
+      "BEDROCK_GATEWAY_TENANTS__CLIENT_ACCOUNT__VPC_ENDPOINT_IDS"            = "[\"vpce-0123456789abcdef0\"]"
+      "BEDROCK_GATEWAY_TENANTS__CLIENT_ACCOUNT__QUOTAS__REQUESTS_PER_MINUTE" = "600"
+      "BEDROCK_GATEWAY_TENANTS__CLIENT_ACCOUNT__QUOTAS__TOKENS_PER_MINUTE"   = "200000"
+      "BEDROCK_GATEWAY_TENANTS__CLIENT_ACCOUNT__QUOTAS__CONCURRENT_REQUESTS" = "50"
+    }
+    error_message = "The client account is a tenant identified by its interface endpoint's id, with quotas."
+  }
+  assert {
+    condition     = output.client_tenant.vpc_endpoint_id == module.client.vpc_endpoint_id && module.gateway.container_environment["BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"] == "true"
+    error_message = "Endpoint ids reach the gateway only with the PROXY protocol on."
+  }
+  assert {
+    condition     = module.gateway.container_environment["BEDROCK_GATEWAY_QUOTAS__STORE"] == "redis" && startswith(module.gateway.quota_store.url, "rediss://") && keys(module.gateway.container_secrets) == ["BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD"]
+    error_message = "The example's quotas are fleet-wide: Redis store over TLS, password as an ECS secret."
+  }
+}
+
+# The tenant's endpoint id is only known once the client endpoint exists: the
+# plan must still go through (no dependency cycle, validation deferred).
+run "plan_before_the_endpoint_exists" {
+  command = plan
+
+  assert {
+    condition     = output.grpc_endpoint == "http://llm.internal:50051"
+    error_message = "The composed plan must succeed with the endpoint id still unknown."
+  }
 }
 
 run "bad_role_arn" {

@@ -100,3 +100,19 @@ mock_resource "aws_vpc_endpoint" {
     prefix_list_id = "pl-6da54004"
   }
 }
+
+mock_resource "aws_secretsmanager_secret" {
+  defaults = {
+    arn = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:bedrock-gateway-quota-store-20250101000000000000000001-AbCdEf"
+  }
+}
+
+mock_resource "aws_elasticache_serverless_cache" {
+  defaults = {
+    arn = "arn:aws:elasticache:eu-west-1:111111111111:serverlesscache:bedrock-gateway-quotas"
+    endpoint = [{
+      address = "bedrock-gateway-quotas-abc123.serverless.euw1.cache.amazonaws.com"
+      port    = 6379
+    }]
+  }
+}

@@ -208,10 +208,13 @@ run "defaults" {
       for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e.name => e.value
       if startswith(e.name, "BEDROCK_GATEWAY_")
       } == {
+      "BEDROCK_GATEWAY_AUTH__REQUIRE_ENDPOINT_MATCH"         = "false"
       "BEDROCK_GATEWAY_BEDROCK__REGION"                      = "eu-west-1"
       "BEDROCK_GATEWAY_MODELS__CLAUDE-HAIKU__MAX_TOKENS_CAP" = "4096"
       "BEDROCK_GATEWAY_MODELS__CLAUDE-HAIKU__MODEL_ID"       = "anthropic.claude-3-haiku-20240307-v1:0"
       "BEDROCK_GATEWAY_MODELS__SONNET__MODEL_ID"             = "eu.anthropic.claude-3-7-sonnet-20250219-v1:0"
+      "BEDROCK_GATEWAY_QUOTAS__FALLBACK_TASK_COUNT"          = "2"
+      "BEDROCK_GATEWAY_QUOTAS__STORE"                        = "memory"
       "BEDROCK_GATEWAY_SERVER__LISTEN"                       = "0.0.0.0:50051"
       "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"               = "false"
       "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS"          = "60"

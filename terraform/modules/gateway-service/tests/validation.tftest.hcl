@@ -141,3 +141,137 @@ run "empty_models" {
   }
   expect_failures = [var.models]
 }
+
+# --- tenants and the quota store ----------------------------------------------------
+
+run "tenant_name_with_hyphen" {
+  command = plan
+  variables {
+    tenants = { "team-a" = {} }
+  }
+  expect_failures = [var.tenants]
+}
+
+run "tenant_name_with_double_underscore" {
+  command = plan
+  variables {
+    tenants = { "team__a" = {} }
+  }
+  expect_failures = [var.tenants]
+}
+
+run "tenant_unknown_model" {
+  command = plan
+  variables {
+    tenants = { team_a = { models = ["gpt"] } }
+  }
+  expect_failures = [var.tenants]
+}
+
+run "tenant_model_quota_outside_its_models" {
+  command = plan
+  variables {
+    models = {
+      "claude-haiku" = { model_id = "anthropic.claude-3-haiku-20240307-v1:0" }
+      "other"        = { model_id = "anthropic.claude-3-haiku-20240307-v1:0" }
+    }
+    tenants = { team_a = { models = ["claude-haiku"], model_quotas = { other = { requests_per_minute = 1 } } } }
+  }
+  expect_failures = [var.tenants]
+}
+
+run "tenant_quota_zero" {
+  command = plan
+  variables {
+    tenants = { team_a = { quotas = { tokens_per_minute = 0 } } }
+  }
+  expect_failures = [var.tenants]
+}
+
+run "tenant_model_quota_fractional" {
+  command = plan
+  variables {
+    tenants = { team_a = { model_quotas = { "claude-haiku" = { concurrent_requests = 1.5 } } } }
+  }
+  expect_failures = [var.tenants]
+}
+
+run "tenant_endpoint_without_proxy_protocol" {
+  command = plan
+  variables {
+    tenants = { team_a = { vpc_endpoint_ids = ["vpce-0123456789abcdef0"] } }
+  }
+  expect_failures = [var.tenants]
+}
+
+run "tenant_bad_endpoint_id" {
+  command = plan
+  variables {
+    proxy_protocol_v2 = true
+    tenants           = { team_a = { vpc_endpoint_ids = ["vpc-0123456789abcdef0"] } }
+  }
+  expect_failures = [var.tenants]
+}
+
+run "endpoint_in_two_tenants" {
+  command = plan
+  variables {
+    proxy_protocol_v2 = true
+    tenants = {
+      team_a = { vpc_endpoint_ids = ["vpce-0123456789abcdef0"] }
+      team_b = { vpc_endpoint_ids = ["vpce-0123456789abcdef0"] }
+    }
+  }
+  expect_failures = [var.tenants]
+}
+
+run "key_secret_for_unknown_tenant" {
+  command = plan
+  variables {
+    tenants                = { team_a = {} }
+    tenant_api_key_secrets = { "team_b.ci" = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:team-b-ci-AbCdEf" }
+  }
+  expect_failures = [var.tenant_api_key_secrets]
+}
+
+run "key_secret_bad_key_name" {
+  command = plan
+  variables {
+    tenants                = { team_a = {} }
+    tenant_api_key_secrets = { "team_a.CI" = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:team-a-ci-AbCdEf" }
+  }
+  expect_failures = [var.tenant_api_key_secrets]
+}
+
+run "key_secret_wildcard_arn" {
+  command = plan
+  variables {
+    tenants                = { team_a = {} }
+    tenant_api_key_secrets = { "team_a.ci" = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:team-a-*" }
+  }
+  expect_failures = [var.tenant_api_key_secrets]
+}
+
+run "require_endpoint_match_without_proxy_protocol" {
+  command = plan
+  variables {
+    require_endpoint_match = true
+  }
+  expect_failures = [var.require_endpoint_match]
+}
+
+run "quota_store_bad_key_prefix" {
+  command = plan
+  variables {
+    quota_store = { enabled = true, key_prefix = "{gw}" }
+  }
+  expect_failures = [var.quota_store]
+}
+
+run "quota_store_bad_engine_version" {
+  command = plan
+  variables {
+    quota_store = { enabled = true, major_engine_version = "6" }
+  }
+  expect_failures = [var.quota_store]
+}

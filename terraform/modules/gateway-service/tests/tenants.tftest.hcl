@@ -1,0 +1,259 @@
+# Tenants, API key secrets and the fleet-wide quota store, with a mocked
+# provider. Bad tenant/quota inputs are in validation.tftest.hcl.
+
+mock_provider "aws" {
+  source = "./tests"
+}
+
+variables {
+  models = {
+    "chat"   = { model_id = "anthropic.claude-3-haiku-20240307-v1:0" }
+    "sonnet" = { model_id = "eu.anthropic.claude-3-7-sonnet-20250219-v1:0" }
+  }
+  bedrock_model_arns = [
+    "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+    "arn:aws:bedrock:eu-west-1:111111111111:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
+  ]
+  allowed_principals = ["arn:aws:iam::222222222222:root"]
+}
+
+run "quota_store_off_by_default" {
+  command = apply
+
+  assert {
+    condition = (
+      length(aws_elasticache_serverless_cache.quotas) == 0
+      && length(aws_elasticache_user.gateway) == 0
+      && length(aws_elasticache_user_group.quota_store) == 0
+      && length(aws_security_group.quota_store) == 0
+      && length(aws_secretsmanager_secret.quota_store) == 0
+      && length(aws_secretsmanager_secret_version.quota_store) == 0
+    )
+    error_message = "Without quota_store.enabled there is no cache, no cache user, no security group and no secret."
+  }
+  assert {
+    condition     = output.container_environment["BEDROCK_GATEWAY_QUOTAS__STORE"] == "memory" && length([for k in keys(output.container_environment) : k if startswith(k, "BEDROCK_GATEWAY_QUOTAS__REDIS__")]) == 0
+    error_message = "Without the store the gateway counts in memory and gets no Redis settings."
+  }
+  assert {
+    condition     = !contains(keys(jsondecode(aws_ecs_task_definition.this.container_definitions)[0]), "secrets") && length(output.container_secrets) == 0
+    error_message = "Without the store or key secrets the container has no secrets."
+  }
+  assert {
+    condition     = !contains(keys(aws_vpc_endpoint.interface), "secretsmanager") && !contains(keys(aws_vpc_endpoint.interface), "ssm")
+    error_message = "No Secrets Manager / SSM endpoint is needed without secrets."
+  }
+  assert {
+    condition     = length([for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s if length(regexall("secretsmanager:|ssm:|kms:", jsonencode(s.Action))) > 0]) == 0
+    error_message = "Without secrets the execution role reads no secret, parameter or key."
+  }
+  assert {
+    condition     = output.quota_store == null
+    error_message = "The quota_store output is null without the store."
+  }
+}
+
+run "quota_store_on" {
+  command = apply
+
+  variables {
+    min_capacity              = 3
+    max_capacity              = 12
+    extra_interface_endpoints = ["secretsmanager"]
+    quota_store = {
+      enabled    = true
+      timeout_ms = 50
+    }
+  }
+
+  # --- the cache ----------------------------------------------------------------
+  assert {
+    condition = (
+      aws_elasticache_serverless_cache.quotas[0].engine == "valkey"
+      && aws_elasticache_serverless_cache.quotas[0].major_engine_version == "8"
+      && aws_elasticache_serverless_cache.quotas[0].subnet_ids == toset(aws_subnet.private[*].id)
+      && aws_elasticache_serverless_cache.quotas[0].security_group_ids == toset([aws_security_group.quota_store[0].id])
+      && aws_elasticache_serverless_cache.quotas[0].user_group_id == aws_elasticache_user_group.quota_store[0].user_group_id
+      && aws_elasticache_serverless_cache.quotas[0].kms_key_id == aws_kms_key.this.arn
+    )
+    error_message = "A Valkey serverless cache in the private subnets, behind its own SG, with the RBAC user group and the module's KMS key."
+  }
+  assert {
+    condition = (
+      aws_elasticache_user_group.quota_store[0].engine == "valkey"
+      && aws_elasticache_user_group.quota_store[0].user_ids == toset([aws_elasticache_user.gateway[0].user_id, aws_elasticache_user.disabled_default[0].user_id])
+      && aws_elasticache_user.disabled_default[0].user_name == "default"
+      && startswith(aws_elasticache_user.disabled_default[0].access_string, "off ")
+      && aws_elasticache_user.gateway[0].access_string == "on ~bedrock-gateway* +@all -@dangerous"
+      && aws_elasticache_user.gateway[0].authentication_mode[0].type == "password"
+    )
+    error_message = "The user group holds the gateway's password user (keys under its prefix only) and a disabled default user."
+  }
+
+  # --- network: only the tasks reach the cache ------------------------------------
+  assert {
+    condition = (
+      aws_vpc_security_group_ingress_rule.quota_store_from_tasks[0].security_group_id == aws_security_group.quota_store[0].id
+      && aws_vpc_security_group_ingress_rule.quota_store_from_tasks[0].referenced_security_group_id == aws_security_group.tasks.id
+      && aws_vpc_security_group_ingress_rule.quota_store_from_tasks[0].cidr_ipv4 == null
+      && aws_vpc_security_group_ingress_rule.quota_store_from_tasks[0].from_port == 6379
+      && aws_vpc_security_group_ingress_rule.quota_store_from_tasks[0].to_port == 6379
+    )
+    error_message = "The quota store SG admits only the task SG, on 6379."
+  }
+  assert {
+    condition = length([
+      for r in concat(values(aws_vpc_security_group_ingress_rule.nlb_grpc), values(aws_vpc_security_group_ingress_rule.nlb_tls), [aws_vpc_security_group_ingress_rule.tasks_from_nlb], aws_vpc_security_group_ingress_rule.endpoints_from_tasks) :
+      r if r.security_group_id == aws_security_group.quota_store[0].id
+    ]) == 0
+    error_message = "No other ingress rule may open the quota store SG."
+  }
+  assert {
+    condition = (
+      aws_vpc_security_group_egress_rule.tasks_to_quota_store[0].security_group_id == aws_security_group.tasks.id
+      && aws_vpc_security_group_egress_rule.tasks_to_quota_store[0].referenced_security_group_id == aws_security_group.quota_store[0].id
+      && aws_vpc_security_group_egress_rule.tasks_to_quota_store[0].from_port == 6379
+    )
+    error_message = "The tasks may leave on 6379 towards the quota store SG only."
+  }
+
+  # --- the password: Secrets Manager -> ECS secret, never env ---------------------------
+  assert {
+    condition     = aws_secretsmanager_secret.quota_store[0].kms_key_id == aws_kms_key.this.arn
+    error_message = "The password secret is encrypted with the module's KMS key."
+  }
+  assert {
+    condition = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].secrets == [
+      { name = "BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD", valueFrom = aws_secretsmanager_secret.quota_store[0].arn }
+    ]
+    error_message = "The password reaches the container as an ECS secret from the module's secret."
+  }
+  assert {
+    condition = length([
+      for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e
+      if e.name == "BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD" || e.value == aws_secretsmanager_secret_version.quota_store[0].secret_string
+    ]) == 0
+    error_message = "The password must not be a plain environment variable."
+  }
+  assert {
+    condition = [
+      for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if contains(flatten([s.Action]), "secretsmanager:GetSecretValue")
+    ] == [[aws_secretsmanager_secret.quota_store[0].arn]]
+    error_message = "The execution role may read exactly the password secret."
+  }
+  assert {
+    condition = one([
+      for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s if contains(flatten([s.Action]), "kms:Decrypt")
+      ]).Resource == [aws_kms_key.this.arn] && length([
+      for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s if length(regexall("ssm:", jsonencode(s.Action))) > 0
+    ]) == 0
+    error_message = "The execution role may decrypt with the module key only (via Secrets Manager/SSM) and reads no parameter."
+  }
+  assert {
+    condition = (
+      aws_vpc_endpoint.interface["secretsmanager"].private_dns_enabled
+      && contains(jsondecode(aws_vpc_endpoint.interface["secretsmanager"].policy).Statement, {
+        Sid       = "ReadContainerSecrets"
+        Effect    = "Allow"
+        Principal = { AWS = aws_iam_role.execution.arn }
+        Action    = ["secretsmanager:GetSecretValue"]
+        Resource  = [aws_secretsmanager_secret.quota_store[0].arn]
+      })
+      && length(jsondecode(aws_vpc_endpoint.interface["secretsmanager"].policy).Statement) == 2
+    )
+    error_message = "A Secrets Manager endpoint lets the execution role read the secret; an extra endpoint of the same service keeps both statements."
+  }
+
+  # --- gateway configuration ---------------------------------------------------------------
+  assert {
+    condition = {
+      for k, v in output.container_environment : k => v if startswith(k, "BEDROCK_GATEWAY_QUOTAS__")
+      } == {
+      "BEDROCK_GATEWAY_QUOTAS__STORE"               = "redis"
+      "BEDROCK_GATEWAY_QUOTAS__FALLBACK_TASK_COUNT" = "3"
+      "BEDROCK_GATEWAY_QUOTAS__REDIS__URL"          = "rediss://bedrock-gateway-quotas-abc123.serverless.euw1.cache.amazonaws.com:6379"
+      "BEDROCK_GATEWAY_QUOTAS__REDIS__USERNAME"     = "bedrock-gateway-gateway"
+      "BEDROCK_GATEWAY_QUOTAS__REDIS__CLUSTER"      = "true"
+      "BEDROCK_GATEWAY_QUOTAS__REDIS__TIMEOUT_MS"   = "50"
+      "BEDROCK_GATEWAY_QUOTAS__REDIS__KEY_PREFIX"   = "bedrock-gateway"
+    }
+    error_message = "The gateway must run with the redis store over TLS (rediss://), cluster mode, the RBAC user, and fallback = min_capacity."
+  }
+  assert {
+    condition     = output.quota_store.url == "rediss://bedrock-gateway-quotas-abc123.serverless.euw1.cache.amazonaws.com:6379" && output.quota_store.password_secret_arn == aws_secretsmanager_secret.quota_store[0].arn
+    error_message = "The quota_store output names the URL and the secret (not the password)."
+  }
+}
+
+run "tenants_rendered" {
+  command = apply
+
+  variables {
+    proxy_protocol_v2      = true
+    require_identity       = true
+    require_endpoint_match = true
+    tenants = {
+      team_a = {
+        vpc_endpoint_ids = ["vpce-0123456789abcdef0", "vpce-0fedcba9876543210"]
+        models           = ["chat"]
+        quotas           = { requests_per_minute = 600, tokens_per_minute = 100000 }
+        model_quotas     = { chat = { concurrent_requests = 20 } }
+      }
+      payments = {
+        quotas = { concurrent_requests = 5 }
+      }
+      batch = {}
+    }
+    tenant_api_key_secrets = {
+      "team_a.ci"       = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:gateway/team-a/ci-AbCdEf"
+      "payments.prod_1" = "arn:aws:ssm:eu-west-1:111111111111:parameter/gateway/payments/prod_1"
+    }
+    tenant_api_key_kms_key_arns = ["arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"]
+  }
+
+  assert {
+    condition = {
+      for k, v in output.container_environment : k => v if startswith(k, "BEDROCK_GATEWAY_TENANTS__") || startswith(k, "BEDROCK_GATEWAY_AUTH__")
+      } == {
+      "BEDROCK_GATEWAY_AUTH__REQUIRE_ENDPOINT_MATCH"                             = "true"
+      "BEDROCK_GATEWAY_AUTH__REQUIRE_IDENTITY"                                   = "true"
+      "BEDROCK_GATEWAY_TENANTS__TEAM_A__VPC_ENDPOINT_IDS"                        = "[\"vpce-0123456789abcdef0\",\"vpce-0fedcba9876543210\"]"
+      "BEDROCK_GATEWAY_TENANTS__TEAM_A__MODELS"                                  = "[\"chat\"]"
+      "BEDROCK_GATEWAY_TENANTS__TEAM_A__QUOTAS__REQUESTS_PER_MINUTE"             = "600"
+      "BEDROCK_GATEWAY_TENANTS__TEAM_A__QUOTAS__TOKENS_PER_MINUTE"               = "100000"
+      "BEDROCK_GATEWAY_TENANTS__TEAM_A__MODEL_QUOTAS__CHAT__CONCURRENT_REQUESTS" = "20"
+      "BEDROCK_GATEWAY_TENANTS__PAYMENTS__QUOTAS__CONCURRENT_REQUESTS"           = "5"
+    }
+    error_message = "Tenants and auth options must be rendered to exactly these environment variables."
+  }
+  assert {
+    condition = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].secrets == [
+      { name = "BEDROCK_GATEWAY_TENANTS__PAYMENTS__API_KEYS__PROD_1", valueFrom = "arn:aws:ssm:eu-west-1:111111111111:parameter/gateway/payments/prod_1" },
+      { name = "BEDROCK_GATEWAY_TENANTS__TEAM_A__API_KEYS__CI", valueFrom = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:gateway/team-a/ci-AbCdEf" },
+    ]
+    error_message = "Key digests reach the container as ECS secrets named BEDROCK_GATEWAY_TENANTS__<TENANT>__API_KEYS__<KEY>."
+  }
+  assert {
+    condition     = length([for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e if strcontains(e.name, "__API_KEYS__") || startswith(e.value, "arn:")]) == 0
+    error_message = "No key (or key reference) may be a plain environment variable."
+  }
+  assert {
+    condition = (
+      one([for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "ReadContainerSecrets"]) == ["arn:aws:secretsmanager:eu-west-1:111111111111:secret:gateway/team-a/ci-AbCdEf"]
+      && one([for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "ReadContainerParameters"]) == ["arn:aws:ssm:eu-west-1:111111111111:parameter/gateway/payments/prod_1"]
+      && one([for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "DecryptContainerSecrets"]) == ["arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"]
+    )
+    error_message = "The execution role may read exactly the given secret and parameter, and decrypt with exactly the given key."
+  }
+  assert {
+    condition = (
+      jsondecode(aws_vpc_endpoint.interface["secretsmanager"].policy).Statement[0].Resource == ["arn:aws:secretsmanager:eu-west-1:111111111111:secret:gateway/team-a/ci-AbCdEf"]
+      && jsondecode(aws_vpc_endpoint.interface["ssm"].policy).Statement[0].Resource == ["arn:aws:ssm:eu-west-1:111111111111:parameter/gateway/payments/prod_1"]
+    )
+    error_message = "Secrets Manager and SSM endpoints exist for the key references, scoped to them."
+  }
+  assert {
+    condition     = length(aws_elasticache_serverless_cache.quotas) == 0 && output.container_environment["BEDROCK_GATEWAY_QUOTAS__STORE"] == "memory"
+    error_message = "Tenants alone do not create the quota store."
+  }
+}
