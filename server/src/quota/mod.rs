@@ -162,7 +162,7 @@ impl Quotas {
                 let store = match RedisStore::connect(&config.redis).await {
                     Ok(store) => Some(Arc::new(store)),
                     Err(err) => {
-                        tracing::error!(%err, "cannot set up the Redis quota store: quotas are enforced per task on the fallback limits");
+                        tracing::error!(%err, "cannot set up the Redis quota store: quotas are per task, on the fallback limits");
                         metrics::quota_store_error();
                         metrics::quota_store_up(false);
                         None
@@ -183,10 +183,10 @@ impl Quotas {
         let (fallback, divisor) = match &*self.inner {
             Inner::Memory(store) => {
                 let limits = Limit::of(&request, 1);
-                let decided = store.acquire(request.tenant, request.model, &limits, request.tokens);
-                return decide(decided, QuotaCheck::Granted, QuotaCheck::Exceeded, &request, |()| {
-                    Held::new(Granter::Memory(Arc::clone(store)), &request, limits)
-                });
+                let decided = store
+                    .acquire(request.tenant, request.model, &limits, request.tokens)
+                    .map(|()| Held::new(Granter::Memory(Arc::clone(store)), &request, limits));
+                return decide(decided, QuotaCheck::Granted, QuotaCheck::Exceeded, request.model);
             }
             Inner::Redis { store, fallback, divisor } => {
                 if let Some(store) = store
@@ -196,36 +196,35 @@ impl Quotas {
                     if let Ok(decided) = store.acquire(&request, &limits).await {
                         let decided =
                             decided.map(|lease| Held::new(Granter::Redis(Arc::clone(store), lease), &request, limits));
-                        return decide(decided, QuotaCheck::Granted, QuotaCheck::Exceeded, &request, |held| held);
+                        return decide(decided, QuotaCheck::Granted, QuotaCheck::Exceeded, request.model);
                     }
                 }
                 (fallback, *divisor)
             }
         };
         let limits = Limit::of(&request, divisor);
-        let decided = fallback.acquire(request.tenant, request.model, &limits, request.tokens);
-        decide(decided, QuotaCheck::FallbackGranted, QuotaCheck::FallbackExceeded, &request, |()| {
-            Held::new(Granter::Memory(Arc::clone(fallback)), &request, limits)
-        })
+        let decided = fallback
+            .acquire(request.tenant, request.model, &limits, request.tokens)
+            .map(|()| Held::new(Granter::Memory(Arc::clone(fallback)), &request, limits));
+        decide(decided, QuotaCheck::FallbackGranted, QuotaCheck::FallbackExceeded, request.model)
     }
 }
 
 /// Records the check and turns a store's answer into the caller's.
-fn decide<T>(
-    decided: Result<T, Vec<Refusal>>,
+fn decide(
+    decided: Result<Held, Vec<Refusal>>,
     granted: QuotaCheck,
     exceeded: QuotaCheck,
-    request: &QuotaRequest<'_>,
-    hold: impl FnOnce(T) -> Held,
+    model: &str,
 ) -> Result<QuotaGrant, QuotaExceeded> {
     match decided {
-        Ok(done) => {
+        Ok(held) => {
             metrics::quota_checked(granted);
-            Ok(QuotaGrant { held: Some(hold(done)) })
+            Ok(QuotaGrant { held: Some(held) })
         }
         Err(refusals) => {
             metrics::quota_checked(exceeded);
-            Err(Refusal::worst(&refusals, request.model))
+            Err(Refusal::worst(&refusals, model))
         }
     }
 }

@@ -127,8 +127,9 @@ impl RedisStore {
         };
         let first_connect = FIRST_CONNECT.max(config.timeout());
         let connection = if config.cluster {
-            // The caller's timeout bounds every call; retrying inside it only hides the failure.
-            let mut client = ClusterClientBuilder::new([info]).retries(0);
+            // Following MOVED and ASK (slots moving while the store scales) takes a retry each;
+            // the caller's timeout bounds the whole call, retries and their waits included.
+            let mut client = ClusterClientBuilder::new([info]).retries(2);
             if let Some(roots) = roots {
                 client = client.certs(roots);
             }
@@ -139,6 +140,7 @@ impl RedisStore {
                 Some(roots) => Client::build_with_tls(info, roots)?,
                 None => Client::open(info)?,
             };
+            // One attempt per call: a store that is down is tried again by the next probe.
             let manager =
                 ConnectionManagerConfig::new().set_connection_timeout(Some(first_connect)).set_number_of_retries(0);
             Connection::Single(ConnectionManager::new_lazy_with_config(client, manager)?)
