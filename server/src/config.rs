@@ -444,6 +444,9 @@ pub struct RedisConfig {
     pub password: Option<String>,
     /// Use the Redis Cluster protocol (ElastiCache Serverless and cluster-mode clusters).
     pub cluster: bool,
+    /// With `rediss://`: PEM file with the CA certificates the store's certificate must chain to,
+    /// instead of the system's (which ElastiCache's chain to); for a store with a private CA.
+    pub ca_file: Option<PathBuf>,
     /// Longest a quota check waits for the store before the request is decided on the fallback limits.
     pub timeout_ms: u64,
     /// Prefix of every key the gateway writes, so several gateways can share one store.
@@ -457,6 +460,7 @@ impl Default for RedisConfig {
             username: None,
             password: None,
             cluster: false,
+            ca_file: None,
             timeout_ms: 100,
             key_prefix: "bedrock-gateway".to_owned(),
         }
@@ -470,6 +474,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("cluster", &self.cluster)
+            .field("ca_file", &self.ca_file)
             .field("timeout_ms", &self.timeout_ms)
             .field("key_prefix", &self.key_prefix)
             .finish()
@@ -848,6 +853,14 @@ impl Config {
                 format!("{:?} must be redis://HOST:PORT, or rediss://HOST:PORT for TLS", redis.url),
             ));
         }
+        if let Some(file) = &redis.ca_file {
+            if !redis.url.starts_with("rediss://") {
+                return Err(invalid("quotas.redis.ca_file", "needs a rediss:// url (TLS)".to_owned()));
+            }
+            if !file.is_file() {
+                return Err(invalid("quotas.redis.ca_file", format!("no such file: {}", file.display())));
+            }
+        }
         if !(1..=10_000).contains(&redis.timeout_ms) {
             return Err(invalid("quotas.redis.timeout_ms", "must be from 1 to 10000".to_owned()));
         }
@@ -1126,6 +1139,10 @@ mod tests {
             (
                 "[quotas]\nstore = \"redis\"\n[quotas.redis]\nurl = \"redis://127.0.0.1:6379\"\nkey_prefix = \"{x}\"",
                 "quotas.redis.key_prefix",
+            ),
+            (
+                "[quotas]\nstore = \"redis\"\n[quotas.redis]\nurl = \"rediss://127.0.0.1:6379\"\nca_file = \"/nonexistent.pem\"",
+                "quotas.redis.ca_file",
             ),
         ];
         for (text, key) in cases {

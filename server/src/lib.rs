@@ -19,6 +19,7 @@ pub mod listener;
 pub mod local;
 pub mod metrics;
 pub mod proxy_protocol;
+pub mod quota;
 pub mod relay;
 pub mod request_log;
 pub mod server;

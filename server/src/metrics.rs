@@ -9,7 +9,7 @@
 //! both outputs come from one set of recordings.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI8, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -32,6 +32,13 @@ pub const REQUEST_DURATION_SECONDS: &str = "bedrock_gateway_request_duration_sec
 pub const TOKENS_TOTAL: &str = "bedrock_gateway_tokens_total";
 /// Bedrock errors, by exception name.
 pub const BEDROCK_ERRORS_TOTAL: &str = "bedrock_gateway_bedrock_errors_total";
+/// 1 while the Redis quota store answers, 0 while quotas are decided on the fallback limits;
+/// absent with the in-process store.
+pub const QUOTA_STORE_UP: &str = "bedrock_gateway_quota_store_up";
+/// Calls to the Redis quota store that failed or timed out.
+pub const QUOTA_STORE_ERRORS_TOTAL: &str = "bedrock_gateway_quota_store_errors_total";
+/// Quota checks of requests with at least one quota, by result.
+pub const QUOTA_CHECKS_TOTAL: &str = "bedrock_gateway_quota_checks_total";
 
 /// Why a request was refused before reaching Bedrock: the `reason` label of
 /// [`REJECTIONS_TOTAL`] and of the request's log line.
@@ -90,6 +97,50 @@ impl Rejection {
             Rejection::Connections => "connections",
         }
     }
+}
+
+/// The outcome of a quota check: the `result` label of [`QUOTA_CHECKS_TOTAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaCheck {
+    /// Within quota, decided by the configured store.
+    Granted,
+    /// Over quota, decided by the configured store.
+    Exceeded,
+    /// Within the fallback limits, decided in-process while the Redis store was unreachable.
+    FallbackGranted,
+    /// Over the fallback limits, decided in-process while the Redis store was unreachable.
+    FallbackExceeded,
+}
+
+impl QuotaCheck {
+    /// Every result, for series that start at zero.
+    pub const ALL: [QuotaCheck; 4] =
+        [QuotaCheck::Granted, QuotaCheck::Exceeded, QuotaCheck::FallbackGranted, QuotaCheck::FallbackExceeded];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaCheck::Granted => "granted",
+            QuotaCheck::Exceeded => "exceeded",
+            QuotaCheck::FallbackGranted => "fallback_granted",
+            QuotaCheck::FallbackExceeded => "fallback_exceeded",
+        }
+    }
+}
+
+/// Records a quota check.
+pub fn quota_checked(result: QuotaCheck) {
+    metrics::counter!(QUOTA_CHECKS_TOTAL, "result" => result.as_str()).increment(1);
+}
+
+/// Records a failed or timed-out call to the Redis quota store.
+pub fn quota_store_error() {
+    metrics::counter!(QUOTA_STORE_ERRORS_TOTAL).increment(1);
+}
+
+/// Records whether the Redis quota store answers.
+pub fn quota_store_up(up: bool) {
+    QUOTA_STORE_NOW.store(i8::from(up), Ordering::Relaxed);
 }
 
 /// What one finished request contributes to the metrics.
@@ -214,6 +265,8 @@ impl Drop for OpenConnection {
 /// process start, whenever the recorder is installed, and so that EMF reads the same numbers.
 static STREAMS_NOW: AtomicI64 = AtomicI64::new(0);
 static CONNECTIONS_NOW: AtomicI64 = AtomicI64::new(0);
+/// [`QUOTA_STORE_UP`]'s value, or -1 while there is no Redis store (the series is then absent).
+static QUOTA_STORE_NOW: AtomicI8 = AtomicI8::new(-1);
 
 /// Slots of the per-interval time-to-first-token distribution: a quarter of a doubling each, from
 /// 1 ms (slot 0 also holds anything faster) to 2^18 ms, about 4.4 minutes (the last slot also
@@ -347,6 +400,10 @@ pub fn render() -> String {
     let handle = install();
     metrics::gauge!(STREAMS_IN_FLIGHT).set(STREAMS_NOW.load(Ordering::Relaxed) as f64);
     metrics::gauge!(CONNECTIONS_OPEN).set(CONNECTIONS_NOW.load(Ordering::Relaxed) as f64);
+    let quota_store = QUOTA_STORE_NOW.load(Ordering::Relaxed);
+    if quota_store >= 0 {
+        metrics::gauge!(QUOTA_STORE_UP).set(f64::from(quota_store));
+    }
     handle.render()
 }
 
@@ -375,11 +432,26 @@ fn describe() {
         "Tokens, by logical model, tenant, caller and direction (input or output)."
     );
     describe_counter!(BEDROCK_ERRORS_TOTAL, Unit::Count, "Bedrock errors, by exception name.");
+    describe_gauge!(
+        QUOTA_STORE_UP,
+        Unit::Count,
+        "1 while the Redis quota store answers, 0 while quotas are decided on the fallback limits."
+    );
+    describe_counter!(
+        QUOTA_STORE_ERRORS_TOTAL,
+        Unit::Count,
+        "Calls to the Redis quota store that failed or timed out."
+    );
+    describe_counter!(QUOTA_CHECKS_TOTAL, Unit::Count, "Quota checks of requests with at least one quota, by result.");
     // Series whose labels are known up front start at zero, so that rates and alarms see their
     // first increase.
     for reason in Rejection::ALL {
         metrics::counter!(REJECTIONS_TOTAL, "reason" => reason.as_str()).increment(0);
     }
+    for result in QuotaCheck::ALL {
+        metrics::counter!(QUOTA_CHECKS_TOTAL, "result" => result.as_str()).increment(0);
+    }
+    metrics::counter!(QUOTA_STORE_ERRORS_TOTAL).increment(0);
     metrics::gauge!(STREAMS_IN_FLIGHT).increment(0.0);
     metrics::gauge!(CONNECTIONS_OPEN).increment(0.0);
 }

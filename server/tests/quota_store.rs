@@ -1,0 +1,230 @@
+//! The quota engine on a real `redis-server`: several engines (as several gateway tasks) sharing
+//! one store enforce one quota together; places of a crashed task free themselves; a dead store
+//! means fallback limits, and its return means the shared quota again; TLS, AUTH and cluster mode.
+
+use std::time::Duration;
+
+use bedrock_gateway::config::{QuotaLimits, QuotaStoreKind, QuotasConfig, RedisConfig};
+use bedrock_gateway::quota::{QuotaExceeded, QuotaGrant, QuotaRequest, Quotas};
+use bedrock_gateway_testkit::RedisServer;
+
+/// The process-wide metrics are read by some tests: one test at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const NONE: QuotaLimits = QuotaLimits { requests_per_minute: None, tokens_per_minute: None, concurrent_requests: None };
+
+fn store_config(url: String) -> QuotasConfig {
+    QuotasConfig {
+        store: QuotaStoreKind::Redis,
+        fallback_task_count: 2,
+        // Generous for a loaded CI machine; a refused connection fails at once anyway.
+        redis: RedisConfig { url, timeout_ms: 1000, ..RedisConfig::default() },
+    }
+}
+
+async fn acquire(quotas: &Quotas, limits: &QuotaLimits, tokens: u64) -> Result<QuotaGrant, QuotaExceeded> {
+    quotas.acquire(request(limits, tokens)).await
+}
+
+/// A request of team-a on chat under the tenant limits `limits`.
+fn request(limits: &QuotaLimits, tokens: u64) -> QuotaRequest<'_> {
+    QuotaRequest {
+        tenant: "team-a",
+        model: "chat",
+        tenant_limits: limits,
+        model_limits: &NONE,
+        tokens,
+        hold_for: Duration::from_secs(60),
+    }
+}
+
+/// Tries `request` until it is granted, for settlements, which reach the store on their own task.
+async fn eventually(quotas: &Quotas, request: QuotaRequest<'_>) -> QuotaGrant {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        match quotas.acquire(request).await {
+            Ok(grant) => return grant,
+            Err(refused) => assert!(tokio::time::Instant::now() < deadline, "still refused after 3 s: {refused}"),
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The value of one series in the Prometheus text, 0 when absent.
+fn metric(series: &str) -> f64 {
+    let text = bedrock_gateway::metrics::render();
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn two_tasks_share_one_quota() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start().await;
+    let (a, b) = (Quotas::connect(&store_config(redis.url())).await, Quotas::connect(&store_config(redis.url())).await);
+    let limits = QuotaLimits { requests_per_minute: Some(60), ..NONE };
+    for n in 0..60 {
+        let task = if n % 2 == 0 { &a } else { &b };
+        acquire(task, &limits, 1).await.unwrap_or_else(|refused| panic!("request {n}: {refused}"));
+    }
+    for task in [&a, &b] {
+        let refused = acquire(task, &limits, 1).await.unwrap_err();
+        assert_eq!((refused.quota, refused.limit), ("requests_per_minute", 60));
+        let wait = refused.retry_after.unwrap();
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}: one request a second returns");
+    }
+    // The keys hold one tenant's slot and expire once the bucket would be full again.
+    let keys = redis.command(&["KEYS", "*"]).await;
+    assert!(keys.contains("bedrock-gateway:{team-a}:requests"), "{keys}");
+    let ttl = redis.command(&["PTTL", "bedrock-gateway:{team-a}:requests"]).await;
+    let ttl: i64 = ttl.trim().trim_start_matches(':').parse().unwrap();
+    assert!((59_000..=61_000).contains(&ttl), "{ttl} ms");
+}
+
+#[tokio::test]
+async fn tokens_are_shared_and_settled_on_the_store() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start().await;
+    let (a, b) = (Quotas::connect(&store_config(redis.url())).await, Quotas::connect(&store_config(redis.url())).await);
+    let limits = QuotaLimits { tokens_per_minute: Some(1000), ..NONE };
+    let first = acquire(&a, &limits, 800).await.unwrap();
+    let refused = acquire(&b, &limits, 800).await.unwrap_err();
+    assert_eq!(refused.quota, "tokens_per_minute");
+    let wait = refused.retry_after.unwrap();
+    assert!(wait > Duration::from_millis(35_000) && wait <= Duration::from_secs(36), "{wait:?}: 600 tokens missing");
+    assert_eq!(acquire(&b, &limits, 1001).await.unwrap_err().retry_after, None);
+    // Used 100 of 800: 700 return, and the other task can reserve 800.
+    first.settle(100);
+    let second = eventually(&b, request(&limits, 800)).await;
+    // A cancelled request returns its whole reservation.
+    drop(second);
+    eventually(&a, request(&limits, 800)).await.settle(800);
+}
+
+#[tokio::test]
+async fn concurrency_places_are_shared_and_leases_of_a_crashed_task_expire() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start().await;
+    let (a, b) = (Quotas::connect(&store_config(redis.url())).await, Quotas::connect(&store_config(redis.url())).await);
+    let limits = QuotaLimits { concurrent_requests: Some(2), ..NONE };
+    let held = acquire(&a, &limits, 1).await.unwrap();
+    // The task that takes the second place dies: its grant is never settled nor dropped.
+    let crashed =
+        a.acquire(QuotaRequest { hold_for: Duration::from_millis(500), ..request(&limits, 1) }).await.unwrap();
+    std::mem::forget(crashed);
+    let refused = acquire(&b, &limits, 1).await.unwrap_err();
+    assert_eq!((refused.quota, refused.retry_after), ("concurrent_requests", Some(Duration::from_secs(1))));
+    // Its lease ends with the request's longest life.
+    let _third = eventually(&b, request(&limits, 1)).await;
+    acquire(&a, &limits, 1).await.unwrap_err();
+    drop(held);
+    eventually(&a, request(&limits, 1)).await;
+}
+
+#[tokio::test]
+async fn a_dead_store_means_fallback_limits_until_it_returns() {
+    let _serial = SERIAL.lock().await;
+    bedrock_gateway::metrics::install();
+    let mut redis = RedisServer::start().await;
+    let quotas = Quotas::connect(&store_config(redis.url())).await;
+    assert_eq!(metric("bedrock_gateway_quota_store_up"), 1.0);
+    let limits = QuotaLimits { requests_per_minute: Some(10), ..NONE };
+    acquire(&quotas, &limits, 1).await.unwrap();
+    let fallback_granted = metric("bedrock_gateway_quota_checks_total{result=\"fallback_granted\"}");
+    let errors = metric("bedrock_gateway_quota_store_errors_total");
+
+    redis.stop();
+    // Two tasks expected: each enforces half of the quota on its own.
+    for n in 0..5 {
+        acquire(&quotas, &limits, 1).await.unwrap_or_else(|refused| panic!("request {n} on the fallback: {refused}"));
+    }
+    let refused = acquire(&quotas, &limits, 1).await.unwrap_err();
+    assert_eq!((refused.quota, refused.limit), ("requests_per_minute", 10), "the configured quota is named");
+    assert_eq!(metric("bedrock_gateway_quota_store_up"), 0.0);
+    assert_eq!(metric("bedrock_gateway_quota_checks_total{result=\"fallback_granted\"}"), fallback_granted + 5.0);
+    let failed = metric("bedrock_gateway_quota_store_errors_total") - errors;
+    assert!((1.0..=2.0).contains(&failed), "{failed} errors: Redis is tried at most once a second");
+
+    // Back, empty: the first request after the retry interval is decided on Redis again.
+    redis.restart().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    eventually(&quotas, request(&limits, 1)).await;
+    assert_eq!(metric("bedrock_gateway_quota_store_up"), 1.0);
+    for _ in 0..9 {
+        acquire(&quotas, &limits, 1).await.unwrap();
+    }
+    acquire(&quotas, &limits, 1).await.unwrap_err();
+}
+
+#[tokio::test]
+async fn tls_and_auth() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start_tls().await;
+    let added = redis.command(&["ACL", "SETUSER", "gateway", "on", ">s3cret", "~*", "+@all"]).await;
+    assert!(added.starts_with("+OK"), "{added}");
+    let mut config = store_config(redis.tls_url());
+    config.redis.ca_file = Some(redis.ca_file());
+    config.redis.username = Some("gateway".to_owned());
+    config.redis.password = Some("s3cret".to_owned());
+    let (a, b) = (Quotas::connect(&config).await, Quotas::connect(&config).await);
+    let limits = QuotaLimits { requests_per_minute: Some(2), ..NONE };
+    acquire(&a, &limits, 1).await.unwrap();
+    acquire(&b, &limits, 1).await.unwrap();
+    acquire(&a, &limits, 1).await.unwrap_err();
+    let keys = redis.command(&["KEYS", "*"]).await;
+    assert!(keys.contains("bedrock-gateway:{team-a}:requests"), "decided on Redis: {keys}");
+
+    // A wrong password: the store never answers, the fallback decides (1 of the 2 per task).
+    config.redis.password = Some("wrong".to_owned());
+    let locked_out = Quotas::connect(&config).await;
+    acquire(&locked_out, &limits, 1).await.unwrap();
+    acquire(&locked_out, &limits, 1).await.unwrap_err();
+}
+
+#[tokio::test]
+async fn cluster_mode() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start_cluster().await;
+    let mut config = store_config(redis.url());
+    config.redis.cluster = true;
+    let (a, b) = (Quotas::connect(&config).await, Quotas::connect(&config).await);
+    let tenant = QuotaLimits { requests_per_minute: Some(3), ..NONE };
+    let chat = QuotaLimits { concurrent_requests: Some(1), ..NONE };
+    let held = a.acquire(QuotaRequest { model_limits: &chat, ..request(&tenant, 1) }).await.unwrap();
+    let refused = b.acquire(QuotaRequest { model_limits: &chat, ..request(&tenant, 1) }).await.unwrap_err();
+    assert_eq!((refused.quota, refused.model.as_deref()), ("concurrent_requests", Some("chat")));
+    acquire(&b, &tenant, 1).await.unwrap();
+    acquire(&a, &tenant, 1).await.unwrap();
+    acquire(&b, &tenant, 1).await.unwrap_err();
+    held.settle(1);
+    eventually(&b, QuotaRequest { model_limits: &chat, ..request(&NONE, 1) }).await;
+}
+
+/// A store that accepts connections and never answers costs one timeout per second, not one per
+/// request: the others are decided on the fallback at once.
+#[tokio::test]
+async fn a_silent_store_is_tried_once_a_second() {
+    let _serial = SERIAL.lock().await;
+    bedrock_gateway::metrics::install();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let errors = metric("bedrock_gateway_quota_store_errors_total");
+    let mut config = store_config(url);
+    config.redis.timeout_ms = 200;
+    let quotas = Quotas::connect(&config).await;
+    assert_eq!(metric("bedrock_gateway_quota_store_up"), 0.0);
+    let limits = QuotaLimits { requests_per_minute: Some(1000), ..NONE };
+    for _ in 0..20 {
+        acquire(&quotas, &limits, 1).await.unwrap();
+    }
+    assert_eq!(metric("bedrock_gateway_quota_store_errors_total") - errors, 1.0, "only the first connection timed out");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    acquire(&quotas, &limits, 1).await.unwrap();
+    assert_eq!(metric("bedrock_gateway_quota_store_errors_total") - errors, 2.0, "one retry after a second");
+    silent.abort();
+}
