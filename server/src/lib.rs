@@ -17,6 +17,7 @@ pub mod health;
 pub mod listener;
 #[cfg(feature = "local")]
 pub mod local;
+pub mod metering;
 pub mod metrics;
 pub mod proxy_protocol;
 pub mod quota;

@@ -32,6 +32,7 @@ use crate::bedrock::{BedrockStream, classify};
 use crate::catalog::Model;
 use crate::convert::events::{Relayed, relayed};
 use crate::error::GatewayError;
+use crate::metering::Metered;
 use crate::request_log::RequestLog;
 
 /// Everything a relay needs besides the Bedrock stream.
@@ -51,6 +52,8 @@ pub struct RelayContext {
     pub cut: CancellationToken,
     /// The request's admission slot, freed when the relay ends.
     pub slot: Slot,
+    /// The request's quota reservation, settled when the relay ends.
+    pub metered: Metered,
 }
 
 /// Longest the relay waits for Bedrock's end of body after the last event before giving up on
@@ -314,6 +317,7 @@ impl Relay {
             };
             match (relayed(bedrock_event), self.phase) {
                 (Relayed::Content(content), _) => {
+                    self.context.metered.relayed(&content);
                     if self.first_content_at.is_none() && matches!(content.event, Some(Event::ContentBlockDelta(_))) {
                         self.first_content_at = Some(Instant::now());
                     }
@@ -358,6 +362,7 @@ impl Relay {
         let received_at = self.context.log.received_at();
         let time_to_first_token = self.first_content_at.map(|at| at - received_at);
         self.context.log.succeeded(stop_reason, usage, time_to_first_token);
+        self.context.metered.settle(&usage);
         event(Event::Usage(v1::StreamUsage {
             usage: Some(usage),
             timing: Some(v1::Timing {

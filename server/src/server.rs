@@ -17,6 +17,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::connection::Connections;
 use crate::health::Health;
+use crate::quota::Quotas;
 use crate::service::Gateway;
 use crate::tenants::Tenants;
 use crate::{emf, listener};
@@ -62,7 +63,8 @@ pub async fn serve_with_admin(
     let admission = Admission::new(limits.max_concurrent_requests, limits.per_caller_limit());
     let catalog = Catalog::from_config(&config.models);
     let tenants = Arc::new(Tenants::from_config(&config));
-    let gateway = Gateway::new(catalog, bedrock, admission, limits, &config.bedrock, cut.clone());
+    let quotas = Quotas::connect(&config.quotas).await;
+    let gateway = Gateway::new(catalog, bedrock, admission, quotas, limits, &config.bedrock, cut.clone());
     let (health, health_service) = Health::serving().await;
 
     let reflection = || {

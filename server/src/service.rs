@@ -14,11 +14,13 @@ use crate::admission::{Admission, CallerKey, RequestMemory, Slot};
 use crate::bedrock::Bedrock;
 use crate::catalog::{Catalog, Model};
 use crate::config::{BedrockConfig, ServerConfig};
-use crate::convert::request::{BedrockRequest, require_model_name, to_bedrock};
+use crate::convert::request::{BedrockRequest, estimated_input_tokens, require_model_name, to_bedrock};
 use crate::convert::response::answer;
 use crate::error::GatewayError;
 use crate::listener::{ConnectionCut, Peer};
+use crate::metering::Metered;
 use crate::metrics::Rejection;
+use crate::quota::{QuotaRequest, Quotas};
 use crate::relay::{RelayContext, RelayStream, proto_duration, relay};
 use crate::request_log::RequestLog;
 use crate::tenants::Identity;
@@ -31,6 +33,7 @@ pub struct Gateway {
     catalog: Arc<Catalog>,
     bedrock: Bedrock,
     admission: Admission,
+    quotas: Quotas,
     max_stream_duration: Duration,
     stream_idle_timeout: Duration,
     client_stall_timeout: Duration,
@@ -72,6 +75,8 @@ struct Prepared {
     model: Arc<Model>,
     bedrock_request: BedrockRequest,
     deadline: Instant,
+    /// The request's input tokens, as estimated for its quota reservation.
+    input_estimate: u64,
 }
 
 impl Gateway {
@@ -82,6 +87,7 @@ impl Gateway {
         catalog: Catalog,
         bedrock: Bedrock,
         admission: Admission,
+        quotas: Quotas,
         server: &ServerConfig,
         bedrock_config: &BedrockConfig,
         cut: CancellationToken,
@@ -91,6 +97,7 @@ impl Gateway {
             catalog: Arc::new(catalog),
             bedrock,
             admission,
+            quotas,
             max_stream_duration: server.max_stream_duration(),
             stream_idle_timeout: server.stream_idle_timeout(),
             client_stall_timeout: server.client_stall_timeout(),
@@ -120,10 +127,45 @@ impl Gateway {
             err => err,
         })?;
         call.log.set_model_version(&model.version);
+        let input_estimate = estimated_input_tokens(&request);
         let bedrock_request = to_bedrock(request, &model)?;
         let limit =
             client_timeout(metadata).map_or(self.max_stream_duration, |timeout| timeout.min(self.max_stream_duration));
-        Ok(Prepared { model, bedrock_request, deadline: call.log.received_at() + limit })
+        Ok(Prepared { model, bedrock_request, deadline: call.log.received_at() + limit, input_estimate })
+    }
+
+    /// Reserves the call's place within its tenant's quotas: its tokens (max_tokens plus the input
+    /// estimate), a request, a concurrency place.
+    async fn reserve(&self, call: &Call, identity: &Identity, prepared: &Prepared) -> Result<Metered, Status> {
+        let tenant = &identity.tenant;
+        let model = &prepared.model.name;
+        let max_tokens = prepared.bedrock_request.inference.max_tokens.map_or(0, |tokens| tokens.max(0) as u64);
+        let tokens = max_tokens + prepared.input_estimate;
+        let request = QuotaRequest {
+            tenant: &tenant.name,
+            model,
+            tenant_limits: &tenant.quotas,
+            model_limits: tenant.model_quotas(model),
+            tokens,
+            hold_for: prepared.deadline.saturating_duration_since(Instant::now()),
+        };
+        match self.quotas.acquire(request).await {
+            Ok(grant) => Ok(Metered::new(grant, prepared.input_estimate)),
+            Err(exceeded) => {
+                let quota = match &exceeded.model {
+                    Some(model) => format!("tenants.{}.model_quotas.{model}.{}", tenant.name, exceeded.quota),
+                    None => format!("tenants.{}.quotas.{}", tenant.name, exceeded.quota),
+                };
+                let err = GatewayError::QuotaExceeded {
+                    quota,
+                    limit: exceeded.limit,
+                    retry_after: exceeded.retry_after,
+                    reserved: tokens,
+                };
+                call.log.refused(Rejection::Quota, &err);
+                Err(err.to_status(call.log.request_id()))
+            }
+        }
     }
 
     /// Takes the call's admission slot, now that its message is complete and valid.
@@ -143,9 +185,10 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let (metadata, extensions, request) = request.into_parts();
         let call = Call::start("ConverseStream", &extensions);
         let identity = call.identity(&extensions)?;
-        let Prepared { model, bedrock_request, deadline } =
-            self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
+        let prepared = self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
         let slot = self.admit(&call, &extensions)?;
+        let mut metered = self.reserve(&call, &identity, &prepared).await?;
+        let Prepared { model, bedrock_request, deadline, .. } = prepared;
         let open_by = deadline.min(Instant::now() + self.stream_open_timeout);
         let opened = match tokio::time::timeout_at(open_by, self.bedrock.converse_stream(&model, bedrock_request)).await
         {
@@ -156,6 +199,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
             Err(_) => Err(GatewayError::DeadlineExceeded),
         };
         let stream = opened.map_err(|err| call.fail(err))?;
+        metered.started();
         release_request_memory(&extensions);
         let context = RelayContext {
             model: Arc::clone(&model),
@@ -165,6 +209,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
             log: call.log,
             cut: extensions.get::<ConnectionCut>().map_or_else(|| self.cut.clone(), |cut| cut.0.clone()),
             slot,
+            metered,
         };
         let mut response = Response::new(relay(stream, context));
         tag_response(response.metadata_mut(), &model);
@@ -175,13 +220,15 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let (metadata, extensions, request) = request.into_parts();
         let call = Call::start("Converse", &extensions);
         let identity = call.identity(&extensions)?;
-        let Prepared { model, bedrock_request, deadline } =
-            self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
+        let prepared = self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
         let _slot = self.admit(&call, &extensions)?;
+        let mut metered = self.reserve(&call, &identity, &prepared).await?;
+        let Prepared { model, bedrock_request, deadline, .. } = prepared;
         let called = tokio::time::timeout_at(deadline, self.bedrock.converse(&model, bedrock_request)).await;
         let output = called.unwrap_or(Err(GatewayError::DeadlineExceeded)).map_err(|err| call.fail(err))?;
         release_request_memory(&extensions);
         let answer = answer(output);
+        metered.settle(&answer.usage);
         let total = call.log.received_at().elapsed();
         call.log.succeeded(answer.stop_reason, answer.usage, Some(total));
         let mut response = Response::new(v1::ConverseResponse {

@@ -1,0 +1,61 @@
+//! A request's token reservation, settled with what the request used: Bedrock's reported usage
+//! when the answer completes, else (a stream cancelled, cut or broken after Bedrock began) the
+//! input estimate plus the output relayed so far. A request that never reached Bedrock's model
+//! refunds everything. The reservation's concurrency places are freed with it.
+
+use bedrock_gateway_proto::v1;
+
+use crate::quota::QuotaGrant;
+
+/// Bytes of output text per token, for the estimate of a stream that ended without usage.
+const BYTES_PER_TOKEN: u64 = 4;
+
+/// Settles the reservation it holds exactly once: explicitly, or when dropped.
+#[derive(Debug)]
+pub struct Metered {
+    grant: Option<QuotaGrant>,
+    input_estimate: u64,
+    output_bytes: u64,
+    /// Whether Bedrock began working on the request (and so may charge its input).
+    started: bool,
+}
+
+impl Metered {
+    /// Holds `grant` for a request whose input is estimated at `input_estimate` tokens.
+    pub fn new(grant: QuotaGrant, input_estimate: u64) -> Metered {
+        Metered { grant: Some(grant), input_estimate, output_bytes: 0, started: false }
+    }
+
+    /// Bedrock accepted the request and is answering.
+    pub fn started(&mut self) {
+        self.started = true;
+    }
+
+    /// Counts output relayed to the client.
+    pub fn relayed(&mut self, event: &v1::ConverseStreamEvent) {
+        use v1::content_block_delta::Delta;
+        if let Some(v1::converse_stream_event::Event::ContentBlockDelta(v1::ContentBlockDelta {
+            delta: Some(Delta::Text(text) | Delta::ToolUseInputJson(text) | Delta::ReasoningText(text)),
+            ..
+        })) = &event.event
+        {
+            self.output_bytes += text.len() as u64;
+        }
+    }
+
+    /// Settles with Bedrock's own count.
+    pub fn settle(&mut self, usage: &v1::TokenUsage) {
+        if let Some(grant) = self.grant.take() {
+            grant.settle(u64::from(usage.input_tokens) + u64::from(usage.output_tokens));
+        }
+    }
+}
+
+impl Drop for Metered {
+    fn drop(&mut self) {
+        if let Some(grant) = self.grant.take() {
+            let used = if self.started { self.input_estimate + self.output_bytes.div_ceil(BYTES_PER_TOKEN) } else { 0 };
+            grant.settle(used);
+        }
+    }
+}

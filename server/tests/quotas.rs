@@ -1,0 +1,243 @@
+//! Tenant quotas through the whole gateway: each quota trips at its configured value, says which
+//! and when it returns, recovers; a cancelled stream releases its reservation and still leaves its
+//! usage record; and two gateway processes sharing one real Redis enforce one quota together,
+//! falling back to per-task limits while Redis is down and returning to it when it is back.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bedrock_emulator::EmulatorConfig;
+use bedrock_gateway::config::{QuotaLimits, TenantConfig};
+use bedrock_gateway_proto::metadata::RETRY_PUSHBACK_MS;
+use bedrock_gateway_proto::v1;
+use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
+use bedrock_gateway_testkit::{RedisServer, TestGateway, api_key_digest, collect_request, user_request, with_api_key};
+use tonic::Code;
+use tonic::transport::Channel;
+
+const KEY: &str = "quota-team-key";
+
+fn team(quotas: QuotaLimits, model_quotas: &[(&str, QuotaLimits)]) -> TenantConfig {
+    TenantConfig {
+        api_keys: [("ci".to_owned(), api_key_digest(KEY))].into(),
+        quotas,
+        model_quotas: model_quotas.iter().map(|(model, limits)| ((*model).to_owned(), *limits)).collect(),
+        ..TenantConfig::default()
+    }
+}
+
+async fn gateway_for(tenant: TenantConfig, pacing: EmulatorConfig) -> TestGateway {
+    TestGateway::start_with_emulator(pacing, |config| {
+        config.tenants.insert("team".into(), tenant);
+    })
+    .await
+}
+
+fn request(max_tokens: u32) -> tonic::Request<v1::ConverseRequest> {
+    let mut message = user_request("chat", "hi");
+    message.inference_config = Some(v1::InferenceConfig { max_tokens: Some(max_tokens), ..Default::default() });
+    with_api_key(message, KEY)
+}
+
+async fn converse(client: &mut GatewayServiceClient<Channel>, max_tokens: u32) -> Result<(), tonic::Status> {
+    client.converse(request(max_tokens)).await.map(drop)
+}
+
+fn pushback_ms(status: &tonic::Status) -> i64 {
+    status.metadata().get(RETRY_PUSHBACK_MS).and_then(|value| value.to_str().ok()?.parse().ok()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn requests_per_minute_trips_at_its_value_names_itself_and_refills() {
+    let limits = QuotaLimits { requests_per_minute: Some(120), ..QuotaLimits::default() };
+    let gateway = gateway_for(team(limits, &[]), EmulatorConfig::default()).await;
+    let mut client = gateway.stub().await;
+    for _ in 0..120 {
+        converse(&mut client, 50).await.unwrap();
+    }
+    let refused = converse(&mut client, 50).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(refused.message().contains("tenants.team.quotas.requests_per_minute (120)"), "{}", refused.message());
+    let wait = pushback_ms(&refused);
+    assert!((1..=500).contains(&wait), "a request returns every 500 ms: {wait}");
+    tokio::time::sleep(Duration::from_millis(wait as u64 + 20)).await;
+    converse(&mut client, 50).await.expect("the bucket refilled by one request");
+}
+
+#[tokio::test]
+async fn tokens_per_minute_reserves_max_tokens_and_settles_with_usage() {
+    let limits = QuotaLimits { tokens_per_minute: Some(3000), ..QuotaLimits::default() };
+    let gateway = gateway_for(team(limits, &[]), EmulatorConfig::default()).await;
+    let mut client = gateway.stub().await;
+    // Each call reserves 1000 tokens but uses a few dozen, so settling refunds nearly all of it.
+    for _ in 0..10 {
+        converse(&mut client, 1000).await.unwrap();
+    }
+    let never = converse(&mut client, 1000).await;
+    assert!(never.is_ok(), "settled reservations leave room: {never:?}");
+    let too_big = TestGateway::start_with(|config| {
+        config
+            .tenants
+            .insert("team".into(), team(QuotaLimits { tokens_per_minute: Some(500), ..QuotaLimits::default() }, &[]));
+    })
+    .await;
+    let refused = converse(&mut too_big.stub().await, 1000).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert_eq!(pushback_ms(&refused), -1, "a request larger than the quota never fits");
+    assert!(refused.message().contains("lower inference_config.max_tokens"), "{}", refused.message());
+}
+
+#[tokio::test]
+async fn concurrency_per_model_trips_and_a_cancelled_stream_frees_its_place() {
+    let per_model = QuotaLimits { concurrent_requests: Some(2), ..QuotaLimits::default() };
+    let slow = EmulatorConfig { time_to_first_token: Duration::from_secs(30), ..EmulatorConfig::default() };
+    let gateway = gateway_for(team(QuotaLimits::default(), &[("chat", per_model)]), slow).await;
+    let mut client = gateway.stub().await;
+    let first = client.converse_stream(request(50)).await.unwrap().into_inner();
+    let _second = client.converse_stream(request(50)).await.unwrap().into_inner();
+    let refused = client.converse_stream(request(50)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(
+        refused.message().contains("tenants.team.model_quotas.chat.concurrent_requests (2)"),
+        "{}",
+        refused.message()
+    );
+    let mut profile = with_api_key(user_request("profile", "hi"), KEY).into_inner();
+    profile.inference_config = Some(v1::InferenceConfig { max_tokens: Some(50), ..Default::default() });
+    let other_model = client.converse_stream(with_api_key(profile, KEY)).await;
+    assert!(other_model.is_ok(), "another model has its own places");
+
+    drop(first);
+    let mut freed = None;
+    for _ in 0..100 {
+        match client.converse_stream(request(50)).await {
+            Ok(stream) => {
+                freed = Some(stream);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    assert!(freed.is_some(), "the cancelled stream's place was released");
+}
+
+#[tokio::test]
+async fn a_cancelled_stream_still_writes_its_usage_record() {
+    // The usage line is the request log line; its fields are checked in logging.rs. Here: the
+    // quota sees the cancellation as a settlement, not a leak, which the next request proves.
+    let limits = QuotaLimits { tokens_per_minute: Some(1500), concurrent_requests: Some(1), ..QuotaLimits::default() };
+    let paced = EmulatorConfig { inter_token_gap: Duration::from_millis(200), ..EmulatorConfig::default() };
+    let gateway = gateway_for(team(limits, &[]), paced).await;
+    let mut client = gateway.stub().await;
+    let mut stream = client.converse_stream(request(1000)).await.unwrap().into_inner();
+    stream.message().await.unwrap();
+    drop(stream);
+    let mut answered = None;
+    for _ in 0..100 {
+        let collected = collect_request(&mut client, request(1000)).await;
+        if collected.error.is_none() {
+            answered = Some(collected);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(answered.is_some(), "the cancelled stream gave back its place and most of its tokens");
+}
+
+/// A gateway process (the real binary, local mode) configured from `config`.
+struct GatewayProcess {
+    child: Child,
+    addr: String,
+}
+
+impl GatewayProcess {
+    fn start(config: &std::path::Path) -> GatewayProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-gateway"))
+            .args(["--local", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .env("BEDROCK_GATEWAY_ADMIN__LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let addr = first.split_whitespace().nth(3).unwrap().to_owned();
+        // Keep reading, so the process never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        GatewayProcess { child, addr }
+    }
+
+    async fn client(&self) -> GatewayServiceClient<Channel> {
+        GatewayServiceClient::connect(format!("http://{}", self.addr)).await.unwrap()
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn call(client: &mut GatewayServiceClient<Channel>) -> Result<(), tonic::Status> {
+    let mut message = user_request("chat", "hi");
+    message.inference_config = Some(v1::InferenceConfig { max_tokens: Some(5), ..Default::default() });
+    client.converse(with_api_key(message, KEY)).await.map(drop)
+}
+
+#[tokio::test]
+async fn two_gateway_processes_share_one_quota_on_redis_and_survive_its_loss() {
+    let mut redis = RedisServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tenants.team]\napi_keys = {{ ci = \"{}\" }}\nquotas = {{ requests_per_minute = 6 }}\n\
+             [quotas]\nstore = \"redis\"\nfallback_task_count = 2\n[quotas.redis]\nurl = \"{}\"\n",
+            api_key_digest(KEY),
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let (a, b) = (GatewayProcess::start(&config), GatewayProcess::start(&config));
+    let (mut a, mut b) = (a.client().await, b.client().await);
+
+    for _ in 0..3 {
+        call(&mut a).await.unwrap();
+        call(&mut b).await.unwrap();
+    }
+    for client in [&mut a, &mut b] {
+        let refused = call(client).await.unwrap_err();
+        assert_eq!(refused.code(), Code::ResourceExhausted, "six per minute across both processes");
+    }
+
+    redis.stop();
+    // Each process now decides alone on 6 / 2 = 3 per minute, starting full.
+    for client in [&mut a, &mut b] {
+        for _ in 0..3 {
+            call(client).await.expect("served on the fallback limits while Redis is down");
+        }
+        assert_eq!(call(client).await.unwrap_err().code(), Code::ResourceExhausted, "the fallback limit holds");
+    }
+
+    redis.restart().await;
+    // Redis came back empty, so the shared bucket is full again; each process returns to it at its
+    // next try (at most a second after its last failure), while its own fallback bucket stays empty.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut served = 0;
+    while served < 6 {
+        assert!(tokio::time::Instant::now() < deadline, "back on Redis within 10 s ({served} served)");
+        for client in [&mut a, &mut b] {
+            if served < 6 && call(client).await.is_ok() {
+                served += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for client in [&mut a, &mut b] {
+        assert_eq!(call(client).await.unwrap_err().code(), Code::ResourceExhausted, "one shared quota again");
+    }
+}
