@@ -25,6 +25,7 @@ pub mod server;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::Config;
 pub use server::{ServeError, serve, serve_with_admin};

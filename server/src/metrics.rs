@@ -52,11 +52,14 @@ pub enum Rejection {
     Decode,
     /// Too many connections were open.
     Connections,
+    /// A connection's TLS handshake failed or timed out (no or a bad client certificate, a
+    /// plaintext client, ...).
+    Tls,
 }
 
 impl Rejection {
     /// Every reason, for series that start at zero.
-    pub const ALL: [Rejection; 8] = [
+    pub const ALL: [Rejection; 9] = [
         Rejection::Auth,
         Rejection::Capacity,
         Rejection::CallerCapacity,
@@ -65,6 +68,7 @@ impl Rejection {
         Rejection::ReceiveTimeout,
         Rejection::Decode,
         Rejection::Connections,
+        Rejection::Tls,
     ];
 
     /// The label value.
@@ -78,6 +82,7 @@ impl Rejection {
             Rejection::ReceiveTimeout => "receive_timeout",
             Rejection::Decode => "decode",
             Rejection::Connections => "connections",
+            Rejection::Tls => "tls",
         }
     }
 }

@@ -216,6 +216,7 @@ impl Drop for Record {
                     caller = self.caller.as_ref().map(|caller| &*caller.0),
                     peer = self.peer.as_ref().and_then(|peer| peer.addr).map(tracing::field::display),
                     vpce = self.peer.as_ref().and_then(|peer| peer.vpc_endpoint_id.as_deref()),
+                    client_cert = self.peer.as_ref().and_then(|peer| peer.client_cert_subject.as_deref()),
                     labels = %self.labels,
                     trace_id = self.trace_id.map(tracing::field::display),
                     $($message)?

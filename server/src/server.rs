@@ -2,6 +2,7 @@
 //! reflection as ordinary services, with graceful draining on shutdown.
 
 use std::future::Future;
+use std::path::PathBuf;
 
 use bedrock_gateway_proto::v1::gateway_service_server::GatewayServiceServer;
 use tokio::net::TcpListener;
@@ -17,6 +18,7 @@ use crate::config::Config;
 use crate::connection::Connections;
 use crate::health::Health;
 use crate::service::Gateway;
+use crate::tls::Acceptor;
 use crate::{emf, listener};
 
 /// Why the server could not run.
@@ -28,6 +30,16 @@ pub enum ServeError {
     /// The reflection service could not load the API's descriptors.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// A file of `server.tls` cannot be used.
+    #[error("{key} ({}): {reason}", file.display())]
+    Tls {
+        /// The config key that names the file.
+        key: &'static str,
+        /// The file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Serves the gateway on `listener` until `shutdown` completes, then drains: health turns
@@ -52,6 +64,8 @@ pub async fn serve_with_admin(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     config.validate()?;
+    // Before anything starts, so that a bad certificate stops the process at once.
+    let tls = config.server.tls.as_ref().map(Acceptor::load).transpose()?;
     let readiness = Readiness::default();
     let _background = spawn_background(&config, admin_listener, &readiness);
     let bedrock = Bedrock::connect(&config.bedrock).await;
@@ -86,7 +100,7 @@ pub async fn serve_with_admin(
         .add_service(reflection().build_v1alpha()?)
         .add_service(gateway_service);
 
-    let incoming = listener::incoming(listener, limits);
+    let incoming = listener::incoming(listener, limits, tls);
     let drain = CancellationToken::new();
     let server = Connections::new(limits, routes).serve(incoming, drain.clone(), cut.clone());
     tokio::pin!(server);

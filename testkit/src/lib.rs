@@ -2,6 +2,8 @@
 //! loopback port, calling an in-process Bedrock emulator through the real Bedrock SDK, and tonic
 //! clients for it. One place, so every test sees the same catalog and the same faults.
 
+mod pki;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,7 +15,9 @@ use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+pub use pki::{Certified, TestPki};
 
 /// Tokens per emulator answer in tests.
 pub const ANSWER_TOKENS: usize = 12;
@@ -195,6 +199,23 @@ impl TestGateway {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("gateway at {} did not come up", self.addr);
+    }
+
+    /// A channel over TLS to a gateway started with one of `pki`'s `server.tls` configs, trusting
+    /// `pki`'s CA and presenting `client` (mTLS) when given. A refused client certificate may only
+    /// show on the first call: in TLS 1.3 the client finishes its handshake before the server
+    /// has checked the certificate.
+    pub async fn tls_channel(
+        &self,
+        pki: &TestPki,
+        client: Option<&Certified>,
+    ) -> Result<Channel, tonic::transport::Error> {
+        let mut tls =
+            ClientTlsConfig::new().domain_name("localhost").ca_certificate(Certificate::from_pem(&pki.ca_pem));
+        if let Some(client) = client {
+            tls = tls.identity(Identity::from_pem(&client.cert_pem, &client.key_pem));
+        }
+        tonic::transport::Endpoint::from_shared(format!("https://{}", self.addr))?.tls_config(tls)?.connect().await
     }
 
     /// A channel that opens each connection with a PROXY protocol v2 header, as the NLB does.
