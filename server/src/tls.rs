@@ -216,11 +216,11 @@ fn decode_string(value: &Any<'_>) -> Option<Vec<char>> {
         | Tag::VisibleString
         | Tag::UtcTime
         | Tag::GeneralizedTime => Some(data.iter().map(|&byte| char::from(byte)).collect()),
-        Tag::BmpString if data.len() % 2 == 0 => {
+        Tag::BmpString if data.len().is_multiple_of(2) => {
             let units = data.chunks_exact(2).map(|pair| u16::from_be_bytes([pair[0], pair[1]]));
             char::decode_utf16(units).collect::<Result<_, _>>().ok()
         }
-        Tag::UniversalString if data.len() % 4 == 0 => data
+        Tag::UniversalString if data.len().is_multiple_of(4) => data
             .chunks_exact(4)
             .map(|quad| char::from_u32(u32::from_be_bytes([quad[0], quad[1], quad[2], quad[3]])))
             .collect(),

@@ -139,10 +139,17 @@ async fn the_client_certificates_subject_is_in_the_request_log_line() {
         .init();
 
     let pki = TestPki::new();
-    let gateway = TestGateway::start_with(|config| config.server.tls = Some(pki.mutual_tls(false))).await;
+    let gateway = TestGateway::start_with(|config| {
+        // Behind the NLB: the PROXY protocol header comes first, then the TLS handshake.
+        config.server.proxy_protocol = true;
+        config.server.tls = Some(pki.mutual_tls(false));
+    })
+    .await;
     let client = pki.client("orders-service", "Example, Inc.");
+    let source = "10.1.2.3:45678".parse().unwrap();
     for identity in [Some(&client), None] {
-        let mut stub = GatewayServiceClient::new(gateway.tls_channel(&pki, identity).await.unwrap());
+        let channel = gateway.proxy_protocol_tls_channel(source, "vpce-0tls", &pki, identity).await;
+        let mut stub = GatewayServiceClient::new(channel.unwrap());
         let mut request = user_request("chat", "whose certificate");
         request.request_metadata.insert("test".into(), "client-cert-subject".into());
         let collected = collect(&mut stub, request).await;
@@ -169,6 +176,24 @@ async fn the_client_certificates_subject_is_in_the_request_log_line() {
     assert_eq!(subjects.len(), 2, "{lines:?}");
     assert!(subjects.contains(&Some(r"CN=orders-service,O=Example\, Inc.")), "{lines:?}");
     assert!(subjects.contains(&None), "no certificate, no subject: {lines:?}");
+    assert!(lines.iter().all(|line| line["vpce"] == "vpce-0tls" && line["peer"] == "10.1.2.3:45678"), "{lines:?}");
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_the_handshake_timeout_without_holding_up_others() {
+    let pki = TestPki::new();
+    let gateway = TestGateway::start_with(|config| {
+        config.server.tls = Some(pki.server_tls());
+        config.server.handshake_timeout_secs = 1;
+    })
+    .await;
+    let mut silent = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    assert!(served(gateway.tls_channel(&pki, None).await).await, "served while another handshake is pending");
+    let mut byte = [0; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read(&mut silent, &mut byte))
+        .await
+        .expect("the gateway closes the silent connection");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
 }
 
 #[tokio::test]

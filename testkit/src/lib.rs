@@ -210,27 +210,30 @@ impl TestGateway {
         pki: &TestPki,
         client: Option<&Certified>,
     ) -> Result<Channel, tonic::transport::Error> {
-        let mut tls =
-            ClientTlsConfig::new().domain_name("localhost").ca_certificate(Certificate::from_pem(&pki.ca_pem));
-        if let Some(client) = client {
-            tls = tls.identity(Identity::from_pem(&client.cert_pem, &client.key_pem));
-        }
-        tonic::transport::Endpoint::from_shared(format!("https://{}", self.addr))?.tls_config(tls)?.connect().await
+        tls_endpoint(&format!("https://{}", self.addr), pki, client)?.connect().await
     }
 
     /// A channel that opens each connection with a PROXY protocol v2 header, as the NLB does.
     pub async fn proxy_protocol_channel(&self, source: SocketAddr, vpc_endpoint_id: &str) -> Channel {
         let header = bedrock_gateway::proxy_protocol::encode(source, self.addr, Some(vpc_endpoint_id));
         let addr = self.addr;
-        let connector = tower::service_fn(move |_: http::Uri| {
-            let header = header.clone();
-            async move {
-                let mut stream = tokio::net::TcpStream::connect(addr).await?;
-                tokio::io::AsyncWriteExt::write_all(&mut stream, &header).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-            }
-        });
+        let connector = tower::service_fn(move |_: http::Uri| connect_with_header(addr, header.clone()));
         tonic::transport::Endpoint::from_static("http://gateway.test").connect_with_connector(connector).await.unwrap()
+    }
+
+    /// [`TestGateway::tls_channel`] behind a PROXY protocol v2 header, which the NLB sends before
+    /// the client's TLS handshake.
+    pub async fn proxy_protocol_tls_channel(
+        &self,
+        source: SocketAddr,
+        vpc_endpoint_id: &str,
+        pki: &TestPki,
+        client: Option<&Certified>,
+    ) -> Result<Channel, tonic::transport::Error> {
+        let header = bedrock_gateway::proxy_protocol::encode(source, self.addr, Some(vpc_endpoint_id));
+        let addr = self.addr;
+        let connector = tower::service_fn(move |_: http::Uri| connect_with_header(addr, header.clone()));
+        tls_endpoint("https://gateway.test", pki, client)?.connect_with_connector(connector).await
     }
 
     /// Waits until the gateway accepts PROXY protocol connections.
@@ -271,6 +274,30 @@ impl Drop for TestGateway {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// A TCP connection to `addr` that has sent `header` (a PROXY protocol header).
+async fn connect_with_header(
+    addr: SocketAddr,
+    header: Vec<u8>,
+) -> std::io::Result<hyper_util::rt::TokioIo<tokio::net::TcpStream>> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    tokio::io::AsyncWriteExt::write_all(&mut stream, &header).await?;
+    Ok(hyper_util::rt::TokioIo::new(stream))
+}
+
+/// An endpoint at `url` over TLS to a server certificate of `pki` (checked for `localhost`),
+/// presenting `client` when given.
+fn tls_endpoint(
+    url: &str,
+    pki: &TestPki,
+    client: Option<&Certified>,
+) -> Result<tonic::transport::Endpoint, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new().domain_name("localhost").ca_certificate(Certificate::from_pem(&pki.ca_pem));
+    if let Some(client) = client {
+        tls = tls.identity(Identity::from_pem(&client.cert_pem, &client.key_pem));
+    }
+    tonic::transport::Endpoint::from_shared(url.to_owned())?.tls_config(tls)
 }
 
 /// A one-message user request.
