@@ -5,6 +5,7 @@ mod common;
 use std::process::Output;
 
 use bedrock_emulator::expected_answer;
+use bedrock_gateway_testkit::TestPki;
 use common::{ANSWER_TOKENS, Gateway};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -155,4 +156,31 @@ async fn the_api_key_comes_from_the_environment() {
     let (output, _, stderr) = run(bgw(&gateway.url()).arg("models")).await;
     one_line_error(&output, &stderr, 1);
     assert!(stderr.contains("Unauthenticated"), "{stderr}");
+}
+
+#[tokio::test]
+async fn chat_over_mutual_tls_with_the_certificate_flags() {
+    let pki = TestPki::new();
+    let gateway = Gateway::start_with(|config| config.server.tls = Some(pki.mutual_tls(true))).await;
+    let client = pki.client("cli-user", "Example Corp");
+    let endpoint = format!("https://127.0.0.1:{}", gateway.addr.port());
+    let ca = pki.ca_file();
+    let with_certificate = [
+        "--ca-cert".as_ref(),
+        ca.as_os_str(),
+        "--client-cert".as_ref(),
+        client.cert_file.as_os_str(),
+        "--client-key".as_ref(),
+        client.key_file.as_os_str(),
+    ];
+    let (output, stdout, stderr) =
+        run(bgw(&endpoint).args(with_certificate).args(["chat", "--model", "chat", "hello over mtls"])).await;
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stdout, format!("{}\n", expected_answer("hello over mtls", None, ANSWER_TOKENS).text()));
+
+    let (output, stdout, stderr) =
+        run(bgw(&endpoint).args(["--ca-cert".as_ref(), ca.as_os_str()]).args(["chat", "--model", "chat", "no cert"]))
+            .await;
+    one_line_error(&output, &stderr, 1);
+    assert!(stdout.is_empty());
 }

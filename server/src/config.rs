@@ -85,7 +85,8 @@ pub struct ServerConfig {
     /// Largest request header block accepted, in bytes (HTTP/2 SETTINGS); h2's own default is 16 MiB.
     pub http2_max_header_list_bytes: u32,
     /// How long a new connection has to send its HTTP/2 preface (after any PROXY protocol header)
-    /// before it is closed, so silent connections cannot hold connection slots.
+    /// before it is closed, so silent connections cannot hold connection slots. With `server.tls`,
+    /// the TLS handshake before it has as long again.
     pub handshake_timeout_secs: u64,
     /// Most client connections open at once; connections beyond it are closed as soon as accepted.
     pub max_connections: usize,

@@ -28,6 +28,7 @@ pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tenants;
+pub mod tls;
 
 pub use config::Config;
 pub use server::{ServeError, serve, serve_with_admin};

@@ -1,9 +1,10 @@
 //! The gateway's listener: accepts TCP connections, sets their socket options and, when
-//! `server.proxy_protocol` is on, reads the PROXY protocol header before HTTP/2 starts. Each header
-//! is read in its own task, so a slow or silent peer never holds up the next accept.
+//! `server.proxy_protocol` is on, reads the PROXY protocol header before HTTP/2 starts; with
+//! `server.tls`, the TLS handshake follows (see [`crate::tls`]). Header and handshake run in each
+//! connection's own task, so a slow or silent peer never holds up the next accept.
 //!
 //! `server.max_connections` is enforced here, at accept, so that connections still sending their
-//! PROXY header count too: one beyond the cap is closed at once.
+//! PROXY header or doing their handshake count too: one beyond the cap is closed at once.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,11 +17,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
+use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
 use crate::metrics::{OpenConnection, Rejection};
 use crate::proxy_protocol::read_header;
+use crate::tls::Acceptor;
 
 /// Longest a new connection may take to send its PROXY protocol header.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,15 +56,21 @@ struct Slot {
     _open: OpenConnection,
 }
 
-pin_project_lite::pin_project! {
-    /// An accepted connection with its peer.
-    #[derive(Debug)]
-    pub struct PeerStream {
-        #[pin]
-        stream: TcpStream,
-        peer: Peer,
-        _slot: Slot,
-    }
+/// An accepted connection with its peer.
+#[derive(Debug)]
+pub struct PeerStream {
+    transport: Transport,
+    peer: Peer,
+    _slot: Slot,
+}
+
+/// The bytes of a connection: as they came, or through TLS. An enum rather than a trait object,
+/// since every read and write goes through it. The TLS state is boxed so that it costs plaintext
+/// connections nothing; the box is reached through, never moved, once the connection is served.
+#[derive(Debug)]
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl PeerStream {
@@ -71,15 +80,22 @@ impl PeerStream {
     }
 }
 
+// Both transports are `Unpin`, so no pin projection is needed.
 impl AsyncRead for PeerStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        self.project().stream.poll_read(cx, buf)
+        match &mut self.get_mut().transport {
+            Transport::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
     }
 }
 
 impl AsyncWrite for PeerStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.project().stream.poll_write(cx, buf)
+        match &mut self.get_mut().transport {
+            Transport::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
     }
 
     fn poll_write_vectored(
@@ -87,19 +103,31 @@ impl AsyncWrite for PeerStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.project().stream.poll_write_vectored(cx, bufs)
+        match &mut self.get_mut().transport {
+            Transport::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(cx, bufs),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        match &self.transport {
+            Transport::Plain(stream) => stream.is_write_vectored(),
+            Transport::Tls(stream) => stream.is_write_vectored(),
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().stream.poll_flush(cx)
+        match &mut self.get_mut().transport {
+            Transport::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().stream.poll_shutdown(cx)
+        match &mut self.get_mut().transport {
+            Transport::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 
@@ -123,20 +151,25 @@ impl Incoming {
     }
 }
 
-/// Starts accepting on `listener`, with `config`'s PROXY protocol setting and connection cap.
-pub fn incoming(listener: TcpListener, config: &ServerConfig) -> Incoming {
+/// Starts accepting on `listener`, with `config`'s PROXY protocol setting, connection cap and
+/// handshake timeout, and TLS through `tls` when given.
+pub fn incoming(listener: TcpListener, config: &ServerConfig, tls: Option<Acceptor>) -> Incoming {
     let (ready, connections) = mpsc::channel(64);
     let slots = Arc::new(Semaphore::new(config.max_connections));
-    let acceptor = tokio::spawn(accept_loop(listener, config.proxy_protocol, slots, ready));
+    let setup = Setup { proxy_protocol: config.proxy_protocol, tls, handshake_timeout: config.handshake_timeout() };
+    let acceptor = tokio::spawn(accept_loop(listener, Arc::new(setup), slots, ready));
     Incoming { connections, acceptor }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// What happens to a connection between accept and HTTP/2.
+#[derive(Debug)]
+struct Setup {
     proxy_protocol: bool,
-    slots: Arc<Semaphore>,
-    ready: mpsc::Sender<PeerStream>,
-) {
+    tls: Option<Acceptor>,
+    handshake_timeout: Duration,
+}
+
+async fn accept_loop(listener: TcpListener, setup: Arc<Setup>, slots: Arc<Semaphore>, ready: mpsc::Sender<PeerStream>) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -153,29 +186,63 @@ async fn accept_loop(
         };
         let slot = Slot { _permit: permit, _open: OpenConnection::start() };
         configure(&stream);
-        if !proxy_protocol {
+        if !setup.proxy_protocol && setup.tls.is_none() {
             let peer = Peer { addr: Some(addr), ..Peer::default() };
-            if ready.send(PeerStream { stream, peer, _slot: slot }).await.is_err() {
+            if ready.send(PeerStream { transport: Transport::Plain(stream), peer, _slot: slot }).await.is_err() {
                 return;
             }
             continue;
         }
-        let ready = ready.clone();
+        let (setup, ready) = (Arc::clone(&setup), ready.clone());
         tokio::spawn(async move {
-            let mut stream = stream;
-            match tokio::time::timeout(HEADER_TIMEOUT, read_header(&mut stream)).await {
-                Ok(Ok(header)) => {
-                    let peer = Peer {
-                        addr: header.source,
-                        vpc_endpoint_id: header.vpc_endpoint_id.map(Arc::from),
-                        ..Peer::default()
-                    };
-                    let _ = ready.send(PeerStream { stream, peer, _slot: slot }).await;
-                }
-                Ok(Err(err)) => tracing::warn!(peer = %addr, error = %err, "refused a connection"),
-                Err(_) => tracing::warn!(peer = %addr, "refused a connection: no PROXY protocol header within 5 s"),
+            if let Some((transport, peer)) = setup.prepare(stream, addr).await {
+                let _ = ready.send(PeerStream { transport, peer, _slot: slot }).await;
             }
         });
+    }
+}
+
+impl Setup {
+    /// Reads the PROXY protocol header and does the TLS handshake, as configured; `None` when the
+    /// connection was refused (and so closed).
+    async fn prepare(&self, mut stream: TcpStream, addr: SocketAddr) -> Option<(Transport, Peer)> {
+        let mut peer = Peer { addr: Some(addr), ..Peer::default() };
+        if self.proxy_protocol {
+            match tokio::time::timeout(HEADER_TIMEOUT, read_header(&mut stream)).await {
+                Ok(Ok(header)) => {
+                    peer.addr = header.source;
+                    peer.vpc_endpoint_id = header.vpc_endpoint_id.map(Arc::from);
+                }
+                Ok(Err(err)) => {
+                    tracing::warn!(peer = %addr, error = %err, "refused a connection");
+                    return None;
+                }
+                Err(_) => {
+                    tracing::warn!(peer = %addr, "refused a connection: no PROXY protocol header within 5 s");
+                    return None;
+                }
+            }
+        }
+        let Some(tls) = &self.tls else {
+            return Some((Transport::Plain(stream), peer));
+        };
+        // Only the error's kind is logged: nothing the client sent, certificates included.
+        let failure = match tokio::time::timeout(self.handshake_timeout, tls.accept(stream)).await {
+            Ok(Ok((stream, subject))) => {
+                peer.client_cert_subject = subject;
+                return Some((Transport::Tls(Box::new(stream)), peer));
+            }
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => format!("no handshake within {} s", self.handshake_timeout.as_secs()),
+        };
+        tracing::debug!(
+            peer = peer.addr.map(tracing::field::display),
+            vpce = peer.vpc_endpoint_id.as_deref(),
+            error = failure,
+            "closed a connection: TLS handshake failed",
+        );
+        crate::metrics::rejected(Rejection::Tls);
+        None
     }
 }
 

@@ -38,7 +38,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Exit 0 when the gateway at ADDR reports SERVING on gRPC health; for container health checks.
+    /// Exit 0 when the gateway at ADDR reports SERVING on gRPC health (plaintext), or with
+    /// --admin when its admin listener answers 200 on /readyz; for container health checks.
     Healthcheck {
         /// Gateway address.
         #[arg(long, default_value = "127.0.0.1:50051")]
@@ -46,6 +47,11 @@ enum Command {
         /// Open the connection with a PROXY protocol LOCAL header, as the gateway then requires.
         #[arg(long, env = "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL", action = clap::ArgAction::Set, default_value_t = false)]
         proxy_protocol: bool,
+        /// Check `GET /readyz` on the admin listener at this address instead of gRPC health (--addr
+        /// and --proxy-protocol are then unused): for a gateway with `server.tls`, whose gRPC port
+        /// needs a TLS client and maybe a client certificate.
+        #[arg(long, value_name = "ADDR")]
+        admin: Option<SocketAddr>,
     },
     /// Load and validate the configuration, print it as TOML, and exit.
     CheckConfig,
@@ -65,7 +71,10 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Some(Command::Healthcheck { addr, proxy_protocol }) => return healthcheck(addr, proxy_protocol).await,
+        Some(Command::Healthcheck { admin: Some(admin), .. }) => return readiness_check(admin).await,
+        Some(Command::Healthcheck { addr, proxy_protocol, admin: None }) => {
+            return healthcheck(addr, proxy_protocol).await;
+        }
         Some(Command::CheckConfig) => {
             return match load_config(&cli) {
                 Ok(config) => {
@@ -197,6 +206,26 @@ async fn healthcheck(addr: SocketAddr, proxy_protocol: bool) -> ExitCode {
     match tokio::time::timeout(Duration::from_secs(3), check).await {
         Ok(Ok(true)) => ExitCode::SUCCESS,
         Ok(Ok(false)) => fail(&format!("{addr} is not serving")),
+        Ok(Err(err)) => fail(&format!("{addr}: {err}")),
+        Err(_) => fail(&format!("{addr}: no answer within 3 s")),
+    }
+}
+
+/// `GET /readyz` on the admin listener at `addr`: plain HTTP/1.1, whatever the gRPC port requires.
+async fn readiness_check(addr: SocketAddr) -> ExitCode {
+    let check = async {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        let request = http::Request::get("/readyz")
+            .header(http::header::HOST, addr.to_string())
+            .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+        Ok::<_, Box<dyn std::error::Error>>(sender.send_request(request).await?.status())
+    };
+    match tokio::time::timeout(Duration::from_secs(3), check).await {
+        Ok(Ok(http::StatusCode::OK)) => ExitCode::SUCCESS,
+        Ok(Ok(status)) => fail(&format!("{addr}/readyz answered {status}: not ready")),
         Ok(Err(err)) => fail(&format!("{addr}: {err}")),
         Err(_) => fail(&format!("{addr}: no answer within 3 s")),
     }

@@ -65,11 +65,14 @@ pub enum Rejection {
     Decode,
     /// Too many connections were open.
     Connections,
+    /// A connection's TLS handshake failed or timed out (no or a bad client certificate, a
+    /// plaintext client, ...).
+    Tls,
 }
 
 impl Rejection {
     /// Every reason, for series that start at zero.
-    pub const ALL: [Rejection; 10] = [
+    pub const ALL: [Rejection; 11] = [
         Rejection::Auth,
         Rejection::Permission,
         Rejection::Quota,
@@ -80,6 +83,7 @@ impl Rejection {
         Rejection::ReceiveTimeout,
         Rejection::Decode,
         Rejection::Connections,
+        Rejection::Tls,
     ];
 
     /// The label value.
@@ -95,6 +99,7 @@ impl Rejection {
             Rejection::ReceiveTimeout => "receive_timeout",
             Rejection::Decode => "decode",
             Rejection::Connections => "connections",
+            Rejection::Tls => "tls",
         }
     }
 }

@@ -237,6 +237,7 @@ impl Drop for Record {
                     cancelled = self.outcome.is_none(),
                     peer = self.peer.as_ref().and_then(|peer| peer.addr).map(tracing::field::display),
                     vpce = self.peer.as_ref().and_then(|peer| peer.vpc_endpoint_id.as_deref()),
+                    client_cert = self.peer.as_ref().and_then(|peer| peer.client_cert_subject.as_deref()),
                     labels = %self.labels,
                     trace_id = self.trace_id.map(tracing::field::display),
                     $($message)?

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::path::PathBuf;
 
 use bedrock_gateway_proto::v1::gateway_service_server::GatewayServiceServer;
 use tokio::net::TcpListener;
@@ -20,6 +21,7 @@ use crate::health::Health;
 use crate::quota::Quotas;
 use crate::service::Gateway;
 use crate::tenants::Tenants;
+use crate::tls::Acceptor;
 use crate::{emf, listener};
 
 /// Why the server could not run.
@@ -31,6 +33,16 @@ pub enum ServeError {
     /// The reflection service could not load the API's descriptors.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// A file of `server.tls` cannot be used.
+    #[error("{key} ({}): {reason}", file.display())]
+    Tls {
+        /// The config key that names the file.
+        key: &'static str,
+        /// The file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Serves the gateway on `listener` until `shutdown` completes, then drains: health turns
@@ -55,6 +67,8 @@ pub async fn serve_with_admin(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     config.validate()?;
+    // Before anything starts, so that a bad certificate stops the process at once.
+    let tls = config.server.tls.as_ref().map(Acceptor::load).transpose()?;
     let readiness = Readiness::default();
     let _background = spawn_background(&config, admin_listener, &readiness);
     let bedrock = Bedrock::connect(&config.bedrock).await;
@@ -91,7 +105,7 @@ pub async fn serve_with_admin(
         .add_service(reflection().build_v1alpha()?)
         .add_service(gateway_service);
 
-    let incoming = listener::incoming(listener, limits);
+    let incoming = listener::incoming(listener, limits, tls);
     let drain = CancellationToken::new();
     let server = Connections::new(limits, routes).serve(incoming, drain.clone(), cut.clone());
     tokio::pin!(server);

@@ -3,6 +3,8 @@
 //! clients for it; and a real `redis-server` for the quota store. One place, so every test sees
 //! the same catalog and the same faults.
 
+mod pki;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,7 +16,9 @@ use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+pub use pki::{Certified, TestPki};
 
 /// Tokens per emulator answer in tests.
 pub const ANSWER_TOKENS: usize = 12;
@@ -198,19 +202,39 @@ impl TestGateway {
         panic!("gateway at {} did not come up", self.addr);
     }
 
+    /// A channel over TLS to a gateway started with one of `pki`'s `server.tls` configs, trusting
+    /// `pki`'s CA and presenting `client` (mTLS) when given. A refused client certificate may only
+    /// show on the first call: in TLS 1.3 the client finishes its handshake before the server
+    /// has checked the certificate.
+    pub async fn tls_channel(
+        &self,
+        pki: &TestPki,
+        client: Option<&Certified>,
+    ) -> Result<Channel, tonic::transport::Error> {
+        tls_endpoint(&format!("https://{}", self.addr), pki, client)?.connect().await
+    }
+
     /// A channel that opens each connection with a PROXY protocol v2 header, as the NLB does.
     pub async fn proxy_protocol_channel(&self, source: SocketAddr, vpc_endpoint_id: &str) -> Channel {
         let header = bedrock_gateway::proxy_protocol::encode(source, self.addr, Some(vpc_endpoint_id));
         let addr = self.addr;
-        let connector = tower::service_fn(move |_: http::Uri| {
-            let header = header.clone();
-            async move {
-                let mut stream = tokio::net::TcpStream::connect(addr).await?;
-                tokio::io::AsyncWriteExt::write_all(&mut stream, &header).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-            }
-        });
+        let connector = tower::service_fn(move |_: http::Uri| connect_with_header(addr, header.clone()));
         tonic::transport::Endpoint::from_static("http://gateway.test").connect_with_connector(connector).await.unwrap()
+    }
+
+    /// [`TestGateway::tls_channel`] behind a PROXY protocol v2 header, which the NLB sends before
+    /// the client's TLS handshake.
+    pub async fn proxy_protocol_tls_channel(
+        &self,
+        source: SocketAddr,
+        vpc_endpoint_id: &str,
+        pki: &TestPki,
+        client: Option<&Certified>,
+    ) -> Result<Channel, tonic::transport::Error> {
+        let header = bedrock_gateway::proxy_protocol::encode(source, self.addr, Some(vpc_endpoint_id));
+        let addr = self.addr;
+        let connector = tower::service_fn(move |_: http::Uri| connect_with_header(addr, header.clone()));
+        tls_endpoint("https://gateway.test", pki, client)?.connect_with_connector(connector).await
     }
 
     /// Waits until the gateway accepts PROXY protocol connections.
@@ -251,6 +275,30 @@ impl Drop for TestGateway {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// A TCP connection to `addr` that has sent `header` (a PROXY protocol header).
+async fn connect_with_header(
+    addr: SocketAddr,
+    header: Vec<u8>,
+) -> std::io::Result<hyper_util::rt::TokioIo<tokio::net::TcpStream>> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    tokio::io::AsyncWriteExt::write_all(&mut stream, &header).await?;
+    Ok(hyper_util::rt::TokioIo::new(stream))
+}
+
+/// An endpoint at `url` over TLS to a server certificate of `pki` (checked for `localhost`),
+/// presenting `client` when given.
+fn tls_endpoint(
+    url: &str,
+    pki: &TestPki,
+    client: Option<&Certified>,
+) -> Result<tonic::transport::Endpoint, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new().domain_name("localhost").ca_certificate(Certificate::from_pem(&pki.ca_pem));
+    if let Some(client) = client {
+        tls = tls.identity(Identity::from_pem(&client.cert_pem, &client.key_pem));
+    }
+    tonic::transport::Endpoint::from_shared(url.to_owned())?.tls_config(tls)
 }
 
 /// A one-message user request.
