@@ -2,8 +2,8 @@
 //! reflection as ordinary services, with graceful draining on shutdown.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bedrock_gateway_proto::v1::gateway_service_server::GatewayServiceServer;
 use tokio::net::TcpListener;

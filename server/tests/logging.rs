@@ -1,38 +1,13 @@
 //! Prompts and completions never appear in the logs; each request leaves exactly one line with
 //! its id, model, status, token counts and timings.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
-use bedrock_gateway_testkit::{TestGateway, collect, grpc_call, user_request};
+use bedrock_gateway_testkit::{LogCapture, TestGateway, collect, grpc_call, user_request};
 use sha2::Digest;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn logs_carry_one_line_per_request_and_no_content() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    // The gateway's default: JSON lines at `info`, for every target.
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_env_filter("info")
-        .with_writer(move || writer.clone())
-        .init();
+    let captured = LogCapture::install();
 
     let gateway = TestGateway::start_with(|config| config.server.proxy_protocol = true).await;
     let channel = gateway.proxy_protocol_channel("10.1.2.3:45678".parse().unwrap(), "vpce-0123456789abcdef0").await;
@@ -65,7 +40,7 @@ async fn logs_carry_one_line_per_request_and_no_content() {
     let decode_request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     drop(guarded);
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     for secret in ["my-secret-prompt-7f3a", "quarterly", "system-secret-91c2", "another-secret-55d1"] {
         assert!(!logs.contains(secret), "the logs contain {secret:?}:\n{logs}");
     }

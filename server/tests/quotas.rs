@@ -12,7 +12,9 @@ use bedrock_gateway::config::{QuotaLimits, TenantConfig};
 use bedrock_gateway_proto::metadata::RETRY_PUSHBACK_MS;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
-use bedrock_gateway_testkit::{RedisServer, TestGateway, api_key_digest, collect_request, user_request, with_api_key};
+use bedrock_gateway_testkit::{
+    LogCapture, RedisServer, TestGateway, api_key_digest, collect_request, user_request, with_api_key,
+};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -123,16 +125,21 @@ async fn concurrency_per_model_trips_and_a_cancelled_stream_frees_its_place() {
 }
 
 #[tokio::test]
-async fn a_cancelled_stream_still_writes_its_usage_record() {
-    // The usage line is the request log line; its fields are checked in logging.rs. Here: the
-    // quota sees the cancellation as a settlement, not a leak, which the next request proves.
+async fn a_cancelled_stream_releases_its_reservation_and_still_writes_its_usage_record() {
+    let logs = LogCapture::install();
     let limits = QuotaLimits { tokens_per_minute: Some(1500), concurrent_requests: Some(1), ..QuotaLimits::default() };
     let paced = EmulatorConfig { inter_token_gap: Duration::from_millis(200), ..EmulatorConfig::default() };
     let gateway = gateway_for(team(limits, &[]), paced).await;
     let mut client = gateway.stub().await;
-    let mut stream = client.converse_stream(request(1000)).await.unwrap().into_inner();
+    let response = client.converse_stream(request(1000)).await.unwrap();
+    let request_id = response.metadata().get("x-request-id").unwrap().to_str().unwrap().to_owned();
+    let mut stream = response.into_inner();
     stream.message().await.unwrap();
     drop(stream);
+    let usage = logs.request_line(&request_id).await;
+    assert_eq!((&usage["tenant"], &usage["api_key"]), (&"team".into(), &"ci".into()), "{usage}");
+    assert_eq!((&usage["status"], &usage["cancelled"]), (&"Cancelled".into(), &true.into()), "{usage}");
+    assert_eq!(usage["model"], "chat");
     let mut answered = None;
     for _ in 0..100 {
         let collected = collect_request(&mut client, request(1000)).await;

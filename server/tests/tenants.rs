@@ -4,7 +4,7 @@
 use bedrock_gateway::config::TenantConfig;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
-use bedrock_gateway_testkit::{TestGateway, api_key_digest, collect_request, user_request, with_api_key};
+use bedrock_gateway_testkit::{TestGateway, TestPki, api_key_digest, collect_request, user_request, with_api_key};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -140,4 +140,47 @@ async fn unidentified_callers_are_the_default_tenant_unless_identity_is_required
     let required = TestGateway::start_with(|config| config.auth.require_identity = Some(true)).await;
     let refused = collect_request(&mut required.stub().await, plain(user_request("chat", "hi"))).await;
     assert_eq!(refused.error.unwrap().code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn a_client_certificate_names_its_tenant() {
+    let pki = TestPki::new();
+    let gateway = TestGateway::start_with(|config| {
+        config.server.tls = Some(pki.mutual_tls(false));
+        config.tenants.insert(
+            "orders".into(),
+            TenantConfig {
+                client_cert_subjects: vec!["CN=orders-service,O=Example Corp".into()],
+                api_keys: [("ci".to_owned(), api_key_digest("orders-key"))].into(),
+                models: Some(vec!["chat".into()]),
+                ..TenantConfig::default()
+            },
+        );
+        config.tenants.insert(
+            "billing".into(),
+            TenantConfig {
+                api_keys: [("ci".to_owned(), api_key_digest("billing-key"))].into(),
+                ..TenantConfig::default()
+            },
+        );
+    })
+    .await;
+    let orders = pki.client("orders-service", "Example Corp");
+    let mut client = GatewayServiceClient::new(gateway.tls_channel(&pki, Some(&orders)).await.unwrap());
+    let listed = model_names(&mut client, tonic::Request::new(v1::ListModelsRequest::default())).await;
+    assert_eq!(listed, ["chat"], "the certificate alone identifies orders");
+    let served = collect_request(&mut client, plain(user_request("chat", "hi"))).await;
+    assert!(served.error.is_none(), "{:?}", served.error);
+    let same_tenant = collect_request(&mut client, with_api_key(user_request("chat", "hi"), "orders-key")).await;
+    assert!(same_tenant.error.is_none(), "a key of the certificate's own tenant: {:?}", same_tenant.error);
+    let mixed = collect_request(&mut client, with_api_key(user_request("chat", "hi"), "billing-key")).await;
+    let mixed = mixed.error.unwrap();
+    assert_eq!(mixed.code(), Code::PermissionDenied, "a key and a certificate of different tenants");
+    assert!(!mixed.message().contains("billing") && !mixed.message().contains("orders"), "{}", mixed.message());
+
+    let stranger = pki.client("unknown-service", "Example Corp");
+    let mut client = GatewayServiceClient::new(gateway.tls_channel(&pki, Some(&stranger)).await.unwrap());
+    let refused = collect_request(&mut client, plain(user_request("chat", "hi"))).await.error.unwrap();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    assert!(refused.message().contains("certificate's subject is not registered"), "{}", refused.message());
 }

@@ -3,15 +3,13 @@
 //! counted), a verified client's subject reaches the request's log line, and the container health
 //! check still works through the admin listener.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bedrock_emulator::{EmulatorConfig, expected_answer};
 use bedrock_gateway::metrics;
 use bedrock_gateway_client::Client;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
-use bedrock_gateway_testkit::{ANSWER_TOKENS, Certified, TestGateway, TestPki, collect, user_request};
+use bedrock_gateway_testkit::{ANSWER_TOKENS, Certified, LogCapture, TestGateway, TestPki, collect, user_request};
 
 /// The answer the client crate streams for `prompt`, over TLS with `pki`'s CA and `client` (mTLS).
 async fn stream_with_the_client_crate(gateway: &TestGateway, pki: &TestPki, client: Option<&Certified>) -> String {
@@ -112,31 +110,10 @@ async fn optional_client_certificates_let_clients_without_one_in() {
     assert!(refused(gateway.tls_channel(&pki, Some(&unknown_ca)).await).await);
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_client_certificates_subject_is_in_the_request_log_line() {
-    let captured = Captured::default();
-    let writer = captured.clone();
     // Process-wide, as in the gateway; this test's lines are told apart by their label.
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_env_filter("info")
-        .with_writer(move || writer.clone())
-        .init();
+    let captured = LogCapture::install();
 
     let pki = TestPki::new();
     let gateway = TestGateway::start_with(|config| {
@@ -159,11 +136,9 @@ async fn the_client_certificates_subject_is_in_the_request_log_line() {
     // A line is written once the request's last piece is dropped, just after the answer's end.
     let mut lines = Vec::new();
     for _ in 0..100 {
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        lines = logs
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|line| line["target"] == "bedrock_gateway::request")
+        lines = captured
+            .request_lines()
+            .into_iter()
             .filter(|line| line["labels"].as_str().is_some_and(|labels| labels.contains("client-cert-subject")))
             .collect();
         if lines.len() == 2 {
