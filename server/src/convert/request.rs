@@ -546,7 +546,7 @@ mod tests {
         with_image.messages[0].content.push(v1::ContentBlock {
             block: Some(v1::content_block::Block::Image(v1::ImageBlock {
                 format: v1::ImageFormat::Png as i32,
-                data: vec![0; 3_000_000].into(),
+                data: vec![0; 3_000_000],
             })),
         });
         let with_image = estimated_input_tokens(&with_image);
