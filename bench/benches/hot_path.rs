@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use aws_sdk_bedrockruntime::types as bedrock;
 use bedrock_gateway::catalog::Catalog;
-use bedrock_gateway::config::Config;
+use bedrock_gateway::config::{Config, DEFAULT_TENANT, TenantConfig};
 use bedrock_gateway::convert::events::{Relayed, relayed};
 use bedrock_gateway::convert::request::to_bedrock;
+use bedrock_gateway::tenants::Tenant;
 use bedrock_gateway_proto::v1;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message as _;
@@ -98,7 +99,8 @@ fn chat_request(turns: usize) -> v1::ConverseRequest {
 fn requests(c: &mut Criterion) {
     let config = Config::from_toml("[models.bench]\nmodel_id = \"bench-model\"\n").expect("the bench catalog is valid");
     let catalog = Catalog::from_config(&config.models);
-    let model = catalog.resolve("bench").expect("the bench model exists");
+    let tenant = Tenant::from_config(DEFAULT_TENANT, &TenantConfig::default());
+    let model = catalog.resolve("bench", &tenant).expect("the bench model exists");
     let mut group = c.benchmark_group("request");
     for turns in [0, 8] {
         let request = chat_request(turns);
@@ -111,7 +113,7 @@ fn requests(c: &mut Criterion) {
             );
         });
     }
-    group.bench_function("resolve_model", |b| b.iter(|| catalog.resolve(black_box("bench")).expect("known model")));
+    group.bench_function("resolve_model", |b| b.iter(|| catalog.resolve(black_box("bench"), &tenant).expect("known model")));
     group.finish();
 }
 
