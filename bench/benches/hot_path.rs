@@ -113,7 +113,9 @@ fn requests(c: &mut Criterion) {
             );
         });
     }
-    group.bench_function("resolve_model", |b| b.iter(|| catalog.resolve(black_box("bench"), &tenant).expect("known model")));
+    group.bench_function("resolve_model", |b| {
+        b.iter(|| catalog.resolve(black_box("bench"), &tenant).expect("known model"))
+    });
     group.finish();
 }
 
