@@ -8,7 +8,7 @@ out=target/bench-smoke
 rm -rf "$out"
 cargo build --release --locked -p bedrock-gateway -p bedrock-emulator -p bedrock-gateway-bench
 started=$SECONDS
-target/release/bench --profile smoke --out "$out" --check >/dev/null
+"${CARGO_TARGET_DIR:-target}/release/bench" --profile smoke --out "$out" --check >/dev/null
 python3 - "$out" <<'PY'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
@@ -17,7 +17,7 @@ markdown = (out / "report.md").read_text()
 def need(condition, what):
     if not condition:
         sys.exit(f"bench smoke: {what}")
-for section in ("cold_start", "ttft", "saturation", "idle_memory", "request_memory", "abuse"):
+for section in ("cold_start", "ttft", "saturation", "idle_memory", "request_memory", "abuse", "quota"):
     need(report.get(section), f"report.json has no {section}")
 for row in report["ttft"]["rows"]:
     for side in ("direct", "gateway"):
@@ -52,8 +52,23 @@ for abuser in abuse["abusers"]:
 counts = abuse["gateway_counts"]
 need(counts["rejections"].get("receive_timeout", 0) > 0, f"abuse: no receive timeout counted: {counts}")
 need(counts["streams_ended_client_stalled"] > 0, f"abuse: no stalled stream ended: {counts}")
+quota = report["quota"]
+for stats in [quota["direct"]] + [quota[c]["gateway"] for c in ("without_quotas", "memory_store", "redis_store")]:
+    need(stats["streams"] > 0 and stats["errors"] == 0 and stats["ttft"]["p99_ms"] > 0, f"quota: {stats}")
+for condition in ("without_quotas", "memory_store", "redis_store"):
+    need(isinstance(quota[condition]["added"]["p99_ms"], (int, float)), f"quota {condition}: no added p99")
+    checks = quota[condition]["quota_checks"]
+    if condition == "without_quotas":
+        need(sum(checks.values()) == 0, f"quota: checks without quotas: {checks}")
+    else:
+        need(checks.get("granted", 0) > 0 and sum(checks.values()) == checks["granted"], f"quota {condition}: {checks}")
+for change in ("memory_store_change", "redis_store_change"):
+    figures = quota[change]
+    need(all(isinstance(figures[f], (int, float)) for f in ("p50_ms", "p99_ms")), f"quota: no {change}")
+    need(len(figures["rounds_p99_ms"]) == quota["rounds"], f"quota: {change} lacks rounds: {figures}")
+need(any(t["name"].startswith("TTFT p99 with Redis quotas") for t in report["targets"]), "no quota target")
 need(report["targets"], "no target was evaluated")
-for heading in ("## Time to first token", "## Saturation", "## Gateway memory with idle", "## Gateway memory per maximum-size request", "## Cold start", "## Abuse"):
+for heading in ("## Time to first token", "## Saturation", "## Gateway memory with idle", "## Gateway memory per maximum-size request", "## Cold start", "## Abuse", "## Cost of a quota check"):
     need(heading in markdown, f"report.md lacks {heading!r}")
 PY
 echo "bench smoke: report files sane ($out/report.{json,md}, $((SECONDS - started)) s)"

@@ -11,6 +11,7 @@
 mod abusers;
 mod load;
 mod processes;
+mod prometheus;
 mod report;
 mod scenario;
 mod stats;
@@ -74,6 +75,7 @@ enum Scenario {
     Idle,
     Abuse,
     Memory,
+    Quota,
 }
 
 fn main() -> ExitCode {
@@ -125,6 +127,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         idle_memory: None,
         abuse: None,
         request_memory: None,
+        quota: None,
         targets: Vec::new(),
     };
     // Cold start first, while the machine is quiet and nothing else is cached.
@@ -145,6 +148,9 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     if wanted(Scenario::Memory) {
         report.request_memory = Some(scenario::memory::run(&profile, &layout).await?);
+    }
+    if wanted(Scenario::Quota) {
+        report.quota = Some(scenario::quota::run(&profile, &layout).await?);
     }
     report.duration_secs = started.elapsed().as_secs_f64();
     report.check_targets();

@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 /// How long a child may take to accept TCP connections before the run gives up.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// What to do when the gateway or the emulator cannot be run.
+const BUILD_RELEASE: &str = "build it with `cargo build --release`";
+/// What to do when `redis-server` cannot be run.
+const INSTALL_REDIS: &str = "install the Debian package redis-server";
+
 /// Linux reports CPU times in `/proc/PID/stat` in USER_HZ ticks, which is 100 on every supported
 /// architecture (the kernel's internal HZ differs, the exported unit does not).
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -99,7 +104,7 @@ impl Layout {
             "--answer-tokens",
             &pacing.answer_tokens.to_string(),
         ]);
-        let mut child = self.spawn(command, &format!("emulator-{name}"), addr)?;
+        let mut child = self.spawn(command, &format!("emulator-{name}"), addr, BUILD_RELEASE)?;
         child.wait_listening().await?;
         Ok(child)
     }
@@ -123,15 +128,32 @@ impl Layout {
         std::fs::write(&config, gateway_config(addr, emulator, log_filter, settings))?;
         let mut command = Command::new(self.bin_dir.join("bedrock-gateway"));
         command.arg("--config").arg(&config).env_remove("RUST_LOG");
-        self.spawn(command, &format!("gateway-{name}"), addr)
+        self.spawn(command, &format!("gateway-{name}"), addr, BUILD_RELEASE)
     }
 
-    fn spawn(&self, mut command: Command, name: &str, addr: SocketAddr) -> std::io::Result<ChildProcess> {
+    /// Starts a `redis-server` (from `PATH`) on a free loopback port, working in `dir` and
+    /// persisting nothing, and waits until it listens; its log goes with the others.
+    pub async fn redis(&self, name: &str, dir: &Path) -> std::io::Result<ChildProcess> {
+        let addr = free_port()?;
+        let mut command = Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1", "--port", &addr.port().to_string(), "--save", "", "--appendonly", "no"]);
+        command.arg("--dir").arg(dir);
+        let mut child = self.spawn(command, &format!("redis-{name}"), addr, INSTALL_REDIS)?;
+        child.wait_listening().await?;
+        Ok(child)
+    }
+
+    /// Spawns `command` with its output in `<name>.log`; `remedy` says what to do when the
+    /// program cannot be run.
+    fn spawn(&self, mut command: Command, name: &str, addr: SocketAddr, remedy: &str) -> std::io::Result<ChildProcess> {
         let log = self.work_dir.join(format!("{name}.log"));
         let file = File::create(&log)?;
         command.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file);
         let spawned_at = Instant::now();
-        let child = command.spawn().map_err(|err| with_path(err, command.get_program().as_ref()))?;
+        let child = command.spawn().map_err(|err| {
+            let program = Path::new(command.get_program()).display();
+            std::io::Error::new(err.kind(), format!("{program}: {err} ({remedy})"))
+        })?;
         // For attaching a profiler (`perf record -p PID`) while a scenario runs.
         eprintln!("{name}: pid {} on {addr}", child.id());
         Ok(ChildProcess { child, addr, spawned_at })
@@ -145,6 +167,8 @@ pub struct GatewaySettings {
     pub server: Vec<String>,
     /// The admin listener's address, for a scenario that reads `/metrics`; any free port otherwise.
     pub admin: Option<SocketAddr>,
+    /// TOML appended after the common configuration: tables of its own (tenants, quotas).
+    pub tables: String,
 }
 
 /// The gateway configuration every scenario uses: the emulator as Bedrock, no retries, room for
@@ -179,12 +203,9 @@ model_id = "bench-model"
 
 [models.idle]
 model_id = "fault.stall"
-"#
+{tables}"#,
+        tables = settings.tables
     )
-}
-
-fn with_path(err: std::io::Error, program: &Path) -> std::io::Error {
-    std::io::Error::new(err.kind(), format!("{}: {err} (build it with `cargo build --release`)", program.display()))
 }
 
 /// A loopback port that was free a moment ago; the child binds it right after.

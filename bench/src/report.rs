@@ -9,6 +9,7 @@ use crate::scenario::abuse::Abuse;
 use crate::scenario::cold_start::ColdStart;
 use crate::scenario::idle::IdleMemory;
 use crate::scenario::memory::{MemoryRun, MemoryWorstCase};
+use crate::scenario::quota::QuotaCost;
 use crate::scenario::saturation::Saturation;
 use crate::scenario::ttft::{Ttft, TtftRow};
 
@@ -86,6 +87,8 @@ pub struct Report {
     pub cold_start: Option<ColdStart>,
     /// Normal clients' added TTFT without and with abusers.
     pub abuse: Option<Abuse>,
+    /// TTFT without quotas and with quotas on each store.
+    pub quota: Option<QuotaCost>,
     /// The issue's targets.
     pub targets: Vec<TargetCheck>,
 }
@@ -132,6 +135,16 @@ impl Report {
         if let Some(abuse) = &self.abuse {
             let name = "normal clients' added TTFT p99 with abuse − without".to_owned();
             checks.push(check(name, "≤ 1 ms", abuse.added_p99_change_ms, 1.0, ms));
+        }
+        if let Some(quota) = &self.quota {
+            let change = &quota.redis_store_change;
+            let (low, high) = spread(&change.rounds_p99_ms);
+            checks.push(TargetCheck {
+                name: format!("TTFT p99 with Redis quotas − without, closed loop, {} concurrent", quota.concurrency),
+                target: "≤ 0.3 ms".to_owned(),
+                measured: format!("{:.3} ms (rounds {low:+.3} to {high:+.3} ms)", change.p99_ms),
+                met: change.p99_ms <= 0.3,
+            });
         }
         self.targets = checks;
     }
@@ -192,6 +205,7 @@ impl Report {
                 problems.push(format!("abuse: the {} clients opened no call", abuser.kind));
             }
         }
+        problems.extend(self.quota.iter().flat_map(QuotaCost::problems));
         for run in self.request_memory.iter().flat_map(|memory| &memory.runs).filter(|run| !run.as_expected()) {
             problems.push(format!(
                 "memory {}: {} answered, {} refused, {} failed of {} ({})",
@@ -279,6 +293,9 @@ impl Report {
         }
         if let Some(abuse) = &self.abuse {
             abuse_markdown(&mut out, abuse);
+        }
+        if let Some(quota) = &self.quota {
+            quota_markdown(&mut out, quota);
         }
         let problems = self.problems();
         if !problems.is_empty() {
@@ -438,6 +455,71 @@ fn abuse_markdown(out: &mut String, abuse: &Abuse) {
     );
 }
 
+fn quota_markdown(out: &mut String, quota: &QuotaCost) {
+    let l = &quota.limits;
+    let _ = writeln!(
+        out,
+        "## Cost of a quota check\n\nClosed loop, {} concurrent, {} tokens per stream (emulator {} ms to first token, \
+         {} ms between tokens), {} measured rounds of {:.1} s per side, in the order direct, no quotas, in-process, Redis \
+         and back. One gateway per condition, every request with the tenant's API key; the quota conditions set \
+         `requests_per_minute = {}`, `tokens_per_minute = {}`, `concurrent_requests = {}` on the tenant and on the \
+         model (six limits per check, none ever reached). Redis: a local `redis-server` on loopback. Change = TTFT of \
+         the condition − TTFT with no quotas (the direct side cancels out).\n\n\
+         | condition | TTFT p50 | TTFT p99 | added p50 | added p99 | change p50 | change p99 | streams | errors | gateway CPU s / 1k streams | Redis CPU s / 1k streams | quota checks |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        quota.concurrency,
+        quota.tokens_per_stream,
+        quota.emulator_ttft_ms,
+        quota.emulator_token_gap_ms,
+        quota.rounds,
+        quota.round_secs,
+        l.requests_per_minute,
+        l.tokens_per_minute,
+        l.concurrent_requests
+    );
+    let d = &quota.direct;
+    let _ = writeln!(
+        out,
+        "| direct | {:.3} ms | {:.3} ms | - | - | - | - | {} | {} | - | - | - |",
+        d.ttft.p50_ms, d.ttft.p99_ms, d.streams, d.errors
+    );
+    let changes = [None, Some(&quota.memory_store_change), Some(&quota.redis_store_change)];
+    for (c, change) in quota.conditions().into_iter().zip(changes) {
+        let checks = c.quota_checks.iter().filter(|(_, count)| **count > 0);
+        let checks = checks.map(|(result, count)| format!("{result} {count}")).collect::<Vec<_>>().join(", ");
+        let _ = writeln!(
+            out,
+            "| {} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {} | {} | {} | {} | {:.3} | {:.3} | {} |",
+            c.name,
+            c.gateway.ttft.p50_ms,
+            c.gateway.ttft.p99_ms,
+            c.added.p50_ms,
+            c.added.p99_ms,
+            change.map_or("-".to_owned(), |change| format!("{:+.3} ms", change.p50_ms)),
+            change.map_or("-".to_owned(), |change| format!("{:+.3} ms", change.p99_ms)),
+            c.gateway.streams,
+            c.gateway.errors,
+            c.gateway_cpu_per_1000_streams,
+            c.redis_cpu_per_1000_streams,
+            if checks.is_empty() { "-".to_owned() } else { checks }
+        );
+    }
+    let rounds = |values: &[f64]| values.iter().map(|value| format!("{value:+.3}")).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(
+        out,
+        "\nChange in each round (ms), its spread being this run's noise:\n\n| condition | p50 by round | p99 by round |\n|---|---|---|"
+    );
+    for (name, change) in [("in-process", &quota.memory_store_change), ("Redis", &quota.redis_store_change)] {
+        let _ = writeln!(out, "| {name} | {} | {} |", rounds(&change.rounds_p50_ms), rounds(&change.rounds_p99_ms));
+    }
+    let _ = writeln!(
+        out,
+        "\nRedis ran the quota script {} times (acquire and settle, warm-up included), {:.1} µs each in Redis itself \
+         (`INFO commandstats`).\n",
+        quota.redis_script_calls, quota.redis_script_usec_per_call
+    );
+}
+
 fn request_memory_markdown(out: &mut String, memory: &MemoryWorstCase) {
     let _ = writeln!(
         out,
@@ -477,6 +559,13 @@ fn load_name(row: &TtftRow) -> String {
         Some(rate) => format!("open loop {rate:.0}/s (~{} concurrent)", row.concurrency),
         None => format!("closed loop, {} concurrent", row.concurrency),
     }
+}
+
+/// The lowest and highest of `values` (0 and 0 when empty).
+fn spread(values: &[f64]) -> (f64, f64) {
+    let low = values.iter().copied().reduce(f64::min).unwrap_or_default();
+    let high = values.iter().copied().reduce(f64::max).unwrap_or_default();
+    (low, high)
 }
 
 fn check(name: String, target: &str, value: f64, bound: f64, unit: fn(f64) -> String) -> TargetCheck {

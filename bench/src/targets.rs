@@ -18,6 +18,7 @@ use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use tokio::time::Instant;
 use tonic::Streaming;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
 /// The emulator's model id behind the gateway's `bench` model.
@@ -47,7 +48,12 @@ pub enum Target {
     /// The Bedrock SDK client.
     Direct(Client),
     /// Gateway clients over several HTTP/2 connections.
-    Gateway(Vec<GatewayServiceClient<Channel>>),
+    Gateway {
+        /// One per connection.
+        clients: Vec<GatewayServiceClient<Channel>>,
+        /// The `authorization` value every request carries, if any (a tenant's API key).
+        authorization: Option<MetadataValue<Ascii>>,
+    },
 }
 
 impl Target {
@@ -67,21 +73,26 @@ impl Target {
 
     /// Gateway clients with enough connections for `streams` concurrent streams.
     pub async fn gateway(gateway: SocketAddr, streams: usize) -> Result<Target, tonic::transport::Error> {
-        let endpoint = Endpoint::from_shared(format!("http://{gateway}"))?.tcp_nodelay(true);
-        let mut clients = Vec::new();
-        for _ in 0..streams.div_ceil(STREAMS_PER_CONNECTION).max(1) {
-            clients.push(GatewayServiceClient::new(endpoint.connect().await?));
-        }
-        Ok(Target::Gateway(clients))
+        Ok(Target::Gateway { clients: connect(gateway, streams).await?, authorization: None })
+    }
+
+    /// [`Target::gateway`] calling as the tenant of `api_key` (`authorization: Bearer <key>`).
+    pub async fn gateway_with_key(
+        gateway: SocketAddr,
+        streams: usize,
+        api_key: &str,
+    ) -> Result<Target, Box<dyn std::error::Error>> {
+        let authorization = MetadataValue::try_from(format!("Bearer {api_key}"))?;
+        Ok(Target::Gateway { clients: connect(gateway, streams).await?, authorization: Some(authorization) })
     }
 
     /// Runs one stream of at most `max_tokens` tokens to its end; `worker` picks the connection.
     pub async fn stream(&self, worker: usize, max_tokens: u32) -> Result<Streamed, String> {
         match self {
             Target::Direct(client) => direct_stream(client, max_tokens).await,
-            Target::Gateway(clients) => {
+            Target::Gateway { clients, authorization } => {
                 let mut client = clients[worker % clients.len()].clone();
-                let request = gateway_request(GATEWAY_MODEL, max_tokens);
+                let request = authorized(gateway_request(GATEWAY_MODEL, max_tokens), authorization);
                 let stream = client.converse_stream(request).await.map_err(|status| status.to_string())?;
                 gateway_events(stream.into_inner()).await
             }
@@ -102,17 +113,30 @@ impl Target {
         worker: usize,
         request: v1::ConverseRequest,
     ) -> Result<Streaming<v1::ConverseStreamEvent>, tonic::Status> {
-        let Target::Gateway(clients) = self else {
+        let Target::Gateway { clients, authorization } = self else {
             return Err(tonic::Status::unimplemented("held streams are measured on the gateway only"));
         };
         let mut client = clients[worker % clients.len()].clone();
-        let mut stream = client.converse_stream(request).await?.into_inner();
+        let mut stream = client.converse_stream(authorized(request, authorization)).await?.into_inner();
         match stream.message().await {
             Ok(Some(_start)) => Ok(stream),
             Ok(None) => Err(tonic::Status::unknown("the held stream ended at once")),
             Err(status) => Err(status),
         }
     }
+}
+
+/// Enough HTTP/2 connections to the gateway for `streams` concurrent streams.
+async fn connect(
+    gateway: SocketAddr,
+    streams: usize,
+) -> Result<Vec<GatewayServiceClient<Channel>>, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(format!("http://{gateway}"))?.tcp_nodelay(true);
+    let mut clients = Vec::new();
+    for _ in 0..streams.div_ceil(STREAMS_PER_CONNECTION).max(1) {
+        clients.push(GatewayServiceClient::new(endpoint.connect().await?));
+    }
+    Ok(clients)
 }
 
 /// A ConverseStream request for `model`, the same one on every side.
@@ -126,6 +150,17 @@ pub fn gateway_request(model: &str, max_tokens: u32) -> v1::ConverseRequest {
         inference_config: Some(v1::InferenceConfig { max_tokens: Some(max_tokens), ..Default::default() }),
         ..Default::default()
     }
+}
+
+fn authorized(
+    message: v1::ConverseRequest,
+    authorization: &Option<MetadataValue<Ascii>>,
+) -> tonic::Request<v1::ConverseRequest> {
+    let mut request = tonic::Request::new(message);
+    if let Some(value) = authorization {
+        request.metadata_mut().insert("authorization", value.clone());
+    }
+    request
 }
 
 async fn gateway_events(mut stream: Streaming<v1::ConverseStreamEvent>) -> Result<Streamed, String> {

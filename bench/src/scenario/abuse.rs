@@ -11,17 +11,16 @@
 //! itself counted: refusals by reason and streams it ended.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::abusers::{Abusers, Kind, Plan, Seen};
 use crate::load::Window;
 use crate::processes::{GatewaySettings, Layout, Pacing, free_port};
+use crate::prometheus::{Series, label, scrape};
 use crate::scenario::{Level, Profile, SideRun, SideStats, measured_round, ttft};
 use crate::stats::Added;
 use crate::targets::Target;
@@ -43,8 +42,6 @@ const ABUSE_RAMP: Duration = Duration::from_millis(ADMISSION_TIMEOUT_SECS * 1000
 /// Pause after the abusers stop, so the gateway has closed their connections and Bedrock calls
 /// before its counts are read and the next round starts.
 const QUIET: Duration = Duration::from_millis(300);
-/// Longest a `/metrics` read may take.
-const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The abuse scenario's part of a run profile.
 #[derive(Debug, Clone)]
@@ -230,6 +227,7 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn st
             format!("http2_max_concurrent_streams = {HTTP2_MAX_CONCURRENT_STREAMS}"),
         ],
         admin: Some(admin),
+        ..GatewaySettings::default()
     };
     let mut gateway = layout.gateway_with("abuse", emulator.addr, "warn", &settings)?;
     gateway.wait_listening().await?;
@@ -309,9 +307,6 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn st
     })
 }
 
-/// Series of one `/metrics` read: the series as written (name and labels) -> value.
-type Series = BTreeMap<String, f64>;
-
 impl GatewayCounts {
     /// Adds what changed between two reads.
     fn add(&mut self, before: &Series, after: &Series) {
@@ -337,48 +332,13 @@ impl GatewayCounts {
     }
 }
 
-/// The value of label `key` in a series such as `name{a="x",b="y"}`.
-fn label<'a>(series: &'a str, key: &str) -> Option<&'a str> {
-    let labels = series.split_once('{')?.1.strip_suffix('}')?;
-    labels
-        .split("\",")
-        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix("=\""))
-        .map(|value| value.trim_end_matches('"'))
-}
-
-/// Reads the gateway's Prometheus `/metrics` from its admin listener.
-async fn scrape(admin: SocketAddr) -> std::io::Result<Series> {
-    let read = async {
-        let mut tcp = TcpStream::connect(admin).await?;
-        tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n").await?;
-        let mut text = String::new();
-        tcp.read_to_string(&mut text).await?;
-        Ok::<_, std::io::Error>(text)
-    };
-    let text = tokio::time::timeout(SCRAPE_TIMEOUT, read).await.map_err(std::io::Error::other)??;
-    let (_, body) =
-        text.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other("no HTTP response from /metrics"))?;
-    Ok(body
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn labels_are_read_from_prometheus_series() {
+    fn gateway_counts_are_the_changes_between_reads() {
         let series = r#"bedrock_gateway_requests_total{model="bench",caller="-",code="DeadlineExceeded"}"#;
-        assert_eq!(label(series, "model"), Some("bench"));
-        assert_eq!(label(series, "caller"), Some("-"));
-        assert_eq!(label(series, "code"), Some("DeadlineExceeded"));
-        assert_eq!(label(series, "reason"), None);
         let before = Series::from([(r#"bedrock_gateway_rejections_total{reason="receive_timeout"}"#.to_owned(), 3.0)]);
         let mut after = before.clone();
         after.insert(r#"bedrock_gateway_rejections_total{reason="receive_timeout"}"#.to_owned(), 10.0);

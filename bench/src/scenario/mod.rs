@@ -6,6 +6,7 @@ pub mod abuse;
 pub mod cold_start;
 pub mod idle;
 pub mod memory;
+pub mod quota;
 pub mod saturation;
 pub mod ttft;
 
@@ -59,6 +60,8 @@ pub struct Profile {
     pub cold_starts: usize,
     /// The abuse scenario.
     pub abuse: abuse::AbuseProfile,
+    /// The quota-check scenario.
+    pub quota: quota::QuotaProfile,
 }
 
 fn secs(seconds: f64) -> Duration {
@@ -88,6 +91,7 @@ impl Profile {
             memory_requests: vec![1, 32],
             cold_starts: 5,
             abuse: abuse::AbuseProfile::full(),
+            quota: quota::QuotaProfile::full(),
         }
     }
 
@@ -110,6 +114,7 @@ impl Profile {
             memory_requests: vec![2],
             cold_starts: 1,
             abuse: abuse::AbuseProfile::smoke(),
+            quota: quota::QuotaProfile::smoke(),
         }
     }
 }
@@ -161,6 +166,17 @@ impl SideRun {
         }
     }
 
+    /// Adds `other`'s counts, times and CPU seconds (another round of the same side).
+    pub fn add(&mut self, other: SideRun) {
+        self.tally.merge(other.tally);
+        self.measured += other.measured;
+        self.wall += other.wall;
+        self.cpu.resize(self.cpu.len().max(other.cpu.len()), 0.0);
+        for (total, cpu) in self.cpu.iter_mut().zip(other.cpu) {
+            *total += cpu;
+        }
+    }
+
     /// CPU seconds of watched process `index` per 1,000 successful streams (CPU is sampled per
     /// round, so it is divided by the round's streams, ramp-up included).
     pub fn cpu_per_1000_streams(&self, index: usize) -> f64 {
@@ -180,13 +196,36 @@ impl SideRun {
 
 /// Runs one warm-up round per target, then `rounds` measured rounds per target in alternating
 /// order, sampling the CPU time of `watched` processes (plus this process, last) around each round.
+/// Returns each target's rounds summed.
 pub async fn interleaved<F, Fut>(
     targets: &[Arc<Target>],
     rounds: usize,
     watched: &[&ChildProcess],
     measure: Duration,
-    mut round: F,
+    round: F,
 ) -> Vec<SideRun>
+where
+    F: FnMut(Arc<Target>, bool) -> Fut,
+    Fut: Future<Output = Tally>,
+{
+    let mut runs: Vec<SideRun> = targets.iter().map(|_| SideRun::default()).collect();
+    for sides in interleaved_rounds(targets, rounds, watched, measure, round).await {
+        for (total, side) in runs.iter_mut().zip(sides) {
+            total.add(side);
+        }
+    }
+    runs
+}
+
+/// [`interleaved`], returning each round on its own: `[round][target]`, for scenarios that show
+/// how much a figure moves from round to round.
+pub async fn interleaved_rounds<F, Fut>(
+    targets: &[Arc<Target>],
+    rounds: usize,
+    watched: &[&ChildProcess],
+    measure: Duration,
+    mut round: F,
+) -> Vec<Vec<SideRun>>
 where
     F: FnMut(Arc<Target>, bool) -> Fut,
     Fut: Future<Output = Tally>,
@@ -194,15 +233,17 @@ where
     for target in targets {
         round(Arc::clone(target), false).await;
     }
-    let mut runs: Vec<SideRun> = targets.iter().map(|_| SideRun::default()).collect();
+    let mut runs = Vec::new();
     for number in 0..rounds {
         let mut order: Vec<usize> = (0..targets.len()).collect();
         if number % 2 == 1 {
             order.reverse();
         }
+        let mut sides: Vec<SideRun> = targets.iter().map(|_| SideRun::default()).collect();
         for index in order {
-            measured_round(&mut runs[index], watched, measure, round(Arc::clone(&targets[index]), true)).await;
+            measured_round(&mut sides[index], watched, measure, round(Arc::clone(&targets[index]), true)).await;
         }
+        runs.push(sides);
     }
     runs
 }
