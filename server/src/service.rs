@@ -127,7 +127,9 @@ impl Gateway {
             err => err,
         })?;
         call.log.set_model_version(&model.version);
-        let input_estimate = estimated_input_tokens(&request);
+        // Walking the request to estimate it costs time on every call, so only where tokens count.
+        let input_estimate =
+            if identity.tenant.counts_tokens(&model.name) { estimated_input_tokens(&request) } else { 0 };
         let bedrock_request = to_bedrock(request, &model)?;
         let limit =
             client_timeout(metadata).map_or(self.max_stream_duration, |timeout| timeout.min(self.max_stream_duration));

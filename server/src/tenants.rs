@@ -49,6 +49,11 @@ impl Tenant {
         self.models.as_ref().is_none_or(|models| models.contains(model))
     }
 
+    /// Whether a tokens-per-minute quota applies to the tenant's calls of `model`.
+    pub fn counts_tokens(&self, model: &str) -> bool {
+        self.quotas.tokens_per_minute.is_some() || self.model_quotas(model).tokens_per_minute.is_some()
+    }
+
     /// The tenant's quotas on `model` alone (unlimited when none are configured).
     pub fn model_quotas(&self, model: &str) -> &QuotaLimits {
         const UNLIMITED: QuotaLimits =
@@ -357,5 +362,6 @@ mod tests {
         let search = tenants.identify(Some(&bearer("search-key")), None).unwrap().tenant;
         assert_eq!(search.model_quotas("chat").requests_per_minute, Some(5));
         assert!(search.model_quotas("fast").is_unlimited());
+        assert!(!search.counts_tokens("chat"), "no tokens_per_minute anywhere");
     }
 }
