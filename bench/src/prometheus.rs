@@ -56,9 +56,58 @@ pub fn by_label(series: &Series, name: &str, key: &str) -> BTreeMap<String, f64>
         .collect()
 }
 
+/// The quantile `q` of histogram `name`, all its label sets pooled, interpolated within its bucket
+/// as Prometheus's `histogram_quantile` does; `None` without samples or beyond the last bound.
+pub fn histogram_quantile(series: &Series, name: &str, q: f64) -> Option<f64> {
+    let prefix = format!("{name}_bucket{{");
+    let mut buckets = BTreeMap::<u64, (f64, f64)>::new();
+    for (series, count) in series.iter().filter(|(series, _)| series.starts_with(&prefix)) {
+        let bound = label(series, "le")?;
+        let bound: f64 = if bound == "+Inf" { f64::INFINITY } else { bound.parse().ok()? };
+        buckets.entry(bound.to_bits()).or_insert((bound, 0.0)).1 += count;
+    }
+    let mut buckets = buckets.into_values().collect::<Vec<_>>();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let (mut lower, mut below) = (0.0, 0.0);
+    for (bound, cumulative) in buckets {
+        if cumulative >= rank {
+            return bound.is_finite().then(|| lower + (bound - lower) * (rank - below) / (cumulative - below).max(1.0));
+        }
+        (lower, below) = (bound, cumulative);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_quantiles_pool_label_sets_and_interpolate() {
+        let name = "bedrock_gateway_quota_check_duration_seconds";
+        let bucket = |decider: &str, le: &str, count: f64| {
+            (format!("{name}_bucket{{decided_by=\"{decider}\",le=\"{le}\"}}"), count)
+        };
+        let read = Series::from([
+            bucket("allowance", "0.0001", 90.0),
+            bucket("allowance", "0.001", 90.0),
+            bucket("allowance", "+Inf", 90.0),
+            bucket("redis", "0.0001", 0.0),
+            bucket("redis", "0.001", 10.0),
+            bucket("redis", "+Inf", 10.0),
+            (format!("{name}_count{{decided_by=\"redis\"}}"), 10.0),
+        ]);
+        // Rank 99 of 100 lies 9 of the 10 samples into the (0.1 ms, 1 ms] bucket.
+        let p99 = histogram_quantile(&read, name, 0.99).unwrap();
+        assert!((p99 - 0.00091).abs() < 1e-9, "{p99}");
+        assert!((histogram_quantile(&read, name, 0.5).unwrap() - 0.0001 * 50.0 / 90.0).abs() < 1e-12);
+        assert_eq!(histogram_quantile(&Series::new(), name, 0.99), None);
+    }
 
     #[test]
     fn labels_are_read_from_prometheus_series() {

@@ -139,11 +139,19 @@ impl Report {
         if let Some(quota) = &self.quota {
             let change = &quota.redis_store_change;
             let (low, high) = spread(&change.rounds_p99_ms);
+            let check_p99 = quota.redis_store.check_duration.p99_ms;
             checks.push(TargetCheck {
-                name: format!("TTFT p99 with Redis quotas − without, closed loop, {} concurrent", quota.concurrency),
+                name: format!(
+                    "time a Redis quota check adds before Bedrock is called, p99 (gateway histogram), closed loop, {} concurrent",
+                    quota.concurrency
+                ),
                 target: "≤ 0.3 ms".to_owned(),
-                measured: format!("{:.3} ms (rounds {low:+.3} to {high:+.3} ms)", change.p99_ms),
-                met: change.p99_ms <= 0.3,
+                measured: format!(
+                    "{} (TTFT p99 Redis − no quotas {:+.3} ms, rounds {low:+.3} to {high:+.3} ms)",
+                    check_p99.map_or("no checks".to_owned(), |p99| format!("{p99:.3} ms")),
+                    change.p99_ms
+                ),
+                met: check_p99.is_some_and(|p99| p99 <= 0.3),
             });
         }
         self.targets = checks;
@@ -465,8 +473,8 @@ fn quota_markdown(out: &mut String, quota: &QuotaCost) {
          `requests_per_minute = {}`, `tokens_per_minute = {}`, `concurrent_requests = {}` on the tenant and on the \
          model (six limits per check, none ever reached). Redis: a local `redis-server` on loopback. Change = TTFT of \
          the condition − TTFT with no quotas (the direct side cancels out).\n\n\
-         | condition | TTFT p50 | TTFT p99 | added p50 | added p99 | change p50 | change p99 | streams | errors | gateway CPU s / 1k streams | Redis CPU s / 1k streams | quota checks |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+         | condition | TTFT p50 | TTFT p99 | added p50 | added p99 | change p50 | change p99 | streams | errors | gateway CPU s / 1k streams | Redis CPU s / 1k streams | quota checks | check p50 | check p99 | decided by |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
         quota.concurrency,
         quota.tokens_per_stream,
         quota.emulator_ttft_ms,
@@ -487,9 +495,13 @@ fn quota_markdown(out: &mut String, quota: &QuotaCost) {
     for (c, change) in quota.conditions().into_iter().zip(changes) {
         let checks = c.quota_checks.iter().filter(|(_, count)| **count > 0);
         let checks = checks.map(|(result, count)| format!("{result} {count}")).collect::<Vec<_>>().join(", ");
+        let duration = &c.check_duration;
+        let quantile = |value: Option<f64>| value.map_or("-".to_owned(), |ms| format!("{ms:.4} ms"));
+        let deciders = duration.decided_by.iter().filter(|(_, count)| **count > 0);
+        let deciders = deciders.map(|(decider, count)| format!("{decider} {count}")).collect::<Vec<_>>().join(", ");
         let _ = writeln!(
             out,
-            "| {} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {} | {} | {} | {} | {:.3} | {:.3} | {} |",
+            "| {} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {} | {} | {} | {} | {:.3} | {:.3} | {} | {} | {} | {} |",
             c.name,
             c.gateway.ttft.p50_ms,
             c.gateway.ttft.p99_ms,
@@ -501,7 +513,10 @@ fn quota_markdown(out: &mut String, quota: &QuotaCost) {
             c.gateway.errors,
             c.gateway_cpu_per_1000_streams,
             c.redis_cpu_per_1000_streams,
-            if checks.is_empty() { "-".to_owned() } else { checks }
+            if checks.is_empty() { "-".to_owned() } else { checks },
+            quantile(duration.p50_ms),
+            quantile(duration.p99_ms),
+            if deciders.is_empty() { "-".to_owned() } else { deciders }
         );
     }
     let rounds = |values: &[f64]| values.iter().map(|value| format!("{value:+.3}")).collect::<Vec<_>>().join(", ");
@@ -514,8 +529,9 @@ fn quota_markdown(out: &mut String, quota: &QuotaCost) {
     }
     let _ = writeln!(
         out,
-        "\nRedis ran the quota script {} times (acquire and settle, warm-up included), {:.1} µs each in Redis itself \
-         (`INFO commandstats`).\n",
+        "\nRedis ran the quota script {} times (takes, top-ups and give-backs, warm-up included), {:.1} µs each in Redis \
+         itself (`INFO commandstats`). Check p50/p99: the gateway's `bedrock_gateway_quota_check_duration_seconds`, \
+         interpolated within its buckets as `histogram_quantile` does; decided by: its `decided_by` counts.\n",
         quota.redis_script_calls, quota.redis_script_usec_per_call
     );
 }

@@ -452,6 +452,14 @@ pub struct RedisConfig {
     pub timeout_ms: u64,
     /// Prefix of every key the gateway writes, so several gateways can share one store.
     pub key_prefix: String,
+    /// How much of each quota, in percent, a task takes from the store ahead of its requests, so
+    /// that most checks are decided in the task without a round trip. A task takes ahead only
+    /// while more than half of the quota is left and keeps at most twice this much; 0: every
+    /// check is a round trip.
+    pub prefetch_percent: u8,
+    /// How long the concurrency places a task holds stay taken on the store after the task stops
+    /// renewing them (a task that died); the task renews them every third of this.
+    pub lease_ms: u64,
 }
 
 impl Default for RedisConfig {
@@ -464,6 +472,8 @@ impl Default for RedisConfig {
             ca_file: None,
             timeout_ms: 100,
             key_prefix: "bedrock-gateway".to_owned(),
+            prefetch_percent: 2,
+            lease_ms: 30_000,
         }
     }
 }
@@ -478,6 +488,8 @@ impl std::fmt::Debug for RedisConfig {
             .field("ca_file", &self.ca_file)
             .field("timeout_ms", &self.timeout_ms)
             .field("key_prefix", &self.key_prefix)
+            .field("prefetch_percent", &self.prefetch_percent)
+            .field("lease_ms", &self.lease_ms)
             .finish()
     }
 }
@@ -486,6 +498,11 @@ impl RedisConfig {
     /// See [`RedisConfig::timeout_ms`].
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    /// See [`RedisConfig::lease_ms`].
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
     }
 }
 
@@ -874,6 +891,16 @@ impl Config {
                 "must be 1 to 64 printable ASCII characters without spaces or braces".to_owned(),
             ));
         }
+        if redis.prefetch_percent > 25 {
+            return Err(invalid("quotas.redis.prefetch_percent", "must be from 0 to 25".to_owned()));
+        }
+        // Renewals every third of the lease must have time to answer before it ends.
+        if !(1000..=600_000).contains(&redis.lease_ms) || redis.lease_ms < 3 * redis.timeout_ms {
+            return Err(invalid(
+                "quotas.redis.lease_ms",
+                "must be from 1000 to 600000 and at least three times quotas.redis.timeout_ms".to_owned(),
+            ));
+        }
         Ok(())
     }
 }
@@ -1140,6 +1167,14 @@ mod tests {
             (
                 "[quotas]\nstore = \"redis\"\n[quotas.redis]\nurl = \"redis://127.0.0.1:6379\"\nkey_prefix = \"{x}\"",
                 "quotas.redis.key_prefix",
+            ),
+            (
+                "[quotas]\nstore = \"redis\"\n[quotas.redis]\nurl = \"redis://127.0.0.1:6379\"\nprefetch_percent = 26",
+                "quotas.redis.prefetch_percent",
+            ),
+            (
+                "[quotas]\nstore = \"redis\"\n[quotas.redis]\nurl = \"redis://127.0.0.1:6379\"\nlease_ms = 200",
+                "quotas.redis.lease_ms",
             ),
             (
                 "[quotas]\nstore = \"redis\"\n[quotas.redis]\nurl = \"rediss://127.0.0.1:6379\"\nca_file = \"/nonexistent.pem\"",

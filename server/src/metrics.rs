@@ -39,6 +39,8 @@ pub const QUOTA_STORE_UP: &str = "bedrock_gateway_quota_store_up";
 pub const QUOTA_STORE_ERRORS_TOTAL: &str = "bedrock_gateway_quota_store_errors_total";
 /// Quota checks of requests with at least one quota, by result.
 pub const QUOTA_CHECKS_TOTAL: &str = "bedrock_gateway_quota_checks_total";
+/// How long quota checks held requests before Bedrock was called, by what decided them.
+pub const QUOTA_CHECK_DURATION_SECONDS: &str = "bedrock_gateway_quota_check_duration_seconds";
 
 /// Why a request was refused before reaching Bedrock: the `reason` label of
 /// [`REJECTIONS_TOTAL`] and of the request's log line.
@@ -133,9 +135,35 @@ impl QuotaCheck {
     }
 }
 
-/// Records a quota check.
-pub fn quota_checked(result: QuotaCheck) {
+/// What decided a quota check: the `decided_by` label of [`QUOTA_CHECK_DURATION_SECONDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaDecider {
+    /// The in-process store (`quotas.store = "memory"`).
+    Memory,
+    /// On Redis, the task's allowances taken ahead: no round trip.
+    Allowance,
+    /// A round trip to Redis.
+    Redis,
+    /// The fallback limits, while Redis does not answer (including a check that timed out on it).
+    Fallback,
+}
+
+impl QuotaDecider {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaDecider::Memory => "memory",
+            QuotaDecider::Allowance => "allowance",
+            QuotaDecider::Redis => "redis",
+            QuotaDecider::Fallback => "fallback",
+        }
+    }
+}
+
+/// Records a quota check, which held its request for `duration`.
+pub fn quota_checked(result: QuotaCheck, decider: QuotaDecider, duration: Duration) {
     metrics::counter!(QUOTA_CHECKS_TOTAL, "result" => result.as_str()).increment(1);
+    metrics::histogram!(QUOTA_CHECK_DURATION_SECONDS, "decided_by" => decider.as_str()).record(duration.as_secs_f64());
 }
 
 /// Records a failed or timed-out call to the Redis quota store.
@@ -360,6 +388,9 @@ const TIME_TO_FIRST_TOKEN_BUCKETS: [f64; 18] =
 /// Buckets of [`REQUEST_DURATION_SECONDS`], from a rejected call to the longest stream allowed.
 const REQUEST_DURATION_BUCKETS: [f64; 15] =
     [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0];
+/// Buckets of [`QUOTA_CHECK_DURATION_SECONDS`], from a check in process to a timed-out store.
+const QUOTA_CHECK_DURATION_BUCKETS: [f64; 14] =
+    [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
 /// How often histogram samples are folded into their buckets when nothing scrapes.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -376,6 +407,12 @@ pub fn install() -> &'static PrometheusHandle {
                 builder.set_buckets_for_metric(
                     Matcher::Full(REQUEST_DURATION_SECONDS.to_owned()),
                     &REQUEST_DURATION_BUCKETS,
+                )
+            })
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(
+                    Matcher::Full(QUOTA_CHECK_DURATION_SECONDS.to_owned()),
+                    &QUOTA_CHECK_DURATION_BUCKETS,
                 )
             })
             .expect("bucket lists are not empty")
@@ -448,6 +485,11 @@ fn describe() {
         "Calls to the Redis quota store that failed or timed out."
     );
     describe_counter!(QUOTA_CHECKS_TOTAL, Unit::Count, "Quota checks of requests with at least one quota, by result.");
+    describe_histogram!(
+        QUOTA_CHECK_DURATION_SECONDS,
+        Unit::Seconds,
+        "How long quota checks held requests before Bedrock was called, by what decided them."
+    );
     // Series whose labels are known up front start at zero, so that rates and alarms see their
     // first increase.
     for reason in Rejection::ALL {

@@ -149,7 +149,6 @@ impl Gateway {
             tenant_limits: &tenant.quotas,
             model_limits: tenant.model_quotas(model),
             tokens,
-            hold_for: prepared.deadline.saturating_duration_since(Instant::now()),
         };
         match self.quotas.acquire(request).await {
             Ok(grant) => Ok(Metered::new(grant, prepared.input_estimate)),

@@ -28,14 +28,7 @@ async fn acquire(quotas: &Quotas, limits: &QuotaLimits, tokens: u64) -> Result<Q
 
 /// A request of team-a on chat under the tenant limits `limits`.
 fn request(limits: &QuotaLimits, tokens: u64) -> QuotaRequest<'_> {
-    QuotaRequest {
-        tenant: "team-a",
-        model: "chat",
-        tenant_limits: limits,
-        model_limits: &NONE,
-        tokens,
-        hold_for: Duration::from_secs(60),
-    }
+    QuotaRequest { tenant: "team-a", model: "chat", tenant_limits: limits, model_limits: &NONE, tokens }
 }
 
 /// Tries `request` until it is granted, for settlements, which reach the store on their own task.
@@ -100,24 +93,116 @@ async fn tokens_are_shared_and_settled_on_the_store() {
     eventually(&a, request(&limits, 800)).await.settle(800);
 }
 
+/// A store config whose places are leased for 1.2 s (renewed every 0.4 s).
+fn short_lease_config(url: String) -> QuotasConfig {
+    let mut config = store_config(url);
+    config.redis.timeout_ms = 400;
+    config.redis.lease_ms = 1200;
+    config
+}
+
 #[tokio::test]
-async fn concurrency_places_are_shared_and_leases_of_a_crashed_task_expire() {
+async fn concurrency_places_are_shared_renewed_and_those_of_a_crashed_task_expire() {
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::start().await;
-    let (a, b) = (Quotas::connect(&store_config(redis.url())).await, Quotas::connect(&store_config(redis.url())).await);
+    let config = short_lease_config(redis.url());
+    let (a, b) = (Quotas::connect(&config).await, Quotas::connect(&config).await);
     let limits = QuotaLimits { concurrent_requests: Some(2), ..NONE };
     let held = acquire(&a, &limits, 1).await.unwrap();
-    // The task that takes the second place dies: its grant is never settled nor dropped.
-    let crashed =
-        a.acquire(QuotaRequest { hold_for: Duration::from_millis(500), ..request(&limits, 1) }).await.unwrap();
-    std::mem::forget(crashed);
+    // A task takes the second place and dies: its grant is never settled nor dropped, and its
+    // engine stops renewing.
+    let crashed = Quotas::connect(&config).await;
+    std::mem::forget(acquire(&crashed, &limits, 1).await.unwrap());
+    drop(crashed);
     let refused = acquire(&b, &limits, 1).await.unwrap_err();
     assert_eq!((refused.quota, refused.retry_after), ("concurrent_requests", Some(Duration::from_secs(1))));
-    // Its lease ends with the request's longest life.
+    // Its lease ends; the place of the living task, renewed, outlasts several leases.
     let _third = eventually(&b, request(&limits, 1)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     acquire(&a, &limits, 1).await.unwrap_err();
     drop(held);
     eventually(&a, request(&limits, 1)).await;
+}
+
+/// How many times Redis ran a script so far.
+async fn script_calls(redis: &RedisServer) -> u64 {
+    let stats = redis.command(&["INFO", "commandstats"]).await;
+    stats
+        .lines()
+        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+        .filter_map(|line| line.split_once("calls=")?.1.split(',').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn taken_ahead_most_checks_need_no_round_trip_and_the_fleet_stays_within_its_quota() {
+    let _serial = SERIAL.lock().await;
+    bedrock_gateway::metrics::install();
+    let redis = RedisServer::start().await;
+    let mut config = store_config(redis.url());
+    config.redis.prefetch_percent = 10;
+    let (a, b) = (Quotas::connect(&config).await, Quotas::connect(&config).await);
+    let limits = QuotaLimits { requests_per_minute: Some(200), ..NONE };
+    let started = tokio::time::Instant::now();
+    let calls = script_calls(&redis).await;
+    let decided_by = |decider: &str| {
+        metric(&format!("bedrock_gateway_quota_check_duration_seconds_count{{decided_by=\"{decider}\"}}"))
+    };
+    let (by_allowance, by_redis) = (decided_by("allowance"), decided_by("redis"));
+    for n in 0..60 {
+        let task = if n % 2 == 0 { &a } else { &b };
+        acquire(task, &limits, 1).await.unwrap_or_else(|refused| panic!("request {n}: {refused}"));
+    }
+    let round_trips = script_calls(&redis).await - calls;
+    assert!(round_trips <= 12, "{round_trips} round trips for 60 checks, 20 taken at a time");
+    let (by_allowance, by_redis) = (decided_by("allowance") - by_allowance, decided_by("redis") - by_redis);
+    assert_eq!(by_allowance + by_redis, 60.0);
+    assert!(by_redis <= 4.0, "{by_redis} checks waited for Redis");
+
+    // Near the quota each request is checked on the store; both tasks together get the quota
+    // (and what refills meanwhile), no more, and nothing is stranded in either.
+    let mut granted = 60;
+    let mut refused_in_a_row = 0;
+    for n in 0.. {
+        let task = if n % 2 == 0 { &a } else { &b };
+        match acquire(task, &limits, 1).await {
+            Ok(_) => (granted, refused_in_a_row) = (granted + 1, 0),
+            Err(_) => refused_in_a_row += 1,
+        }
+        if refused_in_a_row == 2 {
+            break;
+        }
+    }
+    let refilled = (started.elapsed().as_secs_f64() * 200.0 / 60.0).ceil() as u64;
+    assert!((200..=200 + refilled).contains(&granted), "{granted} granted, {refilled} refilled meanwhile");
+}
+
+#[tokio::test]
+async fn places_taken_ahead_go_back_once_idle() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start().await;
+    let mut config = short_lease_config(redis.url());
+    config.redis.prefetch_percent = 10;
+    let quotas = Quotas::connect(&config).await;
+    let limits = QuotaLimits { concurrent_requests: Some(100), ..NONE };
+    let places = "bedrock-gateway:{team-a}:places";
+    // The first request takes its place and ten ahead: the next ten need no round trip.
+    let calls = script_calls(&redis).await;
+    let mut grants = Vec::new();
+    for _ in 0..11 {
+        grants.push(acquire(&quotas, &limits, 1).await.unwrap());
+    }
+    let round_trips = script_calls(&redis).await - calls;
+    assert!(round_trips <= 3, "{round_trips}: the first take (sending the script) and at most a top-up");
+    let held = redis.command(&["HVALS", places]).await;
+    assert!(held.contains("\n11/") || held.contains("\n21/"), "{held}");
+    drop(grants);
+    // Unused for a tick, they all go back to the store.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while redis.command(&["EXISTS", places]).await.trim() != ":0" {
+        assert!(tokio::time::Instant::now() < deadline, "still held: {}", redis.command(&["HVALS", places]).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

@@ -13,22 +13,29 @@
 //! [settles](QuotaGrant::settle) with what Bedrock reported when it ends; a grant dropped unsettled
 //! (a cancelled or failed request) refunds its reservation, and frees its place either way.
 //!
+//! On Redis, each task takes quota ahead of its requests and spends it in process
+//! (`allowance.rs`), so that most checks make no round trip while the fleet as a whole still
+//! stays within every quota.
+//!
 //! When Redis fails or is slow, a request is decided in-process on fallback limits (each quota
 //! divided by the expected task count) rather than failed: a blinking quota store must not take
 //! the gateway down with it. See README, "Quotas".
 
+mod allowance;
 mod memory;
 mod redis;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::config::{QuotaLimits, QuotaStoreKind, QuotasConfig};
-use crate::metrics::{self, QuotaCheck};
+use crate::metrics::{self, QuotaCheck, QuotaDecider};
 
 use self::memory::MemoryStore;
-use self::redis::{Lease, RedisStore};
+use self::redis::RedisStore;
 
 /// The pushback of a request refused a concurrency place: a place frees when some request of the
 /// tenant ends, which nobody can know in advance, so the client is told to try again soon.
@@ -62,9 +69,6 @@ pub struct QuotaRequest<'a> {
     pub model_limits: &'a QuotaLimits,
     /// Tokens to reserve: the request's max_tokens plus an estimate of its input.
     pub tokens: u64,
-    /// The longest the request can live (its deadline): on Redis, its concurrency place is freed
-    /// after this even if the task holding it dies.
-    pub hold_for: Duration,
 }
 
 /// A request refused because one of its quotas has no room for it.
@@ -116,7 +120,7 @@ struct Held {
 #[derive(Debug)]
 enum Granter {
     Memory(Arc<MemoryStore>),
-    Redis(Arc<RedisStore>, Lease),
+    Redis(Arc<RedisStore>),
 }
 
 impl QuotaGrant {
@@ -147,7 +151,7 @@ impl Held {
         }
         match granter {
             Granter::Memory(store) => store.release(&tenant, &model, &settled, tokens, tokens_used),
-            Granter::Redis(store, lease) => store.release(tenant, model, settled, lease, tokens, tokens_used),
+            Granter::Redis(store) => store.release(&tenant, &model, &settled, tokens, tokens_used),
         }
     }
 }
@@ -171,7 +175,11 @@ impl Quotas {
                 Inner::Redis { store, fallback: Arc::default(), divisor: u64::from(config.fallback_task_count.max(1)) }
             }
         };
-        Quotas { inner: Arc::new(inner) }
+        let inner = Arc::new(inner);
+        if let Inner::Redis { store: Some(store), .. } = &*inner {
+            tokio::spawn(tick(Arc::downgrade(&inner), store.tick_interval()));
+        }
+        Quotas { inner }
     }
 
     /// Takes the request's place within its quotas, or says which quota has no room for it and
@@ -180,23 +188,21 @@ impl Quotas {
         if request.tenant_limits.is_unlimited() && request.model_limits.is_unlimited() {
             return Ok(QuotaGrant { held: None });
         }
+        let started = Instant::now();
         let (fallback, divisor) = match &*self.inner {
             Inner::Memory(store) => {
                 let limits = Limit::of(&request, 1);
                 let decided = store
                     .acquire(request.tenant, request.model, &limits, request.tokens)
                     .map(|()| Held::new(Granter::Memory(Arc::clone(store)), &request, limits));
-                return decide(decided, QuotaCheck::Granted, QuotaCheck::Exceeded, request.model);
+                return decide(decided, Decided::by(QuotaDecider::Memory, started), request.model);
             }
             Inner::Redis { store, fallback, divisor } => {
-                if let Some(store) = store
-                    && store.should_try()
-                {
+                if let Some(store) = store {
                     let limits = Limit::of(&request, 1);
-                    if let Ok(decided) = store.acquire(&request, &limits).await {
-                        let decided =
-                            decided.map(|lease| Held::new(Granter::Redis(Arc::clone(store), lease), &request, limits));
-                        return decide(decided, QuotaCheck::Granted, QuotaCheck::Exceeded, request.model);
+                    if let Ok((decided, decider)) = store.acquire(&request, &limits).await {
+                        let decided = decided.map(|()| Held::new(Granter::Redis(Arc::clone(store)), &request, limits));
+                        return decide(decided, Decided::by(decider, started), request.model);
                     }
                 }
                 (fallback, *divisor)
@@ -206,27 +212,52 @@ impl Quotas {
         let decided = fallback
             .acquire(request.tenant, request.model, &limits, request.tokens)
             .map(|()| Held::new(Granter::Memory(Arc::clone(fallback)), &request, limits));
-        decide(decided, QuotaCheck::FallbackGranted, QuotaCheck::FallbackExceeded, request.model)
+        decide(decided, Decided::by(QuotaDecider::Fallback, started), request.model)
+    }
+}
+
+/// What decided a check, and when it started.
+struct Decided {
+    decider: QuotaDecider,
+    started: Instant,
+}
+
+impl Decided {
+    fn by(decider: QuotaDecider, started: Instant) -> Decided {
+        Decided { decider, started }
+    }
+}
+
+/// The Redis store's periodic pass, for as long as the engine lives (not its grants: a task that
+/// lost its engine holds places no more, as one that died).
+async fn tick(engine: Weak<Inner>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(engine) = engine.upgrade() else { return };
+        if let Inner::Redis { store: Some(store), .. } = &*engine {
+            store.tick().await;
+        }
     }
 }
 
 /// Records the check and turns a store's answer into the caller's.
-fn decide(
-    decided: Result<Held, Vec<Refusal>>,
-    granted: QuotaCheck,
-    exceeded: QuotaCheck,
-    model: &str,
-) -> Result<QuotaGrant, QuotaExceeded> {
-    match decided {
+fn decide(decided: Result<Held, Vec<Refusal>>, by: Decided, model: &str) -> Result<QuotaGrant, QuotaExceeded> {
+    let fallback = by.decider == QuotaDecider::Fallback;
+    let (result, answer) = match decided {
         Ok(held) => {
-            metrics::quota_checked(granted);
-            Ok(QuotaGrant { held: Some(held) })
+            let result = if fallback { QuotaCheck::FallbackGranted } else { QuotaCheck::Granted };
+            (result, Ok(QuotaGrant { held: Some(held) }))
         }
         Err(refusals) => {
-            metrics::quota_checked(exceeded);
-            Err(Refusal::worst(&refusals, model))
+            let result = if fallback { QuotaCheck::FallbackExceeded } else { QuotaCheck::Exceeded };
+            (result, Err(Refusal::worst(&refusals, model)))
         }
-    }
+    };
+    metrics::quota_checked(result, by.decider, by.started.elapsed());
+    answer
 }
 
 impl Held {

@@ -1,13 +1,15 @@
 //! The Redis quota store, shared by every task of the fleet (ElastiCache for Valkey or Redis OSS,
 //! or any Redis-compatible server from 5.0 on).
 //!
-//! Every acquire and every settlement is one round trip: one Lua script (`quota.lua`, sent by
-//! hash, in full only when the server does not have it yet) that reads the server's clock, checks
-//! every limit of the request and applies all or nothing, atomically. All keys of a request carry
-//! the tenant as hash tag, so in cluster mode (ElastiCache Serverless) they share one slot.
-//! Concurrency places are leases that expire at the request's deadline, so those of a task that
-//! dies free themselves; every key expires once idle, so a tenant that stops calling leaves
-//! nothing behind.
+//! A task takes quota from the store ahead of its requests and spends it in process (see
+//! `allowance.rs`), so most checks make no round trip; a request its allowances cannot cover
+//! waits for one. Every exchange with the store is one round trip: one Lua script (`quota.lua`,
+//! sent by hash, in full only when the server does not have it yet) that reads the server's clock
+//! and takes or gives back on every counter of one tenant, all or nothing, atomically. All keys of
+//! a tenant carry the tenant as hash tag, so in cluster mode (ElastiCache Serverless) they share
+//! one slot. The concurrency places a task holds are leased and renewed each tick
+//! (`quotas.redis.lease_ms` ÷ 3), so those of a task that died free themselves; every key expires
+//! once idle, so a tenant that stops calling leaves nothing behind.
 //!
 //! Every call is bounded by `quotas.redis.timeout_ms`. A failure marks the store down: requests are
 //! then decided on the fallback store, and only one request per second tries Redis again, so a
@@ -26,23 +28,16 @@ use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Client, ConnectionInfo, IntoConnectionInfo, RedisError, Script, ScriptInvocation, TlsCertificates};
 use tokio::time::Instant;
 
+use super::allowance::{Counter, Draw, Give, Ledger, Spent};
 use super::{Kind, Limit, QuotaRequest, Refusal, Wait};
 use crate::config::RedisConfig;
-use crate::metrics;
+use crate::metrics::{self, QuotaDecider};
 
 /// How often a store marked down is tried again.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the first connection may take at start-up (at least; `timeout_ms` when longer): it
 /// includes DNS, TCP, TLS and AUTH, which later calls reuse.
 const FIRST_CONNECT: Duration = Duration::from_secs(1);
-
-/// The longest a concurrency place is held, whatever the request's deadline: the longest any
-/// duration in the configuration may be.
-const MAX_HOLD: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// The id of a request's concurrency places on the store.
-#[derive(Debug)]
-pub(super) struct Lease(String);
 
 /// Why the store did not decide.
 #[derive(Debug, thiserror::Error)]
@@ -62,8 +57,12 @@ pub(super) struct RedisStore {
     script: Script,
     key_prefix: String,
     timeout: Duration,
+    lease: Duration,
+    /// This task's id on the store, which owns the places it holds.
+    owner: String,
     health: Health,
-    /// Settlements run on their own task, from wherever the grant is dropped.
+    ledger: Ledger,
+    /// Top-ups and give-backs run on their own tasks, from wherever they are decided.
     runtime: tokio::runtime::Handle,
 }
 
@@ -150,7 +149,10 @@ impl RedisStore {
             script: Script::new(include_str!("quota.lua")),
             key_prefix: config.key_prefix.clone(),
             timeout: config.timeout(),
+            lease: config.lease(),
+            owner: uuid::Uuid::new_v4().simple().to_string(),
             health: Health::new(),
+            ledger: Ledger::new(config.prefetch_percent),
             runtime: tokio::runtime::Handle::current(),
         };
         match tokio::time::timeout(first_connect, store.connection.ping()).await {
@@ -164,24 +166,83 @@ impl RedisStore {
         Ok(store)
     }
 
-    /// Whether to ask the store: always while it answers; while down, once per [`RETRY_INTERVAL`].
-    pub(super) fn should_try(&self) -> bool {
-        self.health.should_try()
+    /// How often the allowances are tidied and the places renewed: a third of the lease.
+    pub(super) fn tick_interval(&self) -> Duration {
+        self.lease / 3
     }
 
-    /// Takes the request's place within `limits` (enforced at their quotas). `Err` when the store
-    /// did not answer in time: the failure is recorded, the request is for the fallback to decide.
+    /// Takes the request's place within `limits` (enforced at their quotas), from this task's
+    /// allowances or, when they fall short, from the store, and says which. `Err` when the store
+    /// was needed and did not answer in time (or is down): the request is for the fallback to decide.
     pub(super) async fn acquire(
-        &self,
+        self: &Arc<Self>,
         request: &QuotaRequest<'_>,
         limits: &[Limit],
-    ) -> Result<Result<Lease, Vec<Refusal>>, ()> {
-        let lease = uuid::Uuid::new_v4().simple().to_string();
-        let hold_ms = request.hold_for.min(MAX_HOLD).as_millis().max(1);
-        let mut invocation = self.script.prepare_invoke();
-        self.add_limits(&mut invocation, request.tenant, request.model, limits);
-        invocation.arg("acquire").arg(&lease).arg(request.tokens).arg(hold_ms);
-        self.add_kinds(&mut invocation, limits);
+    ) -> Result<(Result<(), Vec<Refusal>>, QuotaDecider), ()> {
+        let never = limits
+            .iter()
+            .filter(|limit| limit.kind != Kind::Concurrent && limit.need(request.tokens) > limit.quota)
+            .map(|&limit| Refusal { limit, wait: Wait::Never })
+            .collect::<Vec<_>>();
+        if !never.is_empty() {
+            return Ok((Err(never), QuotaDecider::Allowance));
+        }
+        let counters = self.counters(request.tenant, request.model, limits);
+        let (draws, from_here) = match self.ledger.spend(request.tenant, &counters, request.tokens) {
+            Spent::Here { top_up } => {
+                if !top_up.is_empty() {
+                    Arc::clone(self).spawn_top_up(counters, top_up);
+                }
+                return Ok((Ok(()), QuotaDecider::Allowance));
+            }
+            Spent::Short { draws, from_here } => (draws, from_here),
+        };
+        let decided = if self.health.should_try() { self.take(&counters, &draws).await } else { Err(()) };
+        match &decided {
+            Ok(Ok(taken)) => self.ledger.took(&counters, &draws, taken),
+            Ok(Err(_)) | Err(()) => self.ledger.refund(&counters, &from_here),
+        }
+        decided.map(|decided| (decided.map(drop), QuotaDecider::Redis))
+    }
+
+    /// A request granted `limits` (those settled at the end) ended, having reserved `reserved`
+    /// tokens and used `used`: its tokens and places go back to the allowances, and what this
+    /// task should not keep back to the store.
+    pub(super) fn release(self: Arc<Self>, tenant: &str, model: &str, limits: &[Limit], reserved: u64, used: u64) {
+        let counters = self.counters(tenant, model, limits);
+        let gives = self.ledger.release(&counters, reserved, used);
+        if !gives.is_empty() {
+            let runtime = self.runtime.clone();
+            runtime.spawn(async move { self.give(&counters, &gives).await });
+        }
+    }
+
+    /// Gives idle allowances back and renews the places held.
+    pub(super) async fn tick(&self) {
+        for (_tenant, counters, gives) in self.ledger.tick() {
+            self.give(&counters, &gives).await;
+        }
+    }
+
+    fn spawn_top_up(self: Arc<Self>, counters: Vec<Counter>, draws: Vec<Draw>) {
+        let runtime = self.runtime.clone();
+        runtime.spawn(async move {
+            let taken = match self.health.is_up() {
+                true => self.take(&counters, &draws).await.ok().and_then(Result::ok),
+                false => None,
+            };
+            self.ledger.took(&counters, &draws, &taken.unwrap_or_else(|| vec![0; draws.len()]));
+        });
+    }
+
+    /// Takes `draws` on the store: what each got, or which refused and how long each would wait.
+    async fn take(&self, counters: &[Counter], draws: &[Draw]) -> Result<Result<Vec<u64>, Vec<Refusal>>, ()> {
+        let mut invocation = self.invocation("take");
+        for draw in draws {
+            let counter = &counters[draw.index];
+            invocation.key(&counter.key).arg(kind_code(counter.limit.kind)).arg(counter.limit.capacity);
+            invocation.arg(draw.least).arg(draw.most);
+        }
         let reply = match self.call(&invocation).await {
             Ok(reply) => reply,
             Err(err) => {
@@ -189,10 +250,10 @@ impl RedisStore {
                 return Err(());
             }
         };
-        match parse_acquired(&reply, limits) {
+        match parse_taken(&reply, counters, draws) {
             Some(decided) => {
                 self.health.answered();
-                Ok(decided.map(|()| Lease(lease)))
+                Ok(decided)
             }
             None => {
                 self.health.failed(&StoreError::Reply(reply));
@@ -201,29 +262,34 @@ impl RedisStore {
         }
     }
 
-    /// Settles a grant on its own task: refunds or charges the tokens, frees the places. When the
-    /// store does not answer, the places free themselves when their lease ends.
-    pub(super) fn release(
-        self: Arc<Self>,
-        tenant: String,
-        model: String,
-        limits: Vec<Limit>,
-        lease: Lease,
-        reserved: u64,
-        used: u64,
-    ) {
-        let runtime = self.runtime.clone();
-        runtime.spawn(async move {
-            let mut invocation = self.script.prepare_invoke();
-            self.add_limits(&mut invocation, &tenant, &model, &limits);
-            invocation.arg("settle").arg(&lease.0).arg(reserved).arg(used);
-            self.add_kinds(&mut invocation, &limits);
-            match self.call(&invocation).await {
-                Ok(reply) if reply == [1] => self.health.answered(),
-                Ok(reply) => self.health.failed(&StoreError::Reply(reply)),
-                Err(err) => self.health.failed(&err),
+    /// Gives `gives` back to the store; when it does not take them, they stay in the allowances.
+    async fn give(&self, counters: &[Counter], gives: &[Give]) {
+        if !self.health.is_up() {
+            self.ledger.give_failed(counters, gives);
+            return;
+        }
+        let mut invocation = self.invocation("give");
+        for give in gives {
+            let counter = &counters[give.index];
+            invocation.key(&counter.key).arg(kind_code(counter.limit.kind)).arg(counter.limit.capacity);
+            invocation.arg(give.amount).arg(give.held);
+        }
+        let failure = match self.call(&invocation).await {
+            Ok(reply) if reply == [1] => {
+                self.health.answered();
+                return;
             }
-        });
+            Ok(reply) => StoreError::Reply(reply),
+            Err(err) => err,
+        };
+        self.health.failed(&failure);
+        self.ledger.give_failed(counters, gives);
+    }
+
+    fn invocation(&self, op: &str) -> ScriptInvocation<'_> {
+        let mut invocation = self.script.prepare_invoke();
+        invocation.arg(op).arg(&self.owner).arg(u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX));
+        invocation
     }
 
     async fn call(&self, invocation: &ScriptInvocation<'_>) -> Result<Vec<i64>, StoreError> {
@@ -233,48 +299,50 @@ impl RedisStore {
         }
     }
 
-    fn add_limits(&self, invocation: &mut ScriptInvocation<'_>, tenant: &str, model: &str, limits: &[Limit]) {
-        for limit in limits {
-            let counter = match limit.kind {
+    /// The counters of a request of `tenant` on `model` under `limits`.
+    fn counters(&self, tenant: &str, model: &str, limits: &[Limit]) -> Vec<Counter> {
+        let prefix = &self.key_prefix;
+        let counter = |limit: &Limit| {
+            let name = match limit.kind {
                 Kind::Requests => "requests",
                 Kind::Tokens => "tokens",
-                Kind::Concurrent => "concurrent",
+                Kind::Concurrent => "places",
             };
-            let prefix = &self.key_prefix;
             let key = if limit.per_model {
-                format!("{prefix}:{{{tenant}}}:model:{model}:{counter}")
+                format!("{prefix}:{{{tenant}}}:model:{model}:{name}")
             } else {
-                format!("{prefix}:{{{tenant}}}:{counter}")
+                format!("{prefix}:{{{tenant}}}:{name}")
             };
-            invocation.key(key);
-        }
-    }
-
-    fn add_kinds(&self, invocation: &mut ScriptInvocation<'_>, limits: &[Limit]) {
-        for limit in limits {
-            let kind = match limit.kind {
-                Kind::Requests => "r",
-                Kind::Tokens => "t",
-                Kind::Concurrent => "c",
-            };
-            invocation.arg(kind).arg(limit.capacity);
-        }
+            Counter { key, limit: *limit }
+        };
+        limits.iter().map(counter).collect()
     }
 }
 
-/// The script's answer to an acquire: `[1]`, or `[0, (index, wait)...]`; `None` when malformed.
-fn parse_acquired(reply: &[i64], limits: &[Limit]) -> Option<Result<(), Vec<Refusal>>> {
+fn kind_code(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Requests => "r",
+        Kind::Tokens => "t",
+        Kind::Concurrent => "c",
+    }
+}
+
+/// The script's answer to a take: `[1, taken...]`, or `[0, (index, wait)...]` with indexes into
+/// `draws`; `None` when malformed.
+fn parse_taken(reply: &[i64], counters: &[Counter], draws: &[Draw]) -> Option<Result<Vec<u64>, Vec<Refusal>>> {
     match reply {
-        [1] => Some(Ok(())),
+        [1, taken @ ..] if taken.len() == draws.len() => {
+            taken.iter().map(|&taken| u64::try_from(taken).ok()).collect::<Option<Vec<_>>>().map(Ok)
+        }
         [0, refused @ ..] if !refused.is_empty() && refused.len() % 2 == 0 => {
             let refusals = refused.chunks_exact(2).map(|pair| {
-                let limit = *limits.get(usize::try_from(pair[0]).ok()?.checked_sub(1)?)?;
+                let draw = draws.get(usize::try_from(pair[0]).ok()?.checked_sub(1)?)?;
                 let wait = match pair[1] {
                     -1 => Wait::Never,
                     -2 => Wait::PlaceFrees,
                     ms => Wait::For(Duration::from_millis(u64::try_from(ms).ok()?)),
                 };
-                Some(Refusal { limit, wait })
+                Some(Refusal { limit: counters[draw.index].limit, wait })
             });
             refusals.collect::<Option<Vec<_>>>().map(Err)
         }
@@ -300,8 +368,12 @@ impl Health {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
     fn should_try(&self) -> bool {
-        if self.up.load(Ordering::Relaxed) {
+        if self.is_up() {
             return true;
         }
         let now = self.now_ms();

@@ -26,14 +26,7 @@ async fn memory() -> Quotas {
 }
 
 fn request<'a>(tenant_limits: &'a QuotaLimits, model_limits: &'a QuotaLimits, tokens: u64) -> QuotaRequest<'a> {
-    QuotaRequest {
-        tenant: "team-a",
-        model: "chat",
-        tenant_limits,
-        model_limits,
-        tokens,
-        hold_for: Duration::from_secs(900),
-    }
+    QuotaRequest { tenant: "team-a", model: "chat", tenant_limits, model_limits, tokens }
 }
 
 /// Acquires `tokens` under the tenant limits `limits`.
