@@ -488,7 +488,7 @@ fn quota_markdown(out: &mut String, quota: &QuotaCost) {
     let d = &quota.direct;
     let _ = writeln!(
         out,
-        "| direct | {:.3} ms | {:.3} ms | - | - | - | - | {} | {} | - | - | - |",
+        "| direct | {:.3} ms | {:.3} ms | - | - | - | - | {} | {} | - | - | - | - | - | - |",
         d.ttft.p50_ms, d.ttft.p99_ms, d.streams, d.errors
     );
     let changes = [None, Some(&quota.memory_store_change), Some(&quota.redis_store_change)];

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bedrock_gateway_proto::v1;
+use sha2::{Digest, Sha256};
 
 use crate::config::{ModelConfig, ModelState};
 use crate::error::GatewayError;
@@ -81,14 +82,21 @@ impl Model {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     models: BTreeMap<String, Arc<Model>>,
+    revision: String,
 }
 
 impl Catalog {
     /// Builds the catalog from the validated `[models]` table.
-    pub fn from_config(models: &BTreeMap<String, ModelConfig>) -> Catalog {
+    pub fn from_config(config: &BTreeMap<String, ModelConfig>) -> Catalog {
         let models =
-            models.iter().map(|(name, config)| (name.clone(), Arc::new(Model::from_config(name, config)))).collect();
-        Catalog { models }
+            config.iter().map(|(name, config)| (name.clone(), Arc::new(Model::from_config(name, config)))).collect();
+        Catalog { models, revision: revision(config) }
+    }
+
+    /// Names this catalog's content: the same models and settings give the same revision, in
+    /// every task and across restarts, so a fleet can be seen to have converged on one catalog.
+    pub fn revision(&self) -> &str {
+        &self.revision
     }
 
     /// The model `tenant` asked for, if it may be called. An unknown name's error lists only the
@@ -118,6 +126,12 @@ impl Catalog {
         let models = self.models.values().filter(|model| tenant.may_use(&model.name)).map(|model| model.info());
         v1::ListModelsResponse { models: models.collect() }
     }
+}
+
+/// The first 12 hex digits of the SHA-256 of the models' canonical JSON (maps sorted by key).
+fn revision(config: &BTreeMap<String, ModelConfig>) -> String {
+    let canonical = serde_json::to_vec(config).expect("a model config serializes to JSON");
+    Sha256::digest(canonical).iter().take(6).map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -152,6 +166,15 @@ mod tests {
         )
         .unwrap();
         Catalog::from_config(&config.models)
+    }
+
+    #[test]
+    fn the_revision_names_the_content() {
+        assert_eq!(catalog().revision(), catalog().revision());
+        assert_eq!(catalog().revision().len(), 12);
+        let other =
+            Config::from_toml("[models.chat]\nmodel_id = \"anthropic.claude-3-haiku-20240307-v1:0\"\n").unwrap();
+        assert_ne!(Catalog::from_config(&other.models).revision(), catalog().revision());
     }
 
     #[test]
