@@ -37,8 +37,58 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Trace export.
     pub telemetry: TelemetryConfig,
+    /// Where the catalog is reloaded from while the gateway runs.
+    pub catalog: CatalogConfig,
     /// The catalog: logical model name -> Bedrock target.
     pub models: BTreeMap<String, ModelConfig>,
+    /// The file this configuration was loaded from (`--config`), whose `[models]` the catalog is
+    /// reloaded from; not a key.
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
+}
+
+/// Where the catalog is reloaded from while the gateway runs: this file's `[models]`, or an S3
+/// object, checked every `reload_secs` and on SIGHUP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// How often the source is checked for a new catalog, in seconds; 0: only on SIGHUP.
+    pub reload_secs: u64,
+    /// Read the catalog from this S3 object instead of `[models]` (which must then be absent).
+    pub s3: Option<S3CatalogConfig>,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig { reload_secs: 15, s3: None }
+    }
+}
+
+impl CatalogConfig {
+    /// See [`CatalogConfig::reload_secs`].
+    pub fn reload_interval(&self) -> Duration {
+        Duration::from_secs(self.reload_secs)
+    }
+}
+
+/// The S3 object holding the catalog: JSON, `{"models": {...}}` with the `[models]` table's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3CatalogConfig {
+    /// The bucket.
+    pub bucket: String,
+    /// The object's key.
+    pub key: String,
+    /// The bucket's region; unset: `bedrock.region`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Overrides the S3 endpoint (an S3 stand-in for tests); unset: the regional endpoint, which
+    /// the gateway reaches through the VPC's S3 gateway endpoint.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// `aws-chain` (the task role), or `emulator`: placeholder keys for a local stand-in.
+    #[serde(default)]
+    pub credentials: CredentialsSource,
 }
 
 /// The gRPC listener and its limits.
@@ -205,7 +255,8 @@ pub enum CredentialsSource {
     /// The standard AWS chain: environment, profile, web identity, ECS task role, instance role.
     #[default]
     AwsChain,
-    /// Fixed placeholder keys, only for a Bedrock emulator (requires `bedrock.endpoint_url`).
+    /// Fixed placeholder keys, only for a local stand-in such as the Bedrock emulator (requires
+    /// the section's `endpoint_url`).
     Emulator,
 }
 
@@ -578,7 +629,9 @@ impl Config {
         }
         // `CONFIG` names the file itself and is read by the flag parser, not here.
         let env = Env::prefixed(ENV_PREFIX).ignore(&["config"]).split("__");
-        figment.merge(env).extract().map_err(|err| ConfigError::Load(Box::new(err)))
+        let mut config: Config = figment.merge(env).extract().map_err(|err| ConfigError::Load(Box::new(err)))?;
+        config.source_file = file.map(Path::to_path_buf);
+        Ok(config)
     }
 
     /// Parses a whole configuration from TOML text, then validates it.
@@ -597,6 +650,7 @@ impl Config {
         self.validate_bedrock()?;
         self.validate_auth()?;
         self.validate_observability()?;
+        self.validate_catalog()?;
         self.validate_models()?;
         self.validate_tenants()?;
         self.validate_quotas()
@@ -732,7 +786,41 @@ impl Config {
         Ok(())
     }
 
+    fn validate_catalog(&self) -> Result<(), ConfigError> {
+        if self.catalog.reload_secs > 86_400 {
+            return Err(invalid("catalog.reload_secs", "must be from 0 (SIGHUP only) to 86400".to_owned()));
+        }
+        let Some(s3) = &self.catalog.s3 else {
+            return Ok(());
+        };
+        if !self.models.is_empty() {
+            return Err(invalid(
+                "models",
+                "with catalog.s3 the catalog is read from S3: remove the [models] tables (or catalog.s3)".to_owned(),
+            ));
+        }
+        if s3.bucket.trim().is_empty() {
+            return Err(invalid("catalog.s3.bucket", "must not be empty".to_owned()));
+        }
+        if s3.key.trim().is_empty() {
+            return Err(invalid("catalog.s3.key", "must not be empty".to_owned()));
+        }
+        if s3.credentials == CredentialsSource::Emulator && s3.endpoint_url.is_none() {
+            return Err(invalid("catalog.s3.credentials", "\"emulator\" needs catalog.s3.endpoint_url".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Whether the catalog is not part of this configuration: it is read from S3, and checked
+    /// (with the tenants that name its models) when read.
+    fn catalog_elsewhere(&self) -> bool {
+        self.catalog.s3.is_some() && self.models.is_empty()
+    }
+
     fn validate_models(&self) -> Result<(), ConfigError> {
+        if self.catalog_elsewhere() {
+            return Ok(());
+        }
         if self.models.is_empty() {
             return Err(invalid("models", "at least one model must be configured, as [models.<name>]".to_owned()));
         }
@@ -848,7 +936,7 @@ impl Config {
     }
 
     fn require_model(&self, key: &str, model: &str) -> Result<(), ConfigError> {
-        if self.models.contains_key(model) {
+        if self.models.contains_key(model) || self.catalog_elsewhere() {
             return Ok(());
         }
         let known = self.models.keys().cloned().collect::<Vec<_>>().join(", ");

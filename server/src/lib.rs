@@ -8,6 +8,7 @@ pub mod admin;
 pub mod admission;
 pub mod bedrock;
 pub mod catalog;
+pub mod catalog_source;
 pub mod config;
 pub mod connection;
 pub mod convert;

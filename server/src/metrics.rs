@@ -39,6 +39,8 @@ pub const QUOTA_STORE_UP: &str = "bedrock_gateway_quota_store_up";
 pub const QUOTA_STORE_ERRORS_TOTAL: &str = "bedrock_gateway_quota_store_errors_total";
 /// Quota checks of requests with at least one quota, by result.
 pub const QUOTA_CHECKS_TOTAL: &str = "bedrock_gateway_quota_checks_total";
+/// Checks of the catalog's source, by source (`file`, `s3`) and result.
+pub const CATALOG_RELOADS_TOTAL: &str = "bedrock_gateway_catalog_reloads_total";
 /// How long quota checks held requests before Bedrock was called, by what decided them.
 pub const QUOTA_CHECK_DURATION_SECONDS: &str = "bedrock_gateway_quota_check_duration_seconds";
 
@@ -133,6 +135,36 @@ impl QuotaCheck {
             QuotaCheck::FallbackExceeded => "fallback_exceeded",
         }
     }
+}
+
+/// What a check of the catalog's source found: the `result` label of [`CATALOG_RELOADS_TOTAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogReload {
+    /// A new catalog, now serving.
+    Applied,
+    /// Nothing new.
+    Unchanged,
+    /// A new catalog that failed validation; the current one keeps serving.
+    Invalid,
+    /// The source could not be read; the current catalog keeps serving.
+    Unreachable,
+}
+
+impl CatalogReload {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CatalogReload::Applied => "applied",
+            CatalogReload::Unchanged => "unchanged",
+            CatalogReload::Invalid => "invalid",
+            CatalogReload::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// Records a check of the catalog's source.
+pub fn catalog_reloaded(source: &'static str, result: CatalogReload) {
+    metrics::counter!(CATALOG_RELOADS_TOTAL, "source" => source, "result" => result.as_str()).increment(1);
 }
 
 /// What decided a quota check: the `decided_by` label of [`QUOTA_CHECK_DURATION_SECONDS`].
@@ -485,6 +517,11 @@ fn describe() {
         "Calls to the Redis quota store that failed or timed out."
     );
     describe_counter!(QUOTA_CHECKS_TOTAL, Unit::Count, "Quota checks of requests with at least one quota, by result.");
+    describe_counter!(
+        CATALOG_RELOADS_TOTAL,
+        Unit::Count,
+        "Checks of the catalog's source, by source (file, s3) and result (applied, unchanged, invalid, unreachable)."
+    );
     describe_histogram!(
         QUOTA_CHECK_DURATION_SECONDS,
         Unit::Seconds,

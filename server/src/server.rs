@@ -15,6 +15,7 @@ use crate::admin::{self, Readiness};
 use crate::admission::{Admission, IdentifyLayer, RequestBodyLimitLayer, RequestEdgeLayer};
 use crate::bedrock::Bedrock;
 use crate::catalog::Catalog;
+use crate::catalog_source::{CatalogSource, LiveCatalog};
 use crate::config::Config;
 use crate::connection::Connections;
 use crate::health::Health;
@@ -33,6 +34,9 @@ pub enum ServeError {
     /// The reflection service could not load the API's descriptors.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The catalog's source (`catalog.s3`) gave no valid catalog at start-up.
+    #[error("catalog: {0}")]
+    Catalog(#[from] crate::catalog_source::SourceError),
     /// A file of `server.tls` cannot be used.
     #[error("{key} ({}): {reason}", file.display())]
     Tls {
@@ -75,7 +79,17 @@ pub async fn serve_with_admin(
     let cut = CancellationToken::new();
     let limits = &config.server;
     let admission = Admission::new(limits.max_concurrent_requests, limits.per_caller_limit());
-    let catalog = Catalog::from_config(&config.models);
+    let mut catalog_source = CatalogSource::from_config(&config).await;
+    let first_catalog = match &mut catalog_source {
+        Some(source) => source.initial().await?,
+        None => None,
+    };
+    let catalog = LiveCatalog::new(first_catalog.unwrap_or_else(|| Catalog::from_config(&config.models)));
+    let stop_reloads = CancellationToken::new();
+    let _stop_reloads = stop_reloads.clone().drop_guard();
+    if let Some(source) = catalog_source {
+        tokio::spawn(source.watch(catalog.clone(), config.catalog.reload_interval(), stop_reloads));
+    }
     let tenants = Arc::new(Tenants::from_config(&config));
     let quotas = Quotas::connect(&config.quotas).await;
     let gateway = Gateway::new(catalog, bedrock, admission, quotas, limits, &config.bedrock, cut.clone());

@@ -12,7 +12,8 @@ use tonic::{Request, Response, Status};
 
 use crate::admission::{Admission, CallerKey, RequestMemory, Slot};
 use crate::bedrock::Bedrock;
-use crate::catalog::{Catalog, Model};
+use crate::catalog::Model;
+use crate::catalog_source::LiveCatalog;
 use crate::config::{BedrockConfig, ServerConfig};
 use crate::convert::request::{BedrockRequest, estimated_input_tokens, require_model_name, to_bedrock};
 use crate::convert::response::answer;
@@ -30,7 +31,7 @@ pub use bedrock_gateway_proto::metadata::MODEL_DEPRECATION as DEPRECATION_HEADER
 /// The v1 GatewayService.
 #[derive(Debug, Clone)]
 pub struct Gateway {
-    catalog: Arc<Catalog>,
+    catalog: LiveCatalog,
     bedrock: Bedrock,
     admission: Admission,
     quotas: Quotas,
@@ -84,7 +85,7 @@ impl Gateway {
     /// `admission`; its open streams end with UNAVAILABLE when their connection's
     /// [`ConnectionCut`] is cancelled, or `cut` for requests that came without one.
     pub fn new(
-        catalog: Catalog,
+        catalog: LiveCatalog,
         bedrock: Bedrock,
         admission: Admission,
         quotas: Quotas,
@@ -94,7 +95,7 @@ impl Gateway {
     ) -> Gateway {
         Gateway {
             cut,
-            catalog: Arc::new(catalog),
+            catalog,
             bedrock,
             admission,
             quotas,
@@ -115,7 +116,7 @@ impl Gateway {
     ) -> Result<Prepared, GatewayError> {
         call.log.set_request(&request);
         require_model_name(&request)?;
-        let resolved = self.catalog.resolve(&request.model, &identity.tenant);
+        let resolved = self.catalog.current().resolve(&request.model, &identity.tenant);
         if !matches!(resolved, Err(GatewayError::UnknownModel { .. })) {
             call.log.set_known_model();
         }
@@ -255,7 +256,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let call = Call::start("ListModels", request.extensions());
         let identity = call.identity(request.extensions())?;
         call.log.answered();
-        Ok(Response::new(self.catalog.list(&identity.tenant)))
+        Ok(Response::new(self.catalog.current().list(&identity.tenant)))
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bedrock_gateway::config::{QuotaLimits, QuotaStoreKind, QuotasConfig, RedisConfig};
 use bedrock_gateway::quota::{QuotaExceeded, QuotaGrant, QuotaRequest, Quotas};
-use bedrock_gateway_testkit::RedisServer;
+use bedrock_gateway_testkit::{RedisServer, metric};
 
 /// The process-wide metrics are read by some tests: one test at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -41,12 +41,6 @@ async fn eventually(quotas: &Quotas, request: QuotaRequest<'_>) -> QuotaGrant {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-}
-
-/// The value of one series in the Prometheus text, 0 when absent.
-fn metric(series: &str) -> f64 {
-    let text = bedrock_gateway::metrics::render();
-    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
 }
 
 #[tokio::test]

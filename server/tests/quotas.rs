@@ -3,8 +3,7 @@
 //! usage record; and two gateway processes sharing one real Redis enforce one quota together,
 //! falling back to per-task limits while Redis is down and returning to it when it is back.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use bedrock_emulator::EmulatorConfig;
@@ -13,7 +12,7 @@ use bedrock_gateway_proto::metadata::RETRY_PUSHBACK_MS;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use bedrock_gateway_testkit::{
-    LogCapture, RedisServer, TestGateway, api_key_digest, collect_request, user_request, with_api_key,
+    GatewayProcess, LogCapture, RedisServer, TestGateway, api_key_digest, collect_request, user_request, with_api_key,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -160,42 +159,6 @@ async fn a_cancelled_stream_releases_its_reservation_and_still_writes_its_usage_
     assert!(answered.is_some(), "the cancelled stream gave back its place and most of its tokens");
 }
 
-/// A gateway process (the real binary, local mode) configured from `config`.
-struct GatewayProcess {
-    child: Child,
-    addr: String,
-}
-
-impl GatewayProcess {
-    fn start(config: &std::path::Path) -> GatewayProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bedrock-gateway"))
-            .args(["--local", "--listen", "127.0.0.1:0", "--config"])
-            .arg(config)
-            .env("BEDROCK_GATEWAY_ADMIN__LISTEN", "127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let addr = first.split_whitespace().nth(3).unwrap().to_owned();
-        // Keep reading, so the process never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        GatewayProcess { child, addr }
-    }
-
-    async fn client(&self) -> GatewayServiceClient<Channel> {
-        GatewayServiceClient::connect(format!("http://{}", self.addr)).await.unwrap()
-    }
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn call(client: &mut GatewayServiceClient<Channel>) -> Result<(), tonic::Status> {
     let mut message = user_request("chat", "hi");
     message.inference_config = Some(v1::InferenceConfig { max_tokens: Some(5), ..Default::default() });
@@ -217,7 +180,8 @@ async fn two_gateway_processes_share_one_quota_on_redis_and_survive_its_loss() {
         ),
     )
     .unwrap();
-    let (a, b) = (GatewayProcess::start(&config), GatewayProcess::start(&config));
+    let binary = Path::new(env!("CARGO_BIN_EXE_bedrock-gateway"));
+    let (a, b) = (GatewayProcess::start(binary, &config), GatewayProcess::start(binary, &config));
     let (mut a, mut b) = (a.client().await, b.client().await);
 
     // The rates are low enough (a request back every 15 s) that a slow machine cannot refill a

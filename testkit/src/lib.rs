@@ -1,8 +1,9 @@
 //! Shared setup for the integration tests of the gateway and of the client: a real gateway on a
 //! loopback port, calling an in-process Bedrock emulator through the real Bedrock SDK, and tonic
-//! clients for it; and a real `redis-server` for the quota store. One place, so every test sees
-//! the same catalog and the same faults.
+//! clients for it; a real `redis-server` for the quota store; a real `moto_server` for the AWS
+//! APIs other than Bedrock. One place, so every test sees the same catalog and the same faults.
 
+mod moto;
 mod pki;
 
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
+pub use moto::MotoServer;
 pub use pki::{Certified, TestPki};
 
 /// Tokens per emulator answer in tests.
@@ -388,6 +390,62 @@ pub async fn collect_request(
             }
         }
     }
+}
+
+/// A gateway process: the real binary in local mode (the Bedrock emulator in-process),
+/// configured from a file; killed when dropped.
+#[derive(Debug)]
+pub struct GatewayProcess {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl GatewayProcess {
+    /// Starts `binary` (a test's `env!("CARGO_BIN_EXE_bedrock-gateway")`) with `--config config`
+    /// on free loopback ports, and returns once it listens.
+    pub fn start(binary: &std::path::Path, config: &std::path::Path) -> GatewayProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(binary)
+            .args(["--local", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .env("BEDROCK_GATEWAY_ADMIN__LISTEN", "127.0.0.1:0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let addr = first.split_whitespace().nth(3).unwrap().to_owned();
+        // Keep reading, so the process never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        GatewayProcess { child, addr }
+    }
+
+    /// A client of its gateway service.
+    pub async fn client(&self) -> GatewayServiceClient<Channel> {
+        GatewayServiceClient::connect(format!("http://{}", self.addr)).await.unwrap()
+    }
+
+    /// Sends it a signal, as `kill -SIGNAL` does (`HUP`, `TERM`, ...).
+    pub fn signal(&self, signal: &str) {
+        let sent =
+            std::process::Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        assert!(sent.is_ok_and(|status| status.success()), "kill -{signal} {}", self.child.id());
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of one series of this process's metrics, exactly as the Prometheus text writes it
+/// (`name{label="value",...}`); 0 when absent. Installs the recorder if needed.
+pub fn metric(series: &str) -> f64 {
+    let text = bedrock_gateway::metrics::render();
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
 }
 
 /// The SHA-256 of an API key as the config holds it (`auth.api_keys`, `tenants.<name>.api_keys`).

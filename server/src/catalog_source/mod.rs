@@ -1,0 +1,220 @@
+//! Where the catalog comes from while the gateway runs, and how a new one replaces the old.
+//!
+//! The platform team moves `chat` to a new model, or retires one, without a deployment: the
+//! gateway checks its source every `catalog.reload_secs` and on SIGHUP. The source is the config
+//! file the gateway started from (its `[models]`; other sections need a restart) or, with
+//! `catalog.s3`, one S3 object read with conditional GETs (`s3.rs`). A new catalog is validated
+//! whole, against the rest of the running configuration (tenants name models), and swapped in
+//! atomically; an invalid one is refused with a log line and a metric while the old one keeps
+//! serving. A request resolves its model once, so a stream in flight ends on the target it started
+//! with.
+
+mod file;
+mod s3;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::config::{Config, ConfigError, ModelConfig};
+use crate::metrics::{self, CatalogReload};
+
+use self::file::FileSource;
+use self::s3::S3Source;
+
+/// The catalog serving now; cloning shares it.
+#[derive(Debug, Clone)]
+pub struct LiveCatalog {
+    current: Arc<ArcSwap<Catalog>>,
+}
+
+impl LiveCatalog {
+    /// A catalog that stays `catalog` until a source replaces it.
+    pub fn new(catalog: Catalog) -> LiveCatalog {
+        LiveCatalog { current: Arc::new(ArcSwap::from_pointee(catalog)) }
+    }
+
+    /// The catalog serving now.
+    pub fn current(&self) -> Arc<Catalog> {
+        self.current.load_full()
+    }
+}
+
+/// Why a source gave no catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The source could not be read (a file error, S3 unreachable or refusing).
+    #[error("{0}")]
+    Unreachable(String),
+    /// It was read, but is not a catalog: the message says where.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<ConfigError> for SourceError {
+    fn from(err: ConfigError) -> SourceError {
+        SourceError::Invalid(err.to_string())
+    }
+}
+
+/// What a check of the source found.
+#[derive(Debug)]
+enum Fetched {
+    /// The same as last time (the file's bytes, the object's ETag).
+    Unchanged,
+    /// A `[models]` table to validate.
+    Models(BTreeMap<String, ModelConfig>),
+}
+
+/// The source a running gateway reloads its catalog from.
+#[derive(Debug)]
+pub struct CatalogSource {
+    kind: SourceKind,
+    /// The running configuration, which a new catalog must fit.
+    base: Config,
+    /// Listened to from the start, so that no SIGHUP finds the default action (exit).
+    hangup: Hangup,
+}
+
+#[derive(Debug)]
+enum SourceKind {
+    File(FileSource),
+    S3(S3Source),
+}
+
+impl CatalogSource {
+    /// The source `config` names: `catalog.s3`, else the file it was loaded from; `None` for a
+    /// configuration built in memory (tests, local mode without `--config`), whose catalog is fixed.
+    pub async fn from_config(config: &Config) -> Option<CatalogSource> {
+        let kind = match (&config.catalog.s3, &config.source_file) {
+            (Some(s3), _) => SourceKind::S3(S3Source::new(s3, &config.bedrock.region).await),
+            (None, Some(path)) => SourceKind::File(FileSource::new(path.clone())),
+            (None, None) => return None,
+        };
+        Some(CatalogSource { kind, base: config.clone(), hangup: Hangup::listen() })
+    }
+
+    fn label(&self) -> &'static str {
+        match self.kind {
+            SourceKind::File(_) => "file",
+            SourceKind::S3(_) => "s3",
+        }
+    }
+
+    async fn fetch(&mut self) -> Result<Fetched, SourceError> {
+        match &mut self.kind {
+            SourceKind::File(file) => file.fetch().await,
+            SourceKind::S3(s3) => s3.fetch().await,
+        }
+    }
+
+    /// `models` as a catalog, if the running configuration with them is valid.
+    fn validate(&self, models: BTreeMap<String, ModelConfig>) -> Result<Catalog, SourceError> {
+        let mut candidate = self.base.clone();
+        candidate.models = models;
+        // Validated as if the catalog were in the file, so that tenants are checked against it.
+        candidate.catalog.s3 = None;
+        candidate.validate()?;
+        Ok(Catalog::from_config(&candidate.models))
+    }
+
+    /// The first catalog, for a source the configuration's own `[models]` cannot stand in for
+    /// (S3): start-up fails without it.
+    pub async fn initial(&mut self) -> Result<Option<Catalog>, SourceError> {
+        if matches!(self.kind, SourceKind::File(_)) {
+            // The configuration was just loaded from the file: remember its content as read.
+            self.fetch().await?;
+            return Ok(None);
+        }
+        match self.fetch().await? {
+            Fetched::Models(models) => self.validate(models).map(Some),
+            Fetched::Unchanged => Err(SourceError::Unreachable("the first read returned no catalog".to_owned())),
+        }
+    }
+
+    /// Checks the source every `interval` (never when zero) and on SIGHUP, swapping each valid
+    /// new catalog into `live`, until `stop`.
+    pub async fn watch(mut self, live: LiveCatalog, interval: Duration, stop: CancellationToken) {
+        let mut ticks = (!interval.is_zero()).then(|| {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks
+        });
+        let next_tick = async |ticks: &mut Option<tokio::time::Interval>| match ticks {
+            Some(ticks) => drop(ticks.tick().await),
+            None => std::future::pending().await,
+        };
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.hangup.next() => tracing::info!(source = self.label(), "SIGHUP: reloading the catalog"),
+                () = next_tick(&mut ticks) => {}
+            }
+            self.reload(&live).await;
+        }
+    }
+
+    async fn reload(&mut self, live: &LiveCatalog) {
+        let source = self.label();
+        let models = match self.fetch().await {
+            Ok(Fetched::Unchanged) => return metrics::catalog_reloaded(source, CatalogReload::Unchanged),
+            Ok(Fetched::Models(models)) => models,
+            Err(err) => return refused(source, &err),
+        };
+        let catalog = match self.validate(models) {
+            Ok(catalog) => catalog,
+            Err(err) => return refused(source, &err),
+        };
+        let previous = live.current();
+        if catalog.revision() == previous.revision() {
+            return metrics::catalog_reloaded(source, CatalogReload::Unchanged);
+        }
+        tracing::info!(
+            source,
+            revision = catalog.revision(),
+            previous = previous.revision(),
+            "catalog changed: new requests use the new one, requests in flight end on the old"
+        );
+        live.current.store(Arc::new(catalog));
+        metrics::catalog_reloaded(source, CatalogReload::Applied);
+    }
+}
+
+fn refused(source: &'static str, err: &SourceError) {
+    match err {
+        SourceError::Invalid(reason) => {
+            tracing::error!(source, %reason, "new catalog refused; the current one keeps serving");
+            metrics::catalog_reloaded(source, CatalogReload::Invalid);
+        }
+        SourceError::Unreachable(reason) => {
+            tracing::warn!(source, %reason, "catalog source unreadable; the current catalog keeps serving");
+            metrics::catalog_reloaded(source, CatalogReload::Unreachable);
+        }
+    }
+}
+
+/// SIGHUP, the conventional "read your configuration again".
+#[derive(Debug)]
+struct Hangup(Option<tokio::signal::unix::Signal>);
+
+impl Hangup {
+    fn listen() -> Hangup {
+        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+        Hangup(
+            signal.inspect_err(|err| tracing::warn!(%err, "no SIGHUP: the catalog reloads on its interval only")).ok(),
+        )
+    }
+
+    async fn next(&mut self) {
+        if let Some(signal) = &mut self.0
+            && signal.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending().await
+    }
+}
