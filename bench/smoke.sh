@@ -66,7 +66,10 @@ for change in ("memory_store_change", "redis_store_change"):
     figures = quota[change]
     need(all(isinstance(figures[f], (int, float)) for f in ("p50_ms", "p99_ms")), f"quota: no {change}")
     need(len(figures["rounds_p99_ms"]) == quota["rounds"], f"quota: {change} lacks rounds: {figures}")
-need(any(t["name"].startswith("TTFT p99 with Redis quotas") for t in report["targets"]), "no quota target")
+for condition, decider in (("memory_store", "memory"), ("redis_store", "allowance")):
+    duration = quota[condition]["check_duration"]
+    need(isinstance(duration["p99_ms"], (int, float)) and duration["decided_by"].get(decider, 0) > 0, f"quota {condition}: check duration {duration}")
+need(any(t["name"].startswith("time a Redis quota check adds") for t in report["targets"]), "no quota target")
 need(report["targets"], "no target was evaluated")
 for heading in ("## Time to first token", "## Saturation", "## Gateway memory with idle", "## Gateway memory per maximum-size request", "## Cold start", "## Abuse", "## Cost of a quota check"):
     need(heading in markdown, f"report.md lacks {heading!r}")

@@ -237,12 +237,8 @@ impl RedisStore {
 
     /// Takes `draws` on the store: what each got, or which refused and how long each would wait.
     async fn take(&self, counters: &[Counter], draws: &[Draw]) -> Result<Result<Vec<u64>, Vec<Refusal>>, ()> {
-        let mut invocation = self.invocation("take");
-        for draw in draws {
-            let counter = &counters[draw.index];
-            invocation.key(&counter.key).arg(kind_code(counter.limit.kind)).arg(counter.limit.capacity);
-            invocation.arg(draw.least).arg(draw.most);
-        }
+        let amounts = draws.iter().map(|draw| (&counters[draw.index], [draw.least, draw.most].map(i128::from)));
+        let invocation = self.invocation("take", amounts);
         let reply = match self.call(&invocation).await {
             Ok(reply) => reply,
             Err(err) => {
@@ -268,12 +264,9 @@ impl RedisStore {
             self.ledger.give_failed(counters, gives);
             return;
         }
-        let mut invocation = self.invocation("give");
-        for give in gives {
-            let counter = &counters[give.index];
-            invocation.key(&counter.key).arg(kind_code(counter.limit.kind)).arg(counter.limit.capacity);
-            invocation.arg(give.amount).arg(give.held);
-        }
+        let amounts =
+            gives.iter().map(|give| (&counters[give.index], [i128::from(give.amount), i128::from(give.held)]));
+        let invocation = self.invocation("give", amounts);
         let failure = match self.call(&invocation).await {
             Ok(reply) if reply == [1] => {
                 self.health.answered();
@@ -286,9 +279,18 @@ impl RedisStore {
         self.ledger.give_failed(counters, gives);
     }
 
-    fn invocation(&self, op: &str) -> ScriptInvocation<'_> {
+    /// A call of the script's `op` on `counters`, each with its two amounts (see `quota.lua`).
+    fn invocation<'a>(
+        &'a self,
+        op: &str,
+        counters: impl Iterator<Item = (&'a Counter, [i128; 2])>,
+    ) -> ScriptInvocation<'a> {
         let mut invocation = self.script.prepare_invoke();
         invocation.arg(op).arg(&self.owner).arg(u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX));
+        for (counter, [first, second]) in counters {
+            invocation.key(&counter.key).arg(kind_code(counter.limit.kind)).arg(counter.limit.capacity);
+            invocation.arg(first.to_string()).arg(second.to_string());
+        }
         invocation
     }
 
