@@ -43,7 +43,7 @@ locals {
   ) : []
 
   # The zone IDs the NLB, the tasks and the endpoint service are in.
-  service_zone_ids = local.create_vpc ? local.zone_ids : distinct([for s in var.private_subnet_ids : data.aws_subnet.selected[s].availability_zone_id])
+  service_zone_ids = local.create_vpc ? local.zone_ids : distinct(data.aws_subnet.selected[*].availability_zone_id)
 
   vpc_id             = local.create_vpc ? aws_vpc.this[0].id : var.vpc_id
   vpc_cidr           = local.create_vpc ? aws_vpc.this[0].cidr_block : data.aws_vpc.existing[0].cidr_block
@@ -62,7 +62,7 @@ locals {
   # max_capacity (ECS spreads tasks over the zones; +1 for an uneven spread).
   # AWS reserves 5 addresses of every subnet.
   subnet_prefixes = local.create_vpc ? [for _ in local.zone_ids : tonumber(split("/", var.vpc_cidr)[1]) + local.subnet_newbits] : [
-    for s in var.private_subnet_ids : tonumber(split("/", data.aws_subnet.selected[s].cidr_block)[1])
+    for s in data.aws_subnet.selected : tonumber(split("/", s.cidr_block)[1])
   ]
   subnet_usable_ips = min([for p in local.subnet_prefixes : pow(2, 32 - p) - 5]...)
   subnet_needed_ips = (

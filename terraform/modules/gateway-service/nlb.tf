@@ -2,9 +2,10 @@
 # Internal NLB and the PrivateLink endpoint service on it
 ###############################################################################
 
+# count, not for_each: the subnets may be created in the same apply.
 data "aws_subnet" "selected" {
-  for_each = local.create_vpc ? toset([]) : toset(var.private_subnet_ids)
-  id       = each.value
+  count = local.create_vpc ? 0 : length(var.private_subnet_ids)
+  id    = var.private_subnet_ids[count.index]
 }
 
 resource "aws_lb" "this" {

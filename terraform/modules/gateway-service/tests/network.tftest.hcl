@@ -18,11 +18,11 @@ variables {
 
 # Two subnets of a given VPC, in two zones (runs override them as needed).
 override_data {
-  target = data.aws_subnet.selected["subnet-0aaaaaaaaaaaaaaaa"]
+  target = data.aws_subnet.selected[0]
   values = { availability_zone_id = "euw1-az1", cidr_block = "10.50.0.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
 }
 override_data {
-  target = data.aws_subnet.selected["subnet-0bbbbbbbbbbbbbbbb"]
+  target = data.aws_subnet.selected[1]
   values = { availability_zone_id = "euw1-az2", cidr_block = "10.50.16.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
 }
 
@@ -80,11 +80,11 @@ run "given_vpc_outputs_its_subnets_zone_ids" {
   }
 
   override_data {
-    target = data.aws_subnet.selected["subnet-0aaaaaaaaaaaaaaaa"]
+    target = data.aws_subnet.selected[0]
     values = { availability_zone_id = "euw1-az2", cidr_block = "10.50.0.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
   }
   override_data {
-    target = data.aws_subnet.selected["subnet-0bbbbbbbbbbbbbbbb"]
+    target = data.aws_subnet.selected[1]
     values = { availability_zone_id = "euw1-az3", cidr_block = "10.50.16.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
   }
 
@@ -157,7 +157,7 @@ run "given_vpc_subnets_outside_it_are_refused" {
   }
 
   override_data {
-    target = data.aws_subnet.selected["subnet-0bbbbbbbbbbbbbbbb"]
+    target = data.aws_subnet.selected[1]
     values = { availability_zone_id = "euw1-az2", cidr_block = "10.60.0.0/20", vpc_id = "vpc-0bbbbbbbbbbbbbbbb", map_public_ip_on_launch = false }
   }
 

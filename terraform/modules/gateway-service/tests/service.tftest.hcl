@@ -315,11 +315,11 @@ run "bring_your_own_vpc" {
   }
 
   override_data {
-    target = data.aws_subnet.selected["subnet-0aaaaaaaaaaaaaaaa"]
+    target = data.aws_subnet.selected[0]
     values = { availability_zone_id = "euw1-az1", cidr_block = "10.50.0.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
   }
   override_data {
-    target = data.aws_subnet.selected["subnet-0bbbbbbbbbbbbbbbb"]
+    target = data.aws_subnet.selected[1]
     values = { availability_zone_id = "euw1-az2", cidr_block = "10.50.16.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
   }
 
@@ -351,11 +351,11 @@ run "byo_vpc_single_az_is_rejected" {
   }
 
   override_data {
-    target = data.aws_subnet.selected["subnet-0aaaaaaaaaaaaaaaa"]
+    target = data.aws_subnet.selected[0]
     values = { availability_zone_id = "euw1-az1", cidr_block = "10.50.0.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
   }
   override_data {
-    target = data.aws_subnet.selected["subnet-0bbbbbbbbbbbbbbbb"]
+    target = data.aws_subnet.selected[1]
     values = { availability_zone_id = "euw1-az1", cidr_block = "10.50.0.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
   }
 
