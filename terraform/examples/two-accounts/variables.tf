@@ -97,7 +97,7 @@ variable "client_zone_name" {
 }
 
 variable "tls_certificate_arn" {
-  description = "Optional ACM certificate (gateway account) for a TLS listener; must cover client_zone_name."
+  description = "Optional ACM certificate (gateway account) for a TLS listener; must cover client_zone_name. A private name needs an ACM private certificate (AWS Private CA) or an imported one, whose CA the clients trust."
   type        = string
   default     = null
 }

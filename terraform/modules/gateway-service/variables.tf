@@ -378,7 +378,7 @@ variable "nlb_idle_timeout_seconds" {
 }
 
 variable "tls_certificate_arn" {
-  description = "ACM certificate ARN. When set, a TLS listener on tls_port (ALPN HTTP2Only, TLS 1.3/1.2 policy) is added in front of the same target group; the TCP listener stays."
+  description = "ACM certificate ARN. When set, a TLS listener on tls_port (ALPN HTTP2Only, TLS 1.3/1.2 policy) is added in front of the same target group; the TCP listener stays. For a private name such as llm.internal no public certificate exists: use an ACM private certificate (AWS Private CA) or an imported one, and make clients trust its CA."
   type        = string
   default     = null
 
