@@ -354,6 +354,7 @@ resource "terraform_data" "network_path" {
       [for r in values(aws_vpc_security_group_egress_rule.tasks_prefix_lists) : r.id],
       aws_vpc_security_group_egress_rule.tasks_to_quota_store[*].id,
     )
+    # The NLB to the tasks, the tasks into the endpoints and the cache.
     ingress_rules = concat(
       [aws_vpc_security_group_ingress_rule.tasks_from_nlb.id, aws_vpc_security_group_egress_rule.nlb_to_tasks.id],
       aws_vpc_security_group_ingress_rule.endpoints_from_tasks[*].id,

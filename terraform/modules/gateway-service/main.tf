@@ -1,11 +1,11 @@
 data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
 
 # Where Bedrock's metrics, and so its alarms, are (var.bedrock_region).
 data "aws_region" "bedrock" {
   provider = aws.bedrock
 }
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
 
 # Only read when no zone IDs are given. No state filter: a zone that is
 # impaired at plan time must not move the subnets.
@@ -64,7 +64,8 @@ locals {
   subnet_prefixes = local.create_vpc ? [for _ in local.zone_ids : tonumber(split("/", var.vpc_cidr)[1]) + local.subnet_newbits] : [
     for s in data.aws_subnet.selected : tonumber(split("/", s.cidr_block)[1])
   ]
-  subnet_usable_ips = min([for p in local.subnet_prefixes : pow(2, 32 - p) - 5]...)
+  # (The extra /16 only keeps min() defined while a bad subnet list is refused.)
+  subnet_usable_ips = min(concat([for p in local.subnet_prefixes : pow(2, 32 - p) - 5], [pow(2, 16) - 5])...)
   subnet_needed_ips = (
     length(local.interface_endpoints) + 1 + (local.quota_store_enabled ? 1 : 0)
     + ceil(2 * var.max_capacity / max(length(local.subnet_prefixes), 1)) + 1

@@ -324,7 +324,7 @@ variable "max_connection_age_seconds" {
 }
 
 variable "max_streams_per_task" {
-  description = "Most streams one task serves at once: the gateway's server.max_concurrent_requests (BEDROCK_GATEWAY_SERVER__MAX_CONCURRENT_REQUESTS); more are refused with RESOURCE_EXHAUSTED. The in-flight saturation alarm fires at streams_saturation_alarm_percent of it."
+  description = "Most streams one task serves at once: the gateway's server.max_concurrent_requests (BEDROCK_GATEWAY_SERVER__MAX_CONCURRENT_REQUESTS); more are refused with RESOURCE_EXHAUSTED, and one caller may hold half of it per task (server.max_concurrent_requests_per_caller's default). The in-flight saturation alarm fires at streams_saturation_alarm_percent of it."
   type        = number
   default     = 2000
 
