@@ -37,6 +37,7 @@ class Instruction:
 class Stage:
     base: str
     name: str | None
+    platform: str | None = None
     instructions: list[Instruction] = field(default_factory=list)
 
     def all(self, keyword: str) -> list[Instruction]:
@@ -73,10 +74,12 @@ def parse(text: str) -> tuple[dict[str, str], list[Stage]]:
         keyword, _, args = content.partition(" ")
         keyword, args = keyword.upper(), args.strip()
         if keyword == "FROM":
+            flags = [p for p in args.split() if p.startswith("--")]
             parts = [p for p in args.split() if not p.startswith("--")]
             base = parts[0]
             name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
-            stages.append(Stage(base=base, name=name))
+            platform = next((f.split("=", 1)[1] for f in flags if f.startswith("--platform=")), None)
+            stages.append(Stage(base=base, name=name, platform=platform))
         elif not stages and keyword == "ARG":
             key, _, default = args.partition("=")
             global_args[key.strip()] = default.strip().strip('"')
@@ -166,6 +169,29 @@ def main() -> int:
 
     exposed = [p.split("/")[0] for i in final.all("EXPOSE") for p in i.args.split()]
     check(f"EXPOSE {PORT}", PORT in exposed, str(exposed))
+
+    # The binary must be built for the task's CPU architecture: no stage pinned to one platform,
+    # the documented `--platform` is the module's default cpu_architecture, and each
+    # architecture has its own cargo target cache.
+    check(
+        "no stage is pinned to one platform (the image is built for `--platform`)",
+        all(s.platform in (None, "$TARGETPLATFORM", "${TARGETPLATFORM}") for s in stages),
+        str([s.platform for s in stages]),
+    )
+    variables = (REPO / "terraform" / "modules" / "gateway-service" / "variables.tf").read_text(encoding="utf-8")
+    arch = re.search(r'variable "cpu_architecture" \{.*?default\s*=\s*"([A-Z0-9_]+)"', variables, re.S)
+    documented = re.findall(r"--platform\s+(linux/[a-z0-9]+)\b", text)
+    wanted = {"ARM64": "linux/arm64", "X86_64": "linux/amd64"}.get(arch.group(1) if arch else "")
+    check(
+        "the documented build platform is the module's default cpu_architecture",
+        bool(documented) and wanted is not None and all(d == wanted for d in documented),
+        f"documented {documented}, module default {arch.group(1) if arch else None}",
+    )
+    cargo_runs = [i for st in builders for i in st.all("RUN") if "cargo build" in i.args]
+    check(
+        "the cargo target cache is per architecture (TARGETARCH in its id)",
+        any(re.search(r"type=cache,target=/src/target,[^ ]*id=[^ ]*\$\{?TARGETARCH", i.args) for i in cargo_runs),
+    )
 
     # The ECS task definition must use the same health check as the image.
     ecs = (REPO / "terraform" / "modules" / "gateway-service" / "main.tf").read_text(encoding="utf-8")

@@ -29,6 +29,9 @@ def main() -> int:
     iam = boto3.client("iam", **kw)
     ecr = boto3.client("ecr", **kw)
     sts = boto3.client("sts", **kw)
+    sns = boto3.client("sns", **kw)
+    events = boto3.client("events", **kw)
+    cloudwatch = boto3.client("cloudwatch", **kw)
     account = sts.get_caller_identity()["Account"]
     results: list[tuple[str, bool, str]] = []
 
@@ -68,6 +71,10 @@ def main() -> int:
     check("no internet gateway", igws == [], igws)
     nats = ec2.describe_nat_gateways(Filters=[{"Name": "vpc-id", "Values": vpcs}])["NatGateways"]
     check("no NAT gateway", nats == [], nats)
+    zone_ids = {}
+    for s in subnets:
+        zone_ids.setdefault(s["VpcId"], set()).add(s["AvailabilityZoneId"])
+    check("gateway and client subnets are in the same zone IDs", len(set(map(frozenset, zone_ids.values()))) == 1, zone_ids)
     routes = [r for rt in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": vpcs}])["RouteTables"] for r in rt["Routes"]]
     check("no default route", not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" for r in routes), routes)
 
@@ -89,29 +96,60 @@ def main() -> int:
         print("SKIP: circuit breaker (moto does not return deploymentConfiguration; covered by terraform test)")
     td = ecs.describe_task_definition(taskDefinition=svc_desc["taskDefinition"])["taskDefinition"]
     container = td["containerDefinitions"][0]
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    age = int(env["BEDROCK_GATEWAY_SERVER__MAX_CONNECTION_AGE_SECS"])
     check(
-        "deregistration delay <= stopTimeout",
-        int(tg_attrs["deregistration_delay.timeout_seconds"]) <= container["stopTimeout"],
-        (tg_attrs["deregistration_delay.timeout_seconds"], container["stopTimeout"]),
+        "deregistration delay >= 1.1 x max connection age (every connection sent GOAWAY before SIGTERM)",
+        int(tg_attrs["deregistration_delay.timeout_seconds"]) >= 1.1 * age,
+        (tg_attrs["deregistration_delay.timeout_seconds"], age),
     )
+    check(
+        "shutdown grace < stopTimeout <= 120",
+        int(env["BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS"]) < container["stopTimeout"] <= 120,
+        (env["BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS"], container["stopTimeout"]),
+    )
+    check(
+        "the gateway publishes EMF (StreamsInFlight) under ServiceName = the service",
+        env.get("BEDROCK_GATEWAY_METRICS__EMF") == "true" and env.get("BEDROCK_GATEWAY_METRICS__EMF_SERVICE_NAME") == NAME,
+        {k: v for k, v in env.items() if "METRICS" in k},
+    )
+    check("ARM64 task", td.get("runtimePlatform", {}).get("cpuArchitecture") == "ARM64", td.get("runtimePlatform"))
     check("health check is the binary", container["healthCheck"]["command"][:3] == ["CMD", "/usr/local/bin/bedrock-gateway", "healthcheck"])
 
     policy = iam.get_role_policy(RoleName=f"{NAME}-task", PolicyName="invoke-configured-models")["PolicyDocument"]
     if isinstance(policy, str):
         policy = json.loads(policy)
     stmts = policy["Statement"]
+    profile = f"arn:aws:bedrock:eu-west-1:{account}:inference-profile/eu.anthropic.claude-haiku-4-5-20251001-v1:0"
+
+    def resources(stmt: dict) -> list[str]:
+        return stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+
     check(
-        "task role: only InvokeModel* on the configured ARN",
-        len(stmts) == 1
-        and sorted(stmts[0]["Action"]) == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
-        and stmts[0]["Resource"] in (
-            ["arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"],
-            "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
-        ),
+        "task role: only InvokeModel* on the profile, and on its model in any region only through it",
+        len(stmts) == 2
+        and all(sorted(st["Action"]) == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"] for st in stmts)
+        and resources(stmts[0]) == [profile]
+        and resources(stmts[1]) == ["arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"]
+        and stmts[1].get("Condition", {}).get("StringEquals", {}).get("bedrock:InferenceProfileArn") in ([profile], profile),
         stmts,
     )
     attached = iam.list_attached_role_policies(RoleName=f"{NAME}-task")["AttachedPolicies"]
     check("task role has no managed policies", attached == [], attached)
+
+    topics = [t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(f":{NAME}-alarms")]
+    check("an alarm topic exists", len(topics) == 1, topics)
+    topic = topics[0] if topics else ""
+    if topic:
+        attributes = sns.get_topic_attributes(TopicArn=topic)["Attributes"]
+        check("the alarm topic is KMS-encrypted", attributes.get("KmsMasterKeyId", "") != "", attributes.get("KmsMasterKeyId"))
+    alarms = cloudwatch.describe_alarms(AlarmNamePrefix=NAME)["MetricAlarms"]
+    names = {a["AlarmName"] for a in alarms}
+    for wanted in ("error-ratio", "rejections", "streams-saturation", "no-healthy-targets"):
+        check(f"alarm {wanted}", f"{NAME}-{wanted}" in names, sorted(names))
+    check("every alarm notifies the topic", alarms and all(a["AlarmActions"] == [topic] for a in alarms), [(a["AlarmName"], a["AlarmActions"]) for a in alarms])
+    targets = events.list_targets_by_rule(Rule=f"{NAME}-deployment-failed")["Targets"]
+    check("failed deployments reach the topic", [t["Arn"] for t in targets] == [topic], targets)
 
     repo = ecr.describe_repositories(repositoryNames=[NAME])["repositories"][0]
     check("ECR immutable tags", repo["imageTagMutability"] == "IMMUTABLE")

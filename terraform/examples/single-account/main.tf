@@ -13,21 +13,36 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  # Pinned zone names (no data source): the deployment never silently moves
-  # when AWS adds a zone to the region.
-  azs = length(var.availability_zones) > 0 ? var.availability_zones : ["${var.region}a", "${var.region}b"]
+  partition = data.aws_partition.current.partition
+
+  # Default grants for var.models: an inference profile id (eu., us.,
+  # global., ...) gets the profile in this account and its model in any
+  # region (only through the profile, see the module); a plain model id its
+  # foundation model in the region.
+  profile_prefixes = ["global", "us", "eu", "apac", "jp", "au", "ca", "us-gov"]
+  derived_model_arns = distinct(flatten([
+    for m in values(var.models) : contains(local.profile_prefixes, split(".", m.model_id)[0]) ? [
+      "arn:${local.partition}:bedrock:${var.region}:${data.aws_caller_identity.current.account_id}:inference-profile/${m.model_id}",
+      "arn:${local.partition}:bedrock:*::foundation-model/${join(".", slice(split(".", m.model_id), 1, length(split(".", m.model_id))))}",
+    ] : ["arn:${local.partition}:bedrock:${var.region}::foundation-model/${m.model_id}"]
+  ]))
 }
 
 module "gateway" {
   #checkov:skip=CKV_AWS_150:Deletion protection is on by default in the module; this throw-away example turns it off so `terraform destroy` works in one step.
   source = "../../modules/gateway-service"
+  providers = {
+    aws         = aws
+    aws.bedrock = aws # Bedrock in the same region
+  }
 
-  name               = var.name
-  vpc_cidr           = var.gateway_vpc_cidr
-  availability_zones = local.azs
-  image_tag          = var.image_tag
-  models             = var.models
-  bedrock_model_arns = var.bedrock_model_arns
+  name                  = var.name
+  vpc_cidr              = var.gateway_vpc_cidr
+  availability_zone_ids = var.availability_zone_ids
+  image_tag             = var.image_tag
+  models                = var.models
+  bedrock_model_arns    = length(var.bedrock_model_arns) > 0 ? var.bedrock_model_arns : local.derived_model_arns
+  alarm_email           = var.alarm_email
 
   # The client VPC lives in this same account.
   allowed_principals = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
@@ -53,14 +68,16 @@ resource "aws_default_security_group" "client" {
   vpc_id = aws_vpc.client.id
 }
 
+# The client's subnets in the gateway's zone IDs: an interface endpoint can
+# only use zones the endpoint service is in.
 resource "aws_subnet" "client" {
-  count = length(local.azs)
+  count = length(module.gateway.availability_zone_ids)
 
   vpc_id                  = aws_vpc.client.id
-  availability_zone       = local.azs[count.index]
+  availability_zone_id    = module.gateway.availability_zone_ids[count.index]
   cidr_block              = cidrsubnet(var.client_vpc_cidr, 4, count.index)
   map_public_ip_on_launch = false
-  tags                    = { Name = "${var.name}-client-${local.azs[count.index]}" }
+  tags                    = { Name = "${var.name}-client-${module.gateway.availability_zone_ids[count.index]}" }
 }
 
 module "client" {

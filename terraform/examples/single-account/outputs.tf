@@ -22,3 +22,13 @@ output "dashboard_name" {
   description = "CloudWatch dashboard of the gateway."
   value       = module.gateway.dashboard_name
 }
+
+output "availability_zone_ids" {
+  description = "Zone IDs of the gateway and of the demo client subnets."
+  value       = module.gateway.availability_zone_ids
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic that alarms, failed deployments and endpoint connection requests notify."
+  value       = module.gateway.alarm_topic_arn
+}

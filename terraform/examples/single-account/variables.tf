@@ -17,23 +17,29 @@ variable "image_tag" {
 }
 
 variable "models" {
-  description = "Gateway model table: alias => { model_id, max_tokens_cap }."
+  description = "Gateway model table: alias => { model_id, max_tokens_cap }. The default is Claude Haiku 4.5 through the EU cross-region inference profile (for the default eu-west-1; use the us., apac., ... or global. profile elsewhere)."
   type = map(object({
     model_id       = string
     max_tokens_cap = optional(number)
   }))
   default = {
     "claude-haiku" = {
-      model_id       = "anthropic.claude-3-haiku-20240307-v1:0"
+      model_id       = "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
       max_tokens_cap = 4096
     }
   }
 }
 
 variable "bedrock_model_arns" {
-  description = "ARNs the gateway may invoke; must cover every model_id in models."
+  description = "ARNs the gateway may invoke; must cover every model_id in models. Empty = derived from models: an inference profile id gets its profile in this account plus its foundation model in any region (granted only through the profile), a plain model id its foundation model in the region."
   type        = list(string)
-  default     = ["arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"]
+  default     = []
+}
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the gateway's alarm topic (confirm the subscription mail). Null = none."
+  type        = string
+  default     = null
 }
 
 variable "gateway_vpc_cidr" {
@@ -54,8 +60,8 @@ variable "enable_deletion_protection" {
   default     = false
 }
 
-variable "availability_zones" {
-  description = "Availability Zones for both VPCs (at least two). Empty = \"<region>a\" and \"<region>b\"."
+variable "availability_zone_ids" {
+  description = "Zone IDs (e.g. [\"euw1-az1\", \"euw1-az2\"]) for both VPCs, at least two. Empty = the gateway module's default (the region's three lowest-numbered zone IDs); the client subnets follow the gateway's zone IDs."
   type        = list(string)
   default     = []
 }

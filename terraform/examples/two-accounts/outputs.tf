@@ -35,3 +35,26 @@ output "client_tenant" {
     vpc_endpoint_id = module.client.vpc_endpoint_id
   }
 }
+
+output "availability_zone_ids" {
+  description = "Zone IDs of the gateway (its subnets, NLB and endpoint service), taken from the client subnets."
+  value       = module.gateway.availability_zone_ids
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic in the gateway account that alarms, failed deployments and endpoint connection requests notify."
+  value       = module.gateway.alarm_topic_arn
+}
+
+output "ecs_cluster_and_service" {
+  description = "ECS cluster and service names of the gateway (for aws ecs update-service --force-new-deployment after pushing an image)."
+  value = {
+    cluster = module.gateway.cluster_name
+    service = module.gateway.service_name
+  }
+}
+
+output "bedrock_model_arns" {
+  description = "What the gateway's task role may invoke: bedrock_model_arns, or the ARNs derived from models."
+  value       = local.bedrock_model_arns
+}

@@ -42,30 +42,36 @@ variable "image_tag" {
   default     = "0.1.0"
 }
 
+variable "bedrock_region" {
+  description = "Region the gateway calls Bedrock in; null = region. Bedrock's alarms (and their SNS topic) are created there."
+  type        = string
+  default     = null
+}
+
 variable "models" {
-  description = "Gateway model table: alias => { model_id, max_tokens_cap }."
+  description = "Gateway model table: alias => { model_id, max_tokens_cap }. The default is Claude Haiku 4.5 through the EU cross-region inference profile (for the default eu-west-1; use the us., apac., ... or global. profile elsewhere)."
   type = map(object({
     model_id       = string
     max_tokens_cap = optional(number)
   }))
   default = {
     "claude-haiku" = {
-      model_id       = "anthropic.claude-3-haiku-20240307-v1:0"
+      model_id       = "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
       max_tokens_cap = 4096
     }
   }
 }
 
 variable "bedrock_model_arns" {
-  description = "ARNs the gateway may invoke; must cover every model_id in models."
-  type        = list(string)
-  default     = ["arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"]
-}
-
-variable "gateway_availability_zones" {
-  description = "AZ names (in the gateway account) for the gateway VPC. Choose zones whose AZ IDs exist in the client's subnets; AZ names map to different AZ IDs per account."
+  description = "ARNs the gateway may invoke; must cover every model_id in models. Empty = derived from models: an inference profile id (eu., us., global., ...) gets its profile in the gateway account plus its foundation model in any region (arn:aws:bedrock:*::foundation-model/..., granted only through the profile), a plain model id its foundation model in the Bedrock region."
   type        = list(string)
   default     = []
+}
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the gateway's alarm topics (confirm the subscription mail). Null = none: subscribe someone to the alarm_topic_arn output yourself."
+  type        = string
+  default     = null
 }
 
 variable "client_vpc_id" {
@@ -74,7 +80,7 @@ variable "client_vpc_id" {
 }
 
 variable "client_subnet_ids" {
-  description = "Subnets of the client VPC for the endpoint ENIs (one per AZ, in AZ IDs the gateway also uses)."
+  description = "Subnets of the client VPC for the endpoint ENIs: one per Availability Zone, at least two. The gateway's subnets are created in these subnets' zone IDs."
   type        = list(string)
 }
 
@@ -91,7 +97,7 @@ variable "client_zone_name" {
 }
 
 variable "tls_certificate_arn" {
-  description = "Optional ACM certificate (gateway account) for a TLS listener; must cover client_zone_name."
+  description = "Optional ACM certificate (gateway account) for a TLS listener; must cover client_zone_name. A private name needs an ACM private certificate (AWS Private CA) or an imported one, whose CA the clients trust."
   type        = string
   default     = null
 }

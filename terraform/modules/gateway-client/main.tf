@@ -1,3 +1,35 @@
+###############################################################################
+# Zones: an interface endpoint can only use subnets in zones the endpoint
+# service is in. Zone names map to different physical zones in each account,
+# so the comparison is by zone ID.
+###############################################################################
+
+data "aws_vpc_endpoint_service" "gateway" {
+  service_name = var.endpoint_service_name
+}
+
+# The service's zones as this account names them, to their zone IDs.
+data "aws_availability_zones" "service" {
+  all_availability_zones = true
+
+  filter {
+    name   = "zone-name"
+    values = tolist(data.aws_vpc_endpoint_service.gateway.availability_zones)
+  }
+}
+
+# count, not for_each: the subnets may be created in the same apply.
+data "aws_subnet" "endpoint" {
+  count = length(var.subnet_ids)
+  id    = var.subnet_ids[count.index]
+}
+
+locals {
+  subnet_zone_ids  = { for i, id in var.subnet_ids : id => data.aws_subnet.endpoint[i].availability_zone_id }
+  service_zone_ids = sort(data.aws_availability_zones.service.zone_ids)
+  outside_service  = [for id, zone in local.subnet_zone_ids : "${id} (${zone})" if !contains(local.service_zone_ids, zone)]
+}
+
 locals {
   tags  = merge({ "app" = "bedrock-gateway-client", "managed-by" = "terraform" }, var.tags)
   ports = compact([tostring(var.grpc_port), var.tls_port == null ? "" : tostring(var.tls_port)])
@@ -11,7 +43,7 @@ locals {
 ###############################################################################
 
 resource "aws_security_group" "endpoint" {
-  name        = "${var.name}-endpoint"
+  name_prefix = "${var.name}-endpoint-"
   description = "Bedrock gateway interface endpoint: gRPC from the client VPC only"
   vpc_id      = var.vpc_id
   tags        = merge(local.tags, { Name = "${var.name}-endpoint" })
@@ -50,6 +82,21 @@ resource "aws_vpc_endpoint" "gateway" {
   private_dns_enabled = false
 
   tags = merge(local.tags, { Name = var.name })
+
+  lifecycle {
+    precondition {
+      condition     = length(distinct(values(local.subnet_zone_ids))) == length(var.subnet_ids)
+      error_message = "subnet_ids must hold one subnet per Availability Zone; these share a zone: ${join(", ", [for id, zone in local.subnet_zone_ids : "${id} (${zone})"])}."
+    }
+    precondition {
+      condition     = length(distinct(values(local.subnet_zone_ids))) >= 2
+      error_message = "subnet_ids must span at least two Availability Zones, so that the gateway stays reachable when one zone fails."
+    }
+    precondition {
+      condition     = length(local.outside_service) == 0
+      error_message = "The gateway's endpoint service is only in zone IDs ${join(", ", local.service_zone_ids)}; these subnets are not: ${join(", ", local.outside_service)}. Use subnets in those zone IDs, or add their zones to the gateway (gateway-service availability_zone_ids)."
+    }
+  }
 }
 
 ###############################################################################

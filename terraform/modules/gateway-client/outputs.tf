@@ -37,3 +37,13 @@ output "private_zone_id" {
   description = "Private hosted zone holding the record."
   value       = local.zone_id
 }
+
+output "availability_zone_ids" {
+  description = "Zone IDs of the endpoint's subnets (each one a zone ID of the gateway's endpoint service, checked at plan time)."
+  value       = sort(distinct(values(local.subnet_zone_ids)))
+}
+
+output "endpoint_service_availability_zone_ids" {
+  description = "Zone IDs the gateway's endpoint service is in, as this account's endpoint service description reports them."
+  value       = local.service_zone_ids
+}

@@ -36,12 +36,17 @@ variable "vpc_id" {
 }
 
 variable "subnet_ids" {
-  description = "Subnets (one per Availability Zone, at least two recommended) for the endpoint's network interfaces. Their AZ IDs must be among the gateway NLB's AZ IDs."
+  description = "Subnets for the endpoint's network interfaces: one per Availability Zone, at least two zones, every one in a zone ID of the gateway's endpoint service (gateway-service output availability_zone_ids; zone names differ per account). Checked at plan time against the endpoint service's description."
   type        = list(string)
 
   validation {
-    condition     = length(var.subnet_ids) > 0 && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
-    error_message = "subnet_ids must list at least one subnet id (subnet-0123456789abcdef0)."
+    condition     = length(var.subnet_ids) >= 2 && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "subnet_ids must list at least two subnet ids (subnet-0123456789abcdef0), one per Availability Zone."
+  }
+
+  validation {
+    condition     = length(distinct(var.subnet_ids)) == length(var.subnet_ids)
+    error_message = "subnet_ids must not contain duplicates."
   }
 }
 

@@ -60,19 +60,21 @@ resource "aws_cloudwatch_log_group" "gateway" {
   tags = local.tags
 }
 
-# One JSON line per request -> a Requests metric used by the request
-# target-tracking policy and the dashboard.
-resource "aws_cloudwatch_log_metric_filter" "requests" {
-  name           = "${var.name}-requests"
+# The gateway's EMF metrics count requests, rejections and Bedrock errors but
+# not requests that failed on the gateway's side; their JSON request lines
+# (one per request, written when it ends) are counted here for the error
+# ratio alarm: server-side statuses, and misconfigurations (logged at ERROR,
+# e.g. Bedrock AccessDenied because the task role lacks a model ARN).
+resource "aws_cloudwatch_log_metric_filter" "server_errors" {
+  name           = "${var.name}-server-errors"
   log_group_name = aws_cloudwatch_log_group.gateway.name
-  pattern        = var.request_log_filter_pattern
+  pattern        = "{ $.target = \"bedrock_gateway::request\" && ($.status = \"Internal\" || $.status = \"Unavailable\" || $.status = \"Unknown\" || $.status = \"DataLoss\" || $.level = \"ERROR\") }"
 
   metric_transformation {
-    name          = "Requests"
-    namespace     = local.metric_namespace
-    value         = "1"
-    default_value = "0"
-    unit          = "Count"
+    name      = "ServerErrors"
+    namespace = local.log_metric_namespace
+    value     = "1"
+    unit      = "Count"
   }
 }
 
@@ -81,8 +83,30 @@ resource "aws_cloudwatch_log_metric_filter" "requests" {
 ###############################################################################
 
 locals {
-  bedrock_actions  = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
-  metric_namespace = "BedrockGateway/${var.name}"
+  bedrock_actions      = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+  log_metric_namespace = "BedrockGateway/${var.name}"
+
+  # Regional ARNs are granted as given. Foundation models with a wildcard or
+  # no region (what cross-region and global inference profiles route to,
+  # in regions AWS may add) only through the listed inference profiles.
+  bedrock_regional_arns   = [for a in var.bedrock_model_arns : a if can(regex("^arn:[^:]+:bedrock:[a-z0-9-]+:", a))]
+  bedrock_any_region_arns = [for a in var.bedrock_model_arns : a if !can(regex("^arn:[^:]+:bedrock:[a-z0-9-]+:", a))]
+  bedrock_profile_arns    = [for a in var.bedrock_model_arns : a if can(regex(":(application-)?inference-profile/", a))]
+  bedrock_statements = concat(
+    [{
+      Sid      = "InvokeConfiguredModels"
+      Effect   = "Allow"
+      Action   = local.bedrock_actions
+      Resource = local.bedrock_regional_arns
+    }],
+    length(local.bedrock_any_region_arns) == 0 ? [] : [{
+      Sid       = "InvokeThroughInferenceProfiles"
+      Effect    = "Allow"
+      Action    = local.bedrock_actions
+      Resource  = local.bedrock_any_region_arns
+      Condition = { StringEquals = { "bedrock:InferenceProfileArn" = local.bedrock_profile_arns } }
+    }],
+  )
 
   ecs_tasks_trust = jsonencode({
     Version = "2012-10-17"
@@ -168,13 +192,8 @@ resource "aws_iam_role_policy" "task" {
   name = "invoke-configured-models"
   role = aws_iam_role.task.id
   policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid      = "InvokeConfiguredModels"
-      Effect   = "Allow"
-      Action   = local.bedrock_actions
-      Resource = var.bedrock_model_arns
-    }]
+    Version   = "2012-10-17"
+    Statement = local.bedrock_statements
   })
 }
 
@@ -299,16 +318,53 @@ resource "aws_ecs_service" "this" {
   lifecycle {
     # Application Auto Scaling owns the running count after creation.
     ignore_changes = [desired_count]
+
+    precondition {
+      condition     = local.subnet_usable_ips >= local.subnet_needed_ips
+      error_message = "The subnets are too small: each must hold ${local.subnet_needed_ips} addresses (${length(local.interface_endpoints)} interface endpoints, the NLB${local.quota_store_enabled ? ", the quota store" : ""} and its share of 2 x max_capacity = ${2 * var.max_capacity} tasks during a deployment, +1), but the smallest has ${local.subnet_usable_ips} usable. Use a larger vpc_cidr (or subnets), more zones, or a lower max_capacity."
+    }
   }
 
-  # Tasks read their secrets at start: the values must exist first.
-  depends_on = [aws_lb_listener.tcp, aws_iam_role_policy.execution, aws_secretsmanager_secret_version.quota_store]
+  # A first deployment's tasks must find their whole network path (endpoints,
+  # the S3 route, security group rules) and their secrets in place: if they
+  # fail to start, the circuit breaker fails a deployment with nothing to
+  # roll back to.
+  depends_on = [
+    terraform_data.network_path,
+    aws_lb_listener.tcp,
+    aws_iam_role_policy.execution,
+    aws_iam_role_policy.task,
+    aws_secretsmanager_secret_version.quota_store,
+  ]
 
   tags = local.tags
 }
 
+# Everything between a starting task and the AWS APIs and clients it needs,
+# gathered so that the service waits for all of it (and tests can see what).
+resource "terraform_data" "network_path" {
+  input = {
+    interface_endpoints      = { for k, e in aws_vpc_endpoint.interface : k => e.id }
+    s3_endpoint              = aws_vpc_endpoint.s3[*].id
+    route_table_associations = aws_route_table_association.private[*].id
+    task_egress_rules = concat(
+      aws_vpc_security_group_egress_rule.tasks_to_endpoints[*].id,
+      aws_vpc_security_group_egress_rule.tasks_to_s3[*].id,
+      [for r in values(aws_vpc_security_group_egress_rule.tasks_extra) : r.id],
+      [for r in values(aws_vpc_security_group_egress_rule.tasks_prefix_lists) : r.id],
+      aws_vpc_security_group_egress_rule.tasks_to_quota_store[*].id,
+    )
+    # The NLB to the tasks, the tasks into the endpoints and the cache.
+    ingress_rules = concat(
+      [aws_vpc_security_group_ingress_rule.tasks_from_nlb.id, aws_vpc_security_group_egress_rule.nlb_to_tasks.id],
+      aws_vpc_security_group_ingress_rule.endpoints_from_tasks[*].id,
+      aws_vpc_security_group_ingress_rule.quota_store_from_tasks[*].id,
+    )
+  }
+}
+
 ###############################################################################
-# Autoscaling: target tracking on CPU and on requests per task
+# Autoscaling: target tracking on CPU and on streams in flight per task
 ###############################################################################
 
 locals {
@@ -345,61 +401,35 @@ resource "aws_appautoscaling_policy" "cpu" {
   depends_on = [aws_appautoscaling_target.this]
 }
 
-# Requests per running task per minute = Requests (log metric filter) /
-# RunningTaskCount (Container Insights).
-resource "aws_appautoscaling_policy" "requests" {
-  name               = "${var.name}-requests"
+# The streams each task has open: every task writes StreamsInFlight every
+# 10 s as EMF (0 when idle), so the Average over the fleet is the streams
+# per task, present even when idle (scale-in happens), and it falls as soon
+# as new tasks report. New tasks get connections within
+# max_connection_age_seconds, as clients reconnect after GOAWAY.
+resource "aws_appautoscaling_policy" "streams" {
+  name               = "${var.name}-streams"
   policy_type        = "TargetTrackingScaling"
   service_namespace  = "ecs"
   resource_id        = local.autoscaling_resource_id
   scalable_dimension = "ecs:service:DesiredCount"
 
   target_tracking_scaling_policy_configuration {
-    target_value       = var.requests_per_task_target
+    target_value       = var.streams_per_task_target
     scale_in_cooldown  = var.scale_in_cooldown_seconds
     scale_out_cooldown = var.scale_out_cooldown_seconds
 
     customized_metric_specification {
-      metrics {
-        id          = "requests"
-        return_data = false
-        metric_stat {
-          stat = "Sum"
-          metric {
-            namespace   = local.metric_namespace
-            metric_name = "Requests"
-          }
-        }
-      }
+      namespace   = local.emf_namespace
+      metric_name = "StreamsInFlight"
+      statistic   = "Average"
+      unit        = "Count"
 
-      metrics {
-        id          = "tasks"
-        return_data = false
-        metric_stat {
-          stat = "Average"
-          metric {
-            namespace   = "ECS/ContainerInsights"
-            metric_name = "RunningTaskCount"
-            dimensions {
-              name  = "ClusterName"
-              value = aws_ecs_cluster.this.name
-            }
-            dimensions {
-              name  = "ServiceName"
-              value = aws_ecs_service.this.name
-            }
-          }
-        }
-      }
-
-      metrics {
-        id          = "per_task"
-        label       = "Requests per task per minute"
-        expression  = "requests / tasks"
-        return_data = true
+      dimensions {
+        name  = "ServiceName"
+        value = local.emf_service_name
       }
     }
   }
 
-  depends_on = [aws_appautoscaling_target.this, aws_cloudwatch_log_metric_filter.requests]
+  depends_on = [aws_appautoscaling_target.this]
 }

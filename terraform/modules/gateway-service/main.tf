@@ -2,10 +2,16 @@ data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
-data "aws_availability_zones" "available" {
-  #checkov:skip=CKV_AWS_394:Only the first az_count names (sorted) are used, so a zone AWS adds later never changes the subnets; callers pin exact zones with var.availability_zones.
-  count = local.create_vpc && length(var.availability_zones) == 0 ? 1 : 0
-  state = "available"
+# Where Bedrock's metrics, and so its alarms, are (var.bedrock_region).
+data "aws_region" "bedrock" {
+  provider = aws.bedrock
+}
+
+# Only read when no zone IDs are given. No state filter: a zone that is
+# impaired at plan time must not move the subnets.
+data "aws_availability_zones" "default" {
+  #checkov:skip=CKV_AWS_394:Read only when var.availability_zone_ids is empty, and only the az_count lowest-numbered zone IDs are used, so a zone AWS adds later (a higher number) does not move the subnets; callers pin zones with var.availability_zone_ids.
+  count = local.create_vpc && length(var.availability_zone_ids) == 0 ? 1 : 0
 
   filter {
     name   = "opt-in-status"
@@ -25,17 +31,45 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
 
-  azs = local.create_vpc ? (
-    length(var.availability_zones) > 0 ? var.availability_zones : slice(data.aws_availability_zones.available[0].names, 0, var.az_count)
+  # Zone IDs, not names: names map to different physical zones in each
+  # account, and client endpoints can only use the service's zone IDs.
+  # Default: the az_count lowest-numbered IDs (use1-az2 before use1-az10).
+  default_zone_ids = local.create_vpc && length(var.availability_zone_ids) == 0 ? {
+    for id in data.aws_availability_zones.default[0].zone_ids :
+    format("%s%04d", regex("^(.*-az)([0-9]+)$", id)[0], tonumber(regex("^(.*-az)([0-9]+)$", id)[1])) => id
+  } : {}
+  zone_ids = local.create_vpc ? (
+    length(var.availability_zone_ids) > 0 ? var.availability_zone_ids : slice([for k in sort(keys(local.default_zone_ids)) : local.default_zone_ids[k]], 0, var.az_count)
   ) : []
+
+  # The zone IDs the NLB, the tasks and the endpoint service are in.
+  service_zone_ids = local.create_vpc ? local.zone_ids : distinct(data.aws_subnet.selected[*].availability_zone_id)
 
   vpc_id             = local.create_vpc ? aws_vpc.this[0].id : var.vpc_id
   vpc_cidr           = local.create_vpc ? aws_vpc.this[0].cidr_block : data.aws_vpc.existing[0].cidr_block
   private_subnet_ids = local.create_vpc ? aws_subnet.private[*].id : var.private_subnet_ids
   route_table_ids    = local.create_vpc ? [aws_route_table.private[0].id] : var.private_route_table_ids
 
+  # The module's endpoints only in its own VPC, unless the caller says the
+  # given VPC is the gateway's alone (see var.create_vpc_endpoints).
+  create_endpoints = var.create_vpc_endpoints == null ? local.create_vpc : var.create_vpc_endpoints
+
   # Subnet size: /20 out of a /16, smaller for smaller VPCs, always room for 6 AZs.
   subnet_newbits = 4
+
+  # Addresses each subnet must hold: one per interface endpoint, the NLB,
+  # the quota store's endpoint, and its share of a 200 % deployment at
+  # max_capacity (ECS spreads tasks over the zones; +1 for an uneven spread).
+  # AWS reserves 5 addresses of every subnet.
+  subnet_prefixes = local.create_vpc ? [for _ in local.zone_ids : tonumber(split("/", var.vpc_cidr)[1]) + local.subnet_newbits] : [
+    for s in data.aws_subnet.selected : tonumber(split("/", s.cidr_block)[1])
+  ]
+  # (The extra /16 only keeps min() defined while a bad subnet list is refused.)
+  subnet_usable_ips = min(concat([for p in local.subnet_prefixes : pow(2, 32 - p) - 5], [pow(2, 16) - 5])...)
+  subnet_needed_ips = (
+    length(local.interface_endpoints) + 1 + (local.quota_store_enabled ? 1 : 0)
+    + ceil(2 * var.max_capacity / max(length(local.subnet_prefixes), 1)) + 1
+  )
 
   tags = merge({ "app" = "bedrock-gateway", "managed-by" = "terraform" }, var.tags)
 
@@ -43,11 +77,19 @@ locals {
   image          = coalesce(var.container_image, "${aws_ecr_repository.this.repository_url}:${var.image_tag}")
   bedrock_region = coalesce(var.bedrock_region, local.region)
 
-  # Drain choreography (see README "Draining"): the NLB keeps established
-  # flows for deregistration_delay after a task is deregistered, ECS then
-  # sends SIGTERM and the gateway drains for the same grace, and the task is
-  # killed stopTimeout seconds after SIGTERM.
-  deregistration_delay = var.drain_seconds
+  # The gateway's EMF metrics (server/src/emf.rs): namespace and the value of
+  # their ServiceName dimension.
+  emf_namespace    = "BedrockGateway"
+  emf_service_name = var.name
+
+  # Drain choreography (see README "Draining"): ECS deregisters a task and
+  # waits deregistration_delay before SIGTERM; the NLB sends it no new
+  # connections and keeps the established ones. The gateway sends GOAWAY on
+  # each connection within 1.1 x max_connection_age, so by SIGTERM no new
+  # stream arrives; it then drains for drain_seconds (shutdown grace) and the
+  # task is killed stopTimeout seconds after SIGTERM. Every stream thus gets
+  # at least drain_seconds.
+  deregistration_delay = ceil(var.max_connection_age_seconds * 1.1)
   stop_timeout         = var.drain_seconds + 15
 
   model_env = merge([
@@ -67,10 +109,15 @@ locals {
       local.auth_env,
       local.quota_env,
       {
-        "BEDROCK_GATEWAY_SERVER__LISTEN"              = "0.0.0.0:${var.grpc_port}"
-        "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS" = tostring(var.drain_seconds)
-        "BEDROCK_GATEWAY_BEDROCK__REGION"             = local.bedrock_region
-        "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"      = tostring(var.proxy_protocol_v2)
+        "BEDROCK_GATEWAY_SERVER__LISTEN"                  = "0.0.0.0:${var.grpc_port}"
+        "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS"     = tostring(var.drain_seconds)
+        "BEDROCK_GATEWAY_SERVER__MAX_CONNECTION_AGE_SECS" = tostring(var.max_connection_age_seconds)
+        "BEDROCK_GATEWAY_SERVER__MAX_CONCURRENT_REQUESTS" = tostring(var.max_streams_per_task)
+        "BEDROCK_GATEWAY_BEDROCK__REGION"                 = local.bedrock_region
+        "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"          = tostring(var.proxy_protocol_v2)
+        # StreamsInFlight & co. for autoscaling and alarms (monitoring.tf).
+        "BEDROCK_GATEWAY_METRICS__EMF"              = "true"
+        "BEDROCK_GATEWAY_METRICS__EMF_SERVICE_NAME" = local.emf_service_name
       }
     ) : k => v if !contains(keys(local.container_secrets), k)
   }
@@ -101,14 +148,14 @@ resource "aws_default_security_group" "this" {
 }
 
 resource "aws_subnet" "private" {
-  count = length(local.azs)
+  count = length(local.zone_ids)
 
   vpc_id                  = aws_vpc.this[0].id
-  availability_zone       = local.azs[count.index]
+  availability_zone_id    = local.zone_ids[count.index]
   cidr_block              = cidrsubnet(var.vpc_cidr, local.subnet_newbits, count.index)
   map_public_ip_on_launch = false
 
-  tags = merge(local.tags, { Name = "${var.name}-private-${local.azs[count.index]}", tier = "private" })
+  tags = merge(local.tags, { Name = "${var.name}-private-${local.zone_ids[count.index]}", tier = "private" })
 }
 
 # One route table with only the implicit local route (+ the S3 gateway
@@ -193,7 +240,7 @@ resource "aws_iam_role_policy" "flow_logs" {
 ###############################################################################
 
 resource "aws_kms_key" "this" {
-  description             = "${var.name}: CloudWatch Logs, ECR and quota store encryption"
+  description             = "${var.name}: CloudWatch Logs, ECR, quota store and alarm topic encryption"
   enable_key_rotation     = true
   deletion_window_in_days = 30
 
@@ -206,6 +253,17 @@ resource "aws_kms_key" "this" {
         Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
         Action    = "kms:*"
         Resource  = "*"
+      },
+      {
+        # The alarm topic is encrypted with this key: alarms, EventBridge
+        # and endpoint-connection notifications publish to it.
+        Sid    = "AlarmTopicPublishers"
+        Effect = "Allow"
+        Principal = {
+          Service = ["cloudwatch.amazonaws.com", "events.amazonaws.com", "vpce.amazonaws.com"]
+        }
+        Action   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+        Resource = "*"
       },
       {
         Sid       = "CloudWatchLogs"

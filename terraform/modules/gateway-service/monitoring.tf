@@ -28,8 +28,8 @@ resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
+  alarm_actions       = [local.alarm_topic_arn]
+  ok_actions          = [local.alarm_topic_arn]
   tags                = local.tags
 }
 
@@ -45,8 +45,8 @@ resource "aws_cloudwatch_metric_alarm" "no_healthy_hosts" {
   threshold           = 1
   comparison_operator = "LessThanThreshold"
   treat_missing_data  = "breaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
+  alarm_actions       = [local.alarm_topic_arn]
+  ok_actions          = [local.alarm_topic_arn]
   tags                = local.tags
 }
 
@@ -62,12 +62,14 @@ resource "aws_cloudwatch_metric_alarm" "cpu_high" {
   threshold           = var.cpu_alarm_threshold_percent
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "missing"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
+  alarm_actions       = [local.alarm_topic_arn]
+  ok_actions          = [local.alarm_topic_arn]
   tags                = local.tags
 }
 
 resource "aws_cloudwatch_metric_alarm" "bedrock_throttles" {
+  # Next to Bedrock's metrics, in var.bedrock_region.
+  provider = aws.bedrock
   for_each = local.bedrock_model_ids
 
   alarm_name          = "${var.name}-throttles-${replace(each.value, "/[^A-Za-z0-9._-]/", "_")}"
@@ -81,12 +83,25 @@ resource "aws_cloudwatch_metric_alarm" "bedrock_throttles" {
   threshold           = var.throttle_alarm_threshold
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
+  alarm_actions       = [local.bedrock_alarm_topic_arn]
+  ok_actions          = [local.bedrock_alarm_topic_arn]
   tags                = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = data.aws_region.bedrock.name == local.bedrock_region
+      error_message = "The aws.bedrock provider is configured for ${data.aws_region.bedrock.name}, but the gateway calls Bedrock in ${local.bedrock_region}: pass a provider for bedrock_region as aws.bedrock (the same provider as aws when they are one region)."
+    }
+    precondition {
+      condition     = split(":", local.bedrock_alarm_topic_arn)[3] == local.bedrock_region
+      error_message = "Bedrock's alarms are in ${local.bedrock_region} and can only notify an SNS topic there; ${local.bedrock_alarm_topic_arn} is not (set bedrock_alarm_sns_topic_arn to a topic in bedrock_region, or leave it null)."
+    }
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "bedrock_5xx" {
+  # Next to Bedrock's metrics, in var.bedrock_region.
+  provider = aws.bedrock
   for_each = local.bedrock_model_ids
 
   alarm_name          = "${var.name}-5xx-${replace(each.value, "/[^A-Za-z0-9._-]/", "_")}"
@@ -100,8 +115,8 @@ resource "aws_cloudwatch_metric_alarm" "bedrock_5xx" {
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
+  alarm_actions       = [local.bedrock_alarm_topic_arn]
+  ok_actions          = [local.bedrock_alarm_topic_arn]
   tags                = local.tags
 }
 
@@ -117,8 +132,90 @@ resource "aws_cloudwatch_metric_alarm" "target_resets" {
   threshold           = 50
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
+  alarm_actions       = [local.alarm_topic_arn]
+  ok_actions          = [local.alarm_topic_arn]
+  tags                = local.tags
+}
+
+# The gateway's own health, from its EMF metrics (namespace BedrockGateway,
+# dimension ServiceName) and its request log lines.
+
+locals {
+  emf_dimensions = { ServiceName = local.emf_service_name }
+}
+
+resource "aws_cloudwatch_metric_alarm" "error_ratio" {
+  alarm_name          = "${var.name}-error-ratio"
+  alarm_description   = "More than ${var.error_ratio_alarm_percent}% of the gateway's requests end with a server-side error or a misconfiguration (3 of 5 minutes, at least 10 requests a minute). Logs Insights: status Internal/Unavailable/Unknown/DataLoss or level ERROR."
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  threshold           = var.error_ratio_alarm_percent
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic_arn]
+  ok_actions          = [local.alarm_topic_arn]
+  tags                = local.tags
+
+  metric_query {
+    id          = "ratio"
+    label       = "Server errors (% of requests)"
+    expression  = "IF(requests >= 10, 100 * FILL(errors, 0) / requests, 0)"
+    return_data = true
+  }
+
+  metric_query {
+    id = "requests"
+    metric {
+      namespace   = local.emf_namespace
+      metric_name = "Requests"
+      dimensions  = local.emf_dimensions
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = local.log_metric_namespace
+      metric_name = "ServerErrors"
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "rejections" {
+  alarm_name          = "${var.name}-rejections"
+  alarm_description   = "The gateway refused more than ${var.rejections_alarm_threshold} requests in 5 minutes before they reached Bedrock (authentication, permission, quota, capacity, size, ...): see bedrock_gateway_rejections_total by reason, or the request log's reason field."
+  namespace           = local.emf_namespace
+  metric_name         = "Rejections"
+  dimensions          = local.emf_dimensions
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.rejections_alarm_threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic_arn]
+  ok_actions          = [local.alarm_topic_arn]
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "streams_saturation" {
+  alarm_name          = "${var.name}-streams-saturation"
+  alarm_description   = "A task has had more than ${var.streams_saturation_alarm_percent}% of max_streams_per_task (${var.max_streams_per_task}) streams in flight for 3 minutes: scaling is not keeping up or max_capacity (${var.max_capacity}) is reached; tasks refuse streams beyond the limit."
+  namespace           = local.emf_namespace
+  metric_name         = "StreamsInFlight"
+  dimensions          = local.emf_dimensions
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  threshold           = floor(var.max_streams_per_task * var.streams_saturation_alarm_percent / 100)
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [local.alarm_topic_arn]
+  ok_actions          = [local.alarm_topic_arn]
   tags                = local.tags
 }
 
@@ -135,12 +232,16 @@ locals {
       {
         type = "metric", x = 0, y = 0, width = 8, height = 6
         properties = {
-          title  = "Requests (from gateway logs)"
+          title  = "Streams per task, requests (gateway EMF)"
           region = local.region
-          stat   = "Sum"
           period = 60
           metrics = [
-            [local.metric_namespace, "Requests"],
+            [local.emf_namespace, "StreamsInFlight", "ServiceName", local.emf_service_name, { stat = "Average", label = "StreamsInFlight avg per task (scaling target ${var.streams_per_task_target})" }],
+            [local.emf_namespace, "StreamsInFlight", "ServiceName", local.emf_service_name, { stat = "Maximum", label = "StreamsInFlight max" }],
+            [local.emf_namespace, "Requests", "ServiceName", local.emf_service_name, { stat = "Sum", yAxis = "right" }],
+            [local.emf_namespace, "Rejections", "ServiceName", local.emf_service_name, { stat = "Sum", yAxis = "right" }],
+            [local.emf_namespace, "BedrockErrors", "ServiceName", local.emf_service_name, { stat = "Sum", yAxis = "right" }],
+            [local.log_metric_namespace, "ServerErrors", { stat = "Sum", yAxis = "right" }],
           ]
         }
       },

@@ -6,13 +6,8 @@ locals {
   # service short name => endpoint policy statements
   interface_endpoint_statements = merge(
     {
-      "bedrock-runtime" = [{
-        Sid       = "InvokeConfiguredModelsOnly"
-        Effect    = "Allow"
-        Principal = { AWS = aws_iam_role.task.arn }
-        Action    = local.bedrock_actions
-        Resource  = var.bedrock_model_arns
-      }]
+      # The task role's statements, for the task role only.
+      "bedrock-runtime" = [for st in local.bedrock_statements : merge(st, { Principal = { AWS = aws_iam_role.task.arn } })]
       "ecr.api" = [
         {
           Sid       = "AuthToken"
@@ -86,7 +81,7 @@ locals {
   }
 
   # service short name => endpoint policy document (JSON)
-  interface_endpoints = var.create_vpc_endpoints ? {
+  interface_endpoints = local.create_endpoints ? {
     for svc, statements in local.interface_endpoint_all_statements :
     svc => jsonencode({ Version = "2012-10-17", Statement = statements })
   } : {}
@@ -108,9 +103,10 @@ resource "aws_vpc_endpoint" "interface" {
 }
 
 # ECR stores image layers in S3; a gateway endpoint on the private route
-# tables reaches them. The policy admits only ECR's layer bucket.
+# tables reaches them. The policy admits only ECR's layer bucket, which is
+# why it is only created in a VPC that is the gateway's alone.
 resource "aws_vpc_endpoint" "s3" {
-  count = var.create_vpc_endpoints ? 1 : 0
+  count = local.create_endpoints ? 1 : 0
 
   vpc_id            = local.vpc_id
   service_name      = "com.amazonaws.${local.region}.s3"
@@ -137,7 +133,7 @@ resource "aws_vpc_endpoint" "s3" {
 ###############################################################################
 
 resource "aws_security_group" "nlb" {
-  name        = "${var.name}-nlb"
+  name_prefix = "${var.name}-nlb-"
   description = "Internal NLB of the Bedrock gateway"
   vpc_id      = local.vpc_id
   tags        = merge(local.tags, { Name = "${var.name}-nlb" })
@@ -179,7 +175,7 @@ resource "aws_vpc_security_group_egress_rule" "nlb_to_tasks" {
 }
 
 resource "aws_security_group" "tasks" {
-  name        = "${var.name}-tasks"
+  name_prefix = "${var.name}-tasks-"
   description = "Bedrock gateway Fargate tasks: only the NLB may connect"
   vpc_id      = local.vpc_id
   tags        = merge(local.tags, { Name = "${var.name}-tasks" })
@@ -199,7 +195,7 @@ resource "aws_vpc_security_group_ingress_rule" "tasks_from_nlb" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "tasks_to_endpoints" {
-  count = var.create_vpc_endpoints ? 1 : 0
+  count = local.create_endpoints ? 1 : 0
 
   security_group_id            = aws_security_group.tasks.id
   description                  = "HTTPS to the interface endpoints (Bedrock, ECR, Logs)"
@@ -210,7 +206,7 @@ resource "aws_vpc_security_group_egress_rule" "tasks_to_endpoints" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "tasks_to_s3" {
-  count = var.create_vpc_endpoints ? 1 : 0
+  count = local.create_endpoints ? 1 : 0
 
   security_group_id = aws_security_group.tasks.id
   description       = "HTTPS to S3 (ECR image layers) via the gateway endpoint"
@@ -231,10 +227,21 @@ resource "aws_vpc_security_group_egress_rule" "tasks_extra" {
   cidr_ipv4         = each.value
 }
 
-resource "aws_security_group" "endpoints" {
-  count = var.create_vpc_endpoints ? 1 : 0
+resource "aws_vpc_security_group_egress_rule" "tasks_prefix_lists" {
+  for_each = toset(var.task_egress_prefix_list_ids)
 
-  name        = "${var.name}-endpoints"
+  security_group_id = aws_security_group.tasks.id
+  description       = "HTTPS to prefix list ${each.value}"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  prefix_list_id    = each.value
+}
+
+resource "aws_security_group" "endpoints" {
+  count = local.create_endpoints ? 1 : 0
+
+  name_prefix = "${var.name}-endpoints-"
   description = "Interface VPC endpoints used by the Bedrock gateway tasks"
   vpc_id      = local.vpc_id
   tags        = merge(local.tags, { Name = "${var.name}-endpoints" })
@@ -245,7 +252,7 @@ resource "aws_security_group" "endpoints" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_tasks" {
-  count = var.create_vpc_endpoints ? 1 : 0
+  count = local.create_endpoints ? 1 : 0
 
   security_group_id            = aws_security_group.endpoints[0].id
   description                  = "HTTPS from the gateway tasks only"

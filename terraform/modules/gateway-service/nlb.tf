@@ -2,9 +2,10 @@
 # Internal NLB and the PrivateLink endpoint service on it
 ###############################################################################
 
+# count, not for_each: the subnets may be created in the same apply.
 data "aws_subnet" "selected" {
-  for_each = local.create_vpc ? toset([]) : toset(var.private_subnet_ids)
-  id       = each.value
+  count = local.create_vpc ? 0 : length(var.private_subnet_ids)
+  id    = var.private_subnet_ids[count.index]
 }
 
 resource "aws_lb" "this" {
@@ -35,8 +36,16 @@ resource "aws_lb" "this" {
 
   lifecycle {
     precondition {
-      condition     = local.create_vpc || length(distinct([for s in data.aws_subnet.selected : s.availability_zone])) >= 2
+      condition     = local.create_vpc || length(distinct([for s in data.aws_subnet.selected : s.availability_zone_id])) >= 2
       error_message = "private_subnet_ids must be in at least two different Availability Zones."
+    }
+    precondition {
+      condition     = local.create_vpc || length(distinct([for s in data.aws_subnet.selected : s.availability_zone_id])) == length(var.private_subnet_ids)
+      error_message = "private_subnet_ids must hold one subnet per Availability Zone (an NLB takes one subnet per zone); these share a zone: ${join(", ", [for s in data.aws_subnet.selected : "${s.id} (${s.availability_zone_id})"])}."
+    }
+    precondition {
+      condition     = local.create_vpc || alltrue([for s in data.aws_subnet.selected : s.vpc_id == var.vpc_id])
+      error_message = "Every private_subnet_ids entry must be a subnet of vpc_id."
     }
     precondition {
       condition     = local.create_vpc || alltrue([for s in data.aws_subnet.selected : !s.map_public_ip_on_launch])

@@ -8,9 +8,9 @@ output "private_subnet_ids" {
   value       = local.private_subnet_ids
 }
 
-output "availability_zones" {
-  description = "Availability Zone names of the created subnets (empty when the VPC was given). Client endpoints must use subnets in the same AZ IDs."
-  value       = local.azs
+output "availability_zone_ids" {
+  description = "Availability Zone IDs (e.g. euw1-az1) of the gateway's subnets, and so of the NLB and the endpoint service, created or given. Client accounts' endpoint subnets must be in these zone IDs (zone names differ per account); the gateway-client module checks it."
+  value       = local.service_zone_ids
 }
 
 output "endpoint_service_name" {
@@ -108,7 +108,7 @@ output "security_group_ids" {
   value = {
     nlb         = aws_security_group.nlb.id
     tasks       = aws_security_group.tasks.id
-    endpoints   = var.create_vpc_endpoints ? aws_security_group.endpoints[0].id : null
+    endpoints   = local.create_endpoints ? aws_security_group.endpoints[0].id : null
     quota_store = local.quota_store_enabled ? aws_security_group.quota_store[0].id : null
   }
 }
@@ -119,8 +119,27 @@ output "stop_timeout_seconds" {
 }
 
 output "deregistration_delay_seconds" {
-  description = "Target group deregistration delay (= drain_seconds)."
+  description = "Target group deregistration delay, ceil(1.1 x max_connection_age_seconds): ECS waits this long after deregistering a task before SIGTERM, by which time every connection to it has been sent GOAWAY."
   value       = local.deregistration_delay
+}
+
+output "streams_in_flight_metric" {
+  description = "The per-task in-flight streams metric the gateway publishes (EMF) and the streams policy tracks (statistic Average): namespace, metric_name and dimensions, for your own alarms and dashboards."
+  value = {
+    namespace   = local.emf_namespace
+    metric_name = "StreamsInFlight"
+    dimensions  = local.emf_dimensions
+  }
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic the alarms (module region), the ECS deployment-failure rule and the endpoint connection requests notify: alarm_sns_topic_arn or the one created."
+  value       = local.alarm_topic_arn
+}
+
+output "bedrock_alarm_topic_arn" {
+  description = "SNS topic in bedrock_region that Bedrock's throttling and 5xx alarms notify (alarm_topic_arn when bedrock_region is the module's region)."
+  value       = local.bedrock_alarm_topic_arn
 }
 
 output "container_environment" {

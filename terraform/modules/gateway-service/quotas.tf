@@ -79,7 +79,7 @@ locals {
 resource "aws_security_group" "quota_store" {
   count = local.quota_store_enabled ? 1 : 0
 
-  name        = "${var.name}-quota-store"
+  name_prefix = "${var.name}-quota-store-"
   description = "Quota store of the Bedrock gateway: only the gateway tasks may connect"
   vpc_id      = local.vpc_id
   tags        = merge(local.tags, { Name = "${var.name}-quota-store" })

@@ -35,7 +35,7 @@ variable "vpc_id" {
 }
 
 variable "private_subnet_ids" {
-  description = "Private subnets of the existing VPC (required when vpc_id is set, ignored otherwise). They must span at least two Availability Zones and must not map public IPs on launch. The NLB, the Fargate tasks and the interface endpoints are placed in them."
+  description = "Private subnets of the existing VPC (required when vpc_id is set, ignored otherwise): one per Availability Zone, at least two zones, none mapping public IPs on launch. The NLB, the Fargate tasks and (with create_vpc_endpoints) the interface endpoints are placed in them; their zone IDs are the endpoint service's zones (output availability_zone_ids)."
   type        = list(string)
   default     = []
 
@@ -51,13 +51,24 @@ variable "private_subnet_ids" {
 }
 
 variable "private_route_table_ids" {
-  description = "Route tables of the existing VPC's private subnets; the S3 gateway endpoint (needed for ECR image layers) is attached to them. Ignored when the module creates the VPC."
+  description = "Route tables of the existing VPC's private subnets, required when vpc_id is set and create_vpc_endpoints = true: the S3 gateway endpoint (ECR image layers) is attached to them. Ignored otherwise."
   type        = list(string)
   default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for r in var.private_route_table_ids : can(regex("^rtb-[0-9a-f]{8,17}$", r))])
+    error_message = "Every private_route_table_ids entry must look like rtb-0123456789abcdef0."
+  }
+
+  validation {
+    condition     = var.vpc_id == null || var.create_vpc_endpoints != true || length(var.private_route_table_ids) > 0
+    error_message = "With vpc_id and create_vpc_endpoints = true, private_route_table_ids must list the route tables of private_subnet_ids: without the S3 gateway endpoint's route the tasks cannot download ECR image layers and every image pull times out."
+  }
 }
 
 variable "vpc_cidr" {
-  description = "CIDR block of the VPC the module creates (ignored when vpc_id is set). Subnets are /20s (or smaller) carved from it, one per Availability Zone."
+  description = "CIDR block of the VPC the module creates (ignored when vpc_id is set). Each Availability Zone gets one subnet of 1/16 of it (a /20 of a /16). A plan fails when a subnet cannot hold the interface endpoints, the NLB and its share of 2 x max_capacity tasks (a 200 % deployment): a /24 (/28 subnets) is too small for the defaults."
   type        = string
   default     = "10.80.0.0/16"
 
@@ -68,7 +79,7 @@ variable "vpc_cidr" {
 }
 
 variable "az_count" {
-  description = "Number of Availability Zones (and private subnets) the created VPC spans. At least 2 for a highly available NLB and service."
+  description = "Number of Availability Zones (and private subnets) the created VPC spans when availability_zone_ids is empty: the region's first az_count zone IDs (by number, opt-in zones excluded, whatever their current state). At least 2 for a highly available NLB and service."
   type        = number
   default     = 3
 
@@ -78,14 +89,20 @@ variable "az_count" {
   }
 }
 
-variable "availability_zones" {
-  description = "Explicit Availability Zone names for the created VPC's subnets (overrides az_count). Leave empty to take the first az_count available zones of the region. Pick zones whose AZ IDs exist in the client accounts too: PrivateLink endpoints can only be created in AZ IDs the service is in."
+variable "availability_zone_ids" {
+  description = "Availability Zone IDs (e.g. [\"euw1-az1\", \"euw1-az2\"], not names) of the created VPC's subnets, and so of the NLB and the endpoint service; overrides az_count. Zone names map to different physical zones in each account, zone IDs do not: use the zone IDs of the client accounts' endpoint subnets (the two-accounts example derives them). Empty = the region's first az_count zone IDs."
   type        = list(string)
   default     = []
+  nullable    = false
 
   validation {
-    condition     = length(var.availability_zones) == 0 || length(var.availability_zones) >= 2
-    error_message = "availability_zones must list at least two zones (or be empty)."
+    condition     = alltrue([for z in var.availability_zone_ids : can(regex("^[a-z]{2,}[0-9]-az[0-9]+$", z))])
+    error_message = "availability_zone_ids entries are zone IDs such as euw1-az1 or use1-az4 (`aws ec2 describe-availability-zones` shows ZoneId next to ZoneName), not zone names such as eu-west-1a."
+  }
+
+  validation {
+    condition     = length(var.availability_zone_ids) == 0 || (length(var.availability_zone_ids) >= 2 && length(distinct(var.availability_zone_ids)) == length(var.availability_zone_ids))
+    error_message = "availability_zone_ids must list at least two different zone IDs (or be empty): subnets in one zone give no availability when that zone fails."
   }
 }
 
@@ -96,9 +113,9 @@ variable "enable_flow_logs" {
 }
 
 variable "create_vpc_endpoints" {
-  description = "Create the interface endpoints (bedrock-runtime, ecr.api, ecr.dkr, logs, plus `extra_interface_endpoints`) and the S3 gateway endpoint. Set to false only if the (existing) VPC already has them with private DNS; then allow the tasks' HTTPS egress with `task_egress_cidr_blocks`."
+  description = "Create the interface endpoints (bedrock-runtime, ecr.api, ecr.dkr, logs, secretsmanager/ssm when needed, plus extra_interface_endpoints) with private DNS and the S3 gateway endpoint. Null (default) = only in the VPC the module creates. In your own VPC (vpc_id) their private DNS names and gateway-only policies and security group would apply to every workload in the VPC, so set true only for a VPC dedicated to the gateway (it then needs private_route_table_ids); otherwise the VPC's existing endpoints (or NAT) serve the tasks through task_egress_cidr_blocks / task_egress_prefix_list_ids."
   type        = bool
-  default     = true
+  default     = null
 }
 
 variable "extra_interface_endpoints" {
@@ -113,13 +130,31 @@ variable "extra_interface_endpoints" {
 }
 
 variable "task_egress_cidr_blocks" {
-  description = "Extra IPv4 CIDRs the tasks may reach on TCP 443 (only needed when create_vpc_endpoints = false and the endpoints live elsewhere). By default the tasks can reach only the module's endpoints."
+  description = "IPv4 CIDRs the tasks may reach on TCP 443 besides the module's endpoints: in your own VPC without create_vpc_endpoints, where its interface endpoints (ecr.api, ecr.dkr, logs, bedrock-runtime, secretsmanager/ssm when used) live, e.g. the VPC CIDR. With the module's endpoints the tasks need none."
   type        = list(string)
   default     = []
+  nullable    = false
 
   validation {
     condition     = alltrue([for c in var.task_egress_cidr_blocks : can(cidrhost(c, 0))])
     error_message = "Every task_egress_cidr_blocks entry must be a valid CIDR block."
+  }
+
+  validation {
+    condition     = var.vpc_id == null || var.create_vpc_endpoints == true || length(var.task_egress_cidr_blocks) > 0
+    error_message = "With vpc_id and without create_vpc_endpoints the tasks reach ECR, CloudWatch Logs and Bedrock through your VPC's own endpoints: set task_egress_cidr_blocks to where they live (e.g. the VPC CIDR) and task_egress_prefix_list_ids to the S3 prefix list of your S3 gateway endpoint (ECR image layers); without them no task can start."
+  }
+}
+
+variable "task_egress_prefix_list_ids" {
+  description = "Managed prefix lists the tasks may reach on TCP 443, e.g. the S3 prefix list (pl-...) of your VPC's S3 gateway endpoint, which ECR image layers come through. Only for your own VPC without create_vpc_endpoints; the module's S3 endpoint is allowed already."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for p in var.task_egress_prefix_list_ids : can(regex("^pl-[0-9a-f]{8,17}$", p))])
+    error_message = "Every task_egress_prefix_list_ids entry must be a prefix list id like pl-6da54004."
   }
 }
 
@@ -195,9 +230,9 @@ variable "memory" {
 }
 
 variable "cpu_architecture" {
-  description = "CPU architecture of the task; must match the image (X86_64 or ARM64)."
+  description = "CPU architecture of the task: ARM64 (Graviton, cheaper per vCPU for the same work) or X86_64. The image must be built for it: docker buildx build --platform linux/arm64 (or linux/amd64), see terraform/README.md."
   type        = string
-  default     = "X86_64"
+  default     = "ARM64"
 
   validation {
     condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
@@ -206,7 +241,7 @@ variable "cpu_architecture" {
 }
 
 variable "bedrock_region" {
-  description = "Region the gateway calls Bedrock in (BEDROCK_GATEWAY_BEDROCK__REGION). Null = the provider's region. The bedrock-runtime interface endpoint is created in the provider's region, so a different region needs a network path to it."
+  description = "Region the gateway calls Bedrock in (BEDROCK_GATEWAY_BEDROCK__REGION). Null = the provider's region. The aws.bedrock provider must be configured for this region: Bedrock's throttling and 5xx alarms (and, if needed, their SNS topic) are created there, next to Bedrock's metrics. The bedrock-runtime interface endpoint is created in the provider's region, so a different region needs a network path to it."
   type        = string
   default     = null
 }
@@ -235,7 +270,7 @@ variable "models" {
 }
 
 variable "bedrock_model_arns" {
-  description = "Exact ARNs the task role may invoke with bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream: foundation models (arn:aws:bedrock:REGION::foundation-model/ID), inference profiles (arn:aws:bedrock:REGION:ACCOUNT:inference-profile/ID), application inference profiles or provisioned models. For a cross-region inference profile list the profile ARN and the foundation-model ARN in every region it routes to. No wildcards."
+  description = "ARNs the task role may invoke with bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream: foundation models (arn:aws:bedrock:REGION::foundation-model/ID), inference profiles (arn:aws:bedrock:REGION:ACCOUNT:inference-profile/ID), application inference profiles, provisioned/custom/imported models. For a cross-region (geographic or global) inference profile list the profile ARN and the foundation model with a wildcard region, arn:aws:bedrock:*::foundation-model/ID (it also matches the region-less ARN global profiles use): a list of exact destination regions breaks with AccessDenied when AWS adds one. Wildcard-region and region-less foundation-model ARNs are granted only through the listed inference profiles (condition on bedrock:InferenceProfileArn). No other wildcards."
   type        = list(string)
 
   validation {
@@ -246,9 +281,17 @@ variable "bedrock_model_arns" {
   validation {
     condition = alltrue([
       for a in var.bedrock_model_arns :
-      can(regex("^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:([0-9]{12})?:(foundation-model|inference-profile|application-inference-profile|provisioned-model|custom-model|imported-model)/[A-Za-z0-9._:/-]+$", a)) && !strcontains(a, "*")
+      can(regex("^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:([0-9]{12})?:(foundation-model|inference-profile|application-inference-profile|provisioned-model|custom-model|imported-model)/[A-Za-z0-9._:/-]+$", a))
+      || can(regex("^arn:aws[a-z-]*:bedrock:\\*?::foundation-model/[A-Za-z0-9._:/-]+$", a))
     ])
-    error_message = "Every bedrock_model_arns entry must be a Bedrock foundation-model, inference-profile, application-inference-profile, provisioned/custom/imported-model ARN without wildcards."
+    error_message = "Every bedrock_model_arns entry must be a Bedrock foundation-model, inference-profile, application-inference-profile or provisioned/custom/imported-model ARN. The only wildcard allowed is a foundation model's whole region (arn:aws:bedrock:*::foundation-model/ID, or region-less arn:aws:bedrock:::foundation-model/ID), for cross-region inference profiles."
+  }
+
+  validation {
+    condition = alltrue([
+      for a in var.bedrock_model_arns : can(regex("^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:", a))
+    ]) || anytrue([for a in var.bedrock_model_arns : can(regex(":(application-)?inference-profile/", a))])
+    error_message = "A wildcard-region or region-less foundation-model ARN is granted only through an inference profile: list the inference profile's ARN (arn:aws:bedrock:REGION:ACCOUNT:inference-profile/ID) too."
   }
 }
 
@@ -259,13 +302,35 @@ variable "environment" {
 }
 
 variable "drain_seconds" {
-  description = "How long in-flight streams may drain on scale-in/deploy. Used as the target group's deregistration delay and as the gateway's shutdown grace (BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS); the container's stopTimeout is drain_seconds + 15 (Fargate caps stopTimeout at 120 s)."
+  description = "The drain window: the least time any stream gets before scale-in or a deployment can end it. It is the gateway's shutdown grace after SIGTERM (BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS), and the container's stopTimeout is drain_seconds + 15 (Fargate caps stopTimeout at 120 s). Streams already open when the task is deregistered get the deregistration delay (see max_connection_age_seconds) on top."
   type        = number
   default     = 60
 
   validation {
     condition     = var.drain_seconds >= 5 && var.drain_seconds <= 105 && floor(var.drain_seconds) == var.drain_seconds
     error_message = "drain_seconds must be a whole number of seconds between 5 and 105 (stopTimeout = drain_seconds + 15 must stay <= 120)."
+  }
+}
+
+variable "max_connection_age_seconds" {
+  description = "The gateway's server.max_connection_age_secs (BEDROCK_GATEWAY_SERVER__MAX_CONNECTION_AGE_SECS): each client connection is sent GOAWAY after about this long (+-10 %), and the client reconnects through the NLB, which balances per connection, so tasks added by scale-out get connections within this time. The target group's deregistration delay is 1.1 x this, so every connection to a deregistered task has been sent GOAWAY (no new streams arrive) before ECS sends SIGTERM."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.max_connection_age_seconds >= 30 && var.max_connection_age_seconds <= 3000 && floor(var.max_connection_age_seconds) == var.max_connection_age_seconds
+    error_message = "max_connection_age_seconds must be a whole number from 30 to 3000 (the deregistration delay, 1.1 x this, must stay within the target group's 3600 s)."
+  }
+}
+
+variable "max_streams_per_task" {
+  description = "Most streams one task serves at once: the gateway's server.max_concurrent_requests (BEDROCK_GATEWAY_SERVER__MAX_CONCURRENT_REQUESTS); more are refused with RESOURCE_EXHAUSTED, and one caller may hold half of it per task (server.max_concurrent_requests_per_caller's default). The in-flight saturation alarm fires at streams_saturation_alarm_percent of it."
+  type        = number
+  default     = 2000
+
+  validation {
+    condition     = var.max_streams_per_task >= 1 && var.max_streams_per_task <= 100000 && floor(var.max_streams_per_task) == var.max_streams_per_task
+    error_message = "max_streams_per_task must be a whole number from 1 to 100000."
   }
 }
 
@@ -313,7 +378,7 @@ variable "nlb_idle_timeout_seconds" {
 }
 
 variable "tls_certificate_arn" {
-  description = "ACM certificate ARN. When set, a TLS listener on tls_port (ALPN HTTP2Only, TLS 1.3/1.2 policy) is added in front of the same target group; the TCP listener stays."
+  description = "ACM certificate ARN. When set, a TLS listener on tls_port (ALPN HTTP2Only, TLS 1.3/1.2 policy) is added in front of the same target group; the TCP listener stays. For a private name such as llm.internal no public certificate exists: use an ACM private certificate (AWS Private CA) or an imported one, and make clients trust its CA."
   type        = string
   default     = null
 
@@ -388,8 +453,8 @@ variable "min_capacity" {
   default     = 2
 
   validation {
-    condition     = var.min_capacity >= 1
-    error_message = "min_capacity must be at least 1."
+    condition     = var.min_capacity >= 2 && floor(var.min_capacity) == var.min_capacity
+    error_message = "min_capacity must be a whole number of at least 2: with one task, every deployment, task replacement or zone failure interrupts the service."
   }
 }
 
@@ -415,25 +480,19 @@ variable "cpu_target_percent" {
   }
 }
 
-variable "requests_per_task_target" {
-  description = "Target number of gateway requests per task per minute for the request target-tracking policy. Requests are counted from the gateway's per-request log lines by a metric filter (request_log_filter_pattern)."
+variable "streams_per_task_target" {
+  description = "Target of the streams target-tracking policy: the Average of StreamsInFlight (namespace BedrockGateway, dimension ServiceName = name), the streams each task has open, which every task publishes every 10 s in Embedded Metric Format, 0 when idle, so scale-in happens too. Must be below max_streams_per_task."
   type        = number
-  default     = 600
+  default     = 200
 
   validation {
-    condition     = var.requests_per_task_target > 0
-    error_message = "requests_per_task_target must be positive."
+    condition     = var.streams_per_task_target >= 1 && var.streams_per_task_target < var.max_streams_per_task
+    error_message = "streams_per_task_target must be at least 1 and below max_streams_per_task (beyond it tasks refuse streams)."
   }
 }
 
-variable "request_log_filter_pattern" {
-  description = "CloudWatch Logs filter pattern that matches exactly one log line per gateway request. The gateway (logging.format = json, the default) writes one flattened JSON line per request with target = bedrock_gateway::request."
-  type        = string
-  default     = "{ $.target = \"bedrock_gateway::request\" }"
-}
-
 variable "scale_in_cooldown_seconds" {
-  description = "Scale-in cooldown of both target-tracking policies. Long, so that streams are not drained too eagerly."
+  description = "Scale-in cooldown of both target-tracking policies (CPU and streams). Long, so that the fleet does not shrink on a short lull; each removed task still drains for the deregistration delay plus drain_seconds."
   type        = number
   default     = 300
 }
@@ -448,10 +507,75 @@ variable "scale_out_cooldown_seconds" {
 # Alarms and dashboard
 ###############################################################################
 
-variable "alarm_actions" {
-  description = "ARNs (e.g. SNS topics) notified when an alarm fires and when it recovers."
-  type        = list(string)
-  default     = []
+variable "alarm_sns_topic_arn" {
+  description = "SNS topic (in the module's region) that alarms, the ECS deployment-failure rule and the endpoint-connection notifications publish to, on alarm and on recovery. Null = the module creates one (KMS-encrypted, output alarm_topic_arn). A topic of your own must let cloudwatch.amazonaws.com, events.amazonaws.com and vpce.amazonaws.com publish (and use its KMS key)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", var.alarm_sns_topic_arn))
+    error_message = "alarm_sns_topic_arn must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME) or null."
+  }
+}
+
+variable "bedrock_alarm_sns_topic_arn" {
+  description = "SNS topic in bedrock_region for Bedrock's throttling and 5xx alarms, when bedrock_region differs from the module's region (CloudWatch alarms notify topics in their own region). Null = the module creates one there (with its own KMS key). Ignored when the regions are the same."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.bedrock_alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", var.bedrock_alarm_sns_topic_arn))
+    error_message = "bedrock_alarm_sns_topic_arn must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME) or null."
+  }
+}
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarm topics the module creates (the address must confirm the subscription). Null = no subscription. With alarm_sns_topic_arn, subscribe it to your topic yourself."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be an e-mail address or null."
+  }
+
+  validation {
+    condition     = var.alarm_email == null || var.alarm_sns_topic_arn == null
+    error_message = "alarm_email subscribes to the topic the module creates; with alarm_sns_topic_arn subscribe the address to your own topic instead."
+  }
+}
+
+variable "error_ratio_alarm_percent" {
+  description = "Percentage of requests ending with a server-side status (Internal, Unavailable, Unknown, DataLoss) or a misconfiguration error (e.g. Bedrock AccessDenied) above which the error-ratio alarm fires (3 of 5 minutes with at least 10 requests a minute)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.error_ratio_alarm_percent > 0 && var.error_ratio_alarm_percent <= 100
+    error_message = "error_ratio_alarm_percent must be above 0 and at most 100."
+  }
+}
+
+variable "rejections_alarm_threshold" {
+  description = "Requests the gateway refused before reaching Bedrock (EMF metric Rejections: authentication, permission, quota, capacity, size, ...) per 5 minutes above which the rejections alarm fires."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.rejections_alarm_threshold >= 0
+    error_message = "rejections_alarm_threshold must not be negative."
+  }
+}
+
+variable "streams_saturation_alarm_percent" {
+  description = "Percentage of max_streams_per_task that a task's StreamsInFlight (Maximum over tasks) must exceed for 3 minutes for the in-flight saturation alarm to fire: scaling has not kept up (or max_capacity is reached) and tasks are about to refuse streams."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.streams_saturation_alarm_percent > 0 && var.streams_saturation_alarm_percent <= 100
+    error_message = "streams_saturation_alarm_percent must be above 0 and at most 100."
+  }
 }
 
 variable "cpu_alarm_threshold_percent" {

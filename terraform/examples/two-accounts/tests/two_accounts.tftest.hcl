@@ -7,6 +7,11 @@ mock_provider "aws" {
 }
 
 mock_provider "aws" {
+  alias  = "gateway_bedrock"
+  source = "../../modules/gateway-service/tests"
+}
+
+mock_provider "aws" {
   alias = "client"
 
   mock_data "aws_caller_identity" {
@@ -21,6 +26,17 @@ mock_provider "aws" {
   }
   mock_data "aws_vpc" {
     defaults = { cidr_block = "10.90.0.0/16" }
+  }
+  # The gateway's endpoint service seen from the client account: its zones
+  # a, b, c are euw1-az2, euw1-az3, euw1-az1 in this account.
+  mock_data "aws_vpc_endpoint_service" {
+    defaults = { availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"] }
+  }
+  mock_data "aws_availability_zones" {
+    defaults = {
+      names    = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+      zone_ids = ["euw1-az2", "euw1-az3", "euw1-az1"]
+    }
   }
   mock_resource "aws_vpc_endpoint" {
     defaults = {
@@ -38,6 +54,25 @@ variables {
   client_account_role_arn  = "arn:aws:iam::222222222222:role/terraform"
   client_vpc_id            = "vpc-0cccccccccccccccc"
   client_subnet_ids        = ["subnet-0ccccccccccccccc1", "subnet-0ccccccccccccccc2"]
+}
+
+# The client subnets are in zone IDs euw1-az3 and euw1-az2 (what the client
+# account calls eu-west-1b and eu-west-1a).
+override_data {
+  target = data.aws_subnet.client["subnet-0ccccccccccccccc1"]
+  values = { availability_zone_id = "euw1-az3" }
+}
+override_data {
+  target = data.aws_subnet.client["subnet-0ccccccccccccccc2"]
+  values = { availability_zone_id = "euw1-az2" }
+}
+override_data {
+  target = module.client.data.aws_subnet.endpoint[0]
+  values = { availability_zone_id = "euw1-az3" }
+}
+override_data {
+  target = module.client.data.aws_subnet.endpoint[1]
+  values = { availability_zone_id = "euw1-az2" }
 }
 
 run "wiring" {
@@ -78,6 +113,31 @@ run "wiring" {
 
 # The tenant's endpoint id is only known once the client endpoint exists: the
 # plan must still go through (no dependency cycle, validation deferred).
+run "gateway_zones_from_the_client_subnets" {
+  command = plan
+
+  assert {
+    condition     = module.gateway.availability_zone_ids == tolist(["euw1-az2", "euw1-az3"]) && output.availability_zone_ids == tolist(["euw1-az2", "euw1-az3"])
+    error_message = "The gateway's subnets must be created in the client subnets' zone IDs (not names, which differ per account)."
+  }
+}
+
+run "default_model_is_current_and_granted_in_any_region" {
+  command = plan
+
+  assert {
+    condition     = module.gateway.container_environment["BEDROCK_GATEWAY_MODELS__CLAUDE-HAIKU__MODEL_ID"] == "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
+    error_message = "The default model is Claude Haiku 4.5 through the EU inference profile."
+  }
+  assert {
+    condition = output.bedrock_model_arns == tolist([
+      "arn:aws:bedrock:eu-west-1:111111111111:inference-profile/eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+      "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+    ])
+    error_message = "The profile is granted in the gateway account, its model in any region (a new destination region needs no change)."
+  }
+}
+
 run "plan_before_the_endpoint_exists" {
   command = plan
 

@@ -11,6 +11,16 @@ variables {
   allowed_cidr_blocks   = ["10.90.0.0/16", "10.91.0.0/20"]
 }
 
+# The client subnets, in two of the service's three zone IDs.
+override_data {
+  target = data.aws_subnet.endpoint[0]
+  values = { availability_zone_id = "euw1-az1" }
+}
+override_data {
+  target = data.aws_subnet.endpoint[1]
+  values = { availability_zone_id = "euw1-az2" }
+}
+
 run "defaults" {
   command = apply
 
@@ -46,6 +56,62 @@ run "defaults" {
     condition     = output.dns_name == "llm.internal" && output.grpc_endpoint == "http://llm.internal:50051" && output.grpc_tls_endpoint == null
     error_message = "Outputs must give the DNS name microservices use."
   }
+  assert {
+    condition     = output.availability_zone_ids == tolist(["euw1-az1", "euw1-az2"]) && output.endpoint_service_availability_zone_ids == tolist(["euw1-az1", "euw1-az2", "euw1-az3"])
+    error_message = "The endpoint's zone IDs and the service's, by ID."
+  }
+  assert {
+    condition     = aws_security_group.endpoint.name_prefix == "bedrock-gateway-client-endpoint-"
+    error_message = "The security group is create_before_destroy, so it needs a name prefix."
+  }
+}
+
+# The service is in euw1-az1..3 (eu-west-1a..c in this account); a subnet in
+# euw1-az4 (whatever its name) cannot hold the endpoint.
+run "subnet_outside_the_service_zones" {
+  command = plan
+
+  override_data {
+    target = data.aws_subnet.endpoint[1]
+    values = { availability_zone_id = "euw1-az4" }
+  }
+
+  expect_failures = [aws_vpc_endpoint.gateway]
+}
+
+run "service_zones_compared_by_id" {
+  command = plan
+
+  # This account calls the service's zones a and b, which are az3 and az1 here.
+  override_data {
+    target = data.aws_vpc_endpoint_service.gateway
+    values = { availability_zones = ["eu-west-1a", "eu-west-1b"] }
+  }
+  override_data {
+    target = data.aws_availability_zones.service
+    values = { names = ["eu-west-1a", "eu-west-1b"], zone_ids = ["euw1-az3", "euw1-az1"] }
+  }
+
+  expect_failures = [aws_vpc_endpoint.gateway]
+}
+
+run "two_subnets_in_one_zone" {
+  command = plan
+
+  override_data {
+    target = data.aws_subnet.endpoint[1]
+    values = { availability_zone_id = "euw1-az1" }
+  }
+
+  expect_failures = [aws_vpc_endpoint.gateway]
+}
+
+run "one_subnet" {
+  command = plan
+  variables {
+    subnet_ids = ["subnet-0ccccccccccccccc1"]
+  }
+  expect_failures = [var.subnet_ids]
 }
 
 run "tls_and_record_name" {

@@ -16,3 +16,24 @@ mock_resource "aws_route53_zone" {
     zone_id = "Z0123456789ABCDEFGHIJ"
   }
 }
+
+# The gateway's endpoint service as the client account describes it: zone
+# names in this account's naming, mapped to zone IDs below.
+mock_data "aws_vpc_endpoint_service" {
+  defaults = {
+    availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+  }
+}
+
+mock_data "aws_availability_zones" {
+  defaults = {
+    names    = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    zone_ids = ["euw1-az3", "euw1-az1", "euw1-az2"]
+  }
+}
+
+mock_data "aws_subnet" {
+  defaults = {
+    availability_zone_id = "euw1-az1"
+  }
+}

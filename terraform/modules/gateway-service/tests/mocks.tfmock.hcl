@@ -116,3 +116,20 @@ mock_resource "aws_elasticache_serverless_cache" {
     }]
   }
 }
+
+mock_resource "aws_sns_topic" {
+  defaults = {
+    arn = "arn:aws:sns:eu-west-1:111111111111:bedrock-gateway-alarms"
+  }
+}
+
+# Subnets of a given VPC (vpc_id): tests set each one's zone with override_data.
+mock_data "aws_subnet" {
+  defaults = {
+    vpc_id                  = "vpc-0aaaaaaaaaaaaaaaa"
+    cidr_block              = "10.50.0.0/20"
+    availability_zone       = "eu-west-1a"
+    availability_zone_id    = "euw1-az1"
+    map_public_ip_on_launch = false
+  }
+}

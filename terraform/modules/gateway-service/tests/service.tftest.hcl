@@ -5,6 +5,12 @@ mock_provider "aws" {
   source = "./tests"
 }
 
+# Bedrock's alarms (var.bedrock_region); here the module's own region.
+mock_provider "aws" {
+  alias  = "bedrock"
+  source = "./tests"
+}
+
 variables {
   name = "bedrock-gateway"
   models = {
@@ -166,8 +172,8 @@ run "defaults" {
     error_message = "IP target group with a health check expected."
   }
   assert {
-    condition     = tonumber(aws_lb_target_group.this.deregistration_delay) <= jsondecode(aws_ecs_task_definition.this.container_definitions)[0].stopTimeout
-    error_message = "deregistration_delay must not exceed the container's stopTimeout."
+    condition     = aws_lb_target_group.this.deregistration_delay == "132" && jsondecode(aws_ecs_task_definition.this.container_definitions)[0].stopTimeout == 75
+    error_message = "Deregistration delay = 1.1 x max connection age (120 s), stopTimeout = drain_seconds (60) + 15."
   }
   assert {
     condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].stopTimeout <= 120
@@ -218,6 +224,10 @@ run "defaults" {
       "BEDROCK_GATEWAY_SERVER__LISTEN"                       = "0.0.0.0:50051"
       "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"               = "false"
       "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS"          = "60"
+      "BEDROCK_GATEWAY_SERVER__MAX_CONNECTION_AGE_SECS"      = "120"
+      "BEDROCK_GATEWAY_SERVER__MAX_CONCURRENT_REQUESTS"      = "2000"
+      "BEDROCK_GATEWAY_METRICS__EMF"                         = "true"
+      "BEDROCK_GATEWAY_METRICS__EMF_SERVICE_NAME"            = "bedrock-gateway"
     }
     error_message = "Gateway configuration env vars are not rendered as expected."
   }
@@ -236,8 +246,8 @@ run "defaults" {
     error_message = "CPU target tracking expected."
   }
   assert {
-    condition     = length(aws_appautoscaling_policy.requests.target_tracking_scaling_policy_configuration[0].customized_metric_specification[0].metrics) == 3
-    error_message = "Request target tracking (requests / running tasks) expected."
+    condition     = aws_appautoscaling_policy.streams.target_tracking_scaling_policy_configuration[0].customized_metric_specification[0].metric_name == "StreamsInFlight"
+    error_message = "Target tracking on the gateway's StreamsInFlight expected."
   }
 
   # --- alarms and dashboard -------------------------------------------------------
@@ -255,12 +265,13 @@ run "tls_listener_custom_idle_timeout" {
   command = plan
 
   variables {
-    tls_certificate_arn      = "arn:aws:acm:eu-west-1:111111111111:certificate/11111111-2222-3333-4444-555555555555"
-    nlb_idle_timeout_seconds = 1200
-    drain_seconds            = 105
-    proxy_protocol_v2        = true
-    min_capacity             = 3
-    max_capacity             = 30
+    tls_certificate_arn        = "arn:aws:acm:eu-west-1:111111111111:certificate/11111111-2222-3333-4444-555555555555"
+    nlb_idle_timeout_seconds   = 1200
+    drain_seconds              = 105
+    max_connection_age_seconds = 600
+    proxy_protocol_v2          = true
+    min_capacity               = 3
+    max_capacity               = 30
   }
 
   assert {
@@ -272,8 +283,8 @@ run "tls_listener_custom_idle_timeout" {
     error_message = "The TCP listener idle timeout must follow nlb_idle_timeout_seconds."
   }
   assert {
-    condition     = aws_lb_target_group.this.deregistration_delay == "105" && jsondecode(aws_ecs_task_definition.this.container_definitions)[0].stopTimeout == 120
-    error_message = "drain_seconds=105 must give deregistration delay 105 and stopTimeout 120."
+    condition     = aws_lb_target_group.this.deregistration_delay == "660" && jsondecode(aws_ecs_task_definition.this.container_definitions)[0].stopTimeout == 120
+    error_message = "max_connection_age_seconds=600 must give deregistration delay 660, drain_seconds=105 stopTimeout 120."
   }
   assert {
     condition     = aws_lb_target_group.this.proxy_protocol_v2 == true
@@ -292,6 +303,7 @@ run "tls_listener_custom_idle_timeout" {
   }
 }
 
+# A VPC dedicated to the gateway: the caller asks for the module's endpoints.
 run "bring_your_own_vpc" {
   command = plan
 
@@ -299,15 +311,16 @@ run "bring_your_own_vpc" {
     vpc_id                  = "vpc-0aaaaaaaaaaaaaaaa"
     private_subnet_ids      = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
     private_route_table_ids = ["rtb-0aaaaaaaaaaaaaaaa"]
+    create_vpc_endpoints    = true
   }
 
   override_data {
-    target = data.aws_subnet.selected["subnet-0aaaaaaaaaaaaaaaa"]
-    values = { availability_zone = "eu-west-1a", map_public_ip_on_launch = false }
+    target = data.aws_subnet.selected[0]
+    values = { availability_zone_id = "euw1-az1", cidr_block = "10.50.0.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
   }
   override_data {
-    target = data.aws_subnet.selected["subnet-0bbbbbbbbbbbbbbbb"]
-    values = { availability_zone = "eu-west-1b", map_public_ip_on_launch = false }
+    target = data.aws_subnet.selected[1]
+    values = { availability_zone_id = "euw1-az2", cidr_block = "10.50.16.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
   }
 
   assert {
@@ -332,17 +345,18 @@ run "byo_vpc_single_az_is_rejected" {
   command = plan
 
   variables {
-    vpc_id             = "vpc-0aaaaaaaaaaaaaaaa"
-    private_subnet_ids = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+    vpc_id                  = "vpc-0aaaaaaaaaaaaaaaa"
+    private_subnet_ids      = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+    task_egress_cidr_blocks = ["10.50.0.0/16"]
   }
 
   override_data {
-    target = data.aws_subnet.selected["subnet-0aaaaaaaaaaaaaaaa"]
-    values = { availability_zone = "eu-west-1a", map_public_ip_on_launch = false }
+    target = data.aws_subnet.selected[0]
+    values = { availability_zone_id = "euw1-az1", cidr_block = "10.50.0.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
   }
   override_data {
-    target = data.aws_subnet.selected["subnet-0bbbbbbbbbbbbbbbb"]
-    values = { availability_zone = "eu-west-1a", map_public_ip_on_launch = false }
+    target = data.aws_subnet.selected[1]
+    values = { availability_zone_id = "euw1-az1", cidr_block = "10.50.0.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
   }
 
   expect_failures = [aws_lb.this]

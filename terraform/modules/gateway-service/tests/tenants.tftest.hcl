@@ -5,6 +5,12 @@ mock_provider "aws" {
   source = "./tests"
 }
 
+# Bedrock's alarms (var.bedrock_region); here the module's own region.
+mock_provider "aws" {
+  alias  = "bedrock"
+  source = "./tests"
+}
+
 variables {
   models = {
     "chat"   = { model_id = "anthropic.claude-3-haiku-20240307-v1:0" }

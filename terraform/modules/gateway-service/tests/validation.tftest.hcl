@@ -4,6 +4,12 @@ mock_provider "aws" {
   source = "./tests"
 }
 
+# Bedrock's alarms (var.bedrock_region); here the module's own region.
+mock_provider "aws" {
+  alias  = "bedrock"
+  source = "./tests"
+}
+
 variables {
   models = {
     "claude-haiku" = { model_id = "anthropic.claude-3-haiku-20240307-v1:0" }
@@ -109,11 +115,61 @@ run "one_az" {
   expect_failures = [var.az_count]
 }
 
+run "one_task" {
+  command = plan
+  variables {
+    min_capacity = 1
+  }
+  expect_failures = [var.min_capacity]
+}
+
+run "zone_ids_in_one_zone" {
+  command = plan
+  variables {
+    availability_zone_ids = ["euw1-az1", "euw1-az1"]
+  }
+  expect_failures = [var.availability_zone_ids]
+}
+
+run "zone_names_instead_of_ids" {
+  command = plan
+  variables {
+    availability_zone_ids = ["eu-west-1a", "eu-west-1b"]
+  }
+  expect_failures = [var.availability_zone_ids]
+}
+
+run "any_region_model_without_a_profile" {
+  command = plan
+  variables {
+    bedrock_model_arns = ["arn:aws:bedrock:*::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"]
+  }
+  expect_failures = [var.bedrock_model_arns]
+}
+
+run "any_region_inference_profile" {
+  command = plan
+  variables {
+    bedrock_model_arns = ["arn:aws:bedrock:*:111111111111:inference-profile/eu.anthropic.claude-3-haiku-20240307-v1:0"]
+  }
+  expect_failures = [var.bedrock_model_arns]
+}
+
+run "streams_target_at_the_task_limit" {
+  command = plan
+  variables {
+    max_streams_per_task    = 500
+    streams_per_task_target = 500
+  }
+  expect_failures = [var.streams_per_task_target]
+}
+
 run "byo_vpc_one_subnet" {
   command = plan
   variables {
-    vpc_id             = "vpc-0aaaaaaaaaaaaaaaa"
-    private_subnet_ids = ["subnet-0aaaaaaaaaaaaaaaa"]
+    vpc_id                  = "vpc-0aaaaaaaaaaaaaaaa"
+    private_subnet_ids      = ["subnet-0aaaaaaaaaaaaaaaa"]
+    task_egress_cidr_blocks = ["10.50.0.0/16"]
   }
   expect_failures = [var.private_subnet_ids]
 }
