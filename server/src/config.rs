@@ -523,30 +523,119 @@ pub enum ModelState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Bedrock model id, inference profile id, or ARN of either.
+    /// Bedrock model id, inference profile id, or ARN of either. Never shown to clients.
     pub model_id: String,
-    /// Version shown to clients; defaults to `model_id`.
+    /// Version shown to clients (ListModels, `StreamStart.model_version`); defaults to the model's
+    /// logical name, never to `model_id`, which may name the platform's account.
     #[serde(default)]
     pub version: Option<String>,
     /// What the model is good for, shown by ListModels.
     #[serde(default)]
     pub description: String,
-    /// The largest max_tokens a request may ask for.
+    /// The largest max_tokens a request may ask for; a request above it is INVALID_ARGUMENT.
     #[serde(default = "default_max_tokens_cap")]
     pub max_tokens_cap: u32,
+    /// The max_tokens of a request that sets none, at most `max_tokens_cap`. Bedrock reserves
+    /// quota for max_tokens when a request starts, so this stays well below the cap. Unset: 1024,
+    /// or `max_tokens_cap` when that is lower.
+    #[serde(default)]
+    pub default_max_tokens: Option<u32>,
+    /// Temperature of a request that sets none, 0 to 1. Unset: the model's own default.
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    /// top_p of a request that sets none, 0 to 1. Unset: the model's own default.
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    /// A Bedrock guardrail applied to every request of this model.
+    #[serde(default)]
+    pub guardrail: Option<GuardrailConfig>,
+    /// Where to put Bedrock prompt-cache points in every request of this model.
+    #[serde(default)]
+    pub prompt_caching: PromptCachingConfig,
+    /// Model-specific request fields, sent as Bedrock's `additionalModelRequestFields`, such as
+    /// `{ thinking = { type = "enabled", budget_tokens = 2048 } }`.
+    #[serde(default)]
+    pub additional_request_fields: Option<serde_json::Map<String, serde_json::Value>>,
     /// Lifecycle state.
     #[serde(default)]
     pub state: ModelState,
-    /// The logical model to move to (for deprecated and retired models).
+    /// The logical model to move to; required for retired models and for models with `retires_on`.
+    /// It must be active (not deprecated, not retired, not past its own `retires_on`).
     #[serde(default)]
     pub replacement: Option<String>,
-    /// The day a deprecated model retires, as YYYY-MM-DD.
+    /// The day (YYYY-MM-DD, UTC) from which the model is retired, whatever its state: from its
+    /// first second calls get FAILED_PRECONDITION naming the replacement, without a reload.
     #[serde(default)]
     pub retires_on: Option<String>,
 }
 
 fn default_max_tokens_cap() -> u32 {
     4096
+}
+
+/// `default_max_tokens` when unset (and the cap allows it).
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+
+impl ModelConfig {
+    /// The version clients see: `version`, else the logical name.
+    pub fn effective_version(&self, name: &str) -> String {
+        self.version.clone().unwrap_or_else(|| name.to_owned())
+    }
+
+    /// The max_tokens of a request that sets none.
+    pub fn effective_default_max_tokens(&self) -> u32 {
+        self.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS.min(self.max_tokens_cap))
+    }
+
+    /// The retirement day, once `retires_on` is validated.
+    pub fn retirement_day(&self) -> Option<time::Date> {
+        self.retires_on.as_deref().and_then(calendar_date)
+    }
+
+    /// The state the model is in on `today` (UTC): `retires_on` retires it from that day on.
+    pub fn state_on(&self, today: time::Date) -> ModelState {
+        match self.retirement_day() {
+            Some(day) if today >= day => ModelState::Retired,
+            _ => self.state,
+        }
+    }
+}
+
+/// A Bedrock guardrail (`guardrailConfig` of Converse, its stream variant for ConverseStream).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailConfig {
+    /// The guardrail's id or ARN.
+    pub id: String,
+    /// Its version: a number, or `DRAFT`.
+    pub version: String,
+    /// For ConverseStream: `sync` checks each chunk before it is sent (the default), `async`
+    /// sends chunks at once and checks them in the background.
+    #[serde(default)]
+    pub stream_processing_mode: StreamProcessingMode,
+}
+
+/// How a guardrail checks a ConverseStream answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StreamProcessingMode {
+    /// Each chunk is checked before it is sent: nothing the guardrail blocks reaches the client.
+    #[default]
+    Sync,
+    /// Chunks are sent at once and checked in the background: lower latency, but blocked content
+    /// may already have been sent.
+    Async,
+}
+
+/// Where the gateway inserts Bedrock prompt-cache points (`cachePoint`, type `default`), so that
+/// the unchanged start of requests is read from the cache. Both off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromptCachingConfig {
+    /// After the last system prompt block (when the request has one).
+    pub after_system: bool,
+    /// After the last tool definition (when the request offers tools).
+    pub after_tools: bool,
 }
 
 /// A configuration that cannot be used; the message names the key.
@@ -589,6 +678,16 @@ impl Config {
             .map_err(|err| ConfigError::Load(Box::new(err)))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The configuration as the gateway applies it, with the defaults that depend on other keys
+    /// written out (each model's `version` and `default_max_tokens`): what `check-config` prints.
+    pub fn with_derived_defaults(mut self) -> Config {
+        for (name, model) in &mut self.models {
+            model.version = Some(model.effective_version(name));
+            model.default_max_tokens = Some(model.effective_default_max_tokens());
+        }
+        self
     }
 
     /// Checks every value that types alone cannot; the first problem found is returned.
@@ -748,22 +847,99 @@ impl Config {
                 return Err(invalid(&key("model_id"), "must not be empty".to_owned()));
             }
             at_least(&key("max_tokens_cap"), u64::from(model.max_tokens_cap), 1)?;
-            if let Some(replacement) = &model.replacement
-                && !self.models.contains_key(replacement)
+            if let Some(version) = &model.version
+                && (version.trim().is_empty() || *version == model.model_id || version.starts_with("arn:"))
             {
-                let known = self.models.keys().cloned().collect::<Vec<_>>().join(", ");
                 return Err(invalid(
-                    &key("replacement"),
-                    format!("{replacement:?} is not a configured model (configured: {known})"),
+                    &key("version"),
+                    format!(
+                        "{version:?} must be a name for clients, not empty and not a Bedrock model id or ARN (unset: \"{name}\")"
+                    ),
                 ));
             }
-            if let Some(day) = &model.retires_on
-                && !is_iso_date(day)
+            if let Some(tokens) = model.default_max_tokens
+                && !(1..=model.max_tokens_cap).contains(&tokens)
             {
-                return Err(invalid(&key("retires_on"), format!("{day:?} is not a date as YYYY-MM-DD")));
+                return Err(invalid(
+                    &key("default_max_tokens"),
+                    format!("is {tokens}, must be from 1 to models.{name}.max_tokens_cap ({})", model.max_tokens_cap),
+                ));
             }
-            if model.state == ModelState::Retired && model.replacement.is_none() {
-                return Err(invalid(&key("replacement"), "a retired model must name its replacement".to_owned()));
+            for (field, value) in [("temperature", model.temperature), ("top_p", model.top_p)] {
+                if let Some(value) = value
+                    && !(0.0..=1.0).contains(&value)
+                {
+                    return Err(invalid(&key(field), format!("is {value}, must be from 0.0 to 1.0")));
+                }
+            }
+            if let Some(guardrail) = &model.guardrail {
+                check_guardrail(&key("guardrail"), guardrail)?;
+            }
+            self.validate_lifecycle(name, model)?;
+        }
+        self.refuse_replacement_cycles()
+    }
+
+    /// Dates are real dates, and a model that retires names an existing model that serves today.
+    fn validate_lifecycle(&self, name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
+        let key = |field: &str| format!("models.{name}.{field}");
+        if let Some(day) = &model.retires_on
+            && calendar_date(day).is_none()
+        {
+            return Err(invalid(&key("retires_on"), format!("{day:?} is not a calendar date as YYYY-MM-DD")));
+        }
+        let Some(replacement) = &model.replacement else {
+            if model.state == ModelState::Retired || model.retires_on.is_some() {
+                return Err(invalid(
+                    &key("replacement"),
+                    "a retired model, or one with retires_on, must name its replacement".to_owned(),
+                ));
+            }
+            return Ok(());
+        };
+        if replacement == name {
+            return Err(invalid(&key("replacement"), format!("{replacement:?} is this model itself")));
+        }
+        let Some(target) = self.models.get(replacement) else {
+            let known = self.models.keys().cloned().collect::<Vec<_>>().join(", ");
+            return Err(invalid(
+                &key("replacement"),
+                format!("{replacement:?} is not a configured model (configured: {known})"),
+            ));
+        };
+        let today = utc_today();
+        match target.state_on(today) {
+            ModelState::Active => Ok(()),
+            state => {
+                let why = match (state, target.retirement_day()) {
+                    (ModelState::Retired, Some(day)) if today >= day => format!("retired on {day}"),
+                    (ModelState::Retired, _) => "retired".to_owned(),
+                    _ => "deprecated".to_owned(),
+                };
+                Err(invalid(&key("replacement"), format!("{replacement:?} is {why}; name an active model")))
+            }
+        }
+    }
+
+    /// Replacements are active models, so only active models could form a cycle; one that does
+    /// would send clients round in circles.
+    fn refuse_replacement_cycles(&self) -> Result<(), ConfigError> {
+        for name in self.models.keys() {
+            let mut chain = vec![name.as_str()];
+            let mut current = name.as_str();
+            while let Some(next) = self.models.get(current).and_then(|model| model.replacement.as_deref()) {
+                if next == name {
+                    chain.push(next);
+                    return Err(invalid(
+                        &format!("models.{name}.replacement"),
+                        format!("replacements form a cycle: {}", chain.join(" -> ")),
+                    ));
+                }
+                if chain.contains(&next) {
+                    break;
+                }
+                chain.push(next);
+                current = next;
             }
         }
         Ok(())
@@ -975,16 +1151,43 @@ fn valid_model_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
 }
 
-fn is_iso_date(day: &str) -> bool {
-    let parts: Vec<&str> = day.split('-').collect();
+/// `day` as a calendar date, when it is one written YYYY-MM-DD (`2027-02-31` is not).
+pub fn calendar_date(day: &str) -> Option<time::Date> {
     let numeric = |part: &str, len: usize| part.len() == len && part.chars().all(|c| c.is_ascii_digit());
-    match parts.as_slice() {
-        [year, month, date] if numeric(year, 4) && numeric(month, 2) && numeric(date, 2) => {
-            let (month, date): (u32, u32) = (month.parse().unwrap_or(0), date.parse().unwrap_or(0));
-            (1..=12).contains(&month) && (1..=31).contains(&date)
-        }
-        _ => false,
+    let mut parts = day.split('-');
+    let (year, month, date) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || !numeric(year, 4) || !numeric(month, 2) || !numeric(date, 2) {
+        return None;
     }
+    let month = time::Month::try_from(month.parse::<u8>().ok()?).ok()?;
+    time::Date::from_calendar_date(year.parse().ok()?, month, date.parse().ok()?).ok()
+}
+
+/// Today in UTC, the calendar `retires_on` is written in.
+pub fn utc_today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// Bedrock's own rules for a guardrail identifier and version, so a typo fails at start-up rather
+/// than on every request.
+fn check_guardrail(key: &str, guardrail: &GuardrailConfig) -> Result<(), ConfigError> {
+    let id = &guardrail.id;
+    let plain_id = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let arn = id.starts_with("arn:aws") && id.contains(":bedrock:") && id.contains(":guardrail/");
+    if !(plain_id || arn) {
+        return Err(invalid(
+            &format!("{key}.id"),
+            format!("{id:?} is not a guardrail id (lowercase letters and digits) or guardrail ARN"),
+        ));
+    }
+    let version = &guardrail.version;
+    let numbered = (1..=8).contains(&version.len())
+        && !version.starts_with('0')
+        && version.chars().all(|c| c.is_ascii_digit());
+    if !(numbered || version == "DRAFT") {
+        return Err(invalid(&format!("{key}.version"), format!("{version:?} is not a guardrail version: a number or DRAFT")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1200,9 +1403,11 @@ mod tests {
     }
 
     #[test]
-    fn iso_dates() {
-        assert!(is_iso_date("2027-01-31"));
-        assert!(!is_iso_date("2027-13-01"));
-        assert!(!is_iso_date("27-01-01"));
+    fn calendar_dates() {
+        assert_eq!(calendar_date("2027-01-31"), time::Date::from_calendar_date(2027, time::Month::January, 31).ok());
+        assert!(calendar_date("2028-02-29").is_some(), "a leap day");
+        for bad in ["2027-02-31", "2027-02-29", "2027-13-01", "2027-00-10", "27-01-01", "2027-1-01", "2027-01-31-1", ""] {
+            assert_eq!(calendar_date(bad), None, "{bad}");
+        }
     }
 }
