@@ -1403,6 +1403,105 @@ mod tests {
     }
 
     #[test]
+    fn lifecycle_mistakes_name_their_key() {
+        let chat = "[models.chat]\nmodel_id = \"c\"\n";
+        let cases = [
+            ("[models.old]\nmodel_id = \"x\"\nretires_on = \"2027-02-31\"\nreplacement = \"chat\"", "models.old.retires_on"),
+            ("[models.old]\nmodel_id = \"x\"\nstate = \"deprecated\"\nretires_on = \"2099-01-01\"", "models.old.replacement"),
+            ("[models.old]\nmodel_id = \"x\"\nstate = \"deprecated\"\nreplacement = \"old\"", "models.old.replacement"),
+            ("[models.old]\nmodel_id = \"x\"\nstate = \"retired\"\nreplacement = \"gone\"", "models.old.replacement"),
+            (
+                "[models.old]\nmodel_id = \"x\"\nstate = \"retired\"\nreplacement = \"mid\"\n\
+                 [models.mid]\nmodel_id = \"y\"\nstate = \"deprecated\"\nreplacement = \"chat\"",
+                "models.old.replacement",
+            ),
+            (
+                "[models.old]\nmodel_id = \"x\"\nstate = \"retired\"\nreplacement = \"past\"\n\
+                 [models.past]\nmodel_id = \"y\"\nretires_on = \"2020-01-01\"\nreplacement = \"chat\"",
+                "models.old.replacement",
+            ),
+            (
+                "[models.a]\nmodel_id = \"x\"\nreplacement = \"b\"\n[models.b]\nmodel_id = \"y\"\nreplacement = \"a\"",
+                "models.a.replacement",
+            ),
+        ];
+        for (text, key) in cases {
+            assert_eq!(rejected_key(&format!("{chat}{text}\n")), key, "{text}");
+        }
+        let err = Config::from_toml(&format!("{chat}[models.old]\nmodel_id = \"x\"\nretires_on = \"2027-02-31\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"2027-02-31\" is not a calendar date"), "{err}");
+        let err = Config::from_toml(&format!("{chat}[models.old]\nmodel_id = \"x\"\nstate = \"retired\"\nreplacement = \"past\"\n[models.past]\nmodel_id = \"y\"\nretires_on = \"2020-01-01\"\nreplacement = \"chat\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"past\" is retired on 2020-01-01"), "{err}");
+        let cycle = Config::from_toml(&format!("{chat}{}\n", cases[6].0)).unwrap_err().to_string();
+        assert!(cycle.contains("a -> b -> a"), "{cycle}");
+        // A model that retires later, pointing at an active one, is fine; so is one already past
+        // its day, which the catalog then refuses at request time.
+        for ok in [
+            "[models.old]\nmodel_id = \"x\"\nstate = \"deprecated\"\nretires_on = \"2099-12-31\"\nreplacement = \"chat\"",
+            "[models.old]\nmodel_id = \"x\"\nretires_on = \"2020-02-29\"\nreplacement = \"chat\"",
+        ] {
+            Config::from_toml(&format!("{chat}{ok}\n")).unwrap();
+        }
+    }
+
+    #[test]
+    fn per_model_request_defaults_are_checked() {
+        let config = Config::from_toml(
+            "[models.chat]\nmodel_id = \"c\"\nmax_tokens_cap = 8000\ndefault_max_tokens = 500\ntemperature = 0.3\n\
+             top_p = 0.9\nguardrail = { id = \"abc123\", version = \"2\" }\n\
+             prompt_caching = { after_system = true }\n\
+             additional_request_fields = { thinking = { type = \"enabled\", budget_tokens = 2048 } }\n\
+             [models.small]\nmodel_id = \"s\"\nmax_tokens_cap = 600\n",
+        )
+        .unwrap();
+        let chat = &config.models["chat"];
+        assert_eq!(chat.effective_default_max_tokens(), 500);
+        assert_eq!(config.models["small"].effective_default_max_tokens(), 600, "1024, or the cap when lower");
+        assert_eq!(chat.guardrail.as_ref().unwrap().stream_processing_mode, StreamProcessingMode::Sync);
+        assert_eq!(chat.prompt_caching, PromptCachingConfig { after_system: true, after_tools: false });
+        let with = |line: &str| format!("[models.chat]\nmodel_id = \"c\"\nmax_tokens_cap = 1000\n{line}\n");
+        for (line, key) in [
+            ("default_max_tokens = 1001", "models.chat.default_max_tokens"),
+            ("default_max_tokens = 0", "models.chat.default_max_tokens"),
+            ("temperature = 1.5", "models.chat.temperature"),
+            ("top_p = -0.1", "models.chat.top_p"),
+            ("guardrail = { id = \"Bad Id\", version = \"1\" }", "models.chat.guardrail.id"),
+            ("guardrail = { id = \"abc\", version = \"latest\" }", "models.chat.guardrail.version"),
+            ("version = \"c\"", "models.chat.version"),
+            ("version = \"arn:aws:bedrock:us-east-1:123456789012:inference-profile/x\"", "models.chat.version"),
+        ] {
+            assert_eq!(rejected_key(&with(line)), key, "{line}");
+        }
+        for line in [
+            "guardrail = { id = \"abc\", version = \"1\", mode = \"sync\" }",
+            "prompt_caching = { after_everything = true }",
+            "guardrail = { id = \"abc\", version = \"1\", stream_processing_mode = \"later\" }",
+        ] {
+            assert!(Config::from_toml(&with(line)).is_err(), "{line}");
+        }
+    }
+
+    #[test]
+    fn check_config_prints_the_defaults_that_depend_on_other_keys() {
+        let config = Config::from_toml(
+            "[models.chat]\nmodel_id = \"us.anthropic.claude-3-5-haiku-20241022-v1:0\"\n\
+             guardrail = { id = \"abc123\", version = \"DRAFT\" }\n\
+             additional_request_fields = { thinking = { type = \"enabled\", budget_tokens = 2048 } }\n",
+        )
+        .unwrap();
+        let text = toml::to_string_pretty(&config.clone().with_derived_defaults()).unwrap();
+        assert!(text.contains("version = \"chat\""), "{text}");
+        assert!(text.contains("default_max_tokens = 1024"), "{text}");
+        let again = Config::from_toml(&text).unwrap();
+        assert_eq!(again.models["chat"].additional_request_fields, config.models["chat"].additional_request_fields);
+        assert_eq!(again.models["chat"].guardrail, config.models["chat"].guardrail);
+    }
+
+    #[test]
     fn calendar_dates() {
         assert_eq!(calendar_date("2027-01-31"), time::Date::from_calendar_date(2027, time::Month::January, 31).ok());
         assert!(calendar_date("2028-02-29").is_some(), "a leap day");
