@@ -72,10 +72,7 @@ impl Model {
     /// The state on `today` (UTC): from its `retires_on` day the model is retired, whatever its
     /// configured state, so a task running across midnight retires it without a reload.
     pub fn state_on(&self, today: time::Date) -> ModelState {
-        match self.retires_on {
-            Some(day) if today >= day => ModelState::Retired,
-            _ => self.state,
-        }
+        self.state.on(self.retires_on, today)
     }
 
     /// A note for clients of a deprecated model, sent as response metadata.

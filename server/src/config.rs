@@ -519,6 +519,17 @@ pub enum ModelState {
     Retired,
 }
 
+impl ModelState {
+    /// The state on `today` (UTC) of a model in this state that retires on `retires_on`: from
+    /// that day on it is retired, whatever its configured state.
+    pub fn on(self, retires_on: Option<time::Date>, today: time::Date) -> ModelState {
+        match retires_on {
+            Some(day) if today >= day => ModelState::Retired,
+            _ => self,
+        }
+    }
+}
+
 /// One logical model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -592,12 +603,9 @@ impl ModelConfig {
         self.retires_on.as_deref().and_then(calendar_date)
     }
 
-    /// The state the model is in on `today` (UTC): `retires_on` retires it from that day on.
+    /// The state the model is in on `today` (UTC).
     pub fn state_on(&self, today: time::Date) -> ModelState {
-        match self.retirement_day() {
-            Some(day) if today >= day => ModelState::Retired,
-            _ => self.state,
-        }
+        self.state.on(self.retirement_day(), today)
     }
 }
 
@@ -1181,11 +1189,13 @@ fn check_guardrail(key: &str, guardrail: &GuardrailConfig) -> Result<(), ConfigE
         ));
     }
     let version = &guardrail.version;
-    let numbered = (1..=8).contains(&version.len())
-        && !version.starts_with('0')
-        && version.chars().all(|c| c.is_ascii_digit());
+    let numbered =
+        (1..=8).contains(&version.len()) && !version.starts_with('0') && version.chars().all(|c| c.is_ascii_digit());
     if !(numbered || version == "DRAFT") {
-        return Err(invalid(&format!("{key}.version"), format!("{version:?} is not a guardrail version: a number or DRAFT")));
+        return Err(invalid(
+            &format!("{key}.version"),
+            format!("{version:?} is not a guardrail version: a number or DRAFT"),
+        ));
     }
     Ok(())
 }
@@ -1406,8 +1416,14 @@ mod tests {
     fn lifecycle_mistakes_name_their_key() {
         let chat = "[models.chat]\nmodel_id = \"c\"\n";
         let cases = [
-            ("[models.old]\nmodel_id = \"x\"\nretires_on = \"2027-02-31\"\nreplacement = \"chat\"", "models.old.retires_on"),
-            ("[models.old]\nmodel_id = \"x\"\nstate = \"deprecated\"\nretires_on = \"2099-01-01\"", "models.old.replacement"),
+            (
+                "[models.old]\nmodel_id = \"x\"\nretires_on = \"2027-02-31\"\nreplacement = \"chat\"",
+                "models.old.retires_on",
+            ),
+            (
+                "[models.old]\nmodel_id = \"x\"\nstate = \"deprecated\"\nretires_on = \"2099-01-01\"",
+                "models.old.replacement",
+            ),
             ("[models.old]\nmodel_id = \"x\"\nstate = \"deprecated\"\nreplacement = \"old\"", "models.old.replacement"),
             ("[models.old]\nmodel_id = \"x\"\nstate = \"retired\"\nreplacement = \"gone\"", "models.old.replacement"),
             (
@@ -1505,7 +1521,8 @@ mod tests {
     fn calendar_dates() {
         assert_eq!(calendar_date("2027-01-31"), time::Date::from_calendar_date(2027, time::Month::January, 31).ok());
         assert!(calendar_date("2028-02-29").is_some(), "a leap day");
-        for bad in ["2027-02-31", "2027-02-29", "2027-13-01", "2027-00-10", "27-01-01", "2027-1-01", "2027-01-31-1", ""] {
+        for bad in ["2027-02-31", "2027-02-29", "2027-13-01", "2027-00-10", "27-01-01", "2027-1-01", "2027-01-31-1", ""]
+        {
             assert_eq!(calendar_date(bad), None, "{bad}");
         }
     }

@@ -342,7 +342,13 @@ mod tests {
     use super::*;
 
     fn bedrock(kind: BedrockFailure) -> GatewayError {
-        GatewayError::Bedrock { kind, message: "m".into(), model_id: "x".into(), alias: "chat".into(), incomplete: false }
+        GatewayError::Bedrock {
+            kind,
+            message: "m".into(),
+            model_id: "x".into(),
+            alias: "chat".into(),
+            incomplete: false,
+        }
     }
 
     #[test]
@@ -422,10 +428,16 @@ mod tests {
                  arn:aws-us-gov:bedrock:us-gov-west-1::foundation-model/anthropic.claude-v2:1",
                 "User: chat is not authorized on chat",
             ),
-            ("path /model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ax%2Fy/converse", "path /model/chat/converse"),
+            (
+                "path /model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ax%2Fy/converse",
+                "path /model/chat/converse",
+            ),
             ("account 123456789012 is over its quota", "account [account] is over its quota"),
             ("model my-custom-id is not ready", "model chat is not ready"),
-            ("my-custom-id, not my-custom-id-2 or my-custom-id.2: my-custom-id.", "chat, not my-custom-id-2 or my-custom-id.2: chat."),
+            (
+                "my-custom-id, not my-custom-id-2 or my-custom-id.2: my-custom-id.",
+                "chat, not my-custom-id-2 or my-custom-id.2: chat.",
+            ),
         ];
         for (message, scrubbed) in cases {
             assert_eq!(scrub(message), scrubbed, "{message}");
@@ -446,7 +458,10 @@ mod tests {
             incomplete: false,
         };
         let status = err.to_status("r");
-        assert_eq!(status.message(), "the model \"chat\" rejected the request: The provided model identifier chat is invalid.");
+        assert_eq!(
+            status.message(),
+            "the model \"chat\" rejected the request: The provided model identifier chat is invalid."
+        );
         assert!(err.detail().unwrap().contains("123456789012"), "the log keeps Bedrock's own message");
     }
 }

@@ -37,7 +37,12 @@ async fn a_request_without_max_tokens_reserves_the_default_not_the_cap() {
     for stream in [true, false] {
         let body = sent(&gateway, user_request("chat", "tune me"), stream).await;
         assert_eq!(body["inferenceConfig"]["maxTokens"], 200, "stream: {stream}");
-        let body = sent(&gateway, with_inference(v1::InferenceConfig { max_tokens: Some(4000), ..Default::default() }), stream).await;
+        let body = sent(
+            &gateway,
+            with_inference(v1::InferenceConfig { max_tokens: Some(4000), ..Default::default() }),
+            stream,
+        )
+        .await;
         assert_eq!(body["inferenceConfig"]["maxTokens"], 4000, "up to the cap, the request's own");
     }
     let body = sent(&gateway, user_request("profile", "tune me"), true).await;
@@ -65,7 +70,10 @@ async fn temperature_and_top_p_defaults_apply_only_where_the_request_sets_none()
         assert_eq!(body["inferenceConfig"]["topP"], 0.75);
         let own = v1::InferenceConfig { temperature: Some(0.5), top_p: Some(0.125), ..Default::default() };
         let body = sent(&gateway, with_inference(own), stream).await;
-        assert_eq!((body["inferenceConfig"]["temperature"].clone(), body["inferenceConfig"]["topP"].clone()), (json!(0.5), json!(0.125)));
+        assert_eq!(
+            (body["inferenceConfig"]["temperature"].clone(), body["inferenceConfig"]["topP"].clone()),
+            (json!(0.5), json!(0.125))
+        );
     }
     let body = sent(&gateway, user_request("profile", "untuned"), true).await;
     assert!(body["inferenceConfig"].get("temperature").is_none() && body["inferenceConfig"].get("topP").is_none());
@@ -74,7 +82,8 @@ async fn temperature_and_top_p_defaults_apply_only_where_the_request_sets_none()
 #[tokio::test]
 async fn a_guardrail_is_sent_with_the_stream_settings_on_converse_stream() {
     let gateway = TestGateway::start_with(|config| {
-        let guardrail = |mode| GuardrailConfig { id: "gr0abc123".into(), version: "3".into(), stream_processing_mode: mode };
+        let guardrail =
+            |mode| GuardrailConfig { id: "gr0abc123".into(), version: "3".into(), stream_processing_mode: mode };
         config.models.get_mut("chat").unwrap().guardrail = Some(guardrail(StreamProcessingMode::Sync));
         config.models.get_mut("profile").unwrap().guardrail = Some(guardrail(StreamProcessingMode::Async));
     })
@@ -87,14 +96,19 @@ async fn a_guardrail_is_sent_with_the_stream_settings_on_converse_stream() {
     let body = sent(&gateway, user_request("profile", "guard me"), true).await;
     assert_eq!(body["guardrailConfig"]["streamProcessingMode"], "async");
     let body = sent(&gateway, user_request("chat", "guard me"), false).await;
-    assert_eq!(body["guardrailConfig"], json!({"guardrailIdentifier": "gr0abc123", "guardrailVersion": "3", "trace": "disabled"}));
+    assert_eq!(
+        body["guardrailConfig"],
+        json!({"guardrailIdentifier": "gr0abc123", "guardrailVersion": "3", "trace": "disabled"})
+    );
 }
 
 #[tokio::test]
 async fn prompt_caching_puts_cache_points_after_the_system_prompt_and_the_tools() {
     let gateway = TestGateway::start_with(|config| {
-        config.models.get_mut("chat").unwrap().prompt_caching = PromptCachingConfig { after_system: true, after_tools: true };
-        config.models.get_mut("profile").unwrap().prompt_caching = PromptCachingConfig { after_system: true, after_tools: false };
+        config.models.get_mut("chat").unwrap().prompt_caching =
+            PromptCachingConfig { after_system: true, after_tools: true };
+        config.models.get_mut("profile").unwrap().prompt_caching =
+            PromptCachingConfig { after_system: true, after_tools: false };
     })
     .await;
     let request = |model: &str| v1::ConverseRequest {

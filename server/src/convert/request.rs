@@ -98,6 +98,7 @@ pub fn to_bedrock(request: v1::ConverseRequest, model: &Model) -> Result<Bedrock
         request;
     let mut json_budget = Budget::new(limits::JSON_VALUES);
     let mut tool_config = tools.map(|tools| tool_config(tools, &mut json_budget)).transpose()?;
+    let messages = messages(conversation, &mut json_budget)?;
     let mut system = system(prompts)?;
     // A cache point caches everything before it, so it goes after the last block of its part, and
     // only where there is something to cache.
@@ -109,12 +110,7 @@ pub fn to_bedrock(request: v1::ConverseRequest, model: &Model) -> Result<Bedrock
     {
         tools.tools.push(bedrock::Tool::CachePoint(cache_point()));
     }
-    Ok(BedrockRequest {
-        messages: messages(conversation, &mut json_budget)?,
-        system,
-        inference: inference(inference_config, model)?,
-        tool_config,
-    })
+    Ok(BedrockRequest { messages, system, inference: inference(inference_config, model)?, tool_config })
 }
 
 /// Checks every count the limits bound, and the metadata, before anything is converted.
@@ -600,8 +596,12 @@ mod tests {
         let converted = to_bedrock(request(), &tuned).unwrap();
         assert_eq!((converted.inference.temperature, converted.inference.top_p), (Some(0.2), Some(0.8)));
         let mut own = request();
-        own.inference_config =
-            Some(v1::InferenceConfig { max_tokens: Some(1000), temperature: Some(0.9), top_p: Some(0.5), ..Default::default() });
+        own.inference_config = Some(v1::InferenceConfig {
+            max_tokens: Some(1000),
+            temperature: Some(0.9),
+            top_p: Some(0.5),
+            ..Default::default()
+        });
         let converted = to_bedrock(own, &tuned).unwrap();
         assert_eq!(converted.inference.max_tokens, Some(1000));
         assert_eq!((converted.inference.temperature, converted.inference.top_p), (Some(0.9), Some(0.5)));
@@ -609,10 +609,8 @@ mod tests {
 
     #[test]
     fn cache_points_follow_the_last_system_block_and_the_last_tool() {
-        let caching = Model {
-            prompt_caching: PromptCachingConfig { after_system: true, after_tools: true },
-            ..model()
-        };
+        let caching =
+            Model { prompt_caching: PromptCachingConfig { after_system: true, after_tools: true }, ..model() };
         let system = |text: &str| v1::SystemBlock { block: Some(v1::system_block::Block::Text(text.into())) };
         let converted = to_bedrock(
             with(|r| {
