@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use bedrock_gateway_proto::metadata;
+use bedrock_gateway_proto::{metadata, v1};
 use tonic::Code;
 
 /// Why a call (or building a client) failed.
@@ -44,6 +44,16 @@ pub enum Error {
         /// Whether part of the answer had already arrived.
         incomplete: bool,
     },
+    /// The stream ended normally, but the model stopped without a usable answer: its tool call or
+    /// its output was malformed ([`v1::StopReason::is_incomplete`]). It comes after the stream's
+    /// `Stop` and `Usage` events; do not run the answer's tool uses, ask again.
+    #[error("{} [the answer is incomplete]", stopped_text(*.stop_reason))]
+    IncompleteAnswer {
+        /// Why the model stopped.
+        stop_reason: v1::StopReason,
+        /// The gateway's id for the request.
+        request_id: String,
+    },
     /// The client's settings are invalid (a malformed URL, an unreadable certificate, ...).
     #[error("invalid client configuration: {0}")]
     Config(String),
@@ -61,18 +71,28 @@ fn connect_text(endpoint: &str, reason: &str, incomplete: bool) -> String {
     }
 }
 
+fn stopped_text(stop_reason: v1::StopReason) -> String {
+    match stop_reason {
+        v1::StopReason::MalformedToolUse => "the model's tool call is malformed".to_owned(),
+        v1::StopReason::MalformedModelOutput => "the model's output is malformed".to_owned(),
+        other => format!("the model stopped with {}", other.as_str_name()),
+    }
+}
+
 fn incomplete_suffix(incomplete: bool) -> &'static str {
     if incomplete { " [the answer is incomplete]" } else { "" }
 }
 
 impl Error {
     /// The gRPC code: the gateway's, `UNAVAILABLE` for connection failures, `DEADLINE_EXCEEDED` for
-    /// the deadline and `INVALID_ARGUMENT` for configuration errors.
+    /// the deadline, `ABORTED` for an incomplete answer (worth asking again) and `INVALID_ARGUMENT`
+    /// for configuration errors.
     pub fn code(&self) -> Code {
         match self {
             Error::Status { code, .. } => *code,
             Error::Connect { .. } => Code::Unavailable,
             Error::DeadlineExceeded { .. } => Code::DeadlineExceeded,
+            Error::IncompleteAnswer { .. } => Code::Aborted,
             Error::Config(_) => Code::InvalidArgument,
         }
     }
@@ -83,6 +103,7 @@ impl Error {
             Error::Status { message, .. } => message.clone(),
             Error::Connect { reason, .. } => reason.clone(),
             Error::DeadlineExceeded { deadline, .. } => format!("deadline of {deadline:?} exceeded"),
+            Error::IncompleteAnswer { stop_reason, .. } => stopped_text(*stop_reason),
             Error::Config(message) => message.clone(),
         }
     }
@@ -95,6 +116,7 @@ impl Error {
             Error::Status { incomplete, .. }
             | Error::Connect { incomplete, .. }
             | Error::DeadlineExceeded { incomplete, .. } => *incomplete,
+            Error::IncompleteAnswer { .. } => true,
             Error::Config(_) => false,
         }
     }
@@ -103,6 +125,7 @@ impl Error {
     pub fn request_id(&self) -> Option<&str> {
         match self {
             Error::Status { request_id, .. } => request_id.as_deref(),
+            Error::IncompleteAnswer { request_id, .. } => Some(request_id),
             _ => None,
         }
     }
@@ -173,5 +196,10 @@ mod tests {
         let error = Error::from_status(&tonic::Status::unavailable("the model failed"), "http://gw", true);
         assert!(error.is_incomplete());
         assert!(error.to_string().ends_with("[the answer is incomplete]"), "{error}");
+        let malformed =
+            Error::IncompleteAnswer { stop_reason: v1::StopReason::MalformedToolUse, request_id: "req-8".into() };
+        assert!(malformed.is_incomplete());
+        assert_eq!((malformed.code(), malformed.request_id()), (Code::Aborted, Some("req-8")));
+        assert_eq!(malformed.to_string(), "the model's tool call is malformed [the answer is incomplete]");
     }
 }

@@ -145,8 +145,9 @@ fn stop_reason(value: i32) -> v1::StopReason {
 ///
 /// It is a [`Stream`] of `Result<Event, Error>`; [`EventStream::next`] reads it without importing a
 /// stream trait. It ends after `Usage`, or with one error whose
-/// [`is_incomplete`](Error::is_incomplete) is true. Dropping it cancels the call, and the gateway
-/// stops the model.
+/// [`is_incomplete`](Error::is_incomplete) is true: the stream broke, the deadline passed, or (after
+/// `Stop` and `Usage`) the stop reason says the answer is incomplete
+/// ([`Error::IncompleteAnswer`]). Dropping it cancels the call, and the gateway stops the model.
 #[derive(Debug)]
 pub struct EventStream {
     start: Option<Event>,
@@ -155,6 +156,8 @@ pub struct EventStream {
     deadline: Option<(Pin<Box<Sleep>>, Duration)>,
     endpoint: Arc<str>,
     finished: bool,
+    /// A stop reason that makes the answer incomplete, reported once the stream has ended.
+    incomplete_stop: Option<v1::StopReason>,
     done: bool,
 }
 
@@ -179,6 +182,7 @@ impl EventStream {
             deadline: deadline.map(|(at, timeout)| (Box::pin(tokio::time::sleep_until(at)), timeout)),
             endpoint,
             finished: false,
+            incomplete_stop: None,
             done: false,
         }
     }
@@ -198,7 +202,8 @@ impl EventStream {
         TextStream { events: self }
     }
 
-    /// Reads the stream to its end and collects the whole answer.
+    /// Reads the stream to its end and collects the whole answer; an answer whose stop reason makes
+    /// it incomplete is [`Error::IncompleteAnswer`].
     pub async fn answer(mut self) -> Result<Answer, Error> {
         let mut answer = AnswerBuilder::default();
         while let Some(event) = self.next().await {
@@ -235,10 +240,19 @@ impl Stream for EventStream {
                 Some(Ok(event)) => {
                     let Some(event) = Event::from_proto(event) else { continue };
                     this.finished = matches!(event, Event::Usage { .. });
+                    if let Event::Stop { reason } = event
+                        && reason.is_incomplete()
+                    {
+                        this.incomplete_stop = Some(reason);
+                    }
                     return Poll::Ready(Some(Ok(event)));
                 }
                 Some(Err(status)) => return this.fail(Error::from_status(&status, &this.endpoint, true)),
                 None if this.finished => {
+                    if let Some(stop_reason) = this.incomplete_stop {
+                        let request_id = this.request_id.clone();
+                        return this.fail(Error::IncompleteAnswer { stop_reason, request_id });
+                    }
                     this.done = true;
                     return Poll::Ready(None);
                 }
@@ -433,6 +447,8 @@ mod tests {
         assert_eq!(stop_reason(99), v1::StopReason::Other);
         assert_eq!(stop_reason(0), v1::StopReason::Other);
         assert_eq!(stop_reason(v1::StopReason::MaxTokens as i32), v1::StopReason::MaxTokens);
+        let malformed = stop_reason(v1::StopReason::MalformedToolUse as i32);
+        assert!(malformed.is_incomplete(), "known to this client, so not read as a complete Other");
     }
 
     #[test]

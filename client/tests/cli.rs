@@ -135,6 +135,25 @@ async fn an_incomplete_answer_exits_with_3() {
 }
 
 #[tokio::test]
+async fn a_malformed_answer_exits_with_3_like_a_cut_one() {
+    let gateway = Gateway::start().await;
+    let (output, stdout, stderr) =
+        run(bgw(&gateway.url()).args(["chat", "--model", "fault-malformed-tool-use", "break"])).await;
+    one_line_error(&output, &stderr, 3);
+    assert!(stderr.contains("tool call is malformed [the answer is incomplete]"), "{stderr}");
+    assert_eq!(stdout, format!("{}\n", expected_answer("break", None, ANSWER_TOKENS).text()));
+
+    let (output, stdout, stderr) =
+        run(bgw(&gateway.url()).args(["chat", "--json", "--model", "fault-malformed-model-output", "break"])).await;
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let events: Vec<serde_json::Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let n = events.len();
+    assert_eq!(events[n - 3]["reason"], "malformed_model_output");
+    assert_eq!(events[n - 2]["type"], "usage");
+    assert_eq!((events[n - 1]["type"].as_str(), events[n - 1]["incomplete"].as_bool()), (Some("error"), Some(true)));
+}
+
+#[tokio::test]
 async fn flags_override_the_environment() {
     let gateway = Gateway::start().await;
     let (output, stdout, stderr) =

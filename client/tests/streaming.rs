@@ -121,3 +121,46 @@ async fn the_api_key_is_sent_as_a_bearer_token() {
     let error = without_key.converse(Request::new("chat").user("let me in")).await.unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated, "{error}");
 }
+
+#[tokio::test]
+async fn a_malformed_answer_is_incomplete_in_every_form() {
+    let gateway = Gateway::start().await;
+    let client = common::client(&gateway);
+    for (model, reason) in [
+        ("fault-malformed-tool-use", v1::StopReason::MalformedToolUse),
+        ("fault-malformed-model-output", v1::StopReason::MalformedModelOutput),
+    ] {
+        // Events: everything the gateway sent, then the error.
+        let mut events = client.converse_stream(Request::new(model).user("break")).await.unwrap();
+        let mut seen = Vec::new();
+        let error = loop {
+            match events.next().await.expect("the stream ends with an error") {
+                Ok(event) => seen.push(event),
+                Err(error) => break error,
+            }
+        };
+        assert!(events.next().await.is_none(), "one error, then the end");
+        let n = seen.len();
+        assert_eq!(seen[n - 2], Event::Stop { reason });
+        assert!(matches!(seen[n - 1], Event::Usage { .. }));
+        assert!(error.is_incomplete() && error.code() == Code::Aborted, "{error:?}");
+        assert_eq!(error.request_id(), Some(events.request_id()));
+
+        // Text only: the text, then the error.
+        let mut text = client.converse_stream(Request::new(model).user("break")).await.unwrap().text();
+        let mut pieces = String::new();
+        let error = loop {
+            match text.next().await.expect("the text ends with an error") {
+                Ok(piece) => pieces.push_str(&piece),
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(pieces, expected_answer("break", None, ANSWER_TOKENS).text());
+        assert!(error.is_incomplete(), "{error:?}");
+
+        // Collected: an error, never an answer that looks finished.
+        let error = client.converse(Request::new(model).user("break")).await.unwrap_err();
+        assert!(error.is_incomplete(), "{error:?}");
+        assert!(error.to_string().contains("malformed"), "{error}");
+    }
+}

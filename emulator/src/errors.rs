@@ -65,8 +65,9 @@ impl ServiceError {
     }
 
     /// The message used when a fault, rather than a real problem, causes the
-    /// error.
-    pub(crate) fn injected_message(self) -> String {
-        format!("{} injected by bedrock-emulator", self.name())
+    /// error. It names the model id, as many of Bedrock's own messages do, so
+    /// tests can check that a gateway keeps it from its clients.
+    pub(crate) fn injected_message(self, model_id: &str) -> String {
+        format!("{} injected by bedrock-emulator for model {model_id}", self.name())
     }
 }

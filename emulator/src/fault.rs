@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use crate::errors::ServiceError;
+use crate::generate::{MALFORMED_MODEL_OUTPUT, MALFORMED_TOOL_USE};
 
 /// Prefix of model ids (and header values) that select a fault.
 const PREFIX: &str = "fault.";
@@ -30,6 +31,8 @@ pub(crate) enum Fault {
     NoMetadata,
     /// Accept the request and never answer: no status line, no headers.
     Hang,
+    /// Answer normally, but stop with this stop reason.
+    StopReason(&'static str),
 }
 
 /// A `fault.*` name that is not in the list.
@@ -39,9 +42,12 @@ pub(crate) struct UnknownFault(String);
 
 impl Fault {
     /// The fault `name` selects: `Ok(None)` for names without the `fault.`
-    /// prefix, which are ordinary model ids.
+    /// prefix, which are ordinary model ids. In an ARN the resource id
+    /// selects, so that `arn:aws:bedrock:...:application-inference-profile/fault.throttle`
+    /// is a throttled inference profile.
     pub(crate) fn parse(name: &str) -> Result<Option<Fault>, UnknownFault> {
-        let Some(fault) = name.strip_prefix(PREFIX) else {
+        let selector = if name.starts_with("arn:") { name.rsplit('/').next().unwrap_or(name) } else { name };
+        let Some(fault) = selector.strip_prefix(PREFIX) else {
             return Ok(None);
         };
         let unknown = || UnknownFault(name.to_owned());
@@ -63,6 +69,8 @@ impl Fault {
             ("throttle-once", None) => Fault::ThrottleOnce,
             ("no-metadata", None) => Fault::NoMetadata,
             ("hang", None) => Fault::Hang,
+            ("malformed-tool-use", None) => Fault::StopReason(MALFORMED_TOOL_USE),
+            ("malformed-model-output", None) => Fault::StopReason(MALFORMED_MODEL_OUTPUT),
             ("stall", count) => Fault::Stall(count.unwrap_or(0)),
             ("stream-error", Some(n)) => Fault::StreamError(n),
             ("close", Some(n)) => Fault::Close(n),
@@ -104,6 +112,11 @@ mod tests {
         assert_eq!(Fault::parse("fault.close.2"), Ok(Some(Fault::Close(2))));
         assert_eq!(Fault::parse("fault.hang"), Ok(Some(Fault::Hang)));
         assert_eq!(Fault::parse("fault.stream-error.0"), Ok(Some(Fault::StreamError(0))));
+        assert_eq!(Fault::parse("fault.malformed-tool-use"), Ok(Some(Fault::StopReason("malformed_tool_use"))));
+        let arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/fault.validation";
+        assert_eq!(Fault::parse(arn), Ok(Some(Fault::Reject(ServiceError::Validation))));
+        let plain = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123";
+        assert_eq!(Fault::parse(plain), Ok(None));
         for bad in ["fault.nope", "fault.close", "fault.throttle.1", "fault.stall.x", "fault."] {
             assert!(Fault::parse(bad).is_err(), "{bad}");
         }

@@ -89,6 +89,10 @@ pub(crate) const MAX_TOKENS: &str = "max_tokens";
 pub(crate) const STOP_SEQUENCE: &str = "stop_sequence";
 /// Stop reason for an answer that ends in a tool call.
 pub(crate) const TOOL_USE: &str = "tool_use";
+/// Stop reason of `fault.malformed-tool-use`.
+pub(crate) const MALFORMED_TOOL_USE: &str = "malformed_tool_use";
+/// Stop reason of `fault.malformed-model-output`.
+pub(crate) const MALFORMED_MODEL_OUTPUT: &str = "malformed_model_output";
 
 /// The answer the emulator gives to a prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]

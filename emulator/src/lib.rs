@@ -44,8 +44,11 @@
 //!
 //! # Faults
 //!
-//! A model id `fault.<name>` (or, when the model id is not a fault, the
-//! request header `x-emulator-fault: fault.<name>`) injects a failure:
+//! A model id `fault.<name>`, or an ARN whose resource id is `fault.<name>`
+//! (such as `arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/fault.throttle`),
+//! or, when the model id is not a fault, the request header
+//! `x-emulator-fault: fault.<name>`, injects a failure. Error messages name
+//! the model id, as many of Bedrock's do:
 //!
 //! | fault | effect |
 //! |---|---|
@@ -65,6 +68,8 @@
 //! | `fault.close.N` | N deltas, then the connection is dropped mid-body |
 //! | `fault.no-metadata` | a normal stream without the final `metadata` event |
 //! | `fault.hang` | the request is read and never answered (no status line), until the client leaves |
+//! | `fault.malformed-tool-use` | the normal answer, with stop reason `malformed_tool_use` |
+//! | `fault.malformed-model-output` | the normal answer, with stop reason `malformed_model_output` |
 //!
 //! The N deltas of the breaking faults are the first N tokens of the plain
 //! answer to the prompt (for any N: `expected_answer(text, None, N)`).

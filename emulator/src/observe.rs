@@ -112,6 +112,11 @@ impl StreamGuard {
         StreamGuard { observer, model_id, events_sent: 0, ended: false }
     }
 
+    /// The model id of the stream's request.
+    pub(crate) fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
     pub(crate) fn event_sent(&mut self) {
         self.events_sent += 1;
     }

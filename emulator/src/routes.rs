@@ -77,15 +77,20 @@ async fn answer(
 ) -> Result<Response<ResponseBody>, BoxError> {
     let (reply, ending) = match fault {
         None => (Reply::answer(request, shared.config.answer_tokens), Ending::Complete),
-        Some(Fault::Reject(error)) => return Ok(service_error(error, &error.injected_message())),
+        Some(Fault::Reject(error)) => return Ok(service_error(error, &error.injected_message(&model_id))),
         Some(Fault::ThrottleOnce) => {
             if shared.throttle_once.first_time(&request.last_user_text()) {
                 let error = ServiceError::Throttling;
-                return Ok(service_error(error, &error.injected_message()));
+                return Ok(service_error(error, &error.injected_message(&model_id)));
             }
             (Reply::answer(request, shared.config.answer_tokens), Ending::Complete)
         }
         Some(Fault::NoMetadata) => (Reply::answer(request, shared.config.answer_tokens), Ending::NoMetadata),
+        Some(Fault::StopReason(reason)) => {
+            let mut reply = Reply::answer(request, shared.config.answer_tokens);
+            reply.stop_reason = reason;
+            (reply, Ending::Complete)
+        }
         Some(Fault::StreamError(n)) => (Reply::truncated(request, n), Ending::StreamError),
         Some(Fault::Stall(n)) => (Reply::truncated(request, n), Ending::Stall),
         Some(Fault::Close(n)) => (Reply::truncated(request, n), Ending::Close),
@@ -107,7 +112,7 @@ async fn answer(
             Ending::Close => Err(Box::new(InjectedClose)),
             Ending::StreamError => {
                 let error = ServiceError::ModelError;
-                Ok(service_error(error, &error.injected_message()))
+                Ok(service_error(error, &error.injected_message(&model_id)))
             }
             Ending::Complete | Ending::NoMetadata => {
                 let generation = reply.duration(pacing.first_token, pacing.token_gap);

@@ -230,8 +230,14 @@ impl EventStream {
     fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, InjectedClose>>> {
         match (self.step, self.ending) {
             (Step::Ending, Ending::StreamError) => {
+                let message = format!(
+                    "ModelStreamErrorException injected by bedrock-emulator for model {}",
+                    self.guard.model_id()
+                );
                 exception(&mut self.buf, &mut self.guard, "modelStreamErrorException", |b| {
-                    b.push_str(r#"{"message":"ModelStreamErrorException injected by bedrock-emulator"}"#);
+                    b.push_str(r#"{"message":"#);
+                    push_json_string(b, &message);
+                    b.push_str("}");
                 });
                 self.step = Step::Done;
                 Poll::Ready(Some(Ok(Frame::data(self.buf.split().freeze()))))

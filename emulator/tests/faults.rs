@@ -140,3 +140,34 @@ async fn throttle_once_lets_the_retry_through() {
     collect(send("second prompt").await.unwrap()).await.unwrap();
     assert_eq!(emulator.requests_served(), 5);
 }
+
+#[tokio::test]
+async fn malformed_stop_reasons_end_normal_answers() {
+    let emulator = emulator().await;
+    for (model, reason) in
+        [("fault.malformed-tool-use", "malformed_tool_use"), ("fault.malformed-model-output", "malformed_model_output")]
+    {
+        let output = client(&emulator).converse_stream().model_id(model).messages(user("hello")).send().await.unwrap();
+        let got = collect(output).await.unwrap();
+        assert_eq!(got.text, expected_answer("hello", None, 32).tokens);
+        assert_eq!(got.stop_reason.as_deref(), Some(reason));
+        assert!(got.usage.is_some());
+        let whole = client(&emulator).converse().model_id(model).messages(user("hello")).send().await.unwrap();
+        assert_eq!(whole.stop_reason.as_str(), reason);
+    }
+}
+
+#[tokio::test]
+async fn an_arn_selects_a_fault_by_its_resource_id_and_errors_name_the_model() {
+    let emulator = emulator().await;
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/fault.validation";
+    let error = stream_error(&emulator, arn).await;
+    assert!(matches!(error, ConverseStreamError::ValidationException(_)), "{error:?}");
+    assert!(error.message().is_some_and(|message| message.contains(arn)), "{error:?}");
+
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/fault.stream-error.1";
+    let output = client(&emulator).converse_stream().model_id(arn).messages(user("hello")).send().await.unwrap();
+    let (_, error) = collect(output).await.expect_err("the stream fails");
+    let error = error.into_service_error();
+    assert!(error.message().is_some_and(|message| message.contains(arn)), "{error:?}");
+}

@@ -7,6 +7,15 @@
 pub mod v1 {
     #![allow(missing_docs, clippy::all, missing_debug_implementations)]
     tonic::include_proto!("bedrock.gateway.v1");
+
+    impl StopReason {
+        /// Whether the model stopped without a usable answer although the stream ended normally
+        /// (with stop and usage): its tool call or its output was malformed. Such an answer is
+        /// incomplete, like one cut by an error status: its tool uses must not be run.
+        pub fn is_incomplete(self) -> bool {
+            matches!(self, StopReason::MalformedToolUse | StopReason::MalformedModelOutput)
+        }
+    }
 }
 
 /// The encoded `FileDescriptorSet` of the API (with its imports), for gRPC server reflection.

@@ -14,11 +14,13 @@ use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, S
 use aws_sdk_bedrockruntime::operation::converse::{ConverseError, ConverseOutput};
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
-use aws_sdk_bedrockruntime::types::ConverseStreamOutput;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
+use aws_sdk_bedrockruntime::types::{
+    ConverseStreamOutput, GuardrailConfiguration, GuardrailStreamConfiguration, GuardrailStreamProcessingMode,
+};
 
 use crate::catalog::Model;
-use crate::config::{BedrockConfig, CredentialsSource};
+use crate::config::{BedrockConfig, CredentialsSource, StreamProcessingMode};
 use crate::convert::request::BedrockRequest;
 use crate::error::{BedrockFailure, GatewayError};
 use crate::metrics;
@@ -57,6 +59,17 @@ impl Bedrock {
 
     /// Starts a ConverseStream call; returns once Bedrock accepted it and its stream is open.
     pub async fn converse_stream(&self, model: &Model, request: BedrockRequest) -> Result<BedrockStream, GatewayError> {
+        let guardrail = model.guardrail.as_ref().map(|guardrail| {
+            let mode = match guardrail.stream_processing_mode {
+                StreamProcessingMode::Sync => GuardrailStreamProcessingMode::Sync,
+                StreamProcessingMode::Async => GuardrailStreamProcessingMode::Async,
+            };
+            GuardrailStreamConfiguration::builder()
+                .guardrail_identifier(&guardrail.id)
+                .guardrail_version(&guardrail.version)
+                .stream_processing_mode(mode)
+                .build()
+        });
         let output = self
             .client
             .converse_stream()
@@ -65,6 +78,8 @@ impl Bedrock {
             .set_system(non_empty(request.system))
             .inference_config(request.inference)
             .set_tool_config(request.tool_config)
+            .set_guardrail_config(guardrail)
+            .set_additional_model_request_fields(model.additional_request_fields.clone())
             .send()
             .await
             .map_err(|err| classify(err, model, false))?;
@@ -73,6 +88,12 @@ impl Bedrock {
 
     /// Makes a Converse call.
     pub async fn converse(&self, model: &Model, request: BedrockRequest) -> Result<ConverseOutput, GatewayError> {
+        let guardrail = model.guardrail.as_ref().map(|guardrail| {
+            GuardrailConfiguration::builder()
+                .guardrail_identifier(&guardrail.id)
+                .guardrail_version(&guardrail.version)
+                .build()
+        });
         self.client
             .converse()
             .model_id(&model.model_id)
@@ -80,6 +101,8 @@ impl Bedrock {
             .set_system(non_empty(request.system))
             .inference_config(request.inference)
             .set_tool_config(request.tool_config)
+            .set_guardrail_config(guardrail)
+            .set_additional_model_request_fields(model.additional_request_fields.clone())
             .send()
             .await
             .map_err(|err| classify(err, model, false))
@@ -91,8 +114,8 @@ fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
 }
 
 /// Classifies an SDK error. `incomplete` says whether part of the answer was already streamed.
-/// Bedrock's own messages may name the Bedrock model id; it is replaced by the logical name so the
-/// mapping stays the platform team's business.
+/// Bedrock's own message is kept whole for the log; it may name the Bedrock model id or the
+/// account, which [`GatewayError`] scrubs from whatever the client sees.
 pub fn classify<E, R>(err: SdkError<E, R>, model: &Model, incomplete: bool) -> GatewayError
 where
     E: ExceptionName + ProvideErrorMetadata + std::error::Error + 'static,
@@ -114,12 +137,7 @@ where
             (BedrockFailure::Other, DisplayErrorContext(&err).to_string())
         }
     };
-    GatewayError::Bedrock {
-        kind,
-        message: message.replace(&model.model_id, &model.name),
-        alias: model.name.clone(),
-        incomplete,
-    }
+    GatewayError::Bedrock { kind, message, model_id: model.model_id.clone(), alias: model.name.clone(), incomplete }
 }
 
 /// The Bedrock exception an SDK error stands for. HTTP errors carry it as their error code; errors

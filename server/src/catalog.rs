@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use aws_smithy_types::Document;
 use bedrock_gateway_proto::v1;
 use sha2::{Digest, Sha256};
 
-use crate::config::{ModelConfig, ModelState};
+use crate::config::{GuardrailConfig, ModelConfig, ModelState, PromptCachingConfig, utc_today};
+use crate::convert::json;
 use crate::error::GatewayError;
 use crate::tenants::Tenant;
 
@@ -18,18 +20,30 @@ pub struct Model {
     pub name: String,
     /// Bedrock model id, inference profile id or ARN.
     pub model_id: String,
-    /// Version shown to clients.
+    /// Version shown to clients: the configured one, else the logical name.
     pub version: String,
     /// What the model is good for.
     pub description: String,
     /// Largest max_tokens a request may ask for.
     pub max_tokens_cap: u32,
-    /// Lifecycle state.
+    /// max_tokens of a request that sets none.
+    pub default_max_tokens: u32,
+    /// Temperature of a request that sets none.
+    pub temperature: Option<f32>,
+    /// top_p of a request that sets none.
+    pub top_p: Option<f32>,
+    /// The guardrail every request goes through.
+    pub guardrail: Option<GuardrailConfig>,
+    /// Where prompt-cache points go.
+    pub prompt_caching: PromptCachingConfig,
+    /// Sent as `additionalModelRequestFields`.
+    pub additional_request_fields: Option<Document>,
+    /// Lifecycle state as configured; [`Model::state_on`] applies `retires_on`.
     pub state: ModelState,
     /// Where to move to, for deprecated and retired models.
     pub replacement: Option<String>,
-    /// When a deprecated model retires.
-    pub retires_on: Option<String>,
+    /// The day from which the model is retired.
+    pub retires_on: Option<time::Date>,
 }
 
 impl Model {
@@ -37,13 +51,28 @@ impl Model {
         Model {
             name: name.to_owned(),
             model_id: config.model_id.clone(),
-            version: config.version.clone().unwrap_or_else(|| config.model_id.clone()),
+            version: config.effective_version(name),
             description: config.description.clone(),
             max_tokens_cap: config.max_tokens_cap,
+            default_max_tokens: config.effective_default_max_tokens(),
+            temperature: config.temperature,
+            top_p: config.top_p,
+            guardrail: config.guardrail.clone(),
+            prompt_caching: config.prompt_caching,
+            additional_request_fields: config
+                .additional_request_fields
+                .as_ref()
+                .map(|fields| json::to_document(&serde_json::Value::Object(fields.clone()))),
             state: config.state,
             replacement: config.replacement.clone(),
-            retires_on: config.retires_on.clone(),
+            retires_on: config.retirement_day(),
         }
+    }
+
+    /// The state on `today` (UTC): from its `retires_on` day the model is retired, whatever its
+    /// configured state, so a task running across midnight retires it without a reload.
+    pub fn state_on(&self, today: time::Date) -> ModelState {
+        self.state.on(self.retires_on, today)
     }
 
     /// A note for clients of a deprecated model, sent as response metadata.
@@ -61,19 +90,19 @@ impl Model {
         Some(notice)
     }
 
-    fn info(&self) -> v1::ModelInfo {
+    fn info(&self, today: time::Date) -> v1::ModelInfo {
         v1::ModelInfo {
             name: self.name.clone(),
             description: self.description.clone(),
             version: self.version.clone(),
-            state: match self.state {
+            state: match self.state_on(today) {
                 ModelState::Active => v1::ModelState::Active,
                 ModelState::Deprecated => v1::ModelState::Deprecated,
                 ModelState::Retired => v1::ModelState::Retired,
             } as i32,
             max_tokens_cap: self.max_tokens_cap,
             replacement: self.replacement.clone().unwrap_or_default(),
-            retires_on: self.retires_on.clone().unwrap_or_default(),
+            retires_on: self.retires_on.map(|day| day.to_string()).unwrap_or_default(),
         }
     }
 }
@@ -99,9 +128,13 @@ impl Catalog {
         &self.revision
     }
 
-    /// The model `tenant` asked for, if it may be called. An unknown name's error lists only the
-    /// models the tenant may use.
+    /// The model `tenant` asked for, if it may be called today. An unknown name's error lists only
+    /// the models the tenant may use.
     pub fn resolve(&self, name: &str, tenant: &Tenant) -> Result<Arc<Model>, GatewayError> {
+        self.resolve_on(name, tenant, utc_today())
+    }
+
+    fn resolve_on(&self, name: &str, tenant: &Tenant, today: time::Date) -> Result<Arc<Model>, GatewayError> {
         let Some(model) = self.models.get(name) else {
             let known = self.models.keys().filter(|name| tenant.may_use(name)).map(String::as_str);
             return Err(GatewayError::UnknownModel {
@@ -112,7 +145,7 @@ impl Catalog {
         if !tenant.may_use(name) {
             return Err(GatewayError::ModelNotAllowed { alias: name.to_owned() });
         }
-        if model.state == ModelState::Retired {
+        if model.state_on(today) == ModelState::Retired {
             return Err(GatewayError::ModelRetired {
                 alias: model.name.clone(),
                 replacement: model.replacement.clone().unwrap_or_default(),
@@ -121,10 +154,12 @@ impl Catalog {
         Ok(Arc::clone(model))
     }
 
-    /// The catalog as `tenant` sees it (the models it may use), sorted by name.
+    /// The catalog as `tenant` sees it (the models it may use, in their state today), sorted by
+    /// name, with the catalog's revision.
     pub fn list(&self, tenant: &Tenant) -> v1::ListModelsResponse {
-        let models = self.models.values().filter(|model| tenant.may_use(&model.name)).map(|model| model.info());
-        v1::ListModelsResponse { models: models.collect() }
+        let today = utc_today();
+        let models = self.models.values().filter(|model| tenant.may_use(&model.name)).map(|model| model.info(today));
+        v1::ListModelsResponse { models: models.collect(), catalog_revision: self.revision.clone() }
     }
 }
 
@@ -161,7 +196,7 @@ mod tests {
             model_id = "y"
             state = "deprecated"
             replacement = "chat"
-            retires_on = "2027-01-31"
+            retires_on = "2099-01-31"
             "#,
         )
         .unwrap();
@@ -206,15 +241,45 @@ mod tests {
         let model = catalog().resolve("legacy", &everyone()).unwrap();
         assert_eq!(
             model.deprecation_notice().unwrap(),
-            "model \"legacy\" is deprecated and retires on 2027-01-31; move to \"chat\""
+            "model \"legacy\" is deprecated and retires on 2099-01-31; move to \"chat\""
         );
     }
 
     #[test]
     fn list_is_sorted_and_hides_bedrock_ids() {
-        let models = catalog().list(&everyone()).models;
-        let names: Vec<_> = models.iter().map(|m| m.name.as_str()).collect();
+        let listed = catalog().list(&everyone());
+        let names: Vec<_> = listed.models.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["chat", "legacy", "old"]);
-        assert_eq!(models[0].version, "claude-3-haiku");
+        assert_eq!(listed.models[0].version, "claude-3-haiku");
+        assert_eq!(listed.models[1].version, "legacy", "the version defaults to the logical name, never the model id");
+        assert_eq!(listed.catalog_revision, catalog().revision());
+    }
+
+    #[test]
+    fn a_model_retires_at_the_start_of_its_retires_on_day() {
+        let day = |date: u8| time::Date::from_calendar_date(2099, time::Month::January, date).unwrap();
+        let catalog = catalog();
+        let model = catalog.resolve_on("legacy", &everyone(), day(30)).unwrap();
+        assert_eq!(model.state_on(day(30)), ModelState::Deprecated);
+        for today in [day(31), time::Date::from_calendar_date(2100, time::Month::March, 1).unwrap()] {
+            let err = catalog.resolve_on("legacy", &everyone(), today).unwrap_err();
+            assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+            assert_eq!(err.to_string(), "model: \"legacy\" is retired; use \"chat\" instead");
+            assert_eq!(model.state_on(today), ModelState::Retired);
+        }
+        let info = model.info(day(31));
+        assert_eq!((info.state(), info.retires_on.as_str()), (v1::ModelState::Retired, "2099-01-31"));
+    }
+
+    #[test]
+    fn configured_request_fields_become_a_document() {
+        let config = Config::from_toml(
+            "[models.chat]\nmodel_id = \"m\"\nadditional_request_fields = { thinking = { type = \"enabled\", budget_tokens = 2048 } }\n",
+        )
+        .unwrap();
+        let model = Catalog::from_config(&config.models).resolve("chat", &everyone()).unwrap();
+        let fields = json::from_document(model.additional_request_fields.as_ref().unwrap());
+        assert_eq!(fields, serde_json::json!({"thinking": {"type": "enabled", "budget_tokens": 2048}}));
+        assert_eq!((model.default_max_tokens, model.version.as_str()), (1024, "chat"));
     }
 }

@@ -570,34 +570,131 @@ pub enum ModelState {
     Retired,
 }
 
+impl ModelState {
+    /// The state on `today` (UTC) of a model in this state that retires on `retires_on`: from
+    /// that day on it is retired, whatever its configured state.
+    pub fn on(self, retires_on: Option<time::Date>, today: time::Date) -> ModelState {
+        match retires_on {
+            Some(day) if today >= day => ModelState::Retired,
+            _ => self,
+        }
+    }
+}
+
 /// One logical model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Bedrock model id, inference profile id, or ARN of either.
+    /// Bedrock model id, inference profile id, or ARN of either. Never shown to clients.
     pub model_id: String,
-    /// Version shown to clients; defaults to `model_id`.
+    /// Version shown to clients (ListModels, `StreamStart.model_version`); defaults to the model's
+    /// logical name, never to `model_id`, which may name the platform's account.
     #[serde(default)]
     pub version: Option<String>,
     /// What the model is good for, shown by ListModels.
     #[serde(default)]
     pub description: String,
-    /// The largest max_tokens a request may ask for.
+    /// The largest max_tokens a request may ask for; a request above it is INVALID_ARGUMENT.
     #[serde(default = "default_max_tokens_cap")]
     pub max_tokens_cap: u32,
+    /// The max_tokens of a request that sets none, at most `max_tokens_cap`. Bedrock reserves
+    /// quota for max_tokens when a request starts, so this stays well below the cap. Unset: 1024,
+    /// or `max_tokens_cap` when that is lower.
+    #[serde(default)]
+    pub default_max_tokens: Option<u32>,
+    /// Temperature of a request that sets none, 0 to 1. Unset: the model's own default.
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    /// top_p of a request that sets none, 0 to 1. Unset: the model's own default.
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    /// A Bedrock guardrail applied to every request of this model.
+    #[serde(default)]
+    pub guardrail: Option<GuardrailConfig>,
+    /// Where to put Bedrock prompt-cache points in every request of this model.
+    #[serde(default)]
+    pub prompt_caching: PromptCachingConfig,
+    /// Model-specific request fields, sent as Bedrock's `additionalModelRequestFields`, such as
+    /// `{ thinking = { type = "enabled", budget_tokens = 2048 } }`.
+    #[serde(default)]
+    pub additional_request_fields: Option<serde_json::Map<String, serde_json::Value>>,
     /// Lifecycle state.
     #[serde(default)]
     pub state: ModelState,
-    /// The logical model to move to (for deprecated and retired models).
+    /// The logical model to move to; required for retired models and for models with `retires_on`.
+    /// It must be active (not deprecated, not retired, not past its own `retires_on`).
     #[serde(default)]
     pub replacement: Option<String>,
-    /// The day a deprecated model retires, as YYYY-MM-DD.
+    /// The day (YYYY-MM-DD, UTC) from which the model is retired, whatever its state: from its
+    /// first second calls get FAILED_PRECONDITION naming the replacement, without a reload.
     #[serde(default)]
     pub retires_on: Option<String>,
 }
 
 fn default_max_tokens_cap() -> u32 {
     4096
+}
+
+/// `default_max_tokens` when unset (and the cap allows it).
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+
+impl ModelConfig {
+    /// The version clients see: `version`, else the logical name.
+    pub fn effective_version(&self, name: &str) -> String {
+        self.version.clone().unwrap_or_else(|| name.to_owned())
+    }
+
+    /// The max_tokens of a request that sets none.
+    pub fn effective_default_max_tokens(&self) -> u32 {
+        self.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS.min(self.max_tokens_cap))
+    }
+
+    /// The retirement day, once `retires_on` is validated.
+    pub fn retirement_day(&self) -> Option<time::Date> {
+        self.retires_on.as_deref().and_then(calendar_date)
+    }
+
+    /// The state the model is in on `today` (UTC).
+    pub fn state_on(&self, today: time::Date) -> ModelState {
+        self.state.on(self.retirement_day(), today)
+    }
+}
+
+/// A Bedrock guardrail (`guardrailConfig` of Converse, its stream variant for ConverseStream).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailConfig {
+    /// The guardrail's id or ARN.
+    pub id: String,
+    /// Its version: a number, or `DRAFT`.
+    pub version: String,
+    /// For ConverseStream: `sync` checks each chunk before it is sent (the default), `async`
+    /// sends chunks at once and checks them in the background.
+    #[serde(default)]
+    pub stream_processing_mode: StreamProcessingMode,
+}
+
+/// How a guardrail checks a ConverseStream answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StreamProcessingMode {
+    /// Each chunk is checked before it is sent: nothing the guardrail blocks reaches the client.
+    #[default]
+    Sync,
+    /// Chunks are sent at once and checked in the background: lower latency, but blocked content
+    /// may already have been sent.
+    Async,
+}
+
+/// Where the gateway inserts Bedrock prompt-cache points (`cachePoint`, type `default`), so that
+/// the unchanged start of requests is read from the cache. Both off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromptCachingConfig {
+    /// After the last system prompt block (when the request has one).
+    pub after_system: bool,
+    /// After the last tool definition (when the request offers tools).
+    pub after_tools: bool,
 }
 
 /// A configuration that cannot be used; the message names the key.
@@ -642,6 +739,16 @@ impl Config {
             .map_err(|err| ConfigError::Load(Box::new(err)))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The configuration as the gateway applies it, with the defaults that depend on other keys
+    /// written out (each model's `version` and `default_max_tokens`): what `check-config` prints.
+    pub fn with_derived_defaults(mut self) -> Config {
+        for (name, model) in &mut self.models {
+            model.version = Some(model.effective_version(name));
+            model.default_max_tokens = Some(model.effective_default_max_tokens());
+        }
+        self
     }
 
     /// Checks every value that types alone cannot; the first problem found is returned.
@@ -836,22 +943,99 @@ impl Config {
                 return Err(invalid(&key("model_id"), "must not be empty".to_owned()));
             }
             at_least(&key("max_tokens_cap"), u64::from(model.max_tokens_cap), 1)?;
-            if let Some(replacement) = &model.replacement
-                && !self.models.contains_key(replacement)
+            if let Some(version) = &model.version
+                && (version.trim().is_empty() || *version == model.model_id || version.starts_with("arn:"))
             {
-                let known = self.models.keys().cloned().collect::<Vec<_>>().join(", ");
                 return Err(invalid(
-                    &key("replacement"),
-                    format!("{replacement:?} is not a configured model (configured: {known})"),
+                    &key("version"),
+                    format!(
+                        "{version:?} must be a name for clients, not empty and not a Bedrock model id or ARN (unset: \"{name}\")"
+                    ),
                 ));
             }
-            if let Some(day) = &model.retires_on
-                && !is_iso_date(day)
+            if let Some(tokens) = model.default_max_tokens
+                && !(1..=model.max_tokens_cap).contains(&tokens)
             {
-                return Err(invalid(&key("retires_on"), format!("{day:?} is not a date as YYYY-MM-DD")));
+                return Err(invalid(
+                    &key("default_max_tokens"),
+                    format!("is {tokens}, must be from 1 to models.{name}.max_tokens_cap ({})", model.max_tokens_cap),
+                ));
             }
-            if model.state == ModelState::Retired && model.replacement.is_none() {
-                return Err(invalid(&key("replacement"), "a retired model must name its replacement".to_owned()));
+            for (field, value) in [("temperature", model.temperature), ("top_p", model.top_p)] {
+                if let Some(value) = value
+                    && !(0.0..=1.0).contains(&value)
+                {
+                    return Err(invalid(&key(field), format!("is {value}, must be from 0.0 to 1.0")));
+                }
+            }
+            if let Some(guardrail) = &model.guardrail {
+                check_guardrail(&key("guardrail"), guardrail)?;
+            }
+            self.validate_lifecycle(name, model)?;
+        }
+        self.refuse_replacement_cycles()
+    }
+
+    /// Dates are real dates, and a model that retires names an existing model that serves today.
+    fn validate_lifecycle(&self, name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
+        let key = |field: &str| format!("models.{name}.{field}");
+        if let Some(day) = &model.retires_on
+            && calendar_date(day).is_none()
+        {
+            return Err(invalid(&key("retires_on"), format!("{day:?} is not a calendar date as YYYY-MM-DD")));
+        }
+        let Some(replacement) = &model.replacement else {
+            if model.state == ModelState::Retired || model.retires_on.is_some() {
+                return Err(invalid(
+                    &key("replacement"),
+                    "a retired model, or one with retires_on, must name its replacement".to_owned(),
+                ));
+            }
+            return Ok(());
+        };
+        if replacement == name {
+            return Err(invalid(&key("replacement"), format!("{replacement:?} is this model itself")));
+        }
+        let Some(target) = self.models.get(replacement) else {
+            let known = self.models.keys().cloned().collect::<Vec<_>>().join(", ");
+            return Err(invalid(
+                &key("replacement"),
+                format!("{replacement:?} is not a configured model (configured: {known})"),
+            ));
+        };
+        let today = utc_today();
+        match target.state_on(today) {
+            ModelState::Active => Ok(()),
+            state => {
+                let why = match (state, target.retirement_day()) {
+                    (ModelState::Retired, Some(day)) if today >= day => format!("retired on {day}"),
+                    (ModelState::Retired, _) => "retired".to_owned(),
+                    _ => "deprecated".to_owned(),
+                };
+                Err(invalid(&key("replacement"), format!("{replacement:?} is {why}; name an active model")))
+            }
+        }
+    }
+
+    /// Replacements are active models, so only active models could form a cycle; one that does
+    /// would send clients round in circles.
+    fn refuse_replacement_cycles(&self) -> Result<(), ConfigError> {
+        for name in self.models.keys() {
+            let mut chain = vec![name.as_str()];
+            let mut current = name.as_str();
+            while let Some(next) = self.models.get(current).and_then(|model| model.replacement.as_deref()) {
+                if next == name {
+                    chain.push(next);
+                    return Err(invalid(
+                        &format!("models.{name}.replacement"),
+                        format!("replacements form a cycle: {}", chain.join(" -> ")),
+                    ));
+                }
+                if chain.contains(&next) {
+                    break;
+                }
+                chain.push(next);
+                current = next;
             }
         }
         Ok(())
@@ -1063,16 +1247,45 @@ fn valid_model_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
 }
 
-fn is_iso_date(day: &str) -> bool {
-    let parts: Vec<&str> = day.split('-').collect();
+/// `day` as a calendar date, when it is one written YYYY-MM-DD (`2027-02-31` is not).
+pub fn calendar_date(day: &str) -> Option<time::Date> {
     let numeric = |part: &str, len: usize| part.len() == len && part.chars().all(|c| c.is_ascii_digit());
-    match parts.as_slice() {
-        [year, month, date] if numeric(year, 4) && numeric(month, 2) && numeric(date, 2) => {
-            let (month, date): (u32, u32) = (month.parse().unwrap_or(0), date.parse().unwrap_or(0));
-            (1..=12).contains(&month) && (1..=31).contains(&date)
-        }
-        _ => false,
+    let mut parts = day.split('-');
+    let (year, month, date) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || !numeric(year, 4) || !numeric(month, 2) || !numeric(date, 2) {
+        return None;
     }
+    let month = time::Month::try_from(month.parse::<u8>().ok()?).ok()?;
+    time::Date::from_calendar_date(year.parse().ok()?, month, date.parse().ok()?).ok()
+}
+
+/// Today in UTC, the calendar `retires_on` is written in.
+pub fn utc_today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// Bedrock's own rules for a guardrail identifier and version, so a typo fails at start-up rather
+/// than on every request.
+fn check_guardrail(key: &str, guardrail: &GuardrailConfig) -> Result<(), ConfigError> {
+    let id = &guardrail.id;
+    let plain_id = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let arn = id.starts_with("arn:aws") && id.contains(":bedrock:") && id.contains(":guardrail/");
+    if !(plain_id || arn) {
+        return Err(invalid(
+            &format!("{key}.id"),
+            format!("{id:?} is not a guardrail id (lowercase letters and digits) or guardrail ARN"),
+        ));
+    }
+    let version = &guardrail.version;
+    let numbered =
+        (1..=8).contains(&version.len()) && !version.starts_with('0') && version.chars().all(|c| c.is_ascii_digit());
+    if !(numbered || version == "DRAFT") {
+        return Err(invalid(
+            &format!("{key}.version"),
+            format!("{version:?} is not a guardrail version: a number or DRAFT"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1288,9 +1501,117 @@ mod tests {
     }
 
     #[test]
-    fn iso_dates() {
-        assert!(is_iso_date("2027-01-31"));
-        assert!(!is_iso_date("2027-13-01"));
-        assert!(!is_iso_date("27-01-01"));
+    fn lifecycle_mistakes_name_their_key() {
+        let chat = "[models.chat]\nmodel_id = \"c\"\n";
+        let cases = [
+            (
+                "[models.old]\nmodel_id = \"x\"\nretires_on = \"2027-02-31\"\nreplacement = \"chat\"",
+                "models.old.retires_on",
+            ),
+            (
+                "[models.old]\nmodel_id = \"x\"\nstate = \"deprecated\"\nretires_on = \"2099-01-01\"",
+                "models.old.replacement",
+            ),
+            ("[models.old]\nmodel_id = \"x\"\nstate = \"deprecated\"\nreplacement = \"old\"", "models.old.replacement"),
+            ("[models.old]\nmodel_id = \"x\"\nstate = \"retired\"\nreplacement = \"gone\"", "models.old.replacement"),
+            (
+                "[models.old]\nmodel_id = \"x\"\nstate = \"retired\"\nreplacement = \"mid\"\n\
+                 [models.mid]\nmodel_id = \"y\"\nstate = \"deprecated\"\nreplacement = \"chat\"",
+                "models.old.replacement",
+            ),
+            (
+                "[models.old]\nmodel_id = \"x\"\nstate = \"retired\"\nreplacement = \"past\"\n\
+                 [models.past]\nmodel_id = \"y\"\nretires_on = \"2020-01-01\"\nreplacement = \"chat\"",
+                "models.old.replacement",
+            ),
+            (
+                "[models.a]\nmodel_id = \"x\"\nreplacement = \"b\"\n[models.b]\nmodel_id = \"y\"\nreplacement = \"a\"",
+                "models.a.replacement",
+            ),
+        ];
+        for (text, key) in cases {
+            assert_eq!(rejected_key(&format!("{chat}{text}\n")), key, "{text}");
+        }
+        let err = Config::from_toml(&format!("{chat}[models.old]\nmodel_id = \"x\"\nretires_on = \"2027-02-31\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"2027-02-31\" is not a calendar date"), "{err}");
+        let err = Config::from_toml(&format!("{chat}[models.old]\nmodel_id = \"x\"\nstate = \"retired\"\nreplacement = \"past\"\n[models.past]\nmodel_id = \"y\"\nretires_on = \"2020-01-01\"\nreplacement = \"chat\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"past\" is retired on 2020-01-01"), "{err}");
+        let cycle = Config::from_toml(&format!("{chat}{}\n", cases[6].0)).unwrap_err().to_string();
+        assert!(cycle.contains("a -> b -> a"), "{cycle}");
+        // A model that retires later, pointing at an active one, is fine; so is one already past
+        // its day, which the catalog then refuses at request time.
+        for ok in [
+            "[models.old]\nmodel_id = \"x\"\nstate = \"deprecated\"\nretires_on = \"2099-12-31\"\nreplacement = \"chat\"",
+            "[models.old]\nmodel_id = \"x\"\nretires_on = \"2020-02-29\"\nreplacement = \"chat\"",
+        ] {
+            Config::from_toml(&format!("{chat}{ok}\n")).unwrap();
+        }
+    }
+
+    #[test]
+    fn per_model_request_defaults_are_checked() {
+        let config = Config::from_toml(
+            "[models.chat]\nmodel_id = \"c\"\nmax_tokens_cap = 8000\ndefault_max_tokens = 500\ntemperature = 0.3\n\
+             top_p = 0.9\nguardrail = { id = \"abc123\", version = \"2\" }\n\
+             prompt_caching = { after_system = true }\n\
+             additional_request_fields = { thinking = { type = \"enabled\", budget_tokens = 2048 } }\n\
+             [models.small]\nmodel_id = \"s\"\nmax_tokens_cap = 600\n",
+        )
+        .unwrap();
+        let chat = &config.models["chat"];
+        assert_eq!(chat.effective_default_max_tokens(), 500);
+        assert_eq!(config.models["small"].effective_default_max_tokens(), 600, "1024, or the cap when lower");
+        assert_eq!(chat.guardrail.as_ref().unwrap().stream_processing_mode, StreamProcessingMode::Sync);
+        assert_eq!(chat.prompt_caching, PromptCachingConfig { after_system: true, after_tools: false });
+        let with = |line: &str| format!("[models.chat]\nmodel_id = \"c\"\nmax_tokens_cap = 1000\n{line}\n");
+        for (line, key) in [
+            ("default_max_tokens = 1001", "models.chat.default_max_tokens"),
+            ("default_max_tokens = 0", "models.chat.default_max_tokens"),
+            ("temperature = 1.5", "models.chat.temperature"),
+            ("top_p = -0.1", "models.chat.top_p"),
+            ("guardrail = { id = \"Bad Id\", version = \"1\" }", "models.chat.guardrail.id"),
+            ("guardrail = { id = \"abc\", version = \"latest\" }", "models.chat.guardrail.version"),
+            ("version = \"c\"", "models.chat.version"),
+            ("version = \"arn:aws:bedrock:us-east-1:123456789012:inference-profile/x\"", "models.chat.version"),
+        ] {
+            assert_eq!(rejected_key(&with(line)), key, "{line}");
+        }
+        for line in [
+            "guardrail = { id = \"abc\", version = \"1\", mode = \"sync\" }",
+            "prompt_caching = { after_everything = true }",
+            "guardrail = { id = \"abc\", version = \"1\", stream_processing_mode = \"later\" }",
+        ] {
+            assert!(Config::from_toml(&with(line)).is_err(), "{line}");
+        }
+    }
+
+    #[test]
+    fn check_config_prints_the_defaults_that_depend_on_other_keys() {
+        let config = Config::from_toml(
+            "[models.chat]\nmodel_id = \"us.anthropic.claude-3-5-haiku-20241022-v1:0\"\n\
+             guardrail = { id = \"abc123\", version = \"DRAFT\" }\n\
+             additional_request_fields = { thinking = { type = \"enabled\", budget_tokens = 2048 } }\n",
+        )
+        .unwrap();
+        let text = toml::to_string_pretty(&config.clone().with_derived_defaults()).unwrap();
+        assert!(text.contains("version = \"chat\""), "{text}");
+        assert!(text.contains("default_max_tokens = 1024"), "{text}");
+        let again = Config::from_toml(&text).unwrap();
+        assert_eq!(again.models["chat"].additional_request_fields, config.models["chat"].additional_request_fields);
+        assert_eq!(again.models["chat"].guardrail, config.models["chat"].guardrail);
+    }
+
+    #[test]
+    fn calendar_dates() {
+        assert_eq!(calendar_date("2027-01-31"), time::Date::from_calendar_date(2027, time::Month::January, 31).ok());
+        assert!(calendar_date("2028-02-29").is_some(), "a leap day");
+        for bad in ["2027-02-31", "2027-02-29", "2027-13-01", "2027-00-10", "27-01-01", "2027-1-01", "2027-01-31-1", ""]
+        {
+            assert_eq!(calendar_date(bad), None, "{bad}");
+        }
     }
 }

@@ -1,8 +1,11 @@
 //! The one error type of the gateway's request path, and the only place that turns an error into a
 //! gRPC status. Keeping the mapping here makes the status codes a client sees reviewable at a glance.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use regex_lite::Regex;
 use tonic::{Code, Status};
 
 pub use bedrock_gateway_proto::metadata::{
@@ -109,12 +112,15 @@ pub enum GatewayError {
         limit: usize,
     },
     /// Bedrock refused or failed the call.
-    #[error("{}", describe_bedrock(*.kind, .message, .alias, *.incomplete))]
+    #[error("{}", describe_bedrock(*.kind, .message, .model_id, .alias, *.incomplete))]
     Bedrock {
         /// What kind of failure.
         kind: BedrockFailure,
-        /// Bedrock's own message (never contains prompt text).
+        /// Bedrock's own message, for the log (never contains prompt text; may name the Bedrock
+        /// model or the account, so clients see it only scrubbed).
         message: String,
+        /// The Bedrock model id that was called.
+        model_id: String,
         /// The logical model that was called.
         alias: String,
         /// Whether part of an answer had already been streamed.
@@ -158,7 +164,8 @@ pub enum BedrockFailure {
     Other,
 }
 
-fn describe_bedrock(kind: BedrockFailure, message: &str, alias: &str, incomplete: bool) -> String {
+fn describe_bedrock(kind: BedrockFailure, message: &str, model_id: &str, alias: &str, incomplete: bool) -> String {
+    let message = scrub_bedrock_ids(message, model_id, alias);
     let what = match kind {
         BedrockFailure::Validation => format!("the model {alias:?} rejected the request: {message}"),
         BedrockFailure::Throttled => format!("the model {alias:?} is throttled; retry with backoff"),
@@ -170,6 +177,68 @@ fn describe_bedrock(kind: BedrockFailure, message: &str, alias: &str, incomplete
         BedrockFailure::Other => format!("calling the model {alias:?} failed"),
     };
     if incomplete { format!("{what}; the answer is incomplete") } else { what }
+}
+
+/// ARNs (whichever service; they hold the account id), percent-encoded ones as the SDK writes them
+/// into URLs, and Bedrock model and inference-profile ids: `<provider>.<model>` with a version
+/// suffix (`-v1`, `-v1:0`, `:0`, `:0:200k`), with or without a geography prefix such as `us.`.
+static BEDROCK_IDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d*:[A-Za-z0-9/_.:+=@-]*[A-Za-z0-9/_+=@-]",
+        r"|arn%3[Aa]aws[A-Za-z0-9%_.+=@-]*[A-Za-z0-9_+=@-]",
+        r"|\b[a-z][a-z0-9]*\.[a-z0-9][a-z0-9.-]*?(?:-v\d+(?::\d+)*|:\d+(?::\d+)*)(?::\d+k)?\b",
+    ))
+    .expect("the Bedrock id pattern compiles")
+});
+
+/// AWS account ids outside ARNs.
+static ACCOUNT_IDS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b\d{12}\b").expect("the account id pattern compiles"));
+
+/// Bedrock's `message` as a client may see it: the configured `model_id`, every ARN and anything
+/// shaped like a Bedrock model or inference-profile id become the logical name `alias`, and
+/// account ids become `[account]`. Which Bedrock model serves an alias, and in which account, is
+/// the platform team's business, and an error must not tell.
+pub fn scrub_bedrock_ids<'a>(message: &'a str, model_id: &str, alias: &str) -> Cow<'a, str> {
+    let exact = replace_whole(message, model_id, alias);
+    let ids = match BEDROCK_IDS.replace_all(&exact, regex_lite::NoExpand(alias)) {
+        Cow::Borrowed(_) => exact,
+        Cow::Owned(replaced) => Cow::Owned(replaced),
+    };
+    match ACCOUNT_IDS.replace_all(&ids, "[account]") {
+        Cow::Borrowed(_) => ids,
+        Cow::Owned(replaced) => Cow::Owned(replaced),
+    }
+}
+
+/// `text` with each occurrence of `id` that is not part of a longer word or id replaced.
+fn replace_whole<'a>(text: &'a str, id: &str, with: &str) -> Cow<'a, str> {
+    let part_of_id = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '/');
+    // A '.' or ':' right after the id continues it only when more of an id follows: "id." ends a
+    // sentence, "id.2" is another id.
+    let continues = |rest: &str| {
+        let mut chars = rest.chars();
+        match chars.next() {
+            Some('.' | ':') => chars.next().is_some_and(|c| c.is_ascii_alphanumeric()),
+            Some(c) => part_of_id(c),
+            None => false,
+        }
+    };
+    let mut replaced = String::new();
+    let mut copied = 0;
+    for (at, _) in text.match_indices(id).filter(|_| !id.is_empty()) {
+        let before = text[..at].chars().next_back();
+        if at >= copied && !before.is_some_and(part_of_id) && !continues(&text[at + id.len()..]) {
+            replaced.push_str(&text[copied..at]);
+            replaced.push_str(with);
+            copied = at + id.len();
+        }
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    replaced.push_str(&text[copied..]);
+    Cow::Owned(replaced)
 }
 
 fn describe_quota(quota: &str, limit: &u64, retry_after: Option<&Duration>, reserved: &u64) -> String {
@@ -273,7 +342,13 @@ mod tests {
     use super::*;
 
     fn bedrock(kind: BedrockFailure) -> GatewayError {
-        GatewayError::Bedrock { kind, message: "m".into(), alias: "chat".into(), incomplete: false }
+        GatewayError::Bedrock {
+            kind,
+            message: "m".into(),
+            model_id: "x".into(),
+            alias: "chat".into(),
+            incomplete: false,
+        }
     }
 
     #[test]
@@ -291,6 +366,7 @@ mod tests {
         let err = GatewayError::Bedrock {
             kind: BedrockFailure::ModelFailed,
             message: "boom".into(),
+            model_id: "x".into(),
             alias: "chat".into(),
             incomplete: true,
         };
@@ -330,5 +406,62 @@ mod tests {
         let never = quota(None).to_status("");
         assert_eq!(never.metadata().get(RETRY_PUSHBACK_HEADER).unwrap(), "-1");
         assert!(never.message().contains("reserves 1500 tokens"), "{}", never.message());
+    }
+
+    #[test]
+    fn bedrock_ids_and_accounts_never_reach_the_client() {
+        let scrub = |message| scrub_bedrock_ids(message, "my-custom-id", "chat").into_owned();
+        let cases = [
+            (
+                "Invocation of model ID anthropic.claude-3-5-haiku-20241022-v1:0 with on-demand throughput isn't supported.",
+                "Invocation of model ID chat with on-demand throughput isn't supported.",
+            ),
+            ("The model us.anthropic.claude-sonnet-4-20250514-v1:0 failed.", "The model chat failed."),
+            ("global.anthropic.claude-sonnet-4-5-20250929-v1:0, amazon.titan-text-express-v1", "chat, chat"),
+            ("meta.llama3-1-70b-instruct-v1:0 openai.gpt-oss-120b-1:0 x.y-v1:0:200k", "chat chat chat"),
+            (
+                "Resource arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123 not found.",
+                "Resource chat not found.",
+            ),
+            (
+                "User: arn:aws:sts::123456789012:assumed-role/gateway/task is not authorized on \
+                 arn:aws-us-gov:bedrock:us-gov-west-1::foundation-model/anthropic.claude-v2:1",
+                "User: chat is not authorized on chat",
+            ),
+            (
+                "path /model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ax%2Fy/converse",
+                "path /model/chat/converse",
+            ),
+            ("account 123456789012 is over its quota", "account [account] is over its quota"),
+            ("model my-custom-id is not ready", "model chat is not ready"),
+            (
+                "my-custom-id, not my-custom-id-2 or my-custom-id.2: my-custom-id.",
+                "chat, not my-custom-id-2 or my-custom-id.2: chat.",
+            ),
+        ];
+        for (message, scrubbed) in cases {
+            assert_eq!(scrub(message), scrubbed, "{message}");
+        }
+        for untouched in [
+            "Too many requests, please wait before trying again.",
+            "Malformed input request: #: extraneous key [foo] is not permitted, please reformat your input.",
+            "endpoint bedrock-runtime.us-east-1.amazonaws.com: version claude-3.5-haiku, e.g. 1.5",
+        ] {
+            let scrubbed = scrub_bedrock_ids(untouched, "x", "chat");
+            assert!(matches!(scrubbed, Cow::Borrowed(_)), "{untouched} became {scrubbed}");
+        }
+        let err = GatewayError::Bedrock {
+            kind: BedrockFailure::Validation,
+            message: "The provided model identifier arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.x-v1:0 is invalid.".into(),
+            model_id: "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.x-v1:0".into(),
+            alias: "chat".into(),
+            incomplete: false,
+        };
+        let status = err.to_status("r");
+        assert_eq!(
+            status.message(),
+            "the model \"chat\" rejected the request: The provided model identifier chat is invalid."
+        );
+        assert!(err.detail().unwrap().contains("123456789012"), "the log keeps Bedrock's own message");
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 pub use bedrock_emulator::Emulator;
 use bedrock_emulator::EmulatorConfig;
 
-use crate::config::{Config, CredentialsSource, ModelConfig, ModelState};
+use crate::config::{Config, CredentialsSource, ModelConfig, ModelState, PromptCachingConfig};
 
 /// Starts the emulator with human-paced output and points `config` at it.
 pub async fn start(config: &mut Config) -> std::io::Result<Emulator> {
@@ -27,6 +27,12 @@ fn model(model_id: &str, version: &str, description: &str) -> ModelConfig {
         version: Some(version.to_owned()),
         description: description.to_owned(),
         max_tokens_cap: 4096,
+        default_max_tokens: None,
+        temperature: None,
+        top_p: None,
+        guardrail: None,
+        prompt_caching: PromptCachingConfig::default(),
+        additional_request_fields: None,
         state: ModelState::Active,
         replacement: None,
         retires_on: None,
@@ -39,7 +45,7 @@ pub fn sample_models() -> std::collections::BTreeMap<String, ModelConfig> {
     let mut legacy = model("anthropic.claude-instant-v1", "claude-instant-1.2", "The previous default; use chat.");
     legacy.state = ModelState::Deprecated;
     legacy.replacement = Some("chat".to_owned());
-    legacy.retires_on = Some("2027-03-31".to_owned());
+    legacy.retires_on = Some("2030-03-31".to_owned());
     [
         ("chat", model("us.anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3.5-haiku", "Fast general chat.")),
         (

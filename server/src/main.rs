@@ -78,7 +78,7 @@ async fn run(cli: Cli) -> ExitCode {
         Some(Command::CheckConfig) => {
             return match load_config(&cli) {
                 Ok(config) => {
-                    print!("{}", toml_text(&config));
+                    print!("{}", toml_text(&config.with_derived_defaults()));
                     ExitCode::SUCCESS
                 }
                 Err(message) => fail(&message),

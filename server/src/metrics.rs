@@ -32,6 +32,9 @@ pub const REQUEST_DURATION_SECONDS: &str = "bedrock_gateway_request_duration_sec
 pub const TOKENS_TOTAL: &str = "bedrock_gateway_tokens_total";
 /// Bedrock errors, by exception name.
 pub const BEDROCK_ERRORS_TOTAL: &str = "bedrock_gateway_bedrock_errors_total";
+/// Calls to deprecated logical models, by model, tenant and caller: who still has to move before
+/// the model retires.
+pub const DEPRECATED_CALLS_TOTAL: &str = "bedrock_gateway_deprecated_calls_total";
 /// 1 while the Redis quota store answers, 0 while quotas are decided on the fallback limits;
 /// absent with the in-process store.
 pub const QUOTA_STORE_UP: &str = "bedrock_gateway_quota_store_up";
@@ -290,6 +293,12 @@ pub fn bedrock_error(exception: &str) {
     metrics::counter!(BEDROCK_ERRORS_TOTAL, "exception" => exception.to_owned()).increment(1);
 }
 
+/// Records a call to a deprecated logical model by `caller` of `tenant` (`-` when unidentified).
+pub fn deprecated_call(model: &str, tenant: &str, caller: &str) {
+    let labels = [("model", model.to_owned()), ("tenant", tenant.to_owned()), ("caller", caller.to_owned())];
+    metrics::counter!(DEPRECATED_CALLS_TOTAL, &labels).increment(1);
+}
+
 /// Counts one admitted request in [`STREAMS_IN_FLIGHT`] while it lives.
 #[derive(Debug)]
 pub struct InFlight(());
@@ -506,6 +515,11 @@ fn describe() {
         "Tokens, by logical model, tenant, caller and direction (input or output)."
     );
     describe_counter!(BEDROCK_ERRORS_TOTAL, Unit::Count, "Bedrock errors, by exception name.");
+    describe_counter!(
+        DEPRECATED_CALLS_TOTAL,
+        Unit::Count,
+        "Calls to deprecated logical models, by model, tenant and caller."
+    );
     describe_gauge!(
         QUOTA_STORE_UP,
         Unit::Count,

@@ -40,6 +40,8 @@ struct Record {
     known_model: bool,
     /// The version of the model that answered.
     model_version: Option<String>,
+    /// Whether the model is deprecated, so the call is counted for the platform team.
+    deprecated: bool,
     identity: Option<Identity>,
     peer: Option<Peer>,
     trace_id: Option<TraceId>,
@@ -80,6 +82,7 @@ impl RequestLog {
             model: String::new(),
             known_model: false,
             model_version: None,
+            deprecated: false,
             identity: None,
             peer,
             trace_id,
@@ -137,6 +140,11 @@ impl RequestLog {
     /// Records the version of the model that answers.
     pub fn set_model_version(&self, version: &str) {
         self.record().model_version = Some(version.to_owned());
+    }
+
+    /// Records that the request called a deprecated model.
+    pub fn set_deprecated(&self) {
+        self.record().deprecated = true;
     }
 
     /// Whether an outcome has been recorded.
@@ -203,6 +211,9 @@ impl Drop for Record {
         }
         let caller_label = self.caller_label();
         let tenant = self.identity.as_ref().map(|identity| &*identity.tenant.name);
+        if self.deprecated {
+            metrics::deprecated_call(&self.model, tenant.unwrap_or("-"), caller_label);
+        }
         metrics::request_finished(&metrics::Finished {
             model: if self.known_model { &self.model } else { "unknown" },
             caller: caller_label,

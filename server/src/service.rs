@@ -14,7 +14,7 @@ use crate::admission::{Admission, CallerKey, RequestMemory, Slot};
 use crate::bedrock::Bedrock;
 use crate::catalog::Model;
 use crate::catalog_source::LiveCatalog;
-use crate::config::{BedrockConfig, ServerConfig};
+use crate::config::{BedrockConfig, ModelState, ServerConfig};
 use crate::convert::request::{BedrockRequest, estimated_input_tokens, require_model_name, to_bedrock};
 use crate::convert::response::answer;
 use crate::error::GatewayError;
@@ -128,6 +128,9 @@ impl Gateway {
             err => err,
         })?;
         call.log.set_model_version(&model.version);
+        if model.state == ModelState::Deprecated {
+            call.log.set_deprecated();
+        }
         // Walking the request to estimate it costs time on every call, so only where tokens count.
         let input_estimate =
             if identity.tenant.counts_tokens(&model.name) { estimated_input_tokens(&request) } else { 0 };

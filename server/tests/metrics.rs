@@ -121,6 +121,7 @@ async fn metrics_describe_every_series_in_the_prometheus_text_format() {
     });
     metrics::rejected(Rejection::Size);
     metrics::bedrock_error("MetricsTestException");
+    metrics::deprecated_call(model, "team-a", "team-a");
     let connection = metrics::OpenConnection::start();
 
     let (status, text) = gateway.admin_get("/metrics").await;
@@ -134,6 +135,7 @@ async fn metrics_describe_every_series_in_the_prometheus_text_format() {
         (metrics::REQUEST_DURATION_SECONDS, "histogram"),
         (metrics::TOKENS_TOTAL, "counter"),
         (metrics::BEDROCK_ERRORS_TOTAL, "counter"),
+        (metrics::DEPRECATED_CALLS_TOTAL, "counter"),
     ] {
         let help = text.lines().find(|line| line.starts_with(&format!("# HELP {name} ")));
         assert!(help.is_some_and(|help| help.len() > name.len() + 12), "a description of {name} in:\n{text}");
@@ -155,6 +157,8 @@ async fn metrics_describe_every_series_in_the_prometheus_text_format() {
     }
     let errors = [("exception", "MetricsTestException")];
     assert_eq!(metric_value(&text, metrics::BEDROCK_ERRORS_TOTAL, &errors), Some(1.0));
+    let deprecated = [("model", model), ("tenant", "team-a"), ("caller", "team-a")];
+    assert_eq!(metric_value(&text, metrics::DEPRECATED_CALLS_TOTAL, &deprecated), Some(1.0));
     assert!(metric_value(&text, metrics::STREAMS_IN_FLIGHT, &[]).unwrap() >= 1.0);
     assert!(metric_value(&text, metrics::CONNECTIONS_OPEN, &[]).unwrap() >= 1.0);
     drop((in_flight, connection));
@@ -217,4 +221,46 @@ async fn metrics_count_a_scripted_set_of_calls() {
     assert!(rejections_before(&text).unwrap() >= before + 1.0, "the unauthenticated call is a rejection");
     let throttles = [("exception", "ThrottlingException")];
     assert!(metric_value(&text, metrics::BEDROCK_ERRORS_TOTAL, &throttles).unwrap() >= 1.0);
+}
+
+#[tokio::test]
+async fn calls_to_deprecated_models_are_counted_per_tenant_and_caller() {
+    // Key names of this test's own, so the counts are exact though the recorder is shared.
+    let (late, prompt) = ("deprecated-late-team", "deprecated-prompt-team");
+    let gateway = TestGateway::start_with_admin(EmulatorConfig::default(), |config| {
+        for caller in [late, prompt] {
+            let digest = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(caller.as_bytes()));
+            config.auth.api_keys.insert(caller.into(), digest);
+        }
+    })
+    .await;
+    let mut client = gateway.stub().await;
+    let keyed = |caller: &str, model: &str| {
+        let mut request = tonic::Request::new(user_request(model, "still on the old model"));
+        request.metadata_mut().insert("authorization", format!("Bearer {caller}").parse().unwrap());
+        request
+    };
+    for _ in 0..2 {
+        let mut stream = client.converse_stream(keyed(late, "legacy")).await.unwrap().into_inner();
+        while stream.message().await.unwrap().is_some() {}
+    }
+    client.converse(keyed(late, "legacy")).await.unwrap();
+    client.converse(keyed(prompt, "chat")).await.unwrap();
+    let refused = client.converse(keyed(prompt, "retired")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+
+    let deprecated = |text: &str, caller: &str| {
+        metric_value(text, metrics::DEPRECATED_CALLS_TOTAL, &[("tenant", caller), ("caller", caller)])
+    };
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = gateway.admin_get("/metrics").await.1;
+        if deprecated(&text, late) == Some(3.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let labels = [("model", "legacy"), ("tenant", late), ("caller", late)];
+    assert_eq!(metric_value(&text, metrics::DEPRECATED_CALLS_TOTAL, &labels), Some(3.0), "{text}");
+    assert_eq!(deprecated(&text, prompt), None, "calls to active and retired models are not deprecated calls");
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bedrock_emulator::{Emulator, EmulatorConfig, StreamEnd};
 use bedrock_gateway::Config;
-use bedrock_gateway::config::{CredentialsSource, ModelConfig, ModelState};
+use bedrock_gateway::config::{CredentialsSource, ModelConfig, ModelState, PromptCachingConfig};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use tokio::net::TcpListener;
@@ -52,6 +52,12 @@ pub fn test_config(emulator_url: String) -> Config {
                 version: None,
                 description: format!("test model {alias}"),
                 max_tokens_cap: cap,
+                default_max_tokens: None,
+                temperature: None,
+                top_p: None,
+                guardrail: None,
+                prompt_caching: PromptCachingConfig::default(),
+                additional_request_fields: None,
                 state: ModelState::Active,
                 replacement: None,
                 retires_on: None,
@@ -78,6 +84,8 @@ pub fn test_config(emulator_url: String) -> Config {
         "close.3",
         "no-metadata",
         "hang",
+        "malformed-tool-use",
+        "malformed-model-output",
     ] {
         add(&format!("fault-{fault}"), &format!("fault.{fault}"), 1000);
     }
@@ -88,7 +96,7 @@ pub fn test_config(emulator_url: String) -> Config {
             model_id: "test.legacy".to_owned(),
             state: ModelState::Deprecated,
             replacement: Some("chat".to_owned()),
-            retires_on: Some("2027-01-31".to_owned()),
+            retires_on: Some("2099-01-31".to_owned()),
             ..legacy.clone()
         },
     );

@@ -15,7 +15,7 @@ Exit codes:
   0  success
   1  the call failed (connection, unknown model, permission denied, throttled, ...)
   2  invalid command line
-  3  the answer was cut off (an incomplete answer was printed)";
+  3  the answer is incomplete: cut off, or malformed (what arrived was printed)";
 
 /// Talk to a bedrock-gateway.
 #[derive(Debug, Parser)]

@@ -74,7 +74,8 @@ fn index(bedrock_index: i32) -> u32 {
     u32::try_from(bedrock_index).unwrap_or_default()
 }
 
-/// Maps Bedrock's stop reason; reasons newer than this API become `Other`, which still means done.
+/// Maps Bedrock's stop reason; reasons newer than this API become `Other`, which still means done,
+/// so every reason that means a broken answer must have its own value.
 pub fn stop_reason(reason: &bedrock::StopReason) -> v1::StopReason {
     use bedrock::StopReason as B;
     match reason {
@@ -85,6 +86,8 @@ pub fn stop_reason(reason: &bedrock::StopReason) -> v1::StopReason {
         B::GuardrailIntervened => v1::StopReason::GuardrailIntervened,
         B::ContentFiltered => v1::StopReason::ContentFiltered,
         B::ModelContextWindowExceeded => v1::StopReason::ContextWindowExceeded,
+        B::MalformedToolUse => v1::StopReason::MalformedToolUse,
+        B::MalformedModelOutput => v1::StopReason::MalformedModelOutput,
         _ => v1::StopReason::Other,
     }
 }
@@ -126,5 +129,13 @@ mod tests {
         let stop = bedrock::MessageStopEvent::builder().stop_reason(bedrock::StopReason::MaxTokens).build().unwrap();
         assert_eq!(relayed(bedrock::ConverseStreamOutput::MessageStop(stop)), Relayed::Stop(v1::StopReason::MaxTokens));
         assert_eq!(stop_reason(&bedrock::StopReason::from("brand_new_reason")), v1::StopReason::Other);
+        for (wire, expected) in [
+            ("malformed_tool_use", v1::StopReason::MalformedToolUse),
+            ("malformed_model_output", v1::StopReason::MalformedModelOutput),
+        ] {
+            assert_eq!(stop_reason(&bedrock::StopReason::from(wire)), expected);
+            assert!(expected.is_incomplete(), "{expected:?} is an incomplete answer");
+        }
+        assert!(!v1::StopReason::Other.is_incomplete() && !v1::StopReason::MaxTokens.is_incomplete());
     }
 }

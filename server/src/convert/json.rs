@@ -127,6 +127,24 @@ impl<'de> Visitor<'de> for Seed<'_> {
     }
 }
 
+/// Converts JSON into a `Document`, for JSON the gateway holds itself (configured request fields).
+pub fn to_document(value: &Value) -> Document {
+    match value {
+        Value::Null => Document::Null,
+        Value::Bool(flag) => Document::Bool(*flag),
+        Value::Number(number) => Document::Number(match (number.as_u64(), number.as_i64()) {
+            (Some(unsigned), _) => Number::PosInt(unsigned),
+            (None, Some(signed)) => Number::NegInt(signed),
+            (None, None) => Number::Float(number.as_f64().unwrap_or_default()),
+        }),
+        Value::String(text) => Document::String(text.clone()),
+        Value::Array(items) => Document::Array(items.iter().map(to_document).collect()),
+        Value::Object(fields) => {
+            Document::Object(fields.iter().map(|(key, value)| (key.clone(), to_document(value))).collect())
+        }
+    }
+}
+
 /// Converts a `Document` back into JSON.
 pub fn from_document(document: &Document) -> Value {
     match document {
@@ -158,6 +176,7 @@ mod tests {
         let value = serde_json::json!({"a": [1, -2, 2.5, "x\u{e9}", true, null], "b": {"c": {}}});
         let document = parsed(&value.to_string(), 100).unwrap();
         assert_eq!(from_document(&document), value);
+        assert_eq!(to_document(&value), document);
     }
 
     #[test]

@@ -2,6 +2,6 @@
 //! so the service and the relay only orchestrate.
 
 pub mod events;
-mod json;
+pub(crate) mod json;
 pub mod request;
 pub mod response;

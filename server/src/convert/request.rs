@@ -25,7 +25,8 @@ pub struct BedrockRequest {
     pub messages: Vec<bedrock::Message>,
     /// System prompts.
     pub system: Vec<bedrock::SystemContentBlock>,
-    /// Sampling and length; max_tokens is always set, to the model's cap when the client left it out.
+    /// Sampling and length; max_tokens is always set, to the model's `default_max_tokens` when the
+    /// client left it out, and temperature and top_p to the model's defaults, if it has any.
     pub inference: bedrock::InferenceConfiguration,
     /// Tools, when offered.
     pub tool_config: Option<bedrock::ToolConfiguration>,
@@ -96,13 +97,20 @@ pub fn to_bedrock(request: v1::ConverseRequest, model: &Model) -> Result<Bedrock
     let v1::ConverseRequest { messages: conversation, system: prompts, inference_config, tool_config: tools, .. } =
         request;
     let mut json_budget = Budget::new(limits::JSON_VALUES);
-    let tool_config = tools.map(|tools| tool_config(tools, &mut json_budget)).transpose()?;
-    Ok(BedrockRequest {
-        messages: messages(conversation, &mut json_budget)?,
-        system: system(prompts)?,
-        inference: inference(inference_config, model)?,
-        tool_config,
-    })
+    let mut tool_config = tools.map(|tools| tool_config(tools, &mut json_budget)).transpose()?;
+    let messages = messages(conversation, &mut json_budget)?;
+    let mut system = system(prompts)?;
+    // A cache point caches everything before it, so it goes after the last block of its part, and
+    // only where there is something to cache.
+    if model.prompt_caching.after_system && !system.is_empty() {
+        system.push(bedrock::SystemContentBlock::CachePoint(cache_point()));
+    }
+    if model.prompt_caching.after_tools
+        && let Some(tools) = &mut tool_config
+    {
+        tools.tools.push(bedrock::Tool::CachePoint(cache_point()));
+    }
+    Ok(BedrockRequest { messages, system, inference: inference(inference_config, model)?, tool_config })
 }
 
 /// Checks every count the limits bound, and the metadata, before anything is converted.
@@ -335,9 +343,19 @@ fn system(blocks: Vec<v1::SystemBlock>) -> Result<Vec<bedrock::SystemContentBloc
         .collect()
 }
 
+fn cache_point() -> bedrock::CachePointBlock {
+    bedrock::CachePointBlock::builder()
+        .r#type(bedrock::CachePointType::Default)
+        .build()
+        .expect("a cache point has its one required field")
+}
+
+/// The request's inference settings, the model's defaults filling what it leaves unset: a
+/// request without max_tokens gets `default_max_tokens`, not the cap, because Bedrock reserves
+/// quota for max_tokens when the request starts.
 fn inference(config: Option<v1::InferenceConfig>, model: &Model) -> Result<bedrock::InferenceConfiguration> {
     let config = config.unwrap_or_default();
-    let max_tokens = config.max_tokens.unwrap_or(model.max_tokens_cap);
+    let max_tokens = config.max_tokens.unwrap_or(model.default_max_tokens);
     if max_tokens == 0 || max_tokens > model.max_tokens_cap {
         return Err(invalid(
             "inference_config.max_tokens",
@@ -347,9 +365,13 @@ fn inference(config: Option<v1::InferenceConfig>, model: &Model) -> Result<bedro
     let mut builder = bedrock::InferenceConfiguration::builder().max_tokens(max_tokens as i32);
     if let Some(temperature) = config.temperature {
         builder = builder.temperature(unit_interval(temperature, "inference_config.temperature")?);
+    } else if let Some(temperature) = model.temperature {
+        builder = builder.temperature(temperature);
     }
     if let Some(top_p) = config.top_p {
         builder = builder.top_p(unit_interval(top_p, "inference_config.top_p")?);
+    } else if let Some(top_p) = model.top_p {
+        builder = builder.top_p(top_p);
     }
     for (index, sequence) in config.stop_sequences.into_iter().enumerate() {
         builder = builder.stop_sequences(non_empty(sequence, &format!("inference_config.stop_sequences[{index}]"))?);
@@ -457,7 +479,7 @@ fn json_object(text: &str, field: &str, budget: &mut Budget) -> Result<Document>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ModelState;
+    use crate::config::{ModelState, PromptCachingConfig};
 
     fn model() -> Model {
         Model {
@@ -466,6 +488,12 @@ mod tests {
             version: "v".into(),
             description: String::new(),
             max_tokens_cap: 1000,
+            default_max_tokens: 300,
+            temperature: None,
+            top_p: None,
+            guardrail: None,
+            prompt_caching: PromptCachingConfig::default(),
+            additional_request_fields: None,
             state: ModelState::Active,
             replacement: None,
             retires_on: None,
@@ -554,11 +582,52 @@ mod tests {
     }
 
     #[test]
-    fn simple_request_converts_with_max_tokens_defaulting_to_the_cap() {
+    fn simple_request_converts_with_max_tokens_defaulting_to_the_models_default() {
         let converted = to_bedrock(request(), &model()).unwrap();
         assert_eq!(converted.messages.len(), 1);
-        assert_eq!(converted.inference.max_tokens, Some(1000));
+        assert_eq!(converted.inference.max_tokens, Some(300), "the default, not the cap of 1000");
+        assert_eq!((converted.inference.temperature, converted.inference.top_p), (None, None));
         assert!(converted.tool_config.is_none());
+    }
+
+    #[test]
+    fn model_defaults_fill_only_what_the_request_leaves_unset() {
+        let tuned = Model { temperature: Some(0.2), top_p: Some(0.8), ..model() };
+        let converted = to_bedrock(request(), &tuned).unwrap();
+        assert_eq!((converted.inference.temperature, converted.inference.top_p), (Some(0.2), Some(0.8)));
+        let mut own = request();
+        own.inference_config = Some(v1::InferenceConfig {
+            max_tokens: Some(1000),
+            temperature: Some(0.9),
+            top_p: Some(0.5),
+            ..Default::default()
+        });
+        let converted = to_bedrock(own, &tuned).unwrap();
+        assert_eq!(converted.inference.max_tokens, Some(1000));
+        assert_eq!((converted.inference.temperature, converted.inference.top_p), (Some(0.9), Some(0.5)));
+    }
+
+    #[test]
+    fn cache_points_follow_the_last_system_block_and_the_last_tool() {
+        let caching =
+            Model { prompt_caching: PromptCachingConfig { after_system: true, after_tools: true }, ..model() };
+        let system = |text: &str| v1::SystemBlock { block: Some(v1::system_block::Block::Text(text.into())) };
+        let converted = to_bedrock(
+            with(|r| {
+                r.system = vec![system("a"), system("b")];
+                r.tool_config = Some(v1::ToolConfig { tools: vec![tool("t1"), tool("t2")], ..Default::default() });
+            }),
+            &caching,
+        )
+        .unwrap();
+        assert_eq!(converted.system.len(), 3);
+        assert!(matches!(converted.system[2], bedrock::SystemContentBlock::CachePoint(_)), "{:?}", converted.system);
+        let tools = converted.tool_config.unwrap().tools;
+        assert_eq!(tools.len(), 3);
+        assert!(matches!(tools[2], bedrock::Tool::CachePoint(_)), "{tools:?}");
+        // Nothing to cache, no cache point.
+        let bare = to_bedrock(request(), &caching).unwrap();
+        assert!(bare.system.is_empty() && bare.tool_config.is_none());
     }
 
     #[test]
