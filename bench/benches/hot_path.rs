@@ -98,7 +98,7 @@ fn chat_request(turns: usize) -> v1::ConverseRequest {
 
 fn requests(c: &mut Criterion) {
     let config = Config::from_toml("[models.bench]\nmodel_id = \"bench-model\"\n").expect("the bench catalog is valid");
-    let catalog = Catalog::from_config(&config.models);
+    let catalog = Catalog::from_config(&config.models, &config.bedrock.region);
     let tenant = Tenant::from_config(DEFAULT_TENANT, &TenantConfig::default());
     let model = catalog.resolve("bench", &tenant).expect("the bench model exists");
     let mut group = c.benchmark_group("request");

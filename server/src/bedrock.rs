@@ -1,9 +1,12 @@
 //! The Bedrock side: building the real `aws-sdk-bedrockruntime` client from config, making the two
 //! calls, and classifying every SDK error into the gateway's error type in one function.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -24,14 +27,20 @@ use crate::config::{BedrockConfig, CredentialsSource, StreamProcessingMode};
 use crate::convert::request::BedrockRequest;
 use crate::error::{BedrockFailure, GatewayError};
 use crate::metrics;
+use crate::routing::Target;
 
 /// The stream of events of one ConverseStream call.
 pub type BedrockStream = EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>;
 
-/// A Bedrock runtime client, shared by all requests.
+/// The Bedrock runtime clients, one per region, shared by all requests.
 #[derive(Debug, Clone)]
 pub struct Bedrock {
-    client: Client,
+    /// What every client is built from; only the region and the endpoint differ.
+    sdk: SdkConfig,
+    home_region: String,
+    region_endpoint_urls: BTreeMap<String, String>,
+    /// Made on first use of a region, then shared (each holds its own connection pool).
+    clients: Arc<Mutex<HashMap<String, Client>>>,
 }
 
 impl Bedrock {
@@ -54,11 +63,37 @@ impl Bedrock {
             loader =
                 loader.credentials_provider(Credentials::new("emulator", "emulator", None, None, "bedrock-emulator"));
         }
-        Bedrock { client: Client::new(&loader.load().await) }
+        let sdk = loader.load().await;
+        let home = Client::new(&sdk);
+        Bedrock {
+            sdk,
+            home_region: config.region.clone(),
+            region_endpoint_urls: config.region_endpoint_urls.clone(),
+            clients: Arc::new(Mutex::new(HashMap::from([(config.region.clone(), home)]))),
+        }
     }
 
-    /// Starts a ConverseStream call; returns once Bedrock accepted it and its stream is open.
-    pub async fn converse_stream(&self, model: &Model, request: BedrockRequest) -> Result<BedrockStream, GatewayError> {
+    /// The client of `region`'s Bedrock runtime: `bedrock.endpoint_url` serves the home region
+    /// only; another region's is its `bedrock.region_endpoint_urls` entry, else its public endpoint.
+    fn client(&self, region: &str) -> Client {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let client = clients.entry(region.to_owned()).or_insert_with(|| {
+            debug_assert_ne!(region, self.home_region, "the home region's client is made at start-up");
+            let mut config = aws_sdk_bedrockruntime::config::Builder::from(&self.sdk);
+            config.set_endpoint_url(self.region_endpoint_urls.get(region).cloned());
+            Client::from_conf(config.region(Region::new(region.to_owned())).build())
+        });
+        client.clone()
+    }
+
+    /// Starts a ConverseStream call on `target`; returns once Bedrock accepted it and its stream
+    /// is open.
+    pub async fn converse_stream(
+        &self,
+        model: &Model,
+        target: &Target,
+        request: BedrockRequest,
+    ) -> Result<BedrockStream, GatewayError> {
         let guardrail = model.guardrail.as_ref().map(|guardrail| {
             let mode = match guardrail.stream_processing_mode {
                 StreamProcessingMode::Sync => GuardrailStreamProcessingMode::Sync,
@@ -71,41 +106,46 @@ impl Bedrock {
                 .build()
         });
         let output = self
-            .client
+            .client(&target.region)
             .converse_stream()
-            .model_id(&model.model_id)
+            .model_id(&target.model_id)
             .set_messages(Some(request.messages))
             .set_system(non_empty(request.system))
             .inference_config(request.inference)
             .set_tool_config(request.tool_config)
             .set_guardrail_config(guardrail)
-            .set_additional_model_request_fields(model.additional_request_fields.clone())
+            .set_additional_model_request_fields(target.additional_request_fields.clone())
             .send()
             .await
-            .map_err(|err| classify(err, model, false))?;
+            .map_err(|err| classify(err, &model.name, &target.model_id, false))?;
         Ok(output.stream)
     }
 
-    /// Makes a Converse call.
-    pub async fn converse(&self, model: &Model, request: BedrockRequest) -> Result<ConverseOutput, GatewayError> {
+    /// Makes a Converse call on `target`.
+    pub async fn converse(
+        &self,
+        model: &Model,
+        target: &Target,
+        request: BedrockRequest,
+    ) -> Result<ConverseOutput, GatewayError> {
         let guardrail = model.guardrail.as_ref().map(|guardrail| {
             GuardrailConfiguration::builder()
                 .guardrail_identifier(&guardrail.id)
                 .guardrail_version(&guardrail.version)
                 .build()
         });
-        self.client
+        self.client(&target.region)
             .converse()
-            .model_id(&model.model_id)
+            .model_id(&target.model_id)
             .set_messages(Some(request.messages))
             .set_system(non_empty(request.system))
             .inference_config(request.inference)
             .set_tool_config(request.tool_config)
             .set_guardrail_config(guardrail)
-            .set_additional_model_request_fields(model.additional_request_fields.clone())
+            .set_additional_model_request_fields(target.additional_request_fields.clone())
             .send()
             .await
-            .map_err(|err| classify(err, model, false))
+            .map_err(|err| classify(err, &model.name, &target.model_id, false))
     }
 }
 
@@ -116,7 +156,7 @@ fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
 /// Classifies an SDK error. `incomplete` says whether part of the answer was already streamed.
 /// Bedrock's own message is kept whole for the log; it may name the Bedrock model id or the
 /// account, which [`GatewayError`] scrubs from whatever the client sees.
-pub fn classify<E, R>(err: SdkError<E, R>, model: &Model, incomplete: bool) -> GatewayError
+pub fn classify<E, R>(err: SdkError<E, R>, alias: &str, model_id: &str, incomplete: bool) -> GatewayError
 where
     E: ExceptionName + ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -137,7 +177,7 @@ where
             (BedrockFailure::Other, DisplayErrorContext(&err).to_string())
         }
     };
-    GatewayError::Bedrock { kind, message, model_id: model.model_id.clone(), alias: model.name.clone(), incomplete }
+    GatewayError::Bedrock { kind, message, model_id: model_id.to_owned(), alias: alias.to_owned(), incomplete }
 }
 
 /// The Bedrock exception an SDK error stands for. HTTP errors carry it as their error code; errors

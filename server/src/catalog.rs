@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use aws_smithy_types::Document;
 use bedrock_gateway_proto::v1;
 use sha2::{Digest, Sha256};
 
-use crate::config::{GuardrailConfig, ModelConfig, ModelState, PromptCachingConfig, utc_today};
+use crate::config::{GuardrailConfig, ModelConfig, ModelState, PromptCachingConfig, TargetConfig, utc_today};
 use crate::convert::json;
 use crate::error::GatewayError;
+use crate::routing::{self, Target};
 use crate::tenants::Tenant;
 
 /// One logical model, resolved.
@@ -18,10 +18,12 @@ use crate::tenants::Tenant;
 pub struct Model {
     /// The logical name.
     pub name: String,
-    /// Bedrock model id, inference profile id or ARN.
-    pub model_id: String,
-    /// Version shown to clients: the configured one, else the logical name.
-    pub version: String,
+    /// Where its requests go, by weight (one target for a model with a `model_id`).
+    pub targets: Vec<Arc<Target>>,
+    /// Where a request goes next, in order, when its target has no capacity for it.
+    pub fallbacks: Vec<Arc<Target>>,
+    /// The `request_metadata` key whose value picks the target.
+    pub sticky_metadata_key: Option<String>,
     /// What the model is good for.
     pub description: String,
     /// Largest max_tokens a request may ask for.
@@ -36,8 +38,6 @@ pub struct Model {
     pub guardrail: Option<GuardrailConfig>,
     /// Where prompt-cache points go.
     pub prompt_caching: PromptCachingConfig,
-    /// Sent as `additionalModelRequestFields`.
-    pub additional_request_fields: Option<Document>,
     /// Lifecycle state as configured; [`Model::state_on`] applies `retires_on`.
     pub state: ModelState,
     /// Where to move to, for deprecated and retired models.
@@ -47,11 +47,36 @@ pub struct Model {
 }
 
 impl Model {
-    fn from_config(name: &str, config: &ModelConfig) -> Model {
+    fn from_config(name: &str, config: &ModelConfig, home_region: &str) -> Model {
+        let fields = |fields: &Option<serde_json::Map<String, serde_json::Value>>| {
+            fields.as_ref().map(|fields| json::to_document(&serde_json::Value::Object(fields.clone())))
+        };
+        let target = |target: &TargetConfig, weight: u32| {
+            Arc::new(Target {
+                model_id: target.model_id.clone(),
+                region: target.region.clone().unwrap_or_else(|| home_region.to_owned()),
+                version: target.version.clone(),
+                weight,
+                additional_request_fields: fields(&target.additional_request_fields)
+                    .or_else(|| fields(&config.additional_request_fields)),
+            })
+        };
+        let targets = if config.targets.is_empty() {
+            vec![Arc::new(Target {
+                model_id: config.model_id.clone(),
+                region: config.region.clone().unwrap_or_else(|| home_region.to_owned()),
+                version: config.effective_version(name),
+                weight: 1,
+                additional_request_fields: fields(&config.additional_request_fields),
+            })]
+        } else {
+            config.targets.iter().map(|t| target(t, t.weight.unwrap_or(1))).collect()
+        };
         Model {
             name: name.to_owned(),
-            model_id: config.model_id.clone(),
-            version: config.effective_version(name),
+            targets,
+            fallbacks: config.fallbacks.iter().map(|t| target(t, 0)).collect(),
+            sticky_metadata_key: config.sticky_metadata_key.clone(),
             description: config.description.clone(),
             max_tokens_cap: config.max_tokens_cap,
             default_max_tokens: config.effective_default_max_tokens(),
@@ -59,14 +84,25 @@ impl Model {
             top_p: config.top_p,
             guardrail: config.guardrail.clone(),
             prompt_caching: config.prompt_caching,
-            additional_request_fields: config
-                .additional_request_fields
-                .as_ref()
-                .map(|fields| json::to_document(&serde_json::Value::Object(fields.clone()))),
             state: config.state,
             replacement: config.replacement.clone(),
             retires_on: config.retirement_day(),
         }
+    }
+
+    /// The version ListModels shows: the one of the target with the most weight (the first of
+    /// equals), which most requests get.
+    pub fn version(&self) -> &str {
+        let primary = self.targets.iter().rev().max_by_key(|target| target.weight);
+        primary.map_or(self.name.as_str(), |target| target.version.as_str())
+    }
+
+    /// The targets a request tries, in order: the one picked for it (by `sticky`'s value when the
+    /// model has a sticky key and the request that metadata entry), then the fallbacks.
+    pub fn route(&self, metadata: &std::collections::HashMap<String, String>) -> Vec<Arc<Target>> {
+        let sticky = self.sticky_metadata_key.as_ref().and_then(|key| metadata.get(key)).map(String::as_str);
+        let picked = routing::pick(&self.targets, sticky, &mut fastrand::Rng::new());
+        std::iter::once(Arc::clone(picked)).chain(self.fallbacks.iter().cloned()).collect()
     }
 
     /// The state on `today` (UTC): from its `retires_on` day the model is retired, whatever its
@@ -94,7 +130,7 @@ impl Model {
         v1::ModelInfo {
             name: self.name.clone(),
             description: self.description.clone(),
-            version: self.version.clone(),
+            version: self.version().to_owned(),
             state: match self.state_on(today) {
                 ModelState::Active => v1::ModelState::Active,
                 ModelState::Deprecated => v1::ModelState::Deprecated,
@@ -115,10 +151,13 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Builds the catalog from the validated `[models]` table.
-    pub fn from_config(config: &BTreeMap<String, ModelConfig>) -> Catalog {
-        let models =
-            config.iter().map(|(name, config)| (name.clone(), Arc::new(Model::from_config(name, config)))).collect();
+    /// Builds the catalog from the validated `[models]` table; targets without a region are in
+    /// `home_region` (`bedrock.region`).
+    pub fn from_config(config: &BTreeMap<String, ModelConfig>, home_region: &str) -> Catalog {
+        let models = config
+            .iter()
+            .map(|(name, config)| (name.clone(), Arc::new(Model::from_config(name, config, home_region))))
+            .collect();
         Catalog { models, revision: revision(config) }
     }
 
@@ -200,7 +239,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        Catalog::from_config(&config.models)
+        Catalog::from_config(&config.models, &config.bedrock.region)
     }
 
     #[test]
@@ -209,7 +248,7 @@ mod tests {
         assert_eq!(catalog().revision().len(), 12);
         let other =
             Config::from_toml("[models.chat]\nmodel_id = \"anthropic.claude-3-haiku-20240307-v1:0\"\n").unwrap();
-        assert_ne!(Catalog::from_config(&other.models).revision(), catalog().revision());
+        assert_ne!(Catalog::from_config(&other.models, &other.bedrock.region).revision(), catalog().revision());
     }
 
     #[test]
@@ -277,9 +316,39 @@ mod tests {
             "[models.chat]\nmodel_id = \"m\"\nadditional_request_fields = { thinking = { type = \"enabled\", budget_tokens = 2048 } }\n",
         )
         .unwrap();
-        let model = Catalog::from_config(&config.models).resolve("chat", &everyone()).unwrap();
-        let fields = json::from_document(model.additional_request_fields.as_ref().unwrap());
+        let model = Catalog::from_config(&config.models, &config.bedrock.region).resolve("chat", &everyone()).unwrap();
+        let fields = json::from_document(model.targets[0].additional_request_fields.as_ref().unwrap());
         assert_eq!(fields, serde_json::json!({"thinking": {"type": "enabled", "budget_tokens": 2048}}));
-        assert_eq!((model.default_max_tokens, model.version.as_str()), (1024, "chat"));
+        assert_eq!((model.default_max_tokens, model.version()), (1024, "chat"));
+    }
+
+    #[test]
+    fn targets_carry_their_region_version_and_fields_and_fallbacks_follow_the_pick() {
+        let config = Config::from_toml(
+            r#"
+            [bedrock]
+            region = "eu-west-1"
+            [models.chat]
+            sticky_metadata_key = "conversation_id"
+            additional_request_fields = { top_k = 5 }
+            targets = [
+                { model_id = "a", version = "stable", weight = 3 },
+                { model_id = "b", version = "canary", region = "eu-central-1", additional_request_fields = { x = 1 } },
+            ]
+            fallbacks = [{ model_id = "c", version = "backup", region = "us-east-1" }]
+            "#,
+        )
+        .unwrap();
+        let model = Catalog::from_config(&config.models, &config.bedrock.region).resolve("chat", &everyone()).unwrap();
+        assert_eq!(model.version(), "stable", "ListModels shows the version most requests get");
+        let [stable, canary] = [&model.targets[0], &model.targets[1]];
+        assert_eq!((stable.region.as_str(), canary.region.as_str()), ("eu-west-1", "eu-central-1"));
+        let fields = |target: &Target| json::from_document(target.additional_request_fields.as_ref().unwrap());
+        assert_eq!((fields(stable), fields(canary)), (serde_json::json!({"top_k": 5}), serde_json::json!({"x": 1})));
+        let metadata = std::collections::HashMap::from([("conversation_id".to_owned(), "c-42".to_owned())]);
+        let route = model.route(&metadata);
+        assert_eq!(route.len(), 2);
+        assert_eq!(route[1].version, "backup");
+        assert!((0..20).all(|_| model.route(&metadata)[0].version == route[0].version), "sticky");
     }
 }

@@ -264,10 +264,13 @@ pub enum CredentialsSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BedrockConfig {
-    /// AWS region of the Bedrock runtime.
+    /// AWS region of the Bedrock runtime: the home region, of every target that names none.
     pub region: String,
-    /// Overrides the Bedrock runtime endpoint (a VPC endpoint's DNS name, or the emulator).
+    /// Overrides the home region's Bedrock runtime endpoint (a VPC endpoint's DNS name, or the emulator).
     pub endpoint_url: Option<String>,
+    /// Endpoints of other regions' Bedrock runtimes, by region, for targets in those regions;
+    /// a region not listed is called at its public regional endpoint.
+    pub region_endpoint_urls: BTreeMap<String, String>,
     /// Where credentials come from.
     pub credentials: CredentialsSource,
     /// Attempts per Bedrock call before the stream starts (1 = no retry). Kept low because clients
@@ -292,6 +295,7 @@ impl Default for BedrockConfig {
         BedrockConfig {
             region: "us-east-1".to_owned(),
             endpoint_url: None,
+            region_endpoint_urls: BTreeMap::new(),
             credentials: CredentialsSource::AwsChain,
             max_attempts: 2,
             connect_timeout_ms: 3_000,
@@ -585,12 +589,28 @@ impl ModelState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Bedrock model id, inference profile id, or ARN of either. Never shown to clients.
+    /// Bedrock model id, inference profile id, or ARN of either. Never shown to clients. Exactly
+    /// one of `model_id` and `targets` is set.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub model_id: String,
-    /// Version shown to clients (ListModels, `StreamStart.model_version`); defaults to the model's
-    /// logical name, never to `model_id`, which may name the platform's account.
+    /// Version shown to clients (ListModels, `StreamStart.model_version`) when `model_id` answers;
+    /// defaults to the model's logical name, never to `model_id`, which may name the platform's account.
     #[serde(default)]
     pub version: Option<String>,
+    /// The region whose Bedrock runtime serves `model_id`. Unset: `bedrock.region`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Weighted targets instead of `model_id`, for a canary: each request goes to one, by weight.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetConfig>,
+    /// Tried in order when the chosen target is throttled, out of capacity, not ready or
+    /// unavailable before it sent anything, within the caller's deadline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<TargetConfig>,
+    /// A `request_metadata` key (such as `conversation_id`) whose value picks the target instead of
+    /// chance, so that one conversation stays on one target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky_metadata_key: Option<String>,
     /// What the model is good for, shown by ListModels.
     #[serde(default)]
     pub description: String,
@@ -633,6 +653,27 @@ pub struct ModelConfig {
 
 fn default_max_tokens_cap() -> u32 {
     4096
+}
+
+/// One Bedrock target of a model: one of its weighted `targets`, or one of its `fallbacks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Bedrock model id, inference profile id, or ARN of either. Never shown to clients.
+    pub model_id: String,
+    /// The region whose Bedrock runtime serves it. Unset: `bedrock.region`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The version clients see when this target answers; distinct among the model's targets.
+    pub version: String,
+    /// Its share of the model's requests, relative to the other targets'; 0 takes none (for
+    /// `targets` only; unset: 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// Replaces the model's `additional_request_fields` for this target (its model family may
+    /// take other fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_request_fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// `default_max_tokens` when unset (and the cap allows it).
@@ -839,6 +880,12 @@ impl Config {
         {
             return Err(invalid("bedrock.endpoint_url", format!("{url:?} must start with http:// or https://")));
         }
+        for (region, url) in &bedrock.region_endpoint_urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                let key = format!("bedrock.region_endpoint_urls.{region}");
+                return Err(invalid(&key, format!("{url:?} must start with http:// or https://")));
+            }
+        }
         if bedrock.credentials == CredentialsSource::Emulator && bedrock.endpoint_url.is_none() {
             return Err(invalid(
                 "bedrock.credentials",
@@ -939,20 +986,8 @@ impl Config {
                     "a model name is 1 to 64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit".to_owned(),
                 ));
             }
-            if model.model_id.trim().is_empty() {
-                return Err(invalid(&key("model_id"), "must not be empty".to_owned()));
-            }
+            validate_targets(name, model)?;
             at_least(&key("max_tokens_cap"), u64::from(model.max_tokens_cap), 1)?;
-            if let Some(version) = &model.version
-                && (version.trim().is_empty() || *version == model.model_id || version.starts_with("arn:"))
-            {
-                return Err(invalid(
-                    &key("version"),
-                    format!(
-                        "{version:?} must be a name for clients, not empty and not a Bedrock model id or ARN (unset: \"{name}\")"
-                    ),
-                ));
-            }
             if let Some(tokens) = model.default_max_tokens
                 && !(1..=model.max_tokens_cap).contains(&tokens)
             {
@@ -1264,6 +1299,78 @@ pub fn utc_today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
+/// A model has `model_id` or weighted `targets` (one at least with a weight), and every target
+/// and fallback names a model and a version clients can tell apart.
+fn validate_targets(name: &str, model: &ModelConfig) -> Result<(), ConfigError> {
+    let key = |field: &str| format!("models.{name}.{field}");
+    match (model.model_id.trim().is_empty(), model.targets.is_empty()) {
+        (true, true) => return Err(invalid(&key("model_id"), "must be set (or targets)".to_owned())),
+        (false, false) => {
+            return Err(invalid(&key("targets"), "set either model_id (one target) or targets, not both".to_owned()));
+        }
+        (false, true) => {
+            if let Some(version) = model.version.as_ref().filter(|version| !valid_version(version, &model.model_id)) {
+                return Err(invalid(
+                    &key("version"),
+                    format!(
+                        "{version:?} must be a name for clients, not empty and not a Bedrock model id or ARN (unset: \"{name}\")"
+                    ),
+                ));
+            }
+        }
+        (true, false) => {
+            if model.version.is_some() {
+                return Err(invalid(&key("version"), "with targets, each target has its own version".to_owned()));
+            }
+            if model.region.is_some() {
+                return Err(invalid(&key("region"), "with targets, each target has its own region".to_owned()));
+            }
+            if model.targets.iter().all(|target| target.weight == Some(0)) {
+                return Err(invalid(&key("targets"), "at least one target needs a weight above 0".to_owned()));
+            }
+        }
+    }
+    let mut versions = Vec::new();
+    for (list, targets) in [("targets", &model.targets), ("fallbacks", &model.fallbacks)] {
+        for (index, target) in targets.iter().enumerate() {
+            let key = |field: &str| format!("models.{name}.{list}[{index}].{field}");
+            if target.model_id.trim().is_empty() {
+                return Err(invalid(&key("model_id"), "must not be empty".to_owned()));
+            }
+            if !valid_version(&target.version, &target.model_id) {
+                return Err(invalid(
+                    &key("version"),
+                    "must be a name for clients, not empty and not a Bedrock model id or ARN".to_owned(),
+                ));
+            }
+            if list == "targets" && versions.contains(&target.version) {
+                return Err(invalid(&key("version"), format!("{:?} is another target's version", target.version)));
+            }
+            versions.push(target.version.clone());
+            if list == "fallbacks" && target.weight.is_some() {
+                return Err(invalid(&key("weight"), "fallbacks are tried in order and have no weight".to_owned()));
+            }
+            if target.region.as_ref().is_some_and(|region| region.trim().is_empty()) {
+                return Err(invalid(&key("region"), "must not be empty (unset: bedrock.region)".to_owned()));
+            }
+        }
+    }
+    if model.region.as_ref().is_some_and(|region| region.trim().is_empty()) {
+        return Err(invalid(&key("region"), "must not be empty (unset: bedrock.region)".to_owned()));
+    }
+    if let Some(sticky) = &model.sticky_metadata_key
+        && !(1..=64).contains(&sticky.chars().count())
+    {
+        return Err(invalid(&key("sticky_metadata_key"), "must have 1 to 64 characters".to_owned()));
+    }
+    Ok(())
+}
+
+/// A version clients can be shown: not empty, not the Bedrock id, not an ARN.
+fn valid_version(version: &str, model_id: &str) -> bool {
+    !version.trim().is_empty() && version != model_id && !version.starts_with("arn:")
+}
+
 /// Bedrock's own rules for a guardrail identifier and version, so a typo fails at start-up rather
 /// than on every request.
 fn check_guardrail(key: &str, guardrail: &GuardrailConfig) -> Result<(), ConfigError> {
@@ -1498,6 +1605,51 @@ mod tests {
         config.quotas.redis.password = Some("hunter2".to_owned());
         assert!(!toml::to_string(&config).unwrap().contains("hunter2"));
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn target_mistakes_name_their_key() {
+        let cases = [
+            ("[models.chat]\nversion = \"v\"", "models.chat.model_id"),
+            (
+                "[models.chat]\nmodel_id = \"m\"\ntargets = [{ model_id = \"a\", version = \"a\" }]",
+                "models.chat.targets",
+            ),
+            ("[models.chat]\ntargets = [{ model_id = \"a\", version = \"a\", weight = 0 }]", "models.chat.targets"),
+            (
+                "[models.chat]\ntargets = [{ model_id = \"a\", version = \"a\" }]\nversion = \"v\"",
+                "models.chat.version",
+            ),
+            (
+                "[models.chat]\ntargets = [{ model_id = \"a\", version = \"a\" }]\nregion = \"eu-west-1\"",
+                "models.chat.region",
+            ),
+            (
+                "[models.chat]\ntargets = [{ model_id = \"a\", version = \"v\" }, { model_id = \"b\", version = \"v\" }]",
+                "models.chat.targets[1].version",
+            ),
+            ("[models.chat]\ntargets = [{ model_id = \" \", version = \"a\" }]", "models.chat.targets[0].model_id"),
+            ("[models.chat]\ntargets = [{ model_id = \"a\", version = \"v1\" }]", ""),
+            (
+                "[models.chat]\nmodel_id = \"m\"\nfallbacks = [{ model_id = \"b\", version = \"backup\", weight = 2 }]",
+                "models.chat.fallbacks[0].weight",
+            ),
+            (
+                "[models.chat]\nmodel_id = \"m\"\nfallbacks = [{ model_id = \"arn:aws:bedrock:x\", version = \"arn:x\" }]",
+                "models.chat.fallbacks[0].version",
+            ),
+            ("[models.chat]\nmodel_id = \"m\"\nsticky_metadata_key = \"\"", "models.chat.sticky_metadata_key"),
+            (
+                "[bedrock.region_endpoint_urls]\nus-west-2 = \"vpce.example\"\n[models.chat]\nmodel_id = \"m\"",
+                "bedrock.region_endpoint_urls.us-west-2",
+            ),
+        ];
+        for (toml, key) in cases {
+            match Config::from_toml(toml) {
+                Ok(_) => assert_eq!(key, "", "{toml} was accepted"),
+                Err(err) => assert_eq!(rejected_key(toml), key, "{toml}: {err}"),
+            }
+        }
     }
 
     #[test]

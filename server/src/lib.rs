@@ -24,6 +24,7 @@ pub mod proxy_protocol;
 pub mod quota;
 pub mod relay;
 pub mod request_log;
+pub mod routing;
 pub mod server;
 pub mod service;
 pub mod shutdown;

@@ -24,6 +24,10 @@ pub async fn start(config: &mut Config) -> std::io::Result<Emulator> {
 fn model(model_id: &str, version: &str, description: &str) -> ModelConfig {
     ModelConfig {
         model_id: model_id.to_owned(),
+        region: None,
+        targets: Vec::new(),
+        fallbacks: Vec::new(),
+        sticky_metadata_key: None,
         version: Some(version.to_owned()),
         description: description.to_owned(),
         max_tokens_cap: 4096,

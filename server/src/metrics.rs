@@ -42,6 +42,9 @@ pub const QUOTA_STORE_UP: &str = "bedrock_gateway_quota_store_up";
 pub const QUOTA_STORE_ERRORS_TOTAL: &str = "bedrock_gateway_quota_store_errors_total";
 /// Quota checks of requests with at least one quota, by result.
 pub const QUOTA_CHECKS_TOTAL: &str = "bedrock_gateway_quota_checks_total";
+/// Requests that went on to a model's next target because one had no capacity for them, by
+/// logical model and the versions fallen back from and to.
+pub const FALLBACKS_TOTAL: &str = "bedrock_gateway_fallbacks_total";
 /// Checks of the catalog's source, by source (`file`, `s3`) and result.
 pub const CATALOG_RELOADS_TOTAL: &str = "bedrock_gateway_catalog_reloads_total";
 /// How long quota checks held requests before Bedrock was called, by what decided them.
@@ -163,6 +166,12 @@ impl CatalogReload {
             CatalogReload::Unreachable => "unreachable",
         }
     }
+}
+
+/// Records a request going from the target of version `from` to the one of `to`.
+pub fn fell_back(model: &str, from: &str, to: &str) {
+    metrics::counter!(FALLBACKS_TOTAL, "model" => model.to_owned(), "from_version" => from.to_owned(), "to_version" => to.to_owned())
+        .increment(1);
 }
 
 /// Records a check of the catalog's source.
@@ -531,6 +540,11 @@ fn describe() {
         "Calls to the Redis quota store that failed or timed out."
     );
     describe_counter!(QUOTA_CHECKS_TOTAL, Unit::Count, "Quota checks of requests with at least one quota, by result.");
+    describe_counter!(
+        FALLBACKS_TOTAL,
+        Unit::Count,
+        "Requests that went on to a model's next target because one had no capacity for them, by model, from_version and to_version."
+    );
     describe_counter!(
         CATALOG_RELOADS_TOTAL,
         Unit::Count,

@@ -34,12 +34,15 @@ use crate::convert::events::{Relayed, relayed};
 use crate::error::GatewayError;
 use crate::metering::Metered;
 use crate::request_log::RequestLog;
+use crate::routing::Target;
 
 /// Everything a relay needs besides the Bedrock stream.
 #[derive(Debug)]
 pub struct RelayContext {
     /// The logical model answering.
     pub model: Arc<Model>,
+    /// Its target that answers.
+    pub target: Arc<Target>,
     /// When the stream must be complete.
     pub deadline: Instant,
     /// Longest silence from Bedrock tolerated.
@@ -280,7 +283,7 @@ impl Relay {
                     return Poll::Ready(Some(Ok(event(Event::Start(v1::StreamStart {
                         request_id: self.context.log.request_id().to_owned(),
                         model: model.name.clone(),
-                        model_version: model.version.clone(),
+                        model_version: self.context.target.version.clone(),
                     })))));
                 }
                 Phase::Completed => return self.poll_end_of_body(cx),
@@ -313,7 +316,14 @@ impl Relay {
                     };
                     return Poll::Ready(self.fail(GatewayError::StreamTruncated { reason }));
                 }
-                Err(err) => return Poll::Ready(self.fail(classify(err, &self.context.model, true))),
+                Err(err) => {
+                    return Poll::Ready(self.fail(classify(
+                        err,
+                        &self.context.model.name,
+                        &self.context.target.model_id,
+                        true,
+                    )));
+                }
             };
             match (relayed(bedrock_event), self.phase) {
                 (Relayed::Content(content), _) => {

@@ -40,6 +40,8 @@ struct Record {
     known_model: bool,
     /// The version of the model that answered.
     model_version: Option<String>,
+    /// Versions of the targets tried before it, which had no capacity for the request.
+    fallback_from: Vec<String>,
     /// Whether the model is deprecated, so the call is counted for the platform team.
     deprecated: bool,
     identity: Option<Identity>,
@@ -82,6 +84,7 @@ impl RequestLog {
             model: String::new(),
             known_model: false,
             model_version: None,
+            fallback_from: Vec::new(),
             deprecated: false,
             identity: None,
             peer,
@@ -140,6 +143,12 @@ impl RequestLog {
     /// Records the version of the model that answers.
     pub fn set_model_version(&self, version: &str) {
         self.record().model_version = Some(version.to_owned());
+    }
+
+    /// Records that the target of `version` had no capacity for the request, which went on to the
+    /// next.
+    pub fn fell_back_from(&self, version: &str) {
+        self.record().fallback_from.push(version.to_owned());
     }
 
     /// Records that the request called a deprecated model.
@@ -245,6 +254,7 @@ impl Drop for Record {
                     identity = self.identity.as_ref().map(|identity| identity.source.as_str()),
                     api_key = self.identity.as_ref().and_then(|identity| identity.key_name.as_deref()),
                     model_version = self.model_version.as_deref(),
+                    fallback_from = (!self.fallback_from.is_empty()).then(|| self.fallback_from.join(",")),
                     cancelled = self.outcome.is_none(),
                     peer = self.peer.as_ref().and_then(|peer| peer.addr).map(tracing::field::display),
                     vpce = self.peer.as_ref().and_then(|peer| peer.vpc_endpoint_id.as_deref()),

@@ -84,7 +84,8 @@ pub async fn serve_with_admin(
         Some(source) => source.initial().await?,
         None => None,
     };
-    let catalog = LiveCatalog::new(first_catalog.unwrap_or_else(|| Catalog::from_config(&config.models)));
+    let catalog =
+        LiveCatalog::new(first_catalog.unwrap_or_else(|| Catalog::from_config(&config.models, &config.bedrock.region)));
     let stop_reloads = CancellationToken::new();
     let _stop_reloads = stop_reloads.clone().drop_guard();
     if let Some(source) = catalog_source {

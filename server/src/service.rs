@@ -20,10 +20,11 @@ use crate::convert::response::answer;
 use crate::error::GatewayError;
 use crate::listener::{ConnectionCut, Peer};
 use crate::metering::Metered;
-use crate::metrics::Rejection;
+use crate::metrics::{self, Rejection};
 use crate::quota::{QuotaRequest, Quotas};
 use crate::relay::{RelayContext, RelayStream, proto_duration, relay};
 use crate::request_log::RequestLog;
+use crate::routing::{self, Target};
 use crate::tenants::Identity;
 
 pub use bedrock_gateway_proto::metadata::MODEL_DEPRECATION as DEPRECATION_HEADER;
@@ -74,6 +75,8 @@ impl Call {
 /// A validated call, ready to send to Bedrock.
 struct Prepared {
     model: Arc<Model>,
+    /// The targets to try, in order: the one picked, then the model's fallbacks.
+    route: Vec<Arc<Target>>,
     bedrock_request: BedrockRequest,
     deadline: Instant,
     /// The request's input tokens, as estimated for its quota reservation.
@@ -127,7 +130,8 @@ impl Gateway {
             }
             err => err,
         })?;
-        call.log.set_model_version(&model.version);
+        let route = model.route(&request.request_metadata);
+        call.log.set_model_version(&route[0].version);
         if model.state == ModelState::Deprecated {
             call.log.set_deprecated();
         }
@@ -137,7 +141,49 @@ impl Gateway {
         let bedrock_request = to_bedrock(request, &model)?;
         let limit =
             client_timeout(metadata).map_or(self.max_stream_duration, |timeout| timeout.min(self.max_stream_duration));
-        Ok(Prepared { model, bedrock_request, deadline: call.log.received_at() + limit, input_estimate })
+        Ok(Prepared { model, route, bedrock_request, deadline: call.log.received_at() + limit, input_estimate })
+    }
+
+    /// Calls `attempt` on the request's targets in order until one answers: on to the next only
+    /// while the one before had no capacity for the request (throttled, unavailable, not ready,
+    /// timed out opening) and the caller's deadline has not passed. Nothing has been sent to the
+    /// caller yet, so it sees one answer; the log line and a metric record each fallback.
+    async fn with_fallbacks<T, F, Fut>(
+        &self,
+        call: &Call,
+        model: &Model,
+        route: Vec<Arc<Target>>,
+        request: BedrockRequest,
+        deadline: Instant,
+        attempt: F,
+    ) -> Result<(Arc<Target>, T), GatewayError>
+    where
+        F: Fn(Arc<Target>, BedrockRequest) -> Fut,
+        Fut: Future<Output = Result<T, GatewayError>>,
+    {
+        let mut targets = route.into_iter().peekable();
+        let mut request = Some(request);
+        loop {
+            let target = targets.next().expect("a route has at least its picked target");
+            call.log.set_model_version(&target.version);
+            // The last try takes the request; earlier ones a copy, for the next.
+            let this_try = match targets.peek() {
+                Some(_) => request.clone(),
+                None => request.take(),
+            }
+            .expect("the request is kept until the last try");
+            match attempt(Arc::clone(&target), this_try).await {
+                Ok(answer) => return Ok((target, answer)),
+                Err(err) if routing::falls_back(&err) && Instant::now() < deadline => match targets.peek() {
+                    Some(next) => {
+                        call.log.fell_back_from(&target.version);
+                        metrics::fell_back(&model.name, &target.version, &next.version);
+                    }
+                    None => return Err(err),
+                },
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// Reserves the call's place within its tenant's quotas: its tokens (max_tokens plus the input
@@ -193,21 +239,32 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let prepared = self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
         let slot = self.admit(&call, &extensions)?;
         let mut metered = self.reserve(&call, &identity, &prepared).await?;
-        let Prepared { model, bedrock_request, deadline, .. } = prepared;
-        let open_by = deadline.min(Instant::now() + self.stream_open_timeout);
-        let opened = match tokio::time::timeout_at(open_by, self.bedrock.converse_stream(&model, bedrock_request)).await
-        {
-            Ok(opened) => opened,
-            Err(_) if open_by < deadline => {
-                Err(GatewayError::BedrockOpenTimeout { alias: model.name.clone(), after: self.stream_open_timeout })
-            }
-            Err(_) => Err(GatewayError::DeadlineExceeded),
-        };
-        let stream = opened.map_err(|err| call.fail(err))?;
+        let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
+        let stream_open_timeout = self.stream_open_timeout;
+        let opened = self
+            .with_fallbacks(&call, &model, route, bedrock_request, deadline, |target, request| {
+                let open_by = deadline.min(Instant::now() + stream_open_timeout);
+                let bedrock = self.bedrock.clone();
+                let model = Arc::clone(&model);
+                async move {
+                    let open = bedrock.converse_stream(&model, &target, request);
+                    match tokio::time::timeout_at(open_by, open).await {
+                        Ok(opened) => opened,
+                        Err(_) if open_by < deadline => Err(GatewayError::BedrockOpenTimeout {
+                            alias: model.name.clone(),
+                            after: stream_open_timeout,
+                        }),
+                        Err(_) => Err(GatewayError::DeadlineExceeded),
+                    }
+                }
+            })
+            .await;
+        let (target, stream) = opened.map_err(|err| call.fail(err))?;
         metered.started();
         release_request_memory(&extensions);
         let context = RelayContext {
             model: Arc::clone(&model),
+            target,
             deadline,
             idle_timeout: self.stream_idle_timeout,
             client_stall_timeout: self.client_stall_timeout,
@@ -228,9 +285,18 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let prepared = self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
         let _slot = self.admit(&call, &extensions)?;
         let mut metered = self.reserve(&call, &identity, &prepared).await?;
-        let Prepared { model, bedrock_request, deadline, .. } = prepared;
-        let called = tokio::time::timeout_at(deadline, self.bedrock.converse(&model, bedrock_request)).await;
-        let output = called.unwrap_or(Err(GatewayError::DeadlineExceeded)).map_err(|err| call.fail(err))?;
+        let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
+        let called = self
+            .with_fallbacks(&call, &model, route, bedrock_request, deadline, |target, request| {
+                let bedrock = self.bedrock.clone();
+                let model = Arc::clone(&model);
+                async move {
+                    let called = tokio::time::timeout_at(deadline, bedrock.converse(&model, &target, request)).await;
+                    called.unwrap_or(Err(GatewayError::DeadlineExceeded))
+                }
+            })
+            .await;
+        let (target, output) = called.map_err(|err| call.fail(err))?;
         release_request_memory(&extensions);
         let answer = answer(output);
         metered.settle(&answer.usage);
@@ -239,7 +305,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let mut response = Response::new(v1::ConverseResponse {
             request_id: call.log.request_id().to_owned(),
             model: model.name.clone(),
-            model_version: model.version.clone(),
+            model_version: target.version.clone(),
             output: Some(answer.output),
             stop_reason: answer.stop_reason as i32,
             usage: Some(answer.usage),

@@ -46,7 +46,8 @@ async fn a_model_past_its_retires_on_day_is_retired_and_names_its_replacement() 
 async fn list_models_reports_the_catalog_revision() {
     let gateway = TestGateway::start().await;
     let listed = gateway.stub().await.list_models(v1::ListModelsRequest {}).await.unwrap().into_inner();
-    let expected = Catalog::from_config(&test_config(gateway.emulator.endpoint_url()).models);
+    let config = test_config(gateway.emulator.endpoint_url());
+    let expected = Catalog::from_config(&config.models, &config.bedrock.region);
     assert_eq!(listed.catalog_revision, expected.revision());
     assert_eq!(listed.catalog_revision.len(), 12);
 

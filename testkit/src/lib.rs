@@ -49,6 +49,10 @@ pub fn test_config(emulator_url: String) -> Config {
             alias.to_owned(),
             ModelConfig {
                 model_id: model_id.to_owned(),
+                region: None,
+                targets: Vec::new(),
+                fallbacks: Vec::new(),
+                sticky_metadata_key: None,
                 version: None,
                 description: format!("test model {alias}"),
                 max_tokens_cap: cap,

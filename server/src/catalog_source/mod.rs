@@ -119,7 +119,7 @@ impl CatalogSource {
         // Validated as if the catalog were in the file, so that tenants are checked against it.
         candidate.catalog.s3 = None;
         candidate.validate()?;
-        Ok(Catalog::from_config(&candidate.models))
+        Ok(Catalog::from_config(&candidate.models, &candidate.bedrock.region))
     }
 
     /// The first catalog, for a source the configuration's own `[models]` cannot stand in for

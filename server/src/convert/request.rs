@@ -484,8 +484,9 @@ mod tests {
     fn model() -> Model {
         Model {
             name: "chat".into(),
-            model_id: "m".into(),
-            version: "v".into(),
+            targets: Vec::new(),
+            fallbacks: Vec::new(),
+            sticky_metadata_key: None,
             description: String::new(),
             max_tokens_cap: 1000,
             default_max_tokens: 300,
@@ -493,7 +494,6 @@ mod tests {
             top_p: None,
             guardrail: None,
             prompt_caching: PromptCachingConfig::default(),
-            additional_request_fields: None,
             state: ModelState::Active,
             replacement: None,
             retires_on: None,
