@@ -16,7 +16,7 @@ use std::time::Duration;
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Requests that reached a final status, by logical model, tenant, caller and gRPC code.
+/// Requests that reached a final status, by logical model, version, tenant, caller and gRPC code.
 pub const REQUESTS_TOTAL: &str = "bedrock_gateway_requests_total";
 /// Requests refused before reaching Bedrock, by reason.
 pub const REJECTIONS_TOTAL: &str = "bedrock_gateway_rejections_total";
@@ -24,7 +24,7 @@ pub const REJECTIONS_TOTAL: &str = "bedrock_gateway_rejections_total";
 pub const STREAMS_IN_FLIGHT: &str = "bedrock_gateway_streams_in_flight";
 /// Open client connections.
 pub const CONNECTIONS_OPEN: &str = "bedrock_gateway_connections_open";
-/// Time from receiving a request to its first content, by logical model.
+/// Time from receiving a request to its first content, by logical model and version.
 pub const TIME_TO_FIRST_TOKEN_SECONDS: &str = "bedrock_gateway_time_to_first_token_seconds";
 /// Time from receiving a request to its end, by logical model.
 pub const REQUEST_DURATION_SECONDS: &str = "bedrock_gateway_request_duration_seconds";
@@ -225,6 +225,8 @@ pub fn quota_store_up(up: bool) {
 pub struct Finished<'a> {
     /// Logical model, or `unknown` for names outside the catalog (bounded cardinality).
     pub model: &'a str,
+    /// The version of the model's target that answered (or was tried last); `-` before one was chosen.
+    pub version: &'a str,
     /// Caller label (API key name or endpoint id; `-` when neither is known).
     pub caller: &'a str,
     /// The tenant, once identified (tenants are configured, so bounded).
@@ -243,7 +245,7 @@ pub struct Finished<'a> {
 
 /// Records a finished request.
 pub fn request_finished(finished: &Finished<'_>) {
-    let Finished { model, caller, tenant, refused, code, time_to_first_token, duration, tokens } = *finished;
+    let Finished { model, version, caller, tenant, refused, code, time_to_first_token, duration, tokens } = *finished;
     INTERVAL.requests.fetch_add(1, Ordering::Relaxed);
     if let Some(tenant) = tenant {
         count_for_tenant(tenant, refused, tokens);
@@ -251,6 +253,7 @@ pub fn request_finished(finished: &Finished<'_>) {
     let tenant = tenant.unwrap_or("-");
     let labels = [
         ("model", model.to_owned()),
+        ("version", version.to_owned()),
         ("tenant", tenant.to_owned()),
         ("caller", caller.to_owned()),
         ("code", code.to_owned()),
@@ -259,7 +262,8 @@ pub fn request_finished(finished: &Finished<'_>) {
     let by_model = [("model", model.to_owned())];
     metrics::histogram!(REQUEST_DURATION_SECONDS, &by_model).record(duration.as_secs_f64());
     if let Some(ttft) = time_to_first_token {
-        metrics::histogram!(TIME_TO_FIRST_TOKEN_SECONDS, &by_model).record(ttft.as_secs_f64());
+        let by_version = [("model", model.to_owned()), ("version", version.to_owned())];
+        metrics::histogram!(TIME_TO_FIRST_TOKEN_SECONDS, &by_version).record(ttft.as_secs_f64());
         INTERVAL.time_to_first_token[ttft_slot(ttft)].fetch_add(1, Ordering::Relaxed);
     }
     if let Some((input, output)) = tokens {
@@ -503,7 +507,7 @@ fn describe() {
     describe_counter!(
         REQUESTS_TOTAL,
         Unit::Count,
-        "Requests that reached a final status, by logical model, tenant, caller and gRPC code."
+        "Requests that reached a final status, by logical model, version, tenant, caller and gRPC code."
     );
     describe_counter!(REJECTIONS_TOTAL, Unit::Count, "Requests refused before reaching Bedrock, by reason.");
     describe_gauge!(STREAMS_IN_FLIGHT, Unit::Count, "Requests admitted and not yet finished, streams included.");
@@ -511,7 +515,7 @@ fn describe() {
     describe_histogram!(
         TIME_TO_FIRST_TOKEN_SECONDS,
         Unit::Seconds,
-        "Time from receiving a request to its first content, by logical model."
+        "Time from receiving a request to its first content, by logical model and version."
     );
     describe_histogram!(
         REQUEST_DURATION_SECONDS,
@@ -596,6 +600,7 @@ mod tests {
         let _in_flight = InFlight::start();
         let finished = Finished {
             model: "chat",
+            version: "v1",
             caller: "-",
             tenant: Some("metrics-unit-tenant"),
             refused: false,

@@ -225,6 +225,7 @@ impl Drop for Record {
         }
         metrics::request_finished(&metrics::Finished {
             model: if self.known_model { &self.model } else { "unknown" },
+            version: self.model_version.as_deref().unwrap_or("-"),
             caller: caller_label,
             tenant,
             refused: matches!(self.outcome, Some(Outcome::Refused { .. })),

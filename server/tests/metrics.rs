@@ -111,6 +111,7 @@ async fn metrics_describe_every_series_in_the_prometheus_text_format() {
     let model = "metrics-description-test";
     metrics::request_finished(&Finished {
         model,
+        version: "v1",
         caller: "team-a",
         tenant: Some("team-a"),
         refused: false,
