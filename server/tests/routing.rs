@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use bedrock_emulator::EmulatorConfig;
 use bedrock_gateway::config::{Config, ModelConfig};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{TestGateway, collect, collect_request, metric, user_request};
@@ -16,6 +15,18 @@ fn add_model(config: &mut Config, name: &str, table: &str) {
     config.models.insert(name.to_owned(), model);
 }
 
+/// A gateway whose catalog has model `name` besides the test catalog's.
+async fn gateway_with_model(name: &str, table: &str) -> TestGateway {
+    TestGateway::start_with(|config| add_model(config, name, table)).await
+}
+
+/// A gateway whose model `name` calls `model_id`, with one fallback that always answers.
+async fn gateway_with_backup(name: &str, model_id: &str) -> TestGateway {
+    let table =
+        format!("model_id = \"{model_id}\"\nfallbacks = [{{ model_id = \"test.backup\", version = \"backup\" }}]\n");
+    gateway_with_model(name, &table).await
+}
+
 fn started_version(events: &[v1::converse_stream_event::Event]) -> String {
     match events.first() {
         Some(v1::converse_stream_event::Event::Start(start)) => start.model_version.clone(),
@@ -25,19 +36,16 @@ fn started_version(events: &[v1::converse_stream_event::Event]) -> String {
 
 #[tokio::test]
 async fn a_canary_gets_its_share_and_a_conversation_stays_on_its_target() {
-    let gateway = TestGateway::start_with(|config| {
-        add_model(
-            config,
-            "canary",
-            r#"
+    let gateway = gateway_with_model(
+        "canary",
+        r#"
             sticky_metadata_key = "conversation_id"
             targets = [
                 { model_id = "test.stable", version = "stable", weight = 1 },
                 { model_id = "test.next", version = "next", weight = 1 },
             ]
             "#,
-        );
-    })
+    )
     .await;
     let mut client = gateway.stub().await;
     let mut seen = std::collections::BTreeSet::new();
@@ -61,11 +69,9 @@ async fn a_canary_gets_its_share_and_a_conversation_stays_on_its_target() {
 #[tokio::test]
 async fn a_throttled_target_falls_back_before_anything_was_sent() {
     bedrock_gateway::metrics::install();
-    let gateway = TestGateway::start_with(|config| {
-        add_model(
-            config,
-            "resilient",
-            r#"
+    let gateway = gateway_with_model(
+        "resilient",
+        r#"
             model_id = "fault.throttle"
             version = "primary"
             fallbacks = [
@@ -73,8 +79,7 @@ async fn a_throttled_target_falls_back_before_anything_was_sent() {
                 { model_id = "test.backup", version = "backup" },
             ]
             "#,
-        );
-    })
+    )
     .await;
     let series = |from: &str, to: &str| {
         format!("bedrock_gateway_fallbacks_total{{model=\"resilient\",from_version=\"{from}\",to_version=\"{to}\"}}")
@@ -94,17 +99,7 @@ async fn a_throttled_target_falls_back_before_anything_was_sent() {
 
 #[tokio::test]
 async fn a_failure_after_the_first_event_is_never_retried() {
-    let gateway = TestGateway::start_with(|config| {
-        add_model(
-            config,
-            "fragile",
-            r#"
-            model_id = "fault.stream-error.3"
-            fallbacks = [{ model_id = "test.backup", version = "backup" }]
-            "#,
-        );
-    })
-    .await;
+    let gateway = gateway_with_backup("fragile", "fault.stream-error.3").await;
     let mut client = gateway.stub().await;
     let answered = collect(&mut client, user_request("fragile", "hello")).await;
     assert!(answered.error.is_some(), "a cut answer ends with an error, not a second answer");
@@ -114,17 +109,7 @@ async fn a_failure_after_the_first_event_is_never_retried() {
 
 #[tokio::test]
 async fn fallbacks_stop_at_the_callers_deadline() {
-    let gateway = TestGateway::start_with_emulator(EmulatorConfig::default(), |config| {
-        add_model(
-            config,
-            "slow",
-            r#"
-            model_id = "fault.hang"
-            fallbacks = [{ model_id = "test.backup", version = "backup" }]
-            "#,
-        );
-    })
-    .await;
+    let gateway = gateway_with_backup("slow", "fault.hang").await;
     let mut client = gateway.stub().await;
     let mut request = tonic::Request::new(user_request("slow", "hello"));
     request.set_timeout(Duration::from_millis(300));
