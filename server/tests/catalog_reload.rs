@@ -31,6 +31,11 @@ async fn versions(client: &mut GatewayServiceClient<Channel>) -> Vec<(String, St
     listed.models.into_iter().map(|model| (model.name, model.version)).collect()
 }
 
+/// The catalog revision ListModels reports.
+async fn revision(client: &mut GatewayServiceClient<Channel>) -> String {
+    client.list_models(v1::ListModelsRequest::default()).await.unwrap().into_inner().catalog_revision
+}
+
 /// Waits until ListModels shows `chat` at `version`.
 async fn until_version(client: &mut GatewayServiceClient<Channel>, version: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -85,6 +90,7 @@ async fn an_edited_file_serves_new_requests_while_open_streams_end_on_the_old_mo
     let gateway = TestGateway::start_with_emulator(pacing, |config| from_file(config, &file)).await;
     let mut client = gateway.stub().await;
     assert_eq!(versions(&mut client).await, [("chat".to_owned(), "v1".to_owned())]);
+    let first_revision = revision(&mut client).await;
 
     let mut open = Vec::new();
     for n in 0..50 {
@@ -101,6 +107,8 @@ async fn an_edited_file_serves_new_requests_while_open_streams_end_on_the_old_mo
     }
     std::fs::write(&file, catalog_toml("test.chat-v2", "v2")).unwrap();
     until_version(&mut client, "v2").await;
+    let second_revision = revision(&mut client).await;
+    assert_ne!(second_revision, first_revision, "ListModels names the new catalog");
     let fresh = collect(&mut client, user_request("chat", "after the change")).await;
     assert_eq!(
         (fresh.error.as_ref().map(tonic::Status::code), started_version(&fresh.events)),
@@ -120,6 +128,7 @@ async fn an_edited_file_serves_new_requests_while_open_streams_end_on_the_old_mo
         .unwrap();
     until_counted("file", "invalid", invalid).await;
     assert_eq!(versions(&mut client).await, [("chat".to_owned(), "v2".to_owned())]);
+    assert_eq!(revision(&mut client).await, second_revision);
     let after = collect(&mut client, user_request("chat", "after the refusal")).await;
     assert_eq!(started_version(&after.events), "v2");
 }
