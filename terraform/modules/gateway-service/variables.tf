@@ -51,7 +51,7 @@ variable "private_subnet_ids" {
 }
 
 variable "private_route_table_ids" {
-  description = "Route tables of the existing VPC's private subnets, required when vpc_id is set and create_vpc_endpoints = true: the S3 gateway endpoint (ECR image layers) is attached to them. Ignored otherwise."
+  description = "Route tables of the existing VPC's private subnets, required when vpc_id is set and create_vpc_endpoints = true: the S3 gateway endpoint (ECR image layers, the catalog) is attached to them. Ignored otherwise."
   type        = list(string)
   default     = []
   nullable    = false
@@ -142,12 +142,12 @@ variable "task_egress_cidr_blocks" {
 
   validation {
     condition     = var.vpc_id == null || var.create_vpc_endpoints == true || length(var.task_egress_cidr_blocks) > 0
-    error_message = "With vpc_id and without create_vpc_endpoints the tasks reach ECR, CloudWatch Logs and Bedrock through your VPC's own endpoints: set task_egress_cidr_blocks to where they live (e.g. the VPC CIDR) and task_egress_prefix_list_ids to the S3 prefix list of your S3 gateway endpoint (ECR image layers); without them no task can start."
+    error_message = "With vpc_id and without create_vpc_endpoints the tasks reach ECR, CloudWatch Logs and Bedrock through your VPC's own endpoints: set task_egress_cidr_blocks to where they live (e.g. the VPC CIDR) and task_egress_prefix_list_ids to the S3 prefix list of your S3 gateway endpoint (ECR image layers, the catalog); without them no task can start."
   }
 }
 
 variable "task_egress_prefix_list_ids" {
-  description = "Managed prefix lists the tasks may reach on TCP 443, e.g. the S3 prefix list (pl-...) of your VPC's S3 gateway endpoint, which ECR image layers come through. Only for your own VPC without create_vpc_endpoints; the module's S3 endpoint is allowed already."
+  description = "Managed prefix lists the tasks may reach on TCP 443, e.g. the S3 prefix list (pl-...) of your VPC's S3 gateway endpoint, which ECR image layers and the catalog object come through (its policy must admit s3:GetObject on the catalog output's arn). Only for your own VPC without create_vpc_endpoints; the module's S3 endpoint is allowed already."
   type        = list(string)
   default     = []
   nullable    = false
