@@ -16,6 +16,26 @@ import boto3
 
 NAME = "bedrock-gateway"
 
+# examples/single-account's default models, as the gateway reads them.
+EXPECTED_CATALOG = {
+    "models": {
+        "claude-haiku": {
+            "model_id": "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "version": "claude-haiku-4.5",
+            "max_tokens_cap": 4096,
+        },
+        "chat": {
+            "description": "General chat",
+            "sticky_metadata_key": "conversation_id",
+            "targets": [
+                {"model_id": "eu.anthropic.claude-haiku-4-5-20251001-v1:0", "version": "claude-haiku-4.5", "weight": 90},
+                {"model_id": "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", "version": "claude-sonnet-4.5", "weight": 10},
+            ],
+            "fallbacks": [{"model_id": "global.anthropic.claude-haiku-4-5-20251001-v1:0", "version": "claude-haiku-4.5"}],
+        },
+    }
+}
+
 
 def main() -> int:
     endpoint = sys.argv[1]
@@ -32,6 +52,7 @@ def main() -> int:
     sns = boto3.client("sns", **kw)
     events = boto3.client("events", **kw)
     cloudwatch = boto3.client("cloudwatch", **kw)
+    s3 = boto3.client("s3", **kw)
     account = sts.get_caller_identity()["Account"]
     results: list[tuple[str, bool, str]] = []
 
@@ -120,22 +141,74 @@ def main() -> int:
     if isinstance(policy, str):
         policy = json.loads(policy)
     stmts = policy["Statement"]
-    profile = f"arn:aws:bedrock:eu-west-1:{account}:inference-profile/eu.anthropic.claude-haiku-4-5-20251001-v1:0"
+    # The example's catalog calls three inference profiles (targets and the fallback).
+    profiles = [
+        f"arn:aws:bedrock:eu-west-1:{account}:inference-profile/{p}"
+        for p in (
+            "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+        )
+    ]
+    any_region_models = [
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
+    ]
 
-    def resources(stmt: dict) -> list[str]:
-        return stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+    def as_list(value: object) -> list:
+        return value if isinstance(value, list) else [value]
 
     check(
-        "task role: only InvokeModel* on the profile, and on its model in any region only through it",
+        "task role: only InvokeModel* on every target's and fallback's profile, and on their models in any region only through them",
         len(stmts) == 2
         and all(sorted(st["Action"]) == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"] for st in stmts)
-        and resources(stmts[0]) == [profile]
-        and resources(stmts[1]) == ["arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"]
-        and stmts[1].get("Condition", {}).get("StringEquals", {}).get("bedrock:InferenceProfileArn") in ([profile], profile),
+        and sorted(as_list(stmts[0]["Resource"])) == sorted(profiles)
+        and sorted(as_list(stmts[1]["Resource"])) == sorted(any_region_models)
+        and sorted(as_list(stmts[1].get("Condition", {}).get("StringEquals", {}).get("bedrock:InferenceProfileArn", []))) == sorted(profiles),
         stmts,
     )
     attached = iam.list_attached_role_policies(RoleName=f"{NAME}-task")["AttachedPolicies"]
     check("task role has no managed policies", attached == [], attached)
+
+    # The catalog: a private, versioned, KMS-encrypted bucket with one JSON
+    # object, read by the task role alone, named to the container.
+    buckets = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith(f"{NAME}-catalog-")]
+    check("one catalog bucket", len(buckets) == 1, buckets)
+    bucket = buckets[0] if buckets else ""
+    if bucket:
+        check("catalog bucket versioned", s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled")
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        check("catalog bucket blocks public access", all(block.values()) and len(block) == 4, block)
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        check("catalog bucket encrypted with KMS", rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms", rules)
+        obj = s3.get_object(Bucket=bucket, Key="catalog.json")
+        catalog = json.loads(obj["Body"].read())
+        check("catalog object is the example's models as JSON, unset attributes left out", catalog == EXPECTED_CATALOG, catalog)
+        check("catalog object is JSON", obj.get("ContentType") == "application/json", obj.get("ContentType"))
+    check(
+        "the container reads the catalog from that object and has no MODELS variables",
+        env.get("BEDROCK_GATEWAY_CATALOG__S3__BUCKET") == bucket
+        and env.get("BEDROCK_GATEWAY_CATALOG__S3__KEY") == "catalog.json"
+        and env.get("BEDROCK_GATEWAY_CATALOG__S3__REGION") == "eu-west-1"
+        and not any(k.startswith("BEDROCK_GATEWAY_MODELS__") for k in env),
+        {k: v for k, v in env.items() if "CATALOG" in k or "MODELS" in k},
+    )
+    read = iam.get_role_policy(RoleName=f"{NAME}-task", PolicyName="read-catalog")["PolicyDocument"]
+    if isinstance(read, str):
+        read = json.loads(read)
+    get_object = [st for st in read["Statement"] if "s3:GetObject" in as_list(st["Action"])]
+    check(
+        "task role: s3:GetObject on the catalog object alone",
+        len(get_object) == 1 and as_list(get_object[0]["Resource"]) == [f"arn:aws:s3:::{bucket}/catalog.json"],
+        read["Statement"],
+    )
+    s3_endpoint = [e for e in endpoints if e["ServiceName"].endswith(".s3")]
+    s3_policy = json.loads(s3_endpoint[0]["PolicyDocument"]) if s3_endpoint else {"Statement": []}
+    check(
+        "the S3 gateway endpoint admits the catalog object",
+        any(f"arn:aws:s3:::{bucket}/catalog.json" in as_list(st["Resource"]) for st in s3_policy["Statement"]),
+        s3_policy,
+    )
 
     topics = [t["TopicArn"] for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(f":{NAME}-alarms")]
     check("an alarm topic exists", len(topics) == 1, topics)

@@ -12,22 +12,6 @@ provider "aws" {
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
-locals {
-  partition = data.aws_partition.current.partition
-
-  # Default grants for var.models: an inference profile id (eu., us.,
-  # global., ...) gets the profile in this account and its model in any
-  # region (only through the profile, see the module); a plain model id its
-  # foundation model in the region.
-  profile_prefixes = ["global", "us", "eu", "apac", "jp", "au", "ca", "us-gov"]
-  derived_model_arns = distinct(flatten([
-    for m in values(var.models) : contains(local.profile_prefixes, split(".", m.model_id)[0]) ? [
-      "arn:${local.partition}:bedrock:${var.region}:${data.aws_caller_identity.current.account_id}:inference-profile/${m.model_id}",
-      "arn:${local.partition}:bedrock:*::foundation-model/${join(".", slice(split(".", m.model_id), 1, length(split(".", m.model_id))))}",
-    ] : ["arn:${local.partition}:bedrock:${var.region}::foundation-model/${m.model_id}"]
-  ]))
-}
-
 module "gateway" {
   #checkov:skip=CKV_AWS_150:Deletion protection is on by default in the module; this throw-away example turns it off so `terraform destroy` works in one step.
   source = "../../modules/gateway-service"
@@ -41,7 +25,7 @@ module "gateway" {
   availability_zone_ids = var.availability_zone_ids
   image_tag             = var.image_tag
   models                = var.models
-  bedrock_model_arns    = length(var.bedrock_model_arns) > 0 ? var.bedrock_model_arns : local.derived_model_arns
+  bedrock_model_arns    = var.bedrock_model_arns
   alarm_email           = var.alarm_email
 
   # The client VPC lives in this same account.

@@ -28,6 +28,11 @@ output "availability_zone_ids" {
   value       = module.gateway.availability_zone_ids
 }
 
+output "catalog" {
+  description = "The catalog object the gateway reads (bucket, key, ARN, s3:// URI, version written): models is written there."
+  value       = module.gateway.catalog
+}
+
 output "alarm_topic_arn" {
   description = "SNS topic that alarms, failed deployments and endpoint connection requests notify."
   value       = module.gateway.alarm_topic_arn

@@ -17,21 +17,32 @@ variable "image_tag" {
 }
 
 variable "models" {
-  description = "Gateway model table: alias => { model_id, max_tokens_cap }. The default is Claude Haiku 4.5 through the EU cross-region inference profile (for the default eu-west-1; use the us., apac., ... or global. profile elsewhere)."
-  type = map(object({
-    model_id       = string
-    max_tokens_cap = optional(number)
-  }))
+  description = "The gateway's model catalog, the gateway-service module's models (alias => model_id, or weighted targets, fallbacks, defaults, lifecycle), written to the catalog object in S3: change it and apply, no deployment. The default: claude-haiku, Claude Haiku 4.5 through the EU cross-region inference profile (for the default eu-west-1; use the us., apac., ... or global. profile elsewhere), and chat, a canary sending 10 % to Sonnet 4.5, sticky per conversation, falling back to the global Haiku profile."
+  type        = any
   default = {
     "claude-haiku" = {
       model_id       = "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
+      version        = "claude-haiku-4.5"
       max_tokens_cap = 4096
+    }
+    # 90 % of chat on Haiku 4.5, 10 % on Sonnet 4.5; a conversation (the
+    # request_metadata entry "conversation_id") stays on one, and a
+    # throttled call is retried on the global Haiku profile before the
+    # first event.
+    "chat" = {
+      description         = "General chat"
+      sticky_metadata_key = "conversation_id"
+      targets = [
+        { model_id = "eu.anthropic.claude-haiku-4-5-20251001-v1:0", version = "claude-haiku-4.5", weight = 90 },
+        { model_id = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", version = "claude-sonnet-4.5", weight = 10 },
+      ]
+      fallbacks = [{ model_id = "global.anthropic.claude-haiku-4-5-20251001-v1:0", version = "claude-haiku-4.5" }]
     }
   }
 }
 
 variable "bedrock_model_arns" {
-  description = "ARNs the gateway may invoke; must cover every model_id in models. Empty = derived from models: an inference profile id gets its profile in this account plus its foundation model in any region (granted only through the profile), a plain model id its foundation model in the region."
+  description = "ARNs the gateway may invoke besides those the module derives from models (each model id's foundation model in its region; each inference profile in this account, and its model in any region only through it): e.g. the foundation models behind an application inference profile."
   type        = list(string)
   default     = []
 }

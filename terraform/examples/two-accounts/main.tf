@@ -62,34 +62,12 @@ data "aws_vpc" "client" {
   id       = var.client_vpc_id
 }
 
-data "aws_caller_identity" "gateway" {
-  provider = aws.gateway
-}
-
 # The client subnets' zone IDs are the gateway's zones: zone names map to
 # different physical zones in each account, zone IDs do not.
 data "aws_subnet" "client" {
   provider = aws.client
   for_each = toset(var.client_subnet_ids)
   id       = each.value
-}
-
-locals {
-  bedrock_region = coalesce(var.bedrock_region, var.region)
-  partition      = data.aws_partition.client.partition
-
-  # Default grants for var.models: an inference profile id (eu., us.,
-  # global., ...) gets the profile in the gateway account and its model in
-  # any region (only through the profile, see the module); a plain model id
-  # its foundation model in the Bedrock region.
-  profile_prefixes = ["global", "us", "eu", "apac", "jp", "au", "ca", "us-gov"]
-  derived_model_arns = distinct(flatten([
-    for m in values(var.models) : contains(local.profile_prefixes, split(".", m.model_id)[0]) ? [
-      "arn:${local.partition}:bedrock:${local.bedrock_region}:${data.aws_caller_identity.gateway.account_id}:inference-profile/${m.model_id}",
-      "arn:${local.partition}:bedrock:*::foundation-model/${join(".", slice(split(".", m.model_id), 1, length(split(".", m.model_id))))}",
-    ] : ["arn:${local.partition}:bedrock:${local.bedrock_region}::foundation-model/${m.model_id}"]
-  ]))
-  bedrock_model_arns = length(var.bedrock_model_arns) > 0 ? var.bedrock_model_arns : local.derived_model_arns
 }
 
 module "gateway" {
@@ -104,7 +82,7 @@ module "gateway" {
   image_tag             = var.image_tag
   models                = var.models
   bedrock_region        = var.bedrock_region
-  bedrock_model_arns    = local.bedrock_model_arns
+  bedrock_model_arns    = var.bedrock_model_arns
   tls_certificate_arn   = var.tls_certificate_arn
   alarm_email           = var.alarm_email
 

@@ -55,6 +55,11 @@ output "ecs_cluster_and_service" {
 }
 
 output "bedrock_model_arns" {
-  description = "What the gateway's task role may invoke: bedrock_model_arns, or the ARNs derived from models."
-  value       = local.bedrock_model_arns
+  description = "What the gateway's task role may invoke: bedrock_model_arns and the ARNs derived from models."
+  value       = module.gateway.bedrock_model_arns
+}
+
+output "catalog" {
+  description = "The catalog object in the gateway account that the gateway reads (bucket, key, ARN, s3:// URI, version written): models is written there."
+  value       = module.gateway.catalog
 }

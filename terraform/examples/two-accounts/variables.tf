@@ -49,21 +49,19 @@ variable "bedrock_region" {
 }
 
 variable "models" {
-  description = "Gateway model table: alias => { model_id, max_tokens_cap }. The default is Claude Haiku 4.5 through the EU cross-region inference profile (for the default eu-west-1; use the us., apac., ... or global. profile elsewhere)."
-  type = map(object({
-    model_id       = string
-    max_tokens_cap = optional(number)
-  }))
+  description = "The gateway's model catalog, the gateway-service module's models (alias => model_id, or weighted targets, fallbacks, defaults, lifecycle), written to the catalog object in S3 in the gateway account: change it and apply, no deployment. The default is Claude Haiku 4.5 through the EU cross-region inference profile (for the default eu-west-1; use the us., apac., ... or global. profile elsewhere)."
+  type        = any
   default = {
     "claude-haiku" = {
       model_id       = "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
+      version        = "claude-haiku-4.5"
       max_tokens_cap = 4096
     }
   }
 }
 
 variable "bedrock_model_arns" {
-  description = "ARNs the gateway may invoke; must cover every model_id in models. Empty = derived from models: an inference profile id (eu., us., global., ...) gets its profile in the gateway account plus its foundation model in any region (arn:aws:bedrock:*::foundation-model/..., granted only through the profile), a plain model id its foundation model in the Bedrock region."
+  description = "ARNs the gateway may invoke besides those the module derives from models (each model id's foundation model in its region; each inference profile (eu., us., global., ...) in the gateway account, and its model in any region, arn:aws:bedrock:*::foundation-model/..., only through it): e.g. the foundation models behind an application inference profile."
   type        = list(string)
   default     = []
 }

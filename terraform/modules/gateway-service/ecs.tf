@@ -86,12 +86,15 @@ locals {
   bedrock_actions      = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
   log_metric_namespace = "BedrockGateway/${var.name}"
 
+  # What the caller lists, then what the catalog calls (catalog.tf).
+  bedrock_model_arns = distinct(concat(var.bedrock_model_arns, local.catalog_model_arns))
+
   # Regional ARNs are granted as given. Foundation models with a wildcard or
   # no region (what cross-region and global inference profiles route to,
-  # in regions AWS may add) only through the listed inference profiles.
-  bedrock_regional_arns   = [for a in var.bedrock_model_arns : a if can(regex("^arn:[^:]+:bedrock:[a-z0-9-]+:", a))]
-  bedrock_any_region_arns = [for a in var.bedrock_model_arns : a if !can(regex("^arn:[^:]+:bedrock:[a-z0-9-]+:", a))]
-  bedrock_profile_arns    = [for a in var.bedrock_model_arns : a if can(regex(":(application-)?inference-profile/", a))]
+  # in regions AWS may add) only through the inference profiles.
+  bedrock_regional_arns   = [for a in local.bedrock_model_arns : a if can(regex("^arn:[^:]+:bedrock:[a-z0-9-]+:", a))]
+  bedrock_any_region_arns = [for a in local.bedrock_model_arns : a if !can(regex("^arn:[^:]+:bedrock:[a-z0-9-]+:", a))]
+  bedrock_profile_arns    = [for a in local.bedrock_model_arns : a if can(regex(":(application-)?inference-profile/", a))]
   bedrock_statements = concat(
     [{
       Sid      = "InvokeConfiguredModels"
@@ -183,7 +186,7 @@ resource "aws_iam_role_policy" "execution" {
 
 resource "aws_iam_role" "task" {
   name               = "${var.name}-task"
-  description        = "Bedrock gateway: may only invoke the configured Bedrock models"
+  description        = "Bedrock gateway: may only invoke the catalog's Bedrock models and read the catalog"
   assume_role_policy = local.ecs_tasks_trust
   tags               = local.tags
 }
@@ -326,7 +329,8 @@ resource "aws_ecs_service" "this" {
   }
 
   # A first deployment's tasks must find their whole network path (endpoints,
-  # the S3 route, security group rules) and their secrets in place: if they
+  # the S3 route, security group rules), the catalog and their secrets in
+  # place: if they
   # fail to start, the circuit breaker fails a deployment with nothing to
   # roll back to.
   depends_on = [
@@ -334,6 +338,8 @@ resource "aws_ecs_service" "this" {
     aws_lb_listener.tcp,
     aws_iam_role_policy.execution,
     aws_iam_role_policy.task,
+    aws_iam_role_policy.task_catalog,
+    aws_s3_object.catalog,
     aws_secretsmanager_secret_version.quota_store,
   ]
 

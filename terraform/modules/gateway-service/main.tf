@@ -92,19 +92,22 @@ locals {
   deregistration_delay = ceil(var.max_connection_age_seconds * 1.1)
   stop_timeout         = var.drain_seconds + 15
 
-  model_env = merge([
-    for alias, m in var.models : merge(
-      { "BEDROCK_GATEWAY_MODELS__${upper(alias)}__MODEL_ID" = m.model_id },
-      m.max_tokens_cap == null ? {} : { "BEDROCK_GATEWAY_MODELS__${upper(alias)}__MAX_TOKENS_CAP" = tostring(m.max_tokens_cap) }
-    )
-  ]...)
+  # Where the catalog is, never what it says (catalog.tf): editing models
+  # must not change the task definition. The bucket is in the module's
+  # region, which bedrock.region (the default) need not be.
+  catalog_env = {
+    "BEDROCK_GATEWAY_CATALOG__S3__BUCKET"  = aws_s3_bucket.catalog.id
+    "BEDROCK_GATEWAY_CATALOG__S3__KEY"     = local.catalog_key
+    "BEDROCK_GATEWAY_CATALOG__S3__REGION"  = local.region
+    "BEDROCK_GATEWAY_CATALOG__RELOAD_SECS" = tostring(var.catalog_reload_seconds)
+  }
 
   # Plain configuration only; a name that is also a secret (quotas.tf) is
   # left to the secret.
   container_env = {
     for k, v in merge(
       var.environment,
-      local.model_env,
+      local.catalog_env,
       local.tenant_env,
       local.auth_env,
       local.quota_env,
@@ -236,11 +239,11 @@ resource "aws_iam_role_policy" "flow_logs" {
 }
 
 ###############################################################################
-# KMS key for the log groups, the ECR repository and the quota store
+# KMS key for the log groups, the ECR repository, the quota store and the catalog
 ###############################################################################
 
 resource "aws_kms_key" "this" {
-  description             = "${var.name}: CloudWatch Logs, ECR, quota store and alarm topic encryption"
+  description             = "${var.name}: CloudWatch Logs, ECR, quota store, alarm topic and catalog encryption"
   enable_key_rotation     = true
   deletion_window_in_days = 30
 

@@ -12,8 +12,9 @@ locals {
     ServiceName = aws_ecs_service.this.name
   }
   # Bedrock publishes per ModelId (the model or inference-profile id used in
-  # the request).
-  bedrock_model_ids = toset([for m in values(var.models) : m.model_id])
+  # the request) in the region called; alarms are made in bedrock_region
+  # only, for the catalog's calls there.
+  bedrock_model_ids = toset([for c in local.catalog_calls : c.model_id if contains(c.regions, local.bedrock_region)])
 }
 
 resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {

@@ -102,8 +102,9 @@ resource "aws_vpc_endpoint" "interface" {
   tags = merge(local.tags, { Name = "${var.name}-${each.key}" })
 }
 
-# ECR stores image layers in S3; a gateway endpoint on the private route
-# tables reaches them. The policy admits only ECR's layer bucket, which is
+# ECR stores image layers in S3, and the catalog is an S3 object; a gateway
+# endpoint on the private route tables reaches both. The policy admits only
+# ECR's layer bucket and, for the task role, the catalog object, which is
 # why it is only created in a VPC that is the gateway's alone.
 resource "aws_vpc_endpoint" "s3" {
   count = local.create_endpoints ? 1 : 0
@@ -115,13 +116,22 @@ resource "aws_vpc_endpoint" "s3" {
 
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Sid       = "EcrLayersOnly"
-      Effect    = "Allow"
-      Principal = "*"
-      Action    = ["s3:GetObject"]
-      Resource  = ["arn:${local.partition}:s3:::prod-${local.region}-starport-layer-bucket/*"]
-    }]
+    Statement = [
+      {
+        Sid       = "EcrLayersOnly"
+        Effect    = "Allow"
+        Principal = "*"
+        Action    = ["s3:GetObject"]
+        Resource  = ["arn:${local.partition}:s3:::prod-${local.region}-starport-layer-bucket/*"]
+      },
+      {
+        Sid       = "GatewayCatalog"
+        Effect    = "Allow"
+        Principal = { AWS = aws_iam_role.task.arn }
+        Action    = ["s3:GetObject"]
+        Resource  = [local.catalog_object_arn]
+      },
+    ]
   })
 
   tags = merge(local.tags, { Name = "${var.name}-s3" })
@@ -209,7 +219,7 @@ resource "aws_vpc_security_group_egress_rule" "tasks_to_s3" {
   count = local.create_endpoints ? 1 : 0
 
   security_group_id = aws_security_group.tasks.id
-  description       = "HTTPS to S3 (ECR image layers) via the gateway endpoint"
+  description       = "HTTPS to S3 (ECR image layers, the catalog) via the gateway endpoint"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443

@@ -79,7 +79,7 @@ output "task_definition_arn" {
 }
 
 output "task_role_arn" {
-  description = "Role the gateway runs as; it may only call bedrock:InvokeModel* on bedrock_model_arns."
+  description = "Role the gateway runs as; it may only call bedrock:InvokeModel* on the bedrock_model_arns output and read the catalog object."
   value       = aws_iam_role.task.arn
 }
 
@@ -160,4 +160,20 @@ output "quota_store" {
     username            = aws_elasticache_user.gateway[0].user_name
     password_secret_arn = aws_secretsmanager_secret.quota_store[0].arn
   } : null
+}
+
+output "catalog" {
+  description = "The catalog object every task reads (written from models): bucket, key, object ARN, s3:// URI and version_id, the version the last apply wrote. Each edit writes a new version; earlier ones stay for audit and rollback."
+  value = {
+    bucket     = aws_s3_bucket.catalog.id
+    key        = aws_s3_object.catalog.key
+    arn        = local.catalog_object_arn
+    uri        = "s3://${aws_s3_bucket.catalog.id}/${aws_s3_object.catalog.key}"
+    version_id = aws_s3_object.catalog.version_id
+  }
+}
+
+output "bedrock_model_arns" {
+  description = "Every ARN the task role and the bedrock-runtime endpoint admit for bedrock:InvokeModel*: the bedrock_model_arns input, then those derived from the catalog's models, targets and fallbacks."
+  value       = local.bedrock_model_arns
 }

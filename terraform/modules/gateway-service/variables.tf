@@ -51,7 +51,7 @@ variable "private_subnet_ids" {
 }
 
 variable "private_route_table_ids" {
-  description = "Route tables of the existing VPC's private subnets, required when vpc_id is set and create_vpc_endpoints = true: the S3 gateway endpoint (ECR image layers) is attached to them. Ignored otherwise."
+  description = "Route tables of the existing VPC's private subnets, required when vpc_id is set and create_vpc_endpoints = true: the S3 gateway endpoint (ECR image layers, the catalog) is attached to them. Ignored otherwise."
   type        = list(string)
   default     = []
   nullable    = false
@@ -142,12 +142,12 @@ variable "task_egress_cidr_blocks" {
 
   validation {
     condition     = var.vpc_id == null || var.create_vpc_endpoints == true || length(var.task_egress_cidr_blocks) > 0
-    error_message = "With vpc_id and without create_vpc_endpoints the tasks reach ECR, CloudWatch Logs and Bedrock through your VPC's own endpoints: set task_egress_cidr_blocks to where they live (e.g. the VPC CIDR) and task_egress_prefix_list_ids to the S3 prefix list of your S3 gateway endpoint (ECR image layers); without them no task can start."
+    error_message = "With vpc_id and without create_vpc_endpoints the tasks reach ECR, CloudWatch Logs and Bedrock through your VPC's own endpoints: set task_egress_cidr_blocks to where they live (e.g. the VPC CIDR) and task_egress_prefix_list_ids to the S3 prefix list of your S3 gateway endpoint (ECR image layers, the catalog); without them no task can start."
   }
 }
 
 variable "task_egress_prefix_list_ids" {
-  description = "Managed prefix lists the tasks may reach on TCP 443, e.g. the S3 prefix list (pl-...) of your VPC's S3 gateway endpoint, which ECR image layers come through. Only for your own VPC without create_vpc_endpoints; the module's S3 endpoint is allowed already."
+  description = "Managed prefix lists the tasks may reach on TCP 443, e.g. the S3 prefix list (pl-...) of your VPC's S3 gateway endpoint, which ECR image layers and the catalog object come through (its policy must admit s3:GetObject on the catalog output's arn). Only for your own VPC without create_vpc_endpoints; the module's S3 endpoint is allowed already."
   type        = list(string)
   default     = []
   nullable    = false
@@ -241,16 +241,49 @@ variable "cpu_architecture" {
 }
 
 variable "bedrock_region" {
-  description = "Region the gateway calls Bedrock in (BEDROCK_GATEWAY_BEDROCK__REGION). Null = the provider's region. The aws.bedrock provider must be configured for this region: Bedrock's throttling and 5xx alarms (and, if needed, their SNS topic) are created there, next to Bedrock's metrics. The bedrock-runtime interface endpoint is created in the provider's region, so a different region needs a network path to it."
+  description = "Region the gateway calls Bedrock in (BEDROCK_GATEWAY_BEDROCK__REGION). Null = the provider's region. The aws.bedrock provider must be configured for this region: Bedrock's throttling and 5xx alarms (and, if needed, their SNS topic) are created there, next to Bedrock's metrics. It is also the default region of every model, target and fallback in models. The bedrock-runtime interface endpoint serves only the provider's region, so another region needs a network path to its Bedrock runtime (see README, \"Regions\")."
   type        = string
   default     = null
 }
 
 variable "models" {
-  description = "Model table of the gateway: alias => { model_id, max_tokens_cap }. Rendered as BEDROCK_GATEWAY_MODELS__<ALIAS>__MODEL_ID / __MAX_TOKENS_CAP environment variables (the gateway lower-cases env keys, so aliases are lower-case). model_id is a Bedrock model id or an inference profile id/ARN; every model it resolves to must be covered by bedrock_model_arns."
+  description = "The gateway's model catalog, alias => settings. The module writes it as JSON to the catalog object in S3 (see catalog), which every task re-reads, so an edit changes that object only: no new task definition, no deployment. Unset attributes are left out, so the gateway's defaults apply; each key is described in the gateway README's config block. One target: model_id (Bedrock model id, inference profile id or ARN; never shown to clients), version (shown to clients; default the alias, never the model_id), region (default bedrock_region). A canary: targets = [{ model_id, version (required), region, weight (whole, >= 0, default 1; one above 0), additional_request_fields }] instead of model_id, version and region, and optionally sticky_metadata_key (a request_metadata key whose value keeps a conversation on one target). Either form: fallbacks = [{ model_id, version (required), region, additional_request_fields }], tried in order on throttling or unavailability before the first event. Per alias: description, max_tokens_cap, default_max_tokens, temperature, top_p, guardrail = { id, version, stream_processing_mode = sync|async }, prompt_caching = { after_system, after_tools }, additional_request_fields (a JSON object as a string: jsonencode({...})), state (active|deprecated|retired), replacement (an active alias), retires_on (YYYY-MM-DD). Aliases: lower-case letters, digits, '-' and single '_'. Every model, target and fallback is granted to the task role (see bedrock_model_arns)."
   type = map(object({
-    model_id       = string
-    max_tokens_cap = optional(number)
+    model_id           = optional(string)
+    version            = optional(string)
+    region             = optional(string)
+    description        = optional(string)
+    max_tokens_cap     = optional(number)
+    default_max_tokens = optional(number)
+    temperature        = optional(number)
+    top_p              = optional(number)
+    guardrail = optional(object({
+      id                     = string
+      version                = string
+      stream_processing_mode = optional(string)
+    }))
+    prompt_caching = optional(object({
+      after_system = optional(bool)
+      after_tools  = optional(bool)
+    }))
+    additional_request_fields = optional(string)
+    state                     = optional(string)
+    replacement               = optional(string)
+    retires_on                = optional(string)
+    sticky_metadata_key       = optional(string)
+    targets = optional(list(object({
+      model_id                  = string
+      version                   = optional(string)
+      region                    = optional(string)
+      weight                    = optional(number)
+      additional_request_fields = optional(string)
+    })))
+    fallbacks = optional(list(object({
+      model_id                  = string
+      version                   = optional(string)
+      region                    = optional(string)
+      additional_request_fields = optional(string)
+    })), [])
   }))
 
   validation {
@@ -259,24 +292,137 @@ variable "models" {
   }
 
   validation {
-    condition     = alltrue([for alias in keys(var.models) : can(regex("^[a-z0-9]([a-z0-9-]|_[a-z0-9-])*$", alias))])
-    error_message = "Model aliases must be lower-case letters, digits, '-' and single '_' (a double underscore is the env-var nesting separator)."
+    condition     = alltrue([for alias in keys(var.models) : length(alias) <= 64 && can(regex("^[a-z0-9]([a-z0-9-]|_[a-z0-9-])*$", alias))])
+    error_message = "Model aliases must be 1-64 lower-case letters, digits, '-' and single '_' (tenants' model_quotas put them in environment variable names, where a double underscore nests)."
   }
 
   validation {
-    condition     = alltrue([for m in values(var.models) : length(trimspace(m.model_id)) > 0 && (m.max_tokens_cap == null ? true : m.max_tokens_cap > 0)])
-    error_message = "Each model needs a non-empty model_id and, if set, a positive max_tokens_cap."
+    condition     = alltrue([for m in values(var.models) : (m.model_id == null) != (m.targets == null)])
+    error_message = "Each alias needs exactly one of model_id (one target) or targets (several, weighted)."
+  }
+
+  validation {
+    condition     = alltrue([for m in values(var.models) : m.targets == null ? true : m.version == null && m.region == null])
+    error_message = "An alias with targets gives each target its version and region; version and region on the alias go with model_id only."
+  }
+
+  validation {
+    condition = alltrue(flatten([for m in values(var.models) : [
+      for c in concat(
+        m.model_id == null ? [] : [m.model_id],
+        [for t in(m.targets == null ? [] : m.targets) : t.model_id],
+        [for f in m.fallbacks : f.model_id],
+      ) :
+      startswith(c, "arn:") ? can(regex("^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:([0-9]{12})?:(foundation-model|inference-profile|application-inference-profile|provisioned-model|custom-model|imported-model)/[A-Za-z0-9._:/-]+$", c)) : can(regex("^[A-Za-z0-9][A-Za-z0-9._:-]*$", c))
+    ]]))
+    error_message = "Every model_id (of an alias, a target or a fallback) must be a Bedrock model id, an inference profile id, or the ARN of a Bedrock foundation model, (application) inference profile or provisioned/custom/imported model, without wildcards."
+  }
+
+  validation {
+    condition = alltrue(flatten([for m in values(var.models) : [
+      for c in concat(
+        m.version == null ? [] : [{ model_id = m.model_id, version = m.version }],
+        [for t in(m.targets == null ? [] : m.targets) : { model_id = t.model_id, version = t.version }],
+        [for f in m.fallbacks : { model_id = f.model_id, version = f.version }],
+      ) :
+      c.version == null ? false : length(trimspace(c.version)) > 0 && c.version != c.model_id && !startswith(c.version, "arn:")
+    ]]))
+    error_message = "A version, the name clients see (StreamStart.model_version), is required for every target and fallback; any version is never empty, never its model_id and never an ARN (which may name the account)."
+  }
+
+  validation {
+    condition = alltrue([for m in values(var.models) : m.targets == null ? true : (
+      alltrue([for t in m.targets : t.weight == null ? true : t.weight >= 0 && floor(t.weight) == t.weight])
+      && anytrue([for t in m.targets : t.weight == null ? true : t.weight > 0])
+    )])
+    error_message = "targets must list at least one target; each weight (default 1) is a whole number >= 0, and at least one weight is above 0."
+  }
+
+  validation {
+    condition = alltrue(flatten([for m in values(var.models) : [
+      for r in concat([m.region], [for t in(m.targets == null ? [] : m.targets) : t.region], [for f in m.fallbacks : f.region]) :
+      r == null ? true : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", r))
+    ]]))
+    error_message = "Every region (of an alias, a target or a fallback) must be a region name such as eu-west-1."
+  }
+
+  validation {
+    condition = alltrue([for m in values(var.models) :
+      (m.max_tokens_cap == null ? true : m.max_tokens_cap >= 1 && floor(m.max_tokens_cap) == m.max_tokens_cap)
+      && (m.default_max_tokens == null ? true : m.default_max_tokens >= 1 && floor(m.default_max_tokens) == m.default_max_tokens && m.default_max_tokens <= coalesce(m.max_tokens_cap, 4096))
+    ])
+    error_message = "max_tokens_cap must be a whole number >= 1, and default_max_tokens a whole number from 1 to max_tokens_cap (default 4096)."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for m in values(var.models) : [for v in [m.temperature, m.top_p] : v == null ? true : v >= 0 && v <= 1]]))
+    error_message = "temperature and top_p must be from 0 to 1."
+  }
+
+  validation {
+    condition = alltrue([for m in values(var.models) : m.guardrail == null ? true : (
+      (can(regex("^[a-z0-9]{1,64}$", m.guardrail.id)) || can(regex("^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:[0-9]{12}:guardrail/[a-z0-9]+$", m.guardrail.id)))
+      && can(regex("^([1-9][0-9]{0,7}|DRAFT)$", m.guardrail.version))
+      && contains(["sync", "async"], coalesce(m.guardrail.stream_processing_mode, "sync"))
+    )])
+    error_message = "guardrail needs an id (lower-case letters and digits, or a guardrail ARN), a version (a number or DRAFT) and, if set, stream_processing_mode sync or async."
+  }
+
+  validation {
+    condition = alltrue(flatten([for m in values(var.models) : [
+      for f in concat(
+        [m.additional_request_fields],
+        [for t in(m.targets == null ? [] : m.targets) : t.additional_request_fields],
+        [for f in m.fallbacks : f.additional_request_fields],
+      ) : f == null ? true : can(keys(jsondecode(f)))
+    ]]))
+    error_message = "additional_request_fields must be a JSON object as a string, e.g. jsonencode({ thinking = { type = \"enabled\", budget_tokens = 2048 } })."
+  }
+
+  validation {
+    condition     = alltrue([for m in values(var.models) : m.state == null ? true : contains(["active", "deprecated", "retired"], m.state)])
+    error_message = "state must be active, deprecated or retired."
+  }
+
+  validation {
+    condition = alltrue([for m in values(var.models) :
+      m.retires_on == null ? true : can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", m.retires_on)) && can(formatdate("YYYY-MM-DD", "${m.retires_on}T00:00:00Z"))
+    ])
+    error_message = "retires_on must be a calendar date written YYYY-MM-DD (UTC), such as 2030-03-31."
+  }
+
+  validation {
+    condition = alltrue([for alias, m in var.models :
+      m.replacement == null ? m.state != "retired" && m.retires_on == null : m.replacement != alias && contains(keys(var.models), m.replacement)
+    ])
+    error_message = "A retired alias, or one with retires_on, must name its replacement, and a replacement must be another alias of models."
+  }
+
+  # Active today: not deprecated or retired, and not past its own retires_on.
+  validation {
+    condition = alltrue([for alias, m in var.models :
+      m.replacement == null ? true : !contains(keys(var.models), m.replacement) ? true : (
+        contains(["deprecated", "retired"], coalesce(var.models[m.replacement].state, "active")) ? false : (
+          var.models[m.replacement].retires_on == null ? true : (
+            can(timecmp("${var.models[m.replacement].retires_on}T00:00:00Z", plantimestamp())) ? timecmp("${var.models[m.replacement].retires_on}T00:00:00Z", plantimestamp()) > 0 : true
+          )
+        )
+      )
+    ])
+    error_message = "A replacement must be active: not deprecated, not retired, and not past its own retires_on."
+  }
+
+  validation {
+    condition     = alltrue([for m in values(var.models) : m.sticky_metadata_key == null ? true : length(trimspace(m.sticky_metadata_key)) > 0])
+    error_message = "sticky_metadata_key, when set, must name a request_metadata key (not empty)."
   }
 }
 
 variable "bedrock_model_arns" {
-  description = "ARNs the task role may invoke with bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream: foundation models (arn:aws:bedrock:REGION::foundation-model/ID), inference profiles (arn:aws:bedrock:REGION:ACCOUNT:inference-profile/ID), application inference profiles, provisioned/custom/imported models. For a cross-region (geographic or global) inference profile list the profile ARN and the foundation model with a wildcard region, arn:aws:bedrock:*::foundation-model/ID (it also matches the region-less ARN global profiles use): a list of exact destination regions breaks with AccessDenied when AWS adds one. Wildcard-region and region-less foundation-model ARNs are granted only through the listed inference profiles (condition on bedrock:InferenceProfileArn). No other wildcards."
+  description = "ARNs the task role (and the bedrock-runtime endpoint) may invoke with bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream besides those the module derives from every model_id in models (aliases, targets, fallbacks), in its region (default bedrock_region): a model id gets its foundation model there; a cross-region or global inference profile id (us., eu., apac., jp., au., ca., us-gov., global.) gets the profile in this account and that region plus its foundation model in any region (arn:aws:bedrock:*::foundation-model/ID, which also matches the region-less ARN global profiles use); an ARN is granted as given. List here what cannot be derived: the foundation models behind an application inference profile (regional ARNs, or the wildcard-region form for a cross-region one) and anything else the gateway calls. Wildcard-region and region-less foundation-model ARNs are granted only through the inference profiles (condition on bedrock:InferenceProfileArn), so a destination region AWS adds needs no change. No other wildcards."
   type        = list(string)
-
-  validation {
-    condition     = length(var.bedrock_model_arns) > 0
-    error_message = "bedrock_model_arns must contain at least one model or inference-profile ARN."
-  }
+  default     = []
+  nullable    = false
 
   validation {
     condition = alltrue([
@@ -290,15 +436,32 @@ variable "bedrock_model_arns" {
   validation {
     condition = alltrue([
       for a in var.bedrock_model_arns : can(regex("^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:", a))
-    ]) || anytrue([for a in var.bedrock_model_arns : can(regex(":(application-)?inference-profile/", a))])
-    error_message = "A wildcard-region or region-less foundation-model ARN is granted only through an inference profile: list the inference profile's ARN (arn:aws:bedrock:REGION:ACCOUNT:inference-profile/ID) too."
+    ]) || anytrue([for a in var.bedrock_model_arns : can(regex(":(application-)?inference-profile/", a))]) || length(local.catalog_profile_ids) > 0
+    error_message = "A wildcard-region or region-less foundation-model ARN is granted only through an inference profile: list the inference profile's ARN (arn:aws:bedrock:REGION:ACCOUNT:inference-profile/ID) too, or call one in models."
+  }
+}
+
+variable "catalog_reload_seconds" {
+  description = "How often every task checks the catalog object for a change (the gateway's catalog.reload_secs, BEDROCK_GATEWAY_CATALOG__RELOAD_SECS), with a conditional GET that costs one 304 when nothing changed: an edit of models reaches every task within about this long. At least 1: ECS cannot send the SIGHUP that 0 would wait for."
+  type        = number
+  default     = 15
+  nullable    = false
+
+  validation {
+    condition     = var.catalog_reload_seconds >= 1 && var.catalog_reload_seconds <= 86400 && floor(var.catalog_reload_seconds) == var.catalog_reload_seconds
+    error_message = "catalog_reload_seconds must be a whole number from 1 to 86400."
   }
 }
 
 variable "environment" {
-  description = "Extra plain environment variables for the gateway container (e.g. RUST_LOG). Do not put secrets here."
+  description = "Extra plain environment variables for the gateway container (e.g. RUST_LOG). Do not put secrets here, nor BEDROCK_GATEWAY_MODELS__* (the catalog is models, in S3)."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.environment) : !startswith(upper(k), "BEDROCK_GATEWAY_MODELS__")])
+    error_message = "environment must not set BEDROCK_GATEWAY_MODELS__* variables: the gateway reads its catalog from the S3 object the module writes from models, and refuses to start with both."
+  }
 }
 
 variable "drain_seconds" {

@@ -126,8 +126,12 @@ run "default_model_is_current_and_granted_in_any_region" {
   command = plan
 
   assert {
-    condition     = module.gateway.container_environment["BEDROCK_GATEWAY_MODELS__CLAUDE-HAIKU__MODEL_ID"] == "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
-    error_message = "The default model is Claude Haiku 4.5 through the EU inference profile."
+    condition = (
+      output.catalog.key == "catalog.json"
+      && module.gateway.container_environment["BEDROCK_GATEWAY_CATALOG__S3__KEY"] == "catalog.json"
+      && length([for k in keys(module.gateway.container_environment) : k if startswith(k, "BEDROCK_GATEWAY_MODELS__")]) == 0
+    )
+    error_message = "The gateway reads its catalog (models) from the S3 object, not from environment variables."
   }
   assert {
     condition = output.bedrock_model_arns == tolist([

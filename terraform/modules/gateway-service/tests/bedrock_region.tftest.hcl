@@ -35,9 +35,11 @@ mock_provider "aws" {
 variables {
   bedrock_region     = "us-east-1"
   models             = { "sonnet" = { model_id = "us.anthropic.claude-sonnet-4-5-20250929-v1:0" } }
-  bedrock_model_arns = ["arn:aws:bedrock:us-east-1:111111111111:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0", "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0"]
   allowed_principals = ["arn:aws:iam::222222222222:root"]
   alarm_email        = "oncall@example.com"
+  # A path to us-east-1's Bedrock runtime (the module's endpoint serves
+  # eu-west-1 only), e.g. through a peered VPC.
+  task_egress_cidr_blocks = ["10.60.0.0/16"]
 }
 
 run "bedrock_alarms_in_the_bedrock_region" {

@@ -133,3 +133,12 @@ mock_data "aws_subnet" {
     map_public_ip_on_launch = false
   }
 }
+
+# The catalog bucket (created with bucket_prefix): its name is its id.
+mock_resource "aws_s3_bucket" {
+  defaults = {
+    id     = "bedrock-gateway-catalog-20250101000000000000000001"
+    bucket = "bedrock-gateway-catalog-20250101000000000000000001"
+    arn    = "arn:aws:s3:::bedrock-gateway-catalog-20250101000000000000000001"
+  }
+}

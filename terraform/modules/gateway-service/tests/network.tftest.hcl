@@ -12,7 +12,6 @@ mock_provider "aws" {
 
 variables {
   models             = { "chat" = { model_id = "anthropic.claude-3-haiku-20240307-v1:0" } }
-  bedrock_model_arns = ["arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"]
   allowed_principals = ["arn:aws:iam::222222222222:root"]
 }
 

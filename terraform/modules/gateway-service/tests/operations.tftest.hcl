@@ -15,11 +15,6 @@ variables {
     "chat"   = { model_id = "anthropic.claude-3-haiku-20240307-v1:0" }
     "sonnet" = { model_id = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0" }
   }
-  bedrock_model_arns = [
-    "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
-    "arn:aws:bedrock:eu-west-1:111111111111:inference-profile/eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
-    "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
-  ]
   allowed_principals = ["arn:aws:iam::222222222222:root"]
 }
 
@@ -254,6 +249,7 @@ run "cross_region_and_global_profiles" {
         Resource = [
           "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
           "arn:aws:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+          "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
         ]
         Condition = {
           StringEquals = {
@@ -265,7 +261,7 @@ run "cross_region_and_global_profiles" {
         }
       },
     ]
-    error_message = "Wildcard-region and region-less foundation models (any destination region, also ones AWS adds) are granted only through the listed profiles; the rest as given."
+    error_message = "Wildcard-region and region-less foundation models (any destination region, also ones AWS adds), given or derived from the catalog's profiles, are granted only through the profiles; the rest as given."
   }
   assert {
     condition     = [for st in jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement : st.Resource] == [for st in jsondecode(aws_iam_role_policy.task.policy).Statement : st.Resource]

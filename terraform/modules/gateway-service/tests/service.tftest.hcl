@@ -22,11 +22,6 @@ variables {
       model_id = "eu.anthropic.claude-3-7-sonnet-20250219-v1:0"
     }
   }
-  bedrock_model_arns = [
-    "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
-    "arn:aws:bedrock:eu-west-1:111111111111:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
-    "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0",
-  ]
   allowed_principals = [
     "arn:aws:iam::222222222222:root",
     "arn:aws:iam::333333333333:root",
@@ -80,7 +75,7 @@ run "defaults" {
     error_message = "An S3 gateway endpoint is needed for ECR layers."
   }
   assert {
-    condition = toset(flatten([for s in jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement : s.Resource])) == toset(var.bedrock_model_arns) && alltrue([
+    condition = toset(flatten([for s in jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement : s.Resource])) == toset(output.bedrock_model_arns) && alltrue([
       for s in jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement : toset(s.Action) == toset(["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"])
     ])
     error_message = "The bedrock-runtime endpoint policy must admit only InvokeModel* on the configured ARNs."
@@ -106,18 +101,25 @@ run "defaults" {
 
   # --- IAM ---------------------------------------------------------------------------
   assert {
-    condition     = length(jsondecode(aws_iam_role_policy.task.policy).Statement) == 1
-    error_message = "The task role policy must have exactly one statement."
+    condition = output.bedrock_model_arns == tolist([
+      "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+      "arn:aws:bedrock:eu-west-1:111111111111:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
+      "arn:aws:bedrock:*::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0",
+    ])
+    error_message = "The grants follow the catalog: a model id's foundation model in the region, a profile in this account and its model in any region."
   }
   assert {
     condition = alltrue([
       for s in jsondecode(aws_iam_role_policy.task.policy).Statement :
       s.Effect == "Allow"
       && toset(s.Action) == toset(["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"])
-      && toset(s.Resource) == toset(var.bedrock_model_arns)
-      && length(setsubtract(keys(s), ["Sid", "Effect", "Action", "Resource"])) == 0
-    ])
-    error_message = "The task role may only call bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on exactly the given ARNs."
+      && length(setsubtract(keys(s), ["Sid", "Effect", "Action", "Resource", "Condition"])) == 0
+    ]) && toset(flatten([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Resource])) == toset(output.bedrock_model_arns)
+    error_message = "The task role may only call bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on exactly the catalog's ARNs."
+  }
+  assert {
+    condition     = [for s in jsondecode(aws_iam_role_policy.task_catalog.policy).Statement : s.Action] == [["s3:GetObject"], ["kms:Decrypt"]]
+    error_message = "The task role's only other policy reads the catalog."
   }
   assert {
     condition     = aws_iam_role.task.arn != aws_iam_role.execution.arn || aws_iam_role.task.name != aws_iam_role.execution.name
@@ -214,20 +216,21 @@ run "defaults" {
       for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e.name => e.value
       if startswith(e.name, "BEDROCK_GATEWAY_")
       } == {
-      "BEDROCK_GATEWAY_AUTH__REQUIRE_ENDPOINT_MATCH"         = "false"
-      "BEDROCK_GATEWAY_BEDROCK__REGION"                      = "eu-west-1"
-      "BEDROCK_GATEWAY_MODELS__CLAUDE-HAIKU__MAX_TOKENS_CAP" = "4096"
-      "BEDROCK_GATEWAY_MODELS__CLAUDE-HAIKU__MODEL_ID"       = "anthropic.claude-3-haiku-20240307-v1:0"
-      "BEDROCK_GATEWAY_MODELS__SONNET__MODEL_ID"             = "eu.anthropic.claude-3-7-sonnet-20250219-v1:0"
-      "BEDROCK_GATEWAY_QUOTAS__FALLBACK_TASK_COUNT"          = "2"
-      "BEDROCK_GATEWAY_QUOTAS__STORE"                        = "memory"
-      "BEDROCK_GATEWAY_SERVER__LISTEN"                       = "0.0.0.0:50051"
-      "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"               = "false"
-      "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS"          = "60"
-      "BEDROCK_GATEWAY_SERVER__MAX_CONNECTION_AGE_SECS"      = "120"
-      "BEDROCK_GATEWAY_SERVER__MAX_CONCURRENT_REQUESTS"      = "2000"
-      "BEDROCK_GATEWAY_METRICS__EMF"                         = "true"
-      "BEDROCK_GATEWAY_METRICS__EMF_SERVICE_NAME"            = "bedrock-gateway"
+      "BEDROCK_GATEWAY_AUTH__REQUIRE_ENDPOINT_MATCH"    = "false"
+      "BEDROCK_GATEWAY_BEDROCK__REGION"                 = "eu-west-1"
+      "BEDROCK_GATEWAY_CATALOG__S3__BUCKET"             = "bedrock-gateway-catalog-20250101000000000000000001"
+      "BEDROCK_GATEWAY_CATALOG__S3__KEY"                = "catalog.json"
+      "BEDROCK_GATEWAY_CATALOG__S3__REGION"             = "eu-west-1"
+      "BEDROCK_GATEWAY_CATALOG__RELOAD_SECS"            = "15"
+      "BEDROCK_GATEWAY_QUOTAS__FALLBACK_TASK_COUNT"     = "2"
+      "BEDROCK_GATEWAY_QUOTAS__STORE"                   = "memory"
+      "BEDROCK_GATEWAY_SERVER__LISTEN"                  = "0.0.0.0:50051"
+      "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"          = "false"
+      "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS"     = "60"
+      "BEDROCK_GATEWAY_SERVER__MAX_CONNECTION_AGE_SECS" = "120"
+      "BEDROCK_GATEWAY_SERVER__MAX_CONCURRENT_REQUESTS" = "2000"
+      "BEDROCK_GATEWAY_METRICS__EMF"                    = "true"
+      "BEDROCK_GATEWAY_METRICS__EMF_SERVICE_NAME"       = "bedrock-gateway"
     }
     error_message = "Gateway configuration env vars are not rendered as expected."
   }

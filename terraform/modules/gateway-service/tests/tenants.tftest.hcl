@@ -16,10 +16,6 @@ variables {
     "chat"   = { model_id = "anthropic.claude-3-haiku-20240307-v1:0" }
     "sonnet" = { model_id = "eu.anthropic.claude-3-7-sonnet-20250219-v1:0" }
   }
-  bedrock_model_arns = [
-    "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
-    "arn:aws:bedrock:eu-west-1:111111111111:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
-  ]
   allowed_principals = ["arn:aws:iam::222222222222:root"]
 }
 

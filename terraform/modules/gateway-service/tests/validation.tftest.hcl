@@ -14,7 +14,6 @@ variables {
   models = {
     "claude-haiku" = { model_id = "anthropic.claude-3-haiku-20240307-v1:0" }
   }
-  bedrock_model_arns = ["arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"]
   allowed_principals = ["arn:aws:iam::222222222222:root"]
 }
 
@@ -56,14 +55,6 @@ run "bad_nlb_ingress_cidr" {
     nlb_ingress_cidr_blocks = ["0.0.0.0/0"]
   }
   expect_failures = [var.nlb_ingress_cidr_blocks]
-}
-
-run "empty_model_arns" {
-  command = plan
-  variables {
-    bedrock_model_arns = []
-  }
-  expect_failures = [var.bedrock_model_arns]
 }
 
 run "wildcard_model_arn" {
