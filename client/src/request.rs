@@ -114,6 +114,7 @@ impl Request {
             name: name.into(),
             description: description.into(),
             input_schema_json: input_schema_json.into(),
+            strict: None,
         };
         self.proto.tool_config.get_or_insert_with(Default::default).tools.push(tool);
         self

@@ -74,6 +74,13 @@ pub enum Event {
         /// The signature, to send back unchanged in later turns.
         signature: String,
     },
+    /// A piece of redacted reasoning: reasoning the provider encrypted, opaque to the caller.
+    RedactedReasoning {
+        /// The content block's position in the answer.
+        index: u32,
+        /// The piece; a block's pieces joined form its value, to send back unchanged in later turns.
+        data: Vec<u8>,
+    },
     /// A content block is complete.
     BlockStop {
         /// The content block's position in the answer.
@@ -117,6 +124,7 @@ impl Event {
                     Delta::ToolUseInputJson(json) => Event::ToolInput { index, json },
                     Delta::ReasoningText(text) => Event::Reasoning { index, text },
                     Delta::ReasoningSignature(signature) => Event::ReasoningSignature { index, signature },
+                    Delta::ReasoningRedacted(data) => Event::RedactedReasoning { index, data },
                 }
             }
             Wire::ContentBlockStop(stop) => Event::BlockStop { index: stop.content_block_index },
@@ -396,6 +404,13 @@ impl AnswerBuilder {
                     block.signature.push_str(&signature);
                 }
             }
+            Event::RedactedReasoning { index, data } => {
+                if let Block::Reasoning(block) =
+                    self.blocks.entry(index).or_insert_with(|| Block::Reasoning(Default::default()))
+                {
+                    block.redacted.extend_from_slice(&data);
+                }
+            }
             Event::BlockStop { .. } => {}
             Event::Stop { reason } => answer.stop_reason = reason,
             Event::Usage { usage, time_to_first_token, total } => {
@@ -466,7 +481,7 @@ mod tests {
             Event::BlockStop { index: 1 },
             Event::Stop { reason: v1::StopReason::ToolUse },
             Event::Usage {
-                usage: v1::TokenUsage { input_tokens: 3, output_tokens: 4, total_tokens: 7 },
+                usage: v1::TokenUsage { input_tokens: 3, output_tokens: 4, total_tokens: 7, ..Default::default() },
                 time_to_first_token: None,
                 total: None,
             },

@@ -36,6 +36,14 @@ impl GatewayService for Stub {
         Err(Status::unimplemented("stub"))
     }
 
+    async fn count_tokens(&self, _: Request<v1::ConverseRequest>) -> Result<Response<v1::CountTokensResponse>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
+
+    async fn embed(&self, _: Request<v1::EmbedRequest>) -> Result<Response<v1::EmbedResponse>, Status> {
+        Err(Status::unimplemented("stub"))
+    }
+
     async fn list_models(
         &self,
         request: Request<v1::ListModelsRequest>,

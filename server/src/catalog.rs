@@ -7,7 +7,10 @@ use std::sync::Arc;
 use bedrock_gateway_proto::v1;
 use sha2::{Digest, Sha256};
 
-use crate::config::{GuardrailConfig, ModelConfig, ModelState, PromptCachingConfig, TargetConfig, utc_today};
+use crate::config::{
+    CapabilitiesConfig, GuardrailConfig, Modality, ModelConfig, ModelKind, ModelState, PromptCachingConfig,
+    ReasoningStyle, StructuredOutputStyle, TargetConfig, utc_today,
+};
 use crate::convert::json;
 use crate::error::GatewayError;
 use crate::routing::{self, Target};
@@ -44,6 +47,11 @@ pub struct Model {
     pub replacement: Option<String>,
     /// The day from which the model is retired.
     pub retires_on: Option<time::Date>,
+    /// Chat or embedding.
+    pub kind: ModelKind,
+    /// What it can take and do; `prompt_caching` is always set (resolved from the automatic
+    /// cache points when the configuration leaves it unset).
+    pub capabilities: CapabilitiesConfig,
 }
 
 impl Model {
@@ -87,7 +95,22 @@ impl Model {
             state: config.state,
             replacement: config.replacement.clone(),
             retires_on: config.retirement_day(),
+            kind: config.kind,
+            capabilities: CapabilitiesConfig {
+                prompt_caching: Some(
+                    config
+                        .capabilities
+                        .prompt_caching
+                        .unwrap_or(config.prompt_caching.after_system || config.prompt_caching.after_tools),
+                ),
+                ..config.capabilities.clone()
+            },
         }
+    }
+
+    /// Whether cache points take effect with this model.
+    pub fn prompt_caching(&self) -> bool {
+        self.capabilities.prompt_caching == Some(true)
     }
 
     /// The version ListModels shows: the one of the target with the most weight (the first of
@@ -139,6 +162,38 @@ impl Model {
             max_tokens_cap: self.max_tokens_cap,
             replacement: self.replacement.clone().unwrap_or_default(),
             retires_on: self.retires_on.map(|day| day.to_string()).unwrap_or_default(),
+            kind: match self.kind {
+                ModelKind::Chat => v1::ModelKind::Chat,
+                ModelKind::Embedding => v1::ModelKind::Embedding,
+            } as i32,
+            capabilities: Some(self.capabilities_info()),
+        }
+    }
+
+    fn capabilities_info(&self) -> v1::ModelCapabilities {
+        let capabilities = &self.capabilities;
+        let chat = self.kind == ModelKind::Chat;
+        let input_modalities = match self.kind {
+            ModelKind::Chat => capabilities.input_modalities.clone(),
+            ModelKind::Embedding => vec![Modality::Text],
+        };
+        v1::ModelCapabilities {
+            input_modalities: input_modalities
+                .iter()
+                .map(|modality| match modality {
+                    Modality::Text => v1::Modality::Text as i32,
+                    Modality::Image => v1::Modality::Image as i32,
+                    Modality::Document => v1::Modality::Document as i32,
+                })
+                .collect(),
+            tools: chat && capabilities.tools,
+            reasoning: chat && capabilities.reasoning != ReasoningStyle::None,
+            structured_output: chat && capabilities.structured_output != StructuredOutputStyle::None,
+            prompt_caching: chat && self.prompt_caching(),
+            count_tokens: chat && capabilities.count_tokens,
+            context_window: capabilities.context_window,
+            embedding_dimensions: if chat { Vec::new() } else { capabilities.embedding_dimensions.clone() },
+            max_embed_texts: if chat { 0 } else { capabilities.max_embed_texts },
         }
     }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 pub use bedrock_emulator::Emulator;
 use bedrock_emulator::EmulatorConfig;
 
-use crate::config::{Config, CredentialsSource, ModelConfig, ModelState, PromptCachingConfig};
+use crate::config::{
+    CapabilitiesConfig, Config, CredentialsSource, ModelConfig, ModelKind, ModelState, PromptCachingConfig,
+};
 
 /// Starts the emulator with human-paced output and points `config` at it.
 pub async fn start(config: &mut Config) -> std::io::Result<Emulator> {
@@ -40,6 +42,8 @@ fn model(model_id: &str, version: &str, description: &str) -> ModelConfig {
         state: ModelState::Active,
         replacement: None,
         retires_on: None,
+        kind: ModelKind::Chat,
+        capabilities: CapabilitiesConfig::default(),
     }
 }
 

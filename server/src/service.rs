@@ -327,6 +327,17 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         call.log.answered();
         Ok(Response::new(self.catalog.current().list(&identity.tenant)))
     }
+
+    async fn count_tokens(
+        &self,
+        _request: Request<v1::ConverseRequest>,
+    ) -> Result<Response<v1::CountTokensResponse>, Status> {
+        Err(Status::unimplemented("CountTokens is being built (issue 11)"))
+    }
+
+    async fn embed(&self, _request: Request<v1::EmbedRequest>) -> Result<Response<v1::EmbedResponse>, Status> {
+        Err(Status::unimplemented("Embed is being built (issue 11)"))
+    }
 }
 
 /// Bedrock has the request: its bytes (the decoded message, its conversion, the SDK's body) are

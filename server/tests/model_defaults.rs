@@ -118,8 +118,10 @@ async fn prompt_caching_puts_cache_points_after_the_system_prompt_and_the_tools(
                 name: "lookup".into(),
                 description: "Looks things up.".into(),
                 input_schema_json: r#"{"type":"object"}"#.into(),
+                strict: None,
             }],
             tool_choice: None,
+            cache_point: None,
         }),
         ..user_request(model, "cache me")
     };

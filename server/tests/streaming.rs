@@ -83,8 +83,10 @@ async fn tool_use_streams_as_blocks_with_json_fragments() {
             name: "weather".into(),
             description: "Looks up the weather".into(),
             input_schema_json: r#"{"type":"object","properties":{"query":{"type":"string"}}}"#.into(),
+            strict: None,
         }],
         tool_choice: None,
+        cache_point: None,
     });
     let collected = collect(&mut client, request).await;
     assert_eq!(collected.stop_reason, Some(v1::StopReason::ToolUse));

@@ -65,6 +65,8 @@ pub fn test_config(emulator_url: String) -> Config {
                 state: ModelState::Active,
                 replacement: None,
                 retires_on: None,
+                kind: Default::default(),
+                capabilities: Default::default(),
             },
         );
     };

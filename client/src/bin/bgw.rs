@@ -295,6 +295,9 @@ fn event_json(event: &Event) -> serde_json::Value {
         Event::ReasoningSignature { index, signature } => {
             json!({"type": "reasoning_signature", "index": index, "signature": signature})
         }
+        Event::RedactedReasoning { index, data } => {
+            json!({"type": "redacted_reasoning", "index": index, "bytes": data.len()})
+        }
         Event::BlockStop { index } => json!({"type": "block_stop", "index": index}),
         Event::Stop { reason } => json!({"type": "stop", "reason": stop_reason_name(*reason)}),
         Event::Usage { usage, time_to_first_token, total } => json!({

@@ -99,6 +99,8 @@ pub fn token_usage(usage: Option<&bedrock::TokenUsage>) -> v1::TokenUsage {
         input_tokens: count(usage.input_tokens),
         output_tokens: count(usage.output_tokens),
         total_tokens: count(usage.total_tokens),
+        cache_read_input_tokens: usage.cache_read_input_tokens.map(count).unwrap_or_default(),
+        cache_write_input_tokens: usage.cache_write_input_tokens.map(count).unwrap_or_default(),
     })
 }
 

@@ -238,6 +238,7 @@ fn content_block(block: v1::ContentBlock, field: &str, json_budget: &mut Budget)
                 text.build(),
             )?)))
         }
+        Some(Block::CachePoint(point)) => Ok(bedrock::ContentBlock::CachePoint(cache_point_with(&point))),
     }
 }
 
@@ -338,9 +339,26 @@ fn system(blocks: Vec<v1::SystemBlock>) -> Result<Vec<bedrock::SystemContentBloc
             Some(v1::system_block::Block::Text(text)) => {
                 Ok(bedrock::SystemContentBlock::Text(non_empty(text, &format!("system[{index}].text"))?))
             }
-            None => Err(invalid(format!("system[{index}]"), "empty: set text")),
+            Some(v1::system_block::Block::CachePoint(point)) => {
+                Ok(bedrock::SystemContentBlock::CachePoint(cache_point_with(&point)))
+            }
+            None => Err(invalid(format!("system[{index}]"), "empty: set text or cache_point")),
         })
         .collect()
+}
+
+/// A caller's cache point; its TTL is a hint, so an unknown value means the provider's default.
+fn cache_point_with(point: &v1::CachePoint) -> bedrock::CachePointBlock {
+    let ttl = match v1::CacheTtl::try_from(point.ttl) {
+        Ok(v1::CacheTtl::FiveMinutes) => Some(bedrock::CacheTtl::FiveMinutes),
+        Ok(v1::CacheTtl::OneHour) => Some(bedrock::CacheTtl::OneHour),
+        _ => None,
+    };
+    bedrock::CachePointBlock::builder()
+        .r#type(bedrock::CachePointType::Default)
+        .set_ttl(ttl)
+        .build()
+        .expect("a cache point has its one required field")
 }
 
 fn cache_point() -> bedrock::CachePointBlock {
@@ -479,7 +497,7 @@ fn json_object(text: &str, field: &str, budget: &mut Budget) -> Result<Document>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ModelState, PromptCachingConfig};
+    use crate::config::{CapabilitiesConfig, ModelKind, ModelState, PromptCachingConfig};
 
     fn model() -> Model {
         Model {
@@ -497,6 +515,8 @@ mod tests {
             state: ModelState::Active,
             replacement: None,
             retires_on: None,
+            kind: ModelKind::Chat,
+            capabilities: CapabilitiesConfig::default(),
         }
     }
 
@@ -527,7 +547,12 @@ mod tests {
     }
 
     fn tool(name: &str) -> v1::Tool {
-        v1::Tool { name: name.into(), description: "d".into(), input_schema_json: r#"{"type":"object"}"#.into() }
+        v1::Tool {
+            name: name.into(),
+            description: "d".into(),
+            input_schema_json: r#"{"type":"object"}"#.into(),
+            strict: None,
+        }
     }
 
     /// Converts `at_limit` (which must pass) and `over` (which must be refused, naming `field` and
@@ -687,20 +712,23 @@ mod tests {
             name: name.into(),
             description: "d".into(),
             input_schema_json: r#"{"type":"object"}"#.into(),
+            strict: None,
         };
         let mut duplicate = request();
-        duplicate.tool_config = Some(v1::ToolConfig { tools: vec![tool("a"), tool("a")], tool_choice: None });
+        duplicate.tool_config =
+            Some(v1::ToolConfig { tools: vec![tool("a"), tool("a")], tool_choice: None, cache_point: None });
         assert_eq!(rejected_field(duplicate), "tool_config.tools[1].name");
 
         let mut unknown_choice = request();
         unknown_choice.tool_config = Some(v1::ToolConfig {
             tools: vec![tool("a")],
             tool_choice: Some(v1::ToolChoice { choice: Some(v1::tool_choice::Choice::Tool("b".into())) }),
+            cache_point: None,
         });
         assert_eq!(rejected_field(unknown_choice), "tool_config.tool_choice.tool");
 
         let mut good = request();
-        good.tool_config = Some(v1::ToolConfig { tools: vec![tool("a")], tool_choice: None });
+        good.tool_config = Some(v1::ToolConfig { tools: vec![tool("a")], tool_choice: None, cache_point: None });
         assert!(to_bedrock(good, &model()).unwrap().tool_config.is_some());
     }
 
@@ -773,7 +801,7 @@ mod tests {
         let tools = |count: usize| {
             with(|r| {
                 let tools = (0..count).map(|index| tool(&format!("tool-{index}"))).collect();
-                r.tool_config = Some(v1::ToolConfig { tools, tool_choice: None });
+                r.tool_config = Some(v1::ToolConfig { tools, tool_choice: None, cache_point: None });
             })
         };
         limit_holds(tools(limits::TOOLS), tools(limits::TOOLS + 1), "tool_config.tools", "at most 256");
@@ -800,7 +828,7 @@ mod tests {
             with(|r| {
                 let mut big = tool("big");
                 big.input_schema_json = schema(zeros);
-                r.tool_config = Some(v1::ToolConfig { tools: vec![big], tool_choice: None });
+                r.tool_config = Some(v1::ToolConfig { tools: vec![big], tool_choice: None, cache_point: None });
             })
         };
         limit_holds(

@@ -46,6 +46,7 @@ fn content_block(block: bedrock::ContentBlock) -> Option<v1::ContentBlock> {
             Block::Reasoning(v1::ReasoningBlock {
                 text: reasoning.text,
                 signature: reasoning.signature.unwrap_or_default(),
+                redacted: Vec::new(),
             })
         }
         _ => return None,
