@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::cache::CacheUsage;
 use crate::generate::{
     JsonSink, TOOL_USE, TokenSource, answer_length, expected_tool_input, expected_tool_use_id, push_json_string,
 };
@@ -22,7 +23,10 @@ pub(crate) struct Reply {
     /// A tool call in content block 1, after the text.
     pub(crate) tool: Option<ToolCall>,
     pub(crate) stop_reason: &'static str,
+    /// The prompt's tokens, cached ones included.
     pub(crate) input_tokens: usize,
+    /// What the request read from and wrote to the prompt cache, when it has cache points.
+    pub(crate) cache: Option<CacheUsage>,
 }
 
 /// A tool call; its input JSON is streamed in [`ToolCall::FRAGMENTS`] pieces.
@@ -55,8 +59,8 @@ impl ToolCall {
 }
 
 impl Reply {
-    /// The full answer to `request`.
-    pub(crate) fn answer(request: &ConverseRequest, answer_tokens: usize) -> Reply {
+    /// The full answer to `request`, which used the prompt cache as `cache` says.
+    pub(crate) fn answer(request: &ConverseRequest, answer_tokens: usize, cache: Option<CacheUsage>) -> Reply {
         let prompt = request.last_user_text();
         let input_tokens = request.input_tokens();
         // Requests are validated on parse, so the tool lookup cannot fail here.
@@ -67,12 +71,13 @@ impl Reply {
                 tool: Some(ToolCall::new(&prompt, name)),
                 stop_reason: TOOL_USE,
                 input_tokens,
+                cache,
             },
             None => {
                 let tokens = TokenSource::for_prompt(&prompt);
                 let (text_len, stop_reason) =
                     answer_length(&tokens, request.max_tokens(), answer_tokens, request.stop_sequences());
-                Reply { tokens, text_len, tool: None, stop_reason, input_tokens }
+                Reply { tokens, text_len, tool: None, stop_reason, input_tokens, cache }
             }
         }
     }
@@ -86,6 +91,7 @@ impl Reply {
             tool: None,
             stop_reason: crate::generate::END_TURN,
             input_tokens: request.input_tokens(),
+            cache: None,
         }
     }
 
@@ -104,15 +110,24 @@ impl Reply {
         }
     }
 
-    /// Appends the `usage` object.
+    /// Appends the `usage` object: `inputTokens` are the prompt's tokens
+    /// neither read from nor written to the cache, and `totalTokens` counts
+    /// every token, as Bedrock's do.
     pub(crate) fn push_usage(&self, out: &mut BytesMut) {
         let output = self.deltas();
+        let cache = self.cache.unwrap_or_default();
         out.push_str("{\"inputTokens\":");
-        out.push_str(&self.input_tokens.to_string());
+        out.push_str(&self.input_tokens.saturating_sub(cache.read + cache.write).to_string());
         out.push_str(",\"outputTokens\":");
         out.push_str(&output.to_string());
         out.push_str(",\"totalTokens\":");
         out.push_str(&(self.input_tokens + output).to_string());
+        if self.cache.is_some() {
+            out.push_str(",\"cacheReadInputTokens\":");
+            out.push_str(&cache.read.to_string());
+            out.push_str(",\"cacheWriteInputTokens\":");
+            out.push_str(&cache.write.to_string());
+        }
         out.push_str("}");
     }
 

@@ -43,10 +43,11 @@ impl Metered {
         }
     }
 
-    /// Settles with Bedrock's own count.
+    /// Settles with Bedrock's own count: every token it bills, cache reads and writes included
+    /// (what the usage's `total_tokens` counts).
     pub fn settle(&mut self, usage: &v1::TokenUsage) {
         if let Some(grant) = self.grant.take() {
-            grant.settle(u64::from(usage.input_tokens) + u64::from(usage.output_tokens));
+            grant.settle(billed_tokens(usage));
         }
     }
 }
@@ -58,4 +59,13 @@ impl Drop for Metered {
             grant.settle(used);
         }
     }
+}
+
+/// The tokens a request is charged: input, cache reads, cache writes and output, as Bedrock counts
+/// them towards its own token quotas.
+fn billed_tokens(usage: &v1::TokenUsage) -> u64 {
+    [usage.input_tokens, usage.cache_read_input_tokens, usage.cache_write_input_tokens, usage.output_tokens]
+        .into_iter()
+        .map(u64::from)
+        .sum()
 }

@@ -94,23 +94,117 @@ pub fn require_model_name(request: &v1::ConverseRequest) -> Result<()> {
 /// Validates `request` for `model` and converts it to Bedrock's types, moving its contents.
 pub fn to_bedrock(request: v1::ConverseRequest, model: &Model) -> Result<BedrockRequest> {
     check_limits(&request)?;
+    let cache_points = check_cache_points(&request, model)?;
     let v1::ConverseRequest { messages: conversation, system: prompts, inference_config, tool_config: tools, .. } =
         request;
     let mut json_budget = Budget::new(limits::JSON_VALUES);
     let mut tool_config = tools.map(|tools| tool_config(tools, &mut json_budget)).transpose()?;
     let messages = messages(conversation, &mut json_budget)?;
     let mut system = system(prompts)?;
-    // A cache point caches everything before it, so it goes after the last block of its part, and
-    // only where there is something to cache.
-    if model.prompt_caching.after_system && !system.is_empty() {
+    if cache_points.after_system {
         system.push(bedrock::SystemContentBlock::CachePoint(cache_point()));
     }
-    if model.prompt_caching.after_tools
+    if cache_points.after_tools
         && let Some(tools) = &mut tool_config
     {
         tools.tools.push(bedrock::Tool::CachePoint(cache_point()));
     }
-    Ok(BedrockRequest { messages, system, inference: inference(inference_config, model)?, tool_config })
+    let mut converted =
+        BedrockRequest { messages, system, inference: inference(inference_config, model)?, tool_config };
+    if cache_points.from_caller > 0 && !model.prompt_caching() {
+        drop_cache_points(&mut converted);
+    }
+    Ok(converted)
+}
+
+/// The cache points a request ends up with besides the caller's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CachePoints {
+    /// How many the caller put.
+    from_caller: usize,
+    /// The model adds one after the system prompt.
+    after_system: bool,
+    /// The model adds one after the tools.
+    after_tools: bool,
+}
+
+/// Checks the caller's cache points where Bedrock would refuse them: one that caches nothing (a
+/// message's or the system prompt's first block, or right after another), and more than
+/// [`limits::CACHE_POINTS`] in all, counting those the model adds. A model adds its automatic
+/// points only where there is something to cache and the caller has not put one already. The
+/// rules hold on every model, so a request valid on one alias is valid on all of them.
+fn check_cache_points(request: &v1::ConverseRequest, model: &Model) -> Result<CachePoints> {
+    use v1::content_block::Block;
+    use v1::system_block::Block as System;
+    // In Bedrock's order of the prompt: tools, system, messages.
+    let mut fields = Vec::new();
+    let tools = request.tool_config.as_ref();
+    if tools.is_some_and(|tools| tools.cache_point.is_some()) {
+        fields.push("tool_config.cache_point".to_owned());
+    }
+    let system_points = request.system.iter().map(|block| matches!(block.block, Some(System::CachePoint(_))));
+    check_placement(system_points, "system", "the system prompt's", &mut fields)?;
+    for (index, message) in request.messages.iter().enumerate() {
+        let points = message.content.iter().map(|block| matches!(block.block, Some(Block::CachePoint(_))));
+        check_placement(points, &format!("messages[{index}].content"), "a message's", &mut fields)?;
+    }
+    let system_ends_cached =
+        request.system.last().is_some_and(|block| matches!(block.block, Some(System::CachePoint(_))));
+    let points = CachePoints {
+        from_caller: fields.len(),
+        after_system: model.prompt_caching.after_system && !request.system.is_empty() && !system_ends_cached,
+        after_tools: model.prompt_caching.after_tools && tools.is_some_and(|tools| tools.cache_point.is_none()),
+    };
+    let automatic = usize::from(points.after_system) + usize::from(points.after_tools);
+    let total = fields.len() + automatic;
+    if total > limits::CACHE_POINTS {
+        let added = match automatic {
+            0 => String::new(),
+            _ => format!(", counting the {automatic} that model {:?} adds", model.name),
+        };
+        // The first point beyond the limit is the one named.
+        let field = fields.swap_remove(limits::CACHE_POINTS - automatic);
+        let reason = format!("{total} cache points{added}; at most {} are allowed in a request", limits::CACHE_POINTS);
+        return Err(invalid(field, reason));
+    }
+    Ok(points)
+}
+
+/// Refuses a cache point first in `list` or right after another one; adds the field of each to
+/// `fields`.
+fn check_placement(
+    points: impl Iterator<Item = bool>,
+    list: &str,
+    whose: &str,
+    fields: &mut Vec<String>,
+) -> Result<()> {
+    let mut previous = None;
+    for (index, point) in points.enumerate() {
+        if point {
+            let field = format!("{list}[{index}].cache_point");
+            match previous {
+                None => return Err(invalid(field, format!("cannot be {whose} first block: it would cache nothing"))),
+                Some(true) => {
+                    return Err(invalid(field, "follows another cache point: it would cache nothing more"));
+                }
+                Some(false) => fields.push(field),
+            }
+        }
+        previous = Some(point);
+    }
+    Ok(())
+}
+
+/// Removes the caller's cache points, for a model without prompt caching: they are hints, and
+/// Bedrock refuses them for such a model.
+fn drop_cache_points(request: &mut BedrockRequest) {
+    request.system.retain(|block| !matches!(block, bedrock::SystemContentBlock::CachePoint(_)));
+    for message in &mut request.messages {
+        message.content.retain(|block| !matches!(block, bedrock::ContentBlock::CachePoint(_)));
+    }
+    if let Some(tools) = &mut request.tool_config {
+        tools.tools.retain(|tool| !matches!(tool, bedrock::Tool::CachePoint(_)));
+    }
 }
 
 /// Checks every count the limits bound, and the metadata, before anything is converted.
@@ -174,18 +268,29 @@ fn messages(messages: Vec<v1::Message>, json_budget: &mut Budget) -> Result<Vec<
     if messages.is_empty() {
         return Err(invalid("messages", "at least one message is required"));
     }
+    let mut previous = None;
     messages
         .into_iter()
         .enumerate()
         .map(|(index, message)| {
             let field = format!("messages[{index}]");
-            let role = match v1::Role::try_from(message.role) {
-                Ok(v1::Role::User) => bedrock::ConversationRole::User,
-                Ok(v1::Role::Assistant) => bedrock::ConversationRole::Assistant,
+            let (role, name) = match v1::Role::try_from(message.role) {
+                Ok(v1::Role::User) => (bedrock::ConversationRole::User, "ROLE_USER"),
+                Ok(v1::Role::Assistant) => (bedrock::ConversationRole::Assistant, "ROLE_ASSISTANT"),
                 _ => return Err(invalid(format!("{field}.role"), "required: ROLE_USER or ROLE_ASSISTANT")),
             };
             if index == 0 && role != bedrock::ConversationRole::User {
                 return Err(invalid(format!("{field}.role"), "the first message must be from the user (ROLE_USER)"));
+            }
+            // Bedrock refuses two turns of one role in a row.
+            if previous.replace(name) == Some(name) {
+                return Err(invalid(
+                    format!("{field}.role"),
+                    format!(
+                        "{name} twice in a row; messages must alternate between ROLE_USER and ROLE_ASSISTANT \
+                         (put both parts in one message)"
+                    ),
+                ));
             }
             if message.content.is_empty() {
                 return Err(invalid(format!("{field}.content"), "at least one content block is required"));
@@ -206,7 +311,10 @@ fn messages(messages: Vec<v1::Message>, json_budget: &mut Budget) -> Result<Vec<
 fn content_block(block: v1::ContentBlock, field: &str, json_budget: &mut Budget) -> Result<bedrock::ContentBlock> {
     use v1::content_block::Block;
     match block.block {
-        None => Err(invalid(field, "empty: set one of text, image, document, tool_use, tool_result, reasoning")),
+        None => Err(invalid(
+            field,
+            "empty: set one of text, image, document, tool_use, tool_result, reasoning, cache_point",
+        )),
         Some(Block::Text(text)) => Ok(bedrock::ContentBlock::Text(non_empty(text, &format!("{field}.text"))?)),
         Some(Block::Image(image)) => Ok(bedrock::ContentBlock::Image(image_block(image, &format!("{field}.image"))?)),
         Some(Block::Document(document)) => {
@@ -309,7 +417,9 @@ fn tool_result_block(
         let item_field = format!("{field}.content[{index}]");
         let converted = match item.content {
             None => return Err(invalid(item_field, "empty: set one of text, json, image, document")),
-            Some(Content::Text(text)) => bedrock::ToolResultContentBlock::Text(text),
+            Some(Content::Text(text)) => {
+                bedrock::ToolResultContentBlock::Text(non_empty(text, &format!("{item_field}.text"))?)
+            }
             Some(Content::Json(text)) => {
                 bedrock::ToolResultContentBlock::Json(json_value(&text, &format!("{item_field}.json"), json_budget)?)
             }
@@ -434,6 +544,9 @@ fn tool_config(config: v1::ToolConfig, json_budget: &mut Budget) -> Result<bedro
             spec = spec.description(tool.description);
         }
         builder = builder.tools(bedrock::Tool::ToolSpec(built(&field, spec.build())?));
+    }
+    if let Some(point) = &config.cache_point {
+        builder = builder.tools(bedrock::Tool::CachePoint(cache_point_with(point)));
     }
     if let Some(choice) = config.tool_choice.and_then(|choice| choice.choice) {
         use v1::tool_choice::Choice;
