@@ -81,6 +81,7 @@
 //! | `fault.hang` | the request is read and never answered (no status line), until the client leaves |
 //! | `fault.malformed-tool-use` | the normal answer, with stop reason `malformed_tool_use` |
 //! | `fault.malformed-model-output` | the normal answer, with stop reason `malformed_model_output` |
+//! | `fault.unknown-block` | the normal answer after a content block 0 of a kind no SDK knows (start, delta and stop in a stream; a content entry in Converse), so the text is block 1 and a tool call block 2 |
 //!
 //! The N deltas of the breaking faults are the first N tokens of the plain
 //! answer to the prompt (for any N: `expected_answer(text, None, N)`).

@@ -27,6 +27,9 @@ pub(crate) struct Reply {
     pub(crate) input_tokens: usize,
     /// What the request read from and wrote to the prompt cache, when it has cache points.
     pub(crate) cache: Option<CacheUsage>,
+    /// A content block of a kind the SDK does not know comes first, so the
+    /// text is block 1 and the tool call block 2.
+    pub(crate) unknown_block: bool,
 }
 
 /// A tool call; its input JSON is streamed in [`ToolCall::FRAGMENTS`] pieces.
@@ -72,12 +75,13 @@ impl Reply {
                 stop_reason: TOOL_USE,
                 input_tokens,
                 cache,
+                unknown_block: false,
             },
             None => {
                 let tokens = TokenSource::for_prompt(&prompt);
                 let (text_len, stop_reason) =
                     answer_length(&tokens, request.max_tokens(), answer_tokens, request.stop_sequences());
-                Reply { tokens, text_len, tool: None, stop_reason, input_tokens, cache }
+                Reply { tokens, text_len, tool: None, stop_reason, input_tokens, cache, unknown_block: false }
             }
         }
     }
@@ -92,7 +96,13 @@ impl Reply {
             stop_reason: crate::generate::END_TURN,
             input_tokens: request.input_tokens(),
             cache: None,
+            unknown_block: false,
         }
+    }
+
+    /// The index of the text block; the tool call's is the next.
+    pub(crate) fn text_index(&self) -> usize {
+        usize::from(self.unknown_block)
     }
 
     /// Streamed deltas: text tokens plus tool input fragments. This is also
@@ -135,6 +145,12 @@ impl Reply {
     pub(crate) fn converse_json(&self, latency: Duration) -> Bytes {
         let mut out = BytesMut::with_capacity(256 + self.text_len * 12);
         out.push_str("{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[");
+        if self.unknown_block {
+            out.push_str(UNKNOWN_MEMBER);
+            if self.text_len > 0 || self.tool.is_some() {
+                out.push_str(",");
+            }
+        }
         if self.text_len > 0 {
             out.push_str("{\"text\":");
             let text: String = (0..self.text_len).map(|i| self.tokens.token(i)).collect();
@@ -162,6 +178,10 @@ impl Reply {
         out.freeze()
     }
 }
+
+/// A union member no SDK knows, standing for the content kinds Bedrock adds
+/// after a client was built.
+pub(crate) const UNKNOWN_MEMBER: &str = r#"{"futureContent":{}}"#;
 
 /// Appends `,"metrics":{"latencyMs":N}`.
 pub(crate) fn push_metrics(out: &mut BytesMut, latency: Duration) {

@@ -97,6 +97,11 @@ async fn answer(
             reply.stop_reason = reason;
             (reply, Ending::Complete)
         }
+        Some(Fault::UnknownBlock) => {
+            let mut reply = full_answer();
+            reply.unknown_block = true;
+            (reply, Ending::Complete)
+        }
         Some(Fault::StreamError(n)) => (Reply::truncated(request, n), Ending::StreamError),
         Some(Fault::Stall(n)) => (Reply::truncated(request, n), Ending::Stall),
         Some(Fault::Close(n)) => (Reply::truncated(request, n), Ending::Close),

@@ -17,7 +17,7 @@ use tokio::time::Sleep;
 use crate::frame;
 use crate::generate::{JsonSink, push_json_string};
 use crate::observe::StreamGuard;
-use crate::reply::{Reply, ToolCall, push_metrics};
+use crate::reply::{Reply, ToolCall, UNKNOWN_MEMBER, push_metrics};
 
 /// Chunks are handed to hyper once they reach this size even if more
 /// events are due, to bound memory per stream.
@@ -65,6 +65,8 @@ pub(crate) struct InjectedClose;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     MessageStart,
+    /// The start, a delta and the stop of a block the SDK does not know.
+    UnknownBlock(usize),
     Text(usize),
     TextStop,
     ToolStart,
@@ -157,12 +159,29 @@ impl EventStream {
         self.step = match self.step {
             Step::MessageStart => {
                 event(&mut self.buf, &mut self.guard, "messageStart", |b| b.push_str(r#"{"role":"assistant"}"#));
-                Step::Text(0)
+                if reply.unknown_block { Step::UnknownBlock(0) } else { Step::Text(0) }
+            }
+            Step::UnknownBlock(i) => {
+                let (event_type, member) = match i {
+                    0 => ("contentBlockStart", ",\"start\":"),
+                    1 => ("contentBlockDelta", ",\"delta\":"),
+                    _ => ("contentBlockStop", ""),
+                };
+                event(&mut self.buf, &mut self.guard, event_type, |b| {
+                    b.push_str(block_index(0));
+                    if !member.is_empty() {
+                        b.push_str(member);
+                        b.push_str(UNKNOWN_MEMBER);
+                    }
+                    b.push_str("}");
+                });
+                if i < 2 { Step::UnknownBlock(i + 1) } else { Step::Text(0) }
             }
             Step::Text(i) if i < reply.text_len => {
                 let token = reply.tokens.token(i);
                 event(&mut self.buf, &mut self.guard, "contentBlockDelta", |b| {
-                    b.push_str(r#"{"contentBlockIndex":0,"delta":{"text":"#);
+                    b.push_str(block_index(reply.text_index()));
+                    b.push_str(r#","delta":{"text":"#);
                     push_json_string(b, token);
                     b.push_str("}}");
                 });
@@ -172,13 +191,17 @@ impl EventStream {
             Step::Text(_) if self.ending.breaks_off() => Step::Ending,
             Step::Text(_) => Step::TextStop,
             Step::TextStop => {
-                event(&mut self.buf, &mut self.guard, "contentBlockStop", |b| b.push_str(r#"{"contentBlockIndex":0}"#));
+                event(&mut self.buf, &mut self.guard, "contentBlockStop", |b| {
+                    b.push_str(block_index(reply.text_index()));
+                    b.push_str("}");
+                });
                 if reply.tool.is_some() { Step::ToolStart } else { Step::MessageStop }
             }
             Step::ToolStart => {
                 if let Some(tool) = &reply.tool {
                     event(&mut self.buf, &mut self.guard, "contentBlockStart", |b| {
-                        b.push_str(r#"{"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"#);
+                        b.push_str(block_index(reply.text_index() + 1));
+                        b.push_str(r#","start":{"toolUse":{"toolUseId":"#);
                         push_json_string(b, &tool.id);
                         b.push_str(r#","name":"#);
                         push_json_string(b, &tool.name);
@@ -190,7 +213,8 @@ impl EventStream {
             Step::ToolInput(i) if i < ToolCall::FRAGMENTS => {
                 if let Some(tool) = &reply.tool {
                     event(&mut self.buf, &mut self.guard, "contentBlockDelta", |b| {
-                        b.push_str(r#"{"contentBlockIndex":1,"delta":{"toolUse":{"input":"#);
+                        b.push_str(block_index(reply.text_index() + 1));
+                        b.push_str(r#","delta":{"toolUse":{"input":"#);
                         push_json_string(b, tool.fragment(i));
                         b.push_str("}}}");
                     });
@@ -200,7 +224,10 @@ impl EventStream {
             }
             Step::ToolInput(_) => Step::ToolStop,
             Step::ToolStop => {
-                event(&mut self.buf, &mut self.guard, "contentBlockStop", |b| b.push_str(r#"{"contentBlockIndex":1}"#));
+                event(&mut self.buf, &mut self.guard, "contentBlockStop", |b| {
+                    b.push_str(block_index(reply.text_index() + 1));
+                    b.push_str("}");
+                });
                 Step::MessageStop
             }
             Step::MessageStop => {
@@ -290,6 +317,16 @@ impl Body for EventStream {
                 return Poll::Ready(Some(Ok(Frame::data(this.buf.split().freeze()))));
             }
         }
+    }
+}
+
+/// The start of a content block event's payload, up to its index; an answer
+/// has at most three blocks.
+fn block_index(index: usize) -> &'static str {
+    match index {
+        0 => r#"{"contentBlockIndex":0"#,
+        1 => r#"{"contentBlockIndex":1"#,
+        _ => r#"{"contentBlockIndex":2"#,
     }
 }
 

@@ -158,6 +158,59 @@ mod tests {
         assert_eq!(relayed(event), expected);
     }
 
+    fn delta(index: i32) -> bedrock::ConverseStreamOutput {
+        bedrock::ConverseStreamOutput::ContentBlockDelta(
+            bedrock::ContentBlockDeltaEvent::builder()
+                .content_block_index(index)
+                .delta(bedrock::ContentBlockDelta::Text("x".into()))
+                .build()
+                .unwrap(),
+        )
+    }
+
+    fn stop(index: i32) -> bedrock::ConverseStreamOutput {
+        bedrock::ConverseStreamOutput::ContentBlockStop(
+            bedrock::ContentBlockStopEvent::builder().content_block_index(index).build().unwrap(),
+        )
+    }
+
+    #[test]
+    fn only_tool_use_blocks_start_with_a_content_block_start() {
+        let start = |start: Option<bedrock::ContentBlockStart>| {
+            bedrock::ConverseStreamOutput::ContentBlockStart(
+                bedrock::ContentBlockStartEvent::builder().content_block_index(0).set_start(start).build().unwrap(),
+            )
+        };
+        assert_eq!(relayed(start(None)), Relayed::Skip, "a text or reasoning block begins with its first delta");
+        let tool = bedrock::ToolUseBlockStart::builder().tool_use_id("t1").name("search").build().unwrap();
+        assert!(matches!(
+            relayed(start(Some(bedrock::ContentBlockStart::ToolUse(tool)))),
+            Relayed::Content(v1::ConverseStreamEvent { event: Some(Event::ContentBlockStart(_)) })
+        ));
+    }
+
+    #[test]
+    fn blocks_the_caller_never_saw_leave_no_stop_and_no_gap() {
+        let mut numbers = BlockNumbers::default();
+        let mut renumbered = |event| match relayed(event) {
+            Relayed::Content(content) => numbers.renumber(content).map(|content| match content.event {
+                Some(Event::ContentBlockDelta(delta)) => ("delta", delta.content_block_index),
+                Some(Event::ContentBlockStop(stop)) => ("stop", stop.content_block_index),
+                other => panic!("{other:?}"),
+            }),
+            other => panic!("{other:?}"),
+        };
+        // Block 0 had only deltas this API does not carry: its stop is not sent, and block 1 is
+        // the caller's block 0.
+        assert_eq!(renumbered(stop(0)), None);
+        assert_eq!(renumbered(delta(1)), Some(("delta", 0)));
+        assert_eq!(renumbered(delta(1)), Some(("delta", 0)));
+        assert_eq!(renumbered(stop(1)), Some(("stop", 0)));
+        assert_eq!(renumbered(delta(3)), Some(("delta", 1)));
+        assert_eq!(renumbered(stop(2)), None);
+        assert_eq!(renumbered(stop(3)), Some(("stop", 1)));
+    }
+
     #[test]
     fn message_start_is_skipped_and_stop_maps_its_reason() {
         let start = bedrock::MessageStartEvent::builder().role(bedrock::ConversationRole::Assistant).build().unwrap();

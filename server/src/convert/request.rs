@@ -768,6 +768,143 @@ mod tests {
         assert!(bare.system.is_empty() && bare.tool_config.is_none());
     }
 
+    fn point() -> v1::CachePoint {
+        v1::CachePoint { ttl: 0 }
+    }
+
+    fn cached(ttl: v1::CacheTtl) -> v1::ContentBlock {
+        v1::ContentBlock { block: Some(v1::content_block::Block::CachePoint(v1::CachePoint { ttl: ttl as i32 })) }
+    }
+
+    fn system_text(text: &str) -> v1::SystemBlock {
+        v1::SystemBlock { block: Some(v1::system_block::Block::Text(text.into())) }
+    }
+
+    fn system_point() -> v1::SystemBlock {
+        v1::SystemBlock { block: Some(v1::system_block::Block::CachePoint(point())) }
+    }
+
+    fn caching() -> Model {
+        Model { capabilities: CapabilitiesConfig { prompt_caching: Some(true), ..Default::default() }, ..model() }
+    }
+
+    fn refusal(request: v1::ConverseRequest, model: &Model) -> (String, String) {
+        match to_bedrock(request, model) {
+            Err(GatewayError::InvalidArgument { field, reason }) => (field, reason),
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        }
+    }
+
+    /// A request with a cache point in the tools, the system prompt and the message.
+    fn with_cache_points() -> v1::ConverseRequest {
+        with(|r| {
+            r.system = vec![system_text("s"), system_point()];
+            r.tool_config =
+                Some(v1::ToolConfig { tools: vec![tool("t")], tool_choice: None, cache_point: Some(point()) });
+            r.messages[0].content.extend([cached(v1::CacheTtl::OneHour), text("question")]);
+        })
+    }
+
+    #[test]
+    fn callers_cache_points_reach_a_caching_model_with_their_ttl() {
+        let converted = to_bedrock(with_cache_points(), &caching()).unwrap();
+        let bedrock::SystemContentBlock::CachePoint(system) = &converted.system[1] else { panic!("{converted:?}") };
+        assert_eq!((system.r#type(), system.ttl()), (&bedrock::CachePointType::Default, None));
+        let bedrock::ContentBlock::CachePoint(message) = &converted.messages[0].content[1] else { panic!() };
+        assert_eq!(message.ttl(), Some(&bedrock::CacheTtl::OneHour));
+        let tools = converted.tool_config.unwrap().tools;
+        assert!(matches!(tools.as_slice(), [bedrock::Tool::ToolSpec(_), bedrock::Tool::CachePoint(_)]), "{tools:?}");
+    }
+
+    #[test]
+    fn cache_points_are_dropped_for_a_model_without_prompt_caching() {
+        let converted = to_bedrock(with_cache_points(), &model()).unwrap();
+        assert_eq!(converted.system.len(), 1);
+        assert!(matches!(
+            converted.messages[0].content.as_slice(),
+            [bedrock::ContentBlock::Text(_), bedrock::ContentBlock::Text(_)]
+        ));
+        assert_eq!(converted.tool_config.unwrap().tools.len(), 1);
+    }
+
+    #[test]
+    fn the_models_cache_points_are_not_added_where_the_caller_put_one() {
+        let automatic =
+            Model { prompt_caching: PromptCachingConfig { after_system: true, after_tools: true }, ..caching() };
+        let converted = to_bedrock(with_cache_points(), &automatic).unwrap();
+        assert_eq!(converted.system.len(), 2, "{:?}", converted.system);
+        assert_eq!(converted.tool_config.unwrap().tools.len(), 2);
+    }
+
+    #[test]
+    fn cache_points_that_cache_nothing_are_refused() {
+        let leading = with(|r| r.messages[0].content.insert(0, cached(v1::CacheTtl::Unspecified)));
+        let (field, reason) = refusal(leading, &caching());
+        assert_eq!(field, "messages[0].content[0].cache_point");
+        assert!(reason.contains("first block"), "{reason}");
+        let doubled = with(|r| r.messages[0].content.extend(vec![cached(v1::CacheTtl::Unspecified); 2]));
+        assert_eq!(refusal(doubled, &model()).0, "messages[0].content[2].cache_point", "on every model");
+        let system_first = with(|r| r.system = vec![system_point(), system_text("s")]);
+        assert_eq!(refusal(system_first, &caching()).0, "system[0].cache_point");
+    }
+
+    #[test]
+    fn at_most_four_cache_points_counting_the_models_own() {
+        let points = |count: usize| {
+            with(|r| {
+                r.messages[0].content =
+                    (0..count).flat_map(|_| [text("part"), cached(v1::CacheTtl::Unspecified)]).collect();
+            })
+        };
+        assert!(to_bedrock(points(4), &caching()).is_ok());
+        let (field, reason) = refusal(points(5), &caching());
+        assert_eq!(field, "messages[0].content[9].cache_point");
+        assert!(reason.contains("5 cache points; at most 4"), "{reason}");
+        let automatic =
+            Model { prompt_caching: PromptCachingConfig { after_system: true, after_tools: false }, ..caching() };
+        let with_system =
+            |count| with(|r| *r = v1::ConverseRequest { system: vec![system_text("s")], ..points(count) });
+        assert!(to_bedrock(with_system(3), &automatic).is_ok());
+        let (field, reason) = refusal(with_system(4), &automatic);
+        assert_eq!(field, "messages[0].content[7].cache_point");
+        assert!(reason.contains(r#"counting the 1 that model "chat" adds"#), "{reason}");
+    }
+
+    #[test]
+    fn messages_must_alternate_roles() {
+        let twice = with(|r| r.messages.push(user(vec![text("again")])));
+        let (field, reason) = refusal(twice, &model());
+        assert_eq!(field, "messages[1].role");
+        assert!(reason.contains("ROLE_USER twice in a row; messages must alternate"), "{reason}");
+    }
+
+    #[test]
+    fn tool_result_items_must_not_be_empty() {
+        let result = |item: Option<v1::tool_result_content::Content>, items: usize| {
+            with(|r| {
+                r.messages[0].content = vec![v1::ContentBlock {
+                    block: Some(v1::content_block::Block::ToolResult(v1::ToolResultBlock {
+                        tool_use_id: "t1".into(),
+                        content: vec![v1::ToolResultContent { content: item }; items],
+                        status: 0,
+                    })),
+                }];
+            })
+        };
+        use v1::tool_result_content::Content;
+        let field = |request| refusal(request, &model()).0;
+        assert_eq!(
+            field(result(Some(Content::Text(String::new())), 1)),
+            "messages[0].content[0].tool_result.content[0].text"
+        );
+        assert_eq!(
+            field(result(Some(Content::Json(" ".into())), 1)),
+            "messages[0].content[0].tool_result.content[0].json"
+        );
+        assert_eq!(field(result(None, 1)), "messages[0].content[0].tool_result.content[0]");
+        assert_eq!(field(result(None, 0)), "messages[0].content[0].tool_result.content");
+    }
+
     #[test]
     fn empty_messages_and_missing_model_are_named() {
         let mut empty = request();
