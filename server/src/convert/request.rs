@@ -143,10 +143,10 @@ fn check_cache_points(request: &v1::ConverseRequest, model: &Model) -> Result<Ca
         fields.push("tool_config.cache_point".to_owned());
     }
     let system_points = request.system.iter().map(|block| matches!(block.block, Some(System::CachePoint(_))));
-    check_placement(system_points, "system", "the system prompt's", &mut fields)?;
+    check_placement(system_points, || "system".to_owned(), "the system prompt's", &mut fields)?;
     for (index, message) in request.messages.iter().enumerate() {
         let points = message.content.iter().map(|block| matches!(block.block, Some(Block::CachePoint(_))));
-        check_placement(points, &format!("messages[{index}].content"), "a message's", &mut fields)?;
+        check_placement(points, || format!("messages[{index}].content"), "a message's", &mut fields)?;
     }
     let system_ends_cached =
         request.system.last().is_some_and(|block| matches!(block.block, Some(System::CachePoint(_))));
@@ -170,18 +170,18 @@ fn check_cache_points(request: &v1::ConverseRequest, model: &Model) -> Result<Ca
     Ok(points)
 }
 
-/// Refuses a cache point first in `list` or right after another one; adds the field of each to
-/// `fields`.
+/// Refuses a cache point first in the list (`list` names it) or right after another one; adds the
+/// field of each to `fields`.
 fn check_placement(
     points: impl Iterator<Item = bool>,
-    list: &str,
+    list: impl Fn() -> String,
     whose: &str,
     fields: &mut Vec<String>,
 ) -> Result<()> {
     let mut previous = None;
     for (index, point) in points.enumerate() {
         if point {
-            let field = format!("{list}[{index}].cache_point");
+            let field = format!("{}[{index}].cache_point", list());
             match previous {
                 None => return Err(invalid(field, format!("cannot be {whose} first block: it would cache nothing"))),
                 Some(true) => {
@@ -195,8 +195,8 @@ fn check_placement(
     Ok(())
 }
 
-/// Removes the caller's cache points, for a model without prompt caching: they are hints, and
-/// Bedrock refuses them for such a model.
+/// Removes the caller's cache points, for a model without prompt caching: they are hints, which
+/// such a model's Bedrock call need not take.
 fn drop_cache_points(request: &mut BedrockRequest) {
     request.system.retain(|block| !matches!(block, bedrock::SystemContentBlock::CachePoint(_)));
     for message in &mut request.messages {
