@@ -3,7 +3,7 @@
 //! The generated message is faithful to the wire format (nested `oneof`s, optional fields, enums
 //! as integers), which makes even "ask `chat` this question" a dozen lines. [`Request`] covers the
 //! everyday shapes: system prompt, conversation turns, sampling settings, reasoning, JSON answers,
-//! tools and tool results.
+//! tools and tool results, prompt-cache points.
 //! Anything it does not cover can still be set on the message itself ([`Request::into_proto`], or
 //! pass a [`v1::ConverseRequest`] wherever a [`Request`] is accepted).
 
@@ -170,6 +170,44 @@ impl Request {
         self
     }
 
+    /// Ends a cacheable prefix here: everything added so far (tools, system prompts, messages) may
+    /// be read from the model provider's prompt cache by later requests that start the same way,
+    /// which is faster and cheaper ([`v1::TokenUsage::cache_read_input_tokens`]). The cache point
+    /// goes after the last message's content, or after the system prompts while there is no
+    /// message; before either, the gateway refuses the request, as a cache point must follow what
+    /// it caches. At most 4 in a request; models without prompt caching ignore them.
+    ///
+    /// ```
+    /// use bedrock_gateway_client::Request;
+    ///
+    /// let request = Request::new("chat").system("A long, unchanging instruction.").cache_point().user("Hi");
+    /// assert_eq!(request.into_proto().system.len(), 2);
+    /// ```
+    #[must_use]
+    pub fn cache_point(self) -> Request {
+        self.cache_point_lasting(v1::CacheTtl::Unspecified)
+    }
+
+    /// [`Request::cache_point`] with a time to live: the provider's default of 5 minutes, or an
+    /// hour on models that offer it.
+    #[must_use]
+    pub fn cache_point_lasting(mut self, ttl: v1::CacheTtl) -> Request {
+        let point = v1::CachePoint { ttl: ttl as i32 };
+        match self.proto.messages.last_mut() {
+            Some(message) => message.content.push(v1::ContentBlock { block: Some(Block::CachePoint(point)) }),
+            None => self.proto.system.push(v1::SystemBlock { block: Some(v1::system_block::Block::CachePoint(point)) }),
+        }
+        self
+    }
+
+    /// Ends a cacheable prefix after the tools (offered with [`Request::tool`]), so their
+    /// definitions may be read from the prompt cache. See [`Request::cache_point`].
+    #[must_use]
+    pub fn cache_tools(mut self) -> Request {
+        self.proto.tool_config.get_or_insert_with(Default::default).cache_point = Some(v1::CachePoint::default());
+        self
+    }
+
     /// Makes the model use the tool `name` (offered with [`Request::tool`]).
     #[must_use]
     pub fn force_tool(mut self, name: impl Into<String>) -> Request {
@@ -221,6 +259,22 @@ mod tests {
         let inference = proto.inference_config.unwrap();
         assert_eq!((inference.max_tokens, inference.temperature, inference.top_p), (Some(200), Some(0.5), None));
         assert!(proto.tool_config.is_none());
+    }
+
+    #[test]
+    fn puts_cache_points_after_what_they_cache() {
+        let point = |ttl: v1::CacheTtl| v1::CachePoint { ttl: ttl as i32 };
+        let proto = Request::new("chat")
+            .system("long instructions")
+            .cache_point_lasting(v1::CacheTtl::OneHour)
+            .tool("lookup", "Looks things up", r#"{"type":"object"}"#)
+            .cache_tools()
+            .user("a long document")
+            .cache_point()
+            .into_proto();
+        assert_eq!(proto.system[1].block, Some(v1::system_block::Block::CachePoint(point(v1::CacheTtl::OneHour))));
+        assert_eq!(proto.tool_config.unwrap().cache_point, Some(point(v1::CacheTtl::Unspecified)));
+        assert_eq!(proto.messages[0].content[1].block, Some(Block::CachePoint(point(v1::CacheTtl::Unspecified))));
     }
 
     #[test]

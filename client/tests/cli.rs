@@ -74,6 +74,30 @@ async fn chat_json_prints_one_event_per_line() {
 }
 
 #[tokio::test]
+async fn chat_caches_the_system_prompt_and_reports_cache_tokens() {
+    let gateway = Gateway::start_with(|config| {
+        config.models.get_mut("chat").unwrap().capabilities.prompt_caching = Some(true);
+    })
+    .await;
+    let chat = ["chat", "-m", "chat", "--system", "be very brief", "--cache-system"];
+    let (output, stdout, stderr) = run(bgw(&gateway.url()).args(chat).args(["--json", "first"])).await;
+    assert!(output.status.success(), "{stderr}");
+    let usage: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (usage["cache_read_input_tokens"].as_u64(), usage["cache_write_input_tokens"].as_u64()),
+        (Some(0), Some(3))
+    );
+    let body = gateway.emulator.last_request_body().unwrap();
+    assert_eq!(body["system"][1], serde_json::json!({"cachePoint": {"type": "default"}}));
+
+    let (output, _, stderr) = run(bgw(&gateway.url()).args(chat).arg("second")).await;
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("1 in / 12 out tokens · cache 3 read / 0 written · end_turn"), "{stderr}");
+    let (output, _, stderr) = run(bgw(&gateway.url()).args(["chat", "-m", "chat", "--cache-system", "x"])).await;
+    assert_eq!(output.status.code(), Some(2), "--cache-system needs --system: {stderr}");
+}
+
+#[tokio::test]
 async fn models_lists_names_and_states() {
     let gateway = Gateway::start().await;
     let (output, stdout, stderr) = run(bgw(&gateway.url()).arg("models")).await;

@@ -33,6 +33,8 @@ pub(crate) enum Fault {
     Hang,
     /// Answer normally, but stop with this stop reason.
     StopReason(&'static str),
+    /// Answer normally, after a content block of a kind the SDK does not know.
+    UnknownBlock,
 }
 
 /// A `fault.*` name that is not in the list.
@@ -71,6 +73,7 @@ impl Fault {
             ("hang", None) => Fault::Hang,
             ("malformed-tool-use", None) => Fault::StopReason(MALFORMED_TOOL_USE),
             ("malformed-model-output", None) => Fault::StopReason(MALFORMED_MODEL_OUTPUT),
+            ("unknown-block", None) => Fault::UnknownBlock,
             ("stall", count) => Fault::Stall(count.unwrap_or(0)),
             ("stream-error", Some(n)) => Fault::StreamError(n),
             ("close", Some(n)) => Fault::Close(n),

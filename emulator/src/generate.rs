@@ -347,8 +347,13 @@ impl JsonSink for String {
 
 /// 64-bit FNV-1a: tiny, stable across platforms and releases, unlike `std`'s
 /// randomly seeded hasher.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    fnv1a_more(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// Continues an FNV-1a hash with more bytes, for hashing a sequence piece by piece.
+pub(crate) fn fnv1a_more(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// SplitMix64 finalizer over seed and position, so neighbouring positions

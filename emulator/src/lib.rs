@@ -54,10 +54,21 @@
 //!   `structure.jsonSchema.schema`) and no tool call, the text is
 //!   [`expected_json`] of the schema, streamed in three fragments, stop
 //!   reason `end_turn`.
-//! - **Usage**: `inputTokens` is the number of whitespace-separated words in
-//!   all text blocks of the system prompt and all messages (at least 1);
-//!   `outputTokens` is the number of deltas (reasoning, text and tool input
-//!   fragments); `totalTokens` their sum.
+//! - **Usage**: the prompt's tokens are the whitespace-separated words in
+//!   all text blocks of the system prompt and all messages and in the names
+//!   and descriptions of the tools (at least 1); `outputTokens` is the number
+//!   of deltas (reasoning, text and tool input fragments); `totalTokens` the
+//!   prompt's tokens plus `outputTokens`.
+//! - **Prompt caching**: `cachePoint` blocks in `toolConfig.tools`, `system`
+//!   and message content end prefixes of the prompt (tools, system, messages,
+//!   in that order). Per model id, the first request with a prefix writes it,
+//!   a later one within its TTL (`5m` by default, `1h`) reads it: the usage
+//!   then also has `cacheReadInputTokens` (the longest cached prefix's tokens)
+//!   and `cacheWriteInputTokens` (from there to the last cache point), and
+//!   `inputTokens` counts only the rest. Any prefix caches (Bedrock has a
+//!   minimum length); at most 10,000 prefixes are kept. More than 4 cache
+//!   points, or one first in the system prompt or a message or right after
+//!   another, is a `ValidationException`, as on Bedrock.
 //! - **Pacing**: [`EmulatorConfig::time_to_first_token`] passes before the
 //!   first delta and [`EmulatorConfig::inter_token_gap`] between deltas.
 //!   Converse takes as long as the stream would.
@@ -90,6 +101,7 @@
 //! | `fault.hang` | the request is read and never answered (no status line), until the client leaves |
 //! | `fault.malformed-tool-use` | the normal answer, with stop reason `malformed_tool_use` |
 //! | `fault.malformed-model-output` | the normal answer, with stop reason `malformed_model_output` |
+//! | `fault.unknown-block` | the normal answer after a content block 0 of a kind no SDK knows (start, delta and stop in a stream; a content entry in Converse), so the text is block 1 and a tool call block 2 |
 //!
 //! The N deltas of the breaking faults are the first N tokens of the plain
 //! answer to the prompt (for any N: `expected_answer(text, None, N)`).
@@ -103,6 +115,7 @@
 //! [`Emulator::subscribe`] (one [`StreamEnd`] per ConverseStream body) let
 //! tests check what a client sent and when it gave up on a stream.
 
+mod cache;
 mod errors;
 mod fault;
 mod frame;

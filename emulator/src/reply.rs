@@ -10,6 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::{Bytes, BytesMut};
 
+use crate::cache::CacheUsage;
 use crate::generate::{
     END_TURN, JsonSink, REASONING_TEXT, TOOL_USE, TokenSource, answer_length, expected_json,
     expected_reasoning_signature, expected_redacted_reasoning, expected_tool_input_for, expected_tool_use_id,
@@ -31,7 +32,13 @@ pub(crate) struct Reply {
     /// A tool call, after the text.
     pub(crate) tool: Option<ToolCall>,
     pub(crate) stop_reason: &'static str,
+    /// The prompt's tokens, cached ones included.
     pub(crate) input_tokens: usize,
+    /// What the request read from and wrote to the prompt cache, when it has cache points.
+    pub(crate) cache: Option<CacheUsage>,
+    /// A content block of a kind the SDK does not know comes first, so the
+    /// text is block 1 and the tool call block 2.
+    pub(crate) unknown_block: bool,
 }
 
 /// Reasoning before the answer.
@@ -101,8 +108,8 @@ impl ToolCall {
 }
 
 impl Reply {
-    /// The full answer to `request`.
-    pub(crate) fn answer(request: &ConverseRequest, answer_tokens: usize) -> Reply {
+    /// The full answer to `request`, which used the prompt cache as `cache` says.
+    pub(crate) fn answer(request: &ConverseRequest, answer_tokens: usize, cache: Option<CacheUsage>) -> Reply {
         let prompt = request.last_user_text();
         let input_tokens = request.input_tokens();
         let reasoning = request.reasons().then(|| {
@@ -122,6 +129,8 @@ impl Reply {
                 tool: Some(ToolCall::new(&prompt, name, request.tool_schema(name))),
                 stop_reason: TOOL_USE,
                 input_tokens,
+                cache,
+                unknown_block: false,
             };
         }
         let tokens = TokenSource::for_prompt(&prompt);
@@ -134,11 +143,13 @@ impl Reply {
                 tool: None,
                 stop_reason: END_TURN,
                 input_tokens,
+                cache,
+                unknown_block: false,
             };
         }
         let (text_len, stop_reason) =
             answer_length(&tokens, request.max_tokens(), answer_tokens, request.stop_sequences());
-        Reply { reasoning, tokens, text_len, json: None, tool: None, stop_reason, input_tokens }
+        Reply { reasoning, tokens, text_len, json: None, tool: None, stop_reason, input_tokens, cache, unknown_block: false }
     }
 
     /// Text delta `index`.
@@ -154,9 +165,9 @@ impl Reply {
         self.text_len > 0 || self.tool.is_none()
     }
 
-    /// The content block index of the text.
+    /// The content block index of the text: after the reasoning or the unknown block.
     pub(crate) fn text_index(&self) -> usize {
-        usize::from(self.reasoning.is_some())
+        usize::from(self.reasoning.is_some()) + usize::from(self.unknown_block)
     }
 
     /// The content block index of the tool call.
@@ -175,6 +186,8 @@ impl Reply {
             tool: None,
             stop_reason: END_TURN,
             input_tokens: request.input_tokens(),
+            cache: None,
+            unknown_block: false,
         }
     }
 
@@ -195,15 +208,24 @@ impl Reply {
         }
     }
 
-    /// Appends the `usage` object.
+    /// Appends the `usage` object: `inputTokens` are the prompt's tokens
+    /// neither read from nor written to the cache, and `totalTokens` counts
+    /// every token, as Bedrock's do.
     pub(crate) fn push_usage(&self, out: &mut BytesMut) {
         let output = self.deltas();
+        let cache = self.cache.unwrap_or_default();
         out.push_str("{\"inputTokens\":");
-        out.push_str(&self.input_tokens.to_string());
+        out.push_str(&self.input_tokens.saturating_sub(cache.read + cache.write).to_string());
         out.push_str(",\"outputTokens\":");
         out.push_str(&output.to_string());
         out.push_str(",\"totalTokens\":");
         out.push_str(&(self.input_tokens + output).to_string());
+        if self.cache.is_some() {
+            out.push_str(",\"cacheReadInputTokens\":");
+            out.push_str(&cache.read.to_string());
+            out.push_str(",\"cacheWriteInputTokens\":");
+            out.push_str(&cache.write.to_string());
+        }
         out.push_str("}");
     }
 
@@ -211,6 +233,10 @@ impl Reply {
     pub(crate) fn converse_json(&self, latency: Duration) -> Bytes {
         let mut out = BytesMut::with_capacity(256 + self.text_len * 12);
         out.push_str("{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[");
+        if self.unknown_block {
+            out.push_str(UNKNOWN_MEMBER);
+            out.push_str(",");
+        }
         match &self.reasoning {
             Some(Thought::Text { signature }) => {
                 out.push_str("{\"reasoningContent\":{\"reasoningText\":{\"text\":");
@@ -253,6 +279,10 @@ impl Reply {
         out.freeze()
     }
 }
+
+/// A union member no SDK knows, standing for the content kinds Bedrock adds
+/// after a client was built.
+pub(crate) const UNKNOWN_MEMBER: &str = r#"{"futureContent":{}}"#;
 
 /// Appends `,"metrics":{"latencyMs":N}`.
 pub(crate) fn push_metrics(out: &mut BytesMut, latency: Duration) {

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
+use crate::cache::{self, Checkpoint};
+
 /// Why a request body is rejected with a `ValidationException`.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RequestError {
@@ -31,6 +33,8 @@ pub(crate) enum RequestError {
         "A reasoningContent block must hold either reasoningText with text or base64 redactedContent, in an assistant message."
     )]
     ReasoningContent,
+    #[error("{0}")]
+    CachePoints(String),
 }
 
 /// A Converse request, reduced to what the emulator uses.
@@ -45,6 +49,9 @@ pub(crate) struct ConverseRequest {
     tool_config: Option<ToolConfig>,
     additional_model_request_fields: Option<Value>,
     output_config: Option<OutputConfig>,
+    /// The prefixes ending at cache points, in prompt order; read only from a request that has some.
+    #[serde(skip)]
+    checkpoints: Vec<Checkpoint>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,11 +61,12 @@ struct Message {
     content: Vec<Block>,
 }
 
-/// A content or system block; text blocks matter, and reasoning blocks are checked.
+/// A content or system block; text blocks and cache points matter, and reasoning blocks are checked.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Block {
     text: Option<String>,
+    cache_point: Option<IgnoredAny>,
     reasoning_content: Option<ReasoningContent>,
 }
 
@@ -120,12 +128,14 @@ struct ToolConfig {
 #[serde(rename_all = "camelCase")]
 struct Tool {
     tool_spec: Option<ToolSpec>,
+    cache_point: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ToolSpec {
     name: String,
+    description: Option<String>,
     input_schema: Option<InputSchema>,
 }
 
@@ -148,7 +158,7 @@ struct Named {
 impl ConverseRequest {
     /// Parses and validates a request body.
     pub(crate) fn parse(body: &[u8]) -> Result<ConverseRequest, RequestError> {
-        let request: ConverseRequest = serde_json::from_slice(body)?;
+        let mut request: ConverseRequest = serde_json::from_slice(body)?;
         if request.messages.is_empty() {
             return Err(RequestError::NoMessages);
         }
@@ -159,6 +169,11 @@ impl ConverseRequest {
         request.check_thinking_budget()?;
         request.json_schema()?;
         request.check_reasoning_blocks()?;
+        if request.has_cache_points() {
+            // Prefixes are hashed from the whole JSON of their blocks, which the typed request
+            // does not keep: only requests with cache points pay for reading it again.
+            request.checkpoints = cache::checkpoints(body)?;
+        }
         Ok(request)
     }
 
@@ -234,6 +249,17 @@ impl ConverseRequest {
         choice.is_some_and(|choice| choice.any.is_some() || choice.tool.is_some())
     }
 
+    fn has_cache_points(&self) -> bool {
+        let mut blocks = self.system.iter().chain(self.messages.iter().flat_map(|m| &m.content));
+        let mut tools = self.tool_config.iter().flat_map(|config| &config.tools);
+        blocks.any(|b| b.cache_point.is_some()) || tools.any(|t| t.cache_point.is_some())
+    }
+
+    /// The prefixes ending at the request's cache points, in prompt order.
+    pub(crate) fn checkpoints(&self) -> &[Checkpoint] {
+        &self.checkpoints
+    }
+
     /// The text blocks of the last user message, concatenated: the whole
     /// input of answer generation.
     pub(crate) fn last_user_text(&self) -> String {
@@ -253,12 +279,15 @@ impl ConverseRequest {
         self.inference_config.as_ref().map_or(&[], |c| c.stop_sequences.as_slice())
     }
 
-    /// Whitespace-separated words across all system and message text blocks,
-    /// at least 1, standing in for a tokenizer.
+    /// Whitespace-separated words across all system and message text blocks
+    /// and the names and descriptions of the tools, at least 1, standing in
+    /// for a tokenizer.
     pub(crate) fn input_tokens(&self) -> usize {
         let blocks = self.system.iter().chain(self.messages.iter().flat_map(|m| &m.content));
-        let words: usize = blocks.filter_map(|b| b.text.as_deref()).map(|t| t.split_whitespace().count()).sum();
-        words.max(1)
+        let text: usize = blocks.filter_map(|b| b.text.as_deref()).map(words).sum();
+        let specs = self.tool_config.iter().flat_map(|config| &config.tools).filter_map(|t| t.tool_spec.as_ref());
+        let tools: usize = specs.map(|spec| words(&spec.name) + spec.description.as_deref().map_or(0, words)).sum();
+        (text + tools).max(1)
     }
 
     /// The tool the answer calls, if it calls one: with `toolChoice` `any` or
@@ -278,6 +307,11 @@ impl ConverseRequest {
         let forced = choice.is_some_and(|c| c.any.is_some());
         if forced || mentions_tool(&self.last_user_text()) { Ok(names.next()) } else { Ok(None) }
     }
+}
+
+/// The tokens of a text, as the emulator counts them: its whitespace-separated words.
+pub(crate) fn words(text: &str) -> usize {
+    text.split_whitespace().count()
 }
 
 fn mentions_tool(text: &str) -> bool {

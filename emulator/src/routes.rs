@@ -75,20 +75,33 @@ async fn answer(
     request: &ConverseRequest,
     started: Instant,
 ) -> Result<Response<ResponseBody>, BoxError> {
+    // Called at most once per request: reading the prompt cache also updates it.
+    let full_answer = || {
+        let cache = (!request.checkpoints().is_empty())
+            .then(|| shared.prompt_cache.usage(&model_id, request.checkpoints(), tokio::time::Instant::now()));
+        Reply::answer(request, shared.config.answer_tokens, cache)
+    };
     let (reply, ending) = match fault {
-        None => (Reply::answer(request, shared.config.answer_tokens), Ending::Complete),
+        None => (full_answer(), Ending::Complete),
         Some(Fault::Reject(error)) => return Ok(service_error(error, &error.injected_message(&model_id))),
         Some(Fault::ThrottleOnce) => {
             if shared.throttle_once.first_time(&request.last_user_text()) {
                 let error = ServiceError::Throttling;
                 return Ok(service_error(error, &error.injected_message(&model_id)));
             }
-            (Reply::answer(request, shared.config.answer_tokens), Ending::Complete)
+            (full_answer(), Ending::Complete)
         }
-        Some(Fault::NoMetadata) => (Reply::answer(request, shared.config.answer_tokens), Ending::NoMetadata),
+        Some(Fault::NoMetadata) => (full_answer(), Ending::NoMetadata),
         Some(Fault::StopReason(reason)) => {
-            let mut reply = Reply::answer(request, shared.config.answer_tokens);
+            let mut reply = full_answer();
             reply.stop_reason = reason;
+            (reply, Ending::Complete)
+        }
+        Some(Fault::UnknownBlock) => {
+            let mut reply = full_answer();
+            // The unknown block takes index 0, where reasoning would go: this fault has none.
+            reply.unknown_block = true;
+            reply.reasoning = None;
             (reply, Ending::Complete)
         }
         Some(Fault::StreamError(n)) => (Reply::truncated(request, n), Ending::StreamError),

@@ -16,6 +16,7 @@ use tokio::sync::broadcast;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::EmulatorConfig;
+use crate::cache::PromptCache;
 use crate::fault::ThrottleOnce;
 use crate::observe::{Observer, StreamEnd};
 use crate::routes;
@@ -30,6 +31,7 @@ pub(crate) struct Shared {
     pub(crate) config: EmulatorConfig,
     pub(crate) observer: Arc<Observer>,
     pub(crate) throttle_once: ThrottleOnce,
+    pub(crate) prompt_cache: PromptCache,
 }
 
 /// A running emulator. Dropping it stops the server and closes all its
@@ -51,7 +53,12 @@ impl Emulator {
     pub async fn start_on(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Emulator> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { config, observer: Arc::default(), throttle_once: ThrottleOnce::default() });
+        let shared = Arc::new(Shared {
+            config,
+            observer: Arc::default(),
+            throttle_once: ThrottleOnce::default(),
+            prompt_cache: PromptCache::default(),
+        });
         let server = tokio::spawn(serve(listener, shared.clone()));
         Ok(Emulator { addr, shared, server })
     }

@@ -17,7 +17,7 @@ use tokio::time::Sleep;
 use crate::frame;
 use crate::generate::{JsonSink, push_json_string};
 use crate::observe::StreamGuard;
-use crate::reply::{Reply, Thought, ToolCall, push_metrics};
+use crate::reply::{Reply, Thought, ToolCall, UNKNOWN_MEMBER, push_metrics};
 
 /// Chunks are handed to hyper once they reach this size even if more
 /// events are due, to bound memory per stream.
@@ -69,6 +69,8 @@ enum Step {
     Signature,
     Redacted,
     ReasoningStop,
+    /// The start, a delta and the stop of a block the SDK does not know.
+    UnknownBlock(usize),
     Text(usize),
     TextStop,
     ToolStart,
@@ -164,10 +166,27 @@ impl EventStream {
             Step::MessageStart => {
                 event(&mut self.buf, &mut self.guard, "messageStart", |b| b.push_str(r#"{"role":"assistant"}"#));
                 match reply.reasoning {
+                    _ if reply.unknown_block => Step::UnknownBlock(0),
                     Some(Thought::Text { .. }) => Step::Reasoning(0),
                     Some(Thought::Redacted(_)) => Step::Redacted,
                     None => Step::Text(0),
                 }
+            }
+            Step::UnknownBlock(i) => {
+                let (event_type, member) = match i {
+                    0 => ("contentBlockStart", ",\"start\":"),
+                    1 => ("contentBlockDelta", ",\"delta\":"),
+                    _ => ("contentBlockStop", ""),
+                };
+                event(&mut self.buf, &mut self.guard, event_type, |b| {
+                    b.push_str(r#"{"contentBlockIndex":0"#);
+                    if !member.is_empty() {
+                        b.push_str(member);
+                        b.push_str(UNKNOWN_MEMBER);
+                    }
+                    b.push_str("}");
+                });
+                if i < 2 { Step::UnknownBlock(i + 1) } else { Step::Text(0) }
             }
             Step::Reasoning(i) if i < crate::generate::TokenSource::REASONING_LEN => {
                 let token = crate::generate::TokenSource::Reasoning.token(i);

@@ -171,3 +171,35 @@ async fn an_arn_selects_a_fault_by_its_resource_id_and_errors_name_the_model() {
     let error = error.into_service_error();
     assert!(error.message().is_some_and(|message| message.contains(arn)), "{error:?}");
 }
+
+#[tokio::test]
+async fn unknown_block_comes_first_as_an_unknown_union_member() {
+    use aws_sdk_bedrockruntime::types::{ContentBlock, ContentBlockDelta, ContentBlockStart, ConverseStreamOutput};
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let mut output =
+        client.converse_stream().model_id("fault.unknown-block").messages(user("hello")).send().await.unwrap();
+    let mut seen = Vec::new();
+    while let Some(event) = output.stream.recv().await.unwrap() {
+        match event {
+            ConverseStreamOutput::ContentBlockStart(start) => {
+                assert!(start.start().is_some_and(ContentBlockStart::is_unknown), "{start:?}");
+                seen.push(("start", start.content_block_index()));
+            }
+            ConverseStreamOutput::ContentBlockDelta(delta) => match delta.delta() {
+                Some(ContentBlockDelta::Text(_)) => seen.push(("text", delta.content_block_index())),
+                Some(other) if other.is_unknown() => seen.push(("unknown delta", delta.content_block_index())),
+                other => panic!("{other:?}"),
+            },
+            ConverseStreamOutput::ContentBlockStop(stop) => seen.push(("stop", stop.content_block_index())),
+            _ => {}
+        }
+    }
+    seen.dedup();
+    assert_eq!(seen, [("start", 0), ("unknown delta", 0), ("stop", 0), ("text", 1), ("stop", 1)]);
+
+    let output = client.converse().model_id("fault.unknown-block").messages(user("hello")).send().await.unwrap();
+    let content = output.output().unwrap().as_message().unwrap().content();
+    assert!(content[0].is_unknown(), "{content:?}");
+    assert_eq!(content[1], ContentBlock::Text(expected_answer("hello", None, 32).text()));
+}

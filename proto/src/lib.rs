@@ -67,4 +67,6 @@ pub mod limits {
     pub const METADATA_VALUE_CHARS: usize = 256;
     /// Characters in a tool's name (at least 1), as Bedrock allows.
     pub const TOOL_NAME_CHARS: usize = 64;
+    /// Cache points in a request, the model's automatic ones included: Bedrock's own limit.
+    pub const CACHE_POINTS: usize = 4;
 }

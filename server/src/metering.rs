@@ -43,10 +43,11 @@ impl Metered {
         }
     }
 
-    /// Settles with Bedrock's own count.
+    /// Settles with Bedrock's own count: every token it bills, cache reads and writes included
+    /// (what the usage's `total_tokens` counts).
     pub fn settle(&mut self, usage: &v1::TokenUsage) {
         if let Some(grant) = self.grant.take() {
-            grant.settle(u64::from(usage.input_tokens) + u64::from(usage.output_tokens));
+            grant.settle(billed_tokens(usage));
         }
     }
 }
@@ -57,5 +58,43 @@ impl Drop for Metered {
             let used = if self.started { self.input_estimate + self.output_bytes.div_ceil(BYTES_PER_TOKEN) } else { 0 };
             grant.settle(used);
         }
+    }
+}
+
+/// The tokens a request is charged: input, cache reads, cache writes and output, as Bedrock counts
+/// them towards its own token quotas.
+fn billed_tokens(usage: &v1::TokenUsage) -> u64 {
+    [usage.input_tokens, usage.cache_read_input_tokens, usage.cache_write_input_tokens, usage.output_tokens]
+        .into_iter()
+        .map(u64::from)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{QuotaLimits, QuotasConfig};
+    use crate::quota::{QuotaRequest, Quotas};
+
+    #[tokio::test(start_paused = true)]
+    async fn prompt_cache_reads_and_writes_are_charged_with_the_rest() {
+        let quotas = Quotas::connect(&QuotasConfig::default()).await;
+        let limits =
+            QuotaLimits { requests_per_minute: None, tokens_per_minute: Some(1000), concurrent_requests: None };
+        let none = QuotaLimits { tokens_per_minute: None, ..limits };
+        let request =
+            |tokens| QuotaRequest { tenant: "t", model: "chat", tenant_limits: &limits, model_limits: &none, tokens };
+        let grant = quotas.acquire(request(100)).await.unwrap();
+        let usage = v1::TokenUsage {
+            input_tokens: 10,
+            output_tokens: 50,
+            total_tokens: 660,
+            cache_read_input_tokens: 500,
+            cache_write_input_tokens: 100,
+        };
+        Metered::new(grant, 10).settle(&usage);
+        // 660 of the minute's 1000 are spent: 340 remain, and no more.
+        assert!(quotas.acquire(request(341)).await.is_err());
+        assert!(quotas.acquire(request(340)).await.is_ok());
     }
 }

@@ -28,7 +28,8 @@ pub const CONNECTIONS_OPEN: &str = "bedrock_gateway_connections_open";
 pub const TIME_TO_FIRST_TOKEN_SECONDS: &str = "bedrock_gateway_time_to_first_token_seconds";
 /// Time from receiving a request to its end, by logical model.
 pub const REQUEST_DURATION_SECONDS: &str = "bedrock_gateway_request_duration_seconds";
-/// Tokens, by logical model, tenant, caller and direction (`input` or `output`).
+/// Tokens, by logical model, tenant, caller and direction (`input`, `output`, and for prompt
+/// caching `cache_read` and `cache_write`).
 pub const TOKENS_TOTAL: &str = "bedrock_gateway_tokens_total";
 /// Bedrock errors, by exception name.
 pub const BEDROCK_ERRORS_TOTAL: &str = "bedrock_gateway_bedrock_errors_total";
@@ -241,11 +242,14 @@ pub struct Finished<'a> {
     pub duration: Duration,
     /// Input and output tokens, when Bedrock reported usage.
     pub tokens: Option<(u64, u64)>,
+    /// Input tokens read from and written to the prompt cache, when Bedrock reported usage.
+    pub cache_tokens: Option<(u64, u64)>,
 }
 
 /// Records a finished request.
 pub fn request_finished(finished: &Finished<'_>) {
-    let Finished { model, version, caller, tenant, refused, code, time_to_first_token, duration, tokens } = *finished;
+    let Finished { model, version, caller, tenant, refused, code, time_to_first_token, duration, tokens, cache_tokens } =
+        *finished;
     INTERVAL.requests.fetch_add(1, Ordering::Relaxed);
     if let Some(tenant) = tenant {
         count_for_tenant(tenant, refused, tokens);
@@ -267,7 +271,11 @@ pub fn request_finished(finished: &Finished<'_>) {
         INTERVAL.time_to_first_token[ttft_slot(ttft)].fetch_add(1, Ordering::Relaxed);
     }
     if let Some((input, output)) = tokens {
-        for (direction, count) in [("input", input), ("output", output)] {
+        let (cache_read, cache_write) = cache_tokens.unwrap_or_default();
+        // The cache's series appear once a request used the cache: most never do.
+        let cache =
+            [("cache_read", cache_read), ("cache_write", cache_write)].into_iter().filter(|&(_, count)| count > 0);
+        for (direction, count) in [("input", input), ("output", output)].into_iter().chain(cache) {
             let labels = [
                 ("model", model.to_owned()),
                 ("tenant", tenant.to_owned()),
@@ -525,7 +533,7 @@ fn describe() {
     describe_counter!(
         TOKENS_TOTAL,
         Unit::Count,
-        "Tokens, by logical model, tenant, caller and direction (input or output)."
+        "Tokens, by logical model, tenant, caller and direction (input, output, cache_read, cache_write)."
     );
     describe_counter!(BEDROCK_ERRORS_TOTAL, Unit::Count, "Bedrock errors, by exception name.");
     describe_counter!(
@@ -608,6 +616,7 @@ mod tests {
             time_to_first_token: Some(Duration::from_millis(250)),
             duration: Duration::from_secs(2),
             tokens: Some((10, 20)),
+            cache_tokens: Some((0, 0)),
         };
         request_finished(&finished);
         rejected(Rejection::Capacity);

@@ -30,7 +30,7 @@ use v1::converse_stream_event::Event;
 use crate::admission::Slot;
 use crate::bedrock::{BedrockStream, classify};
 use crate::catalog::Model;
-use crate::convert::events::{Relayed, relayed};
+use crate::convert::events::{BlockNumbers, Relayed, relayed};
 use crate::convert::structured::ToolAnswer;
 use crate::error::GatewayError;
 use crate::metering::Metered;
@@ -81,6 +81,8 @@ struct Relay {
     bedrock: BedrockStream,
     context: RelayContext,
     phase: Phase,
+    /// The caller's numbers of the content blocks relayed so far.
+    blocks: BlockNumbers,
     first_content_at: Option<Instant>,
     /// Fires at the idle timeout. Reset only when it fires early (events arrived since it was set),
     /// not on every event: a per-event timer costs a timer-wheel insert and removal per token, which
@@ -171,6 +173,7 @@ pub fn relay(bedrock: BedrockStream, context: RelayContext) -> RelayStream {
         idle: Box::pin(tokio::time::sleep_until(now + context.idle_timeout)),
         context,
         phase: Phase::Starting,
+        blocks: BlockNumbers::default(),
         first_content_at: None,
         last_event_at: now,
     };
@@ -337,6 +340,7 @@ impl Relay {
             };
             match (converted, self.phase) {
                 (Relayed::Content(content), _) => {
+                    let Some(content) = self.blocks.renumber(content) else { continue };
                     self.context.metered.relayed(&content);
                     if self.first_content_at.is_none() && matches!(content.event, Some(Event::ContentBlockDelta(_))) {
                         self.first_content_at = Some(Instant::now());

@@ -233,6 +233,8 @@ impl Drop for Record {
             time_to_first_token,
             duration,
             tokens: usage.map(|usage| (u64::from(usage.input_tokens), u64::from(usage.output_tokens))),
+            cache_tokens: usage
+                .map(|usage| (u64::from(usage.cache_read_input_tokens), u64::from(usage.cache_write_input_tokens))),
         });
         let misconfiguration = matches!(self.outcome, Some(Outcome::Failed { misconfiguration: true, .. }));
         macro_rules! request_line {
@@ -247,6 +249,8 @@ impl Drop for Record {
                     stop_reason,
                     input_tokens = usage.map(|usage| usage.input_tokens),
                     output_tokens = usage.map(|usage| usage.output_tokens),
+                    cache_read_input_tokens = usage.map(|usage| usage.cache_read_input_tokens),
+                    cache_write_input_tokens = usage.map(|usage| usage.cache_write_input_tokens),
                     ttft_ms = time_to_first_token.map(|ttft| ttft.as_secs_f64() * 1e3),
                     duration_ms = duration.as_secs_f64() * 1e3,
                     error,

@@ -308,7 +308,8 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         }
         metered.settle(&answer.usage);
         let total = call.log.received_at().elapsed();
-        call.log.succeeded(answer.stop_reason, answer.usage, Some(total));
+        // The whole answer arrives at once: a time to first token would only repeat the total.
+        call.log.succeeded(answer.stop_reason, answer.usage, None);
         let mut response = Response::new(v1::ConverseResponse {
             request_id: call.log.request_id().to_owned(),
             model: model.name.clone(),
@@ -316,10 +317,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
             output: Some(answer.output),
             stop_reason: answer.stop_reason as i32,
             usage: Some(answer.usage),
-            timing: Some(v1::Timing {
-                time_to_first_token: Some(proto_duration(total)),
-                total: Some(proto_duration(total)),
-            }),
+            timing: Some(v1::Timing { time_to_first_token: None, total: Some(proto_duration(total)) }),
         });
         tag_response(response.metadata_mut(), &model);
         Ok(response)

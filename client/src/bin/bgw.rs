@@ -70,6 +70,10 @@ struct Chat {
     /// A system prompt.
     #[arg(long, short)]
     system: Option<String>,
+    /// Put a prompt-cache point after the system prompt, so that later calls with the same one
+    /// read it from the cache (on models with prompt caching).
+    #[arg(long, requires = "system")]
+    cache_system: bool,
     /// The most tokens to generate.
     #[arg(long)]
     max_tokens: Option<u32>,
@@ -227,6 +231,9 @@ async fn run_chat(client: &Client, chat: Chat) -> Result<(), Failure> {
     let mut request = Request::new(chat.model);
     if let Some(system) = chat.system {
         request = request.system(system);
+        if chat.cache_system {
+            request = request.cache_point();
+        }
     }
     request = request.user(prompt.trim_end());
     if let Some(max_tokens) = chat.max_tokens {
@@ -296,8 +303,12 @@ async fn run_chat(client: &Client, chat: Chat) -> Result<(), Failure> {
     }
     if let (Some(reason), Some(usage)) = (stop_reason, usage) {
         let ttft = printer.first_token.map_or("-".to_owned(), |t| format!("{} ms", t.as_millis()));
+        let cache = match (usage.cache_read_input_tokens, usage.cache_write_input_tokens) {
+            (0, 0) => String::new(),
+            (read, written) => format!(" · cache {read} read / {written} written"),
+        };
         eprintln!(
-            "ttft {ttft} · {} in / {} out tokens · {} · {:.2} s",
+            "ttft {ttft} · {} in / {} out tokens{cache} · {} · {:.2} s",
             usage.input_tokens,
             usage.output_tokens,
             stop_reason_name(reason),
@@ -390,6 +401,8 @@ fn event_json(event: &Event) -> serde_json::Value {
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
             "total_tokens": usage.total_tokens,
+            "cache_read_input_tokens": usage.cache_read_input_tokens,
+            "cache_write_input_tokens": usage.cache_write_input_tokens,
             "time_to_first_token_ms": time_to_first_token.map(|d| d.as_millis() as u64),
             "total_ms": total.map(|d| d.as_millis() as u64),
         }),

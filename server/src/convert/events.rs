@@ -23,6 +23,8 @@ pub fn relayed(event: bedrock::ConverseStreamOutput) -> Relayed {
     use bedrock::ConverseStreamOutput as Output;
     match event {
         Output::ContentBlockDelta(delta) => content_delta(delta),
+        // Only a tool-use block has something to say before its first delta; the others begin
+        // with it.
         Output::ContentBlockStart(start) => match start.start {
             Some(bedrock::ContentBlockStart::ToolUse(tool_use)) => {
                 content(Event::ContentBlockStart(v1::ContentBlockStart {
@@ -33,10 +35,7 @@ pub fn relayed(event: bedrock::ConverseStreamOutput) -> Relayed {
                     })),
                 }))
             }
-            _ => content(Event::ContentBlockStart(v1::ContentBlockStart {
-                content_block_index: index(start.content_block_index),
-                start: None,
-            })),
+            _ => Relayed::Skip,
         },
         Output::ContentBlockStop(stop) => content(Event::ContentBlockStop(v1::ContentBlockStop {
             content_block_index: index(stop.content_block_index),
@@ -67,6 +66,41 @@ fn content_delta(event: bedrock::ContentBlockDeltaEvent) -> Relayed {
         content_block_index: index(event.content_block_index),
         delta: Some(delta),
     }))
+}
+
+/// The caller's numbering of an answer's content blocks. Bedrock numbers every block it produces,
+/// but a block none of whose events reach the caller (a kind this API does not carry) must leave
+/// no trace: no `content_block_stop` of its own, and no gap in the numbers of the others. So a
+/// block is numbered when its first event is relayed, from 0, which is also its position in the
+/// content of a Converse answer.
+#[derive(Debug, Default)]
+pub struct BlockNumbers {
+    /// Bedrock's index of each block the caller has seen, in the caller's order.
+    seen: Vec<u32>,
+}
+
+impl BlockNumbers {
+    /// Renumbers a content event for the caller; `None` for the stop of a block the caller never
+    /// saw.
+    pub fn renumber(&mut self, mut event: v1::ConverseStreamEvent) -> Option<v1::ConverseStreamEvent> {
+        let (index, opens) = match &mut event.event {
+            Some(Event::ContentBlockStart(start)) => (&mut start.content_block_index, true),
+            Some(Event::ContentBlockDelta(delta)) => (&mut delta.content_block_index, true),
+            Some(Event::ContentBlockStop(stop)) => (&mut stop.content_block_index, false),
+            _ => return Some(event),
+        };
+        // The block of the last event is the likeliest, so the search starts from the end.
+        let number = match self.seen.iter().rposition(|&seen| seen == *index) {
+            Some(number) => number,
+            None if opens => {
+                self.seen.push(*index);
+                self.seen.len() - 1
+            }
+            None => return None,
+        };
+        *index = u32::try_from(number).unwrap_or(u32::MAX);
+        Some(event)
+    }
 }
 
 fn content(event: Event) -> Relayed {
@@ -125,6 +159,59 @@ mod tests {
             delta: Some(v1::content_block_delta::Delta::Text("hi".into())),
         }));
         assert_eq!(relayed(event), expected);
+    }
+
+    fn delta(index: i32) -> bedrock::ConverseStreamOutput {
+        bedrock::ConverseStreamOutput::ContentBlockDelta(
+            bedrock::ContentBlockDeltaEvent::builder()
+                .content_block_index(index)
+                .delta(bedrock::ContentBlockDelta::Text("x".into()))
+                .build()
+                .unwrap(),
+        )
+    }
+
+    fn stop(index: i32) -> bedrock::ConverseStreamOutput {
+        bedrock::ConverseStreamOutput::ContentBlockStop(
+            bedrock::ContentBlockStopEvent::builder().content_block_index(index).build().unwrap(),
+        )
+    }
+
+    #[test]
+    fn only_tool_use_blocks_start_with_a_content_block_start() {
+        let start = |start: Option<bedrock::ContentBlockStart>| {
+            bedrock::ConverseStreamOutput::ContentBlockStart(
+                bedrock::ContentBlockStartEvent::builder().content_block_index(0).set_start(start).build().unwrap(),
+            )
+        };
+        assert_eq!(relayed(start(None)), Relayed::Skip, "a text or reasoning block begins with its first delta");
+        let tool = bedrock::ToolUseBlockStart::builder().tool_use_id("t1").name("search").build().unwrap();
+        assert!(matches!(
+            relayed(start(Some(bedrock::ContentBlockStart::ToolUse(tool)))),
+            Relayed::Content(v1::ConverseStreamEvent { event: Some(Event::ContentBlockStart(_)) })
+        ));
+    }
+
+    #[test]
+    fn blocks_the_caller_never_saw_leave_no_stop_and_no_gap() {
+        let mut numbers = BlockNumbers::default();
+        let mut renumbered = |event| match relayed(event) {
+            Relayed::Content(content) => numbers.renumber(content).map(|content| match content.event {
+                Some(Event::ContentBlockDelta(delta)) => ("delta", delta.content_block_index),
+                Some(Event::ContentBlockStop(stop)) => ("stop", stop.content_block_index),
+                other => panic!("{other:?}"),
+            }),
+            other => panic!("{other:?}"),
+        };
+        // Block 0 had only deltas this API does not carry: its stop is not sent, and block 1 is
+        // the caller's block 0.
+        assert_eq!(renumbered(stop(0)), None);
+        assert_eq!(renumbered(delta(1)), Some(("delta", 0)));
+        assert_eq!(renumbered(delta(1)), Some(("delta", 0)));
+        assert_eq!(renumbered(stop(1)), Some(("stop", 0)));
+        assert_eq!(renumbered(delta(3)), Some(("delta", 1)));
+        assert_eq!(renumbered(stop(2)), None);
+        assert_eq!(renumbered(stop(3)), Some(("stop", 1)));
     }
 
     #[test]

@@ -124,6 +124,7 @@ pub fn require_model_name(request: &v1::ConverseRequest) -> Result<()> {
 /// Validates `request` for `model` and converts it to Bedrock's types, moving its contents.
 pub fn to_bedrock(request: v1::ConverseRequest, model: &Model) -> Result<BedrockRequest> {
     check_limits(&request)?;
+    let cache_points = check_cache_points(&request, model)?;
     let v1::ConverseRequest {
         messages: conversation,
         system: prompts,
@@ -151,17 +152,15 @@ pub fn to_bedrock(request: v1::ConverseRequest, model: &Model) -> Result<Bedrock
     };
     let messages = messages(conversation, &mut json_budget)?;
     let mut system = system(prompts)?;
-    // A cache point caches everything before it, so it goes after the last block of its part, and
-    // only where there is something to cache.
-    if model.prompt_caching.after_system && !system.is_empty() {
+    if cache_points.after_system {
         system.push(bedrock::SystemContentBlock::CachePoint(cache_point()));
     }
-    if model.prompt_caching.after_tools
+    if cache_points.after_tools
         && let Some(tools) = &mut tool_config
     {
         tools.tools.push(bedrock::Tool::CachePoint(cache_point()));
     }
-    Ok(BedrockRequest {
+    let mut converted = BedrockRequest {
         messages,
         system,
         inference: inference(inference_config, model, reasoning)?,
@@ -169,7 +168,101 @@ pub fn to_bedrock(request: v1::ConverseRequest, model: &Model) -> Result<Bedrock
         additional_fields: reasoning.map(|reasoning| vec![reasoning.field()]).unwrap_or_default(),
         output_config,
         answer_in_tool,
-    })
+    };
+    if cache_points.from_caller > 0 && !model.prompt_caching() {
+        drop_cache_points(&mut converted);
+    }
+    Ok(converted)
+}
+
+/// The cache points a request ends up with besides the caller's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CachePoints {
+    /// How many the caller put.
+    from_caller: usize,
+    /// The model adds one after the system prompt.
+    after_system: bool,
+    /// The model adds one after the tools.
+    after_tools: bool,
+}
+
+/// Checks the caller's cache points where Bedrock would refuse them: one that caches nothing (a
+/// message's or the system prompt's first block, or right after another), and more than
+/// [`limits::CACHE_POINTS`] in all, counting those the model adds. A model adds its automatic
+/// points only where there is something to cache and the caller has not put one already. The
+/// rules hold on every model, so a request valid on one alias is valid on all of them.
+fn check_cache_points(request: &v1::ConverseRequest, model: &Model) -> Result<CachePoints> {
+    use v1::content_block::Block;
+    use v1::system_block::Block as System;
+    // In Bedrock's order of the prompt: tools, system, messages.
+    let mut fields = Vec::new();
+    let tools = request.tool_config.as_ref();
+    if tools.is_some_and(|tools| tools.cache_point.is_some()) {
+        fields.push("tool_config.cache_point".to_owned());
+    }
+    let system_points = request.system.iter().map(|block| matches!(block.block, Some(System::CachePoint(_))));
+    check_placement(system_points, || "system".to_owned(), "the system prompt's", &mut fields)?;
+    for (index, message) in request.messages.iter().enumerate() {
+        let points = message.content.iter().map(|block| matches!(block.block, Some(Block::CachePoint(_))));
+        check_placement(points, || format!("messages[{index}].content"), "a message's", &mut fields)?;
+    }
+    let system_ends_cached =
+        request.system.last().is_some_and(|block| matches!(block.block, Some(System::CachePoint(_))));
+    let points = CachePoints {
+        from_caller: fields.len(),
+        after_system: model.prompt_caching.after_system && !request.system.is_empty() && !system_ends_cached,
+        after_tools: model.prompt_caching.after_tools && tools.is_some_and(|tools| tools.cache_point.is_none()),
+    };
+    let automatic = usize::from(points.after_system) + usize::from(points.after_tools);
+    let total = fields.len() + automatic;
+    if total > limits::CACHE_POINTS {
+        let added = match automatic {
+            0 => String::new(),
+            _ => format!(", counting the {automatic} that model {:?} adds", model.name),
+        };
+        // The first point beyond the limit is the one named.
+        let field = fields.swap_remove(limits::CACHE_POINTS - automatic);
+        let reason = format!("{total} cache points{added}; at most {} are allowed in a request", limits::CACHE_POINTS);
+        return Err(invalid(field, reason));
+    }
+    Ok(points)
+}
+
+/// Refuses a cache point first in the list (`list` names it) or right after another one; adds the
+/// field of each to `fields`.
+fn check_placement(
+    points: impl Iterator<Item = bool>,
+    list: impl Fn() -> String,
+    whose: &str,
+    fields: &mut Vec<String>,
+) -> Result<()> {
+    let mut previous = None;
+    for (index, point) in points.enumerate() {
+        if point {
+            let field = format!("{}[{index}].cache_point", list());
+            match previous {
+                None => return Err(invalid(field, format!("cannot be {whose} first block: it would cache nothing"))),
+                Some(true) => {
+                    return Err(invalid(field, "follows another cache point: it would cache nothing more"));
+                }
+                Some(false) => fields.push(field),
+            }
+        }
+        previous = Some(point);
+    }
+    Ok(())
+}
+
+/// Removes the caller's cache points, for a model without prompt caching: they are hints, which
+/// such a model's Bedrock call need not take.
+fn drop_cache_points(request: &mut BedrockRequest) {
+    request.system.retain(|block| !matches!(block, bedrock::SystemContentBlock::CachePoint(_)));
+    for message in &mut request.messages {
+        message.content.retain(|block| !matches!(block, bedrock::ContentBlock::CachePoint(_)));
+    }
+    if let Some(tools) = &mut request.tool_config {
+        tools.tools.retain(|tool| !matches!(tool, bedrock::Tool::CachePoint(_)));
+    }
 }
 
 /// Checks every count the limits bound, and the metadata, before anything is converted.
@@ -233,18 +326,29 @@ fn messages(messages: Vec<v1::Message>, json_budget: &mut Budget) -> Result<Vec<
     if messages.is_empty() {
         return Err(invalid("messages", "at least one message is required"));
     }
+    let mut previous = None;
     messages
         .into_iter()
         .enumerate()
         .map(|(index, message)| {
             let field = format!("messages[{index}]");
-            let role = match v1::Role::try_from(message.role) {
-                Ok(v1::Role::User) => bedrock::ConversationRole::User,
-                Ok(v1::Role::Assistant) => bedrock::ConversationRole::Assistant,
+            let (role, name) = match v1::Role::try_from(message.role) {
+                Ok(v1::Role::User) => (bedrock::ConversationRole::User, "ROLE_USER"),
+                Ok(v1::Role::Assistant) => (bedrock::ConversationRole::Assistant, "ROLE_ASSISTANT"),
                 _ => return Err(invalid(format!("{field}.role"), "required: ROLE_USER or ROLE_ASSISTANT")),
             };
             if index == 0 && role != bedrock::ConversationRole::User {
                 return Err(invalid(format!("{field}.role"), "the first message must be from the user (ROLE_USER)"));
+            }
+            // Bedrock refuses two turns of one role in a row.
+            if previous.replace(name) == Some(name) {
+                return Err(invalid(
+                    format!("{field}.role"),
+                    format!(
+                        "{name} twice in a row; messages must alternate between ROLE_USER and ROLE_ASSISTANT \
+                         (put both parts in one message)"
+                    ),
+                ));
             }
             if message.content.is_empty() {
                 return Err(invalid(format!("{field}.content"), "at least one content block is required"));
@@ -265,7 +369,10 @@ fn messages(messages: Vec<v1::Message>, json_budget: &mut Budget) -> Result<Vec<
 fn content_block(block: v1::ContentBlock, field: &str, json_budget: &mut Budget) -> Result<bedrock::ContentBlock> {
     use v1::content_block::Block;
     match block.block {
-        None => Err(invalid(field, "empty: set one of text, image, document, tool_use, tool_result, reasoning")),
+        None => Err(invalid(
+            field,
+            "empty: set one of text, image, document, tool_use, tool_result, reasoning, cache_point",
+        )),
         Some(Block::Text(text)) => Ok(bedrock::ContentBlock::Text(non_empty(text, &format!("{field}.text"))?)),
         Some(Block::Image(image)) => Ok(bedrock::ContentBlock::Image(image_block(image, &format!("{field}.image"))?)),
         Some(Block::Document(document)) => {
@@ -380,7 +487,9 @@ fn tool_result_block(
         let item_field = format!("{field}.content[{index}]");
         let converted = match item.content {
             None => return Err(invalid(item_field, "empty: set one of text, json, image, document")),
-            Some(Content::Text(text)) => bedrock::ToolResultContentBlock::Text(text),
+            Some(Content::Text(text)) => {
+                bedrock::ToolResultContentBlock::Text(non_empty(text, &format!("{item_field}.text"))?)
+            }
             Some(Content::Json(text)) => {
                 bedrock::ToolResultContentBlock::Json(json_value(&text, &format!("{item_field}.json"), json_budget)?)
             }
@@ -524,6 +633,9 @@ fn tool_config(config: v1::ToolConfig, json_budget: &mut Budget) -> Result<bedro
             spec = spec.strict(true);
         }
         builder = builder.tools(bedrock::Tool::ToolSpec(built(&field, spec.build())?));
+    }
+    if let Some(point) = &config.cache_point {
+        builder = builder.tools(bedrock::Tool::CachePoint(cache_point_with(point)));
     }
     if let Some(choice) = config.tool_choice.and_then(|choice| choice.choice) {
         use v1::tool_choice::Choice;
@@ -753,6 +865,143 @@ pub(super) mod tests {
         // Nothing to cache, no cache point.
         let bare = to_bedrock(request(), &caching).unwrap();
         assert!(bare.system.is_empty() && bare.tool_config.is_none());
+    }
+
+    fn point() -> v1::CachePoint {
+        v1::CachePoint { ttl: 0 }
+    }
+
+    fn cached(ttl: v1::CacheTtl) -> v1::ContentBlock {
+        v1::ContentBlock { block: Some(v1::content_block::Block::CachePoint(v1::CachePoint { ttl: ttl as i32 })) }
+    }
+
+    fn system_text(text: &str) -> v1::SystemBlock {
+        v1::SystemBlock { block: Some(v1::system_block::Block::Text(text.into())) }
+    }
+
+    fn system_point() -> v1::SystemBlock {
+        v1::SystemBlock { block: Some(v1::system_block::Block::CachePoint(point())) }
+    }
+
+    fn caching() -> Model {
+        Model { capabilities: CapabilitiesConfig { prompt_caching: Some(true), ..Default::default() }, ..model() }
+    }
+
+    fn refusal(request: v1::ConverseRequest, model: &Model) -> (String, String) {
+        match to_bedrock(request, model) {
+            Err(GatewayError::InvalidArgument { field, reason }) => (field, reason),
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        }
+    }
+
+    /// A request with a cache point in the tools, the system prompt and the message.
+    fn with_cache_points() -> v1::ConverseRequest {
+        with(|r| {
+            r.system = vec![system_text("s"), system_point()];
+            r.tool_config =
+                Some(v1::ToolConfig { tools: vec![tool("t")], tool_choice: None, cache_point: Some(point()) });
+            r.messages[0].content.extend([cached(v1::CacheTtl::OneHour), text("question")]);
+        })
+    }
+
+    #[test]
+    fn callers_cache_points_reach_a_caching_model_with_their_ttl() {
+        let converted = to_bedrock(with_cache_points(), &caching()).unwrap();
+        let bedrock::SystemContentBlock::CachePoint(system) = &converted.system[1] else { panic!("{converted:?}") };
+        assert_eq!((system.r#type(), system.ttl()), (&bedrock::CachePointType::Default, None));
+        let bedrock::ContentBlock::CachePoint(message) = &converted.messages[0].content[1] else { panic!() };
+        assert_eq!(message.ttl(), Some(&bedrock::CacheTtl::OneHour));
+        let tools = converted.tool_config.unwrap().tools;
+        assert!(matches!(tools.as_slice(), [bedrock::Tool::ToolSpec(_), bedrock::Tool::CachePoint(_)]), "{tools:?}");
+    }
+
+    #[test]
+    fn cache_points_are_dropped_for_a_model_without_prompt_caching() {
+        let converted = to_bedrock(with_cache_points(), &model()).unwrap();
+        assert_eq!(converted.system.len(), 1);
+        assert!(matches!(
+            converted.messages[0].content.as_slice(),
+            [bedrock::ContentBlock::Text(_), bedrock::ContentBlock::Text(_)]
+        ));
+        assert_eq!(converted.tool_config.unwrap().tools.len(), 1);
+    }
+
+    #[test]
+    fn the_models_cache_points_are_not_added_where_the_caller_put_one() {
+        let automatic =
+            Model { prompt_caching: PromptCachingConfig { after_system: true, after_tools: true }, ..caching() };
+        let converted = to_bedrock(with_cache_points(), &automatic).unwrap();
+        assert_eq!(converted.system.len(), 2, "{:?}", converted.system);
+        assert_eq!(converted.tool_config.unwrap().tools.len(), 2);
+    }
+
+    #[test]
+    fn cache_points_that_cache_nothing_are_refused() {
+        let leading = with(|r| r.messages[0].content.insert(0, cached(v1::CacheTtl::Unspecified)));
+        let (field, reason) = refusal(leading, &caching());
+        assert_eq!(field, "messages[0].content[0].cache_point");
+        assert!(reason.contains("first block"), "{reason}");
+        let doubled = with(|r| r.messages[0].content.extend(vec![cached(v1::CacheTtl::Unspecified); 2]));
+        assert_eq!(refusal(doubled, &model()).0, "messages[0].content[2].cache_point", "on every model");
+        let system_first = with(|r| r.system = vec![system_point(), system_text("s")]);
+        assert_eq!(refusal(system_first, &caching()).0, "system[0].cache_point");
+    }
+
+    #[test]
+    fn at_most_four_cache_points_counting_the_models_own() {
+        let points = |count: usize| {
+            with(|r| {
+                r.messages[0].content =
+                    (0..count).flat_map(|_| [text("part"), cached(v1::CacheTtl::Unspecified)]).collect();
+            })
+        };
+        assert!(to_bedrock(points(4), &caching()).is_ok());
+        let (field, reason) = refusal(points(5), &caching());
+        assert_eq!(field, "messages[0].content[9].cache_point");
+        assert!(reason.contains("5 cache points; at most 4"), "{reason}");
+        let automatic =
+            Model { prompt_caching: PromptCachingConfig { after_system: true, after_tools: false }, ..caching() };
+        let with_system =
+            |count| with(|r| *r = v1::ConverseRequest { system: vec![system_text("s")], ..points(count) });
+        assert!(to_bedrock(with_system(3), &automatic).is_ok());
+        let (field, reason) = refusal(with_system(4), &automatic);
+        assert_eq!(field, "messages[0].content[7].cache_point");
+        assert!(reason.contains(r#"counting the 1 that model "chat" adds"#), "{reason}");
+    }
+
+    #[test]
+    fn messages_must_alternate_roles() {
+        let twice = with(|r| r.messages.push(user(vec![text("again")])));
+        let (field, reason) = refusal(twice, &model());
+        assert_eq!(field, "messages[1].role");
+        assert!(reason.contains("ROLE_USER twice in a row; messages must alternate"), "{reason}");
+    }
+
+    #[test]
+    fn tool_result_items_must_not_be_empty() {
+        let result = |item: Option<v1::tool_result_content::Content>, items: usize| {
+            with(|r| {
+                r.messages[0].content = vec![v1::ContentBlock {
+                    block: Some(v1::content_block::Block::ToolResult(v1::ToolResultBlock {
+                        tool_use_id: "t1".into(),
+                        content: vec![v1::ToolResultContent { content: item }; items],
+                        status: 0,
+                    })),
+                }];
+            })
+        };
+        use v1::tool_result_content::Content;
+        let field = |request| refusal(request, &model()).0;
+        assert_eq!(
+            field(result(Some(Content::Text(String::new())), 1)),
+            "messages[0].content[0].tool_result.content[0].text"
+        );
+        assert_eq!(
+            field(result(Some(Content::Json(" ".into())), 1)),
+            "messages[0].content[0].tool_result.content[0].json"
+        );
+        assert_eq!(field(result(None, 1)), "messages[0].content[0].tool_result.content[0]");
+        assert_eq!(field(result(None, 0)), "messages[0].content[0].tool_result.content");
     }
 
     #[test]
