@@ -67,4 +67,6 @@ pub mod limits {
     pub const METADATA_VALUE_CHARS: usize = 256;
     /// Characters in a tool's name (at least 1), as Bedrock allows.
     pub const TOOL_NAME_CHARS: usize = 64;
+    /// Characters in one of an EmbedRequest's `texts` (at least 1).
+    pub const EMBED_TEXT_CHARS: usize = 50_000;
 }
