@@ -96,3 +96,15 @@ pub fn sample_models() -> std::collections::BTreeMap<String, ModelConfig> {
         .map(|(name, model)| (name.to_owned(), model))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_catalog_is_valid() {
+        let mut config = Config::default();
+        config.models = sample_models();
+        config.validate().unwrap();
+    }
+}
