@@ -103,8 +103,6 @@ mod tests {
 
     #[test]
     fn the_sample_catalog_is_valid() {
-        let mut config = Config::default();
-        config.models = sample_models();
-        config.validate().unwrap();
+        Config { models: sample_models(), ..Config::default() }.validate().unwrap();
     }
 }

@@ -496,14 +496,17 @@ async fn run_models(client: &Client, json: bool) -> Result<(), Failure> {
         return Ok(());
     }
     let width = models.iter().map(|m| m.name.len()).max().unwrap_or(0).max(4);
+    let summaries: Vec<String> =
+        models.iter().map(|model| model.capabilities.as_ref().map(capabilities_summary).unwrap_or_default()).collect();
+    let summary_width = summaries.iter().map(String::len).max().unwrap_or(0).max(12);
     write(
         &mut out,
         format!(
-            "{:width$}  {:9}  {:10}  {:>10}  {:40}  {}",
+            "{:width$}  {:9}  {:10}  {:>10}  {:summary_width$}  {}",
             "NAME", "KIND", "STATE", "MAX TOKENS", "CAPABILITIES", "DESCRIPTION"
         ),
     )?;
-    for model in models {
+    for (model, capabilities) in models.into_iter().zip(summaries) {
         let mut description = model.description.clone();
         if !model.replacement.is_empty() {
             description.push_str(&format!(" (use {} instead", model.replacement));
@@ -514,11 +517,10 @@ async fn run_models(client: &Client, json: bool) -> Result<(), Failure> {
         }
         let state = state_name(model.state());
         let kind = kind_name(model.kind());
-        let capabilities = model.capabilities.as_ref().map(capabilities_summary).unwrap_or_default();
         write(
             &mut out,
             format!(
-                "{:width$}  {kind:9}  {state:10}  {:>10}  {capabilities:40}  {description}",
+                "{:width$}  {kind:9}  {state:10}  {:>10}  {capabilities:summary_width$}  {description}",
                 model.name, model.max_tokens_cap
             ),
         )?;
