@@ -2,7 +2,8 @@
 //!
 //! The generated message is faithful to the wire format (nested `oneof`s, optional fields, enums
 //! as integers), which makes even "ask `chat` this question" a dozen lines. [`Request`] covers the
-//! everyday shapes: system prompt, conversation turns, sampling settings, tools and tool results.
+//! everyday shapes: system prompt, conversation turns, sampling settings, reasoning, JSON answers,
+//! tools and tool results.
 //! Anything it does not cover can still be set on the message itself ([`Request::into_proto`], or
 //! pass a [`v1::ConverseRequest`] wherever a [`Request`] is accepted).
 
@@ -120,6 +121,55 @@ impl Request {
         self
     }
 
+    /// Offers a strict tool: the model's input for it always conforms to `input_schema_json`.
+    /// Only models with structured output take strict tools (`bgw models` shows which); the
+    /// others refuse the request with INVALID_ARGUMENT.
+    #[must_use]
+    pub fn strict_tool(
+        self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        input_schema_json: impl Into<String>,
+    ) -> Request {
+        let mut request = self.tool(name, description, input_schema_json);
+        if let Some(tool) = request.proto.tool_config.as_mut().and_then(|tools| tools.tools.last_mut()) {
+            tool.strict = Some(true);
+        }
+        request
+    }
+
+    /// Asks the model to reason before it answers, this hard. The reasoning arrives as
+    /// [`Event::Reasoning`](crate::Event::Reasoning) (or
+    /// [`Event::RedactedReasoning`](crate::Event::RedactedReasoning)) before the text. Models
+    /// without reasoning refuse it with INVALID_ARGUMENT, unless the platform team set them to
+    /// ignore it.
+    #[must_use]
+    pub fn reasoning(mut self, effort: v1::ReasoningEffort) -> Request {
+        self.proto.reasoning.get_or_insert_with(Default::default).effort = effort as i32;
+        self
+    }
+
+    /// Caps the tokens spent reasoning (at least 1,024, below `max_tokens`), for models that take a
+    /// budget; it takes precedence over [`Request::reasoning`]'s effort there, and models that take
+    /// an effort use the effort. Without `max_tokens`, the gateway raises it to make room.
+    #[must_use]
+    pub fn reasoning_budget(mut self, tokens: u32) -> Request {
+        self.proto.reasoning.get_or_insert_with(Default::default).budget_tokens = Some(tokens);
+        self
+    }
+
+    /// Asks for an answer whose text is one JSON value conforming to `schema_json`, a JSON Schema
+    /// object as text; `name` (letters, digits, `_`, `-`) names the format. Only models with
+    /// structured output take it.
+    #[must_use]
+    pub fn json_schema(mut self, name: impl Into<String>, schema_json: impl Into<String>) -> Request {
+        let format =
+            v1::JsonSchemaFormat { name: name.into(), description: String::new(), schema_json: schema_json.into() };
+        self.proto.response_format =
+            Some(v1::ResponseFormat { format: Some(v1::response_format::Format::JsonSchema(format)) });
+        self
+    }
+
     /// Makes the model use the tool `name` (offered with [`Request::tool`]).
     #[must_use]
     pub fn force_tool(mut self, name: impl Into<String>) -> Request {
@@ -185,5 +235,27 @@ mod tests {
         assert_eq!(tools.tools[0].name, "weather");
         assert_eq!(tools.tool_choice.unwrap().choice, Some(v1::tool_choice::Choice::Tool("weather".into())));
         assert!(matches!(&proto.messages[1].content[0].block, Some(Block::ToolResult(r)) if r.tool_use_id == "t1"));
+    }
+
+    #[test]
+    fn builds_reasoning_formats_and_strict_tools() {
+        let proto = Request::new("chat")
+            .user("plan a trip")
+            .reasoning(v1::ReasoningEffort::High)
+            .reasoning_budget(2048)
+            .json_schema("trip", r#"{"type":"object"}"#)
+            .tool("plain", "d", r#"{"type":"object"}"#)
+            .strict_tool("exact", "d", r#"{"type":"object"}"#)
+            .into_proto();
+        assert_eq!(
+            proto.reasoning,
+            Some(v1::ReasoningConfig { effort: v1::ReasoningEffort::High as i32, budget_tokens: Some(2048) })
+        );
+        let Some(v1::response_format::Format::JsonSchema(format)) = proto.response_format.unwrap().format else {
+            panic!("a JSON schema format")
+        };
+        assert_eq!((format.name.as_str(), format.schema_json.as_str()), ("trip", r#"{"type":"object"}"#));
+        let tools = proto.tool_config.unwrap().tools;
+        assert_eq!((tools[0].strict, tools[1].strict), (None, Some(true)));
     }
 }

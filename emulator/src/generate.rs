@@ -7,6 +7,8 @@
 
 use std::fmt::Write as _;
 
+use serde_json::Value;
+
 /// Words the answers are made of. Each carries the leading space it has when
 /// it is not the first token, so tokens can be handed out as `&'static str`.
 const VOCABULARY: [&str; 64] = [
@@ -81,6 +83,11 @@ const VOCABULARY: [&str; 64] = [
 pub const TOOL_PREAMBLE: &str = "Let me use a tool.";
 const TOOL_PREAMBLE_TOKENS: [&str; 5] = ["Let", " me", " use", " a", " tool."];
 
+/// The reasoning the emulator writes before its answer when asked to reason; its tokens are the
+/// words of this sentence, with a leading space on all but the first.
+pub const REASONING_TEXT: &str = "Let me think this through.";
+const REASONING_TOKENS: [&str; 5] = ["Let", " me", " think", " this", " through."];
+
 /// Stop reason for an answer that ran to its natural length.
 pub(crate) const END_TURN: &str = "end_turn";
 /// Stop reason for an answer cut at `maxTokens`.
@@ -143,6 +150,86 @@ pub fn expected_tool_input(last_user_text: &str) -> String {
     json
 }
 
+/// The complete JSON input of the tool call the emulator makes for a prompt to a tool whose
+/// input schema is `schema`: [`expected_json`] when the schema lists `properties`, else
+/// [`expected_tool_input`].
+pub fn expected_tool_input_for(schema: Option<&Value>, last_user_text: &str) -> String {
+    match schema {
+        Some(schema) if schema.get("properties").is_some_and(|p| p.as_object().is_some_and(|p| !p.is_empty())) => {
+            expected_json(schema, last_user_text)
+        }
+        _ => expected_tool_input(last_user_text),
+    }
+}
+
+/// The JSON the emulator generates for a JSON schema (native structured output, and the input of
+/// tools whose schema lists properties): an object has every one of its properties, an array one
+/// item, an enum its first value, a `const` its value, `anyOf`/`oneOf`/`allOf` their first
+/// schema; strings are the last user text, integers 1, numbers 1.5, booleans true, anything else
+/// null. Compact, keys in `serde_json`'s map order.
+pub fn expected_json(schema: &Value, last_user_text: &str) -> String {
+    sample(schema, last_user_text, 0).to_string()
+}
+
+/// Nesting beyond this is generated as null, so a recursive schema still gets an answer.
+const MAX_SAMPLE_DEPTH: usize = 16;
+
+fn sample(schema: &Value, text: &str, depth: usize) -> Value {
+    if depth > MAX_SAMPLE_DEPTH {
+        return Value::Null;
+    }
+    if let Some(value) = schema.get("const") {
+        return value.clone();
+    }
+    if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|values| values.first()) {
+        return first.clone();
+    }
+    for combinator in ["anyOf", "oneOf", "allOf"] {
+        if let Some(first) = schema.get(combinator).and_then(Value::as_array).and_then(|schemas| schemas.first()) {
+            return sample(first, text, depth + 1);
+        }
+    }
+    let ty = match schema.get("type") {
+        Some(Value::String(ty)) => ty.as_str(),
+        Some(Value::Array(types)) => types.iter().filter_map(Value::as_str).find(|ty| *ty != "null").unwrap_or("null"),
+        _ if schema.get("properties").is_some() => "object",
+        _ => "null",
+    };
+    match ty {
+        "object" => Value::Object(
+            schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .map(|(name, property)| (name.clone(), sample(property, text, depth + 1)))
+                .collect(),
+        ),
+        "array" => Value::Array(schema.get("items").map(|items| sample(items, text, depth + 1)).into_iter().collect()),
+        "string" => Value::from(text),
+        "integer" => Value::from(1),
+        "number" => Value::from(1.5),
+        "boolean" => Value::Bool(true),
+        _ => Value::Null,
+    }
+}
+
+/// The signature of the reasoning the emulator writes for a prompt.
+pub fn expected_reasoning_signature(last_user_text: &str) -> String {
+    let mut signature = String::with_capacity(20);
+    // Writing to a String cannot fail.
+    let _ = write!(signature, "sig_{:016x}", fnv1a(last_user_text.as_bytes()).rotate_left(17));
+    signature
+}
+
+/// The redacted reasoning the emulator writes for a prompt with a word starting with "redact":
+/// opaque bytes, not UTF-8.
+pub fn expected_redacted_reasoning(last_user_text: &str) -> Vec<u8> {
+    let mut redacted = vec![0xff, 0x00, b'r', b'e', b'd'];
+    redacted.extend_from_slice(&fnv1a(last_user_text.as_bytes()).to_be_bytes());
+    redacted
+}
+
 /// The `toolUseId` of the tool call the emulator makes for a prompt.
 pub fn expected_tool_use_id(last_user_text: &str) -> String {
     let mut id = String::with_capacity(24);
@@ -158,6 +245,8 @@ pub(crate) enum TokenSource {
     Prompt { seed: u64 },
     /// The words of [`TOOL_PREAMBLE`].
     ToolPreamble,
+    /// The words of [`REASONING_TEXT`].
+    Reasoning,
 }
 
 impl TokenSource {
@@ -174,10 +263,12 @@ impl TokenSource {
                 if index == 0 { &word[1..] } else { word }
             }
             TokenSource::ToolPreamble => TOOL_PREAMBLE_TOKENS[index],
+            TokenSource::Reasoning => REASONING_TOKENS[index],
         }
     }
 
     pub(crate) const TOOL_PREAMBLE_LEN: usize = TOOL_PREAMBLE_TOKENS.len();
+    pub(crate) const REASONING_LEN: usize = REASONING_TOKENS.len();
 }
 
 /// How many tokens an answer has and why it stops.
@@ -303,6 +394,33 @@ mod tests {
         assert_eq!(cut.stop_reason, "stop_sequence");
         let (len, reason) = answer_length(&TokenSource::for_prompt("hello"), None, 8, &[stop]);
         assert_eq!((len, reason), (first, "stop_sequence"));
+    }
+
+    #[test]
+    fn json_follows_the_schema() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "days": {"type": "integer"},
+                "score": {"type": ["number", "null"]},
+                "tags": {"type": "array", "items": {"enum": ["warm", "cold"]}},
+                "sunny": {"type": "boolean"},
+                "where": {"anyOf": [{"type": "object", "properties": {"lat": {"type": "number"}}}, {"type": "null"}]},
+                "kind": {"const": "forecast"}
+            }
+        });
+        let json: Value = serde_json::from_str(&expected_json(&schema, "Oslo")).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"city": "Oslo", "days": 1, "score": 1.5, "tags": ["warm"], "sunny": true,
+                "where": {"lat": 1.5}, "kind": "forecast"})
+        );
+        let free = serde_json::json!({"type": "object"});
+        assert_eq!(expected_tool_input_for(Some(&free), "hi"), expected_tool_input("hi"));
+        assert_eq!(expected_tool_input_for(None, "hi"), expected_tool_input("hi"));
+        let recursive = serde_json::json!({"type": "array", "items": {"$ref": "#"}});
+        assert_eq!(expected_json(&recursive, "x"), "[null]");
     }
 
     #[test]

@@ -37,10 +37,30 @@
 //!   `toolUse` block (index 1) for the `toolChoice` tool or else the first
 //!   tool, with id [`expected_tool_use_id`] and input
 //!   [`expected_tool_input`] streamed in three fragments; stop reason
-//!   `tool_use`.
+//!   `tool_use`. A forced tool (`toolChoice` `any` or `tool`) comes without
+//!   the preamble, as Anthropic's models answer, in the first block after
+//!   any reasoning. A tool whose input schema lists `properties` gets an
+//!   input generated from the schema ([`expected_tool_input_for`]).
+//! - **Reasoning**: when `additionalModelRequestFields` asks for it
+//!   (`thinking` with `type` `enabled`, whose `budget_tokens` must be at
+//!   least 1024 and below `maxTokens`, or `reasoning_effort`), a reasoning
+//!   block comes first (index 0; the other blocks move up by one): the
+//!   tokens of [`REASONING_TEXT`] as `reasoningContent.text` deltas, then a
+//!   `reasoningContent.signature` delta ([`expected_reasoning_signature`]);
+//!   or, when the last user text has a word starting with "redact", one
+//!   `reasoningContent.redactedContent` delta
+//!   ([`expected_redacted_reasoning`], base64 on the wire). Converse answers
+//!   the same as a `reasoningContent` block. `reasoningContent` blocks sent
+//!   back must be in assistant messages and hold `reasoningText` with text
+//!   or valid base64 `redactedContent`.
+//! - **Structured output**: with `outputConfig.textFormat` (type
+//!   `json_schema`, the schema a JSON object in
+//!   `structure.jsonSchema.schema`) and no tool call, the text is
+//!   [`expected_json`] of the schema, streamed in three fragments, stop
+//!   reason `end_turn`.
 //! - **Usage**: `inputTokens` is the number of whitespace-separated words in
 //!   all text blocks of the system prompt and all messages (at least 1);
-//!   `outputTokens` is the number of deltas (text tokens plus tool input
+//!   `outputTokens` is the number of deltas (reasoning, text and tool input
 //!   fragments); `totalTokens` their sum.
 //! - **Pacing**: [`EmulatorConfig::time_to_first_token`] passes before the
 //!   first delta and [`EmulatorConfig::inter_token_gap`] between deltas.
@@ -122,7 +142,10 @@ mod stream;
 use std::time::Duration;
 
 pub use embed::{COHERE_DIMENSIONS, TITAN_DIMENSIONS, expected_embedding, normalized};
-pub use generate::{Answer, TOOL_PREAMBLE, expected_answer, expected_tool_input, expected_tool_use_id};
+pub use generate::{
+    Answer, REASONING_TEXT, TOOL_PREAMBLE, expected_answer, expected_json, expected_reasoning_signature,
+    expected_redacted_reasoning, expected_tool_input, expected_tool_input_for, expected_tool_use_id,
+};
 pub use observe::{StreamEnd, StreamOutcome};
 pub use server::Emulator;
 

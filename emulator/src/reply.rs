@@ -6,23 +6,77 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::{Bytes, BytesMut};
 
 use crate::generate::{
-    JsonSink, TOOL_USE, TokenSource, answer_length, expected_tool_input, expected_tool_use_id, push_json_string,
+    END_TURN, JsonSink, REASONING_TEXT, TOOL_USE, TokenSource, answer_length, expected_json,
+    expected_reasoning_signature, expected_redacted_reasoning, expected_tool_input_for, expected_tool_use_id,
+    push_json_string,
 };
-use crate::request::ConverseRequest;
+use crate::request::{ConverseRequest, asks_for_redaction};
 
-/// Content of an answer.
+/// Content of an answer: reasoning (block 0, when asked for), text, then a tool call, each in
+/// the next content block.
 #[derive(Debug)]
 pub(crate) struct Reply {
+    /// Reasoning before the answer, in content block 0.
+    pub(crate) reasoning: Option<Thought>,
     pub(crate) tokens: TokenSource,
-    /// Number of text tokens, all in content block 0.
+    /// Number of text deltas: tokens, or fragments of `json`.
     pub(crate) text_len: usize,
-    /// A tool call in content block 1, after the text.
+    /// The text, when it is JSON generated from `outputConfig`'s schema.
+    json: Option<Fragments>,
+    /// A tool call, after the text.
     pub(crate) tool: Option<ToolCall>,
     pub(crate) stop_reason: &'static str,
     pub(crate) input_tokens: usize,
+}
+
+/// Reasoning before the answer.
+#[derive(Debug)]
+pub(crate) enum Thought {
+    /// [`REASONING_TEXT`], streamed token by token, then this signature.
+    Text { signature: String },
+    /// Redacted reasoning, as the base64 it travels as, in one delta.
+    Redacted(String),
+}
+
+impl Thought {
+    /// Its deltas.
+    pub(crate) fn deltas(&self) -> usize {
+        match self {
+            Thought::Text { .. } => TokenSource::REASONING_LEN + 1,
+            Thought::Redacted(_) => 1,
+        }
+    }
+}
+
+/// Text streamed in [`Fragments::COUNT`] pieces.
+#[derive(Debug)]
+pub(crate) struct Fragments {
+    text: String,
+    /// Byte offsets splitting `text` into fragments, on char boundaries.
+    cuts: [usize; 2],
+}
+
+impl Fragments {
+    pub(crate) const COUNT: usize = 3;
+
+    fn new(text: String) -> Fragments {
+        let cut_near = |at: usize| (at..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+        let cuts = [cut_near(text.len() / 3), cut_near(text.len() * 2 / 3)];
+        Fragments { text, cuts }
+    }
+
+    pub(crate) fn fragment(&self, index: usize) -> &str {
+        match index {
+            0 => &self.text[..self.cuts[0]],
+            1 => &self.text[self.cuts[0]..self.cuts[1]],
+            _ => &self.text[self.cuts[1]..],
+        }
+    }
 }
 
 /// A tool call; its input JSON is streamed in [`ToolCall::FRAGMENTS`] pieces.
@@ -30,27 +84,19 @@ pub(crate) struct Reply {
 pub(crate) struct ToolCall {
     pub(crate) id: String,
     pub(crate) name: String,
-    input: String,
-    /// Byte offsets splitting `input` into fragments, on char boundaries.
-    cuts: [usize; 2],
+    input: Fragments,
 }
 
 impl ToolCall {
-    pub(crate) const FRAGMENTS: usize = 3;
+    pub(crate) const FRAGMENTS: usize = Fragments::COUNT;
 
-    fn new(prompt: &str, name: &str) -> ToolCall {
-        let input = expected_tool_input(prompt);
-        let cut_near = |at: usize| (at..input.len()).find(|&i| input.is_char_boundary(i)).unwrap_or(input.len());
-        let cuts = [cut_near(input.len() / 3), cut_near(input.len() * 2 / 3)];
-        ToolCall { id: expected_tool_use_id(prompt), name: name.to_owned(), input, cuts }
+    fn new(prompt: &str, name: &str, schema: Option<&serde_json::Value>) -> ToolCall {
+        let input = Fragments::new(expected_tool_input_for(schema, prompt));
+        ToolCall { id: expected_tool_use_id(prompt), name: name.to_owned(), input }
     }
 
     pub(crate) fn fragment(&self, index: usize) -> &str {
-        match index {
-            0 => &self.input[..self.cuts[0]],
-            1 => &self.input[self.cuts[0]..self.cuts[1]],
-            _ => &self.input[self.cuts[1]..],
-        }
+        self.input.fragment(index)
     }
 }
 
@@ -59,40 +105,85 @@ impl Reply {
     pub(crate) fn answer(request: &ConverseRequest, answer_tokens: usize) -> Reply {
         let prompt = request.last_user_text();
         let input_tokens = request.input_tokens();
-        // Requests are validated on parse, so the tool lookup cannot fail here.
-        match request.tool_to_call().ok().flatten() {
-            Some(name) => Reply {
+        let reasoning = request.reasons().then(|| {
+            if asks_for_redaction(&prompt) {
+                Thought::Redacted(BASE64.encode(expected_redacted_reasoning(&prompt)))
+            } else {
+                Thought::Text { signature: expected_reasoning_signature(&prompt) }
+            }
+        });
+        // Requests are validated on parse, so the tool lookup and the schema cannot fail here.
+        if let Some(name) = request.tool_to_call().ok().flatten() {
+            return Reply {
+                reasoning,
                 tokens: TokenSource::ToolPreamble,
-                text_len: TokenSource::TOOL_PREAMBLE_LEN,
-                tool: Some(ToolCall::new(&prompt, name)),
+                text_len: if request.forces_tool() { 0 } else { TokenSource::TOOL_PREAMBLE_LEN },
+                json: None,
+                tool: Some(ToolCall::new(&prompt, name, request.tool_schema(name))),
                 stop_reason: TOOL_USE,
                 input_tokens,
-            },
-            None => {
-                let tokens = TokenSource::for_prompt(&prompt);
-                let (text_len, stop_reason) =
-                    answer_length(&tokens, request.max_tokens(), answer_tokens, request.stop_sequences());
-                Reply { tokens, text_len, tool: None, stop_reason, input_tokens }
-            }
+            };
         }
+        let tokens = TokenSource::for_prompt(&prompt);
+        if let Some(schema) = request.json_schema().ok().flatten() {
+            return Reply {
+                reasoning,
+                tokens,
+                text_len: Fragments::COUNT,
+                json: Some(Fragments::new(expected_json(&schema, &prompt))),
+                tool: None,
+                stop_reason: END_TURN,
+                input_tokens,
+            };
+        }
+        let (text_len, stop_reason) =
+            answer_length(&tokens, request.max_tokens(), answer_tokens, request.stop_sequences());
+        Reply { reasoning, tokens, text_len, json: None, tool: None, stop_reason, input_tokens }
+    }
+
+    /// Text delta `index`.
+    pub(crate) fn text(&self, index: usize) -> &str {
+        match &self.json {
+            Some(json) => json.fragment(index),
+            None => self.tokens.token(index),
+        }
+    }
+
+    /// Whether the answer has a text block: it has text, or nothing else.
+    pub(crate) fn has_text_block(&self) -> bool {
+        self.text_len > 0 || self.tool.is_none()
+    }
+
+    /// The content block index of the text.
+    pub(crate) fn text_index(&self) -> usize {
+        usize::from(self.reasoning.is_some())
+    }
+
+    /// The content block index of the tool call.
+    pub(crate) fn tool_index(&self) -> usize {
+        self.text_index() + usize::from(self.has_text_block())
     }
 
     /// The first `text_len` tokens of the plain answer to `request`, for
     /// faults that break off after a number of deltas.
     pub(crate) fn truncated(request: &ConverseRequest, text_len: usize) -> Reply {
         Reply {
+            reasoning: None,
             tokens: TokenSource::for_prompt(&request.last_user_text()),
             text_len,
+            json: None,
             tool: None,
-            stop_reason: crate::generate::END_TURN,
+            stop_reason: END_TURN,
             input_tokens: request.input_tokens(),
         }
     }
 
-    /// Streamed deltas: text tokens plus tool input fragments. This is also
-    /// the reported `outputTokens`.
+    /// Streamed deltas: reasoning, text and tool input fragments. This is
+    /// also the reported `outputTokens`.
     pub(crate) fn deltas(&self) -> usize {
-        self.text_len + self.tool.as_ref().map_or(0, |_| ToolCall::FRAGMENTS)
+        self.reasoning.as_ref().map_or(0, Thought::deltas)
+            + self.text_len
+            + self.tool.as_ref().map_or(0, |_| ToolCall::FRAGMENTS)
     }
 
     /// How long generating the reply takes with the given pacing, so that
@@ -120,23 +211,38 @@ impl Reply {
     pub(crate) fn converse_json(&self, latency: Duration) -> Bytes {
         let mut out = BytesMut::with_capacity(256 + self.text_len * 12);
         out.push_str("{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[");
+        match &self.reasoning {
+            Some(Thought::Text { signature }) => {
+                out.push_str("{\"reasoningContent\":{\"reasoningText\":{\"text\":");
+                push_json_string(&mut out, REASONING_TEXT);
+                out.push_str(",\"signature\":");
+                push_json_string(&mut out, signature);
+                out.push_str("}}},");
+            }
+            Some(Thought::Redacted(base64)) => {
+                out.push_str("{\"reasoningContent\":{\"redactedContent\":");
+                push_json_string(&mut out, base64);
+                out.push_str("}},");
+            }
+            None => {}
+        }
         if self.text_len > 0 {
             out.push_str("{\"text\":");
-            let text: String = (0..self.text_len).map(|i| self.tokens.token(i)).collect();
+            let text: String = (0..self.text_len).map(|i| self.text(i)).collect();
             push_json_string(&mut out, &text);
-            out.push_str("}");
+            out.push_str("},");
         }
         if let Some(tool) = &self.tool {
-            if self.text_len > 0 {
-                out.push_str(",");
-            }
             out.push_str("{\"toolUse\":{\"toolUseId\":");
             push_json_string(&mut out, &tool.id);
             out.push_str(",\"name\":");
             push_json_string(&mut out, &tool.name);
             out.push_str(",\"input\":");
-            out.push_str(&tool.input);
-            out.push_str("}}");
+            out.push_str(&tool.input.text);
+            out.push_str("}},");
+        }
+        if out.ends_with(b",") {
+            out.truncate(out.len() - 1);
         }
         out.push_str("]}},\"stopReason\":\"");
         out.push_str(self.stop_reason);

@@ -4,8 +4,11 @@
 //! SDK sends is accepted and ignored, as Bedrock would for a model that does
 //! not use it.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde_json::Value;
 
 /// Why a request body is rejected with a `ValidationException`.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +21,16 @@ pub(crate) enum RequestError {
     ZeroMaxTokens,
     #[error("The tool {0} named by toolChoice is not in toolConfig.tools.")]
     UnknownTool(String),
+    #[error("thinking.budget_tokens must be at least 1024 and less than maxTokens.")]
+    ThinkingBudget,
+    #[error(
+        "outputConfig.textFormat must be of type json_schema with a structure.jsonSchema.schema holding a JSON object: {0}"
+    )]
+    OutputFormat(String),
+    #[error(
+        "A reasoningContent block must hold either reasoningText with text or base64 redactedContent, in an assistant message."
+    )]
+    ReasoningContent,
 }
 
 /// A Converse request, reduced to what the emulator uses.
@@ -30,6 +43,8 @@ pub(crate) struct ConverseRequest {
     system: Vec<Block>,
     inference_config: Option<InferenceConfig>,
     tool_config: Option<ToolConfig>,
+    additional_model_request_fields: Option<Value>,
+    output_config: Option<OutputConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,10 +54,49 @@ struct Message {
     content: Vec<Block>,
 }
 
-/// A content or system block; only text blocks matter.
+/// A content or system block; text blocks matter, and reasoning blocks are checked.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Block {
     text: Option<String>,
+    reasoning_content: Option<ReasoningContent>,
+}
+
+/// Reasoning sent back by the client: its text (and signature), or the redacted form.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReasoningContent {
+    reasoning_text: Option<ReasoningText>,
+    redacted_content: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReasoningText {
+    text: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OutputConfig {
+    text_format: Option<TextFormat>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TextFormat {
+    r#type: String,
+    structure: Option<FormatStructure>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FormatStructure {
+    json_schema: Option<JsonSchema>,
+}
+
+/// Bedrock takes the schema as a JSON document inside a string.
+#[derive(Debug, Deserialize)]
+struct JsonSchema {
+    schema: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,7 +119,19 @@ struct ToolConfig {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Tool {
-    tool_spec: Option<Named>,
+    tool_spec: Option<ToolSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolSpec {
+    name: String,
+    input_schema: Option<InputSchema>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InputSchema {
+    json: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,7 +156,82 @@ impl ConverseRequest {
             return Err(RequestError::ZeroMaxTokens);
         }
         request.tool_to_call()?;
+        request.check_thinking_budget()?;
+        request.json_schema()?;
+        request.check_reasoning_blocks()?;
         Ok(request)
+    }
+
+    /// Whether the request asks the model to reason: Anthropic's `thinking` (enabled) or
+    /// `reasoning_effort` in `additionalModelRequestFields`.
+    pub(crate) fn reasons(&self) -> bool {
+        let Some(fields) = &self.additional_model_request_fields else { return false };
+        fields.pointer("/thinking/type").and_then(Value::as_str) == Some("enabled")
+            || fields.get("reasoning_effort").is_some_and(Value::is_string)
+    }
+
+    /// Anthropic's limits on the thinking budget, which Bedrock enforces.
+    fn check_thinking_budget(&self) -> Result<(), RequestError> {
+        let fields = self.additional_model_request_fields.as_ref();
+        let Some(thinking) = fields.and_then(|fields| fields.get("thinking")) else { return Ok(()) };
+        if thinking.get("type").and_then(Value::as_str) != Some("enabled") {
+            return Ok(());
+        }
+        let budget = thinking.get("budget_tokens").and_then(Value::as_u64).ok_or(RequestError::ThinkingBudget)?;
+        let below_max = self.max_tokens().is_none_or(|max| budget < u64::from(max));
+        if budget < 1024 || !below_max {
+            return Err(RequestError::ThinkingBudget);
+        }
+        Ok(())
+    }
+
+    /// The JSON schema of `outputConfig.textFormat`, parsed.
+    pub(crate) fn json_schema(&self) -> Result<Option<Value>, RequestError> {
+        let Some(format) = self.output_config.as_ref().and_then(|config| config.text_format.as_ref()) else {
+            return Ok(None);
+        };
+        let invalid = |reason: &str| RequestError::OutputFormat(reason.to_owned());
+        if format.r#type != "json_schema" {
+            return Err(invalid("unknown type"));
+        }
+        let schema =
+            format.structure.as_ref().and_then(|s| s.json_schema.as_ref()).ok_or_else(|| invalid("no schema"))?;
+        match serde_json::from_str(&schema.schema) {
+            Ok(schema @ Value::Object(_)) => Ok(Some(schema)),
+            _ => Err(invalid("the schema is not a JSON object")),
+        }
+    }
+
+    /// Reasoning blocks come back in assistant messages, whole: text, or valid base64 redacted content.
+    fn check_reasoning_blocks(&self) -> Result<(), RequestError> {
+        for message in &self.messages {
+            for reasoning in message.content.iter().filter_map(|block| block.reasoning_content.as_ref()) {
+                let valid = message.role == "assistant"
+                    && match (&reasoning.reasoning_text, &reasoning.redacted_content) {
+                        (Some(text), None) => !text.text.is_empty(),
+                        (None, Some(redacted)) => BASE64.decode(redacted).is_ok_and(|bytes| !bytes.is_empty()),
+                        _ => false,
+                    };
+                if !valid {
+                    return Err(RequestError::ReasoningContent);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The input schema of the tool named `name`.
+    pub(crate) fn tool_schema(&self, name: &str) -> Option<&Value> {
+        let tools = &self.tool_config.as_ref()?.tools;
+        let spec = tools.iter().filter_map(|tool| tool.tool_spec.as_ref()).find(|spec| spec.name == name)?;
+        spec.input_schema.as_ref()?.json.as_ref()
+    }
+
+    /// Whether the request forces a tool (`toolChoice` `any` or `tool`): the model then writes
+    /// nothing before the tool use, as Anthropic's models do.
+    pub(crate) fn forces_tool(&self) -> bool {
+        let choice = self.tool_config.as_ref().and_then(|config| config.tool_choice.as_ref());
+        choice.is_some_and(|choice| choice.any.is_some() || choice.tool.is_some())
     }
 
     /// The text blocks of the last user message, concatenated: the whole
@@ -141,6 +282,11 @@ impl ConverseRequest {
 
 fn mentions_tool(text: &str) -> bool {
     text.split(|c: char| !c.is_alphanumeric()).any(|word| word.eq_ignore_ascii_case("tool"))
+}
+
+/// Whether reasoning is redacted: the prompt has a word starting with "redact".
+pub(crate) fn asks_for_redaction(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric()).any(|word| word.to_ascii_lowercase().starts_with("redact"))
 }
 
 #[cfg(test)]

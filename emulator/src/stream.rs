@@ -17,7 +17,7 @@ use tokio::time::Sleep;
 use crate::frame;
 use crate::generate::{JsonSink, push_json_string};
 use crate::observe::StreamGuard;
-use crate::reply::{Reply, ToolCall, push_metrics};
+use crate::reply::{Reply, Thought, ToolCall, push_metrics};
 
 /// Chunks are handed to hyper once they reach this size even if more
 /// events are due, to bound memory per stream.
@@ -65,6 +65,10 @@ pub(crate) struct InjectedClose;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     MessageStart,
+    Reasoning(usize),
+    Signature,
+    Redacted,
+    ReasoningStop,
     Text(usize),
     TextStop,
     ToolStart,
@@ -122,6 +126,8 @@ impl EventStream {
     /// subject to a pause.
     fn deadline(&self) -> Option<tokio::time::Instant> {
         let is_delta = match self.step {
+            Step::Reasoning(i) => i < crate::generate::TokenSource::REASONING_LEN,
+            Step::Signature | Step::Redacted => true,
             Step::Text(i) => i < self.reply.text_len,
             Step::ToolInput(i) => i < ToolCall::FRAGMENTS,
             _ => false,
@@ -157,12 +163,43 @@ impl EventStream {
         self.step = match self.step {
             Step::MessageStart => {
                 event(&mut self.buf, &mut self.guard, "messageStart", |b| b.push_str(r#"{"role":"assistant"}"#));
+                match reply.reasoning {
+                    Some(Thought::Text { .. }) => Step::Reasoning(0),
+                    Some(Thought::Redacted(_)) => Step::Redacted,
+                    None => Step::Text(0),
+                }
+            }
+            Step::Reasoning(i) if i < crate::generate::TokenSource::REASONING_LEN => {
+                let token = crate::generate::TokenSource::Reasoning.token(i);
+                reasoning_delta(&mut self.buf, &mut self.guard, "text", token);
+                self.deltas_sent += 1;
+                Step::Reasoning(i + 1)
+            }
+            Step::Reasoning(_) => Step::Signature,
+            Step::Signature => {
+                if let Some(Thought::Text { signature }) = &reply.reasoning {
+                    reasoning_delta(&mut self.buf, &mut self.guard, "signature", signature);
+                }
+                self.deltas_sent += 1;
+                Step::ReasoningStop
+            }
+            Step::Redacted => {
+                if let Some(Thought::Redacted(base64)) = &reply.reasoning {
+                    reasoning_delta(&mut self.buf, &mut self.guard, "redactedContent", base64);
+                }
+                self.deltas_sent += 1;
+                Step::ReasoningStop
+            }
+            Step::ReasoningStop => {
+                block_stop(&mut self.buf, &mut self.guard, 0);
                 Step::Text(0)
             }
             Step::Text(i) if i < reply.text_len => {
-                let token = reply.tokens.token(i);
+                let (index, token) = (reply.text_index(), reply.text(i));
                 event(&mut self.buf, &mut self.guard, "contentBlockDelta", |b| {
-                    b.push_str(r#"{"contentBlockIndex":0,"delta":{"text":"#);
+                    b.push_str(r#"{"contentBlockIndex":"#);
+                    b.push_str(INDEXES[index]);
+                    b.push_str(r#","delta":{"text":"#);
                     push_json_string(b, token);
                     b.push_str("}}");
                 });
@@ -172,13 +209,17 @@ impl EventStream {
             Step::Text(_) if self.ending.breaks_off() => Step::Ending,
             Step::Text(_) => Step::TextStop,
             Step::TextStop => {
-                event(&mut self.buf, &mut self.guard, "contentBlockStop", |b| b.push_str(r#"{"contentBlockIndex":0}"#));
+                if reply.has_text_block() {
+                    block_stop(&mut self.buf, &mut self.guard, reply.text_index());
+                }
                 if reply.tool.is_some() { Step::ToolStart } else { Step::MessageStop }
             }
             Step::ToolStart => {
                 if let Some(tool) = &reply.tool {
                     event(&mut self.buf, &mut self.guard, "contentBlockStart", |b| {
-                        b.push_str(r#"{"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"#);
+                        b.push_str(r#"{"contentBlockIndex":"#);
+                        b.push_str(INDEXES[reply.tool_index()]);
+                        b.push_str(r#","start":{"toolUse":{"toolUseId":"#);
                         push_json_string(b, &tool.id);
                         b.push_str(r#","name":"#);
                         push_json_string(b, &tool.name);
@@ -190,7 +231,9 @@ impl EventStream {
             Step::ToolInput(i) if i < ToolCall::FRAGMENTS => {
                 if let Some(tool) = &reply.tool {
                     event(&mut self.buf, &mut self.guard, "contentBlockDelta", |b| {
-                        b.push_str(r#"{"contentBlockIndex":1,"delta":{"toolUse":{"input":"#);
+                        b.push_str(r#"{"contentBlockIndex":"#);
+                        b.push_str(INDEXES[reply.tool_index()]);
+                        b.push_str(r#","delta":{"toolUse":{"input":"#);
                         push_json_string(b, tool.fragment(i));
                         b.push_str("}}}");
                     });
@@ -200,7 +243,7 @@ impl EventStream {
             }
             Step::ToolInput(_) => Step::ToolStop,
             Step::ToolStop => {
-                event(&mut self.buf, &mut self.guard, "contentBlockStop", |b| b.push_str(r#"{"contentBlockIndex":1}"#));
+                block_stop(&mut self.buf, &mut self.guard, reply.tool_index());
                 Step::MessageStop
             }
             Step::MessageStop => {
@@ -291,6 +334,29 @@ impl Body for EventStream {
             }
         }
     }
+}
+
+/// Content block indexes as text: an answer has at most three blocks.
+const INDEXES: [&str; 3] = ["0", "1", "2"];
+
+/// Appends a `contentBlockStop` event.
+fn block_stop(buf: &mut BytesMut, guard: &mut StreamGuard, index: usize) {
+    event(buf, guard, "contentBlockStop", |b| {
+        b.push_str(r#"{"contentBlockIndex":"#);
+        b.push_str(INDEXES[index]);
+        b.push_str("}");
+    });
+}
+
+/// Appends a `contentBlockDelta` of the reasoning block (index 0) with one field.
+fn reasoning_delta(buf: &mut BytesMut, guard: &mut StreamGuard, field: &str, value: &str) {
+    event(buf, guard, "contentBlockDelta", |b| {
+        b.push_str(r#"{"contentBlockIndex":0,"delta":{"reasoningContent":{""#);
+        b.push_str(field);
+        b.push_str(r#"":"#);
+        push_json_string(b, value);
+        b.push_str("}}}");
+    });
 }
 
 /// Appends an event frame.

@@ -112,6 +112,7 @@ impl Bedrock {
                 .stream_processing_mode(mode)
                 .build()
         });
+        let additional_fields = request.additional_fields_for(target);
         let output = self
             .client(&target.region)
             .converse_stream()
@@ -121,7 +122,8 @@ impl Bedrock {
             .inference_config(request.inference)
             .set_tool_config(request.tool_config)
             .set_guardrail_config(guardrail)
-            .set_additional_model_request_fields(target.additional_request_fields.clone())
+            .set_additional_model_request_fields(additional_fields)
+            .set_output_config(request.output_config)
             .send()
             .await
             .map_err(|err| classify(err, &model.name, &target.model_id, false))?;
@@ -141,6 +143,7 @@ impl Bedrock {
                 .guardrail_version(&guardrail.version)
                 .build()
         });
+        let additional_fields = request.additional_fields_for(target);
         self.client(&target.region)
             .converse()
             .model_id(&target.model_id)
@@ -149,7 +152,8 @@ impl Bedrock {
             .inference_config(request.inference)
             .set_tool_config(request.tool_config)
             .set_guardrail_config(guardrail)
-            .set_additional_model_request_fields(target.additional_request_fields.clone())
+            .set_additional_model_request_fields(additional_fields)
+            .set_output_config(request.output_config)
             .send()
             .await
             .map_err(|err| classify(err, &model.name, &target.model_id, false))
@@ -163,11 +167,12 @@ impl Bedrock {
         target: &Target,
         request: BedrockRequest,
     ) -> Result<u32, GatewayError> {
+        let additional_fields = request.additional_fields_for(target);
         let input = ConverseTokensRequest::builder()
             .set_messages(Some(request.messages))
             .set_system(non_empty(request.system))
             .set_tool_config(request.tool_config)
-            .set_additional_model_request_fields(target.additional_request_fields.clone())
+            .set_additional_model_request_fields(additional_fields)
             .build();
         let output = self
             .client(&target.region)

@@ -31,6 +31,7 @@ use crate::admission::Slot;
 use crate::bedrock::{BedrockStream, classify};
 use crate::catalog::Model;
 use crate::convert::events::{Relayed, relayed};
+use crate::convert::structured::ToolAnswer;
 use crate::error::GatewayError;
 use crate::metering::Metered;
 use crate::request_log::RequestLog;
@@ -57,6 +58,8 @@ pub struct RelayContext {
     pub slot: Slot,
     /// The request's quota reservation, settled when the relay ends.
     pub metered: Metered,
+    /// Whether the answer comes as a forced tool's input, to be relayed as text.
+    pub tool_answer: bool,
 }
 
 /// Longest the relay waits for Bedrock's end of body after the last event before giving up on
@@ -85,6 +88,8 @@ struct Relay {
     idle: Pin<Box<Sleep>>,
     /// When Bedrock last sent something.
     last_event_at: Instant,
+    /// Turns a forced tool's answer into text; `None` on the normal path, which it costs a branch.
+    tool_answer: Option<ToolAnswer>,
 }
 
 /// What the response body and the watchdog share.
@@ -162,6 +167,7 @@ pub fn relay(bedrock: BedrockStream, context: RelayContext) -> RelayStream {
     };
     let relay = Relay {
         bedrock,
+        tool_answer: context.tool_answer.then(ToolAnswer::default),
         idle: Box::pin(tokio::time::sleep_until(now + context.idle_timeout)),
         context,
         phase: Phase::Starting,
@@ -325,7 +331,11 @@ impl Relay {
                     )));
                 }
             };
-            match (relayed(bedrock_event), self.phase) {
+            let converted = match &mut self.tool_answer {
+                None => relayed(bedrock_event),
+                Some(tool_answer) => tool_answer.relayed(bedrock_event),
+            };
+            match (converted, self.phase) {
                 (Relayed::Content(content), _) => {
                     self.context.metered.relayed(&content);
                     if self.first_content_at.is_none() && matches!(content.event, Some(Event::ContentBlockDelta(_))) {

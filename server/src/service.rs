@@ -17,6 +17,7 @@ use crate::catalog_source::LiveCatalog;
 use crate::config::{BedrockConfig, ModelKind, ModelState, ServerConfig};
 use crate::convert::request::{BedrockRequest, estimated_input_tokens, require_model_name, to_bedrock};
 use crate::convert::response::answer;
+use crate::convert::structured::tool_answer_as_text;
 use crate::embed;
 use crate::error::GatewayError;
 use crate::listener::{ConnectionCut, Peer};
@@ -273,6 +274,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let mut metered =
             self.reserve(&call, &identity, &prepared.model.name, prepared.tokens(), prepared.input_estimate).await?;
         let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
+        let tool_answer = bedrock_request.answer_in_tool;
         let stream_open_timeout = self.stream_open_timeout;
         let opened = self
             .with_fallbacks(&call, &model, route, bedrock_request, deadline, |target, request| {
@@ -305,6 +307,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
             cut: extensions.get::<ConnectionCut>().map_or_else(|| self.cut.clone(), |cut| cut.0.clone()),
             slot,
             metered,
+            tool_answer,
         };
         let mut response = Response::new(relay(stream, context));
         tag_response(response.metadata_mut(), &model);
@@ -320,6 +323,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let mut metered =
             self.reserve(&call, &identity, &prepared.model.name, prepared.tokens(), prepared.input_estimate).await?;
         let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
+        let tool_answer = bedrock_request.answer_in_tool;
         let called = self
             .with_fallbacks(&call, &model, route, bedrock_request, deadline, |target, request| {
                 let bedrock = self.bedrock.clone();
@@ -332,7 +336,10 @@ impl v1::gateway_service_server::GatewayService for Gateway {
             .await;
         let (target, output) = called.map_err(|err| call.fail(err))?;
         release_request_memory(&extensions);
-        let answer = answer(output);
+        let mut answer = answer(output);
+        if tool_answer {
+            tool_answer_as_text(&mut answer.output.content, &mut answer.stop_reason);
+        }
         metered.settle(&answer.usage);
         let total = call.log.received_at().elapsed();
         call.log.succeeded(answer.stop_reason, answer.usage, Some(total));

@@ -143,7 +143,10 @@ async fn prompt_caching_puts_cache_points_after_the_system_prompt_and_the_tools(
 async fn additional_request_fields_reach_bedrock_as_json() {
     let fields = json!({"thinking": {"type": "enabled", "budget_tokens": 2048}, "top_k": 40});
     let gateway = TestGateway::start_with(|config| {
-        config.models.get_mut("chat").unwrap().additional_request_fields = fields.as_object().cloned();
+        let chat = config.models.get_mut("chat").unwrap();
+        chat.additional_request_fields = fields.as_object().cloned();
+        // Bedrock (and the emulator) take a thinking budget only below max_tokens.
+        (chat.max_tokens_cap, chat.default_max_tokens) = (4096, Some(3000));
     })
     .await;
     for stream in [true, false] {

@@ -80,6 +80,12 @@ struct Chat {
     /// Randomness, from 0.0 to 1.0.
     #[arg(long)]
     temperature: Option<f32>,
+    /// Ask the model to reason first, this hard; the reasoning goes to stderr.
+    #[arg(long, value_enum)]
+    reasoning: Option<Effort>,
+    /// Ask for a JSON answer conforming to the JSON Schema in this file (named after the file).
+    #[arg(long, value_name = "FILE")]
+    json_schema: Option<std::path::PathBuf>,
     /// Print each event as one JSON line instead of the text.
     #[arg(long)]
     json: bool,
@@ -127,6 +133,44 @@ enum Purpose {
     Query,
     Classification,
     Clustering,
+}
+
+/// How hard the model reasons.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Effort {
+    Low,
+    Medium,
+    High,
+}
+
+impl From<Effort> for v1::ReasoningEffort {
+    fn from(effort: Effort) -> v1::ReasoningEffort {
+        match effort {
+            Effort::Low => v1::ReasoningEffort::Low,
+            Effort::Medium => v1::ReasoningEffort::Medium,
+            Effort::High => v1::ReasoningEffort::High,
+        }
+    }
+}
+
+/// The format name and schema of `--json-schema FILE`: the file's stem, cleaned to a format
+/// name, and its content, which must be a JSON object.
+fn json_schema(path: &std::path::Path) -> Result<(String, String), Failure> {
+    let schema = std::fs::read_to_string(path)
+        .map_err(|e| Failure::Usage(format!("cannot read the JSON schema {}: {e}", path.display())))?;
+    if !serde_json::from_str::<serde_json::Value>(&schema).is_ok_and(|value| value.is_object()) {
+        return Err(Failure::Usage(format!("{} does not hold a JSON object", path.display())));
+    }
+    let stem = path.file_stem().map(|stem| stem.to_string_lossy()).unwrap_or_default();
+    let mut name: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        name.push_str("answer");
+    }
+    Ok((name, schema))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -289,11 +333,24 @@ async fn run_chat(client: &Client, chat: Chat) -> Result<(), Failure> {
     if let Some(temperature) = chat.temperature {
         request = request.temperature(temperature);
     }
+    if let Some(effort) = chat.reasoning {
+        request = request.reasoning(effort.into());
+    }
+    if let Some(path) = &chat.json_schema {
+        let (name, schema) = json_schema(path)?;
+        request = request.json_schema(name, schema);
+    }
 
     let started = Instant::now();
     let mut events = client.converse_stream(request).await?;
     let mut out = std::io::stdout().lock();
-    let mut printer = Printer { json: chat.json, first_token: None, tool_input: String::new(), ended_line: true };
+    let mut printer = Printer {
+        json: chat.json,
+        first_token: None,
+        tool_input: String::new(),
+        ended_line: true,
+        reasoning_line: false,
+    };
     let (mut stop_reason, mut usage) = (None, None);
     while let Some(event) = events.next().await {
         let event = match event {
@@ -314,7 +371,15 @@ async fn run_chat(client: &Client, chat: Chat) -> Result<(), Failure> {
                 return Err(error.into());
             }
         };
-        if printer.first_token.is_none() && matches!(event, Event::Text { .. } | Event::ToolUseStart { .. }) {
+        if printer.first_token.is_none()
+            && matches!(
+                event,
+                Event::Text { .. }
+                    | Event::ToolUseStart { .. }
+                    | Event::Reasoning { .. }
+                    | Event::RedactedReasoning { .. }
+            )
+        {
             printer.first_token = Some(started.elapsed());
         }
         match &event {
@@ -346,6 +411,8 @@ struct Printer {
     first_token: Option<Duration>,
     tool_input: String,
     ended_line: bool,
+    /// Whether reasoning text was written to stderr without its line ended.
+    reasoning_line: bool,
 }
 
 impl Printer {
@@ -353,6 +420,24 @@ impl Printer {
         if self.json {
             writeln!(out, "{}", event_json(&event))?;
             return out.flush();
+        }
+        // Reasoning goes to stderr, so that stdout is the answer alone (a JSON answer stays JSON).
+        let mut err = std::io::stderr().lock();
+        match &event {
+            Event::Reasoning { text, .. } => {
+                write!(err, "{text}")?;
+                self.reasoning_line = true;
+                return err.flush();
+            }
+            Event::RedactedReasoning { data, .. } => {
+                writeln!(err, "[redacted reasoning: {} bytes]", data.len())?;
+                return err.flush();
+            }
+            _ if self.reasoning_line => {
+                writeln!(err)?;
+                self.reasoning_line = false;
+            }
+            _ => {}
         }
         match event {
             Event::Text { text, .. } => {

@@ -12,8 +12,8 @@ use aws_sdk_bedrockruntime::error::SdkError;
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamOutput as StreamOutput;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseStreamOutput, Message, Tool,
-    ToolConfiguration, ToolInputSchema, ToolSpecification,
+    ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseStreamOutput, Message,
+    ReasoningContentBlockDelta, Tool, ToolConfiguration, ToolInputSchema, ToolSpecification,
 };
 use aws_smithy_types::Document;
 use bedrock_emulator::{Emulator, EmulatorConfig};
@@ -67,6 +67,12 @@ pub fn tools(names: &[&str]) -> ToolConfiguration {
 /// Everything a ConverseStream response said, in a comparable form.
 #[derive(Debug, Default)]
 pub struct Collected {
+    /// Reasoning text deltas, signature and redacted content (all in block 0).
+    pub reasoning: Vec<String>,
+    pub signature: Option<String>,
+    pub redacted: Option<Vec<u8>>,
+    /// The index of the text block, when there is one.
+    pub text_index: Option<i32>,
     pub text: Vec<String>,
     pub tool_start: Option<(i32, String, String)>,
     pub tool_input: Vec<String>,
@@ -98,12 +104,24 @@ pub async fn collect(
                 }
             }
             ConverseStreamOutput::ContentBlockDelta(delta) => match delta.delta() {
+                Some(ContentBlockDelta::ReasoningContent(reasoning)) => {
+                    assert_eq!(delta.content_block_index(), 0, "reasoning comes first");
+                    match reasoning {
+                        ReasoningContentBlockDelta::Text(text) => c.reasoning.push(text.clone()),
+                        ReasoningContentBlockDelta::Signature(signature) => c.signature = Some(signature.clone()),
+                        ReasoningContentBlockDelta::RedactedContent(blob) => {
+                            c.redacted = Some(blob.clone().into_inner())
+                        }
+                        other => panic!("unexpected reasoning delta {other:?}"),
+                    }
+                }
                 Some(ContentBlockDelta::Text(text)) => {
-                    assert_eq!(delta.content_block_index(), 0);
+                    assert_eq!(*c.text_index.get_or_insert(delta.content_block_index()), delta.content_block_index());
                     c.text.push(text.clone());
                 }
                 Some(ContentBlockDelta::ToolUse(tool)) => {
-                    assert_eq!(delta.content_block_index(), 1);
+                    let started = c.tool_start.as_ref().map(|start| start.0);
+                    assert_eq!(started, Some(delta.content_block_index()), "tool input follows its start");
                     c.tool_input.push(tool.input().to_owned());
                 }
                 other => panic!("unexpected delta {other:?}"),

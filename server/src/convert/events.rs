@@ -58,6 +58,9 @@ fn content_delta(event: bedrock::ContentBlockDeltaEvent) -> Relayed {
         Some(bedrock::ContentBlockDelta::ReasoningContent(bedrock::ReasoningContentBlockDelta::Signature(
             signature,
         ))) => Delta::ReasoningSignature(signature),
+        Some(bedrock::ContentBlockDelta::ReasoningContent(bedrock::ReasoningContentBlockDelta::RedactedContent(
+            redacted,
+        ))) => Delta::ReasoningRedacted(redacted.into_inner()),
         _ => return Relayed::Skip,
     };
     content(Event::ContentBlockDelta(v1::ContentBlockDelta {

@@ -3,5 +3,7 @@
 
 pub mod events;
 pub(crate) mod json;
+pub mod reasoning;
 pub mod request;
 pub mod response;
+pub mod structured;

@@ -15,9 +15,12 @@ use bedrock_gateway_proto::limits;
 use bedrock_gateway_proto::v1;
 
 use super::json::{self, Budget, ParseError};
+use super::reasoning::{self, Reasoning};
+use super::structured::{self, Structured};
 use crate::catalog::Model;
 use crate::config::Modality;
 use crate::error::GatewayError;
+use crate::routing::Target;
 
 /// Everything a Converse or ConverseStream call needs besides the model id.
 #[derive(Debug, Clone)]
@@ -31,15 +34,42 @@ pub struct BedrockRequest {
     pub inference: bedrock::InferenceConfiguration,
     /// Tools, when offered.
     pub tool_config: Option<bedrock::ToolConfiguration>,
+    /// The request's own `additionalModelRequestFields` (its reasoning setting), sent over the
+    /// target's: see [`BedrockRequest::additional_fields_for`].
+    pub additional_fields: Vec<(String, Document)>,
+    /// Bedrock's output configuration (native structured output).
+    pub output_config: Option<bedrock::OutputConfig>,
+    /// Whether the answer is the input of a forced tool, to be turned back into text (structured
+    /// output through a tool).
+    pub answer_in_tool: bool,
+}
+
+impl BedrockRequest {
+    /// The `additionalModelRequestFields` to send to `target`: the target's (its own, else its
+    /// alias's), with the request's own fields in place of any of the same name.
+    pub fn additional_fields_for(&self, target: &Target) -> Option<Document> {
+        if self.additional_fields.is_empty() {
+            return target.additional_request_fields.clone();
+        }
+        let mut fields = match &target.additional_request_fields {
+            Some(Document::Object(fields)) => fields.clone(),
+            _ => Default::default(),
+        };
+        fields.extend(self.additional_fields.iter().cloned());
+        Some(Document::Object(fields))
+    }
 }
 
 type Result<T> = std::result::Result<T, GatewayError>;
 
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> GatewayError {
+pub(super) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> GatewayError {
     GatewayError::InvalidArgument { field: field.into(), reason: reason.into() }
 }
 
-fn built<T>(field: &str, result: std::result::Result<T, aws_smithy_types::error::operation::BuildError>) -> Result<T> {
+pub(super) fn built<T>(
+    field: &str,
+    result: std::result::Result<T, aws_smithy_types::error::operation::BuildError>,
+) -> Result<T> {
     result.map_err(|err| invalid(field, err.to_string()))
 }
 
@@ -102,10 +132,31 @@ pub fn to_bedrock(request: v1::ConverseRequest, model: &Model) -> Result<Bedrock
     check_limits(&request)?;
     check_modalities(&request, model)?;
     check_tools(&request, model)?;
-    let v1::ConverseRequest { messages: conversation, system: prompts, inference_config, tool_config: tools, .. } =
-        request;
+    let v1::ConverseRequest {
+        messages: conversation,
+        system: prompts,
+        inference_config,
+        tool_config: tools,
+        reasoning,
+        response_format,
+        ..
+    } = request;
     let mut json_budget = Budget::new(limits::JSON_VALUES);
+    let reasoning = reasoning::reasoning(reasoning, model)?;
+    structured::check_strict_tools(tools.as_ref(), model)?;
+    if let Some(reasoning) = reasoning {
+        reasoning.check_tool_choice(tools.as_ref(), model)?;
+    }
+    let structured = structured::response_format(response_format, tools.is_some(), reasoning, model, &mut json_budget)?;
     let mut tool_config = tools.map(|tools| tool_config(tools, &mut json_budget)).transpose()?;
+    let (output_config, answer_in_tool) = match structured {
+        Some(Structured::Native(output_config)) => (Some(output_config), false),
+        Some(Structured::Tool(forced)) => {
+            tool_config = Some(forced);
+            (None, true)
+        }
+        None => (None, false),
+    };
     let messages = messages(conversation, &mut json_budget)?;
     let mut system = system(prompts)?;
     // A cache point caches everything before it, so it goes after the last block of its part, and
@@ -118,7 +169,15 @@ pub fn to_bedrock(request: v1::ConverseRequest, model: &Model) -> Result<Bedrock
     {
         tools.tools.push(bedrock::Tool::CachePoint(cache_point()));
     }
-    Ok(BedrockRequest { messages, system, inference: inference(inference_config, model)?, tool_config })
+    Ok(BedrockRequest {
+        messages,
+        system,
+        inference: inference(inference_config, model, reasoning)?,
+        tool_config,
+        additional_fields: reasoning.map(|reasoning| vec![reasoning.field()]).unwrap_or_default(),
+        output_config,
+        answer_in_tool,
+    })
 }
 
 /// Checks every count the limits bound, and the metadata, before anything is converted.
@@ -309,6 +368,18 @@ fn content_block(block: v1::ContentBlock, field: &str, json_budget: &mut Budget)
             &format!("{field}.tool_result"),
             json_budget,
         )?)),
+        Some(Block::Reasoning(reasoning)) if !reasoning.redacted.is_empty() => {
+            let field = format!("{field}.reasoning");
+            if !reasoning.text.is_empty() || !reasoning.signature.is_empty() {
+                return Err(invalid(
+                    format!("{field}.redacted"),
+                    "set with text or signature; redacted reasoning has neither: send the block back unchanged",
+                ));
+            }
+            Ok(bedrock::ContentBlock::ReasoningContent(bedrock::ReasoningContentBlock::RedactedContent(Blob::new(
+                reasoning.redacted,
+            ))))
+        }
         Some(Block::Reasoning(reasoning)) => {
             let field = format!("{field}.reasoning");
             let mut text =
@@ -453,25 +524,40 @@ fn cache_point() -> bedrock::CachePointBlock {
 
 /// The request's inference settings, the model's defaults filling what it leaves unset: a
 /// request without max_tokens gets `default_max_tokens`, not the cap, because Bedrock reserves
-/// quota for max_tokens when the request starts.
-fn inference(config: Option<v1::InferenceConfig>, model: &Model) -> Result<bedrock::InferenceConfiguration> {
+/// quota for max_tokens when the request starts. With `reasoning`, max_tokens makes room for its
+/// budget, and a model that reasons with fixed sampling gets no sampling defaults.
+fn inference(
+    config: Option<v1::InferenceConfig>,
+    model: &Model,
+    reasoning: Option<Reasoning>,
+) -> Result<bedrock::InferenceConfiguration> {
     let config = config.unwrap_or_default();
-    let max_tokens = config.max_tokens.unwrap_or(model.default_max_tokens);
+    let default_max_tokens =
+        reasoning.map_or(model.default_max_tokens, |reasoning| reasoning.default_max_tokens(model));
+    let max_tokens = config.max_tokens.unwrap_or(default_max_tokens);
     if max_tokens == 0 || max_tokens > model.max_tokens_cap {
         return Err(invalid(
             "inference_config.max_tokens",
             format!("{max_tokens} is out of range; model {:?} allows 1 to {}", model.name, model.max_tokens_cap),
         ));
     }
+    let sampling_defaults = match reasoning {
+        Some(reasoning) => {
+            reasoning.check_fits(max_tokens, config.max_tokens.is_some(), model)?;
+            reasoning.check_sampling(&config, model)?;
+            !reasoning.fixes_sampling()
+        }
+        None => true,
+    };
     let mut builder = bedrock::InferenceConfiguration::builder().max_tokens(max_tokens as i32);
     if let Some(temperature) = config.temperature {
         builder = builder.temperature(unit_interval(temperature, "inference_config.temperature")?);
-    } else if let Some(temperature) = model.temperature {
+    } else if let Some(temperature) = model.temperature.filter(|_| sampling_defaults) {
         builder = builder.temperature(temperature);
     }
     if let Some(top_p) = config.top_p {
         builder = builder.top_p(unit_interval(top_p, "inference_config.top_p")?);
-    } else if let Some(top_p) = model.top_p {
+    } else if let Some(top_p) = model.top_p.filter(|_| sampling_defaults) {
         builder = builder.top_p(top_p);
     }
     for (index, sequence) in config.stop_sequences.into_iter().enumerate() {
@@ -516,6 +602,10 @@ fn tool_config(config: v1::ToolConfig, json_budget: &mut Budget) -> Result<bedro
         if !tool.description.is_empty() {
             spec = spec.description(tool.description);
         }
+        // Only models with native structured output get here with a strict tool.
+        if tool.strict == Some(true) {
+            spec = spec.strict(true);
+        }
         builder = builder.tools(bedrock::Tool::ToolSpec(built(&field, spec.build())?));
     }
     if let Some(choice) = config.tool_choice.and_then(|choice| choice.choice) {
@@ -544,7 +634,7 @@ fn tool_config(config: v1::ToolConfig, json_budget: &mut Budget) -> Result<bedro
     built("tool_config", builder.build())
 }
 
-fn valid_tool_name(name: &str) -> bool {
+pub(super) fn valid_tool_name(name: &str) -> bool {
     (1..=limits::TOOL_NAME_CHARS).contains(&name.len())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
 }
@@ -569,7 +659,7 @@ fn json_value(text: &str, field: &str, budget: &mut Budget) -> Result<Document> 
     })
 }
 
-fn json_object(text: &str, field: &str, budget: &mut Budget) -> Result<Document> {
+pub(super) fn json_object(text: &str, field: &str, budget: &mut Budget) -> Result<Document> {
     let document = json_value(text, field, budget)?;
     if !matches!(document, Document::Object(_)) {
         return Err(invalid(field, "must be a JSON object, as in {\"key\": \"value\"}"));
@@ -578,11 +668,12 @@ fn json_object(text: &str, field: &str, budget: &mut Budget) -> Result<Document>
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::{CapabilitiesConfig, ModelKind, ModelState, PromptCachingConfig};
 
-    fn model() -> Model {
+    /// A chat model without capabilities beyond the defaults, named "chat", with a cap of 1000.
+    pub(in crate::convert) fn model() -> Model {
         Model {
             name: "chat".into(),
             targets: Vec::new(),
@@ -653,10 +744,19 @@ mod tests {
         }
     }
 
-    fn with(adjust: impl FnOnce(&mut v1::ConverseRequest)) -> v1::ConverseRequest {
+    /// A one-message request, adjusted.
+    pub(in crate::convert) fn with(adjust: impl FnOnce(&mut v1::ConverseRequest)) -> v1::ConverseRequest {
         let mut request = request();
         adjust(&mut request);
         request
+    }
+
+    /// The field and reason `request` is refused with by `model`.
+    pub(in crate::convert) fn rejected(request: v1::ConverseRequest, model: &Model) -> (String, String) {
+        match to_bedrock(request, model) {
+            Err(GatewayError::InvalidArgument { field, reason }) => (field, reason),
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        }
     }
 
     fn rejected_field(request: v1::ConverseRequest) -> String {

@@ -49,6 +49,13 @@ fn content_block(block: bedrock::ContentBlock) -> Option<v1::ContentBlock> {
                 redacted: Vec::new(),
             })
         }
+        bedrock::ContentBlock::ReasoningContent(bedrock::ReasoningContentBlock::RedactedContent(redacted)) => {
+            Block::Reasoning(v1::ReasoningBlock {
+                text: String::new(),
+                signature: String::new(),
+                redacted: redacted.into_inner(),
+            })
+        }
         _ => return None,
     };
     Some(v1::ContentBlock { block: Some(block) })
