@@ -28,6 +28,8 @@ expect "list" '^bedrock\.gateway\.v1\.GatewayService$' "$services"
 expect "list" '^grpc\.health\.v1\.Health$' "$services"
 
 description=$(grpcurl -plaintext "$addr" describe bedrock.gateway.v1.GatewayService)
+expect "describe" 'rpc CountTokens \( \.bedrock\.gateway\.v1\.ConverseRequest \) returns \( \.bedrock\.gateway\.v1\.CountTokensResponse \)' "$description"
+expect "describe" 'rpc Embed \( \.bedrock\.gateway\.v1\.EmbedRequest \) returns \( \.bedrock\.gateway\.v1\.EmbedResponse \)' "$description"
 expect "describe" 'rpc ConverseStream \( \.bedrock\.gateway\.v1\.ConverseRequest \) returns \( stream \.bedrock\.gateway\.v1\.ConverseStreamEvent \)' "$description"
 expect "describe message" 'message ConverseRequest' "$(grpcurl -plaintext "$addr" describe bedrock.gateway.v1.ConverseRequest)"
 
@@ -49,6 +51,28 @@ last_event=$(grep -E '^  "[a-zA-Z]+": \{' <<<"$answer" | tail -n 1)
 models=$(grpcurl -plaintext "$addr" bedrock.gateway.v1.GatewayService/ListModels)
 expect "models" '"name": "chat"' "$models"
 expect "models" '"state": "MODEL_STATE_DEPRECATED"' "$models"
+expect "models kind" '"kind": "MODEL_KIND_EMBEDDING"' "$models"
+expect "models capabilities" '"countTokens": true' "$models"
+expect "models capabilities" '"contextWindow": 200000' "$models"
+expect "models capabilities" '"MODALITY_TEXT"' "$models"
+
+counted=$(grpcurl -plaintext -d '{"model":"chat","system":[{"text":"be brief"}],"messages":[{"role":"ROLE_USER","content":[{"text":"How many tokens"}]}]}' \
+  "$addr" bedrock.gateway.v1.GatewayService/CountTokens)
+expect "count tokens" '"inputTokens": 5' "$counted"
+expect "count tokens" '"modelVersion": "claude-3.5-haiku"' "$counted"
+
+embedded=$(grpcurl -plaintext -d '{"model":"embed","texts":["first text","second text"],"dimensions":256}' \
+  "$addr" bedrock.gateway.v1.GatewayService/Embed)
+expect "embed" '"dimensions": 256' "$embedded"
+expect "embed" '"inputTokens": 4' "$embedded"
+[ "$(grep -c '"values": \[' <<<"$embedded")" = 2 ] || fail "embed: two vectors expected in:
+$embedded"
+
+if wrong_kind=$(grpcurl -plaintext -d '{"model":"chat","texts":["x"]}' "$addr" bedrock.gateway.v1.GatewayService/Embed 2>&1); then
+  fail "Embed on a chat model must fail"
+fi
+expect "embed on chat" 'Code: InvalidArgument' "$wrong_kind"
+expect "embed on chat" 'is a chat model' "$wrong_kind"
 
 if unknown=$(grpcurl -plaintext -d '{"model":"gpt-4","messages":[{"role":"ROLE_USER","content":[{"text":"Hi"}]}]}' \
   "$addr" bedrock.gateway.v1.GatewayService/ConverseStream 2>&1); then

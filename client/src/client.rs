@@ -1,4 +1,4 @@
-//! The [`Client`]: the gateway's three methods with retries, deadline and authentication applied.
+//! The [`Client`]: the gateway's methods with retries, deadline and authentication applied.
 //!
 //! Every call goes the same way: wait for the endpoint's addresses, then attempt the call on a
 //! balanced connection with the remaining deadline and the API key attached; if it fails before
@@ -19,7 +19,7 @@ use v1::gateway_service_client::GatewayServiceClient;
 
 use crate::balance::Balancer;
 use crate::retry::Retry;
-use crate::{Answer, ClientBuilder, Error, EventStream, Request};
+use crate::{Answer, ClientBuilder, EmbedRequest, Embeddings, Error, EventStream, Request, TokenCount};
 
 /// A client of the gateway. Cheap to clone (clones share connections and the retry budget); build
 /// one per process and share it.
@@ -104,6 +104,35 @@ impl Client {
             })
             .await?;
         Ok(response.into_inner().models)
+    }
+
+    /// Counts the input tokens `request` would use with its model, without running it: to check a
+    /// conversation against the model's context window and the tenant's token quota. It costs
+    /// one request of the quota and no tokens; models without `capabilities.count_tokens` answer
+    /// [`Code::Unimplemented`](crate::Code::Unimplemented). Retried like any call, since counting
+    /// changes nothing.
+    pub async fn count_tokens(&self, request: impl Into<Request>) -> Result<TokenCount, Error> {
+        let request = v1::ConverseRequest::from(request.into());
+        let response = self
+            .call(Instant::now(), |mut grpc, deadline| {
+                let request = self.request(request.clone(), deadline);
+                async move { grpc.count_tokens(request).await }
+            })
+            .await?;
+        Ok(response.into_inner().into())
+    }
+
+    /// Turns texts into vectors with an embedding model. Retried like any call: embedding the
+    /// same texts again gives the same vectors.
+    pub async fn embed(&self, request: impl Into<EmbedRequest>) -> Result<Embeddings, Error> {
+        let request = v1::EmbedRequest::from(request.into());
+        let response = self
+            .call(Instant::now(), |mut grpc, deadline| {
+                let request = self.request(request.clone(), deadline);
+                async move { grpc.embed(request).await }
+            })
+            .await?;
+        Ok(response.into_inner().into())
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the deadline passes.

@@ -33,6 +33,7 @@
 pub mod balance;
 mod builder;
 mod client;
+mod embed;
 mod error;
 mod request;
 pub mod retry;
@@ -42,6 +43,7 @@ mod stream;
 pub use bedrock_gateway_proto::v1;
 pub use builder::ClientBuilder;
 pub use client::Client;
+pub use embed::{EmbedRequest, Embeddings, TokenCount};
 pub use error::Error;
 pub use request::Request;
 pub use stream::{Answer, Event, EventStream, TextStream, ToolUse};

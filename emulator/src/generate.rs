@@ -358,7 +358,7 @@ pub(crate) fn fnv1a_more(hash: u64, bytes: &[u8]) -> u64 {
 
 /// SplitMix64 finalizer over seed and position, so neighbouring positions
 /// pick unrelated words.
-fn mix(seed: u64, index: u64) -> u64 {
+pub(crate) fn mix(seed: u64, index: u64) -> u64 {
     let mut z = seed.wrapping_add(index.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

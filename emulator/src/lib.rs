@@ -9,6 +9,10 @@
 //!   `application/vnd.amazon.eventstream` frames: `messageStart`,
 //!   `contentBlockDelta`s, `contentBlockStop`, `messageStop`, `metadata`;
 //! - `POST /model/{modelId}/converse` answers the same content as JSON;
+//! - `POST /model/{modelId}/count-tokens` (CountTokens, Converse input) answers
+//!   `{"inputTokens": N}`, N counted as Converse's usage counts it;
+//! - `POST /model/{modelId}/invoke` (InvokeModel) answers embedding models:
+//!   Amazon Titan Text Embeddings v2 and Cohere Embed v3 (see Embeddings);
 //! - errors use the statuses of Bedrock's service model, the
 //!   `x-amzn-errortype` header and a `{"message": ...}` body.
 //!
@@ -73,6 +77,26 @@
 //!   first delta and [`EmulatorConfig::inter_token_gap`] between deltas.
 //!   Converse takes as long as the stream would.
 //!
+//! # Embeddings
+//!
+//! InvokeModel serves model ids containing `titan-embed` or `cohere.embed`
+//! (and any other id by the body's shape), checking bodies as Bedrock does
+//! (unknown keys, dimensions, `input_type`, at most 96 Cohere texts) and
+//! answering with [`ValidationException`s](#faults) otherwise:
+//!
+//! - **Titan** (`{"inputText", "dimensions", "normalize"}`): the vector is
+//!   [`expected_embedding`]`(text, dimensions)` (dimensions 1024, 512 or
+//!   256, default 1024), [`normalized`] unless `normalize` is false;
+//!   `inputTextTokenCount` is the text's word count (at least 1);
+//! - **Cohere** (`{"texts", "input_type", "truncate", "embedding_types"}`):
+//!   one vector per text, [`expected_embedding`]`("{input_type}:{text}",
+//!   1024)`, never normalised, under `embeddings.float` when
+//!   `embedding_types` is `["float"]`, else as a plain list.
+//!
+//! Both send the input tokens (the word counts) in the
+//! `X-Amzn-Bedrock-Input-Token-Count` header, as Bedrock does. Faults apply
+//! to CountTokens and InvokeModel as to Converse.
+//!
 //! # Faults
 //!
 //! A model id `fault.<name>`, or an ARN whose resource id is `fault.<name>`
@@ -116,6 +140,7 @@
 //! tests check what a client sent and when it gave up on a stream.
 
 mod cache;
+mod embed;
 mod errors;
 mod fault;
 mod frame;
@@ -129,6 +154,7 @@ mod stream;
 
 use std::time::Duration;
 
+pub use embed::{COHERE_DIMENSIONS, TITAN_DIMENSIONS, expected_embedding, normalized};
 pub use generate::{
     Answer, REASONING_TEXT, TOOL_PREAMBLE, expected_answer, expected_json, expected_reasoning_signature,
     expected_redacted_reasoning, expected_tool_input, expected_tool_input_for, expected_tool_use_id,

@@ -63,7 +63,7 @@ impl Default for Observer {
 }
 
 impl Observer {
-    /// Records a Converse or ConverseStream request; returns its sequence number.
+    /// Records a request (any operation); returns its sequence number.
     pub(crate) fn record_request(&self, body: Bytes) -> u64 {
         *self.last_body.lock().unwrap_or_else(|p| p.into_inner()) = Some(body);
         self.requests.fetch_add(1, Ordering::Relaxed)

@@ -149,7 +149,17 @@ impl Reply {
         }
         let (text_len, stop_reason) =
             answer_length(&tokens, request.max_tokens(), answer_tokens, request.stop_sequences());
-        Reply { reasoning, tokens, text_len, json: None, tool: None, stop_reason, input_tokens, cache, unknown_block: false }
+        Reply {
+            reasoning,
+            tokens,
+            text_len,
+            json: None,
+            tool: None,
+            stop_reason,
+            input_tokens,
+            cache,
+            unknown_block: false,
+        }
     }
 
     /// Text delta `index`.

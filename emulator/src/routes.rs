@@ -8,6 +8,7 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full};
 
+use crate::embed;
 use crate::errors::ServiceError;
 use crate::fault::Fault;
 use crate::observe::StreamGuard;
@@ -28,6 +29,8 @@ const FAULT_HEADER: &str = "x-emulator-fault";
 enum Operation {
     Converse,
     ConverseStream,
+    CountTokens,
+    InvokeModel,
 }
 
 /// Serves one HTTP request.
@@ -41,7 +44,7 @@ where
         return Ok(error_response(
             StatusCode::NOT_FOUND,
             "UnknownOperationException",
-            "This emulator serves POST /model/{modelId}/converse and /converse-stream.",
+            "This emulator serves POST /model/{modelId}/converse, /converse-stream, /count-tokens and /invoke.",
         ));
     };
     let header_fault = request.headers().get(FAULT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -54,10 +57,15 @@ where
                 Ok(None) => header_fault.as_deref().map_or(Ok(None), Fault::parse),
                 selected => selected,
             };
-            match (fault, ConverseRequest::parse(&body)) {
+            match (fault, operation) {
                 (Err(unknown), _) => service_error(ServiceError::Validation, &unknown.to_string()),
-                (_, Err(invalid)) => service_error(ServiceError::Validation, &invalid.to_string()),
-                (Ok(fault), Ok(parsed)) => answer(&shared, operation, model_id, fault, &parsed, started).await?,
+                (Ok(fault), Operation::CountTokens | Operation::InvokeModel) => {
+                    answer_unary(&shared, operation, &model_id, fault, &body).await?
+                }
+                (Ok(fault), _) => match ConverseRequest::parse(&body) {
+                    Err(invalid) => service_error(ServiceError::Validation, &invalid.to_string()),
+                    Ok(parsed) => answer(&shared, operation, model_id, fault, &parsed, started).await?,
+                },
             }
         }
         Err(message) => service_error(ServiceError::Validation, message),
@@ -120,7 +128,7 @@ async fn answer(
         }
         // Converse has no event stream to break, so stream faults map to
         // their closest whole-response equivalents.
-        Operation::Converse => match ending {
+        _ => match ending {
             Ending::Stall => std::future::pending().await,
             Ending::Close => Err(Box::new(InjectedClose)),
             Ending::StreamError => {
@@ -140,6 +148,48 @@ async fn answer(
     }
 }
 
+/// Answers CountTokens or InvokeModel (embedding models), applying the request's fault as
+/// Converse does: errors as they are, stream faults as their whole-response equivalents.
+async fn answer_unary(
+    shared: &Shared,
+    operation: Operation,
+    model_id: &str,
+    fault: Option<Fault>,
+    body: &[u8],
+) -> Result<Response<ResponseBody>, BoxError> {
+    match fault {
+        Some(Fault::Reject(error)) => return Ok(service_error(error, &error.injected_message(model_id))),
+        Some(Fault::ThrottleOnce) if shared.throttle_once.first_time(&String::from_utf8_lossy(body)) => {
+            let error = ServiceError::Throttling;
+            return Ok(service_error(error, &error.injected_message(model_id)));
+        }
+        Some(Fault::Hang | Fault::Stall(_)) => std::future::pending().await,
+        Some(Fault::Close(_)) => return Err(Box::new(InjectedClose)),
+        Some(Fault::StreamError(_)) => {
+            let error = ServiceError::ModelError;
+            return Ok(service_error(error, &error.injected_message(model_id)));
+        }
+        _ => {}
+    }
+    let answered = match operation {
+        Operation::CountTokens => {
+            embed::count_tokens_input(body).map(|request| (embed::count_tokens_answer(&request), None))
+        }
+        _ => embed::invoke(model_id, body).map(|embedded| (embedded.body, Some(embedded.input_tokens))),
+    };
+    let (answer, input_tokens) = match answered {
+        Ok(answered) => answered,
+        Err(invalid) => return Ok(service_error(ServiceError::Validation, &invalid.to_string())),
+    };
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(answer))));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(tokens) = input_tokens {
+        headers.insert("x-amzn-bedrock-input-token-count", HeaderValue::from(tokens));
+    }
+    Ok(response)
+}
+
 /// Splits `/model/{modelId}/{operation}`; the model id is percent-decoded,
 /// or the reason it cannot be.
 fn route(method: &Method, path: &str) -> Option<(Result<String, &'static str>, Operation)> {
@@ -150,6 +200,8 @@ fn route(method: &Method, path: &str) -> Option<(Result<String, &'static str>, O
     let operation = match operation {
         "converse" => Operation::Converse,
         "converse-stream" => Operation::ConverseStream,
+        "count-tokens" => Operation::CountTokens,
+        "invoke" => Operation::InvokeModel,
         _ => return None,
     };
     Some((percent_decode(model_id), operation))
@@ -213,7 +265,9 @@ mod tests {
             Some((Ok("arn:aws:bedrock:us-east-1:1:inference-profile/us.x".into()), Operation::ConverseStream))
         );
         assert_eq!(route(&post, "/model/m/converse"), Some((Ok("m".into()), Operation::Converse)));
-        assert_eq!(route(&post, "/model/m/invoke"), None);
+        assert_eq!(route(&post, "/model/m/invoke"), Some((Ok("m".into()), Operation::InvokeModel)));
+        assert_eq!(route(&post, "/model/m/count-tokens"), Some((Ok("m".into()), Operation::CountTokens)));
+        assert_eq!(route(&post, "/model/m/invoke-with-response-stream"), None);
         assert_eq!(route(&Method::GET, "/model/m/converse"), None);
         assert_eq!(percent_decode("a%2"), Ok("a%2".into()));
         assert!(percent_decode("%ff").is_err());

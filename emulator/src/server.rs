@@ -73,8 +73,8 @@ impl Emulator {
         format!("http://{}", self.addr)
     }
 
-    /// Converse and ConverseStream requests received, faulted and invalid
-    /// ones included.
+    /// Requests received (Converse, ConverseStream, CountTokens, InvokeModel),
+    /// faulted and invalid ones included.
     pub fn requests_served(&self) -> u64 {
         self.shared.observer.requests_served()
     }
@@ -85,8 +85,8 @@ impl Emulator {
         self.shared.observer.connections_accepted()
     }
 
-    /// The JSON body of the most recent Converse or ConverseStream request,
-    /// if there was one and it was JSON.
+    /// The JSON body of the most recent request (Converse, ConverseStream,
+    /// CountTokens or InvokeModel), if there was one and it was JSON.
     pub fn last_request_body(&self) -> Option<serde_json::Value> {
         self.shared.observer.last_request_body()
     }

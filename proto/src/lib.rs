@@ -69,4 +69,6 @@ pub mod limits {
     pub const TOOL_NAME_CHARS: usize = 64;
     /// Cache points in a request, the model's automatic ones included: Bedrock's own limit.
     pub const CACHE_POINTS: usize = 4;
+    /// Characters in one of an EmbedRequest's `texts` (at least 1).
+    pub const EMBED_TEXT_CHARS: usize = 50_000;
 }

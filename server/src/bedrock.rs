@@ -1,7 +1,9 @@
-//! The Bedrock side: building the real `aws-sdk-bedrockruntime` client from config, making the two
-//! calls, and classifying every SDK error into the gateway's error type in one function.
+//! The Bedrock side: building the real `aws-sdk-bedrockruntime` client from config, making the
+//! calls (Converse, ConverseStream, CountTokens, InvokeModel), and classifying every SDK error into
+//! the gateway's error type in one function.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -12,15 +14,20 @@ use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::Credentials;
 use aws_sdk_bedrockruntime::Client;
-use aws_sdk_bedrockruntime::config::Region;
+use aws_sdk_bedrockruntime::config::interceptors::BeforeDeserializationInterceptorContextRef;
+use aws_sdk_bedrockruntime::config::{ConfigBag, Intercept, Region, RuntimeComponents};
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::operation::converse::{ConverseError, ConverseOutput};
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
+use aws_sdk_bedrockruntime::operation::count_tokens::CountTokensError;
+use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
-    ConverseStreamOutput, GuardrailConfiguration, GuardrailStreamConfiguration, GuardrailStreamProcessingMode,
+    ConverseStreamOutput, ConverseTokensRequest, CountTokensInput, GuardrailConfiguration,
+    GuardrailStreamConfiguration, GuardrailStreamProcessingMode,
 };
+use aws_smithy_types::Blob;
 
 use crate::catalog::Model;
 use crate::config::{BedrockConfig, CredentialsSource, StreamProcessingMode};
@@ -151,6 +158,87 @@ impl Bedrock {
             .await
             .map_err(|err| classify(err, &model.name, &target.model_id, false))
     }
+
+    /// Counts the input tokens of `request` on `target` with Bedrock's CountTokens, which takes
+    /// the Converse fields that make up the input (no inference settings, no guardrail).
+    pub async fn count_tokens(
+        &self,
+        model: &Model,
+        target: &Target,
+        request: BedrockRequest,
+    ) -> Result<u32, GatewayError> {
+        let additional_fields = request.additional_fields_for(target);
+        let input = ConverseTokensRequest::builder()
+            .set_messages(Some(request.messages))
+            .set_system(non_empty(request.system))
+            .set_tool_config(request.tool_config)
+            .set_additional_model_request_fields(additional_fields)
+            .build();
+        let output = self
+            .client(&target.region)
+            .count_tokens()
+            .model_id(&target.model_id)
+            .input(CountTokensInput::Converse(input))
+            .send()
+            .await
+            .map_err(|err| classify(err, &model.name, &target.model_id, false))?;
+        Ok(u32::try_from(output.input_tokens).unwrap_or(0))
+    }
+
+    /// Calls InvokeModel on `target` with a JSON `body` in the model family's own shape.
+    pub async fn invoke_model(&self, model: &Model, target: &Target, body: Vec<u8>) -> Result<Invoked, GatewayError> {
+        let input_tokens = Arc::new(AtomicU64::new(u64::MAX));
+        let output = self
+            .client(&target.region)
+            .invoke_model()
+            .model_id(&target.model_id)
+            .content_type("application/json")
+            .accept("application/json")
+            .body(Blob::new(body))
+            .customize()
+            .interceptor(InputTokenHeader(Arc::clone(&input_tokens)))
+            .send()
+            .await
+            .map_err(|err| classify(err, &model.name, &target.model_id, false))?;
+        let input_tokens = input_tokens.load(Ordering::Relaxed);
+        Ok(Invoked {
+            body: output.body.into_inner(),
+            input_tokens: (input_tokens != u64::MAX).then(|| u32::try_from(input_tokens).unwrap_or(u32::MAX)),
+        })
+    }
+}
+
+/// An InvokeModel answer.
+#[derive(Debug)]
+pub struct Invoked {
+    /// The model's JSON answer.
+    pub body: Vec<u8>,
+    /// The input tokens Bedrock counted, from the `X-Amzn-Bedrock-Input-Token-Count` header.
+    pub input_tokens: Option<u32>,
+}
+
+/// Bedrock reports InvokeModel's input tokens in a response header, which the SDK's output does
+/// not carry: this reads it off the raw response.
+#[derive(Debug)]
+struct InputTokenHeader(Arc<AtomicU64>);
+
+impl Intercept for InputTokenHeader {
+    fn name(&self) -> &'static str {
+        "InputTokenHeader"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let count = context.response().headers().get("x-amzn-bedrock-input-token-count");
+        if let Some(count) = count.and_then(|count| count.trim().parse().ok()) {
+            self.0.store(count, Ordering::Relaxed);
+        }
+        Ok(())
+    }
 }
 
 fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
@@ -192,6 +280,18 @@ pub trait ExceptionName {
 }
 
 impl ExceptionName for ConverseError {
+    fn exception_name(&self) -> Option<&str> {
+        self.code()
+    }
+}
+
+impl ExceptionName for CountTokensError {
+    fn exception_name(&self) -> Option<&str> {
+        self.code()
+    }
+}
+
+impl ExceptionName for InvokeModelError {
     fn exception_name(&self) -> Option<&str> {
         self.code()
     }

@@ -108,6 +108,18 @@ impl Model {
         }
     }
 
+    /// Refuses a call meant for the other kind of model, saying which RPC the model takes.
+    pub fn require_kind(&self, kind: ModelKind) -> Result<(), GatewayError> {
+        if self.kind == kind {
+            return Ok(());
+        }
+        let reason = match self.kind {
+            ModelKind::Chat => format!("{:?} is a chat model: call Converse, ConverseStream or CountTokens", self.name),
+            ModelKind::Embedding => format!("{:?} is an embedding model: call Embed", self.name),
+        };
+        Err(GatewayError::InvalidArgument { field: "model".to_owned(), reason })
+    }
+
     /// Whether cache points take effect with this model.
     pub fn prompt_caching(&self) -> bool {
         self.capabilities.prompt_caching == Some(true)

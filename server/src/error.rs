@@ -31,6 +31,16 @@ pub enum GatewayError {
         /// The names it could have sent, comma-separated.
         known: String,
     },
+    /// The logical model cannot serve this RPC (a capability it lacks, such as `count_tokens`).
+    #[error("model: {alias:?} does not support {rpc} (ListModels shows its capabilities.{capability} as false)")]
+    Unsupported {
+        /// The logical model asked for.
+        alias: String,
+        /// The RPC, such as `CountTokens`.
+        rpc: &'static str,
+        /// The capability it needs, as ModelCapabilities names it.
+        capability: &'static str,
+    },
     /// The logical model exists but no longer serves.
     #[error("model: {alias:?} is retired; use {replacement:?} instead")]
     ModelRetired {
@@ -260,6 +270,7 @@ impl GatewayError {
         match self {
             GatewayError::InvalidArgument { .. } => Code::InvalidArgument,
             GatewayError::UnknownModel { .. } => Code::NotFound,
+            GatewayError::Unsupported { .. } => Code::Unimplemented,
             GatewayError::ModelRetired { .. } => Code::FailedPrecondition,
             GatewayError::Unauthenticated { .. } => Code::Unauthenticated,
             GatewayError::PermissionDenied { .. } | GatewayError::ModelNotAllowed { .. } => Code::PermissionDenied,

@@ -12,6 +12,7 @@ pub mod catalog_source;
 pub mod config;
 pub mod connection;
 pub mod convert;
+pub mod embed;
 pub mod emf;
 pub mod error;
 pub mod health;

@@ -7,7 +7,8 @@ pub use bedrock_emulator::Emulator;
 use bedrock_emulator::EmulatorConfig;
 
 use crate::config::{
-    CapabilitiesConfig, Config, CredentialsSource, ModelConfig, ModelKind, ModelState, PromptCachingConfig,
+    CapabilitiesConfig, Config, CredentialsSource, EmbeddingFormat, Modality, ModelConfig, ModelKind, ModelState,
+    PromptCachingConfig, ReasoningStyle, StructuredOutputStyle,
 };
 
 /// Starts the emulator with human-paced output and points `config` at it.
@@ -47,22 +48,61 @@ fn model(model_id: &str, version: &str, description: &str) -> ModelConfig {
     }
 }
 
-/// A catalog like a platform team's: two active models and one on its way out. Local mode uses it
+/// A catalog like a platform team's: two active chat models with their capabilities, one on its
+/// way out, and an embedding model, so every RPC has a model to show it with. Local mode uses it
 /// when the configuration has no `[models]`.
 pub fn sample_models() -> std::collections::BTreeMap<String, ModelConfig> {
+    let mut chat = model("us.anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3.5-haiku", "Fast general chat.");
+    chat.capabilities = CapabilitiesConfig {
+        input_modalities: vec![Modality::Text, Modality::Document],
+        structured_output: StructuredOutputStyle::Tool,
+        prompt_caching: Some(true),
+        count_tokens: true,
+        context_window: 200_000,
+        ..CapabilitiesConfig::default()
+    };
+    let mut reasoning =
+        model("us.anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4", "Harder, multi-step tasks.");
+    reasoning.capabilities = CapabilitiesConfig {
+        reasoning: ReasoningStyle::AnthropicThinking,
+        structured_output: StructuredOutputStyle::Native,
+        prompt_caching: Some(true),
+        count_tokens: true,
+        context_window: 200_000,
+        ..CapabilitiesConfig::default()
+    };
     let mut legacy = model("anthropic.claude-instant-v1", "claude-instant-1.2", "The previous default; use chat.");
     legacy.state = ModelState::Deprecated;
     legacy.replacement = Some("chat".to_owned());
     legacy.retires_on = Some("2030-03-31".to_owned());
-    [
-        ("chat", model("us.anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3.5-haiku", "Fast general chat.")),
-        (
-            "reasoning",
-            model("us.anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4", "Harder, multi-step tasks."),
-        ),
-        ("legacy-chat", legacy),
-    ]
-    .into_iter()
-    .map(|(name, model)| (name.to_owned(), model))
-    .collect()
+    legacy.capabilities = CapabilitiesConfig {
+        input_modalities: vec![Modality::Text],
+        tools: false,
+        context_window: 100_000,
+        ..CapabilitiesConfig::default()
+    };
+    let mut embed = model("amazon.titan-embed-text-v2:0", "titan-embed-text-v2", "Text embeddings for search.");
+    embed.kind = ModelKind::Embedding;
+    embed.capabilities = CapabilitiesConfig {
+        input_modalities: vec![Modality::Text],
+        tools: false,
+        context_window: 8_192,
+        embedding_format: Some(EmbeddingFormat::TitanTextV2),
+        embedding_dimensions: vec![1024, 512, 256],
+        ..CapabilitiesConfig::default()
+    };
+    [("chat", chat), ("reasoning", reasoning), ("legacy-chat", legacy), ("embed", embed)]
+        .into_iter()
+        .map(|(name, model)| (name.to_owned(), model))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_catalog_is_valid() {
+        Config { models: sample_models(), ..Config::default() }.validate().unwrap();
+    }
 }

@@ -224,6 +224,8 @@ pub fn quota_store_up(up: bool) {
 /// What one finished request contributes to the metrics.
 #[derive(Debug, Clone, Copy)]
 pub struct Finished<'a> {
+    /// The RPC, such as `ConverseStream` or `Embed` (`unknown` for paths outside the API).
+    pub rpc: &'a str,
     /// Logical model, or `unknown` for names outside the catalog (bounded cardinality).
     pub model: &'a str,
     /// The version of the model's target that answered (or was tried last); `-` before one was chosen.
@@ -248,14 +250,26 @@ pub struct Finished<'a> {
 
 /// Records a finished request.
 pub fn request_finished(finished: &Finished<'_>) {
-    let Finished { model, version, caller, tenant, refused, code, time_to_first_token, duration, tokens, cache_tokens } =
-        *finished;
+    let Finished {
+        rpc,
+        model,
+        version,
+        caller,
+        tenant,
+        refused,
+        code,
+        time_to_first_token,
+        duration,
+        tokens,
+        cache_tokens,
+    } = *finished;
     INTERVAL.requests.fetch_add(1, Ordering::Relaxed);
     if let Some(tenant) = tenant {
         count_for_tenant(tenant, refused, tokens);
     }
     let tenant = tenant.unwrap_or("-");
     let labels = [
+        ("rpc", rpc.to_owned()),
         ("model", model.to_owned()),
         ("version", version.to_owned()),
         ("tenant", tenant.to_owned()),
@@ -263,7 +277,7 @@ pub fn request_finished(finished: &Finished<'_>) {
         ("code", code.to_owned()),
     ];
     metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
-    let by_model = [("model", model.to_owned())];
+    let by_model = [("rpc", rpc.to_owned()), ("model", model.to_owned())];
     metrics::histogram!(REQUEST_DURATION_SECONDS, &by_model).record(duration.as_secs_f64());
     if let Some(ttft) = time_to_first_token {
         let by_version = [("model", model.to_owned()), ("version", version.to_owned())];
@@ -515,7 +529,7 @@ fn describe() {
     describe_counter!(
         REQUESTS_TOTAL,
         Unit::Count,
-        "Requests that reached a final status, by logical model, version, tenant, caller and gRPC code."
+        "Requests that reached a final status, by RPC, logical model, version, tenant, caller and gRPC code."
     );
     describe_counter!(REJECTIONS_TOTAL, Unit::Count, "Requests refused before reaching Bedrock, by reason.");
     describe_gauge!(STREAMS_IN_FLIGHT, Unit::Count, "Requests admitted and not yet finished, streams included.");
@@ -528,7 +542,7 @@ fn describe() {
     describe_histogram!(
         REQUEST_DURATION_SECONDS,
         Unit::Seconds,
-        "Time from receiving a request to its end, by logical model."
+        "Time from receiving a request to its end, by RPC and logical model."
     );
     describe_counter!(
         TOKENS_TOTAL,
@@ -607,6 +621,7 @@ mod tests {
     fn recordings_reach_the_interval_counts() {
         let _in_flight = InFlight::start();
         let finished = Finished {
+            rpc: "ConverseStream",
             model: "chat",
             version: "v1",
             caller: "-",

@@ -8,7 +8,7 @@
 //! model, the relay the outcome) holds a clone of the same [`RequestLog`]; the line is written when the
 //! last clone is dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use bedrock_gateway_proto::{limits, v1};
 use opentelemetry::trace::TraceId;
 use tokio::time::Instant;
 
-use crate::convert::request::check_metadata;
+use crate::convert::request::check_labels;
 use crate::error::GatewayError;
 use crate::listener::Peer;
 use crate::metrics::{self, Rejection};
@@ -123,15 +123,24 @@ impl RequestLog {
 
     /// Records what the request asked for, once it has been decoded.
     pub fn set_request(&self, request: &v1::ConverseRequest) {
+        self.set_model_and_labels(&request.model, &request.request_metadata);
+    }
+
+    /// Records what an Embed request asked for, once it has been decoded.
+    pub fn set_embed_request(&self, request: &v1::EmbedRequest) {
+        self.set_model_and_labels(&request.model, &request.request_metadata);
+    }
+
+    fn set_model_and_labels(&self, model: &str, metadata: &HashMap<String, String>) {
         // The request is not validated yet: a refused one may carry megabytes of model name or
         // labels, so only a name the size of one, and only labels within the limits, are logged.
-        let labels = if request.request_metadata.is_empty() || check_metadata(request).is_err() {
+        let labels = if metadata.is_empty() || check_labels(metadata).is_err() {
             String::new()
         } else {
-            serde_json::to_string(&request.request_metadata.iter().collect::<BTreeMap<_, _>>()).unwrap_or_default()
+            serde_json::to_string(&metadata.iter().collect::<BTreeMap<_, _>>()).unwrap_or_default()
         };
         let mut record = self.record();
-        record.model = request.model.chars().take(limits::MODEL_NAME_CHARS).collect();
+        record.model = model.chars().take(limits::MODEL_NAME_CHARS).collect();
         record.labels = labels;
     }
 
@@ -166,7 +175,12 @@ impl RequestLog {
         self.settle(Outcome::Succeeded { stop_reason: Some(stop_reason), usage: Some(usage), time_to_first_token });
     }
 
-    /// Records success of a call that involves no model, such as ListModels.
+    /// Records success of a call that read tokens without generating any (Embed).
+    pub fn read_tokens(&self, usage: v1::TokenUsage) {
+        self.settle(Outcome::Succeeded { stop_reason: None, usage: Some(usage), time_to_first_token: None });
+    }
+
+    /// Records success of a call that used no tokens, such as ListModels or CountTokens.
     pub fn answered(&self) {
         self.settle(Outcome::Succeeded { stop_reason: None, usage: None, time_to_first_token: None });
     }
@@ -224,6 +238,7 @@ impl Drop for Record {
             metrics::deprecated_call(&self.model, tenant.unwrap_or("-"), caller_label);
         }
         metrics::request_finished(&metrics::Finished {
+            rpc: self.rpc,
             model: if self.known_model { &self.model } else { "unknown" },
             version: self.model_version.as_deref().unwrap_or("-"),
             caller: caller_label,

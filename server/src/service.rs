@@ -14,10 +14,11 @@ use crate::admission::{Admission, CallerKey, RequestMemory, Slot};
 use crate::bedrock::Bedrock;
 use crate::catalog::Model;
 use crate::catalog_source::LiveCatalog;
-use crate::config::{BedrockConfig, ModelState, ServerConfig};
+use crate::config::{BedrockConfig, ModelKind, ModelState, ServerConfig};
 use crate::convert::request::{BedrockRequest, estimated_input_tokens, require_model_name, to_bedrock};
 use crate::convert::response::answer;
 use crate::convert::structured::tool_answer_as_text;
+use crate::embed;
 use crate::error::GatewayError;
 use crate::listener::{ConnectionCut, Peer};
 use crate::metering::Metered;
@@ -73,7 +74,7 @@ impl Call {
     }
 }
 
-/// A validated call, ready to send to Bedrock.
+/// A validated Converse-shaped call, ready to send to Bedrock.
 struct Prepared {
     model: Arc<Model>,
     /// The targets to try, in order: the one picked, then the model's fallbacks.
@@ -82,6 +83,14 @@ struct Prepared {
     deadline: Instant,
     /// The request's input tokens, as estimated for its quota reservation.
     input_estimate: u64,
+}
+
+impl Prepared {
+    /// The tokens a Converse call reserves: its max_tokens and its estimated input.
+    fn tokens(&self) -> u64 {
+        let max_tokens = self.bedrock_request.inference.max_tokens.map_or(0, |tokens| tokens.max(0) as u64);
+        max_tokens + self.input_estimate
+    }
 }
 
 impl Gateway {
@@ -120,7 +129,28 @@ impl Gateway {
     ) -> Result<Prepared, GatewayError> {
         call.log.set_request(&request);
         require_model_name(&request)?;
-        let resolved = self.catalog.current().resolve(&request.model, &identity.tenant);
+        let model = self.resolve(&request.model, ModelKind::Chat, identity, call)?;
+        let route = model.route(&request.request_metadata);
+        call.log.set_model_version(&route[0].version);
+        if model.state == ModelState::Deprecated {
+            call.log.set_deprecated();
+        }
+        // Walking the request to estimate it costs time on every call, so only where tokens count.
+        let input_estimate =
+            if identity.tenant.counts_tokens(&model.name) { estimated_input_tokens(&request) } else { 0 };
+        let bedrock_request = to_bedrock(request, &model)?;
+        Ok(Prepared { model, route, bedrock_request, deadline: self.deadline(metadata, call), input_estimate })
+    }
+
+    /// The logical model `name`, as `identity`'s tenant may call it today, of `kind`.
+    fn resolve(
+        &self,
+        name: &str,
+        kind: ModelKind,
+        identity: &Identity,
+        call: &Call,
+    ) -> Result<Arc<Model>, GatewayError> {
+        let resolved = self.catalog.current().resolve(name, &identity.tenant);
         if !matches!(resolved, Err(GatewayError::UnknownModel { .. })) {
             call.log.set_known_model();
         }
@@ -131,35 +161,33 @@ impl Gateway {
             }
             err => err,
         })?;
-        let route = model.route(&request.request_metadata);
-        call.log.set_model_version(&route[0].version);
-        if model.state == ModelState::Deprecated {
-            call.log.set_deprecated();
-        }
-        // Walking the request to estimate it costs time on every call, so only where tokens count.
-        let input_estimate =
-            if identity.tenant.counts_tokens(&model.name) { estimated_input_tokens(&request) } else { 0 };
-        let bedrock_request = to_bedrock(request, &model)?;
+        model.require_kind(kind)?;
+        Ok(model)
+    }
+
+    /// The caller's deadline: its own `grpc-timeout`, within the gateway's maximum.
+    fn deadline(&self, metadata: &MetadataMap, call: &Call) -> Instant {
         let limit =
             client_timeout(metadata).map_or(self.max_stream_duration, |timeout| timeout.min(self.max_stream_duration));
-        Ok(Prepared { model, route, bedrock_request, deadline: call.log.received_at() + limit, input_estimate })
+        call.log.received_at() + limit
     }
 
     /// Calls `attempt` on the request's targets in order until one answers: on to the next only
     /// while the one before had no capacity for the request (throttled, unavailable, not ready,
     /// timed out opening) and the caller's deadline has not passed. Nothing has been sent to the
     /// caller yet, so it sees one answer; the log line and a metric record each fallback.
-    async fn with_fallbacks<T, F, Fut>(
+    async fn with_fallbacks<R, T, F, Fut>(
         &self,
         call: &Call,
         model: &Model,
         route: Vec<Arc<Target>>,
-        request: BedrockRequest,
+        request: R,
         deadline: Instant,
         attempt: F,
     ) -> Result<(Arc<Target>, T), GatewayError>
     where
-        F: Fn(Arc<Target>, BedrockRequest) -> Fut,
+        R: Clone,
+        F: Fn(Arc<Target>, R) -> Fut,
         Fut: Future<Output = Result<T, GatewayError>>,
     {
         let mut targets = route.into_iter().peekable();
@@ -187,13 +215,17 @@ impl Gateway {
         }
     }
 
-    /// Reserves the call's place within its tenant's quotas: its tokens (max_tokens plus the input
-    /// estimate), a request, a concurrency place.
-    async fn reserve(&self, call: &Call, identity: &Identity, prepared: &Prepared) -> Result<Metered, Status> {
+    /// Reserves the call's place within its tenant's quotas on `model`: `tokens` (for a Converse
+    /// call, max_tokens plus the input estimate), a request, a concurrency place.
+    async fn reserve(
+        &self,
+        call: &Call,
+        identity: &Identity,
+        model: &str,
+        tokens: u64,
+        input_estimate: u64,
+    ) -> Result<Metered, Status> {
         let tenant = &identity.tenant;
-        let model = &prepared.model.name;
-        let max_tokens = prepared.bedrock_request.inference.max_tokens.map_or(0, |tokens| tokens.max(0) as u64);
-        let tokens = max_tokens + prepared.input_estimate;
         let request = QuotaRequest {
             tenant: &tenant.name,
             model,
@@ -202,7 +234,7 @@ impl Gateway {
             tokens,
         };
         match self.quotas.acquire(request).await {
-            Ok(grant) => Ok(Metered::new(grant, prepared.input_estimate)),
+            Ok(grant) => Ok(Metered::new(grant, input_estimate)),
             Err(exceeded) => {
                 let quota = match &exceeded.model {
                     Some(model) => format!("tenants.{}.model_quotas.{model}.{}", tenant.name, exceeded.quota),
@@ -239,7 +271,8 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let identity = call.identity(&extensions)?;
         let prepared = self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
         let slot = self.admit(&call, &extensions)?;
-        let mut metered = self.reserve(&call, &identity, &prepared).await?;
+        let mut metered =
+            self.reserve(&call, &identity, &prepared.model.name, prepared.tokens(), prepared.input_estimate).await?;
         let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
         let tool_answer = bedrock_request.answer_in_tool;
         let stream_open_timeout = self.stream_open_timeout;
@@ -287,7 +320,8 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let identity = call.identity(&extensions)?;
         let prepared = self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
         let _slot = self.admit(&call, &extensions)?;
-        let mut metered = self.reserve(&call, &identity, &prepared).await?;
+        let mut metered =
+            self.reserve(&call, &identity, &prepared.model.name, prepared.tokens(), prepared.input_estimate).await?;
         let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
         let tool_answer = bedrock_request.answer_in_tool;
         let called = self
@@ -335,13 +369,99 @@ impl v1::gateway_service_server::GatewayService for Gateway {
 
     async fn count_tokens(
         &self,
-        _request: Request<v1::ConverseRequest>,
+        request: Request<v1::ConverseRequest>,
     ) -> Result<Response<v1::CountTokensResponse>, Status> {
-        Err(Status::unimplemented("CountTokens is being built (issue 11)"))
+        let (metadata, extensions, request) = request.into_parts();
+        let call = Call::start("CountTokens", &extensions);
+        let identity = call.identity(&extensions)?;
+        let prepared = self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
+        if !prepared.model.capabilities.count_tokens {
+            let err = GatewayError::Unsupported {
+                alias: prepared.model.name.clone(),
+                rpc: "CountTokens",
+                capability: "count_tokens",
+            };
+            return Err(call.fail(err));
+        }
+        let _slot = self.admit(&call, &extensions)?;
+        // One request against request quotas; counting uses no tokens.
+        let _metered = self.reserve(&call, &identity, &prepared.model.name, 0, 0).await?;
+        let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
+        let counted = self
+            .with_fallbacks(&call, &model, route, bedrock_request, deadline, |target, request| {
+                let bedrock = self.bedrock.clone();
+                let model = Arc::clone(&model);
+                async move {
+                    let counted =
+                        tokio::time::timeout_at(deadline, bedrock.count_tokens(&model, &target, request)).await;
+                    counted.unwrap_or(Err(GatewayError::DeadlineExceeded))
+                }
+            })
+            .await;
+        let (target, input_tokens) = counted.map_err(|err| call.fail(err))?;
+        release_request_memory(&extensions);
+        call.log.answered();
+        let mut response = Response::new(v1::CountTokensResponse {
+            request_id: call.log.request_id().to_owned(),
+            model: model.name.clone(),
+            model_version: target.version.clone(),
+            input_tokens,
+        });
+        tag_response(response.metadata_mut(), &model);
+        Ok(response)
     }
 
-    async fn embed(&self, _request: Request<v1::EmbedRequest>) -> Result<Response<v1::EmbedResponse>, Status> {
-        Err(Status::unimplemented("Embed is being built (issue 11)"))
+    async fn embed(&self, request: Request<v1::EmbedRequest>) -> Result<Response<v1::EmbedResponse>, Status> {
+        let (metadata, extensions, request) = request.into_parts();
+        let call = Call::start("Embed", &extensions);
+        let identity = call.identity(&extensions)?;
+        call.log.set_embed_request(&request);
+        let prepared = (|| {
+            embed::require_model_name(&request)?;
+            let model = self.resolve(&request.model, ModelKind::Embedding, &identity, &call)?;
+            let route = model.route(&request.request_metadata);
+            call.log.set_model_version(&route[0].version);
+            if model.state == ModelState::Deprecated {
+                call.log.set_deprecated();
+            }
+            let plan = embed::plan(request, &model)?;
+            Ok((model, route, plan))
+        })();
+        let (model, route, plan) = prepared.map_err(|err| call.fail(err))?;
+        let deadline = self.deadline(&metadata, &call);
+        let _slot = self.admit(&call, &extensions)?;
+        let input_estimate = if identity.tenant.counts_tokens(&model.name) { plan.estimated_input_tokens() } else { 0 };
+        let mut metered = self.reserve(&call, &identity, &model.name, input_estimate, input_estimate).await?;
+        let embedded = self
+            .with_fallbacks(&call, &model, route, plan.clone(), deadline, |target, plan| {
+                let bedrock = self.bedrock.clone();
+                let model = Arc::clone(&model);
+                async move {
+                    let embedded =
+                        tokio::time::timeout_at(deadline, embed::embed(&bedrock, &model, &target, &plan)).await;
+                    embedded.unwrap_or(Err(GatewayError::DeadlineExceeded))
+                }
+            })
+            .await;
+        let (target, embedded) = embedded.map_err(|err| call.fail(err))?;
+        release_request_memory(&extensions);
+        let usage = v1::TokenUsage {
+            input_tokens: embedded.input_tokens,
+            total_tokens: embedded.input_tokens,
+            ..Default::default()
+        };
+        metered.settle(&usage);
+        call.log.read_tokens(usage);
+        let mut response = Response::new(v1::EmbedResponse {
+            request_id: call.log.request_id().to_owned(),
+            model: model.name.clone(),
+            model_version: target.version.clone(),
+            embeddings: embedded.vectors.into_iter().map(|values| v1::Embedding { values }).collect(),
+            dimensions: plan.dimensions,
+            input_tokens: embedded.input_tokens,
+        });
+        tag_response(response.metadata_mut(), &model);
+        Ok(response)
     }
 }
 

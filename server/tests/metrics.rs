@@ -110,6 +110,7 @@ async fn metrics_describe_every_series_in_the_prometheus_text_format() {
     let in_flight = InFlight::start();
     let model = "metrics-description-test";
     metrics::request_finished(&Finished {
+        rpc: "ConverseStream",
         model,
         version: "v1",
         caller: "team-a",

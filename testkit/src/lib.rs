@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use bedrock_emulator::{Emulator, EmulatorConfig, StreamEnd};
 use bedrock_gateway::Config;
-use bedrock_gateway::config::{CredentialsSource, ModelConfig, ModelState, PromptCachingConfig};
+use bedrock_gateway::config::{
+    CapabilitiesConfig, CredentialsSource, EmbeddingFormat, Modality, ModelConfig, ModelKind, ModelState,
+    PromptCachingConfig,
+};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use tokio::net::TcpListener;
@@ -116,6 +119,38 @@ pub fn test_config(emulator_url: String) -> Config {
         },
     );
     config
+}
+
+/// An embedding model of `format` at `model_id`, offering `dimensions` (the default first), for a
+/// test catalog (`config.models.insert("embed".into(), embedding_model(...))`).
+pub fn embedding_model(model_id: &str, format: EmbeddingFormat, dimensions: &[u32]) -> ModelConfig {
+    ModelConfig {
+        model_id: model_id.to_owned(),
+        region: None,
+        targets: Vec::new(),
+        fallbacks: Vec::new(),
+        sticky_metadata_key: None,
+        version: None,
+        description: format!("test embedding model {model_id}"),
+        max_tokens_cap: 4096,
+        default_max_tokens: None,
+        temperature: None,
+        top_p: None,
+        guardrail: None,
+        prompt_caching: PromptCachingConfig::default(),
+        additional_request_fields: None,
+        state: ModelState::Active,
+        replacement: None,
+        retires_on: None,
+        kind: ModelKind::Embedding,
+        capabilities: CapabilitiesConfig {
+            input_modalities: vec![Modality::Text],
+            tools: false,
+            embedding_format: Some(format),
+            embedding_dimensions: dimensions.to_vec(),
+            ..CapabilitiesConfig::default()
+        },
+    }
 }
 
 impl TestGateway {

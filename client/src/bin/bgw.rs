@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use bedrock_gateway_client::{Client, Error, Event, Request, v1};
+use bedrock_gateway_client::{Client, EmbedRequest, Error, Event, Request, v1};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
@@ -54,7 +54,11 @@ struct Connection {
 enum Command {
     /// Ask a model; prints the answer as it arrives and a summary on stderr.
     Chat(Chat),
-    /// List the gateway's logical models and their state.
+    /// Count the input tokens a prompt would use with a model; prints the count.
+    Count(Count),
+    /// Turn texts into vectors with an embedding model; prints JSON.
+    Embed(Embed),
+    /// List the gateway's logical models: their kind, state and capabilities.
     Models {
         /// Print one JSON object per model.
         #[arg(long)]
@@ -91,6 +95,48 @@ struct Chat {
     json: bool,
     /// The prompt; read from stdin when absent.
     prompt: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct Count {
+    /// The logical model (see `bgw models`).
+    #[arg(long, short)]
+    model: String,
+    /// A system prompt, counted with the prompt.
+    #[arg(long, short)]
+    system: Option<String>,
+    /// The prompt; read from stdin when absent.
+    prompt: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct Embed {
+    /// The embedding model (see `bgw models`).
+    #[arg(long, short)]
+    model: String,
+    /// The vectors' length, one the model offers (default: its first).
+    #[arg(long)]
+    dimensions: Option<u32>,
+    /// Leave the vectors unscaled instead of scaling them to length 1.
+    #[arg(long)]
+    no_normalize: bool,
+    /// What the vectors are for.
+    #[arg(long, value_enum, default_value = "document")]
+    purpose: Purpose,
+    /// Print every value of each vector instead of the first 8.
+    #[arg(long)]
+    full: bool,
+    /// The texts, one vector each.
+    #[arg(required = true)]
+    texts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Purpose {
+    Document,
+    Query,
+    Classification,
+    Clustering,
 }
 
 /// How hard the model reasons.
@@ -165,6 +211,8 @@ async fn main() -> ExitCode {
     let result = match build_client(&cli.connection) {
         Ok(client) => match cli.command {
             Command::Chat(chat) => run_chat(&client, chat).await,
+            Command::Count(count) => run_count(&client, count).await,
+            Command::Embed(embed) => run_embed(&client, embed).await,
             Command::Models { json } => run_models(&client, json).await,
         },
         Err(failure) => Err(failure),
@@ -211,8 +259,9 @@ fn build_client(connection: &Connection) -> Result<Client, Failure> {
     builder.build().map_err(|e| Failure::Usage(e.message()))
 }
 
-async fn run_chat(client: &Client, chat: Chat) -> Result<(), Failure> {
-    let prompt = match chat.prompt {
+/// The prompt given as an argument, else stdin's (when it is not a terminal).
+fn read_prompt(prompt: Option<String>) -> Result<String, Failure> {
+    let prompt = match prompt {
         Some(prompt) => prompt,
         None if std::io::stdin().is_terminal() => {
             return Err(Failure::Usage("no prompt: give it as an argument or on stdin".to_owned()));
@@ -228,6 +277,55 @@ async fn run_chat(client: &Client, chat: Chat) -> Result<(), Failure> {
     if prompt.trim().is_empty() {
         return Err(Failure::Usage("the prompt is empty".to_owned()));
     }
+    Ok(prompt)
+}
+
+async fn run_count(client: &Client, count: Count) -> Result<(), Failure> {
+    let prompt = read_prompt(count.prompt)?;
+    let mut request = Request::new(count.model);
+    if let Some(system) = count.system {
+        request = request.system(system);
+    }
+    let counted = client.count_tokens(request.user(prompt.trim_end())).await?;
+    writeln!(std::io::stdout(), "{}", counted.input_tokens).map_err(Failure::Output)
+}
+
+async fn run_embed(client: &Client, embed: Embed) -> Result<(), Failure> {
+    let purpose = match embed.purpose {
+        Purpose::Document => v1::EmbeddingPurpose::SearchDocument,
+        Purpose::Query => v1::EmbeddingPurpose::SearchQuery,
+        Purpose::Classification => v1::EmbeddingPurpose::Classification,
+        Purpose::Clustering => v1::EmbeddingPurpose::Clustering,
+    };
+    let mut request = EmbedRequest::new(embed.model).texts(embed.texts).purpose(purpose);
+    if let Some(dimensions) = embed.dimensions {
+        request = request.dimensions(dimensions);
+    }
+    if embed.no_normalize {
+        request = request.normalize(false);
+    }
+    let embeddings = client.embed(request).await?;
+    let vectors: Vec<_> = embeddings
+        .vectors
+        .iter()
+        .map(|vector| {
+            let norm = vector.iter().map(|value| f64::from(*value).powi(2)).sum::<f64>().sqrt();
+            let shown = if embed.full { vector.as_slice() } else { &vector[..vector.len().min(8)] };
+            json!({"norm": norm, "values": shown})
+        })
+        .collect();
+    let line = json!({
+        "model": embeddings.model,
+        "model_version": embeddings.model_version,
+        "dimensions": embeddings.dimensions,
+        "input_tokens": embeddings.input_tokens,
+        "embeddings": vectors,
+    });
+    writeln!(std::io::stdout(), "{line}").map_err(Failure::Output)
+}
+
+async fn run_chat(client: &Client, chat: Chat) -> Result<(), Failure> {
+    let prompt = read_prompt(chat.prompt)?;
     let mut request = Request::new(chat.model);
     if let Some(system) = chat.system {
         request = request.system(system);
@@ -415,6 +513,60 @@ fn stop_reason_name(reason: v1::StopReason) -> String {
     reason.as_str_name().trim_start_matches("STOP_REASON_").to_ascii_lowercase()
 }
 
+/// `chat` for `MODEL_KIND_CHAT`.
+fn kind_name(kind: v1::ModelKind) -> String {
+    kind.as_str_name().trim_start_matches("MODEL_KIND_").to_ascii_lowercase()
+}
+
+fn modality_names(capabilities: &v1::ModelCapabilities) -> Vec<String> {
+    capabilities
+        .input_modalities()
+        .map(|modality| modality.as_str_name().trim_start_matches("MODALITY_").to_ascii_lowercase())
+        .collect()
+}
+
+fn capabilities_json(capabilities: &v1::ModelCapabilities) -> serde_json::Value {
+    json!({
+        "input_modalities": modality_names(capabilities),
+        "tools": capabilities.tools,
+        "reasoning": capabilities.reasoning,
+        "structured_output": capabilities.structured_output,
+        "prompt_caching": capabilities.prompt_caching,
+        "count_tokens": capabilities.count_tokens,
+        "context_window": capabilities.context_window,
+        "embedding_dimensions": capabilities.embedding_dimensions,
+        "max_embed_texts": capabilities.max_embed_texts,
+    })
+}
+
+/// One line: the modalities, then what the model offers, such as
+/// `text+image tools,reasoning,count 200k` or `text dims=1024/512/256`.
+fn capabilities_summary(capabilities: &v1::ModelCapabilities) -> String {
+    let mut summary = modality_names(capabilities).join("+");
+    let offered: Vec<&str> = [
+        (capabilities.tools, "tools"),
+        (capabilities.reasoning, "reasoning"),
+        (capabilities.structured_output, "json"),
+        (capabilities.prompt_caching, "cache"),
+        (capabilities.count_tokens, "count"),
+    ]
+    .into_iter()
+    .filter_map(|(offered, name)| offered.then_some(name))
+    .collect();
+    if !offered.is_empty() {
+        summary.push(' ');
+        summary.push_str(&offered.join(","));
+    }
+    if !capabilities.embedding_dimensions.is_empty() {
+        let dimensions: Vec<String> = capabilities.embedding_dimensions.iter().map(u32::to_string).collect();
+        summary.push_str(&format!(" dims={}", dimensions.join("/")));
+    }
+    if capabilities.context_window > 0 {
+        summary.push_str(&format!(" ctx={}k", capabilities.context_window / 1000));
+    }
+    summary
+}
+
 /// `active` for `MODEL_STATE_ACTIVE`.
 fn state_name(state: v1::ModelState) -> String {
     state.as_str_name().trim_start_matches("MODEL_STATE_").to_ascii_lowercase()
@@ -428,20 +580,31 @@ async fn run_models(client: &Client, json: bool) -> Result<(), Failure> {
         for model in models {
             let line = json!({
                 "name": model.name,
+                "kind": kind_name(model.kind()),
                 "state": state_name(model.state()),
                 "version": model.version,
                 "max_tokens_cap": model.max_tokens_cap,
                 "replacement": (!model.replacement.is_empty()).then_some(&model.replacement),
                 "retires_on": (!model.retires_on.is_empty()).then_some(&model.retires_on),
                 "description": model.description,
+                "capabilities": model.capabilities.as_ref().map(capabilities_json),
             });
             write(&mut out, line.to_string())?;
         }
         return Ok(());
     }
     let width = models.iter().map(|m| m.name.len()).max().unwrap_or(0).max(4);
-    write(&mut out, format!("{:width$}  {:10}  {:>10}  {}", "NAME", "STATE", "MAX TOKENS", "DESCRIPTION"))?;
-    for model in models {
+    let summaries: Vec<String> =
+        models.iter().map(|model| model.capabilities.as_ref().map(capabilities_summary).unwrap_or_default()).collect();
+    let summary_width = summaries.iter().map(String::len).max().unwrap_or(0).max(12);
+    write(
+        &mut out,
+        format!(
+            "{:width$}  {:9}  {:10}  {:>10}  {:summary_width$}  {}",
+            "NAME", "KIND", "STATE", "MAX TOKENS", "CAPABILITIES", "DESCRIPTION"
+        ),
+    )?;
+    for (model, capabilities) in models.into_iter().zip(summaries) {
         let mut description = model.description.clone();
         if !model.replacement.is_empty() {
             description.push_str(&format!(" (use {} instead", model.replacement));
@@ -451,7 +614,14 @@ async fn run_models(client: &Client, json: bool) -> Result<(), Failure> {
             description.push(')');
         }
         let state = state_name(model.state());
-        write(&mut out, format!("{:width$}  {state:10}  {:>10}  {description}", model.name, model.max_tokens_cap))?;
+        let kind = kind_name(model.kind());
+        write(
+            &mut out,
+            format!(
+                "{:width$}  {kind:9}  {state:10}  {:>10}  {capabilities:summary_width$}  {description}",
+                model.name, model.max_tokens_cap
+            ),
+        )?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The client tests' own helpers on top of the shared testkit: a client for a test gateway, with
 //! backoff short enough to keep retry tests fast.
 
-#![allow(dead_code)] // each test binary uses its own subset
+#![allow(dead_code, unused_imports)] // each test binary uses its own subset
 
 use std::time::Duration;
 

@@ -81,6 +81,8 @@ fn rpc_name(path: &str) -> &'static str {
         Some("ConverseStream") => "ConverseStream",
         Some("Converse") => "Converse",
         Some("ListModels") => "ListModels",
+        Some("CountTokens") => "CountTokens",
+        Some("Embed") => "Embed",
         _ => "unknown",
     }
 }

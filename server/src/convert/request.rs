@@ -7,7 +7,7 @@
 //! [`bedrock_gateway_proto::limits`] is checked before anything is converted, so an abusive request
 //! is refused for the price of counting.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use aws_sdk_bedrockruntime::types as bedrock;
 use aws_smithy_types::{Blob, Document};
@@ -18,6 +18,7 @@ use super::json::{self, Budget, ParseError};
 use super::reasoning::{self, Reasoning};
 use super::structured::{self, Structured};
 use crate::catalog::Model;
+use crate::config::Modality;
 use crate::error::GatewayError;
 use crate::routing::Target;
 
@@ -108,10 +109,15 @@ pub fn estimated_input_tokens(request: &v1::ConverseRequest) -> u64 {
 /// The model name must be present, and short enough to be one, before the catalog is asked about it
 /// (an unknown name is echoed in the NOT_FOUND message).
 pub fn require_model_name(request: &v1::ConverseRequest) -> Result<()> {
-    if request.model.is_empty() {
+    check_model_name(&request.model)
+}
+
+/// A request's `model` is present and short enough to be a logical model name.
+pub fn check_model_name(model: &str) -> Result<()> {
+    if model.is_empty() {
         return Err(invalid("model", "required: the name of a logical model, as listed by ListModels"));
     }
-    let chars = request.model.chars().count();
+    let chars = model.chars().count();
     if chars > limits::MODEL_NAME_CHARS {
         return Err(invalid(
             "model",
@@ -124,6 +130,8 @@ pub fn require_model_name(request: &v1::ConverseRequest) -> Result<()> {
 /// Validates `request` for `model` and converts it to Bedrock's types, moving its contents.
 pub fn to_bedrock(request: v1::ConverseRequest, model: &Model) -> Result<BedrockRequest> {
     check_limits(&request)?;
+    check_modalities(&request, model)?;
+    check_tools(&request, model)?;
     let cache_points = check_cache_points(&request, model)?;
     let v1::ConverseRequest {
         messages: conversation,
@@ -294,10 +302,85 @@ fn check_limits(request: &v1::ConverseRequest) -> Result<()> {
     Ok(())
 }
 
+/// Refuses images and documents, wherever they are (tool results included), for a model whose
+/// `capabilities.input_modalities` does not list them: Bedrock's own refusal would name its model.
+fn check_modalities(request: &v1::ConverseRequest, model: &Model) -> Result<()> {
+    use v1::content_block::Block;
+    use v1::tool_result_content::Content;
+    let reads = |modality| model.capabilities.input_modalities.contains(&modality);
+    if reads(Modality::Image) && reads(Modality::Document) {
+        return Ok(());
+    }
+    let refuse = |field: String, modality: Modality| {
+        let reads: Vec<_> = model.capabilities.input_modalities.iter().map(modality_name).collect();
+        invalid(
+            field,
+            format!(
+                "model {:?} does not read {}s (its capabilities.input_modalities: {})",
+                model.name,
+                modality_name(&modality),
+                reads.join(", ")
+            ),
+        )
+    };
+    for (index, message) in request.messages.iter().enumerate() {
+        for (block_index, block) in message.content.iter().enumerate() {
+            let field = format!("messages[{index}].content[{block_index}]");
+            let kinds: Vec<(String, Modality)> = match &block.block {
+                Some(Block::Image(_)) => vec![(format!("{field}.image"), Modality::Image)],
+                Some(Block::Document(_)) => vec![(format!("{field}.document"), Modality::Document)],
+                Some(Block::ToolResult(result)) => result
+                    .content
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(item, content)| match &content.content {
+                        Some(Content::Image(_)) => {
+                            Some((format!("{field}.tool_result.content[{item}].image"), Modality::Image))
+                        }
+                        Some(Content::Document(_)) => {
+                            Some((format!("{field}.tool_result.content[{item}].document"), Modality::Document))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if let Some((field, modality)) = kinds.into_iter().find(|(_, modality)| !reads(*modality)) {
+                return Err(refuse(field, modality));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn modality_name(modality: &Modality) -> &'static str {
+    match modality {
+        Modality::Text => "text",
+        Modality::Image => "image",
+        Modality::Document => "document",
+    }
+}
+
+/// Refuses tools for a model without `capabilities.tools`.
+fn check_tools(request: &v1::ConverseRequest, model: &Model) -> Result<()> {
+    if request.tool_config.is_some() && !model.capabilities.tools {
+        return Err(invalid(
+            "tool_config",
+            format!("model {:?} does not use tools (its capabilities.tools is false)", model.name),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks the labels' count and lengths.
 pub fn check_metadata(request: &v1::ConverseRequest) -> Result<()> {
-    at_most("request_metadata", request.request_metadata.len(), limits::METADATA_ENTRIES, "entries")?;
-    for (key, value) in &request.request_metadata {
+    check_labels(&request.request_metadata)
+}
+
+/// Checks the count and lengths of a request's `request_metadata`.
+pub fn check_labels(labels: &HashMap<String, String>) -> Result<()> {
+    at_most("request_metadata", labels.len(), limits::METADATA_ENTRIES, "entries")?;
+    for (key, value) in labels {
         let chars = key.chars().count();
         if chars == 0 || chars > limits::METADATA_KEY_CHARS {
             // Only the start of a long key is echoed: the message is logged.

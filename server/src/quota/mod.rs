@@ -67,7 +67,9 @@ pub struct QuotaRequest<'a> {
     pub tenant_limits: &'a QuotaLimits,
     /// The tenant's limits on this model.
     pub model_limits: &'a QuotaLimits,
-    /// Tokens to reserve: the request's max_tokens plus an estimate of its input.
+    /// Tokens to reserve: the request's max_tokens plus an estimate of its input. 0 for a request
+    /// that uses no tokens (CountTokens): token quotas are then neither checked nor charged, so a
+    /// tenant out of tokens can still count them.
     pub tokens: u64,
 }
 
@@ -312,6 +314,9 @@ impl Limit {
                 (Kind::Tokens, quotas.tokens_per_minute),
                 (Kind::Concurrent, quotas.concurrent_requests),
             ] {
+                if kind == Kind::Tokens && request.tokens == 0 {
+                    continue;
+                }
                 if let Some(quota) = quota {
                     limits.push(Limit { per_model, kind, quota, capacity: quota.div_ceil(divisor).max(1) });
                 }

@@ -223,3 +223,14 @@ async fn a_fallback_share_lets_a_large_request_through_when_full() {
     let refused = store.acquire("team-a", "chat", &shares, 1001).unwrap_err();
     assert_eq!(refused[0].wait, Wait::Never);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_of_no_tokens_counts_as_a_request_but_not_against_tokens() {
+    let quotas = memory().await;
+    let limits = QuotaLimits { requests_per_minute: Some(2), tokens_per_minute: Some(100), ..NONE };
+    // Over the token quota: a 150-token request leaves the bucket in debt.
+    take(&quotas, &limits, 100).await.unwrap().settle(150);
+    take(&quotas, &limits, 0).await.unwrap();
+    let refused = take(&quotas, &limits, 0).await.unwrap_err();
+    assert_eq!(refused.quota, "requests_per_minute");
+}
