@@ -38,7 +38,10 @@ async fn count_tokens_sends_the_converse_input_and_returns_bedrocks_count() {
         ..user_request("chat", "count these words")
     };
     let response = gateway.stub().await.count_tokens(request).await.unwrap().into_inner();
-    assert_eq!(response.input_tokens, 5, "the emulator counts the words of the system prompt and the messages");
+    assert_eq!(
+        response.input_tokens, 7,
+        "the emulator counts the words of the system prompt, the messages and the tools' names and descriptions"
+    );
     assert_eq!((response.model.as_str(), response.model_version.as_str()), ("chat", "chat"));
     assert!(!response.request_id.is_empty());
     let body = gateway.emulator.last_request_body().unwrap();
