@@ -3,6 +3,8 @@
 //! One crate owns the generated code so the server, the client and the benchmarks share the same
 //! types and can never drift apart.
 
+pub mod codec;
+
 /// Package `bedrock.gateway.v1`: messages, `gateway_service_client` and `gateway_service_server`.
 pub mod v1 {
     #![allow(missing_docs, clippy::all, missing_debug_implementations)]
