@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,8 +47,9 @@ pub struct ChildProcess {
     pub addr: SocketAddr,
     /// When it was spawned.
     pub spawned_at: Instant,
-    /// Whether its CPU time includes its descendants' (a server made of worker processes).
-    tree: bool,
+    /// Whether it leads a process group of its own, whose CPU time counts as its own and which is
+    /// killed with it (a server made of worker processes, which outlive a killed parent).
+    group: bool,
 }
 
 impl ChildProcess {
@@ -64,7 +66,7 @@ impl ChildProcess {
     /// CPU seconds it has used: its own, or with its descendants' for a server made of worker
     /// processes.
     pub fn cpu_seconds(&self) -> std::io::Result<f64> {
-        if self.tree { self.tree_cpu_seconds() } else { cpu_seconds(self.pid()) }
+        if self.group { self.tree_cpu_seconds() } else { cpu_seconds(self.pid()) }
     }
 
     /// CPU seconds of the process and every descendant it has now.
@@ -111,6 +113,11 @@ impl ChildProcess {
 
 impl Drop for ChildProcess {
     fn drop(&mut self) {
+        if self.group
+            && let Ok(pid) = i32::try_from(self.pid())
+        {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -215,10 +222,11 @@ impl Layout {
             .env("LITELLM_TELEMETRY", "False")
             .env("PYTHONUNBUFFERED", "1")
             .env_remove("DATABASE_URL")
-            .env_remove("LITELLM_MASTER_KEY");
+            .env_remove("LITELLM_MASTER_KEY")
+            .process_group(0);
         let cpu = self.cores.map(|cores| cores.gateway);
         let mut child = self.spawn(command, &format!("litellm-{name}"), addr, INSTALL_LITELLM, cpu)?;
-        child.tree = true;
+        child.group = true;
         Ok(child)
     }
 
@@ -246,7 +254,7 @@ impl Layout {
         })?;
         // For attaching a profiler (`perf record -p PID`) while a scenario runs.
         eprintln!("{name}: pid {} on {addr}", child.id());
-        Ok(ChildProcess { child, addr, spawned_at, tree: false })
+        Ok(ChildProcess { child, addr, spawned_at, group: false })
     }
 }
 

@@ -441,9 +441,11 @@ fn peer_markdown(out: &mut String, peer: &PeerComparison) {
          {} ms between tokens), the same prompt and answer length; closed loop, rounds alternating between the three \
          sides ({} measured rounds per side, {} s each). {name} is called as an OpenAI-compatible streamed chat \
          completion, the gateway over gRPC; every side is timed to its first text delta. Added = side − direct at the \
-         same percentile; server CPU = the server's CPU time (for {name} its whole process tree) ÷ its streams.\n\n\
-         | concurrent | side | streams | errors | streams/s | TTFT p50 | TTFT p99 | added p50 | added p99 | server CPU ms / stream | server cores busy |\n\
-         |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+         same percentile; server CPU = the server's CPU time (for {name} its whole process tree) ÷ its streams. Streams \
+         and errors count those started in the measured windows; \"all\" adds those started during ramp-ups (a side \
+         slower than the window has only these).\n\n\
+         | concurrent | side | streams | errors | streams, all | errors, all | streams/s | TTFT p50 | TTFT p99 | added p50 | added p99 | server CPU ms / stream | server cores busy |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         peer.peer_version,
         peer.peer_workers,
         peer.peer_ready_secs,
@@ -458,27 +460,32 @@ fn peer_markdown(out: &mut String, peer: &PeerComparison) {
         let d = &row.direct;
         let _ = writeln!(
             out,
-            "| {} | direct | {} | {} | {:.0} | {:.3} ms | {:.3} ms | - | - | - | - |",
+            "| {} | direct | {} | {} | - | - | {:.0} | {:.3} ms | {:.3} ms | - | - | - | - |",
             row.concurrency, d.streams, d.errors, d.streams_per_sec, d.ttft.p50_ms, d.ttft.p99_ms
         );
         for (name, side) in [("bedrock-gateway", &row.gateway), (peer.peer.as_str(), &row.peer)] {
             let s = &side.stats;
+            // Without a measured stream there is no distribution to show.
+            let measured = |value: f64| if s.streams > 0 { format!("{value:.3} ms") } else { "-".to_owned() };
             let _ = writeln!(
                 out,
-                "| {} | {name} | {} | {} | {:.0} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} | {:.2} |",
+                "| {} | {name} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.2} |",
                 row.concurrency,
                 s.streams,
                 s.errors,
+                side.streams_with_ramp_up,
+                side.errors_with_ramp_up,
                 s.streams_per_sec,
-                s.ttft.p50_ms,
-                s.ttft.p99_ms,
-                side.added.p50_ms,
-                side.added.p99_ms,
-                side.server_cpu_ms_per_stream,
+                measured(s.ttft.p50_ms),
+                measured(s.ttft.p99_ms),
+                measured(side.added.p50_ms),
+                measured(side.added.p99_ms),
+                side.server_cpu_ms_per_stream.map_or("-".to_owned(), |cpu| format!("{cpu:.3}")),
                 side.server_cores
             );
             if let Some(error) = &s.first_error {
-                failures.push(format!("{name} at {} concurrent, first of {}: {error}", row.concurrency, s.errors));
+                let errors = side.errors_with_ramp_up;
+                failures.push(format!("{name} at {} concurrent, first of {errors}: {error}", row.concurrency));
             }
         }
     }
@@ -852,6 +859,8 @@ mod tests {
     fn the_peer_section_shows_every_side_and_the_peers_failures_without_failing_the_run() {
         let server = |stats: SideStats, p50_ms, cpu_ms| ServerSide {
             added: added(p50_ms, p50_ms * 3.0),
+            streams_with_ramp_up: stats.streams + 10,
+            errors_with_ramp_up: stats.errors,
             stats,
             server_cpu_ms_per_stream: cpu_ms,
             server_cores: 0.8,
@@ -871,36 +880,43 @@ mod tests {
                     concurrency: 10,
                     tokens_per_stream: 40,
                     direct: stats(150, 0, 21.4, None),
-                    gateway: server(stats(150, 0, 21.6, None), 0.2, 0.9),
-                    peer: server(stats(149, 0, 35.0, None), 13.6, 41.0),
+                    gateway: server(stats(150, 0, 21.6, None), 0.2, Some(0.9)),
+                    peer: server(stats(149, 0, 35.0, None), 13.6, Some(41.0)),
                 },
                 PeerRow {
                     concurrency: 1000,
                     tokens_per_stream: 40,
                     direct: stats(15000, 0, 21.4, None),
-                    gateway: server(stats(14990, 0, 22.4, None), 1.0, 0.8),
-                    peer: server(stats(900, 120, 2500.0, Some("stream did not finish within 30s")), 2478.6, 60.0),
+                    gateway: server(stats(14990, 0, 22.4, None), 1.0, Some(0.8)),
+                    peer: server(stats(900, 120, 2500.0, Some("stream did not finish within 30s")), 2478.6, Some(60.0)),
+                },
+                PeerRow {
+                    concurrency: 2000,
+                    tokens_per_stream: 40,
+                    direct: stats(15000, 0, 21.4, None),
+                    gateway: server(stats(14990, 0, 22.4, None), 1.0, Some(0.8)),
+                    peer: ServerSide {
+                        streams_with_ramp_up: 0,
+                        errors_with_ramp_up: 2000,
+                        server_cpu_ms_per_stream: None,
+                        ..server(stats(0, 0, 0.0, Some("HTTP 400 Bad Request: x")), -21.4, None)
+                    },
                 },
             ],
         });
         let markdown = report.markdown();
         assert!(markdown.contains("## Side by side with LiteLLM"), "{markdown}");
         assert!(markdown.contains("LiteLLM 1.80.17 (`--num_workers 2`"), "{markdown}");
-        assert!(
-            markdown.contains("| 10 | direct | 150 | 0 | 10 | 21.400 ms | 23.400 ms | - | - | - | - |"),
-            "{markdown}"
-        );
-        assert!(
-            markdown.contains(
-                "| 10 | bedrock-gateway | 150 | 0 | 10 | 21.600 ms | 23.600 ms | 0.200 ms | 0.600 ms | 0.900 | 0.80 |"
-            ),
-            "{markdown}"
-        );
-        assert!(markdown.contains("| 1000 | LiteLLM | 900 | 120 | 60 | 2500.000 ms |"), "{markdown}");
-        assert!(
-            markdown.contains("- LiteLLM at 1000 concurrent, first of 120: stream did not finish within 30s"),
-            "{markdown}"
-        );
+        for line in [
+            "| 10 | direct | 150 | 0 | - | - | 10 | 21.400 ms | 23.400 ms | - | - | - | - |",
+            "| 10 | bedrock-gateway | 150 | 0 | 160 | 0 | 10 | 21.600 ms | 23.600 ms | 0.200 ms | 0.600 ms | 0.900 | 0.80 |",
+            "| 1000 | LiteLLM | 900 | 120 | 910 | 120 | 60 | 2500.000 ms |",
+            "- LiteLLM at 1000 concurrent, first of 120: stream did not finish within 30s",
+            "| 2000 | LiteLLM | 0 | 0 | 0 | 2000 | 0 | - | - | - | - | - | 0.80 |",
+            "- LiteLLM at 2000 concurrent, first of 2000: HTTP 400 Bad Request: x",
+        ] {
+            assert!(markdown.contains(line), "{line}\n{markdown}");
+        }
         assert!(report.problems().is_empty(), "{:?}", report.problems());
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["peer"]["rows"][1]["peer"]["stats"]["errors"], 120);

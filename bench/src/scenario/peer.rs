@@ -25,6 +25,13 @@ use crate::targets::Target;
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 /// Longest one readiness probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest the proxy may go on working after its round (on streams its client gave up on) before
+/// the next side's round starts anyway.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The proxy counts as idle once it uses less than this many CPU seconds over [`SETTLE_SAMPLE`].
+const IDLE_CPU: f64 = 0.02;
+/// How long each idleness sample lasts.
+const SETTLE_SAMPLE: Duration = Duration::from_millis(500);
 
 /// One server's side of a level.
 #[derive(Debug, Clone, Serialize)]
@@ -33,8 +40,13 @@ pub struct ServerSide {
     pub stats: SideStats,
     /// TTFT minus direct TTFT at each percentile.
     pub added: Added,
-    /// The server's CPU milliseconds per successful stream (its process tree), ramp-up included.
-    pub server_cpu_ms_per_stream: f64,
+    /// Streams completed successfully over the rounds, ramp-up included.
+    pub streams_with_ramp_up: u64,
+    /// Streams failed or timed out over the rounds, ramp-up included.
+    pub errors_with_ramp_up: u64,
+    /// The server's CPU milliseconds per successful stream (its process tree), ramp-up included;
+    /// none when no stream succeeded.
+    pub server_cpu_ms_per_stream: Option<f64>,
     /// Cores the server kept busy on average during its rounds.
     pub server_cores: f64,
 }
@@ -123,9 +135,19 @@ pub async fn run(
         eprintln!("peer: closed loop x{} ({} tokens per stream)", level.concurrency, level.max_tokens);
         let targets = [Arc::clone(&direct), Arc::clone(&via_gateway), Arc::clone(&via_peer)];
         // Watched: 0 = gateway, 1 = proxy (with its worker processes), 2 = this process.
+        let proxy = &proxy;
         let runs =
-            interleaved(&targets, profile.rounds, &[&gateway, &proxy], level.window.measure, |target, measured| {
-                ttft::round(target, *level, measured)
+            interleaved(&targets, profile.rounds, &[&gateway, proxy], level.window.measure, |target, measured| {
+                async move {
+                    let peer = matches!(*target, Target::Chat(_));
+                    let tally = ttft::round(target, *level, measured).await;
+                    // Streams the client gave up on may keep the proxy busy; that work is its round's
+                    // (the CPU is sampled around this future) and must not slow the next side's round.
+                    if peer {
+                        settle(proxy).await;
+                    }
+                    tally
+                }
             })
             .await;
         let direct_stats = runs[0].stats();
@@ -134,7 +156,9 @@ pub async fn run(
             ServerSide {
                 added: stats.ttft.minus(&direct_stats.ttft),
                 stats,
-                server_cpu_ms_per_stream: run.cpu_per_1000_streams(watched),
+                streams_with_ramp_up: run.tally.all_streams,
+                errors_with_ramp_up: run.tally.all_errors,
+                server_cpu_ms_per_stream: (run.tally.all_streams > 0).then(|| run.cpu_per_1000_streams(watched)),
                 server_cores: run.cores(watched),
             }
         };
@@ -176,6 +200,20 @@ async fn wait_ready(proxy: &mut ChildProcess, client: &Target) -> Result<Duratio
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     Err(format!("the LiteLLM proxy did not answer within {READY_TIMEOUT:?}: {last_error}").into())
+}
+
+/// Waits until the proxy is idle, or [`SETTLE_TIMEOUT`].
+async fn settle(proxy: &ChildProcess) {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let mut before = proxy.cpu_seconds().unwrap_or_default();
+    while Instant::now() < deadline {
+        tokio::time::sleep(SETTLE_SAMPLE).await;
+        let now = proxy.cpu_seconds().unwrap_or_default();
+        if now - before < IDLE_CPU {
+            return;
+        }
+        before = now;
+    }
 }
 
 /// The installed `litellm` package's version, asked of the Python next to its console script.
