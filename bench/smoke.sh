@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # A seconds-long run of every benchmark scenario, so the bench cannot rot: builds the release
-# binaries, runs the smoke profile, and fails unless both report files are produced and sane
-# (every scenario present, streams on both sides, no failed stream). Speed is not judged here.
+# binaries, runs the smoke profile shared and pinned, and fails unless both report files are
+# produced and sane (every scenario present, streams on both sides, no failed stream, every figure).
+# Speed is not judged here. The peer comparison is left out (it installs LiteLLM from PyPI); its
+# report rendering has a unit test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/bench-smoke
 rm -rf "$out"
 cargo build --release --locked -p bedrock-gateway -p bedrock-emulator -p bedrock-gateway-bench
 started=$SECONDS
-"${CARGO_TARGET_DIR:-target}/release/bench" --profile smoke --out "$out" --check >/dev/null
+"${CARGO_TARGET_DIR:-target}/release/bench" --profile smoke --out "$out" --check --pin >/dev/null
 python3 - "$out" <<'PY'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
@@ -19,16 +21,39 @@ def need(condition, what):
         sys.exit(f"bench smoke: {what}")
 for section in ("cold_start", "ttft", "saturation", "idle_memory", "request_memory", "abuse", "quota"):
     need(report.get(section), f"report.json has no {section}")
-for row in report["ttft"]["rows"]:
-    for side in ("direct", "gateway"):
-        stats = row[side]
-        need(stats["streams"] > 0 and stats["errors"] == 0, f"ttft {row['mode']} x{row['concurrency']} {side}: {stats}")
-        need(0 < stats["ttft"]["p50_ms"] < 1000, f"ttft {side} p50 out of range: {stats['ttft']}")
-for side in report["saturation"]["sides"]:
-    need(side["stats"]["events_per_sec"] > 0 and side["stats"]["errors"] == 0, f"saturation {side['label']}: {side['stats']}")
-idle = report["idle_memory"]
-need(idle["failed"] == 0 and idle["baseline_rss_bytes"] > 0, f"idle: {idle}")
-need(all(p["gateway_rss_bytes"] > 0 for p in idle["points"]), f"idle points: {idle['points']}")
+def check_load(run, name):
+    for row in run["ttft"]["rows"]:
+        for side in ("direct", "gateway"):
+            stats = row[side]
+            need(stats["streams"] > 0 and stats["errors"] == 0, f"{name} ttft {row['mode']} x{row['concurrency']} {side}: {stats}")
+            need(0 < stats["ttft"]["p50_ms"] < 1000, f"{name} ttft {side} p50 out of range: {stats['ttft']}")
+        need(row["gateway_cpu_us_per_event"] > 0, f"{name} ttft x{row['concurrency']}: no gateway CPU per event")
+    for side in run["saturation"]["sides"]:
+        need(side["stats"]["events_per_sec"] > 0 and side["stats"]["errors"] == 0, f"{name} saturation {side['label']}: {side['stats']}")
+    idle = run["idle_memory"]
+    need(idle["failed"] == 0 and idle["baseline_rss_bytes"] > 0, f"{name} idle: {idle}")
+    need(all(p["gateway_rss_bytes"] > 0 for p in idle["points"]), f"{name} idle points: {idle['points']}")
+    need(run["cold_start"]["first_answer_median_ms"] > 0, f"{name} cold start not measured")
+check_load(report, "shared")
+pinned = report.get("pinned")
+need(pinned, "report.json has no pinned run")
+need("## Pinned run" in markdown, "report.md lacks the pinned run")
+if pinned["skipped"]:
+    # Only a machine that lets this process use fewer than 2 CPUs skips it.
+    need("needs 2" in pinned["skipped"] and pinned["cores"] is None, f"pinned: {pinned['skipped']}")
+else:
+    for section in ("cold_start", "ttft", "saturation", "idle_memory"):
+        need(pinned.get(section), f"the pinned run has no {section}")
+    check_load(pinned, "pinned")
+    cores = pinned["cores"]
+    need(cores["gateway"] != cores["load"], f"pinned: {cores}")
+    need(pinned["ttft"]["gateway_cpus"] == str(cores["gateway"]), f"pinned: the gateway ran on {pinned['ttft']['gateway_cpus']}, not {cores}")
+    need(pinned["ttft"]["emulator_cpus"] == str(cores["load"]), f"pinned: the emulator ran on {pinned['ttft']['emulator_cpus']}, not {cores}")
+    for target in ("pinned: stream events relayed per gateway core-second", "pinned: gateway memory per idle stream", "pinned: cold start"):
+        need(any(t["name"].startswith(target) for t in report["targets"]), f"no target {target!r}")
+    for heading in ("### Time to first token", "### Saturation", "### Gateway memory with idle", "### Cold start"):
+        need(heading in markdown, f"report.md's pinned run lacks {heading!r}")
+need("gateway CPU µs / event" in markdown, "report.md lacks gateway CPU per event")
 memory = report["request_memory"]
 need(len(memory["runs"]) == 4, f"memory: one run per shape in the smoke profile: {memory['runs']}")
 for run in memory["runs"]:
@@ -37,7 +62,6 @@ for run in memory["runs"]:
     need(memory["max_request_bytes"] - 16384 < run["wire_bytes_per_request"] <= memory["max_request_bytes"], f"memory {run['label']}: not max-size: {run['wire_bytes_per_request']}")
     need(run["peak_rss_bytes"] >= run["polled_peak_rss_bytes"] > 0 and run["peak_per_wire_byte"] > 0, f"memory {run['label']}: {run}")
 need(any(t["name"].startswith("gateway peak memory per byte on the wire") for t in report["targets"]), "no memory target")
-need(report["cold_start"]["first_answer_median_ms"] > 0, "cold start not measured")
 abuse = report["abuse"]
 for condition in ("without_abuse", "with_abuse"):
     for side in ("direct", "gateway"):

@@ -30,10 +30,13 @@ pub struct Tally {
     pub events: u64,
     /// Streams failed, timed out, or (open loop) not started because too many were in flight.
     pub errors: u64,
-    /// The first failure, for the report.
+    /// The first failure, ramp-up included, for the report.
     pub first_error: Option<String>,
     /// Streams completed successfully, ramp-up included (to divide CPU time, sampled per round).
     pub all_streams: u64,
+    /// Streams failed or timed out, ramp-up included (a target slower than the round has only
+    /// these: its streams all start during the ramp-up and end after the measured window).
+    pub all_errors: u64,
     /// Events of those streams.
     pub all_events: u64,
 }
@@ -45,6 +48,11 @@ impl Tally {
             self.all_events += streamed.events;
         }
         if !measured {
+            match result {
+                Ok(Ok(_)) => {}
+                Ok(Err(message)) => self.unmeasured_error(message),
+                Err(_) => self.unmeasured_error(format!("stream did not finish within {STREAM_TIMEOUT:?}")),
+            }
             return;
         }
         match result {
@@ -58,7 +66,13 @@ impl Tally {
         }
     }
 
+    fn unmeasured_error(&mut self, message: String) {
+        self.all_errors += 1;
+        self.first_error.get_or_insert(message);
+    }
+
     fn error(&mut self, message: String) {
+        self.all_errors += 1;
         self.errors += 1;
         self.first_error.get_or_insert(message);
     }
@@ -70,6 +84,7 @@ impl Tally {
         self.events += other.events;
         self.errors += other.errors;
         self.all_streams += other.all_streams;
+        self.all_errors += other.all_errors;
         self.all_events += other.all_events;
         if self.first_error.is_none() {
             self.first_error = other.first_error;

@@ -5,11 +5,16 @@
 //! itself: (a) the real `aws-sdk-bedrockruntime` client straight to the emulator, (b) a tonic
 //! client through the gateway. It writes `report.json` and `report.md` to `--out`.
 //!
+//! `--pin` adds the pinned run (the gateway alone on one CPU, see [`pinning`]) beside the shared
+//! one; `--peer litellm` adds the LiteLLM proxy as a third side (see [`scenario::peer`]).
+//!
 //! Network traffic stays on loopback (127.0.0.1, and 127.0.0.2 and .3 as the abusers' source
 //! addresses); every loop is bounded in time and count.
 
 mod abusers;
 mod load;
+mod openai;
+mod pinning;
 mod processes;
 mod prometheus;
 mod report;
@@ -29,7 +34,7 @@ use crate::scenario::Profile;
 
 /// Benchmarks bedrock-gateway against direct Bedrock (emulator) calls.
 #[derive(Debug, Parser)]
-#[command(about)]
+#[command(about, args_override_self = true)]
 struct Args {
     /// `full` for the published figures (a few minutes), `smoke` to check the bench works (seconds).
     #[arg(long, value_enum, default_value_t = Mode::Full)]
@@ -59,6 +64,32 @@ struct Args {
     /// Exit non-zero when any stream failed or a scenario produced no data.
     #[arg(long)]
     check: bool,
+    /// The pinned run (gateway alone on one CPU, load generator and emulator on another) of the
+    /// cold start, TTFT, saturation and idle scenarios: `also` after the shared run (what `--pin`
+    /// alone means), `only` instead of it, `off`. The last `--pin` given wins.
+    #[arg(long, value_enum, default_value_t = Pin::Off, num_args = 0..=1, default_missing_value = "also")]
+    pin: Pin,
+    /// Adds a peer proxy as a third side, compared at 10, 100 and 1,000 concurrent streams.
+    #[arg(long, value_enum)]
+    peer: Option<Peer>,
+    /// The LiteLLM proxy's console script (`bench/run.sh --peer litellm` installs one).
+    #[arg(long, default_value = "litellm")]
+    litellm: PathBuf,
+    /// Worker processes of the peer proxy (default: one per CPU this process may use).
+    #[arg(long)]
+    peer_workers: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Pin {
+    Off,
+    Also,
+    Only,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Peer {
+    Litellm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -76,6 +107,8 @@ enum Scenario {
     Abuse,
     Memory,
     Quota,
+    /// The peer comparison; runs only with `--peer`.
+    Peer,
 }
 
 fn main() -> ExitCode {
@@ -100,7 +133,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
     let work_dir = args.out.join("logs");
     std::fs::create_dir_all(&work_dir)?;
-    let layout = Layout { bin_dir, work_dir };
+    let layout = Layout { bin_dir, work_dir, cores: None };
     let mut profile = match args.profile {
         Mode::Full => Profile::full(),
         Mode::Smoke => Profile::smoke(),
@@ -114,7 +147,11 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if !args.memory_requests.is_empty() {
         profile.memory_requests = args.memory_requests.clone();
     }
-    let wanted = |scenario| args.only.is_empty() || args.only.contains(&scenario);
+    if args.only.contains(&Scenario::Peer) && args.peer.is_none() {
+        return Err("`--only peer` needs `--peer litellm`".into());
+    }
+    let chosen = |scenario| args.only.is_empty() || args.only.contains(&scenario);
+    let wanted = |scenario| args.pin != Pin::Only && chosen(scenario);
     let mut report = Report {
         profile: profile.name,
         command: std::env::args().collect::<Vec<_>>().join(" "),
@@ -128,6 +165,8 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         abuse: None,
         request_memory: None,
         quota: None,
+        pinned: None,
+        peer: None,
         targets: Vec::new(),
     };
     // Cold start first, while the machine is quiet and nothing else is cached.
@@ -151,6 +190,21 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     if wanted(Scenario::Quota) {
         report.quota = Some(scenario::quota::run(&profile, &layout).await?);
+    }
+    if args.peer == Some(Peer::Litellm) && chosen(Scenario::Peer) {
+        let workers = args.peer_workers.unwrap_or(report.machine.cpus);
+        report.peer = Some(scenario::peer::run(&profile, &layout, &args.litellm, workers).await?);
+    }
+    if args.pin != Pin::Off {
+        let wanted = pinning::Wanted {
+            cold_start: chosen(Scenario::ColdStart),
+            ttft: chosen(Scenario::Ttft),
+            saturation: chosen(Scenario::Saturation),
+            idle: chosen(Scenario::Idle),
+        };
+        if wanted.cold_start || wanted.ttft || wanted.saturation || wanted.idle {
+            report.pinned = Some(pinning::run(&profile, &layout, wanted).await?);
+        }
     }
     report.duration_secs = started.elapsed().as_secs_f64();
     report.check_targets();

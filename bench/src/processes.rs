@@ -5,9 +5,12 @@
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::pinning::{Cores, on_cpu};
 
 /// How long a child may take to accept TCP connections before the run gives up.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -31,6 +34,9 @@ pub struct Layout {
     pub bin_dir: PathBuf,
     /// Folder for child logs and generated configs.
     pub work_dir: PathBuf,
+    /// The pinned run's CPUs: gateways start on `gateway`, everything else on `load`; `None` lets
+    /// every child run anywhere.
+    pub cores: Option<Cores>,
 }
 
 /// One spawned child, killed when dropped so an aborted run leaves nothing behind.
@@ -41,6 +47,9 @@ pub struct ChildProcess {
     pub addr: SocketAddr,
     /// When it was spawned.
     pub spawned_at: Instant,
+    /// Whether it leads a process group of its own, whose CPU time counts as its own and which is
+    /// killed with it (a server made of worker processes, which outlive a killed parent).
+    group: bool,
 }
 
 impl ChildProcess {
@@ -52,6 +61,39 @@ impl ChildProcess {
     /// Resident memory now, in bytes.
     pub fn rss_bytes(&self) -> std::io::Result<u64> {
         rss_bytes(self.pid())
+    }
+
+    /// CPU seconds it has used: its own, or with its descendants' for a server made of worker
+    /// processes.
+    pub fn cpu_seconds(&self) -> std::io::Result<f64> {
+        if self.group { self.tree_cpu_seconds() } else { cpu_seconds(self.pid()) }
+    }
+
+    /// CPU seconds of the process and every descendant it has now.
+    fn tree_cpu_seconds(&self) -> std::io::Result<f64> {
+        let root = self.pid();
+        let mut parents = Vec::new();
+        for entry in std::fs::read_dir("/proc")? {
+            let Some(pid) = entry?.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
+            if let Ok(parent) = parent_pid(pid) {
+                parents.push((pid, parent));
+            }
+        }
+        let mut tree = vec![root];
+        let mut index = 0;
+        while let Some(&pid) = tree.get(index) {
+            tree.extend(parents.iter().filter(|(_, parent)| *parent == pid).map(|(child, _)| *child));
+            index += 1;
+        }
+        // A process that ended since /proc was listed no longer counts; the root must be there.
+        let mut total = cpu_seconds(root)?;
+        total += tree[1..].iter().filter_map(|&pid| cpu_seconds(pid).ok()).sum::<f64>();
+        Ok(total)
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn exited(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.child.try_wait()
     }
 
     /// Waits until its port accepts connections; returns the time since spawn.
@@ -71,6 +113,11 @@ impl ChildProcess {
 
 impl Drop for ChildProcess {
     fn drop(&mut self) {
+        if self.group
+            && let Ok(pid) = i32::try_from(self.pid())
+        {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -104,7 +151,8 @@ impl Layout {
             "--answer-tokens",
             &pacing.answer_tokens.to_string(),
         ]);
-        let mut child = self.spawn(command, &format!("emulator-{name}"), addr, BUILD_RELEASE)?;
+        let cpu = self.cores.map(|cores| cores.load);
+        let mut child = self.spawn(command, &format!("emulator-{name}"), addr, BUILD_RELEASE, cpu)?;
         child.wait_listening().await?;
         Ok(child)
     }
@@ -128,7 +176,8 @@ impl Layout {
         std::fs::write(&config, gateway_config(addr, emulator, log_filter, settings))?;
         let mut command = Command::new(self.bin_dir.join("bedrock-gateway"));
         command.arg("--config").arg(&config).env_remove("RUST_LOG");
-        self.spawn(command, &format!("gateway-{name}"), addr, BUILD_RELEASE)
+        let cpu = self.cores.map(|cores| cores.gateway);
+        self.spawn(command, &format!("gateway-{name}"), addr, BUILD_RELEASE, cpu)
     }
 
     /// Starts a `redis-server` (from `PATH`) on a free loopback port, working in `dir` and
@@ -138,25 +187,74 @@ impl Layout {
         let mut command = Command::new("redis-server");
         command.args(["--bind", "127.0.0.1", "--port", &addr.port().to_string(), "--save", "", "--appendonly", "no"]);
         command.arg("--dir").arg(dir);
-        let mut child = self.spawn(command, &format!("redis-{name}"), addr, INSTALL_REDIS)?;
+        let cpu = self.cores.map(|cores| cores.load);
+        let mut child = self.spawn(command, &format!("redis-{name}"), addr, INSTALL_REDIS, cpu)?;
         child.wait_listening().await?;
         Ok(child)
     }
 
-    /// Spawns `command` with its output in `<name>.log`; `remedy` says what to do when the
-    /// program cannot be run.
-    fn spawn(&self, mut command: Command, name: &str, addr: SocketAddr, remedy: &str) -> std::io::Result<ChildProcess> {
+    /// Starts the LiteLLM proxy (`litellm` is its console script) in front of `emulator` on a free
+    /// loopback port with `workers` worker processes, without waiting for it: its model `bench` is
+    /// the emulator's `bench-model` through LiteLLM's Bedrock Converse provider, with fake
+    /// credentials, no database, no telemetry, no cost-map download and warnings-only logs.
+    pub fn litellm(
+        &self,
+        name: &str,
+        litellm: &Path,
+        emulator: SocketAddr,
+        workers: usize,
+    ) -> std::io::Result<ChildProcess> {
+        let addr = free_port()?;
+        let config = self.work_dir.join(format!("litellm-{name}.yaml"));
+        std::fs::write(&config, litellm_config(emulator))?;
+        let log_config = self.work_dir.join(format!("litellm-{name}-logging.json"));
+        std::fs::write(&log_config, LITELLM_LOGGING)?;
+        let mut command = Command::new(litellm);
+        command
+            .arg("--config")
+            .arg(&config)
+            .args(["--host", "127.0.0.1", "--port", &addr.port().to_string()])
+            .args(["--num_workers", &workers.to_string(), "--telemetry", "False"])
+            .arg("--log_config")
+            .arg(&log_config)
+            .env("LITELLM_LOG", "ERROR")
+            .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            .env("LITELLM_TELEMETRY", "False")
+            .env("PYTHONUNBUFFERED", "1")
+            .env_remove("DATABASE_URL")
+            .env_remove("LITELLM_MASTER_KEY")
+            .process_group(0);
+        let cpu = self.cores.map(|cores| cores.gateway);
+        let mut child = self.spawn(command, &format!("litellm-{name}"), addr, INSTALL_LITELLM, cpu)?;
+        child.group = true;
+        Ok(child)
+    }
+
+    /// Spawns `command` with its output in `<name>.log`, on `cpu` if given; `remedy` says what to
+    /// do when the program cannot be run.
+    fn spawn(
+        &self,
+        mut command: Command,
+        name: &str,
+        addr: SocketAddr,
+        remedy: &str,
+        cpu: Option<usize>,
+    ) -> std::io::Result<ChildProcess> {
         let log = self.work_dir.join(format!("{name}.log"));
         let file = File::create(&log)?;
         command.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file);
         let spawned_at = Instant::now();
-        let child = command.spawn().map_err(|err| {
+        let spawned = match cpu {
+            Some(cpu) => on_cpu(cpu, || command.spawn())?,
+            None => command.spawn(),
+        };
+        let child = spawned.map_err(|err| {
             let program = Path::new(command.get_program()).display();
             std::io::Error::new(err.kind(), format!("{program}: {err} ({remedy})"))
         })?;
         // For attaching a profiler (`perf record -p PID`) while a scenario runs.
         eprintln!("{name}: pid {} on {addr}", child.id());
-        Ok(ChildProcess { child, addr, spawned_at })
+        Ok(ChildProcess { child, addr, spawned_at, group: false })
     }
 }
 
@@ -208,6 +306,46 @@ model_id = "fault.stall"
     )
 }
 
+/// What to do when the LiteLLM proxy cannot be run.
+const INSTALL_LITELLM: &str = "`bash bench/run.sh --peer litellm` installs it";
+
+/// The LiteLLM proxy's configuration: one model, the emulator behind LiteLLM's Bedrock Converse
+/// provider (`bedrock/converse/<model id>`), the same fake credentials the other clients use.
+fn litellm_config(emulator: SocketAddr) -> String {
+    format!(
+        r#"model_list:
+  - model_name: bench
+    litellm_params:
+      model: bedrock/converse/bench-model
+      aws_bedrock_runtime_endpoint: "http://{emulator}"
+      aws_region_name: us-east-1
+      aws_access_key_id: emulator
+      aws_secret_access_key: emulator
+litellm_settings:
+  telemetry: false
+  set_verbose: false
+"#
+    )
+}
+
+/// Uvicorn's logging configuration for the proxy: warnings and errors only, so its access log (a
+/// line per request) costs the peer no more than the gateway's `warn` filter costs the gateway.
+const LITELLM_LOGGING: &str = r#"{
+  "version": 1,
+  "disable_existing_loggers": false,
+  "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
+  "root": {"level": "WARNING", "handlers": ["stderr"]},
+  "loggers": {
+    "uvicorn": {"level": "WARNING"},
+    "uvicorn.error": {"level": "WARNING"},
+    "uvicorn.access": {"level": "WARNING"},
+    "LiteLLM": {"level": "ERROR"},
+    "LiteLLM Proxy": {"level": "ERROR"},
+    "LiteLLM Router": {"level": "ERROR"}
+  }
+}
+"#;
+
 /// A loopback port that was free a moment ago; the child binds it right after.
 pub fn free_port() -> std::io::Result<SocketAddr> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()
@@ -253,6 +391,16 @@ pub fn cpu_seconds(pid: u32) -> std::io::Result<f64> {
         (Some(user), Some(system)) => Ok((user + system) as f64 / TICKS_PER_SECOND),
         _ => Err(std::io::Error::other(format!("unexpected /proc/{pid}/stat"))),
     }
+}
+
+/// The parent's pid, from `/proc/PID/stat`.
+fn parent_pid(pid: u32) -> std::io::Result<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // After the command name's closing paren: state, then the parent's pid.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .and_then(|value| value.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("unexpected /proc/{pid}/stat")))
 }
 
 /// Raises the open-file limit to its hard limit, for this process and the children it spawns

@@ -5,13 +5,16 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::pinning::PinnedRun;
 use crate::scenario::abuse::Abuse;
 use crate::scenario::cold_start::ColdStart;
 use crate::scenario::idle::IdleMemory;
 use crate::scenario::memory::{MemoryRun, MemoryWorstCase};
+use crate::scenario::peer::PeerComparison;
 use crate::scenario::quota::QuotaCost;
-use crate::scenario::saturation::Saturation;
+use crate::scenario::saturation::{Saturation, SaturationSide};
 use crate::scenario::ttft::{Ttft, TtftRow};
+use crate::targets::STREAM_TIMEOUT;
 
 /// What machine the numbers come from.
 #[derive(Debug, Clone, Serialize)]
@@ -89,6 +92,10 @@ pub struct Report {
     pub abuse: Option<Abuse>,
     /// TTFT without quotas and with quotas on each store.
     pub quota: Option<QuotaCost>,
+    /// The pinned run (gateway alone on one CPU), where issue 13's targets are judged.
+    pub pinned: Option<PinnedRun>,
+    /// The side-by-side comparison with a peer proxy.
+    pub peer: Option<PeerComparison>,
     /// The issue's targets.
     pub targets: Vec<TargetCheck>,
 }
@@ -154,44 +161,19 @@ impl Report {
                 met: check_p99.is_some_and(|p99| p99 <= 0.3),
             });
         }
+        if let Some(pinned) = &self.pinned {
+            checks.extend(pinned_checks(pinned));
+        }
         self.targets = checks;
     }
 
     /// Problems that make the run invalid (failed streams, missing data); empty when sane.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        for row in self.ttft.iter().flat_map(|ttft| &ttft.rows) {
-            for (side, stats) in [("direct", &row.direct), ("via gateway", &row.gateway)] {
-                if stats.errors > 0 || stats.streams == 0 {
-                    problems.push(format!(
-                        "ttft {}: {side}: {} streams, {} errors ({})",
-                        load_name(row),
-                        stats.streams,
-                        stats.errors,
-                        stats.first_error.as_deref().unwrap_or("-")
-                    ));
-                }
-            }
-        }
-        for side in self.saturation.iter().flat_map(|s| &s.sides) {
-            if side.stats.errors > 0 || side.stats.streams == 0 {
-                problems.push(format!(
-                    "saturation {}: {} streams, {} errors ({})",
-                    side.label,
-                    side.stats.streams,
-                    side.stats.errors,
-                    side.stats.first_error.as_deref().unwrap_or("-")
-                ));
-            }
-        }
-        if let Some(idle) = &self.idle_memory
-            && idle.failed > 0
-        {
-            problems.push(format!(
-                "idle: {} streams failed ({})",
-                idle.failed,
-                idle.first_error.as_deref().unwrap_or("-")
-            ));
+        let mut problems = load_problems("", self.ttft.as_ref(), self.saturation.as_ref(), self.idle_memory.as_ref());
+        if let Some(pinned) = &self.pinned {
+            let (ttft, saturation, idle) =
+                (pinned.ttft.as_ref(), pinned.saturation.as_ref(), pinned.idle_memory.as_ref());
+            problems.extend(load_problems("pinned ", ttft, saturation, idle));
         }
         if let Some(abuse) = &self.abuse {
             for (condition, side, stats) in [
@@ -214,6 +196,7 @@ impl Report {
             }
         }
         problems.extend(self.quota.iter().flat_map(QuotaCost::problems));
+        problems.extend(self.peer.iter().flat_map(PeerComparison::problems));
         for run in self.request_memory.iter().flat_map(|memory| &memory.runs).filter(|run| !run.as_expected()) {
             problems.push(format!(
                 "memory {}: {} answered, {} refused, {} failed of {} ({})",
@@ -258,52 +241,24 @@ impl Report {
             }
             out.push('\n');
         }
-        if let Some(ttft) = &self.ttft {
-            self.ttft_markdown(&mut out, ttft);
-        }
-        if let Some(saturation) = &self.saturation {
-            saturation_markdown(&mut out, saturation);
-        }
-        if let Some(idle) = &self.idle_memory {
-            let _ = writeln!(
-                out,
-                "## Gateway memory with idle streams\n\nBaseline RSS after warm-up: {:.1} MiB.\n\n\
-                 | idle streams | gateway RSS | bytes per stream | emulator RSS |\n|---:|---:|---:|---:|",
-                mib(idle.baseline_rss_bytes)
-            );
-            for p in &idle.points {
-                let _ = writeln!(
-                    out,
-                    "| {} | {:.1} MiB | {:.0} ({:.1} KiB) | {:.1} MiB |",
-                    p.streams,
-                    mib(p.gateway_rss_bytes),
-                    p.bytes_per_stream,
-                    p.bytes_per_stream / 1024.0,
-                    mib(p.emulator_rss_bytes)
-                );
-            }
-            out.push('\n');
-        }
+        load_markdown(&mut out, "##", self.ttft.as_ref(), self.saturation.as_ref(), self.idle_memory.as_ref());
         if let Some(memory) = &self.request_memory {
             request_memory_markdown(&mut out, memory);
         }
         if let Some(cold) = &self.cold_start {
-            let _ = writeln!(
-                out,
-                "## Cold start ({} runs)\n\n| from spawn to | median | max |\n|---|---:|---:|\n\
-                 | accepting connections | {:.1} ms | {:.1} ms |\n| first complete answer | {:.1} ms | {:.1} ms |\n",
-                cold.runs,
-                cold.listening_median_ms,
-                cold.listening_max_ms,
-                cold.first_answer_median_ms,
-                cold.first_answer_max_ms
-            );
+            cold_start_markdown(&mut out, "##", cold);
         }
         if let Some(abuse) = &self.abuse {
             abuse_markdown(&mut out, abuse);
         }
         if let Some(quota) = &self.quota {
             quota_markdown(&mut out, quota);
+        }
+        if let Some(peer) = &self.peer {
+            peer_markdown(&mut out, peer);
+        }
+        if let Some(pinned) = &self.pinned {
+            pinned_markdown(&mut out, pinned);
         }
         let problems = self.problems();
         if !problems.is_empty() {
@@ -314,57 +269,240 @@ impl Report {
         }
         out
     }
+}
 
-    fn ttft_markdown(&self, out: &mut String, ttft: &Ttft) {
+/// Issue 13's targets, judged on the pinned run.
+fn pinned_checks(pinned: &PinnedRun) -> Vec<TargetCheck> {
+    let mut checks = Vec::new();
+    for row in pinned.ttft.iter().flat_map(|ttft| &ttft.rows).filter(|row| row.concurrency == 1000) {
+        let load = load_name(row);
+        checks.push(check(format!("pinned: added TTFT p50, {load}"), "≤ 0.2 ms", row.added.p50_ms, 0.2, ms));
+        checks.push(check(format!("pinned: added TTFT p99, {load}"), "≤ 0.5 ms", row.added.p99_ms, 0.5, ms));
+        let name = format!("pinned: gateway CPU per relayed (paced) event, {load}");
+        checks.push(check(name, "≤ 5 µs", row.gateway_cpu_us_per_event, 5.0, micros));
+    }
+    let quiet = |side: &&SaturationSide| side.label.contains("warn");
+    if let Some(per_core) =
+        pinned.saturation.iter().flat_map(|s| &s.sides).find(quiet).and_then(|side| side.events_per_gateway_core_sec)
+    {
+        checks.push(TargetCheck {
+            name: "pinned: stream events relayed per gateway core-second (saturation)".to_owned(),
+            target: "≥ 500,000".to_owned(),
+            measured: format!("{per_core:.0}"),
+            met: per_core >= 500_000.0,
+        });
+    }
+    if let Some(point) = pinned.idle_memory.as_ref().and_then(|idle| idle.points.last()) {
+        let name = format!("pinned: gateway memory per idle stream, {} open", point.streams);
+        checks.push(check(name, "≤ 16 KiB", point.bytes_per_stream / 1024.0, 16.0, kib));
+    }
+    if let Some(cold) = &pinned.cold_start {
+        checks.push(TargetCheck {
+            name: "pinned: cold start to first answer (median)".to_owned(),
+            target: "< 10 ms".to_owned(),
+            measured: ms(cold.first_answer_median_ms),
+            met: cold.first_answer_median_ms < 10.0,
+        });
+    }
+    checks
+}
+
+/// The TTFT, saturation and idle sections of one run, under headings of level `heading`.
+fn load_markdown(
+    out: &mut String,
+    heading: &str,
+    ttft: Option<&Ttft>,
+    saturation: Option<&Saturation>,
+    idle: Option<&IdleMemory>,
+) {
+    if let Some(ttft) = ttft {
+        ttft_markdown(out, heading, ttft);
+    }
+    if let Some(saturation) = saturation {
+        saturation_markdown(out, heading, saturation);
+    }
+    if let Some(idle) = idle {
+        idle_markdown(out, heading, idle);
+    }
+}
+
+fn pinned_markdown(out: &mut String, pinned: &PinnedRun) {
+    let _ = writeln!(out, "## Pinned run\n");
+    let Some(cores) = pinned.cores else {
+        let _ = writeln!(out, "{}\n", pinned.skipped.as_deref().unwrap_or("skipped"));
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "The gateway alone on CPU {}, the load generator (this process, both sides' clients) and the emulator on CPU {}; \
+         the gateway and the emulator each run one tokio worker thread, as on one vCPU. Issue 13's targets are judged \
+         on this run.\n",
+        cores.gateway, cores.load
+    );
+    if let Some(ttft) = &pinned.ttft {
         let _ = writeln!(
             out,
-            "## Time to first token\n\nEmulator: {} ms to first token, {} ms between tokens. Added = via gateway - direct \
-             at the same percentile. Open loop measures from each stream's intended start.\n\n\
-             | load | added p50 | added p90 | added p99 | added max | gateway CPU s / 1k streams |\n\
-             |---|---:|---:|---:|---:|---:|",
-            ttft.emulator_ttft_ms, ttft.emulator_token_gap_ms
+            "Where the processes ran (`Cpus_allowed_list`): gateway {}, emulator {}.\n",
+            ttft.gateway_cpus, ttft.emulator_cpus
         );
-        for row in &ttft.rows {
-            let a = &row.added;
+    }
+    load_markdown(out, "###", pinned.ttft.as_ref(), pinned.saturation.as_ref(), pinned.idle_memory.as_ref());
+    if let Some(cold) = &pinned.cold_start {
+        cold_start_markdown(out, "###", cold);
+    }
+}
+
+fn ttft_markdown(out: &mut String, heading: &str, ttft: &Ttft) {
+    let _ = writeln!(
+        out,
+        "{heading} Time to first token\n\nEmulator: {} ms to first token, {} ms between tokens. Added = via gateway - direct \
+         at the same percentile. Open loop measures from each stream's intended start. Gateway CPU per event = its CPU \
+         time during the via-gateway rounds ÷ the stream events they relayed.\n\n\
+         | load | added p50 | added p90 | added p99 | added max | gateway CPU s / 1k streams | gateway CPU µs / event |\n\
+         |---|---:|---:|---:|---:|---:|---:|",
+        ttft.emulator_ttft_ms, ttft.emulator_token_gap_ms
+    );
+    for row in &ttft.rows {
+        let a = &row.added;
+        let _ = writeln!(
+            out,
+            "| {} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} | {:.1} |",
+            load_name(row),
+            a.p50_ms,
+            a.p90_ms,
+            a.p99_ms,
+            a.max_ms,
+            row.gateway_cpu_per_1000_streams,
+            row.gateway_cpu_us_per_event
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nRaw distributions:\n\n| load | side | streams | streams/s | p50 | p90 | p99 | max |\n|---|---|---:|---:|---:|---:|---:|---:|"
+    );
+    for row in &ttft.rows {
+        for (side, s) in [("direct", &row.direct), ("via gateway", &row.gateway)] {
+            let t = &s.ttft;
             let _ = writeln!(
                 out,
-                "| {} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} |",
+                "| {} | {side} | {} | {:.0} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms |",
                 load_name(row),
-                a.p50_ms,
-                a.p90_ms,
-                a.p99_ms,
-                a.max_ms,
-                row.gateway_cpu_per_1000_streams
+                s.streams,
+                s.streams_per_sec,
+                t.p50_ms,
+                t.p90_ms,
+                t.p99_ms,
+                t.max_ms
             );
         }
+    }
+    out.push('\n');
+}
+
+fn idle_markdown(out: &mut String, heading: &str, idle: &IdleMemory) {
+    let _ = writeln!(
+        out,
+        "{heading} Gateway memory with idle streams\n\nBaseline RSS after warm-up: {:.1} MiB.\n\n\
+         | idle streams | gateway RSS | bytes per stream | emulator RSS |\n|---:|---:|---:|---:|",
+        mib(idle.baseline_rss_bytes)
+    );
+    for p in &idle.points {
         let _ = writeln!(
             out,
-            "\nRaw distributions:\n\n| load | side | streams | streams/s | p50 | p90 | p99 | max |\n|---|---|---:|---:|---:|---:|---:|---:|"
+            "| {} | {:.1} MiB | {:.0} ({:.1} KiB) | {:.1} MiB |",
+            p.streams,
+            mib(p.gateway_rss_bytes),
+            p.bytes_per_stream,
+            p.bytes_per_stream / 1024.0,
+            mib(p.emulator_rss_bytes)
         );
-        for row in &ttft.rows {
-            for (side, s) in [("direct", &row.direct), ("via gateway", &row.gateway)] {
-                let t = &s.ttft;
-                let _ = writeln!(
-                    out,
-                    "| {} | {side} | {} | {:.0} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms |",
-                    load_name(row),
-                    s.streams,
-                    s.streams_per_sec,
-                    t.p50_ms,
-                    t.p90_ms,
-                    t.p99_ms,
-                    t.max_ms
-                );
+    }
+    out.push('\n');
+}
+
+fn cold_start_markdown(out: &mut String, heading: &str, cold: &ColdStart) {
+    let _ = writeln!(
+        out,
+        "{heading} Cold start ({} runs)\n\n| from spawn to | median | max |\n|---|---:|---:|\n\
+         | accepting connections | {:.1} ms | {:.1} ms |\n| first complete answer | {:.1} ms | {:.1} ms |\n",
+        cold.runs,
+        cold.listening_median_ms,
+        cold.listening_max_ms,
+        cold.first_answer_median_ms,
+        cold.first_answer_max_ms
+    );
+}
+
+fn peer_markdown(out: &mut String, peer: &PeerComparison) {
+    let _ = writeln!(
+        out,
+        "## Side by side with {name}\n\n{name} {} (`--num_workers {}`, ready {:.1} s after spawn) through its Bedrock \
+         Converse provider, bedrock-gateway and the SDK (direct), all against the same emulator ({} ms to first token, \
+         {} ms between tokens), the same prompt and answer length; closed loop, rounds alternating between the three \
+         sides ({} measured rounds per side, {} s each). {name} is called as an OpenAI-compatible streamed chat \
+         completion, the gateway over gRPC; every side is timed to its first text delta. Added = side − direct at the \
+         same percentile; server CPU = the server's CPU time (for {name} its whole process tree) ÷ its streams. Streams \
+         and errors count those started in the measured windows; \"all\" adds those started during ramp-ups (a side \
+         slower than the window has only these).\n\n\
+         | concurrent | side | streams | errors | streams, all | errors, all | streams/s | TTFT p50 | TTFT p99 | added p50 | added p99 | server CPU ms / stream | server cores busy |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        peer.peer_version,
+        peer.peer_workers,
+        peer.peer_ready_secs,
+        peer.emulator_ttft_ms,
+        peer.emulator_token_gap_ms,
+        peer.rounds,
+        peer.round_secs.iter().map(|secs| format!("{secs:.1}")).collect::<Vec<_>>().join(" / "),
+        name = peer.peer
+    );
+    let mut failures = Vec::new();
+    for row in &peer.rows {
+        let d = &row.direct;
+        let _ = writeln!(
+            out,
+            "| {} | direct | {} | {} | - | - | {:.0} | {:.3} ms | {:.3} ms | - | - | - | - |",
+            row.concurrency, d.streams, d.errors, d.streams_per_sec, d.ttft.p50_ms, d.ttft.p99_ms
+        );
+        for (name, side) in [("bedrock-gateway", &row.gateway), (peer.peer.as_str(), &row.peer)] {
+            let s = &side.stats;
+            // Without a measured stream there is no distribution to show.
+            let measured = |value: f64| if s.streams > 0 { format!("{value:.3} ms") } else { "-".to_owned() };
+            let _ = writeln!(
+                out,
+                "| {} | {name} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.2} |",
+                row.concurrency,
+                s.streams,
+                s.errors,
+                side.streams_with_ramp_up,
+                side.errors_with_ramp_up,
+                s.streams_per_sec,
+                measured(s.ttft.p50_ms),
+                measured(s.ttft.p99_ms),
+                measured(side.added.p50_ms),
+                measured(side.added.p99_ms),
+                side.server_cpu_ms_per_stream.map_or("-".to_owned(), |cpu| format!("{cpu:.3}")),
+                side.server_cores
+            );
+            if let Some(error) = &s.first_error {
+                let errors = side.errors_with_ramp_up;
+                failures.push(format!("{name} at {} concurrent, first of {errors}: {error}", row.concurrency));
             }
+        }
+    }
+    out.push('\n');
+    if !failures.is_empty() {
+        let _ = writeln!(out, "Failed or timed-out streams ({} s per stream at most):\n", STREAM_TIMEOUT.as_secs());
+        for failure in failures {
+            let _ = writeln!(out, "- {failure}");
         }
         out.push('\n');
     }
 }
 
-fn saturation_markdown(out: &mut String, saturation: &Saturation) {
+fn saturation_markdown(out: &mut String, heading: &str, saturation: &Saturation) {
     let _ = writeln!(
         out,
-        "## Saturation (emulator without delay)\n\nClosed loop, {} workers, {} tokens per answer. CPU columns are CPU \
+        "{heading} Saturation (emulator without delay)\n\nClosed loop, {} workers, {} tokens per answer. CPU columns are CPU \
          seconds per 1,000 streams.\n\n\
          | side | streams/s | events/s | TTFT p50 | TTFT p99 | gateway cores busy | events per gateway core-s | gateway CPU | emulator CPU | load generator CPU |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -570,6 +708,50 @@ fn request_memory_markdown(out: &mut String, memory: &MemoryWorstCase) {
     out.push('\n');
 }
 
+/// Failed streams of the TTFT, saturation and idle scenarios of one run (`run` names it).
+fn load_problems(
+    run: &str,
+    ttft: Option<&Ttft>,
+    saturation: Option<&Saturation>,
+    idle: Option<&IdleMemory>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for row in ttft.iter().flat_map(|ttft| &ttft.rows) {
+        for (side, stats) in [("direct", &row.direct), ("via gateway", &row.gateway)] {
+            if stats.errors > 0 || stats.streams == 0 {
+                problems.push(format!(
+                    "{run}ttft {}: {side}: {} streams, {} errors ({})",
+                    load_name(row),
+                    stats.streams,
+                    stats.errors,
+                    stats.first_error.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+    }
+    for side in saturation.iter().flat_map(|s| &s.sides) {
+        if side.stats.errors > 0 || side.stats.streams == 0 {
+            problems.push(format!(
+                "{run}saturation {}: {} streams, {} errors ({})",
+                side.label,
+                side.stats.streams,
+                side.stats.errors,
+                side.stats.first_error.as_deref().unwrap_or("-")
+            ));
+        }
+    }
+    if let Some(idle) = idle
+        && idle.failed > 0
+    {
+        problems.push(format!(
+            "{run}idle: {} streams failed ({})",
+            idle.failed,
+            idle.first_error.as_deref().unwrap_or("-")
+        ));
+    }
+    problems
+}
+
 fn load_name(row: &TtftRow) -> String {
     match row.rate_per_sec {
         Some(rate) => format!("open loop {rate:.0}/s (~{} concurrent)", row.concurrency),
@@ -596,10 +778,193 @@ fn times(value: f64) -> String {
     format!("{value:.2}×")
 }
 
+fn micros(value: f64) -> String {
+    format!("{value:.1} µs")
+}
+
 fn kib(value: f64) -> String {
     format!("{value:.1} KiB")
 }
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1u64 << 20) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pinning::Cores;
+    use crate::scenario::SideStats;
+    use crate::scenario::peer::{PeerRow, ServerSide};
+    use crate::stats::{Added, Summary};
+
+    fn stats(streams: u64, errors: u64, p50_ms: f64, first_error: Option<&str>) -> SideStats {
+        SideStats {
+            ttft: Summary {
+                count: streams,
+                p50_ms,
+                p90_ms: p50_ms + 1.0,
+                p99_ms: p50_ms + 2.0,
+                max_ms: p50_ms + 3.0,
+                mean_ms: p50_ms,
+            },
+            streams,
+            events: streams * 44,
+            errors,
+            first_error: first_error.map(str::to_owned),
+            streams_per_sec: streams as f64 / 15.0,
+            events_per_sec: (streams * 44) as f64 / 15.0,
+        }
+    }
+
+    fn added(p50_ms: f64, p99_ms: f64) -> Added {
+        Added { p50_ms, p90_ms: p50_ms, p99_ms, max_ms: p99_ms }
+    }
+
+    fn report() -> Report {
+        Report {
+            profile: "full",
+            command: "bench".to_owned(),
+            machine: Machine { cpus: 2, cpu_model: "test".to_owned(), memory_bytes: 1 << 30, kernel: "6".to_owned() },
+            git_commit: None,
+            duration_secs: 1.0,
+            ttft: None,
+            saturation: None,
+            idle_memory: None,
+            request_memory: None,
+            cold_start: None,
+            abuse: None,
+            quota: None,
+            pinned: None,
+            peer: None,
+            targets: Vec::new(),
+        }
+    }
+
+    fn ttft_row(concurrency: usize, cpu_us_per_event: f64) -> TtftRow {
+        TtftRow {
+            mode: "closed",
+            concurrency,
+            rate_per_sec: None,
+            tokens_per_stream: 40,
+            direct: stats(9000, 0, 21.4, None),
+            gateway: stats(9000, 0, 21.5, None),
+            added: added(0.1, 0.4),
+            gateway_cpu_per_1000_streams: 0.2,
+            gateway_cpu_us_per_event: cpu_us_per_event,
+        }
+    }
+
+    #[test]
+    fn the_peer_section_shows_every_side_and_the_peers_failures_without_failing_the_run() {
+        let server = |stats: SideStats, p50_ms, cpu_ms| ServerSide {
+            added: added(p50_ms, p50_ms * 3.0),
+            streams_with_ramp_up: stats.streams + 10,
+            errors_with_ramp_up: stats.errors,
+            stats,
+            server_cpu_ms_per_stream: cpu_ms,
+            server_cores: 0.8,
+        };
+        let mut report = report();
+        report.peer = Some(PeerComparison {
+            peer: "LiteLLM".to_owned(),
+            peer_version: "1.80.17".to_owned(),
+            peer_workers: 2,
+            peer_ready_secs: 9.5,
+            emulator_ttft_ms: 20,
+            emulator_token_gap_ms: 25,
+            rounds: 3,
+            round_secs: vec![5.0, 5.0],
+            rows: vec![
+                PeerRow {
+                    concurrency: 10,
+                    tokens_per_stream: 40,
+                    direct: stats(150, 0, 21.4, None),
+                    gateway: server(stats(150, 0, 21.6, None), 0.2, Some(0.9)),
+                    peer: server(stats(149, 0, 35.0, None), 13.6, Some(41.0)),
+                },
+                PeerRow {
+                    concurrency: 1000,
+                    tokens_per_stream: 40,
+                    direct: stats(15000, 0, 21.4, None),
+                    gateway: server(stats(14990, 0, 22.4, None), 1.0, Some(0.8)),
+                    peer: server(stats(900, 120, 2500.0, Some("stream did not finish within 30s")), 2478.6, Some(60.0)),
+                },
+                PeerRow {
+                    concurrency: 2000,
+                    tokens_per_stream: 40,
+                    direct: stats(15000, 0, 21.4, None),
+                    gateway: server(stats(14990, 0, 22.4, None), 1.0, Some(0.8)),
+                    peer: ServerSide {
+                        streams_with_ramp_up: 0,
+                        errors_with_ramp_up: 2000,
+                        server_cpu_ms_per_stream: None,
+                        ..server(stats(0, 0, 0.0, Some("HTTP 400 Bad Request: x")), -21.4, None)
+                    },
+                },
+            ],
+        });
+        let markdown = report.markdown();
+        assert!(markdown.contains("## Side by side with LiteLLM"), "{markdown}");
+        assert!(markdown.contains("LiteLLM 1.80.17 (`--num_workers 2`"), "{markdown}");
+        for line in [
+            "| 10 | direct | 150 | 0 | - | - | 10 | 21.400 ms | 23.400 ms | - | - | - | - |",
+            "| 10 | bedrock-gateway | 150 | 0 | 160 | 0 | 10 | 21.600 ms | 23.600 ms | 0.200 ms | 0.600 ms | 0.900 | 0.80 |",
+            "| 1000 | LiteLLM | 900 | 120 | 910 | 120 | 60 | 2500.000 ms |",
+            "- LiteLLM at 1000 concurrent, first of 120: stream did not finish within 30s",
+            "| 2000 | LiteLLM | 0 | 0 | 0 | 2000 | 0 | - | - | - | - | - | 0.80 |",
+            "- LiteLLM at 2000 concurrent, first of 2000: HTTP 400 Bad Request: x",
+        ] {
+            assert!(markdown.contains(line), "{line}\n{markdown}");
+        }
+        assert!(report.problems().is_empty(), "{:?}", report.problems());
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["peer"]["rows"][1]["peer"]["stats"]["errors"], 120);
+        assert_eq!(json["peer"]["rows"][0]["gateway"]["server_cpu_ms_per_stream"], 0.9);
+    }
+
+    #[test]
+    fn issue_13s_targets_are_judged_on_the_pinned_run_and_a_skipped_run_says_why() {
+        let ttft = |cpu_us_per_event| Ttft {
+            emulator_ttft_ms: 20,
+            emulator_token_gap_ms: 25,
+            rows: vec![ttft_row(100, 9.0), ttft_row(1000, cpu_us_per_event)],
+            gateway_cpus: "1".to_owned(),
+            emulator_cpus: "0".to_owned(),
+        };
+        let mut report = report();
+        report.ttft = Some(ttft(20.0));
+        report.pinned = Some(PinnedRun {
+            cores: Some(Cores { load: 0, gateway: 1 }),
+            ttft: Some(ttft(4.0)),
+            ..PinnedRun::default()
+        });
+        report.check_targets();
+        let names: Vec<&str> = report.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names.iter().filter(|name| name.starts_with("pinned: ")).count(), 3, "{names:?}");
+        let cpu = report.targets.iter().find(|t| t.name.starts_with("pinned: gateway CPU per relayed")).unwrap();
+        assert!(cpu.met && cpu.measured == "4.0 µs" && cpu.target == "≤ 5 µs", "{cpu:?}");
+        let markdown = report.markdown();
+        assert!(markdown.contains("## Pinned run\n\nThe gateway alone on CPU 1"), "{markdown}");
+        assert!(markdown.contains("gateway 1, emulator 0"), "{markdown}");
+        assert!(markdown.contains("### Time to first token"), "{markdown}");
+        assert!(
+            markdown.contains(
+                "| closed loop, 1000 concurrent | 0.100 ms | 0.100 ms | 0.400 ms | 0.400 ms | 0.200 | 20.0 |"
+            ),
+            "{markdown}"
+        );
+        assert!(
+            markdown
+                .contains("| closed loop, 1000 concurrent | 0.100 ms | 0.100 ms | 0.400 ms | 0.400 ms | 0.200 | 4.0 |"),
+            "{markdown}"
+        );
+
+        let reason = "skipped: this process may use 1 CPU(s) ([0]); the pinned run needs 2";
+        report.pinned = Some(PinnedRun { skipped: Some(reason.to_owned()), ..PinnedRun::default() });
+        report.check_targets();
+        assert!(report.targets.iter().all(|t| !t.name.starts_with("pinned: ")));
+        assert!(report.markdown().contains(&format!("## Pinned run\n\n{reason}\n")));
+        assert!(report.problems().is_empty());
+    }
 }

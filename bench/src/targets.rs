@@ -1,8 +1,9 @@
-//! The two sides of every comparison, behind one call: (a) **direct**, the real
+//! The sides of every comparison, behind one call: (a) **direct**, the real
 //! `aws-sdk-bedrockruntime` client calling the emulator, configured as the gateway configures its
 //! own client; (b) **via gateway**, the same request through the gateway's gRPC API with a raw tonic
-//! client. Both count the same things the same way: time to the first text delta and the number of
-//! stream events received, so the difference between them is what the gateway costs.
+//! client; (c) **via a peer proxy**, the same request as an OpenAI-compatible streamed chat
+//! completion. All count the same things the same way: time to the first text delta and the number
+//! of stream events received, so the difference from direct is what a gateway costs.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,6 +21,8 @@ use tokio::time::Instant;
 use tonic::Streaming;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
+
+use crate::openai::ChatClient;
 
 /// The emulator's model id behind the gateway's `bench` model.
 const DIRECT_MODEL_ID: &str = "bench-model";
@@ -54,6 +57,8 @@ pub enum Target {
         /// The `authorization` value every request carries, if any (a tenant's API key).
         authorization: Option<MetadataValue<Ascii>>,
     },
+    /// An OpenAI-compatible proxy's streamed chat completions.
+    Chat(ChatClient),
 }
 
 impl Target {
@@ -86,10 +91,16 @@ impl Target {
         Ok(Target::Gateway { clients: connect(gateway, streams).await?, authorization: Some(authorization) })
     }
 
+    /// A pooled client for the OpenAI-compatible proxy on `server`.
+    pub fn chat(server: SocketAddr) -> Result<Target, reqwest::Error> {
+        Ok(Target::Chat(ChatClient::new(server)?))
+    }
+
     /// Runs one stream of at most `max_tokens` tokens to its end; `worker` picks the connection.
     pub async fn stream(&self, worker: usize, max_tokens: u32) -> Result<Streamed, String> {
         match self {
             Target::Direct(client) => direct_stream(client, max_tokens).await,
+            Target::Chat(client) => client.stream(PROMPT, max_tokens).await,
             Target::Gateway { clients, authorization } => {
                 let mut client = clients[worker % clients.len()].clone();
                 let request = authorized(gateway_request(GATEWAY_MODEL, max_tokens), authorization);

@@ -6,6 +6,7 @@ pub mod abuse;
 pub mod cold_start;
 pub mod idle;
 pub mod memory;
+pub mod peer;
 pub mod quota;
 pub mod saturation;
 pub mod ttft;
@@ -45,6 +46,8 @@ pub struct Profile {
     pub ttft_pacing: Pacing,
     /// TTFT load levels.
     pub ttft_levels: Vec<Level>,
+    /// Levels of the side-by-side comparison with a peer proxy (closed loop, one answer length).
+    pub peer_levels: Vec<Level>,
     /// Workers of the saturation scenario.
     pub saturation_workers: usize,
     /// Tokens per answer at saturation.
@@ -82,6 +85,13 @@ impl Profile {
                 Level { concurrency: 1000, rate: None, max_tokens: 40, window: window(1.0, 3.0) },
                 Level { concurrency: 1000, rate: Some(1000.0), max_tokens: 40, window: window(1.0, 3.0) },
             ],
+            // 40 tokens (about 1 s) at every level: 10, 100 and 1,000 streams per second when
+            // every side keeps up, the last being the TTFT scenario's 1,000-stream level.
+            peer_levels: vec![
+                Level { concurrency: 10, rate: None, max_tokens: 40, window: window(0.3, 5.0) },
+                Level { concurrency: 100, rate: None, max_tokens: 40, window: window(0.5, 5.0) },
+                Level { concurrency: 1000, rate: None, max_tokens: 40, window: window(2.0, 5.0) },
+            ],
             saturation_workers: 32,
             saturation_tokens: 32,
             saturation_window: window(0.5, 3.0),
@@ -106,6 +116,10 @@ impl Profile {
                 Level { concurrency: 1, rate: None, max_tokens: 1, window: window(0.05, 0.3) },
                 Level { concurrency: 20, rate: None, max_tokens: 4, window: window(0.1, 0.3) },
                 Level { concurrency: 20, rate: Some(200.0), max_tokens: 4, window: window(0.1, 0.3) },
+            ],
+            peer_levels: vec![
+                Level { concurrency: 2, rate: None, max_tokens: 4, window: window(0.05, 0.5) },
+                Level { concurrency: 10, rate: None, max_tokens: 4, window: window(0.1, 0.5) },
             ],
             saturation_workers: 8,
             saturation_tokens: 16,
@@ -271,10 +285,7 @@ pub async fn measured_round(
 }
 
 fn cpu_now(watched: &[&ChildProcess]) -> Vec<f64> {
-    watched
-        .iter()
-        .map(|process| process.pid())
-        .chain([std::process::id()])
-        .map(|pid| cpu_seconds(pid).unwrap_or_default())
-        .collect()
+    let mut cpu: Vec<f64> = watched.iter().map(|process| process.cpu_seconds().unwrap_or_default()).collect();
+    cpu.push(cpu_seconds(std::process::id()).unwrap_or_default());
+    cpu
 }

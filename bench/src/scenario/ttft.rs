@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::load::{Window, closed_loop, open_loop};
+use crate::pinning::cpus_allowed;
 use crate::processes::{Layout, Pacing};
 use crate::scenario::{Level, Profile, SideStats, interleaved};
 use crate::stats::Added;
@@ -36,6 +37,9 @@ pub struct TtftRow {
     pub added: Added,
     /// Gateway CPU seconds per 1,000 streams at this (paced) load.
     pub gateway_cpu_per_1000_streams: f64,
+    /// Gateway CPU microseconds per stream event relayed at this (paced) load: its CPU time during
+    /// the via-gateway rounds divided by the events those rounds delivered, ramp-up included.
+    pub gateway_cpu_us_per_event: f64,
 }
 
 /// The scenario's results.
@@ -47,6 +51,10 @@ pub struct Ttft {
     pub emulator_token_gap_ms: u64,
     /// One row per level.
     pub rows: Vec<TtftRow>,
+    /// The CPUs the gateway may run on (`Cpus_allowed_list`), to show where it ran.
+    pub gateway_cpus: String,
+    /// The CPUs the emulator may run on.
+    pub emulator_cpus: String,
 }
 
 /// Runs every level of `profile`.
@@ -81,9 +89,16 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Ttft, Box<dyn std
             direct: direct_stats,
             gateway: gateway_stats,
             gateway_cpu_per_1000_streams: runs[1].cpu_per_1000_streams(0),
+            gateway_cpu_us_per_event: runs[1].cpu(0) * 1e6 / runs[1].tally.all_events.max(1) as f64,
         });
     }
-    Ok(Ttft { emulator_ttft_ms: pacing.ttft_ms, emulator_token_gap_ms: pacing.token_gap_ms, rows })
+    Ok(Ttft {
+        emulator_ttft_ms: pacing.ttft_ms,
+        emulator_token_gap_ms: pacing.token_gap_ms,
+        rows,
+        gateway_cpus: cpus_allowed(gateway.pid())?,
+        emulator_cpus: cpus_allowed(emulator.pid())?,
+    })
 }
 
 /// One round of `level` on `target`.
