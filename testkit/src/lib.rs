@@ -241,6 +241,19 @@ impl TestGateway {
         GatewayServiceClient::new(self.channel().await).max_decoding_message_size(64 * 1024 * 1024)
     }
 
+    /// Sends `request` as Converse and as ConverseStream, checks that both are INVALID_ARGUMENT with
+    /// the same message and that nothing reached Bedrock, and returns the message.
+    pub async fn invalid_argument(&self, request: v1::ConverseRequest) -> String {
+        let mut client = self.stub().await;
+        let served = self.emulator.requests_served();
+        let status = client.converse(request.clone()).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        let streamed = collect(&mut client, request).await.error.expect("the stream is refused too");
+        assert_eq!((streamed.code(), streamed.message()), (status.code(), status.message()));
+        assert_eq!(self.emulator.requests_served(), served, "nothing reached Bedrock");
+        status.message().to_owned()
+    }
+
     /// A fresh channel, for health and reflection clients.
     pub async fn channel(&self) -> Channel {
         let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr)).unwrap();
