@@ -19,7 +19,7 @@ use v1::gateway_service_client::GatewayServiceClient;
 
 use crate::balance::Balancer;
 use crate::retry::Retry;
-use crate::{Answer, ClientBuilder, EmbedRequest, Embeddings, Error, EventStream, Request, TokenCount};
+use crate::{Answer, Catalog, ClientBuilder, EmbedRequest, Embeddings, Error, EventStream, Request, TokenCount};
 
 /// A client of the gateway. Cheap to clone (clones share connections and the retry budget); build
 /// one per process and share it.
@@ -97,13 +97,19 @@ impl Client {
 
     /// The logical models the gateway offers, sorted by name, with their lifecycle state.
     pub async fn list_models(&self) -> Result<Vec<v1::ModelInfo>, Error> {
+        Ok(self.catalog().await?.models)
+    }
+
+    /// The logical models the gateway offers, as [`list_models`](Client::list_models) does, with
+    /// the revision of the catalog they come from.
+    pub async fn catalog(&self) -> Result<Catalog, Error> {
         let response = self
             .call(Instant::now(), |mut grpc, deadline| {
                 let request = self.request(v1::ListModelsRequest {}, deadline);
                 async move { grpc.list_models(request).await }
             })
             .await?;
-        Ok(response.into_inner().models)
+        Ok(response.into_inner().into())
     }
 
     /// Counts the input tokens `request` would use with its model, without running it: to check a

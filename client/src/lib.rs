@@ -32,6 +32,7 @@
 
 pub mod balance;
 mod builder;
+mod catalog;
 mod client;
 mod embed;
 mod error;
@@ -42,6 +43,7 @@ mod stream;
 /// The generated v1 API: messages, the `gateway_service_client` stub and the server stub.
 pub use bedrock_gateway_proto::v1;
 pub use builder::ClientBuilder;
+pub use catalog::Catalog;
 pub use client::Client;
 pub use embed::{EmbedRequest, Embeddings, TokenCount};
 pub use error::Error;

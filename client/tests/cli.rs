@@ -98,21 +98,22 @@ async fn chat_caches_the_system_prompt_and_reports_cache_tokens() {
 }
 
 #[tokio::test]
-async fn models_lists_names_and_states() {
+async fn models_lists_names_and_states_and_the_catalog_revision() {
     let gateway = Gateway::start().await;
+    let revision = common::client(&gateway).catalog().await.unwrap().revision;
+    assert!(!revision.is_empty());
     let (output, stdout, stderr) = run(bgw(&gateway.url()).arg("models")).await;
     assert!(output.status.success(), "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("NAME"), "{stdout}");
     assert!(lines.iter().any(|l| l.starts_with("chat ") && l.contains(" active ")), "{stdout}");
+    assert_eq!(lines.last(), Some(&format!("catalog revision {revision}").as_str()), "{stdout}");
 
     let (_, json, _) = run(bgw(&gateway.url()).args(["models", "--json"])).await;
-    let chat: serde_json::Value = json
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .find(|m: &serde_json::Value| m["name"] == "chat")
-        .unwrap();
+    let models: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let chat = models.iter().find(|m| m["name"] == "chat").unwrap();
     assert_eq!(chat["state"], "active");
+    assert!(models.iter().all(|m| m["catalog_revision"] == revision.as_str()), "{json}");
 }
 
 /// One line on stderr starting with `bgw: error: `, and the exit code.

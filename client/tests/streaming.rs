@@ -1,4 +1,5 @@
-//! Streaming, text-only streaming, collecting, tool use and listing models against a real gateway.
+//! Streaming, text-only streaming, collecting, tool use and listing models (with the catalog's
+//! revision) against a real gateway.
 
 mod common;
 
@@ -86,6 +87,17 @@ async fn lists_models() {
     let state = |name: &str| models.iter().find(|m| m.name == name).map(|m| m.state());
     assert_eq!(state("chat"), Some(v1::ModelState::Active));
     assert_eq!(state("legacy"), Some(v1::ModelState::Deprecated));
+}
+
+#[tokio::test]
+async fn the_catalog_comes_with_its_revision() {
+    let gateway = Gateway::start().await;
+    let client = common::client(&gateway);
+    let catalog = client.catalog().await.unwrap();
+    let config = bedrock_gateway_testkit::test_config(gateway.emulator.endpoint_url());
+    let serving = bedrock_gateway::catalog::Catalog::from_config(&config.models, &config.bedrock.region);
+    assert_eq!(catalog.revision, serving.revision());
+    assert_eq!(catalog.models, client.list_models().await.unwrap(), "the same models as list_models");
 }
 
 #[tokio::test]

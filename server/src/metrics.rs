@@ -149,8 +149,10 @@ impl QuotaCheck {
 pub enum CatalogReload {
     /// A new catalog, now serving.
     Applied,
-    /// Nothing new.
+    /// Read again, and the same catalog as the one serving.
     Unchanged,
+    /// Not read again: the source answered that nothing changed (S3's 304 to a conditional GET).
+    NotModified,
     /// A new catalog that failed validation; the current one keeps serving.
     Invalid,
     /// The source could not be read; the current catalog keeps serving.
@@ -163,6 +165,7 @@ impl CatalogReload {
         match self {
             CatalogReload::Applied => "applied",
             CatalogReload::Unchanged => "unchanged",
+            CatalogReload::NotModified => "not_modified",
             CatalogReload::Invalid => "invalid",
             CatalogReload::Unreachable => "unreachable",
         }
@@ -574,7 +577,7 @@ fn describe() {
     describe_counter!(
         CATALOG_RELOADS_TOTAL,
         Unit::Count,
-        "Checks of the catalog's source, by source (file, s3) and result (applied, unchanged, invalid, unreachable)."
+        "Checks of the catalog's source, by source (file, s3) and result (applied, unchanged, not_modified, invalid, unreachable)."
     );
     describe_histogram!(
         QUOTA_CHECK_DURATION_SECONDS,

@@ -3,9 +3,9 @@
 //! Bedrock model, inference profile or AWS account stands behind an alias.
 
 use bedrock_gateway::catalog::Catalog;
-use bedrock_gateway::config::{ModelConfig, ModelState};
+use bedrock_gateway::config::{EmbeddingFormat, ModelConfig, ModelState};
 use bedrock_gateway_proto::v1;
-use bedrock_gateway_testkit::{TestGateway, collect, test_config, user_request};
+use bedrock_gateway_testkit::{TestGateway, collect, embedding_model, test_config, user_request};
 use tonic::Code;
 
 const PROFILE_ARN: &str = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123";
@@ -80,6 +80,16 @@ fn assert_hidden(what: &str, seen: &str) {
     }
 }
 
+/// An embedding alias on `model_id`, described without it.
+fn hidden_embedding(model_id: &str) -> ModelConfig {
+    let description = "Embeddings from an application inference profile.".to_owned();
+    ModelConfig { description, ..embedding_model(model_id, EmbeddingFormat::TitanTextV2, &[1024]) }
+}
+
+fn embed_request(model: &str) -> v1::EmbedRequest {
+    v1::EmbedRequest { model: model.to_owned(), texts: vec!["where do you run?".to_owned()], ..Default::default() }
+}
+
 #[tokio::test]
 async fn an_application_inference_profile_arn_is_never_shown_to_clients() {
     let faults = [
@@ -98,11 +108,16 @@ async fn an_application_inference_profile_arn_is_never_shown_to_clients() {
     let gateway = TestGateway::start_with(|config| {
         let mut hidden = alias(config, "hidden", PROFILE_ARN);
         hidden.description = "Served by an application inference profile.".to_owned();
+        hidden.capabilities.count_tokens = true;
         config.models.insert("hidden".to_owned(), hidden);
+        config.models.insert("hidden-embed".to_owned(), hidden_embedding(PROFILE_ARN));
         for (fault, _) in faults {
             // The emulator picks the fault from the ARN's resource id, and names the ARN in its messages.
             let arn = PROFILE_ARN.replace("abc123", &format!("fault.{fault}"));
-            alias(config, &format!("hidden-{fault}"), &arn);
+            let mut chat = alias(config, &format!("hidden-{fault}"), &arn);
+            chat.capabilities.count_tokens = true;
+            config.models.insert(format!("hidden-{fault}"), chat);
+            config.models.insert(format!("hidden-embed-{fault}"), hidden_embedding(&arn));
         }
     })
     .await;
@@ -116,12 +131,17 @@ async fn an_application_inference_profile_arn_is_never_shown_to_clients() {
 
     let response = client.converse_stream(user_request("hidden", "where do you run?")).await.unwrap();
     assert_hidden("the stream's response metadata", &format!("{:?}", response.metadata()));
-    let collected = collect(&mut client, user_request("hidden", "where do you run?")).await;
-    assert!(collected.error.is_none(), "{:?}", collected.error);
-    let Some(v1::converse_stream_event::Event::Start(start)) = collected.events.first() else { panic!("a start") };
+    let mut stream = response.into_inner();
+    let mut events = Vec::new();
+    while let Some(event) = stream.message().await.unwrap() {
+        events.push(event);
+    }
+    let trailers = stream.trailers().await.unwrap().expect("a stream ends with trailers");
+    let Some(v1::converse_stream_event::Event::Start(start)) = events[0].event.as_ref() else { panic!("a start") };
     assert_eq!(start.model_version, "hidden");
-    assert_hidden("the stream", &format!("{:?}", collected.events));
-    drop(response);
+    assert_hidden("the stream", &format!("{events:?}"));
+    assert_hidden("the stream's trailers", &format!("{trailers:?}"));
+    drop(stream);
     let end = bedrock_gateway_testkit::next_stream_end(&mut stream_ends).await;
     assert_eq!(end.model_id, PROFILE_ARN, "the SDK sent the ARN, percent-encoded, and the emulator took it");
 
@@ -131,14 +151,30 @@ async fn an_application_inference_profile_arn_is_never_shown_to_clients() {
     assert_eq!(unary.model_version, "hidden");
     assert_hidden("Converse", &format!("{unary:?}"));
 
+    let counted = client.count_tokens(user_request("hidden", "where do you run?")).await.unwrap();
+    assert_hidden("CountTokens' metadata", &format!("{:?}", counted.metadata()));
+    let counted = counted.into_inner();
+    assert_eq!(counted.model_version, "hidden");
+    assert_hidden("CountTokens", &format!("{counted:?}"));
+    let embedded = client.embed(embed_request("hidden-embed")).await.unwrap();
+    assert_hidden("Embed's metadata", &format!("{:?}", embedded.metadata()));
+    let embedded = embedded.into_inner();
+    assert_eq!(embedded.model_version, "hidden-embed");
+    assert_hidden("Embed", &format!("{embedded:?}"));
+
     for (fault, code) in faults {
         let alias = format!("hidden-{fault}");
+        // A stream's status travels in its trailers, which the status' metadata holds.
         let streamed = collect(&mut client, user_request(&alias, "fail")).await.error.expect("the fault fails it");
         let unary = client.converse(user_request(&alias, "fail")).await.unwrap_err();
-        for status in [streamed, unary] {
+        let counted = client.count_tokens(user_request(&alias, "fail")).await.unwrap_err();
+        let embed_alias = format!("hidden-embed-{fault}");
+        let embedded = client.embed(embed_request(&embed_alias)).await.unwrap_err();
+        for (alias, status) in [(&alias, streamed), (&alias, unary), (&alias, counted), (&embed_alias, embedded)] {
             assert_eq!(status.code(), code, "{alias}: {status:?}");
             assert!(status.message().contains(&format!("{alias:?}")), "{alias}: named by its alias: {status:?}");
-            assert_hidden(&alias, &format!("{} {:?}", status.message(), status.metadata()));
+            let details = String::from_utf8_lossy(status.details());
+            assert_hidden(alias, &format!("{} {:?} {details}", status.message(), status.metadata()));
         }
     }
     let validation = client.converse(user_request("hidden-validation", "fail")).await.unwrap_err();

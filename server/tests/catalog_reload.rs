@@ -9,7 +9,7 @@ use bedrock_emulator::EmulatorConfig;
 use bedrock_gateway::config::{Config, CredentialsSource, S3CatalogConfig};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
-use bedrock_gateway_testkit::{GatewayProcess, MotoServer, TestGateway, collect, metric, user_request};
+use bedrock_gateway_testkit::{GatewayProcess, LogCapture, MotoServer, TestGateway, collect, metric, user_request};
 use tonic::transport::Channel;
 
 /// The process-wide metrics are read: one test at a time.
@@ -71,6 +71,13 @@ fn started_version(events: &[v1::converse_stream_event::Event]) -> String {
     }
 }
 
+/// Replaces `file` whole, as editors and ConfigMap updates do, so that no check reads half of it.
+fn replace(file: &Path, content: &str) {
+    let next = file.with_extension("next");
+    std::fs::write(&next, content).unwrap();
+    std::fs::rename(&next, file).unwrap();
+}
+
 /// Reads the gateway's catalog from `file`, checked again every second.
 fn from_file(config: &mut Config, file: &Path) {
     config.models = Config::load(Some(file)).unwrap().models;
@@ -82,6 +89,8 @@ fn from_file(config: &mut Config, file: &Path) {
 async fn an_edited_file_serves_new_requests_while_open_streams_end_on_the_old_model() {
     let _serial = SERIAL.lock().await;
     bedrock_gateway::metrics::install();
+    // Only this gateway's catalog comes from a file: its lines are the ones with `source = "file"`.
+    let logs = LogCapture::install();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
     std::fs::write(&file, catalog_toml("test.chat-v1", "v1")).unwrap();
@@ -105,7 +114,7 @@ async fn an_edited_file_serves_new_requests_while_open_streams_end_on_the_old_mo
         assert!(tokio::time::Instant::now() < deadline, "50 streams did not start within 10 s");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    std::fs::write(&file, catalog_toml("test.chat-v2", "v2")).unwrap();
+    replace(&file, &catalog_toml("test.chat-v2", "v2"));
     until_version(&mut client, "v2").await;
     let second_revision = revision(&mut client).await;
     assert_ne!(second_revision, first_revision, "ListModels names the new catalog");
@@ -122,11 +131,22 @@ async fn an_edited_file_serves_new_requests_while_open_streams_end_on_the_old_mo
         assert_eq!(collected.stop_reason, Some(v1::StopReason::EndTurn), "complete, on the model it started with");
     }
 
-    // An invalid catalog is refused, counted, and changes nothing.
+    // An invalid catalog is refused, counted, logged once naming the key, and changes nothing.
     let invalid = reload_counted("file", "invalid");
-    std::fs::write(&file, "[models.chat]\nmodel_id = \"test.chat-v3\"\nversion = \"v3\"\nmax_tokens_cap = 0\n")
-        .unwrap();
+    replace(&file, "[models.chat]\nmodel_id = \"test.chat-v3\"\nversion = \"v3\"\nmax_tokens_cap = 0\n");
     until_counted("file", "invalid", invalid).await;
+    // Another check of the same file, which must not log the refusal again.
+    until_counted("file", "unchanged", reload_counted("file", "unchanged")).await;
+    let refusals: Vec<serde_json::Value> = logs
+        .text()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["source"] == "file" && (line["level"] == "ERROR" || line["level"] == "WARN"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "one line for the refusal: {refusals:#?}");
+    assert_eq!(refusals[0]["level"], "ERROR");
+    let reason = refusals[0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("`models.chat.max_tokens_cap`"), "the line names the bad key: {}", refusals[0]);
     assert_eq!(versions(&mut client).await, [("chat".to_owned(), "v2".to_owned())]);
     assert_eq!(revision(&mut client).await, second_revision);
     let after = collect(&mut client, user_request("chat", "after the refusal")).await;
@@ -171,9 +191,11 @@ async fn an_s3_catalog_is_read_at_start_polled_and_kept_through_bad_edits_and_ou
     let mut client = gateway.stub().await;
     assert_eq!(versions(&mut client).await, [("chat".to_owned(), "v1".to_owned())]);
 
-    // Unchanged objects cost a conditional GET and nothing else.
+    // An unchanged object costs a conditional GET answered 304, and is not read again.
     let unchanged = reload_counted("s3", "unchanged");
-    until_counted("s3", "unchanged", unchanged).await;
+    let not_modified = reload_counted("s3", "not_modified");
+    until_counted("s3", "not_modified", not_modified + 1.0).await;
+    assert_eq!(reload_counted("s3", "unchanged"), unchanged, "two checks, neither read the object again");
 
     moto.put_object("platform-catalog", "gateway/catalog.json", &catalog_json("test.chat-v2", "v2")).await;
     until_version(&mut client, "v2").await;

@@ -8,54 +8,8 @@ use std::time::Duration;
 
 use bedrock_emulator::EmulatorConfig;
 use bedrock_gateway::metrics::{self, Finished, InFlight, Rejection};
-use bedrock_gateway_testkit::{TestGateway, user_request};
+use bedrock_gateway_testkit::{TestGateway, metric_value, user_request};
 use http::StatusCode;
-
-/// The value of the series `name` whose labels include all of `labels`, summed over every such
-/// series (so `&[]` totals a counter over all its labels); `None` when there is none. Histogram
-/// parts are series of their own: `<name>_bucket` (with `le`), `<name>_sum`, `<name>_count`.
-fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let mut total = None;
-    for line in text.lines().filter(|line| !line.starts_with('#') && !line.trim().is_empty()) {
-        let Some((series, value)) = line.rsplit_once(' ') else { continue };
-        let (series_name, series_labels) = match series.split_once('{') {
-            Some((series_name, rest)) => (series_name, parse_labels(rest.strip_suffix('}').unwrap_or(rest))),
-            None => (series, Vec::new()),
-        };
-        let matches = series_name == name
-            && labels.iter().all(|(key, wanted)| series_labels.iter().any(|(k, v)| k == key && v == wanted));
-        if matches {
-            let value: f64 = value.parse().unwrap_or_else(|_| panic!("a number in {line:?}"));
-            *total.get_or_insert(0.0) += value;
-        }
-    }
-    total
-}
-
-/// `key="value",...` with the text format's escapes (`\\`, `\"`, `\n`) in values.
-fn parse_labels(text: &str) -> Vec<(String, String)> {
-    let mut labels = Vec::new();
-    let mut chars = text.chars();
-    loop {
-        let key: String = chars.by_ref().take_while(|&c| c != '=').collect::<String>().trim_matches(',').to_owned();
-        if key.is_empty() || chars.next() != Some('"') {
-            return labels;
-        }
-        let mut value = String::new();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' => break,
-                '\\' => match chars.next() {
-                    Some('n') => value.push('\n'),
-                    Some(escaped) => value.push(escaped),
-                    None => break,
-                },
-                c => value.push(c),
-            }
-        }
-        labels.push((key, value));
-    }
-}
 
 #[test]
 fn metric_value_reads_series_by_labels() {

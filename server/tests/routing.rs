@@ -1,12 +1,14 @@
 //! Targets and fallbacks through the whole gateway: a canary split and sticky conversations, a
 //! throttled target falling back before anything was sent, never after, never past the deadline,
-//! and a target in another region on its own client.
+//! the version that answered in the metrics, and one Bedrock client per region, shared by its calls.
 
 use std::time::Duration;
 
+use bedrock_emulator::EmulatorConfig;
 use bedrock_gateway::config::{Config, ModelConfig};
+use bedrock_gateway::metrics;
 use bedrock_gateway_proto::v1;
-use bedrock_gateway_testkit::{TestGateway, collect, collect_request, metric, user_request};
+use bedrock_gateway_testkit::{TestGateway, collect, collect_request, metric_value, user_request};
 use tonic::Code;
 
 /// Adds model `name` to the gateway's catalog, from its TOML table.
@@ -68,10 +70,11 @@ async fn a_canary_gets_its_share_and_a_conversation_stays_on_its_target() {
 
 #[tokio::test]
 async fn a_throttled_target_falls_back_before_anything_was_sent() {
-    bedrock_gateway::metrics::install();
-    let gateway = gateway_with_model(
-        "resilient",
-        r#"
+    let gateway = TestGateway::start_with_admin(EmulatorConfig::default(), |config| {
+        add_model(
+            config,
+            "resilient",
+            r#"
             model_id = "fault.throttle"
             version = "primary"
             fallbacks = [
@@ -79,12 +82,9 @@ async fn a_throttled_target_falls_back_before_anything_was_sent() {
                 { model_id = "test.backup", version = "backup" },
             ]
             "#,
-    )
+        );
+    })
     .await;
-    let series = |from: &str, to: &str| {
-        format!("bedrock_gateway_fallbacks_total{{model=\"resilient\",from_version=\"{from}\",to_version=\"{to}\"}}")
-    };
-    let before = (metric(&series("primary", "second")), metric(&series("second", "backup")));
     let mut client = gateway.stub().await;
     let answered = collect(&mut client, user_request("resilient", "hello")).await;
     assert!(answered.error.is_none(), "{:?}", answered.error);
@@ -93,8 +93,40 @@ async fn a_throttled_target_falls_back_before_anything_was_sent() {
 
     let unary = client.converse(user_request("resilient", "hello")).await.unwrap().into_inner();
     assert_eq!(unary.model_version, "backup");
-    let after = (metric(&series("primary", "second")), metric(&series("second", "backup")));
-    assert_eq!((after.0 - before.0, after.1 - before.1), (2.0, 2.0), "each fallback counted, stream and unary");
+
+    // The model's name is this test's own, so the counts are exact though the recorder is shared.
+    // A request is counted when its last piece is dropped, just after its end.
+    let answered_by = |text: &str, version: &str| {
+        metric_value(text, metrics::REQUESTS_TOTAL, &[("model", "resilient"), ("version", version), ("code", "OK")])
+    };
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = gateway.admin_get("/metrics").await.1;
+        if answered_by(&text, "backup") == Some(2.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rpc_answered_by = |rpc: &str| {
+        let labels = [("rpc", rpc), ("model", "resilient"), ("version", "backup"), ("code", "OK")];
+        metric_value(&text, metrics::REQUESTS_TOTAL, &labels)
+    };
+    assert_eq!((rpc_answered_by("ConverseStream"), rpc_answered_by("Converse")), (Some(1.0), Some(1.0)), "{text}");
+    for tried in ["primary", "second"] {
+        assert_eq!(answered_by(&text, tried), None, "requests count under the version that answered, not {tried}");
+    }
+    let ttft_count = format!("{}_count", metrics::TIME_TO_FIRST_TOKEN_SECONDS);
+    let ttft = |version: &str| metric_value(&text, &ttft_count, &[("model", "resilient"), ("version", version)]);
+    assert_eq!((ttft("backup"), ttft("primary")), (Some(1.0), None), "the stream's first token, from backup");
+    let fallbacks = |from: &str, to: &str| {
+        let labels = [("model", "resilient"), ("from_version", from), ("to_version", to)];
+        metric_value(&text, metrics::FALLBACKS_TOTAL, &labels)
+    };
+    assert_eq!(
+        (fallbacks("primary", "second"), fallbacks("second", "backup")),
+        (Some(2.0), Some(2.0)),
+        "each fallback counted, stream and unary"
+    );
 }
 
 #[tokio::test]
@@ -120,17 +152,32 @@ async fn fallbacks_stop_at_the_callers_deadline() {
 }
 
 #[tokio::test]
-async fn a_target_in_another_region_has_its_own_client_and_endpoint() {
+async fn each_region_has_one_client_that_all_its_calls_share() {
     let gateway = TestGateway::start_with(|config| {
+        // The same emulator stands in for both regions: the connections it accepts tell the
+        // clients apart, since a client's connections are its own.
         let emulator = config.bedrock.endpoint_url.clone().unwrap();
         config.bedrock.region_endpoint_urls.insert("us-west-2".to_owned(), emulator);
         add_model(config, "west", "model_id = \"test.west\"\nregion = \"us-west-2\"\nversion = \"west\"\n");
     })
     .await;
     let mut client = gateway.stub().await;
-    let answered = collect(&mut client, user_request("west", "hello")).await;
-    assert_eq!(
-        (started_version(&answered.events), answered.stop_reason),
-        ("west".to_owned(), Some(v1::StopReason::EndTurn))
-    );
+    // One call after the other, each answered whole, so each finds the last one's connection idle.
+    let mut call = async |model: &str| {
+        let answered = collect(&mut client, user_request(model, "hello")).await;
+        assert_eq!(answered.stop_reason, Some(v1::StopReason::EndTurn), "{:?}", answered.error);
+        let unary = client.converse(user_request(model, "hello")).await.unwrap().into_inner();
+        started_version(&answered.events) + "/" + &unary.model_version
+    };
+    for _ in 0..3 {
+        assert_eq!(call("chat").await, "chat/chat");
+    }
+    assert_eq!(gateway.emulator.connections_accepted(), 1, "the home region's calls share one client");
+    for _ in 0..3 {
+        assert_eq!(call("west").await, "west/west");
+    }
+    assert_eq!(gateway.emulator.connections_accepted(), 2, "another region: a client of its own, shared too");
+    assert_eq!(call("chat").await, "chat/chat");
+    assert_eq!(gateway.emulator.connections_accepted(), 2);
+    assert_eq!(gateway.emulator.requests_served(), 14);
 }

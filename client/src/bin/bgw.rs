@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use bedrock_gateway_client::{Client, EmbedRequest, Error, Event, Request, v1};
+use bedrock_gateway_client::{Catalog, Client, EmbedRequest, Error, Event, Request, v1};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
@@ -58,9 +58,10 @@ enum Command {
     Count(Count),
     /// Turn texts into vectors with an embedding model; prints JSON.
     Embed(Embed),
-    /// List the gateway's logical models: their kind, state and capabilities.
+    /// List the gateway's logical models: their kind, state and capabilities, then the catalog's
+    /// revision.
     Models {
-        /// Print one JSON object per model.
+        /// Print one JSON object per model, each with the catalog's revision.
         #[arg(long)]
         json: bool,
     },
@@ -573,7 +574,7 @@ fn state_name(state: v1::ModelState) -> String {
 }
 
 async fn run_models(client: &Client, json: bool) -> Result<(), Failure> {
-    let models = client.list_models().await?;
+    let Catalog { revision, models } = client.catalog().await?;
     let mut out = std::io::stdout().lock();
     let write = |out: &mut std::io::StdoutLock, line: String| writeln!(out, "{line}").map_err(Failure::Output);
     if json {
@@ -588,6 +589,7 @@ async fn run_models(client: &Client, json: bool) -> Result<(), Failure> {
                 "retires_on": (!model.retires_on.is_empty()).then_some(&model.retires_on),
                 "description": model.description,
                 "capabilities": model.capabilities.as_ref().map(capabilities_json),
+                "catalog_revision": revision,
             });
             write(&mut out, line.to_string())?;
         }
@@ -623,7 +625,7 @@ async fn run_models(client: &Client, json: bool) -> Result<(), Failure> {
             ),
         )?;
     }
-    Ok(())
+    write(&mut out, format!("catalog revision {revision}"))
 }
 
 #[cfg(test)]

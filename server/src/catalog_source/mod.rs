@@ -64,8 +64,10 @@ impl From<ConfigError> for SourceError {
 /// What a check of the source found.
 #[derive(Debug)]
 enum Fetched {
-    /// The same as last time (the file's bytes, the object's ETag).
+    /// The same bytes as last time (the file).
     Unchanged,
+    /// The source itself said nothing changed (S3's 304 to a conditional GET), so nothing was read.
+    NotModified,
     /// A `[models]` table to validate.
     Models(BTreeMap<String, ModelConfig>),
 }
@@ -132,7 +134,9 @@ impl CatalogSource {
         }
         match self.fetch().await? {
             Fetched::Models(models) => self.validate(models).map(Some),
-            Fetched::Unchanged => Err(SourceError::Unreachable("the first read returned no catalog".to_owned())),
+            Fetched::Unchanged | Fetched::NotModified => {
+                Err(SourceError::Unreachable("the first read returned no catalog".to_owned()))
+            }
         }
     }
 
@@ -162,6 +166,7 @@ impl CatalogSource {
         let source = self.label();
         let models = match self.fetch().await {
             Ok(Fetched::Unchanged) => return metrics::catalog_reloaded(source, CatalogReload::Unchanged),
+            Ok(Fetched::NotModified) => return metrics::catalog_reloaded(source, CatalogReload::NotModified),
             Ok(Fetched::Models(models)) => models,
             Err(err) => return refused(source, &err),
         };

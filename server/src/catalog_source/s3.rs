@@ -65,7 +65,7 @@ impl S3Source {
         let object = match sent {
             Ok(object) => object,
             Err(err) if err.raw_response().is_some_and(|response| response.status().as_u16() == 304) => {
-                return Ok(Fetched::Unchanged);
+                return Ok(Fetched::NotModified);
             }
             Err(err) => {
                 return Err(SourceError::Unreachable(format!("cannot get {location}: {}", DisplayErrorContext(&err))));
