@@ -115,7 +115,6 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_stream_cut_short_is_charged_its_estimate_and_its_record_counts_it_once() {
-        let _interval = metrics::INTERVAL_TEST_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         metrics::install();
         let quotas = Quotas::connect(&QuotasConfig::default()).await;
         let limits =
@@ -144,14 +143,16 @@ mod tests {
         metered.relayed(&v1::ConverseStreamEvent {
             event: Some(v1::converse_stream_event::Event::ContentBlockDelta(delta)),
         });
-        // The client went away: no usage, no outcome.
-        drop(metered);
-        drop(log);
-
+        let counts = {
+            let _interval = metrics::INTERVAL_TEST_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            // The client went away: no usage, no outcome.
+            drop(metered);
+            drop(log);
+            metrics::take_interval().tenants["metering-unit-tenant"]
+        };
         // Charged 30 + ceil(10 / 4) = 33 of the minute's 1000.
         assert!(quotas.acquire(request(968)).await.is_err());
         assert!(quotas.acquire(request(967)).await.is_ok());
-        let counts = metrics::take_interval().tenants["metering-unit-tenant"];
         assert_eq!((counts.requests, counts.input_tokens, counts.output_tokens), (1, 30, 3), "the EMF counts");
         let text = metrics::render();
         for (direction, tokens) in [("input", 30), ("output", 3)] {

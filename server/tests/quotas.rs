@@ -156,7 +156,8 @@ async fn a_cancelled_stream_releases_its_reservation_and_still_writes_its_usage_
     let mut received = 0;
     while received < 2 {
         let event = stream.message().await.unwrap().expect("the stream goes on");
-        if let Some(Event::ContentBlockDelta(v1::ContentBlockDelta { delta: Some(Delta::Text(text)), .. })) = event.event
+        if let Some(Event::ContentBlockDelta(v1::ContentBlockDelta { delta: Some(Delta::Text(text)), .. })) =
+            event.event
         {
             assert_eq!(text, answer[received]);
             received += 1;

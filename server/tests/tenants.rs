@@ -219,7 +219,9 @@ async fn certificate_through(
     certificate: &Certified,
 ) -> GatewayServiceClient<Channel> {
     let source = "10.0.0.7:40000".parse().unwrap();
-    GatewayServiceClient::new(gateway.proxy_protocol_tls_channel(source, endpoint, pki, Some(certificate)).await.unwrap())
+    GatewayServiceClient::new(
+        gateway.proxy_protocol_tls_channel(source, endpoint, pki, Some(certificate)).await.unwrap(),
+    )
 }
 
 #[tokio::test]
