@@ -77,23 +77,26 @@ counts = abuse["gateway_counts"]
 need(counts["rejections"].get("receive_timeout", 0) > 0, f"abuse: no receive timeout counted: {counts}")
 need(counts["streams_ended_client_stalled"] > 0, f"abuse: no stalled stream ended: {counts}")
 quota = report["quota"]
-for stats in [quota["direct"]] + [quota[c]["gateway"] for c in ("without_quotas", "memory_store", "redis_store")]:
+for stats in [quota["direct"]] + [quota[c]["gateway"] for c in ("without_quotas", "memory_store", "redis_store", "redis_no_prefetch")]:
     need(stats["streams"] > 0 and stats["errors"] == 0 and stats["ttft"]["p99_ms"] > 0, f"quota: {stats}")
-for condition in ("without_quotas", "memory_store", "redis_store"):
+for condition in ("without_quotas", "memory_store", "redis_store", "redis_no_prefetch"):
     need(isinstance(quota[condition]["added"]["p99_ms"], (int, float)), f"quota {condition}: no added p99")
     checks = quota[condition]["quota_checks"]
     if condition == "without_quotas":
         need(sum(checks.values()) == 0, f"quota: checks without quotas: {checks}")
     else:
         need(checks.get("granted", 0) > 0 and sum(checks.values()) == checks["granted"], f"quota {condition}: {checks}")
-for change in ("memory_store_change", "redis_store_change"):
+for change in ("memory_store_change", "redis_store_change", "redis_no_prefetch_change"):
     figures = quota[change]
     need(all(isinstance(figures[f], (int, float)) for f in ("p50_ms", "p99_ms")), f"quota: no {change}")
     need(len(figures["rounds_p99_ms"]) == quota["rounds"], f"quota: {change} lacks rounds: {figures}")
-for condition, decider in (("memory_store", "memory"), ("redis_store", "allowance")):
+for condition, decider in (("memory_store", "memory"), ("redis_store", "allowance"), ("redis_no_prefetch", "redis")):
     duration = quota[condition]["check_duration"]
     need(isinstance(duration["p99_ms"], (int, float)) and duration["decided_by"].get(decider, 0) > 0, f"quota {condition}: check duration {duration}")
-need(any(t["name"].startswith("time a Redis quota check adds") for t in report["targets"]), "no quota target")
+no_prefetch = quota["redis_no_prefetch"]["check_duration"]["decided_by"]
+need(sum(no_prefetch.values()) == no_prefetch["redis"], f"quota redis_no_prefetch: checks decided without a round trip: {no_prefetch}")
+for target in ("time a Redis quota check adds", "time a Redis quota check without prefetch"):
+    need(any(t["name"].startswith(target) for t in report["targets"]), f"no target {target!r}")
 need(report["targets"], "no target was evaluated")
 for heading in ("## Time to first token", "## Saturation", "## Gateway memory with idle", "## Gateway memory per maximum-size request", "## Cold start", "## Abuse", "## Cost of a quota check"):
     need(heading in markdown, f"report.md lacks {heading!r}")

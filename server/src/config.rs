@@ -425,7 +425,9 @@ pub struct TenantConfig {
     /// PROXY protocol header says (needs `server.proxy_protocol`).
     pub vpc_endpoint_ids: Vec<String>,
     /// Client-certificate subjects, as RFC 4514 strings (`openssl x509 -noout -subject -nameopt
-    /// RFC2253`), such as `CN=payments,O=Example Corp`; needs `server.tls.client_ca_file`.
+    /// RFC2253`), such as `CN=payments,O=Example Corp`; needs `server.tls.client_ca_file`. Once
+    /// any tenant lists one, a certificate whose subject none lists is refused unless an API key
+    /// identifies the request.
     pub client_cert_subjects: Vec<String>,
     /// The logical models the tenant may use; unset: all.
     pub models: Option<Vec<String>>,

@@ -32,9 +32,10 @@ pub const TIME_TO_FIRST_TOKEN: &str = "TimeToFirstToken";
 /// The second dimension of the per-tenant metrics (`Requests`, `Rejections`, `InputTokens`,
 /// `OutputTokens`, each by `ServiceName` and `Tenant`): one line per tenant with requests in the interval.
 pub const TENANT_DIMENSION: &str = "Tenant";
-/// Input tokens Bedrock reported for the tenant's requests in the interval.
+/// Input tokens of the tenant's requests in the interval: as Bedrock reported them, or as
+/// estimated for a stream that ended without its usage.
 pub const INPUT_TOKENS: &str = "InputTokens";
-/// Output tokens Bedrock reported for the tenant's requests in the interval.
+/// Output tokens of the tenant's requests in the interval, likewise.
 pub const OUTPUT_TOKENS: &str = "OutputTokens";
 
 /// Writes one line per `metrics.emf_interval_secs` to stdout until `stop` is cancelled.

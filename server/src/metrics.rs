@@ -245,7 +245,8 @@ pub struct Finished<'a> {
     pub time_to_first_token: Option<Duration>,
     /// Time from receipt to the end.
     pub duration: Duration,
-    /// Input and output tokens, when Bedrock reported usage.
+    /// Input and output tokens, when Bedrock reported usage; for a stream that ended without it,
+    /// what its quotas were charged on an estimate.
     pub tokens: Option<(u64, u64)>,
     /// Input tokens read from and written to the prompt cache, when Bedrock reported usage.
     pub cache_tokens: Option<(u64, u64)>,
@@ -442,6 +443,11 @@ pub(crate) struct IntervalSample {
     pub(crate) tenants: BTreeMap<String, TenantCounts>,
 }
 
+/// Held by the unit tests that take an interval and read their own counts in it, which another
+/// test taking the interval at the same moment would steal.
+#[cfg(test)]
+pub(crate) static INTERVAL_TEST_LOCK: Mutex<()> = Mutex::new(());
+
 /// Reads the gauges and takes the interval's counts, starting the next interval at zero.
 pub(crate) fn take_interval() -> IntervalSample {
     let take = |count: &AtomicU64| count.swap(0, Ordering::Relaxed);
@@ -622,6 +628,7 @@ mod tests {
 
     #[test]
     fn recordings_reach_the_interval_counts() {
+        let _interval = INTERVAL_TEST_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let _in_flight = InFlight::start();
         let finished = Finished {
             rpc: "ConverseStream",

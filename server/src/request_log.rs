@@ -2,7 +2,9 @@
 //! when the request ends however it ends (success, error, refusal, or the client going away): one
 //! structured log line and the request's metrics. It holds ids, tenant, model, status, token counts
 //! and timings; never prompt or completion text. The line is also the request's usage record: one
-//! per request however it ended, cancelled ones included.
+//! per request however it ended, cancelled ones included. A stream that ended without Bedrock's
+//! usage (cancelled, cut or failed after Bedrock began) carries the tokens its quotas were charged
+//! on an estimate instead, marked as estimated, in its line and in its tenant's token counts.
 //!
 //! Every piece of the request path that learns something (the identity layer the tenant, the service the
 //! model, the relay the outcome) holds a clone of the same [`RequestLog`]; the line is written when the
@@ -50,6 +52,18 @@ struct Record {
     labels: String,
     received_at: Instant,
     outcome: Option<Outcome>,
+    /// The tokens charged on an estimate, when the request ended without Bedrock's usage.
+    estimated: Option<Estimated>,
+}
+
+/// What a request that ended without Bedrock's usage was charged: [`crate::metering`]'s estimate.
+#[derive(Debug, Clone, Copy)]
+struct Estimated {
+    /// The input estimate of the reservation; `None` where no tokens quota applied, which is
+    /// when the input is not estimated.
+    input: Option<u64>,
+    /// The output relayed before the end.
+    output: u64,
 }
 
 #[derive(Debug)]
@@ -92,6 +106,7 @@ impl RequestLog {
             labels: String::new(),
             received_at,
             outcome: None,
+            estimated: None,
         };
         RequestLog { record: Arc::new(Mutex::new(record)), request_id, received_at }
     }
@@ -205,6 +220,12 @@ impl RequestLog {
         self.settle(Outcome::Refused { reason, code, message });
     }
 
+    /// Records that the request, which Bedrock began answering but which ended without its usage,
+    /// was charged `input` (its estimate, if one was made) and `output` tokens.
+    pub fn charged_estimate(&self, input: Option<u64>, output: u64) {
+        self.record().estimated = Some(Estimated { input, output });
+    }
+
     /// The first outcome recorded is the one that happened; later ones are consequences.
     fn settle(&self, outcome: Outcome) {
         let mut record = self.record();
@@ -232,6 +253,12 @@ impl Drop for Record {
         if let Some(Outcome::Refused { reason, .. }) = &self.outcome {
             metrics::rejected(*reason);
         }
+        // Bedrock's count when it gave one, else the charge on an estimate.
+        let estimated = self.estimated.filter(|_| usage.is_none());
+        let input_tokens =
+            usage.map(|usage| u64::from(usage.input_tokens)).or(estimated.and_then(|estimated| estimated.input));
+        let output_tokens =
+            usage.map(|usage| u64::from(usage.output_tokens)).or(estimated.map(|estimated| estimated.output));
         let caller_label = self.caller_label();
         let tenant = self.identity.as_ref().map(|identity| &*identity.tenant.name);
         if self.deprecated {
@@ -247,7 +274,8 @@ impl Drop for Record {
             code: status,
             time_to_first_token,
             duration,
-            tokens: usage.map(|usage| (u64::from(usage.input_tokens), u64::from(usage.output_tokens))),
+            // An input that was not estimated adds nothing to the tenant's input tokens.
+            tokens: output_tokens.map(|output| (input_tokens.unwrap_or(0), output)),
             cache_tokens: usage
                 .map(|usage| (u64::from(usage.cache_read_input_tokens), u64::from(usage.cache_write_input_tokens))),
         });
@@ -262,8 +290,9 @@ impl Drop for Record {
                     status,
                     reason,
                     stop_reason,
-                    input_tokens = usage.map(|usage| usage.input_tokens),
-                    output_tokens = usage.map(|usage| usage.output_tokens),
+                    input_tokens,
+                    output_tokens,
+                    tokens_estimated = estimated.is_some(),
                     cache_read_input_tokens = usage.map(|usage| usage.cache_read_input_tokens),
                     cache_write_input_tokens = usage.map(|usage| usage.cache_write_input_tokens),
                     ttft_ms = time_to_first_token.map(|ttft| ttft.as_secs_f64() * 1e3),

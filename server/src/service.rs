@@ -81,15 +81,16 @@ struct Prepared {
     route: Vec<Arc<Target>>,
     bedrock_request: BedrockRequest,
     deadline: Instant,
-    /// The request's input tokens, as estimated for its quota reservation.
-    input_estimate: u64,
+    /// The request's input tokens, as estimated for its quota reservation; `None` where no tokens
+    /// quota applies.
+    input_estimate: Option<u64>,
 }
 
 impl Prepared {
     /// The tokens a Converse call reserves: its max_tokens and its estimated input.
     fn tokens(&self) -> u64 {
         let max_tokens = self.bedrock_request.inference.max_tokens.map_or(0, |tokens| tokens.max(0) as u64);
-        max_tokens + self.input_estimate
+        max_tokens + self.input_estimate.unwrap_or(0)
     }
 }
 
@@ -136,8 +137,7 @@ impl Gateway {
             call.log.set_deprecated();
         }
         // Walking the request to estimate it costs time on every call, so only where tokens count.
-        let input_estimate =
-            if identity.tenant.counts_tokens(&model.name) { estimated_input_tokens(&request) } else { 0 };
+        let input_estimate = identity.tenant.counts_tokens(&model.name).then(|| estimated_input_tokens(&request));
         let bedrock_request = to_bedrock(request, &model)?;
         Ok(Prepared { model, route, bedrock_request, deadline: self.deadline(metadata, call), input_estimate })
     }
@@ -223,7 +223,7 @@ impl Gateway {
         identity: &Identity,
         model: &str,
         tokens: u64,
-        input_estimate: u64,
+        input_estimate: Option<u64>,
     ) -> Result<Metered, Status> {
         let tenant = &identity.tenant;
         let request = QuotaRequest {
@@ -234,7 +234,7 @@ impl Gateway {
             tokens,
         };
         match self.quotas.acquire(request).await {
-            Ok(grant) => Ok(Metered::new(grant, input_estimate)),
+            Ok(grant) => Ok(Metered::new(grant, input_estimate, call.log.clone())),
             Err(exceeded) => {
                 let quota = match &exceeded.model {
                     Some(model) => format!("tenants.{}.model_quotas.{model}.{}", tenant.name, exceeded.quota),
@@ -385,7 +385,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         }
         let _slot = self.admit(&call, &extensions)?;
         // One request against request quotas; counting uses no tokens.
-        let _metered = self.reserve(&call, &identity, &prepared.model.name, 0, 0).await?;
+        let _metered = self.reserve(&call, &identity, &prepared.model.name, 0, None).await?;
         let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
         let counted = self
             .with_fallbacks(&call, &model, route, bedrock_request, deadline, |target, request| {
@@ -430,8 +430,9 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let (model, route, plan) = prepared.map_err(|err| call.fail(err))?;
         let deadline = self.deadline(&metadata, &call);
         let _slot = self.admit(&call, &extensions)?;
-        let input_estimate = if identity.tenant.counts_tokens(&model.name) { plan.estimated_input_tokens() } else { 0 };
-        let mut metered = self.reserve(&call, &identity, &model.name, input_estimate, input_estimate).await?;
+        let input_estimate = identity.tenant.counts_tokens(&model.name).then(|| plan.estimated_input_tokens());
+        let tokens = input_estimate.unwrap_or(0);
+        let mut metered = self.reserve(&call, &identity, &model.name, tokens, input_estimate).await?;
         let embedded = self
             .with_fallbacks(&call, &model, route, plan.clone(), deadline, |target, plan| {
                 let bedrock = self.bedrock.clone();

@@ -6,7 +6,15 @@
 //! 3. the PrivateLink VPC endpoint it came through (from the NLB's PROXY protocol header);
 //!
 //! and otherwise it is unidentified: refused when identity is required, else the `default` tenant.
-//! A credential that is presented but unknown is always refused, never downgraded to `default`.
+//!
+//! A credential that is presented but unknown is refused, never downgraded to an endpoint's tenant
+//! or to `default`: an unknown API key always; a verified client certificate whose subject no
+//! tenant lists, once any tenant lists subjects (certificates then identify tenants), unless an API
+//! key identifies the request. The exception is there because a certificate comes with the
+//! connection, and a client may present the same one (its company's) to every server, while a key
+//! is chosen per request. Where no tenant lists subjects, client certificates only admit the
+//! connection (the CA is the gate) and identify nobody.
+//!
 //! With `auth.require_endpoint_match`, a key or certificate must also come through its own
 //! tenant's endpoints. Refusals say what is missing or wrong without naming any other tenant.
 
@@ -165,6 +173,9 @@ impl Tenants {
         };
         let subject = peer.and_then(|peer| peer.client_cert_subject.as_deref());
         let by_certificate = subject.and_then(|subject| self.by_subject.get(subject));
+        if subject.is_some() && by_certificate.is_none() && by_key.is_none() && !self.by_subject.is_empty() {
+            return Err(unregistered_certificate());
+        }
         let credential = match (by_key, by_certificate) {
             (Some((key_tenant, _)), Some(cert_tenant)) if !Arc::ptr_eq(key_tenant, cert_tenant) => {
                 return Err(GatewayError::PermissionDenied {
@@ -192,12 +203,10 @@ impl Tenants {
             return Ok(Identity { tenant: Arc::clone(tenant), key_name: None, source: IdentitySource::Endpoint });
         }
         if self.identity_required {
-            return Err(GatewayError::Unauthenticated {
-                reason: match subject {
-                    Some(_) => "the client certificate's subject is not registered for any tenant; send \
-                                `authorization: Bearer <key>` or use a registered certificate"
-                        .into(),
-                    None => "no identity: send `authorization: Bearer <key>`, a registered client certificate, or \
+            return Err(match subject {
+                Some(_) => unregistered_certificate(),
+                None => GatewayError::Unauthenticated {
+                    reason: "no identity: send `authorization: Bearer <key>`, a registered client certificate, or \
                              come through a registered PrivateLink endpoint"
                         .into(),
                 },
@@ -244,6 +253,14 @@ impl Tenants {
             });
         }
         Ok(())
+    }
+}
+
+fn unregistered_certificate() -> GatewayError {
+    GatewayError::Unauthenticated {
+        reason: "the client certificate's subject is not registered for any tenant; send \
+                 `authorization: Bearer <key>` or use a registered certificate"
+            .into(),
     }
 }
 
@@ -296,6 +313,16 @@ mod tests {
 
     fn peer(endpoint: Option<&str>) -> Peer {
         Peer { vpc_endpoint_id: endpoint.map(Arc::from), ..Peer::default() }
+    }
+
+    /// mTLS on. The config checks that the files exist; they are read only when the listener starts.
+    fn mutual_tls() -> String {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        format!("[server.tls]\ncert_file = \"{file}\"\nkey_file = \"{file}\"\nclient_ca_file = \"{file}\"\n")
+    }
+
+    fn with_certificate(subject: &str, endpoint: Option<&str>) -> Peer {
+        Peer { client_cert_subject: Some(Arc::from(subject)), ..peer(endpoint) }
     }
 
     fn bearer(key: &str) -> Vec<u8> {
@@ -354,6 +381,37 @@ mod tests {
         let identity = open.identify(None, None).unwrap();
         assert_eq!((&*identity.tenant.name, identity.source), ("default", IdentitySource::Unidentified));
         assert!(!identity.tenant.may_use("chat"), "the configured default tenant's models apply");
+    }
+
+    #[test]
+    fn a_certificate_names_its_tenant_and_an_unregistered_one_is_refused_even_where_identity_is_optional() {
+        let tenants = tenants(&format!(
+            "{}[tenants.orders]\nclient_cert_subjects = [\"CN=orders,O=Example Corp\"]\n\
+             [auth]\nrequire_identity = false",
+            mutual_tls()
+        ));
+        let orders = tenants.identify(None, Some(&with_certificate("CN=orders,O=Example Corp", None))).unwrap();
+        assert_eq!((&*orders.tenant.name, orders.source), ("orders", IdentitySource::ClientCertificate));
+        for endpoint in [Some(ENDPOINT_B), None] {
+            let stranger = with_certificate("CN=stranger,O=Example Corp", endpoint);
+            let err = tenants.identify(None, Some(&stranger)).unwrap_err();
+            assert_eq!(err.code(), tonic::Code::Unauthenticated, "not downgraded to {endpoint:?}'s tenant or default");
+            assert!(err.to_string().contains("subject is not registered"), "{err}");
+            assert!(!err.to_string().contains("orders") && !err.to_string().contains("search"), "{err}");
+        }
+        let keyed = tenants
+            .identify(Some(&bearer("payments-key")), Some(&with_certificate("CN=stranger,O=Example Corp", None)))
+            .unwrap();
+        assert_eq!((&*keyed.tenant.name, keyed.source), ("payments", IdentitySource::ApiKey), "the key identifies");
+    }
+
+    #[test]
+    fn where_no_tenant_lists_subjects_a_certificate_only_admits_the_connection() {
+        let tenants = tenants(&format!("{}[auth]\nrequire_identity = false", mutual_tls()));
+        let through_b = tenants.identify(None, Some(&with_certificate("CN=anyone", Some(ENDPOINT_B)))).unwrap();
+        assert_eq!((&*through_b.tenant.name, through_b.source), ("search", IdentitySource::Endpoint));
+        let elsewhere = tenants.identify(None, Some(&with_certificate("CN=anyone", None))).unwrap();
+        assert_eq!((&*elsewhere.tenant.name, elsewhere.source), ("default", IdentitySource::Unidentified));
     }
 
     #[test]

@@ -6,13 +6,17 @@
 use std::path::Path;
 use std::time::Duration;
 
-use bedrock_emulator::EmulatorConfig;
+use bedrock_emulator::{EmulatorConfig, expected_answer};
 use bedrock_gateway::config::{QuotaLimits, TenantConfig};
+use bedrock_gateway::convert::request::estimated_input_tokens;
 use bedrock_gateway_proto::metadata::RETRY_PUSHBACK_MS;
 use bedrock_gateway_proto::v1;
+use bedrock_gateway_proto::v1::content_block_delta::Delta;
+use bedrock_gateway_proto::v1::converse_stream_event::Event;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use bedrock_gateway_testkit::{
-    GatewayProcess, LogCapture, RedisServer, TestGateway, api_key_digest, collect_request, user_request, with_api_key,
+    ANSWER_TOKENS, GatewayProcess, LogCapture, RedisServer, TestGateway, api_key_digest, collect_request, metric,
+    user_request, with_api_key,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -29,8 +33,12 @@ fn team(quotas: QuotaLimits, model_quotas: &[(&str, QuotaLimits)]) -> TenantConf
 }
 
 async fn gateway_for(tenant: TenantConfig, pacing: EmulatorConfig) -> TestGateway {
+    gateway_for_tenant("team", tenant, pacing).await
+}
+
+async fn gateway_for_tenant(name: &str, tenant: TenantConfig, pacing: EmulatorConfig) -> TestGateway {
     TestGateway::start_with_emulator(pacing, |config| {
-        config.tenants.insert("team".into(), tenant);
+        config.tenants.insert(name.into(), tenant);
     })
     .await
 }
@@ -134,19 +142,48 @@ async fn concurrency_per_model_trips_and_a_cancelled_stream_frees_its_place() {
 #[tokio::test]
 async fn a_cancelled_stream_releases_its_reservation_and_still_writes_its_usage_record() {
     let logs = LogCapture::install();
+    // Before the first request, so that it is counted; the tenant's name is this test's own, as
+    // the recorder is the whole test process's.
+    bedrock_gateway::metrics::install();
     let limits = QuotaLimits { tokens_per_minute: Some(1500), concurrent_requests: Some(1), ..QuotaLimits::default() };
     let paced = EmulatorConfig { inter_token_gap: Duration::from_millis(200), ..EmulatorConfig::default() };
-    let gateway = gateway_for(team(limits, &[]), paced).await;
+    let gateway = gateway_for_tenant("walkaway", team(limits, &[]), paced).await;
     let mut client = gateway.stub().await;
     let response = client.converse_stream(request(1000)).await.unwrap();
     let request_id = response.metadata().get("x-request-id").unwrap().to_str().unwrap().to_owned();
     let mut stream = response.into_inner();
-    stream.message().await.unwrap();
+    let answer = expected_answer("hi", Some(1000), ANSWER_TOKENS).tokens;
+    let mut received = 0;
+    while received < 2 {
+        let event = stream.message().await.unwrap().expect("the stream goes on");
+        if let Some(Event::ContentBlockDelta(v1::ContentBlockDelta { delta: Some(Delta::Text(text)), .. })) =
+            event.event
+        {
+            assert_eq!(text, answer[received]);
+            received += 1;
+        }
+    }
     drop(stream);
     let usage = logs.request_line(&request_id).await;
-    assert_eq!((&usage["tenant"], &usage["api_key"]), (&"team".into(), &"ci".into()), "{usage}");
+    assert_eq!((&usage["tenant"], &usage["api_key"]), (&"walkaway".into(), &"ci".into()), "{usage}");
     assert_eq!((&usage["status"], &usage["cancelled"]), (&"Cancelled".into(), &true.into()), "{usage}");
     assert_eq!(usage["model"], "chat");
+
+    // Its tokens are what its quota was charged: the input estimate and the output relayed (the
+    // two deltas the client took, or a third on its way when the client left), marked as estimated.
+    let input = estimated_input_tokens(request(1000).get_ref());
+    let output_of = |deltas: usize| answer[..deltas].iter().map(String::len).sum::<usize>().div_ceil(4) as u64;
+    assert_eq!(usage["tokens_estimated"], true, "{usage}");
+    assert_eq!(usage["input_tokens"].as_u64(), Some(input), "{usage}");
+    let output = usage["output_tokens"].as_u64().unwrap_or_else(|| panic!("output tokens in {usage}"));
+    assert!(output == output_of(2) || output == output_of(3), "{usage}");
+    // Counted once in the tenant's token counters (the EMF counts take the same figures).
+    let tokens = |direction: &str| {
+        metric(&format!(
+            "bedrock_gateway_tokens_total{{model=\"chat\",tenant=\"walkaway\",caller=\"ci\",direction=\"{direction}\"}}"
+        ))
+    };
+    assert_eq!((tokens("input"), tokens("output")), (input as f64, output as f64));
     let mut answered = None;
     for _ in 0..100 {
         let collected = collect_request(&mut client, request(1000)).await;

@@ -1,10 +1,13 @@
-//! Tenants over real sockets: each identity source right, wrong and missing; a tenant refused a
-//! model it may not use and shown only its own models; refusals that never name another tenant.
+//! Tenants over real sockets: each identity source right, wrong and missing; which one wins, a
+//! client certificate's through PrivateLink included; a tenant refused a model it may not use and
+//! shown only its own models; refusals that never name another tenant.
 
 use bedrock_gateway::config::TenantConfig;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
-use bedrock_gateway_testkit::{TestGateway, TestPki, api_key_digest, collect_request, user_request, with_api_key};
+use bedrock_gateway_testkit::{
+    Certified, TestGateway, TestPki, api_key_digest, collect_request, user_request, with_api_key,
+};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -183,4 +186,77 @@ async fn a_client_certificate_names_its_tenant() {
     let refused = collect_request(&mut client, plain(user_request("chat", "hi"))).await.error.unwrap();
     assert_eq!(refused.code(), Code::Unauthenticated);
     assert!(refused.message().contains("certificate's subject is not registered"), "{}", refused.message());
+}
+
+/// Behind the NLB with mTLS: `orders` known by its certificate and its own endpoint, `search` by
+/// its endpoint alone.
+async fn certificates_behind_privatelink(pki: &TestPki, require_endpoint_match: bool) -> TestGateway {
+    TestGateway::start_with(|config| {
+        config.server.proxy_protocol = true;
+        config.server.tls = Some(pki.mutual_tls(true));
+        config.auth.require_endpoint_match = require_endpoint_match;
+        config.tenants.insert(
+            "orders".into(),
+            TenantConfig {
+                client_cert_subjects: vec!["CN=orders-service,O=Example Corp".into()],
+                vpc_endpoint_ids: vec![PAYMENTS_ENDPOINT.into()],
+                models: Some(vec!["chat".into()]),
+                ..TenantConfig::default()
+            },
+        );
+        config.tenants.insert(
+            "search".into(),
+            TenantConfig { vpc_endpoint_ids: vec![SEARCH_ENDPOINT.into()], ..TenantConfig::default() },
+        );
+    })
+    .await
+}
+
+async fn certificate_through(
+    gateway: &TestGateway,
+    endpoint: &str,
+    pki: &TestPki,
+    certificate: &Certified,
+) -> GatewayServiceClient<Channel> {
+    let source = "10.0.0.7:40000".parse().unwrap();
+    GatewayServiceClient::new(
+        gateway.proxy_protocol_tls_channel(source, endpoint, pki, Some(certificate)).await.unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_certificate_outranks_the_endpoint_it_comes_through() {
+    let pki = TestPki::new();
+    let gateway = certificates_behind_privatelink(&pki, false).await;
+    let orders = pki.client("orders-service", "Example Corp");
+    let mut client = certificate_through(&gateway, SEARCH_ENDPOINT, &pki, &orders).await;
+    let listed = model_names(&mut client, tonic::Request::new(v1::ListModelsRequest::default())).await;
+    assert_eq!(listed, ["chat"], "orders' models, not those of the endpoint's tenant");
+    let served = collect_request(&mut client, plain(user_request("chat", "hi"))).await;
+    assert!(served.error.is_none(), "{:?}", served.error);
+    let refused = collect_request(&mut client, plain(user_request("profile", "hi"))).await.error.unwrap();
+    assert_eq!(refused.code(), Code::PermissionDenied, "search may use profile; orders may not");
+
+    // A certificate no tenant lists is refused, not taken for the endpoint's tenant.
+    let stranger = pki.client("unknown-service", "Example Corp");
+    let mut client = certificate_through(&gateway, SEARCH_ENDPOINT, &pki, &stranger).await;
+    let refused = collect_request(&mut client, plain(user_request("chat", "hi"))).await.error.unwrap();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    assert!(refused.message().contains("certificate's subject is not registered"), "{}", refused.message());
+}
+
+#[tokio::test]
+async fn a_certificate_must_come_through_its_own_endpoint_when_required() {
+    let pki = TestPki::new();
+    let gateway = certificates_behind_privatelink(&pki, true).await;
+    let orders = pki.client("orders-service", "Example Corp");
+    let mut elsewhere = certificate_through(&gateway, SEARCH_ENDPOINT, &pki, &orders).await;
+    let refused = collect_request(&mut elsewhere, plain(user_request("chat", "hi"))).await.error.unwrap();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let message = refused.message();
+    assert!(message.contains("client certificate") && message.contains(SEARCH_ENDPOINT), "{message}");
+    assert!(!message.contains("search") && !message.contains("orders"), "never names a tenant: {message}");
+    let mut own = certificate_through(&gateway, PAYMENTS_ENDPOINT, &pki, &orders).await;
+    let served = collect_request(&mut own, plain(user_request("chat", "hi"))).await;
+    assert!(served.error.is_none(), "{:?}", served.error);
 }

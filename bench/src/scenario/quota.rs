@@ -1,6 +1,8 @@
 //! The cost of a quota check: the TTFT scenario's closed loop (direct and via the gateway) with a
-//! tenant that has no quotas, with quotas on the in-process store, and with quotas on Redis, where
-//! a task takes quota ahead in round trips (a Lua script) and most checks spend it in process.
+//! tenant that has no quotas, with quotas on the in-process store, with quotas on Redis, where a
+//! task takes quota ahead in round trips (a Lua script) and most checks spend it in process, and
+//! with quotas on Redis without taking ahead (`quotas.redis.prefetch_percent = 0`), where every
+//! check is a round trip: what a tenant near its quota, checked request by request, pays.
 //!
 //! Two measures: the TTFT difference between the conditions, which on a shared 2-core machine is
 //! dominated by scheduling noise at the 99th percentile (the in-process store, which does no I/O,
@@ -10,14 +12,16 @@
 //!
 //! Each condition has its own gateway, configured alike but for the tenant's quotas and
 //! `quotas.store`, all running throughout; every request carries the tenant's API key. Rounds go
-//! direct, no quotas, in-process, Redis, then the other way round, so drift in machine load hits
-//! every condition alike. The quotas are far above what the run uses, so nothing is refused: what
+//! direct, no quotas, in-process, Redis, Redis without prefetch, then the other way round, so
+//! drift in machine load hits every condition alike. The quotas are far above what the run uses, so nothing is refused: what
 //! is measured is the check, not a refusal. They are real all the same: requests, tokens and
 //! concurrency on the tenant and on its model, six limits per check. Redis is a `redis-server` the
-//! scenario starts on loopback, on the same cores as everything else.
+//! scenario starts on loopback, on the same cores as everything else; the two Redis conditions
+//! keep their counters under key prefixes of their own.
 //!
 //! The gateways' `/metrics` say afterwards what decided each check, so a run in which Redis fell
-//! back to the in-process limits, or refused anything, is reported as invalid rather than measured.
+//! back to the in-process limits, refused anything, or (without prefetch) decided a check without
+//! a round trip, is reported as invalid rather than measured.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -93,17 +97,20 @@ enum Store {
     None,
     Memory,
     Redis,
+    /// Redis with `prefetch_percent = 0`: a round trip per check.
+    RedisNoPrefetch,
 }
 
 impl Store {
-    const ALL: [Store; 3] = [Store::None, Store::Memory, Store::Redis];
+    const ALL: [Store; 4] = [Store::None, Store::Memory, Store::Redis, Store::RedisNoPrefetch];
 
-    /// Its gateway's name in logs.
+    /// Its gateway's name in logs, and its key prefix on Redis.
     fn slug(self) -> &'static str {
         match self {
             Store::None => "none",
             Store::Memory => "memory",
             Store::Redis => "redis",
+            Store::RedisNoPrefetch => "redis-no-prefetch",
         }
     }
 
@@ -112,6 +119,7 @@ impl Store {
             Store::None => "no quotas",
             Store::Memory => "quotas, in-process store",
             Store::Redis => "quotas, Redis store",
+            Store::RedisNoPrefetch => "quotas, Redis store, no prefetch",
         }
     }
 
@@ -130,8 +138,15 @@ impl Store {
             toml,
             "\n[tenants.{TENANT}.quotas]\n{limits}\n[tenants.{TENANT}.model_quotas.{GATEWAY_MODEL}]\n{limits}"
         );
-        if self == Store::Redis {
-            let _ = write!(toml, "\n[quotas]\nstore = \"redis\"\n\n[quotas.redis]\nurl = \"{redis_url}\"\n");
+        if matches!(self, Store::Redis | Store::RedisNoPrefetch) {
+            let _ = write!(
+                toml,
+                "\n[quotas]\nstore = \"redis\"\n\n[quotas.redis]\nurl = \"{redis_url}\"\nkey_prefix = \"bench-{}\"\n",
+                self.slug()
+            );
+        }
+        if self == Store::RedisNoPrefetch {
+            toml.push_str("prefetch_percent = 0\n");
         }
         toml
     }
@@ -151,7 +166,8 @@ pub struct Limits {
 /// The gateway side under one condition.
 #[derive(Debug, Clone, Serialize)]
 pub struct QuotaCondition {
-    /// `no quotas`, `quotas, in-process store` or `quotas, Redis store`.
+    /// `no quotas`, `quotas, in-process store`, `quotas, Redis store` or `quotas, Redis store, no
+    /// prefetch`.
     pub name: &'static str,
     /// Via this condition's gateway.
     pub gateway: SideStats,
@@ -233,12 +249,16 @@ pub struct QuotaCost {
     pub memory_store: QuotaCondition,
     /// Quotas on Redis.
     pub redis_store: QuotaCondition,
+    /// Quotas on Redis with `prefetch_percent = 0`: a round trip per check.
+    pub redis_no_prefetch: QuotaCondition,
     /// In-process store minus no quotas.
     pub memory_store_change: Change,
     /// Redis minus no quotas.
     pub redis_store_change: Change,
-    /// The quota script's runs on Redis over the whole run (takes, top-ups and give-backs, warm-up
-    /// included).
+    /// Redis without prefetch minus no quotas.
+    pub redis_no_prefetch_change: Change,
+    /// The quota script's runs on Redis over the whole run, both Redis conditions (takes, top-ups
+    /// and give-backs, warm-up included).
     pub redis_script_calls: u64,
     /// Redis's own time per run of the script (`INFO commandstats`): the script, without the
     /// network, the scheduling or the client.
@@ -267,11 +287,13 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<QuotaCost, Box<dy
         targets.push(Arc::new(Target::gateway_with_key(gateway.addr, level.concurrency, API_KEY).await?));
     }
     eprintln!(
-        "quota: closed loop x{} direct and via gateways with no quotas, in-process quotas and Redis quotas",
+        "quota: closed loop x{} direct and via gateways with no quotas, in-process quotas, Redis quotas and Redis \
+         quotas without prefetch",
         level.concurrency
     );
-    // CPU is sampled for the three gateways and Redis (indexes 0 to 3), then this process.
+    // CPU is sampled for the gateways, then Redis, then this process.
     let mut watched: Vec<&ChildProcess> = gateways.iter().map(|(gateway, _)| gateway).collect();
+    let redis_index = watched.len();
     watched.push(&redis);
     let per_round = interleaved_rounds(&targets, rounds, &watched, level.window.measure, |target, measured| {
         ttft::round(target, level, measured)
@@ -296,7 +318,7 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<QuotaCost, Box<dy
             added: gateway.ttft.minus(&direct.ttft),
             gateway,
             gateway_cpu_per_1000_streams: run.cpu_per_1000_streams(index),
-            redis_cpu_per_1000_streams: run.cpu_per_1000_streams(3),
+            redis_cpu_per_1000_streams: run.cpu_per_1000_streams(redis_index),
             quota_checks: checks.into_iter().map(|(result, count)| (result, count as u64)).collect(),
             quota_store_errors: series.get("bedrock_gateway_quota_store_errors_total").copied().unwrap_or_default()
                 as u64,
@@ -312,9 +334,9 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<QuotaCost, Box<dy
             rounds_p99_ms: round_ttft.iter().map(|round| round[target].p99_ms - round[1].p99_ms).collect(),
         }
     };
-    let (memory_store_change, redis_store_change) = (change(2), change(3));
+    let (memory_store_change, redis_store_change, redis_no_prefetch_change) = (change(2), change(3), change(4));
     let (redis_script_calls, redis_script_usec) = script_stats(redis.addr).await?;
-    let [without_quotas, memory_store, redis_store]: [QuotaCondition; 3] =
+    let [without_quotas, memory_store, redis_store, redis_no_prefetch]: [QuotaCondition; 4] =
         conditions.try_into().map_err(|_| "one condition per store")?;
     Ok(QuotaCost {
         emulator_ttft_ms: pacing.ttft_ms,
@@ -332,8 +354,10 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<QuotaCost, Box<dy
         without_quotas,
         memory_store,
         redis_store,
+        redis_no_prefetch,
         memory_store_change,
         redis_store_change,
+        redis_no_prefetch_change,
         redis_script_calls,
         redis_script_usec_per_call: redis_script_usec / redis_script_calls.max(1) as f64,
     })
@@ -365,12 +389,18 @@ fn script_totals(info: &str) -> (u64, f64) {
 
 impl QuotaCost {
     /// The conditions in the order they are reported.
-    pub fn conditions(&self) -> [&QuotaCondition; 3] {
-        [&self.without_quotas, &self.memory_store, &self.redis_store]
+    pub fn conditions(&self) -> [&QuotaCondition; 4] {
+        [&self.without_quotas, &self.memory_store, &self.redis_store, &self.redis_no_prefetch]
+    }
+
+    /// Each quota condition's change from no quotas, in the order of [`QuotaCost::conditions`].
+    pub fn changes(&self) -> [Option<&Change>; 4] {
+        [None, Some(&self.memory_store_change), Some(&self.redis_store_change), Some(&self.redis_no_prefetch_change)]
     }
 
     /// What makes the run invalid: failed streams, or checks not decided as the condition says
-    /// (a quota refused, Redis fell back to the in-process limits, or a check without quotas).
+    /// (a quota refused, Redis fell back to the in-process limits, a check without quotas, or
+    /// without prefetch a check decided without a round trip).
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let sides = [("direct", &self.direct)].into_iter().chain(self.conditions().map(|c| (c.name, &c.gateway)));
@@ -389,13 +419,20 @@ impl QuotaCost {
         if self.without_quotas.quota_checks.values().sum::<u64>() > 0 {
             problems.push(format!("quota, no quotas: quota checks counted: {:?}", self.without_quotas.quota_checks));
         }
-        for condition in [&self.memory_store, &self.redis_store] {
+        for condition in [&self.memory_store, &self.redis_store, &self.redis_no_prefetch] {
             if granted(condition) == 0 || others(condition) > 0 || condition.quota_store_errors > 0 {
                 problems.push(format!(
                     "quota, {}: checks not all granted by the store: {:?}, {} store errors",
                     condition.name, condition.quota_checks, condition.quota_store_errors
                 ));
             }
+        }
+        let decided_by = &self.redis_no_prefetch.check_duration.decided_by;
+        if decided_by.iter().any(|(decider, count)| decider != "redis" && *count > 0) {
+            problems.push(format!(
+                "quota, {}: checks not all decided on Redis: {decided_by:?}",
+                self.redis_no_prefetch.name
+            ));
         }
         problems
     }
@@ -424,6 +461,18 @@ mod tests {
         assert!(memory.contains("[tenants.bench.model_quotas.bench]") && !memory.contains("redis"), "{memory}");
         let redis = Store::Redis.tables("redis://127.0.0.1:1");
         assert!(redis.contains("store = \"redis\"") && redis.contains("url = \"redis://127.0.0.1:1\""), "{redis}");
+        assert!(!redis.contains("prefetch_percent"), "the default prefetch: {redis}");
+        let round_trips = Store::RedisNoPrefetch.tables("redis://127.0.0.1:1");
+        assert!(
+            round_trips.contains("store = \"redis\"") && round_trips.ends_with("prefetch_percent = 0\n"),
+            "{round_trips}"
+        );
+        assert_ne!(
+            redis.lines().find(|line| line.starts_with("key_prefix")),
+            round_trips.lines().find(|line| line.starts_with("key_prefix")),
+            "the Redis conditions count apart"
+        );
+        assert_eq!(round_trips.matches("requests_per_minute = 1000000").count(), 2, "{round_trips}");
         // As `printf %s bench-quota-key | sha256sum` prints it.
         assert!(
             none.contains("bench = \"7d7644a98b0dc289e9637e6b51f17675241236d69ca5c67ef7ade62cace97a8f\""),

@@ -39,7 +39,7 @@ locals {
     {
       "BEDROCK_GATEWAY_QUOTAS__STORE" = local.quota_store_enabled ? "redis" : "memory"
       # While the store is unreachable each task enforces quota / this on its own.
-      "BEDROCK_GATEWAY_QUOTAS__FALLBACK_TASK_COUNT" = tostring(var.min_capacity)
+      "BEDROCK_GATEWAY_QUOTAS__FALLBACK_TASK_COUNT" = tostring(coalesce(var.quota_store.fallback_task_count, var.min_capacity))
     },
     local.quota_store_enabled ? {
       "BEDROCK_GATEWAY_QUOTAS__REDIS__URL"        = "rediss://${aws_elasticache_serverless_cache.quotas[0].endpoint[0].address}:${aws_elasticache_serverless_cache.quotas[0].endpoint[0].port}"

@@ -881,7 +881,7 @@ variable "require_endpoint_match" {
 }
 
 variable "quota_store" {
-  description = "Fleet-wide quota store. enabled = true creates an ElastiCache Serverless for Valkey cache (TLS, KMS) in the private subnets (or subnet_ids), reachable only from the task security group, with an RBAC user whose generated password lives in Secrets Manager and reaches the container as an ECS secret; the gateway then runs with quotas.store = redis. false (default): quotas.store = memory, each task counts on its own. major_engine_version: Valkey 7 or 8. max_data_storage_gb / max_ecpu_per_second cap the cache's size and cost (null ECPU = uncapped). timeout_ms and key_prefix (null = name) become quotas.redis.timeout_ms / key_prefix. While the store is unreachable every task enforces each quota divided by min_capacity (quotas.fallback_task_count)."
+  description = "Fleet-wide quota store. enabled = true creates an ElastiCache Serverless for Valkey cache (TLS, KMS) in the private subnets (or subnet_ids), reachable only from the task security group, with an RBAC user whose generated password lives in Secrets Manager and reaches the container as an ECS secret; the gateway then runs with quotas.store = redis. false (default): quotas.store = memory, each task counts on its own. major_engine_version: Valkey 7 or 8. max_data_storage_gb / max_ecpu_per_second cap the cache's size and cost (null ECPU = uncapped). timeout_ms and key_prefix (null = name) become quotas.redis.timeout_ms / key_prefix. fallback_task_count (quotas.fallback_task_count, 1-1000; null = min_capacity): while the store is unreachable every task enforces each quota divided by it, so set it to the usual task count (lower lets the fleet exceed the quotas during an outage, higher is stricter)."
   type = object({
     enabled              = optional(bool, false)
     major_engine_version = optional(string, "8")
@@ -890,6 +890,7 @@ variable "quota_store" {
     timeout_ms           = optional(number, 100)
     key_prefix           = optional(string)
     subnet_ids           = optional(list(string))
+    fallback_task_count  = optional(number)
   })
   default  = {}
   nullable = false
@@ -917,6 +918,11 @@ variable "quota_store" {
   validation {
     condition     = var.quota_store.key_prefix == null ? true : can(regex("^[A-Za-z][A-Za-z0-9:._-]{0,63}$", var.quota_store.key_prefix))
     error_message = "quota_store.key_prefix must be 1-64 characters: a letter, then letters, digits, ':', '.', '_' or '-' (it is also the key pattern of the cache user's ACL)."
+  }
+
+  validation {
+    condition     = var.quota_store.fallback_task_count == null ? true : var.quota_store.fallback_task_count >= 1 && var.quota_store.fallback_task_count <= 1000 && floor(var.quota_store.fallback_task_count) == var.quota_store.fallback_task_count
+    error_message = "quota_store.fallback_task_count must be a whole number from 1 to 1000 (the gateway's quotas.fallback_task_count), or null for min_capacity."
   }
 
   validation {

@@ -187,6 +187,24 @@ run "quota_store_on" {
   }
 }
 
+run "quota_store_fallback_task_count" {
+  command = apply
+
+  variables {
+    min_capacity = 3
+    max_capacity = 12
+    quota_store = {
+      enabled             = true
+      fallback_task_count = 8
+    }
+  }
+
+  assert {
+    condition     = output.container_environment["BEDROCK_GATEWAY_QUOTAS__FALLBACK_TASK_COUNT"] == "8"
+    error_message = "quota_store.fallback_task_count, when set, is the gateway's quotas.fallback_task_count instead of min_capacity."
+  }
+}
+
 run "tenants_rendered" {
   command = apply
 

@@ -315,6 +315,22 @@ run "quota_store_bad_key_prefix" {
   expect_failures = [var.quota_store]
 }
 
+run "quota_store_bad_fallback_task_count" {
+  command = plan
+  variables {
+    quota_store = { enabled = true, fallback_task_count = 0 }
+  }
+  expect_failures = [var.quota_store]
+}
+
+run "quota_store_fractional_fallback_task_count" {
+  command = plan
+  variables {
+    quota_store = { enabled = true, fallback_task_count = 2.5 }
+  }
+  expect_failures = [var.quota_store]
+}
+
 run "quota_store_bad_engine_version" {
   command = plan
   variables {
