@@ -149,6 +149,11 @@ pub struct ServerConfig {
     /// TLS on the gRPC listener, optionally verifying client certificates (mTLS). Unset: plaintext
     /// (PrivateLink and security groups are then the transport's protection).
     pub tls: Option<TlsConfig>,
+    /// Threads that run the gateway; 0: one per CPU the process may use (its CPU affinity and its
+    /// cgroup's CPU quota, rounded up). With one, the gateway runs on a single-threaded scheduler:
+    /// no hand-offs between threads, and a connection's writes gather every stream's events that
+    /// are ready (see BENCHMARKS.md).
+    pub worker_threads: usize,
 }
 
 /// TLS on the gRPC listener. The NLB forwards TCP, so TLS ends here and the client's certificate
@@ -194,6 +199,7 @@ impl Default for ServerConfig {
             http2_max_header_list_bytes: 16 * 1024,
             handshake_timeout_secs: 10,
             max_connections: 10_000,
+            worker_threads: 0,
             max_connection_age_secs: 300,
             max_connection_age_grace_secs: 900,
             tls: None,
@@ -956,6 +962,9 @@ impl Config {
         at_least("server.http2_max_concurrent_streams", u64::from(server.http2_max_concurrent_streams), 1)?;
         // Below this, ordinary gRPC metadata (authorization, user agent, trace headers) would not fit.
         at_least("server.http2_max_header_list_bytes", u64::from(server.http2_max_header_list_bytes), 1024)?;
+        if server.worker_threads > 1024 {
+            return Err(invalid("server.worker_threads", "must be from 0 (one per CPU) to 1024".to_owned()));
+        }
         if !(1..=1_000_000).contains(&server.max_connections) {
             return Err(invalid("server.max_connections", "must be from 1 to 1000000".to_owned()));
         }
@@ -1622,6 +1631,7 @@ mod tests {
         ] {
             assert_eq!(rejected_key(&format!("{MINIMAL}[server]\n{key} = 0\n")), format!("server.{key}"));
         }
+        assert_eq!(rejected_key(&format!("{MINIMAL}[server]\nworker_threads = 1025\n")), "server.worker_threads");
         assert_eq!(rejected_key(&format!("{MINIMAL}[bedrock]\nregion = \"US East\"\n")), "bedrock.region");
         assert_eq!(
             rejected_key(&format!("{MINIMAL}[server]\nmax_stream_duration_secs = 9223372036854775807\n")),

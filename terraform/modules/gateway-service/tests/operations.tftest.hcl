@@ -57,6 +57,20 @@ run "scales_on_streams_in_flight" {
   }
 }
 
+run "one_scheduler_thread_per_whole_vcpu" {
+  command = plan
+
+  variables {
+    cpu    = 4096
+    memory = 8192
+  }
+
+  assert {
+    condition     = output.container_environment["BEDROCK_GATEWAY_SERVER__WORKER_THREADS"] == "4"
+    error_message = "A 4-vCPU task runs four scheduler threads (a task of up to one vCPU runs the single-threaded scheduler)."
+  }
+}
+
 run "new_tasks_get_connections_and_scale_in_drains" {
   command = plan
 
