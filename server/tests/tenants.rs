@@ -2,7 +2,7 @@
 //! client certificate's through PrivateLink included; a tenant refused a model it may not use and
 //! shown only its own models; refusals that never name another tenant.
 
-use bedrock_gateway::config::TenantConfig;
+use bedrock_gateway::config::{TenantConfig, TlsConfig};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use bedrock_gateway_testkit::{
@@ -18,18 +18,28 @@ const UNKNOWN_ENDPOINT: &str = "vpce-0cccccccccccccccc";
 /// Two teams behind PrivateLink: `payments` with a key, its endpoint and only `chat`; `search`
 /// known by its endpoint alone.
 async fn two_teams(require_endpoint_match: bool) -> TestGateway {
+    let payments = TenantConfig {
+        api_keys: [("ci".to_owned(), api_key_digest("payments-key"))].into(),
+        vpc_endpoint_ids: vec![PAYMENTS_ENDPOINT.into()],
+        models: Some(vec!["chat".into()]),
+        ..TenantConfig::default()
+    };
+    beside_search(require_endpoint_match, None, "payments", payments).await
+}
+
+/// Behind the NLB (PROXY protocol v2), TLS as given: `name` as configured, and `search`, known by
+/// its endpoint alone.
+async fn beside_search(
+    require_endpoint_match: bool,
+    tls: Option<TlsConfig>,
+    name: &str,
+    tenant: TenantConfig,
+) -> TestGateway {
     TestGateway::start_with(|config| {
         config.server.proxy_protocol = true;
+        config.server.tls = tls;
         config.auth.require_endpoint_match = require_endpoint_match;
-        config.tenants.insert(
-            "payments".into(),
-            TenantConfig {
-                api_keys: [("ci".to_owned(), api_key_digest("payments-key"))].into(),
-                vpc_endpoint_ids: vec![PAYMENTS_ENDPOINT.into()],
-                models: Some(vec!["chat".into()]),
-                ..TenantConfig::default()
-            },
-        );
+        config.tenants.insert(name.into(), tenant);
         config.tenants.insert(
             "search".into(),
             TenantConfig { vpc_endpoint_ids: vec![SEARCH_ENDPOINT.into()], ..TenantConfig::default() },
@@ -191,25 +201,13 @@ async fn a_client_certificate_names_its_tenant() {
 /// Behind the NLB with mTLS: `orders` known by its certificate and its own endpoint, `search` by
 /// its endpoint alone.
 async fn certificates_behind_privatelink(pki: &TestPki, require_endpoint_match: bool) -> TestGateway {
-    TestGateway::start_with(|config| {
-        config.server.proxy_protocol = true;
-        config.server.tls = Some(pki.mutual_tls(true));
-        config.auth.require_endpoint_match = require_endpoint_match;
-        config.tenants.insert(
-            "orders".into(),
-            TenantConfig {
-                client_cert_subjects: vec!["CN=orders-service,O=Example Corp".into()],
-                vpc_endpoint_ids: vec![PAYMENTS_ENDPOINT.into()],
-                models: Some(vec!["chat".into()]),
-                ..TenantConfig::default()
-            },
-        );
-        config.tenants.insert(
-            "search".into(),
-            TenantConfig { vpc_endpoint_ids: vec![SEARCH_ENDPOINT.into()], ..TenantConfig::default() },
-        );
-    })
-    .await
+    let orders = TenantConfig {
+        client_cert_subjects: vec!["CN=orders-service,O=Example Corp".into()],
+        vpc_endpoint_ids: vec![PAYMENTS_ENDPOINT.into()],
+        models: Some(vec!["chat".into()]),
+        ..TenantConfig::default()
+    };
+    beside_search(require_endpoint_match, Some(pki.mutual_tls(true)), "orders", orders).await
 }
 
 async fn certificate_through(
