@@ -84,22 +84,32 @@ for d in "${TF_DIR}"/modules/*/ "${TF_DIR}"/examples/*/; do
   ROOTS+=("${d%/}")
 done
 
-# `terraform validate` cannot validate a module that expects aliased
-# provider configurations from its caller (configuration_aliases,
-# hashicorp/terraform#28490), so such a module is validated in a temporary
-# copy that declares an empty configuration for each alias.
-validate_root() {
-  local root="$1" dir="$1"
+# `terraform validate` and `terraform graph` cannot work on a module that
+# expects aliased provider configurations from its caller
+# (configuration_aliases, hashicorp/terraform#28490), so such a module is
+# used from an initialised temporary copy that declares an empty
+# configuration for each alias. Prints the directory to work in: the root
+# itself when it needs no copy.
+standalone_dir() {
+  local root="$1" dir
   local aliases
   aliases="$(grep -hoE 'configuration_aliases *= *\[[^]]*\]' "${root}"/*.tf | sed -E 's/.*\[(.*)\]/\1/' | tr ',' ' ')"
-  if [ -n "${aliases// /}" ]; then
-    dir="$(mktemp -d)"
-    cp "${root}"/*.tf "${dir}/"
-    for alias in ${aliases}; do
-      printf 'provider "%s" {\n  alias = "%s"\n}\n' "${alias%%.*}" "${alias#*.}" >>"${dir}/ci_provider_aliases.tf"
-    done
-    (cd "${dir}" && terraform init -backend=false -input=false -no-color >/dev/null) || return 1
+  if [ -z "${aliases// /}" ]; then
+    echo "${root}"
+    return 0
   fi
+  dir="$(mktemp -d)"
+  cp "${root}"/*.tf "${dir}/"
+  for alias in ${aliases}; do
+    printf 'provider "%s" {\n  alias = "%s"\n}\n' "${alias%%.*}" "${alias#*.}" >>"${dir}/ci_provider_aliases.tf"
+  done
+  (cd "${dir}" && terraform init -backend=false -input=false -no-color >/dev/null) || return 1
+  echo "${dir}"
+}
+
+validate_root() {
+  local root="$1" dir
+  dir="$(standalone_dir "${root}")" || return 1
   (cd "${dir}" && terraform validate -no-color)
   local rc=$?
   [ "${dir}" = "${root}" ] || rm -rf "${dir}"
@@ -123,6 +133,19 @@ for root in "${ROOTS[@]}"; do
     ok
   fi
 done
+
+# `terraform test` cannot see ordering; the graph shows whether the ECS
+# service waits for its network path, listener, catalog and permissions.
+step "terraform graph: the ECS service waits for what its first tasks need"
+SVC_ROOT="${TF_DIR}/modules/gateway-service"
+SVC_DIR="$(standalone_dir "${SVC_ROOT}")" || die "terraform init failed for the gateway-service graph"
+GRAPH="$(mktemp)"
+(cd "${SVC_DIR}" && terraform graph -no-color >"${GRAPH}") || die "terraform graph failed in terraform/modules/gateway-service"
+[ "${SVC_DIR}" = "${SVC_ROOT}" ] || rm -rf "${SVC_DIR}"
+python3 "${TF_DIR}/tests/service_order_test.py" <"${GRAPH}" ||
+  die "aws_ecs_service.this does not wait for everything its first tasks need (see FAIL lines above)"
+rm -f "${GRAPH}"
+ok
 
 ###############################################################################
 step "structural guards (no internet path, no extra task-role policies)"

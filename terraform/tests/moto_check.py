@@ -153,6 +153,8 @@ def main() -> int:
     any_region_models = [
         "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
         "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
+        # The global profile's model, also by the region-less ARN AWS documents.
+        "arn:aws:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
     ]
 
     def as_list(value: object) -> list:

@@ -61,7 +61,7 @@ variable "models" {
 }
 
 variable "bedrock_model_arns" {
-  description = "ARNs the gateway may invoke besides those the module derives from models (each model id's foundation model in its region; each inference profile (eu., us., global., ...) in the gateway account, and its model in any region, arn:aws:bedrock:*::foundation-model/..., only through it): e.g. the foundation models behind an application inference profile."
+  description = "ARNs the gateway may invoke besides those the module derives from models (each model id's foundation model in its region; each inference profile (eu., us., global., ...) in the gateway account, and its model in any region, arn:aws:bedrock:*::foundation-model/... (a global. profile's also region-less, arn:aws:bedrock:::foundation-model/...), only through it): e.g. the foundation models behind an application inference profile."
   type        = list(string)
   default     = []
 }

@@ -91,21 +91,23 @@ locals {
   # What the task role needs for them. An id is granted in each of its
   # regions; a system-defined inference profile (by id or ARN) also routes
   # to its foundation model in regions AWS chooses (and adds), so that model
-  # is granted in any region, only through profiles (ecs.tf). An ARN is
-  # taken as given; an application inference profile's models cannot be
-  # derived (var.bedrock_model_arns).
+  # is granted in any region, only through profiles (ecs.tf). AWS documents
+  # a global profile's model by the region-less ARN as well, so a global
+  # profile gets both forms. An ARN is taken as given; an application
+  # inference profile's models cannot be derived (var.bedrock_model_arns).
   catalog_model_arns = distinct(flatten([
     for c in local.catalog_calls : [
-      for profile in [replace(c.model_id, "/^arn:.*:inference-profile\\//", "")] : concat(
-        startswith(c.model_id, "arn:") ? [c.model_id] : [
-          for r in c.regions : contains(local.profile_prefixes, split(".", profile)[0])
-          ? "arn:${local.partition}:bedrock:${r}:${local.account_id}:inference-profile/${c.model_id}"
-          : "arn:${local.partition}:bedrock:${r}::foundation-model/${c.model_id}"
-        ],
-        contains(local.profile_prefixes, split(".", profile)[0])
-        ? ["arn:${local.partition}:bedrock:*::foundation-model/${join(".", slice(split(".", profile), 1, length(split(".", profile))))}"]
-        : [],
-      )
+      for profile in [replace(c.model_id, "/^arn:.*:inference-profile\\//", "")] : [
+        for model in [join(".", slice(split(".", profile), 1, length(split(".", profile))))] : concat(
+          startswith(c.model_id, "arn:") ? [c.model_id] : [
+            for r in c.regions : contains(local.profile_prefixes, split(".", profile)[0])
+            ? "arn:${local.partition}:bedrock:${r}:${local.account_id}:inference-profile/${c.model_id}"
+            : "arn:${local.partition}:bedrock:${r}::foundation-model/${c.model_id}"
+          ],
+          contains(local.profile_prefixes, split(".", profile)[0]) ? ["arn:${local.partition}:bedrock:*::foundation-model/${model}"] : [],
+          split(".", profile)[0] == "global" ? ["arn:${local.partition}:bedrock:::foundation-model/${model}"] : [],
+        )
+      ]
     ]
   ]))
 

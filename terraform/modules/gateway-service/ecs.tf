@@ -330,9 +330,9 @@ resource "aws_ecs_service" "this" {
 
   # A first deployment's tasks must find their whole network path (endpoints,
   # the S3 route, security group rules), the catalog and their secrets in
-  # place: if they
-  # fail to start, the circuit breaker fails a deployment with nothing to
-  # roll back to.
+  # place: if they fail to start, the circuit breaker fails a deployment with
+  # nothing to roll back to. terraform test cannot see ordering, so ci.sh
+  # checks this list in `terraform graph` (tests/service_order_test.py).
   depends_on = [
     terraform_data.network_path,
     aws_lb_listener.tcp,

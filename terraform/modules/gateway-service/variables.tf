@@ -130,7 +130,7 @@ variable "extra_interface_endpoints" {
 }
 
 variable "task_egress_cidr_blocks" {
-  description = "IPv4 CIDRs the tasks may reach on TCP 443 besides the module's endpoints: in your own VPC without create_vpc_endpoints, where its interface endpoints (ecr.api, ecr.dkr, logs, bedrock-runtime, secretsmanager/ssm when used) live, e.g. the VPC CIDR. With the module's endpoints the tasks need none."
+  description = "IPv4 CIDRs the tasks may reach on TCP 443 besides the module's endpoints: in your own VPC without create_vpc_endpoints, where its interface endpoints (ecr.api, ecr.dkr, logs, bedrock-runtime, secretsmanager/ssm when used) live, e.g. the VPC CIDR, or 0.0.0.0/0 when the private subnets reach AWS through a NAT gateway (which also serves S3). With the module's endpoints the tasks need none."
   type        = list(string)
   default     = []
   nullable    = false
@@ -147,7 +147,7 @@ variable "task_egress_cidr_blocks" {
 }
 
 variable "task_egress_prefix_list_ids" {
-  description = "Managed prefix lists the tasks may reach on TCP 443, e.g. the S3 prefix list (pl-...) of your VPC's S3 gateway endpoint, which ECR image layers and the catalog object come through (its policy must admit s3:GetObject on the catalog output's arn). Only for your own VPC without create_vpc_endpoints; the module's S3 endpoint is allowed already."
+  description = "Managed prefix lists the tasks may reach on TCP 443, e.g. the S3 prefix list (pl-...) of your VPC's S3 gateway endpoint, which ECR image layers and the catalog object come through (its policy must admit s3:GetObject on the catalog output's arn). Only for your own VPC without create_vpc_endpoints, and there required unless task_egress_cidr_blocks holds 0.0.0.0/0 (NAT); the module's S3 endpoint is allowed already."
   type        = list(string)
   default     = []
   nullable    = false
@@ -155,6 +155,12 @@ variable "task_egress_prefix_list_ids" {
   validation {
     condition     = alltrue([for p in var.task_egress_prefix_list_ids : can(regex("^pl-[0-9a-f]{8,17}$", p))])
     error_message = "Every task_egress_prefix_list_ids entry must be a prefix list id like pl-6da54004."
+  }
+
+  # ECR serves image layers from S3, so without a route to S3 no task starts.
+  validation {
+    condition     = var.vpc_id == null || var.create_vpc_endpoints == true || length(var.task_egress_prefix_list_ids) > 0 || contains(var.task_egress_cidr_blocks, "0.0.0.0/0")
+    error_message = "With vpc_id and without create_vpc_endpoints the tasks need a path to S3 (ECR image layers, the catalog object): set task_egress_prefix_list_ids to the prefix list of your VPC's S3 gateway endpoint (pl-..., `aws ec2 describe-prefix-lists --filters Name=prefix-list-name,Values=com.amazonaws.REGION.s3`), or, when the private subnets route to a NAT gateway, include 0.0.0.0/0 in task_egress_cidr_blocks."
   }
 }
 
@@ -419,7 +425,7 @@ variable "models" {
 }
 
 variable "bedrock_model_arns" {
-  description = "ARNs the task role (and the bedrock-runtime endpoint) may invoke with bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream besides those the module derives from every model_id in models (aliases, targets, fallbacks), in its region (default bedrock_region): a model id gets its foundation model there; a cross-region or global inference profile id (us., eu., apac., jp., au., ca., us-gov., global.) gets the profile in this account and that region plus its foundation model in any region (arn:aws:bedrock:*::foundation-model/ID, which also matches the region-less ARN global profiles use); an ARN is granted as given. List here what cannot be derived: the foundation models behind an application inference profile (regional ARNs, or the wildcard-region form for a cross-region one) and anything else the gateway calls. Wildcard-region and region-less foundation-model ARNs are granted only through the inference profiles (condition on bedrock:InferenceProfileArn), so a destination region AWS adds needs no change. No other wildcards."
+  description = "ARNs the task role (and the bedrock-runtime endpoint) may invoke with bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream besides those the module derives from every model_id in models (aliases, targets, fallbacks), in its region (default bedrock_region): a model id gets its foundation model there; a cross-region or global inference profile id (us., eu., apac., jp., au., ca., us-gov., global.) gets the profile in this account and that region plus its foundation model in any region (arn:aws:bedrock:*::foundation-model/ID; for a global. profile also the region-less arn:aws:bedrock:::foundation-model/ID that AWS documents for global profiles); an ARN is granted as given. List here what cannot be derived: the foundation models behind an application inference profile (regional ARNs, or the wildcard-region form for a cross-region one) and anything else the gateway calls. Wildcard-region and region-less foundation-model ARNs are granted only through the inference profiles (condition on bedrock:InferenceProfileArn), so a destination region AWS adds needs no change. No other wildcards."
   type        = list(string)
   default     = []
   nullable    = false

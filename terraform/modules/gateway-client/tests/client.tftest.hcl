@@ -106,6 +106,26 @@ run "two_subnets_in_one_zone" {
   expect_failures = [aws_vpc_endpoint.gateway]
 }
 
+# Two zones, so only the one-subnet-per-zone check can refuse these.
+run "three_subnets_in_two_zones" {
+  command = plan
+
+  variables {
+    subnet_ids = ["subnet-0ccccccccccccccc1", "subnet-0ccccccccccccccc2", "subnet-0ccccccccccccccc3"]
+  }
+
+  override_data {
+    target = data.aws_subnet.endpoint[1]
+    values = { availability_zone_id = "euw1-az1" }
+  }
+  override_data {
+    target = data.aws_subnet.endpoint[2]
+    values = { availability_zone_id = "euw1-az2" }
+  }
+
+  expect_failures = [aws_vpc_endpoint.gateway]
+}
+
 run "one_subnet" {
   command = plan
   variables {

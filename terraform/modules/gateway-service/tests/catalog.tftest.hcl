@@ -192,8 +192,9 @@ run "canary_with_a_fallback" {
       "arn:aws:bedrock:eu-west-1:111111111111:inference-profile/eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
       "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
       "arn:aws:bedrock:eu-west-1:111111111111:inference-profile/global.anthropic.claude-haiku-4-5-20251001-v1:0",
+      "arn:aws:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
     ])
-    error_message = "Every target and the fallback are granted: each profile, and its model in any region through it."
+    error_message = "Every target and the fallback are granted: each profile, and its model in any region through it (the global profile's also region-less)."
   }
   assert {
     condition     = toset(keys(aws_cloudwatch_metric_alarm.bedrock_throttles)) == toset(["eu.anthropic.claude-haiku-4-5-20251001-v1:0", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", "global.anthropic.claude-haiku-4-5-20251001-v1:0"])
@@ -290,6 +291,7 @@ run "targets_in_two_regions" {
         Resource = [
           "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
           "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+          "arn:aws:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
         ]
         Condition = {
           StringEquals = {

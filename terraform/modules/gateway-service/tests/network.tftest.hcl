@@ -47,8 +47,8 @@ run "default_zones_are_the_lowest_zone_ids" {
     error_message = "The module must output the zone IDs the endpoint service is in."
   }
   assert {
-    condition     = data.aws_availability_zones.default[0].state == null
-    error_message = "No state filter: a zone impaired at plan time must not move the subnets."
+    condition     = data.aws_availability_zones.default[0].state == null && alltrue([for f in data.aws_availability_zones.default[0].filter : f.name != "state"])
+    error_message = "No state filter (argument or filter block): a zone impaired at plan time must not move the subnets."
   }
 }
 
@@ -73,9 +73,10 @@ run "given_vpc_outputs_its_subnets_zone_ids" {
   command = plan
 
   variables {
-    vpc_id                  = "vpc-0aaaaaaaaaaaaaaaa"
-    private_subnet_ids      = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
-    task_egress_cidr_blocks = ["10.50.0.0/16"]
+    vpc_id                      = "vpc-0aaaaaaaaaaaaaaaa"
+    private_subnet_ids          = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+    task_egress_cidr_blocks     = ["10.50.0.0/16"]
+    task_egress_prefix_list_ids = ["pl-6da54004"]
   }
 
   override_data {
@@ -127,11 +128,41 @@ run "given_vpc_without_an_egress_path_is_refused" {
   command = plan
 
   variables {
-    vpc_id             = "vpc-0aaaaaaaaaaaaaaaa"
-    private_subnet_ids = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+    vpc_id                      = "vpc-0aaaaaaaaaaaaaaaa"
+    private_subnet_ids          = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+    task_egress_prefix_list_ids = ["pl-6da54004"]
   }
 
   expect_failures = [var.task_egress_cidr_blocks]
+}
+
+# A path to the VPC's interface endpoints is not enough: ECR's image layers
+# come from S3.
+run "given_vpc_without_an_s3_path_is_refused" {
+  command = plan
+
+  variables {
+    vpc_id                  = "vpc-0aaaaaaaaaaaaaaaa"
+    private_subnet_ids      = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+    task_egress_cidr_blocks = ["10.50.0.0/16"]
+  }
+
+  expect_failures = [var.task_egress_prefix_list_ids]
+}
+
+run "given_vpc_with_nat_egress_needs_no_prefix_list" {
+  command = plan
+
+  variables {
+    vpc_id                  = "vpc-0aaaaaaaaaaaaaaaa"
+    private_subnet_ids      = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+    task_egress_cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  assert {
+    condition     = [for r in values(aws_vpc_security_group_egress_rule.tasks_extra) : r.cidr_ipv4] == ["0.0.0.0/0"] && length(aws_vpc_security_group_egress_rule.tasks_prefix_lists) == 0
+    error_message = "Through a NAT gateway the tasks reach S3 with the rest of AWS: 0.0.0.0/0 on 443 and no prefix list."
+  }
 }
 
 run "given_vpc_with_endpoints_needs_route_tables" {
@@ -150,14 +181,39 @@ run "given_vpc_subnets_outside_it_are_refused" {
   command = plan
 
   variables {
-    vpc_id                  = "vpc-0aaaaaaaaaaaaaaaa"
-    private_subnet_ids      = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
-    task_egress_cidr_blocks = ["10.50.0.0/16"]
+    vpc_id                      = "vpc-0aaaaaaaaaaaaaaaa"
+    private_subnet_ids          = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+    task_egress_cidr_blocks     = ["10.50.0.0/16"]
+    task_egress_prefix_list_ids = ["pl-6da54004"]
   }
 
   override_data {
     target = data.aws_subnet.selected[1]
     values = { availability_zone_id = "euw1-az2", cidr_block = "10.60.0.0/20", vpc_id = "vpc-0bbbbbbbbbbbbbbbb", map_public_ip_on_launch = false }
+  }
+
+  expect_failures = [aws_lb.this]
+}
+
+# Two zones, so only the one-subnet-per-zone check can refuse these (an NLB
+# takes one subnet per zone).
+run "given_vpc_two_subnets_in_one_zone_are_refused" {
+  command = plan
+
+  variables {
+    vpc_id                      = "vpc-0aaaaaaaaaaaaaaaa"
+    private_subnet_ids          = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb", "subnet-0cccccccccccccccc"]
+    task_egress_cidr_blocks     = ["10.50.0.0/16"]
+    task_egress_prefix_list_ids = ["pl-6da54004"]
+  }
+
+  override_data {
+    target = data.aws_subnet.selected[1]
+    values = { availability_zone_id = "euw1-az1", cidr_block = "10.50.16.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
+  }
+  override_data {
+    target = data.aws_subnet.selected[2]
+    values = { availability_zone_id = "euw1-az2", cidr_block = "10.50.32.0/20", vpc_id = "vpc-0aaaaaaaaaaaaaaaa", map_public_ip_on_launch = false }
   }
 
   expect_failures = [aws_lb.this]

@@ -240,7 +240,6 @@ run "cross_region_and_global_profiles" {
       "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
       "arn:aws:bedrock:eu-west-1:111111111111:inference-profile/global.anthropic.claude-haiku-4-5-20251001-v1:0",
       "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
-      "arn:aws:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
     ]
   }
 
@@ -262,8 +261,8 @@ run "cross_region_and_global_profiles" {
         Action = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
         Resource = [
           "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
-          "arn:aws:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
           "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+          "arn:aws:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
         ]
         Condition = {
           StringEquals = {
@@ -275,7 +274,7 @@ run "cross_region_and_global_profiles" {
         }
       },
     ]
-    error_message = "Wildcard-region and region-less foundation models (any destination region, also ones AWS adds), given or derived from the catalog's profiles, are granted only through the profiles; the rest as given."
+    error_message = "Wildcard-region foundation models (any destination region, also ones AWS adds), given or derived from the catalog's profiles, and for a global profile also the region-less ARN AWS documents, are granted only through the profiles; the rest as given."
   }
   assert {
     condition     = [for st in jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement : st.Resource] == [for st in jsondecode(aws_iam_role_policy.task.policy).Statement : st.Resource]

@@ -349,9 +349,10 @@ run "byo_vpc_single_az_is_rejected" {
   command = plan
 
   variables {
-    vpc_id                  = "vpc-0aaaaaaaaaaaaaaaa"
-    private_subnet_ids      = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
-    task_egress_cidr_blocks = ["10.50.0.0/16"]
+    vpc_id                      = "vpc-0aaaaaaaaaaaaaaaa"
+    private_subnet_ids          = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+    task_egress_cidr_blocks     = ["10.50.0.0/16"]
+    task_egress_prefix_list_ids = ["pl-6da54004"]
   }
 
   override_data {

@@ -158,9 +158,10 @@ run "streams_target_at_the_task_limit" {
 run "byo_vpc_one_subnet" {
   command = plan
   variables {
-    vpc_id                  = "vpc-0aaaaaaaaaaaaaaaa"
-    private_subnet_ids      = ["subnet-0aaaaaaaaaaaaaaaa"]
-    task_egress_cidr_blocks = ["10.50.0.0/16"]
+    vpc_id                      = "vpc-0aaaaaaaaaaaaaaaa"
+    private_subnet_ids          = ["subnet-0aaaaaaaaaaaaaaaa"]
+    task_egress_cidr_blocks     = ["10.50.0.0/16"]
+    task_egress_prefix_list_ids = ["pl-6da54004"]
   }
   expect_failures = [var.private_subnet_ids]
 }
