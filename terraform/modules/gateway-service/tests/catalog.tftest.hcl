@@ -322,15 +322,21 @@ run "application_profile_and_extra_arns" {
     models = {
       "chat" = { model_id = "arn:aws:bedrock:eu-west-1:111111111111:application-inference-profile/a1b2c3d4e5f6", version = "chat-2025-10" }
     }
-    bedrock_model_arns = ["arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"]
+    bedrock_model_arns = [
+      "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+      "arn:aws:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+    ]
   }
 
   assert {
     condition = jsondecode(aws_iam_role_policy.task.policy).Statement[1] == {
-      Sid       = "InvokeThroughInferenceProfiles"
-      Effect    = "Allow"
-      Action    = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
-      Resource  = ["arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0"]
+      Sid    = "InvokeThroughInferenceProfiles"
+      Effect = "Allow"
+      Action = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+      Resource = [
+        "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+        "arn:aws:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
+      ]
       Condition = { StringEquals = { "bedrock:InferenceProfileArn" = ["arn:aws:bedrock:eu-west-1:111111111111:application-inference-profile/a1b2c3d4e5f6"] } }
     }
     error_message = "An application inference profile's ARN is granted as given, and the models given for it only through it."
