@@ -5,6 +5,10 @@
 //! itself: (a) the real `aws-sdk-bedrockruntime` client straight to the emulator, (b) a tonic
 //! client through the gateway. It writes `report.json` and `report.md` to `--out`.
 //!
+//! `--bedrock-http h2` has every emulator serve TLS with ALPN `h2`, as Bedrock does, so the gateway
+//! and the direct client multiplex their streams on one connection as in production; `h1` (the
+//! default) keeps plain HTTP/1.1.
+//!
 //! `--pin` adds the pinned run (the gateway alone on one CPU, see [`pinning`]) beside the shared
 //! one; `--peer litellm` adds the LiteLLM proxy as a third side (see [`scenario::peer`]).
 //!
@@ -28,7 +32,7 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 
-use crate::processes::Layout;
+use crate::processes::{BedrockHttp, Layout};
 use crate::report::{Machine, Report};
 use crate::scenario::Profile;
 
@@ -78,6 +82,11 @@ struct Args {
     /// Worker processes of the peer proxy (default: one per CPU this process may use).
     #[arg(long)]
     peer_workers: Option<usize>,
+    /// How the gateway, the direct client and the peer reach the emulator: `h1` plain HTTP/1.1,
+    /// a connection per concurrent stream; `h2` TLS with ALPN h2 as Bedrock serves it, streams
+    /// multiplexed on one connection (the peer, LiteLLM, speaks HTTP/1.1 over that TLS).
+    #[arg(long, value_enum, default_value_t = BedrockHttp::H1)]
+    bedrock_http: BedrockHttp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -133,7 +142,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
     let work_dir = args.out.join("logs");
     std::fs::create_dir_all(&work_dir)?;
-    let layout = Layout { bin_dir, work_dir, cores: None };
+    let layout = Layout { bin_dir, work_dir, cores: None, bedrock_http: args.bedrock_http };
     let mut profile = match args.profile {
         Mode::Full => Profile::full(),
         Mode::Smoke => Profile::smoke(),
@@ -157,6 +166,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         machine: Machine::describe(),
         git_commit: git_commit(),
+        bedrock_http: args.bedrock_http,
         duration_secs: 0.0,
         cold_start: None,
         ttft: None,

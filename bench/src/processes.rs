@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use clap::ValueEnum;
+use serde::Serialize;
+
 use crate::pinning::{Cores, on_cpu};
 
 /// How long a child may take to accept TCP connections before the run gives up.
@@ -27,7 +30,7 @@ const TICKS_PER_SECOND: f64 = 100.0;
 /// The resolution of CPU times read from `/proc`, in seconds.
 pub const CPU_TICK: f64 = 1.0 / TICKS_PER_SECOND;
 
-/// Where the release binaries and the logs are.
+/// Where the release binaries and the logs are, and how the children reach the emulator.
 #[derive(Debug, Clone)]
 pub struct Layout {
     /// Folder of `bedrock-gateway` and `bedrock-emulator`.
@@ -37,6 +40,41 @@ pub struct Layout {
     /// The pinned run's CPUs: gateways start on `gateway`, everything else on `load`; `None` lets
     /// every child run anywhere.
     pub cores: Option<Cores>,
+    /// The protocol every emulator serves.
+    pub bedrock_http: BedrockHttp,
+}
+
+/// The protocol between Bedrock's clients (the gateway, the direct SDK client, the peer proxy)
+/// and the emulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BedrockHttp {
+    /// Plain HTTP/1.1: the SDK holds a connection per concurrent stream and reads each event
+    /// from its own socket.
+    H1,
+    /// TLS with ALPN `h2`, as Bedrock's endpoints serve it: the SDK multiplexes every stream on
+    /// one connection.
+    H2,
+}
+
+impl BedrockHttp {
+    /// The protocol, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            BedrockHttp::H1 => "HTTP/1.1 over plain TCP",
+            BedrockHttp::H2 => "HTTP/2 over TLS (ALPN h2), as Bedrock",
+        }
+    }
+}
+
+/// How clients reach one emulator.
+#[derive(Debug, Clone)]
+pub struct BedrockEndpoint {
+    /// `http://127.0.0.1:PORT`, or `https://` over TLS.
+    pub url: String,
+    /// Over TLS, the PEM file of the emulator's self-signed certificate, the only one clients
+    /// trust.
+    pub certificate: Option<PathBuf>,
 }
 
 /// One spawned child, killed when dropped so an aborted run leaves nothing behind.
@@ -98,8 +136,21 @@ impl ChildProcess {
 
     /// Waits until its port accepts connections; returns the time since spawn.
     pub async fn wait_listening(&mut self) -> std::io::Result<Duration> {
+        let addr = self.addr;
+        let listening = async || tokio::net::TcpStream::connect(addr).await.is_ok();
+        self.wait_until(&format!("nothing listening on {addr}"), listening).await
+    }
+
+    /// Waits until it has written `path`.
+    async fn wait_for_file(&mut self, path: &Path) -> std::io::Result<Duration> {
+        self.wait_until(&format!("no {}", path.display()), async || path.exists()).await
+    }
+
+    /// Polls `ready` until it holds, the child exits or [`READY_TIMEOUT`] has passed since the
+    /// spawn (then the error says `missing`); returns the time since spawn.
+    async fn wait_until(&mut self, missing: &str, mut ready: impl AsyncFnMut() -> bool) -> std::io::Result<Duration> {
         while self.spawned_at.elapsed() < READY_TIMEOUT {
-            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
+            if ready().await {
                 return Ok(self.spawned_at.elapsed());
             }
             if let Some(status) = self.child.try_wait()? {
@@ -107,7 +158,7 @@ impl ChildProcess {
             }
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
-        Err(std::io::Error::other(format!("nothing listening on {} after {READY_TIMEOUT:?}", self.addr)))
+        Err(std::io::Error::other(format!("{missing} after {READY_TIMEOUT:?}")))
     }
 }
 
@@ -135,8 +186,9 @@ pub struct Pacing {
 }
 
 impl Layout {
-    /// Starts `bedrock-emulator` on a free loopback port and waits until it listens.
-    pub async fn emulator(&self, name: &str, pacing: Pacing) -> std::io::Result<ChildProcess> {
+    /// Starts `bedrock-emulator` on a free loopback port, serving [`Layout::bedrock_http`], and
+    /// waits until it listens (and, over TLS, has written its certificate beside its log).
+    pub async fn emulator(&self, name: &str, pacing: Pacing) -> std::io::Result<(ChildProcess, BedrockEndpoint)> {
         let addr = free_port()?;
         let mut command = Command::new(self.bin_dir.join("bedrock-emulator"));
         command.args([
@@ -151,15 +203,32 @@ impl Layout {
             "--answer-tokens",
             &pacing.answer_tokens.to_string(),
         ]);
+        let certificate = match self.bedrock_http {
+            BedrockHttp::H1 => None,
+            BedrockHttp::H2 => Some(self.work_dir.join(format!("emulator-{name}.pem"))),
+        };
+        if let Some(path) = &certificate {
+            // One left by an earlier run in the same folder would pass for this emulator's.
+            if let Err(err) = std::fs::remove_file(path)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(err);
+            }
+            command.arg("--tls").arg("--tls-cert-out").arg(path);
+        }
         let cpu = self.cores.map(|cores| cores.load);
         let mut child = self.spawn(command, &format!("emulator-{name}"), addr, BUILD_RELEASE, cpu)?;
         child.wait_listening().await?;
-        Ok(child)
+        if let Some(path) = &certificate {
+            child.wait_for_file(path).await?;
+        }
+        let scheme = if certificate.is_some() { "https" } else { "http" };
+        Ok((child, BedrockEndpoint { url: format!("{scheme}://{addr}"), certificate }))
     }
 
     /// Starts `bedrock-gateway` in front of `emulator` without waiting for it, so cold start can
     /// be timed from the spawn.
-    pub fn gateway(&self, name: &str, emulator: SocketAddr, log_filter: &str) -> std::io::Result<ChildProcess> {
+    pub fn gateway(&self, name: &str, emulator: &BedrockEndpoint, log_filter: &str) -> std::io::Result<ChildProcess> {
         self.gateway_with(name, emulator, log_filter, &GatewaySettings::default())
     }
 
@@ -167,15 +236,21 @@ impl Layout {
     pub fn gateway_with(
         &self,
         name: &str,
-        emulator: SocketAddr,
+        emulator: &BedrockEndpoint,
         log_filter: &str,
         settings: &GatewaySettings,
     ) -> std::io::Result<ChildProcess> {
         let addr = free_port()?;
         let config = self.work_dir.join(format!("gateway-{name}.toml"));
-        std::fs::write(&config, gateway_config(addr, emulator, log_filter, settings))?;
+        std::fs::write(&config, gateway_config(addr, &emulator.url, log_filter, settings))?;
         let mut command = Command::new(self.bin_dir.join("bedrock-gateway"));
         command.arg("--config").arg(&config).env_remove("RUST_LOG");
+        if let Some(certificate) = &emulator.certificate {
+            // The SDK's default client trusts the roots rustls-native-certs loads: from these two
+            // variables when either is set, else from the system store. Setting one and clearing
+            // the other leaves the emulator's certificate as the only root.
+            command.env("SSL_CERT_FILE", certificate).env_remove("SSL_CERT_DIR");
+        }
         let cpu = self.cores.map(|cores| cores.gateway);
         self.spawn(command, &format!("gateway-{name}"), addr, BUILD_RELEASE, cpu)
     }
@@ -201,12 +276,12 @@ impl Layout {
         &self,
         name: &str,
         litellm: &Path,
-        emulator: SocketAddr,
+        emulator: &BedrockEndpoint,
         workers: usize,
     ) -> std::io::Result<ChildProcess> {
         let addr = free_port()?;
         let config = self.work_dir.join(format!("litellm-{name}.yaml"));
-        std::fs::write(&config, litellm_config(emulator))?;
+        std::fs::write(&config, litellm_config(&emulator.url))?;
         let log_config = self.work_dir.join(format!("litellm-{name}-logging.json"));
         std::fs::write(&log_config, LITELLM_LOGGING)?;
         let mut command = Command::new(litellm);
@@ -224,6 +299,11 @@ impl Layout {
             .env_remove("DATABASE_URL")
             .env_remove("LITELLM_MASTER_KEY")
             .process_group(0);
+        if let Some(certificate) = &emulator.certificate {
+            // LiteLLM's HTTP client builds its SSL context from this CA file when it is set. Its
+            // default transport, aiohttp, speaks HTTP/1.1 only: the peer gets TLS without HTTP/2.
+            command.env("SSL_CERT_FILE", certificate);
+        }
         let cpu = self.cores.map(|cores| cores.gateway);
         let mut child = self.spawn(command, &format!("litellm-{name}"), addr, INSTALL_LITELLM, cpu)?;
         child.group = true;
@@ -275,7 +355,7 @@ pub struct GatewaySettings {
 /// budget would refuse beyond 32 at once, which is what it is for), the admin listener
 /// on a port of its own (gateways may overlap), and two models, `bench` (answers) and `idle` (the
 /// emulator's `fault.stall`, which never finishes).
-fn gateway_config(listen: SocketAddr, emulator: SocketAddr, log_filter: &str, settings: &GatewaySettings) -> String {
+fn gateway_config(listen: SocketAddr, emulator_url: &str, log_filter: &str, settings: &GatewaySettings) -> String {
     let server = settings.server.iter().map(|line| format!("{line}\n")).collect::<String>();
     let admin = settings.admin.unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
     format!(
@@ -288,7 +368,7 @@ max_buffered_request_bytes = 1073741824
 listen = "{admin}"
 
 [bedrock]
-endpoint_url = "http://{emulator}"
+endpoint_url = "{emulator_url}"
 credentials = "emulator"
 max_attempts = 1
 
@@ -311,13 +391,13 @@ const INSTALL_LITELLM: &str = "`bash bench/run.sh --peer litellm` installs it";
 
 /// The LiteLLM proxy's configuration: one model, the emulator behind LiteLLM's Bedrock Converse
 /// provider (`bedrock/converse/<model id>`), the same fake credentials the other clients use.
-fn litellm_config(emulator: SocketAddr) -> String {
+fn litellm_config(emulator_url: &str) -> String {
     format!(
         r#"model_list:
   - model_name: bench
     litellm_params:
       model: bedrock/converse/bench-model
-      aws_bedrock_runtime_endpoint: "http://{emulator}"
+      aws_bedrock_runtime_endpoint: "{emulator_url}"
       aws_region_name: us-east-1
       aws_access_key_id: emulator
       aws_secret_access_key: emulator

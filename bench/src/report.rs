@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::pinning::PinnedRun;
+use crate::processes::BedrockHttp;
 use crate::scenario::abuse::Abuse;
 use crate::scenario::cold_start::ColdStart;
 use crate::scenario::idle::IdleMemory;
@@ -76,6 +77,8 @@ pub struct Report {
     pub machine: Machine,
     /// The commit measured, when run from a git checkout.
     pub git_commit: Option<String>,
+    /// How the gateway and the direct client reached the emulator: `h1` or `h2`.
+    pub bedrock_http: BedrockHttp,
     /// How long the run took, seconds.
     pub duration_secs: f64,
     /// Added time to first token.
@@ -244,6 +247,11 @@ impl Report {
             self.duration_secs
         );
         let _ = writeln!(out, "Command: `{}`\n", self.command);
+        let _ = write!(out, "Bedrock (the emulator) reached over {}.", self.bedrock_http.describe());
+        if self.peer.is_some() && self.bedrock_http == BedrockHttp::H2 {
+            out.push_str(" LiteLLM's HTTP client (aiohttp) speaks HTTP/1.1 over that TLS.");
+        }
+        out.push_str("\n\n");
         if !self.targets.is_empty() {
             let _ = writeln!(out, "## Targets\n\n| target | bound | measured | |\n|---|---|---|---|");
             for t in &self.targets {
@@ -848,6 +856,7 @@ mod tests {
             command: "bench".to_owned(),
             machine: Machine { cpus: 2, cpu_model: "test".to_owned(), memory_bytes: 1 << 30, kernel: "6".to_owned() },
             git_commit: None,
+            bedrock_http: BedrockHttp::H1,
             duration_secs: 1.0,
             ttft: None,
             saturation: None,
@@ -887,6 +896,7 @@ mod tests {
             server_cores: 0.8,
         };
         let mut report = report();
+        report.bedrock_http = BedrockHttp::H2;
         report.peer = Some(PeerComparison {
             peer: "LiteLLM".to_owned(),
             peer_version: "1.80.17".to_owned(),
@@ -928,6 +938,10 @@ mod tests {
         let markdown = report.markdown();
         assert!(markdown.contains("## Side by side with LiteLLM"), "{markdown}");
         assert!(markdown.contains("LiteLLM 1.80.17 (`--num_workers 2`"), "{markdown}");
+        assert!(
+            markdown.contains("(ALPN h2), as Bedrock. LiteLLM's HTTP client (aiohttp) speaks HTTP/1.1"),
+            "{markdown}"
+        );
         for line in [
             "| 10 | direct | 150 | 0 | - | - | 10 | 21.400 ms | 23.400 ms | - | - | - | - |",
             "| 10 | bedrock-gateway | 150 | 0 | 160 | 0 | 10 | 21.600 ms | 23.600 ms | 0.200 ms | 0.600 ms | 0.900 | 0.80 |",
@@ -942,6 +956,18 @@ mod tests {
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["peer"]["rows"][1]["peer"]["stats"]["errors"], 120);
         assert_eq!(json["peer"]["rows"][0]["gateway"]["server_cpu_ms_per_stream"], 0.9);
+    }
+
+    #[test]
+    fn the_report_says_how_bedrock_was_reached() {
+        let mut report = report();
+        assert!(report.markdown().contains("\n\nBedrock (the emulator) reached over HTTP/1.1 over plain TCP.\n\n"));
+        assert_eq!(serde_json::to_value(&report).unwrap()["bedrock_http"], "h1");
+        report.bedrock_http = BedrockHttp::H2;
+        let markdown = report.markdown();
+        assert!(markdown.contains("reached over HTTP/2 over TLS (ALPN h2), as Bedrock.\n\n"), "{markdown}");
+        assert!(!markdown.contains("LiteLLM"), "{markdown}");
+        assert_eq!(serde_json::to_value(&report).unwrap()["bedrock_http"], "h2");
     }
 
     #[test]

@@ -15,6 +15,8 @@ use aws_credential_types::Credentials;
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::config::Region;
 use aws_sdk_bedrockruntime::types as bedrock;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use tokio::time::Instant;
@@ -23,6 +25,7 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::openai::ChatClient;
+use crate::processes::BedrockEndpoint;
 
 /// The emulator's model id behind the gateway's `bench` model.
 const DIRECT_MODEL_ID: &str = "bench-model";
@@ -63,17 +66,27 @@ pub enum Target {
 
 impl Target {
     /// The SDK client, configured like the gateway's: emulator endpoint and credentials, one
-    /// attempt, no stalled-stream protection.
-    pub async fn direct(emulator: SocketAddr) -> Target {
-        let config = aws_config::defaults(BehaviorVersion::latest())
+    /// attempt, no stalled-stream protection. Over TLS it trusts the emulator's certificate alone,
+    /// on the connector of the SDK's default client (rustls on aws-lc, ALPN `h2, http/1.1`); the
+    /// gateway's default client gets the same certificate through `SSL_CERT_FILE`.
+    pub async fn direct(emulator: &BedrockEndpoint) -> std::io::Result<Target> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
-            .endpoint_url(format!("http://{emulator}"))
+            .endpoint_url(&emulator.url)
             .credentials_provider(Credentials::new("emulator", "emulator", None, None, "bench"))
             .retry_config(RetryConfig::standard().with_max_attempts(1))
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-            .load()
-            .await;
-        Target::Direct(Client::new(&config))
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+        if let Some(certificate) = &emulator.certificate {
+            let trust = TrustStore::empty().with_pem_certificate(std::fs::read(certificate)?);
+            let context = TlsContext::builder().with_trust_store(trust).build().map_err(std::io::Error::other)?;
+            loader = loader.http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                    .tls_context(context)
+                    .build_https(),
+            );
+        }
+        Ok(Target::Direct(Client::new(&loader.load().await)))
     }
 
     /// Gateway clients with enough connections for `streams` concurrent streams.

@@ -133,11 +133,25 @@
 //! Converse, `stream-error` becomes a `ModelErrorException`, `stall` never
 //! answers and `close` drops the connection without a response.
 //!
+//! # TLS and HTTP/2
+//!
+//! [`Emulator::start_tls`] serves TLS as Bedrock's endpoints do: ALPN offers
+//! `h2`, then `http/1.1`, so the SDK (which offers both) multiplexes all its
+//! calls to the emulator on one connection, as it does in production. The
+//! certificate is self-signed, made at start for `localhost`, `127.0.0.1` and
+//! `::1`: clients trust [`Emulator::certificate_pem`] as their root.
+//! [`Emulator::start`] serves plain HTTP, where the SDK speaks HTTP/1.1, one
+//! connection per concurrent call. The HTTP/2 server sets no limit on
+//! concurrent streams. Over HTTP/2, `fault.close.N` resets its stream rather
+//! than the connection, which other calls share.
+//!
 //! # Observation
 //!
 //! [`Emulator::requests_served`], [`Emulator::last_request_body`] and
 //! [`Emulator::subscribe`] (one [`StreamEnd`] per ConverseStream body) let
-//! tests check what a client sent and when it gave up on a stream.
+//! tests check what a client sent and when it gave up on a stream;
+//! [`Emulator::connections_accepted`] and [`Emulator::http2_requests_served`]
+//! how it was sent.
 
 mod cache;
 mod embed;
@@ -151,6 +165,7 @@ mod request;
 mod routes;
 mod server;
 mod stream;
+mod tls;
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! `bedrock-emulator`: serves the emulator until Ctrl-C or SIGTERM.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bedrock_emulator::{Emulator, EmulatorConfig};
@@ -25,6 +26,14 @@ struct Args {
     /// Tokens per answer.
     #[arg(long, default_value_t = 32)]
     answer_tokens: usize,
+    /// Serve TLS as Bedrock does (ALPN h2, then http/1.1) with a self-signed certificate for
+    /// localhost, 127.0.0.1 and ::1, made at start.
+    #[arg(long, requires = "tls_cert_out")]
+    tls: bool,
+    /// Where to write that certificate (PEM) for clients to trust; it is in place before the
+    /// listening line is printed.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    tls_cert_out: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -39,11 +48,25 @@ async fn main() -> std::io::Result<()> {
         inter_token_gap: Duration::from_millis(args.token_gap_ms),
         answer_tokens: args.answer_tokens,
     };
-    let emulator = Emulator::start_on(config, SocketAddr::new(args.host, args.port)).await?;
+    let addr = SocketAddr::new(args.host, args.port);
+    let emulator =
+        if args.tls { Emulator::start_tls_on(config, addr).await? } else { Emulator::start_on(config, addr).await? };
+    if let (Some(path), Some(pem)) = (&args.tls_cert_out, emulator.certificate_pem()) {
+        write_certificate(path, pem)?;
+    }
     println!("bedrock-emulator listening on {}", emulator.endpoint_url());
     shutdown_signal().await?;
     emulator.shutdown().await;
     Ok(())
+}
+
+/// Writes `pem` to `path` through a temporary file renamed into place, so a process waiting for
+/// the file never reads half of it.
+fn write_certificate(path: &Path, pem: &str) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    std::fs::write(&partial, pem)?;
+    std::fs::rename(&partial, path)
 }
 
 async fn shutdown_signal() -> std::io::Result<()> {

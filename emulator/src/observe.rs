@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
+use http::Version;
 use tokio::sync::broadcast;
 
 /// How many stream ends a slow subscriber may fall behind before it sees
@@ -44,6 +45,7 @@ pub struct StreamEnd {
 #[derive(Debug)]
 pub(crate) struct Observer {
     requests: AtomicU64,
+    http2_requests: AtomicU64,
     connections: AtomicU64,
     // Kept as bytes and parsed only when asked for, to keep JSON work off
     // the hot path.
@@ -55,6 +57,7 @@ impl Default for Observer {
     fn default() -> Self {
         Observer {
             requests: AtomicU64::new(0),
+            http2_requests: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             last_body: Mutex::new(None),
             stream_ends: broadcast::Sender::new(STREAM_END_BACKLOG),
@@ -64,13 +67,20 @@ impl Default for Observer {
 
 impl Observer {
     /// Records a request (any operation); returns its sequence number.
-    pub(crate) fn record_request(&self, body: Bytes) -> u64 {
+    pub(crate) fn record_request(&self, body: Bytes, version: Version) -> u64 {
         *self.last_body.lock().unwrap_or_else(|p| p.into_inner()) = Some(body);
+        if version == Version::HTTP_2 {
+            self.http2_requests.fetch_add(1, Ordering::Relaxed);
+        }
         self.requests.fetch_add(1, Ordering::Relaxed)
     }
 
     pub(crate) fn requests_served(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn http2_requests_served(&self) -> u64 {
+        self.http2_requests.load(Ordering::Relaxed)
     }
 
     pub(crate) fn record_connection(&self) {

@@ -48,8 +48,9 @@ where
         ));
     };
     let header_fault = request.headers().get(FAULT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let version = request.version();
     let body = request.into_body().collect().await.map_err(Into::into)?.to_bytes();
-    let sequence = shared.observer.record_request(body.clone());
+    let sequence = shared.observer.record_request(body.clone(), version);
 
     let mut response = match model_id {
         Ok(model_id) => {

@@ -217,7 +217,7 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn st
     let abuse = &profile.abuse;
     let level = abuse.level;
     let pacing = Pacing { answer_tokens: LONG_ANSWER_TOKENS as usize, ..profile.ttft_pacing };
-    let emulator = layout.emulator("abuse", pacing).await?;
+    let (_emulator, bedrock) = layout.emulator("abuse", pacing).await?;
     let admin = free_port()?;
     let settings = GatewaySettings {
         server: vec![
@@ -229,12 +229,10 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn st
         admin: Some(admin),
         ..GatewaySettings::default()
     };
-    let mut gateway = layout.gateway_with("abuse", emulator.addr, "warn", &settings)?;
+    let mut gateway = layout.gateway_with("abuse", &bedrock, "warn", &settings)?;
     gateway.wait_listening().await?;
-    let targets = [
-        Arc::new(Target::direct(emulator.addr).await),
-        Arc::new(Target::gateway(gateway.addr, level.concurrency).await?),
-    ];
+    let targets =
+        [Arc::new(Target::direct(&bedrock).await?), Arc::new(Target::gateway(gateway.addr, level.concurrency).await?)];
     let plans = abuse.plans();
     eprintln!(
         "abuse: closed loop x{} without and with {} never-finishing and {} never-reading clients",

@@ -32,11 +32,12 @@ pub struct ColdStart {
 
 /// Runs the scenario.
 pub async fn run(profile: &Profile, layout: &Layout) -> Result<ColdStart, Box<dyn std::error::Error>> {
-    let emulator = layout.emulator("cold-start", Pacing { ttft_ms: 0, token_gap_ms: 0, answer_tokens: 8 }).await?;
+    let (_emulator, bedrock) =
+        layout.emulator("cold-start", Pacing { ttft_ms: 0, token_gap_ms: 0, answer_tokens: 8 }).await?;
     let (mut listening, mut answered) = (Vec::new(), Vec::new());
     for run in 0..profile.cold_starts {
         eprintln!("cold start: {}/{}", run + 1, profile.cold_starts);
-        let mut gateway = layout.gateway("cold-start", emulator.addr, "warn")?;
+        let mut gateway = layout.gateway("cold-start", &bedrock, "warn")?;
         listening.push(gateway.wait_listening().await?);
         loop {
             let attempt =

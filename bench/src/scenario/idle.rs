@@ -54,8 +54,9 @@ pub struct IdleMemory {
 
 /// Runs the scenario.
 pub async fn run(profile: &Profile, layout: &Layout) -> Result<IdleMemory, Box<dyn std::error::Error>> {
-    let emulator = layout.emulator("idle", Pacing { ttft_ms: 0, token_gap_ms: 0, answer_tokens: 32 }).await?;
-    let mut gateway = layout.gateway("idle", emulator.addr, "warn")?;
+    let (emulator, bedrock) =
+        layout.emulator("idle", Pacing { ttft_ms: 0, token_gap_ms: 0, answer_tokens: 32 }).await?;
+    let mut gateway = layout.gateway("idle", &bedrock, "warn")?;
     gateway.wait_listening().await?;
     let most = profile.idle_streams.iter().copied().max().unwrap_or(1);
     let target = Arc::new(Target::gateway(gateway.addr, most).await?);

@@ -214,13 +214,14 @@ pub struct MemoryWorstCase {
 
 /// Runs every shape at each of `profile.memory_requests` concurrent requests.
 pub async fn run(profile: &Profile, layout: &Layout) -> Result<MemoryWorstCase, Box<dyn std::error::Error>> {
-    let emulator = layout.emulator("memory", Pacing { ttft_ms: 0, token_gap_ms: 0, answer_tokens: 32 }).await?;
+    let (_emulator, bedrock) =
+        layout.emulator("memory", Pacing { ttft_ms: 0, token_gap_ms: 0, answer_tokens: 32 }).await?;
     let mut runs = Vec::new();
     for shape in Shape::ALL {
         let request = shape.request(MAX_REQUEST_BYTES);
         for &requests in &profile.memory_requests {
             eprintln!("memory: {} x{requests}", shape.label());
-            let mut gateway = layout.gateway("memory", emulator.addr, "warn")?;
+            let mut gateway = layout.gateway("memory", &bedrock, "warn")?;
             gateway.wait_listening().await?;
             runs.push(measure(&gateway, shape, request.clone(), requests).await?);
         }

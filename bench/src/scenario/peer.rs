@@ -120,15 +120,15 @@ pub async fn run(
     workers: usize,
 ) -> Result<PeerComparison, Box<dyn std::error::Error>> {
     let pacing = profile.ttft_pacing;
-    let emulator = layout.emulator("peer", pacing).await?;
-    let mut gateway = layout.gateway("peer", emulator.addr, "warn")?;
+    let (_emulator, bedrock) = layout.emulator("peer", pacing).await?;
+    let mut gateway = layout.gateway("peer", &bedrock, "warn")?;
     gateway.wait_listening().await?;
     eprintln!("peer: starting LiteLLM ({workers} workers)");
-    let mut proxy = layout.litellm("peer", litellm, emulator.addr, workers)?;
+    let mut proxy = layout.litellm("peer", litellm, &bedrock, workers)?;
     let via_peer = Arc::new(Target::chat(proxy.addr)?);
     let ready = wait_ready(&mut proxy, &via_peer).await?;
     let most = profile.peer_levels.iter().map(|level| level.concurrency).max().unwrap_or(1);
-    let direct = Arc::new(Target::direct(emulator.addr).await);
+    let direct = Arc::new(Target::direct(&bedrock).await?);
     let via_gateway = Arc::new(Target::gateway(gateway.addr, most).await?);
     let mut rows = Vec::new();
     for level in &profile.peer_levels {

@@ -269,7 +269,7 @@ pub struct QuotaCost {
 pub async fn run(profile: &Profile, layout: &Layout) -> Result<QuotaCost, Box<dyn std::error::Error>> {
     let QuotaProfile { level, rounds } = profile.quota.clone();
     let pacing = profile.ttft_pacing;
-    let emulator = layout.emulator("quota", pacing).await?;
+    let (_emulator, bedrock) = layout.emulator("quota", pacing).await?;
     let redis_dir = tempfile::Builder::new().prefix("bench-redis").tempdir()?;
     let redis = layout.redis("quota", redis_dir.path()).await?;
     let redis_url = format!("redis://{}", redis.addr);
@@ -278,11 +278,11 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<QuotaCost, Box<dy
         let admin = free_port()?;
         let settings =
             GatewaySettings { admin: Some(admin), tables: store.tables(&redis_url), ..GatewaySettings::default() };
-        let mut gateway = layout.gateway_with(&format!("quota-{}", store.slug()), emulator.addr, "warn", &settings)?;
+        let mut gateway = layout.gateway_with(&format!("quota-{}", store.slug()), &bedrock, "warn", &settings)?;
         gateway.wait_listening().await?;
         gateways.push((gateway, admin));
     }
-    let mut targets = vec![Arc::new(Target::direct(emulator.addr).await)];
+    let mut targets = vec![Arc::new(Target::direct(&bedrock).await?)];
     for (gateway, _) in &gateways {
         targets.push(Arc::new(Target::gateway_with_key(gateway.addr, level.concurrency, API_KEY).await?));
     }

@@ -49,14 +49,14 @@ pub struct Saturation {
 /// Runs the scenario.
 pub async fn run(profile: &Profile, layout: &Layout) -> Result<Saturation, Box<dyn std::error::Error>> {
     let pacing = Pacing { ttft_ms: 0, token_gap_ms: 0, answer_tokens: profile.saturation_tokens };
-    let emulator = layout.emulator("saturation", pacing).await?;
-    let mut quiet = layout.gateway("saturation", emulator.addr, "warn")?;
-    let mut logging = layout.gateway("saturation-info", emulator.addr, "info")?;
+    let (emulator, bedrock) = layout.emulator("saturation", pacing).await?;
+    let mut quiet = layout.gateway("saturation", &bedrock, "warn")?;
+    let mut logging = layout.gateway("saturation-info", &bedrock, "info")?;
     quiet.wait_listening().await?;
     logging.wait_listening().await?;
     let workers = profile.saturation_workers;
     let targets = [
-        Arc::new(Target::direct(emulator.addr).await),
+        Arc::new(Target::direct(&bedrock).await?),
         Arc::new(Target::gateway(quiet.addr, workers).await?),
         Arc::new(Target::gateway(logging.addr, workers).await?),
     ];

@@ -60,11 +60,11 @@ pub struct Ttft {
 /// Runs every level of `profile`.
 pub async fn run(profile: &Profile, layout: &Layout) -> Result<Ttft, Box<dyn std::error::Error>> {
     let pacing: Pacing = profile.ttft_pacing;
-    let emulator = layout.emulator("ttft", pacing).await?;
-    let mut gateway = layout.gateway("ttft", emulator.addr, "warn")?;
+    let (emulator, bedrock) = layout.emulator("ttft", pacing).await?;
+    let mut gateway = layout.gateway("ttft", &bedrock, "warn")?;
     gateway.wait_listening().await?;
     let most = profile.ttft_levels.iter().map(|level| level.concurrency).max().unwrap_or(1);
-    let direct = Arc::new(Target::direct(emulator.addr).await);
+    let direct = Arc::new(Target::direct(&bedrock).await?);
     let via_gateway = Arc::new(Target::gateway(gateway.addr, most).await?);
     let mut rows = Vec::new();
     for level in &profile.ttft_levels {

@@ -15,6 +15,8 @@ use aws_sdk_bedrockruntime::types::{
     ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseStreamOutput, Message,
     ReasoningContentBlockDelta, Tool, ToolConfiguration, ToolInputSchema, ToolSpecification,
 };
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_types::Document;
 use bedrock_emulator::{Emulator, EmulatorConfig};
 
@@ -30,15 +32,39 @@ pub fn client(emulator: &Emulator) -> Client {
 }
 
 pub fn client_with_retries(emulator: &Emulator, retry: RetryConfig) -> Client {
-    let config = aws_sdk_bedrockruntime::Config::builder()
+    Client::from_conf(config(&emulator.endpoint_url(), retry).build())
+}
+
+/// An emulator serving TLS, as Bedrock does.
+pub async fn tls_emulator() -> Emulator {
+    Emulator::start_tls(EmulatorConfig::default()).await.expect("emulator starts")
+}
+
+/// The real SDK client, without retries, for an emulator serving TLS.
+pub fn tls_client(emulator: &Emulator) -> Client {
+    https_client(&emulator.endpoint_url(), emulator.certificate_pem().expect("the emulator serves TLS"))
+}
+
+/// The real SDK client, without retries, on the connector the SDK uses by default (rustls on
+/// aws-lc, ALPN `h2, http/1.1`), trusting only the certificate `pem`.
+pub fn https_client(endpoint_url: &str, pem: &str) -> Client {
+    let trust = TrustStore::empty().with_pem_certificate(pem.as_bytes());
+    let context = TlsContext::builder().with_trust_store(trust).build().expect("valid TLS context");
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https();
+    Client::from_conf(config(endpoint_url, RetryConfig::disabled()).http_client(http_client).build())
+}
+
+fn config(endpoint_url: &str, retry: RetryConfig) -> aws_sdk_bedrockruntime::config::Builder {
+    aws_sdk_bedrockruntime::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .endpoint_url(emulator.endpoint_url())
+        .endpoint_url(endpoint_url)
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .retry_config(retry)
-        .build();
-    Client::from_conf(config)
 }
 
 pub fn user(text: &str) -> Message {
