@@ -82,10 +82,11 @@ struct Args {
     /// Worker processes of the peer proxy (default: one per CPU this process may use).
     #[arg(long)]
     peer_workers: Option<usize>,
-    /// How the gateway, the direct client and the peer reach the emulator: `h1` plain HTTP/1.1,
-    /// a connection per concurrent stream; `h2` TLS with ALPN h2 as Bedrock serves it, streams
-    /// multiplexed on one connection (the peer, LiteLLM, speaks HTTP/1.1 over that TLS).
-    #[arg(long, value_enum, default_value_t = BedrockHttp::H1)]
+    /// How the gateway, the direct client and the peer reach the emulator: `h2` (the default, what
+    /// production does) TLS with ALPN h2 as Bedrock serves it, streams multiplexed on one
+    /// connection (the peer, LiteLLM, speaks HTTP/1.1 over that TLS); `h1` plain HTTP/1.1, a
+    /// connection per concurrent stream, as the bench measured before.
+    #[arg(long, value_enum, default_value_t = BedrockHttp::H2)]
     bedrock_http: BedrockHttp,
 }
 

@@ -50,6 +50,17 @@ pub struct Bedrock {
     clients: Arc<Mutex<HashMap<String, Client>>>,
 }
 
+/// Seeds the TLS library's random generator now, on a blocking thread, instead of inside the
+/// first Bedrock call's TLS handshake. aws-lc, under the SDK's rustls client, gathers CPU-jitter
+/// entropy once per process: about 50 ms of CPU that the first answer of every new task paid.
+fn warm_tls_random() {
+    tokio::task::spawn_blocking(|| {
+        let mut seed_trigger = [0u8; 1];
+        // A failure here would fail the handshake later too, where it is reported.
+        let _ = aws_lc_rs::rand::fill(&mut seed_trigger);
+    });
+}
+
 impl Bedrock {
     /// Builds the client. Credentials are resolved lazily, on the first call, so start-up never
     /// waits on the credential chain.
@@ -71,6 +82,7 @@ impl Bedrock {
                 loader.credentials_provider(Credentials::new("emulator", "emulator", None, None, "bedrock-emulator"));
         }
         let sdk = loader.load().await;
+        warm_tls_random();
         let home = Client::new(&sdk);
         Bedrock {
             sdk,
