@@ -454,8 +454,8 @@ pub async fn collect_request(
     }
 }
 
-/// A gateway process: the real binary in local mode (the Bedrock emulator in-process),
-/// configured from a file; killed when dropped.
+/// A gateway process: the real binary, in local mode (the Bedrock emulator in-process) or in
+/// front of a given Bedrock endpoint, configured from a file; killed when dropped.
 #[derive(Debug)]
 pub struct GatewayProcess {
     child: std::process::Child,
@@ -466,9 +466,28 @@ impl GatewayProcess {
     /// Starts `binary` (a test's `env!("CARGO_BIN_EXE_bedrock-gateway")`) with `--config config`
     /// on free loopback ports, and returns once it listens.
     pub fn start(binary: &std::path::Path, config: &std::path::Path) -> GatewayProcess {
+        let mut command = std::process::Command::new(binary);
+        command.arg("--local");
+        GatewayProcess::spawn(command, config)
+    }
+
+    /// Like [`GatewayProcess::start`] but not in local mode: Bedrock is `bedrock.endpoint_url` of
+    /// `config`, and `env` is added to the process's environment (e.g. `SSL_CERT_FILE` to trust an
+    /// emulator serving TLS).
+    pub fn start_in_front_of_bedrock(
+        binary: &std::path::Path,
+        config: &std::path::Path,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> GatewayProcess {
+        let mut command = std::process::Command::new(binary);
+        command.envs(env.iter().copied());
+        GatewayProcess::spawn(command, config)
+    }
+
+    fn spawn(mut command: std::process::Command, config: &std::path::Path) -> GatewayProcess {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(binary)
-            .args(["--local", "--listen", "127.0.0.1:0", "--config"])
+        let mut child = command
+            .args(["--listen", "127.0.0.1:0", "--config"])
             .arg(config)
             .env("BEDROCK_GATEWAY_ADMIN__LISTEN", "127.0.0.1:0")
             .stdout(std::process::Stdio::piped())
@@ -477,7 +496,7 @@ impl GatewayProcess {
             .unwrap();
         let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().unwrap().unwrap();
-        let addr = first.split_whitespace().nth(3).unwrap().to_owned();
+        let addr = first.split_whitespace().nth(3).unwrap().trim_end_matches(';').to_owned();
         // Keep reading, so the process never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         GatewayProcess { child, addr }
