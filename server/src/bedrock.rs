@@ -82,7 +82,11 @@ impl Bedrock {
                 loader.credentials_provider(Credentials::new("emulator", "emulator", None, None, "bedrock-emulator"));
         }
         let sdk = loader.load().await;
-        warm_tls_random();
+        // A plain-HTTP home endpoint is the emulator (local mode, tests, the bench's HTTP/1.1 run):
+        // no TLS to seed for.
+        if config.endpoint_url.as_deref().is_none_or(|url| !url.starts_with("http://")) {
+            warm_tls_random();
+        }
         let home = Client::new(&sdk);
         Bedrock {
             sdk,
