@@ -106,20 +106,19 @@ pub async fn serve_with_admin(
             .register_encoded_file_descriptor_set(bedrock_gateway_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
+    // Made once, as every shard shares them: the body limit holds the process's request memory budget.
+    let identify = IdentifyLayer::new(tenants);
+    let body_limit = RequestBodyLimitLayer::new(
+        limits.max_request_bytes,
+        limits.request_receive_timeout(),
+        limits.max_buffered_request_bytes,
+    );
     let gateway_service = |gateway| {
-        ServiceBuilder::new()
-            .layer(RequestEdgeLayer)
-            .layer(IdentifyLayer::new(Arc::clone(&tenants)))
-            .layer(RequestBodyLimitLayer::new(
-                limits.max_request_bytes,
-                limits.request_receive_timeout(),
-                limits.max_buffered_request_bytes,
-            ))
-            .service(
-                GatewayServiceServer::new(gateway)
-                    // The body limit answers first; this only bounds what tonic will allocate.
-                    .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024)),
-            )
+        ServiceBuilder::new().layer(RequestEdgeLayer).layer(identify.clone()).layer(body_limit.clone()).service(
+            GatewayServiceServer::new(gateway)
+                // The body limit answers first; this only bounds what tonic will allocate.
+                .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024)),
+        )
     };
     let shared_routes =
         Routes::new(health_service).add_service(reflection().build_v1()?).add_service(reflection().build_v1alpha()?);
