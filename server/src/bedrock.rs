@@ -96,6 +96,20 @@ impl Bedrock {
         }
     }
 
+    /// The same clients for another thread's runtime (a shard; see [`crate::shards`]): built from
+    /// the same SDK configuration (credentials and their cache, retries, timeouts, endpoints), but
+    /// each with an HTTP client, so a connection pool, of its own. The SDK gives every client it
+    /// builds its own default HTTPS client, since the configuration names none; connections are
+    /// opened, and driven, by the runtime that first needs them, which is the shard's.
+    pub fn for_another_thread(&self) -> Bedrock {
+        Bedrock {
+            sdk: self.sdk.clone(),
+            home_region: self.home_region.clone(),
+            region_endpoint_urls: self.region_endpoint_urls.clone(),
+            clients: Arc::new(Mutex::new(HashMap::from([(self.home_region.clone(), Client::new(&self.sdk))]))),
+        }
+    }
+
     /// The client of `region`'s Bedrock runtime: `bedrock.endpoint_url` serves the home region
     /// only; another region's is its `bedrock.region_endpoint_urls` entry, else its public endpoint.
     fn client(&self, region: &str) -> Client {

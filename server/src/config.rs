@@ -152,8 +152,27 @@ pub struct ServerConfig {
     /// Threads that run the gateway; 0: one per CPU the process may use (its CPU affinity and its
     /// cgroup's CPU quota, rounded up). With one, the gateway runs on a single-threaded scheduler:
     /// no hand-offs between threads, and a connection's writes gather every stream's events that
-    /// are ready (see BENCHMARKS.md).
+    /// are ready (see BENCHMARKS.md). How more threads share the work: `scheduler`.
     pub worker_threads: usize,
+    /// How more than one thread shares the work (one thread is the single-threaded scheduler
+    /// either way). `work_stealing`: any thread runs any stream, so one busy connection can use
+    /// every core, but wake-ups cross threads. `thread_per_core`: each thread has its own runtime
+    /// and its own Bedrock connection and serves whole client connections, handed out round-robin;
+    /// a stream, its connection and its Bedrock call stay on one thread, but one busy client
+    /// connection cannot use more than one core.
+    pub scheduler: Scheduler,
+}
+
+/// How the gateway's threads share the work; see [`ServerConfig::scheduler`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheduler {
+    /// tokio's work-stealing scheduler over all the threads.
+    #[default]
+    WorkStealing,
+    /// One single-threaded runtime per thread, each serving whole connections (see
+    /// [`crate::shards`]).
+    ThreadPerCore,
 }
 
 /// TLS on the gRPC listener. The NLB forwards TCP, so TLS ends here and the client's certificate
@@ -200,6 +219,7 @@ impl Default for ServerConfig {
             handshake_timeout_secs: 10,
             max_connections: 10_000,
             worker_threads: 0,
+            scheduler: Scheduler::WorkStealing,
             max_connection_age_secs: 300,
             max_connection_age_grace_secs: 900,
             tls: None,
@@ -251,6 +271,22 @@ impl ServerConfig {
     /// See [`ServerConfig::max_connection_age_grace_secs`].
     pub fn max_connection_age_grace(&self) -> Duration {
         Duration::from_secs(self.max_connection_age_grace_secs)
+    }
+
+    /// The threads that run the gateway: [`ServerConfig::worker_threads`], 0 resolved.
+    pub fn threads(&self) -> usize {
+        match self.worker_threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            threads => threads,
+        }
+    }
+
+    /// The runtimes that serve connections: one per thread with `thread_per_core`, else the one.
+    pub fn shards(&self) -> usize {
+        match self.scheduler {
+            Scheduler::WorkStealing => 1,
+            Scheduler::ThreadPerCore => self.threads(),
+        }
     }
 }
 
@@ -1611,6 +1647,17 @@ mod tests {
         assert_eq!(config.server.max_concurrent_requests, 10_000);
         assert_eq!(config.models["chat"].max_tokens_cap, 4096);
         assert_eq!(config.models["chat"].state, ModelState::Active);
+        assert_eq!(config.server.scheduler, Scheduler::WorkStealing);
+        assert_eq!(config.server.shards(), 1, "one runtime, whatever the threads");
+    }
+
+    #[test]
+    fn thread_per_core_has_a_shard_per_thread() {
+        let config =
+            Config::from_toml(&format!("{MINIMAL}[server]\nscheduler = \"thread_per_core\"\nworker_threads = 3\n"))
+                .unwrap();
+        assert_eq!(config.server.scheduler, Scheduler::ThreadPerCore);
+        assert_eq!(config.server.shards(), 3);
     }
 
     #[test]
@@ -1682,6 +1729,8 @@ mod tests {
     fn wrong_types_and_unknown_keys_name_the_key() {
         let err = Config::from_toml(&format!("{MINIMAL}[server]\nmax_request_bytes = \"big\"\n")).unwrap_err();
         assert!(err.to_string().contains("max_request_bytes"), "{err}");
+        let err = Config::from_toml(&format!("{MINIMAL}[server]\nscheduler = \"per_core\"\n")).unwrap_err();
+        assert!(err.to_string().contains("server.scheduler"), "{err}");
         let err = Config::from_toml(&format!("{MINIMAL}[server]\nlisten_port = 1\n")).unwrap_err();
         assert!(err.to_string().contains("listen_port"), "{err}");
     }

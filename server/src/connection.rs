@@ -12,8 +12,8 @@
 //!   every request's extensions. It fires when the age grace ends or when the shutdown grace does;
 //!   the cut streams then get [`CUT_FLUSH`] to send their final status before the connection is
 //!   dropped. A stream is never reset silently when its final status could still be sent.
-//! - **Drain**: on shutdown every connection is sent GOAWAY, and [`Connections::serve`] returns
-//!   once all have closed.
+//! - **Drain**: on shutdown every connection is sent GOAWAY (one still in its PROXY header or TLS
+//!   handshake is closed), and [`Connections::serve`] returns once all have closed.
 
 use std::io;
 use std::pin::{Pin, pin};
@@ -25,14 +25,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::service::Routes;
 
 use crate::config::ServerConfig;
-use crate::listener::{ConnectionCut, Incoming, Peer, PeerStream};
+use crate::listener::{Accepted, ConnectionCut, Peer, Setup};
 
 /// How long cut streams get to send their final status before their connection is dropped.
 const CUT_FLUSH: Duration = Duration::from_secs(2);
@@ -52,9 +52,10 @@ const PREFACE_MAGIC_LEN: usize = 24;
 /// Every HTTP/2 frame starts with a 9-byte header whose first 3 bytes are the payload length.
 const FRAME_HEADER_LEN: usize = 9;
 
-/// How every connection is served: HTTP/2 settings, routes and time bounds.
+/// How every connection is served: its setup, HTTP/2 settings, routes and time bounds.
 #[derive(Debug, Clone)]
 pub struct Connections {
+    setup: Arc<Setup>,
     http: Builder<TokioExecutor>,
     routes: Routes,
     handshake_timeout: Duration,
@@ -63,9 +64,10 @@ pub struct Connections {
 }
 
 impl Connections {
-    /// Serves `routes` with the HTTP/2 settings and connection bounds of `config`.
-    pub fn new(config: &ServerConfig, routes: Routes) -> Connections {
+    /// Serves `routes` with the HTTP/2 settings and connection bounds of `config`, after `setup`.
+    pub fn new(config: &ServerConfig, routes: Routes, setup: Arc<Setup>) -> Connections {
         Connections {
+            setup,
             http: http2(config),
             routes: routes.prepare(),
             handshake_timeout: config.handshake_timeout(),
@@ -74,33 +76,34 @@ impl Connections {
         }
     }
 
-    /// Serves every connection from `incoming` until `drain` is cancelled; then stops accepting,
-    /// sends GOAWAY on every connection and returns once all have closed. Cancelling `cut` cuts
-    /// the streams still open on every connection.
-    pub async fn serve(self, mut incoming: Incoming, drain: CancellationToken, cut: CancellationToken) {
+    /// Serves every connection that arrives on `accepted`, each in its own task on the current
+    /// runtime, until the accept loop closes the channel (when `drain` is cancelled); returns once
+    /// all have closed. `drain` sends GOAWAY on every connection and closes those not yet set up;
+    /// cancelling `cut` cuts the streams still open on every connection.
+    pub async fn serve(
+        self,
+        mut accepted: mpsc::UnboundedReceiver<Accepted>,
+        drain: CancellationToken,
+        cut: CancellationToken,
+    ) {
         let connections = Arc::new(self);
         let open = TaskTracker::new();
-        loop {
-            let stream = tokio::select! {
-                biased;
-                () = drain.cancelled() => break,
-                accepted = incoming.next() => match accepted {
-                    Some(stream) => stream,
-                    None => {
-                        tracing::error!("the accept loop ended; no new connections are accepted");
-                        break;
-                    }
-                },
-            };
-            open.spawn(Arc::clone(&connections).serve_one(stream, drain.clone(), cut.child_token()));
+        while let Some(connection) = accepted.recv().await {
+            open.spawn(Arc::clone(&connections).serve_one(connection, drain.clone(), cut.child_token()));
         }
-        // Closes the listening socket now: new clients are refused instead of left in the backlog.
-        drop(incoming);
         open.close();
         open.wait().await;
     }
 
-    async fn serve_one(self: Arc<Self>, stream: PeerStream, drain: CancellationToken, cut: CancellationToken) {
+    async fn serve_one(self: Arc<Self>, accepted: Accepted, drain: CancellationToken, cut: CancellationToken) {
+        let stream = tokio::select! {
+            biased;
+            () = drain.cancelled() => return,
+            stream = self.setup.prepare(accepted) => match stream {
+                Some(stream) => stream,
+                None => return,
+            },
+        };
         let peer = stream.peer().clone();
         let (preface_seen, preface) = oneshot::channel();
         let stream = WatchPreface { io: stream, preface: Preface::default(), seen: Some(preface_seen) };

@@ -28,6 +28,7 @@ pub mod request_log;
 pub mod routing;
 pub mod server;
 pub mod service;
+pub mod shards;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tenants;

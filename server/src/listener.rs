@@ -1,7 +1,8 @@
 //! The gateway's listener: accepts TCP connections, sets their socket options and, when
 //! `server.proxy_protocol` is on, reads the PROXY protocol header before HTTP/2 starts; with
 //! `server.tls`, the TLS handshake follows (see [`crate::tls`]). Header and handshake run in each
-//! connection's own task, so a slow or silent peer never holds up the next accept.
+//! connection's own task ([`Setup::prepare`]), on the shard that serves it, so a slow or silent
+//! peer never holds up the next accept.
 //!
 //! `server.max_connections` is enforced here, at accept, so that connections still sending their
 //! PROXY header or doing their handshake count too: one beyond the cap is closed at once.
@@ -15,8 +16,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio::task::JoinHandle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
@@ -131,81 +131,85 @@ impl AsyncWrite for PeerStream {
     }
 }
 
-/// The ready connections; stops accepting, and closes the listening socket, when dropped.
+/// The listening socket and the `server.max_connections` places; closes the socket when dropped.
 #[derive(Debug)]
 pub struct Incoming {
-    connections: mpsc::Receiver<PeerStream>,
-    acceptor: JoinHandle<()>,
-}
-
-impl Drop for Incoming {
-    fn drop(&mut self) {
-        self.acceptor.abort();
-    }
+    listener: TcpListener,
+    slots: Arc<Semaphore>,
 }
 
 impl Incoming {
-    /// The next ready connection; `None` only if the accept loop has ended.
-    pub async fn next(&mut self) -> Option<PeerStream> {
-        self.connections.recv().await
+    /// Accepts on `listener` within `config`'s connection cap.
+    pub fn new(listener: TcpListener, config: &ServerConfig) -> Incoming {
+        Incoming { listener, slots: Arc::new(Semaphore::new(config.max_connections)) }
+    }
+
+    /// The next connection there is a place for; one beyond the cap is closed at once. Cancel-safe.
+    pub async fn next(&mut self) -> Accepted {
+        loop {
+            let (stream, addr) = match self.listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
+                tracing::warn!(peer = %addr, "refused a connection: server.max_connections reached");
+                crate::metrics::rejected(Rejection::Connections);
+                continue;
+            };
+            let slot = Slot { _permit: permit, _open: OpenConnection::start() };
+            configure(&stream);
+            match stream.into_std() {
+                Ok(stream) => return Accepted { stream, addr, slot },
+                Err(err) => tracing::debug!(peer = %addr, error = %err, "lost a connection just accepted"),
+            }
+        }
     }
 }
 
-/// Starts accepting on `listener`, with `config`'s PROXY protocol setting, connection cap and
-/// handshake timeout, and TLS through `tls` when given.
-pub fn incoming(listener: TcpListener, config: &ServerConfig, tls: Option<Acceptor>) -> Incoming {
-    let (ready, connections) = mpsc::channel(64);
-    let slots = Arc::new(Semaphore::new(config.max_connections));
-    let setup = Setup { proxy_protocol: config.proxy_protocol, tls, handshake_timeout: config.handshake_timeout() };
-    let acceptor = tokio::spawn(accept_loop(listener, Arc::new(setup), slots, ready));
-    Incoming { connections, acceptor }
+/// A connection just accepted, holding its `server.max_connections` place. Its socket belongs to
+/// no runtime yet, so that whichever shard serves it registers it with its own (see
+/// [`crate::shards`]).
+#[derive(Debug)]
+pub struct Accepted {
+    stream: std::net::TcpStream,
+    addr: SocketAddr,
+    slot: Slot,
 }
 
-/// What happens to a connection between accept and HTTP/2.
+/// What happens to a connection between accept and HTTP/2: the PROXY protocol header and the TLS
+/// handshake, as configured.
 #[derive(Debug)]
-struct Setup {
+pub struct Setup {
     proxy_protocol: bool,
     tls: Option<Acceptor>,
     handshake_timeout: Duration,
 }
 
-async fn accept_loop(listener: TcpListener, setup: Arc<Setup>, slots: Arc<Semaphore>, ready: mpsc::Sender<PeerStream>) {
-    loop {
-        let (stream, addr) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                tracing::warn!(error = %err, "accepting a connection failed");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-                continue;
-            }
-        };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(peer = %addr, "refused a connection: server.max_connections reached");
-            crate::metrics::rejected(Rejection::Connections);
-            continue;
-        };
-        let slot = Slot { _permit: permit, _open: OpenConnection::start() };
-        configure(&stream);
-        if !setup.proxy_protocol && setup.tls.is_none() {
-            let peer = Peer { addr: Some(addr), ..Peer::default() };
-            if ready.send(PeerStream { transport: Transport::Plain(stream), peer, _slot: slot }).await.is_err() {
-                return;
-            }
-            continue;
-        }
-        let (setup, ready) = (Arc::clone(&setup), ready.clone());
-        tokio::spawn(async move {
-            if let Some((transport, peer)) = setup.prepare(stream, addr).await {
-                let _ = ready.send(PeerStream { transport, peer, _slot: slot }).await;
-            }
-        });
-    }
-}
-
 impl Setup {
-    /// Reads the PROXY protocol header and does the TLS handshake, as configured; `None` when the
-    /// connection was refused (and so closed).
-    async fn prepare(&self, mut stream: TcpStream, addr: SocketAddr) -> Option<(Transport, Peer)> {
+    /// `config`'s PROXY protocol setting and handshake timeout, and TLS through `tls` when given.
+    pub fn new(config: &ServerConfig, tls: Option<Acceptor>) -> Setup {
+        Setup { proxy_protocol: config.proxy_protocol, tls, handshake_timeout: config.handshake_timeout() }
+    }
+
+    /// Registers `accepted` with the current runtime, then reads its PROXY protocol header and does
+    /// its TLS handshake, as configured; `None` when the connection was refused (and so closed).
+    pub async fn prepare(&self, accepted: Accepted) -> Option<PeerStream> {
+        let Accepted { stream, addr, slot } = accepted;
+        let (transport, peer) = match TcpStream::from_std(stream) {
+            Ok(stream) => self.handshake(stream, addr).await?,
+            Err(err) => {
+                tracing::debug!(peer = %addr, error = %err, "lost a connection just accepted");
+                return None;
+            }
+        };
+        Some(PeerStream { transport, peer, _slot: slot })
+    }
+
+    async fn handshake(&self, mut stream: TcpStream, addr: SocketAddr) -> Option<(Transport, Peer)> {
         let mut peer = Peer { addr: Some(addr), ..Peer::default() };
         if self.proxy_protocol {
             match tokio::time::timeout(HEADER_TIMEOUT, read_header(&mut stream)).await {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bedrock_gateway::config::LogFormat;
+use bedrock_gateway::config::{LogFormat, Scheduler};
 use bedrock_gateway::{Config, shutdown, telemetry};
 use clap::{Parser, Subcommand};
 
@@ -70,7 +70,12 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(message) => return fail(&message),
     };
-    match runtime(config.server.worker_threads) {
+    let threads = match config.server.scheduler {
+        Scheduler::WorkStealing => config.server.threads(),
+        // The main thread is the first shard; the gateway starts the others (see `shards`).
+        Scheduler::ThreadPerCore => 1,
+    };
+    match runtime(threads) {
         Ok(runtime) => runtime.block_on(serve(cli, config)),
         Err(err) => fail(&format!("cannot start the async runtime: {err}")),
     }
@@ -81,12 +86,9 @@ fn main() -> ExitCode {
 /// waits its turn behind the others that are ready instead of running at once, so a connection's
 /// task runs after all its streams that have events and writes them together, and no wake-up
 /// crosses threads (about a fifth less CPU per relayed event; see BENCHMARKS.md). More threads get
-/// the work-stealing scheduler.
-fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    let threads = match worker_threads {
-        0 => std::thread::available_parallelism().map_or(1, usize::from),
-        threads => threads,
-    };
+/// the work-stealing scheduler, unless `server.scheduler = "thread_per_core"` gives each thread a
+/// single-threaded runtime of its own.
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {

@@ -1,5 +1,6 @@
 //! Composes the gRPC server: the gateway service behind its admission layers, plus health and
-//! reflection as ordinary services, with graceful draining on shutdown.
+//! reflection as ordinary services, on one shard or one per thread (see [`crate::shards`]), with
+//! graceful draining on shutdown.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -19,11 +20,12 @@ use crate::catalog_source::{CatalogSource, LiveCatalog};
 use crate::config::Config;
 use crate::connection::Connections;
 use crate::health::Health;
+use crate::listener::{Incoming, Setup};
 use crate::quota::Quotas;
 use crate::service::Gateway;
 use crate::tenants::Tenants;
 use crate::tls::Acceptor;
-use crate::{emf, listener};
+use crate::{emf, shards};
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,9 @@ pub enum ServeError {
     /// The catalog's source (`catalog.s3`) gave no valid catalog at start-up.
     #[error("catalog: {0}")]
     Catalog(#[from] crate::catalog_source::SourceError),
+    /// A shard's thread or runtime could not start (`server.scheduler = "thread_per_core"`).
+    #[error("server.scheduler: cannot start a shard: {0}")]
+    Shards(#[source] std::io::Error),
     /// A file of `server.tls` cannot be used.
     #[error("{key} ({}): {reason}", file.display())]
     Tls {
@@ -93,7 +98,7 @@ pub async fn serve_with_admin(
     }
     let tenants = Arc::new(Tenants::from_config(&config));
     let quotas = Quotas::connect(&config.quotas).await;
-    let gateway = Gateway::new(catalog, bedrock, admission, quotas, limits, &config.bedrock, cut.clone());
+    let gateway = Gateway::new(catalog, bedrock.clone(), admission, quotas, limits, &config.bedrock, cut.clone());
     let (health, health_service) = Health::serving().await;
 
     let reflection = || {
@@ -101,28 +106,35 @@ pub async fn serve_with_admin(
             .register_encoded_file_descriptor_set(bedrock_gateway_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let gateway_service = ServiceBuilder::new()
-        .layer(RequestEdgeLayer)
-        .layer(IdentifyLayer::new(Arc::clone(&tenants)))
-        .layer(RequestBodyLimitLayer::new(
-            limits.max_request_bytes,
-            limits.request_receive_timeout(),
-            limits.max_buffered_request_bytes,
-        ))
-        .service(
+    // Made once, as every shard shares them: the body limit holds the process's request memory budget.
+    let identify = IdentifyLayer::new(tenants);
+    let body_limit = RequestBodyLimitLayer::new(
+        limits.max_request_bytes,
+        limits.request_receive_timeout(),
+        limits.max_buffered_request_bytes,
+    );
+    let gateway_service = |gateway| {
+        ServiceBuilder::new().layer(RequestEdgeLayer).layer(identify.clone()).layer(body_limit.clone()).service(
             GatewayServiceServer::new(gateway)
                 // The body limit answers first; this only bounds what tonic will allocate.
                 .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024)),
-        );
+        )
+    };
+    let shared_routes =
+        Routes::new(health_service).add_service(reflection().build_v1()?).add_service(reflection().build_v1alpha()?);
+    let setup = Arc::new(Setup::new(limits, tls));
+    // Shard 0 uses the Bedrock client made above; every other shard one of its own.
+    let shards = (0..limits.shards())
+        .map(|shard| {
+            let gateway = if shard == 0 { gateway.clone() } else { gateway.with_bedrock(bedrock.for_another_thread()) };
+            let routes = shared_routes.clone().add_service(gateway_service(gateway));
+            Connections::new(limits, routes, Arc::clone(&setup))
+        })
+        .collect();
 
-    let routes = Routes::new(health_service)
-        .add_service(reflection().build_v1()?)
-        .add_service(reflection().build_v1alpha()?)
-        .add_service(gateway_service);
-
-    let incoming = listener::incoming(listener, limits, tls);
     let drain = CancellationToken::new();
-    let server = Connections::new(limits, routes).serve(incoming, drain.clone(), cut.clone());
+    let server = shards::start(Incoming::new(listener, limits), shards, drain.clone(), cut.clone())
+        .map_err(ServeError::Shards)?;
     tokio::pin!(server);
 
     readiness.serving();

@@ -120,6 +120,12 @@ impl Gateway {
         }
     }
 
+    /// This service, calling Bedrock through `bedrock` instead: for another shard, which shares
+    /// everything else (see [`crate::shards`]).
+    pub fn with_bedrock(&self, bedrock: Bedrock) -> Gateway {
+        Gateway { bedrock, ..self.clone() }
+    }
+
     /// Validates and converts the request; nothing here talks to Bedrock.
     fn prepare(
         &self,

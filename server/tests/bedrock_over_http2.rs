@@ -11,30 +11,16 @@ use bedrock_gateway_testkit::{GatewayProcess, collect, user_request};
 use tonic::Code;
 use v1::converse_stream_event::Event;
 
-/// The gateway process in front of `emulator`, trusting only its certificate.
-fn gateway_in_front_of(emulator: &Emulator, dir: &Path) -> GatewayProcess {
-    let certificate = dir.join("emulator.pem");
-    std::fs::write(&certificate, emulator.certificate_pem().expect("the emulator serves TLS")).unwrap();
-    let config = dir.join("gateway.toml");
-    let toml = format!(
-        "[bedrock]\nendpoint_url = \"{}\"\ncredentials = \"emulator\"\nmax_attempts = 1\n\n\
-         [models.chat]\nmodel_id = \"test.chat\"\n\n[models.fault-close]\nmodel_id = \"fault.close.3\"\n",
-        emulator.endpoint_url()
-    );
-    std::fs::write(&config, toml).unwrap();
-    // `SSL_CERT_DIR` unset, so the system's roots do not join the emulator's certificate.
-    GatewayProcess::start_in_front_of_bedrock(
-        Path::new(env!("CARGO_BIN_EXE_bedrock-gateway")),
-        &config,
-        &[("SSL_CERT_FILE", certificate.as_os_str()), ("SSL_CERT_DIR", dir.as_os_str())],
-    )
-}
-
 #[tokio::test]
 async fn streams_over_http2_complete_or_say_they_are_incomplete() {
     let emulator = Emulator::start_tls(EmulatorConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let gateway = gateway_in_front_of(&emulator, dir.path());
+    let gateway = GatewayProcess::start_in_front_of_tls_emulator(
+        Path::new(env!("CARGO_BIN_EXE_bedrock-gateway")),
+        &emulator,
+        dir.path(),
+        "[models.fault-close]\nmodel_id = \"fault.close.3\"\n",
+    );
     let mut client = gateway.client().await;
 
     let complete = collect(&mut client, user_request("chat", "hello")).await;

@@ -484,6 +484,33 @@ impl GatewayProcess {
         GatewayProcess::spawn(command, config)
     }
 
+    /// [`GatewayProcess::start_in_front_of_bedrock`] with `emulator`, serving TLS
+    /// ([`Emulator::start_tls`]), as Bedrock, trusting only its certificate: `dir` gets the
+    /// certificate and the config, which has model `chat` (`test.chat`), then `more_toml`.
+    pub fn start_in_front_of_tls_emulator(
+        binary: &std::path::Path,
+        emulator: &Emulator,
+        dir: &std::path::Path,
+        more_toml: &str,
+    ) -> GatewayProcess {
+        let certificate = dir.join("emulator.pem");
+        std::fs::write(&certificate, emulator.certificate_pem().expect("the emulator serves TLS")).unwrap();
+        let config = dir.join("gateway.toml");
+        let toml = format!(
+            "[bedrock]\nendpoint_url = \"{}\"\ncredentials = \"emulator\"\nmax_attempts = 1\n\n\
+             [models.chat]\nmodel_id = \"test.chat\"\n\n{more_toml}",
+            emulator.endpoint_url()
+        );
+        std::fs::write(&config, toml).unwrap();
+        // `SSL_CERT_DIR` names a directory without the system's roots, so only the emulator's
+        // certificate is trusted.
+        GatewayProcess::start_in_front_of_bedrock(
+            binary,
+            &config,
+            &[("SSL_CERT_FILE", certificate.as_os_str()), ("SSL_CERT_DIR", dir.as_os_str())],
+        )
+    }
+
     fn spawn(mut command: std::process::Command, config: &std::path::Path) -> GatewayProcess {
         use std::io::BufRead;
         let mut child = command
@@ -512,6 +539,20 @@ impl GatewayProcess {
         let sent =
             std::process::Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
         assert!(sent.is_ok_and(|status| status.success()), "kill -{signal} {}", self.child.id());
+    }
+
+    /// Its exit status once it has exited, waiting at most `within`; `None` if it still runs.
+    pub async fn exit_status(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
