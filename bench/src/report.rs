@@ -819,8 +819,9 @@ fn added_check(name: String, target: &str, added_ms: f64, bound_ms: f64) -> Targ
     let mut check = check(name, target, added_ms, bound_ms, ms);
     if added_ms < -bound_ms {
         check.met = false;
-        check.not_measurable =
-            Some("the direct side was slower than the gateway's, so the two sides ran under different conditions".to_owned());
+        check.not_measurable = Some(
+            "the direct side was slower than the gateway's, so the two sides ran under different conditions".to_owned(),
+        );
     }
     check
 }

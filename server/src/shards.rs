@@ -1,8 +1,9 @@
-//! Where connections are served. By default one shard: the process's runtime, whose scheduler
-//! (single-threaded, or work-stealing over `server.worker_threads`) runs every connection. With
-//! `server.scheduler = "thread_per_core"`, one shard per thread, each a single-threaded runtime
-//! that serves whole connections: PROXY header, TLS handshake, HTTP/2, every stream, and their
-//! Bedrock calls over the shard's own Bedrock client, so its own HTTP/2 connection to Bedrock.
+//! Where connections are served. By default (`server.scheduler = "thread_per_core"`) one shard
+//! per thread, each a single-threaded runtime that serves whole connections: PROXY header, TLS
+//! handshake, HTTP/2, every stream, and their Bedrock calls over the shard's own Bedrock client, so
+//! its own HTTP/2 connection to Bedrock. With one thread, or with `"work_stealing"`, one shard: the
+//! process's runtime, whose scheduler (single-threaded, or work-stealing over
+//! `server.worker_threads`) runs every connection.
 //!
 //! Why: the SDK drives its one HTTP/2 connection to Bedrock from one task. Under work stealing that
 //! task wakes each stream's task, often on another thread, for every frame, and the stream's task

@@ -118,7 +118,8 @@ locals {
         "BEDROCK_GATEWAY_SERVER__MAX_CONCURRENT_REQUESTS" = tostring(var.max_streams_per_task)
         "BEDROCK_GATEWAY_BEDROCK__REGION"                 = local.bedrock_region
         "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"          = tostring(var.proxy_protocol_v2)
-        # One thread per whole vCPU; up to one vCPU, the single-threaded scheduler (BENCHMARKS.md).
+        # One thread per whole vCPU, each its own runtime (server.scheduler = "thread_per_core", the
+        # default); up to one vCPU, the single-threaded scheduler (BENCHMARKS.md).
         "BEDROCK_GATEWAY_SERVER__WORKER_THREADS" = tostring(max(1, floor(var.cpu / 1024)))
         # StreamsInFlight & co. for autoscaling and alarms (monitoring.tf).
         "BEDROCK_GATEWAY_METRICS__EMF"              = "true"
