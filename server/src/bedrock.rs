@@ -87,13 +87,7 @@ impl Bedrock {
         if config.endpoint_url.as_deref().is_none_or(|url| !url.starts_with("http://")) {
             warm_tls_random();
         }
-        let home = Client::new(&sdk);
-        Bedrock {
-            sdk,
-            home_region: config.region.clone(),
-            region_endpoint_urls: config.region_endpoint_urls.clone(),
-            clients: Arc::new(Mutex::new(HashMap::from([(config.region.clone(), home)]))),
-        }
+        Bedrock::with_home_client(sdk, config.region.clone(), config.region_endpoint_urls.clone())
     }
 
     /// The same clients for another thread's runtime (a shard; see [`crate::shards`]): built from
@@ -102,12 +96,19 @@ impl Bedrock {
     /// builds its own default HTTPS client, since the configuration names none; connections are
     /// opened, and driven, by the runtime that first needs them, which is the shard's.
     pub fn for_another_thread(&self) -> Bedrock {
-        Bedrock {
-            sdk: self.sdk.clone(),
-            home_region: self.home_region.clone(),
-            region_endpoint_urls: self.region_endpoint_urls.clone(),
-            clients: Arc::new(Mutex::new(HashMap::from([(self.home_region.clone(), Client::new(&self.sdk))]))),
-        }
+        Bedrock::with_home_client(self.sdk.clone(), self.home_region.clone(), self.region_endpoint_urls.clone())
+    }
+
+    /// Clients made from `sdk`, the home region's at once (so its first call pays no set-up), the
+    /// others on first use.
+    fn with_home_client(
+        sdk: SdkConfig,
+        home_region: String,
+        region_endpoint_urls: BTreeMap<String, String>,
+    ) -> Bedrock {
+        let home = Client::new(&sdk);
+        let clients = Arc::new(Mutex::new(HashMap::from([(home_region.clone(), home)])));
+        Bedrock { sdk, home_region, region_endpoint_urls, clients }
     }
 
     /// The client of `region`'s Bedrock runtime: `bedrock.endpoint_url` serves the home region
