@@ -50,17 +50,6 @@ pub struct Bedrock {
     clients: Arc<Mutex<HashMap<String, Client>>>,
 }
 
-/// Seeds the TLS library's random generator now, on a blocking thread, instead of inside the
-/// first Bedrock call's TLS handshake. aws-lc, under the SDK's rustls client, gathers CPU-jitter
-/// entropy once per process: about 50 ms of CPU that the first answer of every new task paid.
-fn warm_tls_random() {
-    tokio::task::spawn_blocking(|| {
-        let mut seed_trigger = [0u8; 1];
-        // A failure here would fail the handshake later too, where it is reported.
-        let _ = aws_lc_rs::rand::fill(&mut seed_trigger);
-    });
-}
-
 impl Bedrock {
     /// Builds the client. Credentials are resolved lazily, on the first call, so start-up never
     /// waits on the credential chain.
@@ -82,11 +71,6 @@ impl Bedrock {
                 loader.credentials_provider(Credentials::new("emulator", "emulator", None, None, "bedrock-emulator"));
         }
         let sdk = loader.load().await;
-        // A plain-HTTP home endpoint is the emulator (local mode, tests, the bench's HTTP/1.1 run):
-        // no TLS to seed for.
-        if config.endpoint_url.as_deref().is_none_or(|url| !url.starts_with("http://")) {
-            warm_tls_random();
-        }
         Bedrock::with_home_client(sdk, config.region.clone(), config.region_endpoint_urls.clone())
     }
 
@@ -359,5 +343,16 @@ fn failure_of(code: Option<&str>) -> BedrockFailure {
         }
         Some("ModelErrorException" | "ModelStreamErrorException") => BedrockFailure::ModelFailed,
         _ => BedrockFailure::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The workspace's `.cargo/config.toml` builds aws-lc, the SDK's TLS crypto, to seed its random
+    /// generator from the operating system. Without that, every gateway process spends about 50 ms
+    /// of CPU on jitter sampling before its first Bedrock handshake (BENCHMARKS.md, cold start).
+    #[test]
+    fn aws_lc_is_built_without_cpu_jitter_seeding() {
+        assert_eq!(option_env!("AWS_LC_SYS_NO_JITTER_ENTROPY"), Some("1"));
     }
 }
