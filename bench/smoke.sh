@@ -31,10 +31,12 @@ def check_ttft(run, name):
             need(stats["streams"] > 0 and stats["errors"] == 0, f"{name} ttft {row['mode']} x{row['concurrency']} {side}: {stats}")
             need(0 < stats["ttft"]["p50_ms"] < 1000, f"{name} ttft {side} p50 out of range: {stats['ttft']}")
         need(row["gateway_cpu_us_per_event"] > 0, f"{name} ttft x{row['concurrency']}: no gateway CPU per event")
+        need(row["direct_client_cpu_us_per_event"] > 0, f"{name} ttft x{row['concurrency']}: no SDK client CPU per event")
 def check_load(run, name):
     check_ttft(run, name)
     for side in run["saturation"]["sides"]:
         need(side["stats"]["events_per_sec"] > 0 and side["stats"]["errors"] == 0, f"{name} saturation {side['label']}: {side['stats']}")
+        need(side["events_per_loadgen_core_sec"] > 0, f"{name} saturation {side['label']}: no events per load generator core-second")
     idle = run["idle_memory"]
     need(idle["failed"] == 0 and idle["baseline_rss_bytes"] > 0, f"{name} idle: {idle}")
     need(all(p["gateway_rss_bytes"] > 0 for p in idle["points"]), f"{name} idle points: {idle['points']}")
@@ -58,7 +60,7 @@ else:
         need(any(t["name"].startswith(target) for t in report["targets"]), f"no target {target!r}")
     for heading in ("### Time to first token", "### Saturation", "### Gateway memory with idle", "### Cold start"):
         need(heading in markdown, f"report.md's pinned run lacks {heading!r}")
-need("gateway CPU µs / event" in markdown, "report.md lacks gateway CPU per event")
+need("gateway CPU µs / event" in markdown and "SDK client CPU µs / event" in markdown, "report.md lacks CPU per event")
 memory = report["request_memory"]
 need(len(memory["runs"]) == 4, f"memory: one run per shape in the smoke profile: {memory['runs']}")
 for run in memory["runs"]:

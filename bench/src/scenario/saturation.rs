@@ -33,6 +33,10 @@ pub struct SaturationSide {
     pub emulator_cpu_per_1000_streams: f64,
     /// Load generator CPU seconds per 1,000 streams.
     pub loadgen_cpu_per_1000_streams: f64,
+    /// Events per second per fully busy load generator core. On the direct side that is the real
+    /// SDK client alone, so the most events a core can take through it: a ceiling for any relay
+    /// built on it, the gateway included.
+    pub events_per_loadgen_core_sec: f64,
 }
 
 /// The scenario's results.
@@ -85,6 +89,7 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Saturation, Box<d
                 gateway_cores: gateway.map(|g| run.cores(g)),
                 emulator_cpu_per_1000_streams: run.cpu_per_1000_streams(2),
                 loadgen_cpu_per_1000_streams: run.cpu_per_1000_streams(3),
+                events_per_loadgen_core_sec: run.tally.all_events as f64 / run.cpu(3).max(crate::processes::CPU_TICK),
                 stats,
             }
         })

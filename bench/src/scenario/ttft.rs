@@ -40,6 +40,10 @@ pub struct TtftRow {
     /// Gateway CPU microseconds per stream event relayed at this (paced) load: its CPU time during
     /// the via-gateway rounds divided by the events those rounds delivered, ramp-up included.
     pub gateway_cpu_us_per_event: f64,
+    /// This process's CPU microseconds per stream event during the direct rounds: the real SDK
+    /// client alone receiving the same paced events, which the gateway's own SDK client pays too.
+    /// An upper bound, as it includes the load generator's bookkeeping.
+    pub direct_client_cpu_us_per_event: f64,
 }
 
 /// The scenario's results.
@@ -90,6 +94,8 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Ttft, Box<dyn std
             gateway: gateway_stats,
             gateway_cpu_per_1000_streams: runs[1].cpu_per_1000_streams(0),
             gateway_cpu_us_per_event: runs[1].cpu(0) * 1e6 / runs[1].tally.all_events.max(1) as f64,
+            // Watched: 0 = the gateway, 1 = this process.
+            direct_client_cpu_us_per_event: runs[0].cpu(1) * 1e6 / runs[0].tally.all_events.max(1) as f64,
         });
     }
     Ok(Ttft {
