@@ -106,6 +106,11 @@ pub struct ServerConfig {
     /// them; a request that does not fit gets RESOURCE_EXHAUSTED. Bounds what requests cost in
     /// memory whatever `max_concurrent_requests` is (see README: sizing to the task's memory).
     pub max_buffered_request_bytes: usize,
+    /// Most of `max_buffered_request_bytes` one caller's requests may hold at once (its tenant when
+    /// identified, else PrivateLink endpoint, else client IP), from their first byte; more get
+    /// RESOURCE_EXHAUSTED. Unset = a quarter of the budget, and at least `max_request_bytes`, so
+    /// one caller that never finishes its requests cannot hold the memory everyone else needs.
+    pub max_buffered_request_bytes_per_caller: Option<usize>,
     /// Most requests (streams included) in flight at once; more get RESOURCE_EXHAUSTED. With the
     /// request bytes bounded by `max_buffered_request_bytes`, an open stream costs about 28 KiB,
     /// so the worst case is ≈ 17 MiB + 1.7 × max_buffered_request_bytes + limit × 28 KiB + worker
@@ -206,6 +211,7 @@ impl Default for ServerConfig {
             proxy_protocol: false,
             max_request_bytes: 4 * 1024 * 1024,
             max_buffered_request_bytes: 128 * 1024 * 1024,
+            max_buffered_request_bytes_per_caller: None,
             max_concurrent_requests: 10_000,
             max_concurrent_requests_per_caller: None,
             request_receive_timeout_secs: 10,
@@ -252,6 +258,12 @@ impl ServerConfig {
     /// See [`ServerConfig::max_concurrent_requests_per_caller`].
     pub fn per_caller_limit(&self) -> usize {
         self.max_concurrent_requests_per_caller.unwrap_or((self.max_concurrent_requests / 2).max(1))
+    }
+
+    /// See [`ServerConfig::max_buffered_request_bytes_per_caller`].
+    pub fn per_caller_request_memory(&self) -> usize {
+        self.max_buffered_request_bytes_per_caller
+            .unwrap_or((self.max_buffered_request_bytes / 4).max(self.max_request_bytes))
     }
 
     /// See [`ServerConfig::shutdown_grace_secs`].
@@ -385,7 +397,9 @@ pub struct AdminConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig { listen: SocketAddr::from(([0, 0, 0, 0], 9090)) }
+        // Loopback: its series name tenants, keys and endpoints, and it has no authentication. A
+        // sidecar in the task (an ADOT or Prometheus agent) reaches it there.
+        AdminConfig { listen: SocketAddr::from(([127, 0, 0, 1], 9090)) }
     }
 }
 
@@ -976,6 +990,17 @@ impl Config {
                     server.max_buffered_request_bytes,
                     server.max_request_bytes,
                     u32::MAX
+                ),
+            ));
+        }
+        if let Some(share) = server.max_buffered_request_bytes_per_caller
+            && !(server.max_request_bytes..=server.max_buffered_request_bytes).contains(&share)
+        {
+            return Err(invalid(
+                "server.max_buffered_request_bytes_per_caller",
+                format!(
+                    "is {share}, must be from server.max_request_bytes ({}) to server.max_buffered_request_bytes ({})",
+                    server.max_request_bytes, server.max_buffered_request_bytes
                 ),
             ));
         }
@@ -1708,7 +1733,7 @@ mod tests {
     #[test]
     fn observability_keys_are_checked() {
         let config = Config::from_toml(MINIMAL).unwrap();
-        assert_eq!(config.admin.listen, SocketAddr::from(([0, 0, 0, 0], 9090)));
+        assert_eq!(config.admin.listen, SocketAddr::from(([127, 0, 0, 1], 9090)), "loopback unless opened on purpose");
         assert!(!config.metrics.emf);
         assert_eq!(config.metrics.emf_service_name, "bedrock-gateway");
         assert_eq!(config.metrics.emf_interval(), Duration::from_secs(10));

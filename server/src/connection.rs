@@ -29,8 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tonic::service::Routes;
 
+use crate::admission::Edge;
 use crate::config::ServerConfig;
 use crate::listener::{Accepted, ConnectionCut, Peer, Setup};
 
@@ -57,19 +57,20 @@ const FRAME_HEADER_LEN: usize = 9;
 pub struct Connections {
     setup: Arc<Setup>,
     http: Builder<TokioExecutor>,
-    routes: Routes,
+    routes: Edge,
     handshake_timeout: Duration,
     max_age: Duration,
     max_age_grace: Duration,
 }
 
 impl Connections {
-    /// Serves `routes` with the HTTP/2 settings and connection bounds of `config`, after `setup`.
-    pub fn new(config: &ServerConfig, routes: Routes, setup: Arc<Setup>) -> Connections {
+    /// Serves `routes`, behind the admission edge, with the HTTP/2 settings and connection bounds of
+    /// `config`, after `setup`.
+    pub fn new(config: &ServerConfig, routes: Edge, setup: Arc<Setup>) -> Connections {
         Connections {
             setup,
             http: http2(config),
-            routes: routes.prepare(),
+            routes,
             handshake_timeout: config.handshake_timeout(),
             max_age: config.max_connection_age(),
             max_age_grace: config.max_connection_age_grace(),
@@ -206,18 +207,18 @@ fn jittered(age: Duration) -> Duration {
 /// [`ConnectionCut`], as tonic's own server inserts its connect info.
 #[derive(Debug, Clone)]
 struct WithConnection {
-    routes: Routes,
+    routes: Edge,
     peer: Peer,
     cut: ConnectionCut,
 }
 
 impl<B> tower::Service<http::Request<B>> for WithConnection
 where
-    Routes: tower::Service<http::Request<B>>,
+    Edge: tower::Service<http::Request<B>>,
 {
-    type Response = <Routes as tower::Service<http::Request<B>>>::Response;
-    type Error = <Routes as tower::Service<http::Request<B>>>::Error;
-    type Future = <Routes as tower::Service<http::Request<B>>>::Future;
+    type Response = <Edge as tower::Service<http::Request<B>>>::Response;
+    type Error = <Edge as tower::Service<http::Request<B>>>::Error;
+    type Future = <Edge as tower::Service<http::Request<B>>>::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.routes.poll_ready(cx)

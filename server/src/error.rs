@@ -94,10 +94,22 @@ pub enum GatewayError {
         reserved: u64,
     },
     /// The request bytes all requests hold are at their budget.
-    #[error("the gateway is holding {budget} bytes of requests, its limit; retry with backoff")]
+    #[error(
+        "the gateway is holding {budget} bytes of requests being received (server.max_buffered_request_bytes), \
+         its limit; retry with backoff"
+    )]
     RequestMemoryFull {
         /// `server.max_buffered_request_bytes`.
         budget: usize,
+    },
+    /// The request bytes this caller's requests hold are at its share of the budget.
+    #[error(
+        "this caller's requests being received already hold {share} bytes \
+         (server.max_buffered_request_bytes_per_caller), the most one caller may; finish or cancel them, then retry"
+    )]
+    CallerRequestMemoryFull {
+        /// `server.max_buffered_request_bytes_per_caller`.
+        share: usize,
     },
     /// The request message did not arrive completely in time.
     #[error("the request was not received completely within {0:?}")]
@@ -278,6 +290,7 @@ impl GatewayError {
             | GatewayError::CallerAtCapacity { .. }
             | GatewayError::QuotaExceeded { .. }
             | GatewayError::RequestMemoryFull { .. }
+            | GatewayError::CallerRequestMemoryFull { .. }
             | GatewayError::RequestTooLarge { .. } => Code::ResourceExhausted,
             GatewayError::RequestNotReceived(_) | GatewayError::ClientStalled(_) => Code::DeadlineExceeded,
             GatewayError::BedrockOpenTimeout { .. } => Code::Unavailable,
@@ -319,7 +332,8 @@ impl GatewayError {
         match self {
             GatewayError::AtCapacity { .. }
             | GatewayError::CallerAtCapacity { .. }
-            | GatewayError::RequestMemoryFull { .. } => Some(100),
+            | GatewayError::RequestMemoryFull { .. }
+            | GatewayError::CallerRequestMemoryFull { .. } => Some(100),
             GatewayError::Bedrock { kind: BedrockFailure::Throttled, incomplete: false, .. }
             | GatewayError::BedrockOpenTimeout { .. } => Some(1000),
             GatewayError::RequestTooLarge { .. } | GatewayError::QuotaExceeded { retry_after: None, .. } => Some(-1),

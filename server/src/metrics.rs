@@ -70,6 +70,8 @@ pub enum Rejection {
     Size,
     /// The request bytes held by all requests were at their budget.
     RequestMemory,
+    /// The request bytes held by the caller's requests were at its share of the budget.
+    CallerRequestMemory,
     /// The request message did not arrive in time.
     ReceiveTimeout,
     /// The request could not be decoded.
@@ -83,7 +85,7 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every reason, for series that start at zero.
-    pub const ALL: [Rejection; 11] = [
+    pub const ALL: [Rejection; 12] = [
         Rejection::Auth,
         Rejection::Permission,
         Rejection::Quota,
@@ -91,6 +93,7 @@ impl Rejection {
         Rejection::CallerCapacity,
         Rejection::Size,
         Rejection::RequestMemory,
+        Rejection::CallerRequestMemory,
         Rejection::ReceiveTimeout,
         Rejection::Decode,
         Rejection::Connections,
@@ -107,6 +110,7 @@ impl Rejection {
             Rejection::CallerCapacity => "caller_capacity",
             Rejection::Size => "size",
             Rejection::RequestMemory => "request_memory",
+            Rejection::CallerRequestMemory => "caller_request_memory",
             Rejection::ReceiveTimeout => "receive_timeout",
             Rejection::Decode => "decode",
             Rejection::Connections => "connections",

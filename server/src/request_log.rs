@@ -51,6 +51,9 @@ struct Record {
     trace_id: Option<TraceId>,
     labels: String,
     received_at: Instant,
+    /// Health and reflection: written only when refused, since load balancers call them often
+    /// and they are no one's usage.
+    control: bool,
     outcome: Option<Outcome>,
     /// The tokens charged on an estimate, when the request ended without Bedrock's usage.
     estimated: Option<Estimated>,
@@ -90,6 +93,17 @@ impl RequestLog {
     /// Starts the record of a request to `rpc` from `peer` in trace `trace_id`, received now, with a
     /// fresh request id.
     pub fn start(rpc: &'static str, peer: Option<Peer>, trace_id: Option<TraceId>) -> RequestLog {
+        RequestLog::new(rpc, peer, trace_id, false)
+    }
+
+    /// Starts the record of a request to a control route (health, reflection; see
+    /// [`crate::admission::Route`]), which is written, and counted as a rejection, only if the
+    /// request is refused.
+    pub fn start_control(service: &'static str, peer: Option<Peer>, trace_id: Option<TraceId>) -> RequestLog {
+        RequestLog::new(service, peer, trace_id, true)
+    }
+
+    fn new(rpc: &'static str, peer: Option<Peer>, trace_id: Option<TraceId>, control: bool) -> RequestLog {
         let request_id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
         let received_at = Instant::now();
         let record = Record {
@@ -105,6 +119,7 @@ impl RequestLog {
             trace_id,
             labels: String::new(),
             received_at,
+            control,
             outcome: None,
             estimated: None,
         };
@@ -237,6 +252,9 @@ impl RequestLog {
 
 impl Drop for Record {
     fn drop(&mut self) {
+        if self.control && !matches!(self.outcome, Some(Outcome::Refused { .. })) {
+            return;
+        }
         let duration = self.received_at.elapsed();
         let (status, stop_reason, usage, time_to_first_token, error, detail, reason) = match &self.outcome {
             Some(Outcome::Succeeded { stop_reason, usage, time_to_first_token }) => {
@@ -264,21 +282,25 @@ impl Drop for Record {
         if self.deprecated {
             metrics::deprecated_call(&self.model, tenant.unwrap_or("-"), caller_label);
         }
-        metrics::request_finished(&metrics::Finished {
-            rpc: self.rpc,
-            model: if self.known_model { &self.model } else { "unknown" },
-            version: self.model_version.as_deref().unwrap_or("-"),
-            caller: caller_label,
-            tenant,
-            refused: matches!(self.outcome, Some(Outcome::Refused { .. })),
-            code: status,
-            time_to_first_token,
-            duration,
-            // An input that was not estimated adds nothing to the tenant's input tokens.
-            tokens: output_tokens.map(|output| (input_tokens.unwrap_or(0), output)),
-            cache_tokens: usage
-                .map(|usage| (u64::from(usage.cache_read_input_tokens), u64::from(usage.cache_write_input_tokens))),
-        });
+        // The requests series are the gateway service's calls; a refused control request counts
+        // in the rejections above.
+        if !self.control {
+            metrics::request_finished(&metrics::Finished {
+                rpc: self.rpc,
+                model: if self.known_model { &self.model } else { "unknown" },
+                version: self.model_version.as_deref().unwrap_or("-"),
+                caller: caller_label,
+                tenant,
+                refused: matches!(self.outcome, Some(Outcome::Refused { .. })),
+                code: status,
+                time_to_first_token,
+                duration,
+                // An input that was not estimated adds nothing to the tenant's input tokens.
+                tokens: output_tokens.map(|output| (input_tokens.unwrap_or(0), output)),
+                cache_tokens: usage
+                    .map(|usage| (u64::from(usage.cache_read_input_tokens), u64::from(usage.cache_write_input_tokens))),
+            });
+        }
         let misconfiguration = matches!(self.outcome, Some(Outcome::Failed { misconfiguration: true, .. }));
         macro_rules! request_line {
             ($level:ident, $($message:literal)?) => {

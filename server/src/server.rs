@@ -1,5 +1,5 @@
-//! Composes the gRPC server: the gateway service behind its admission layers, plus health and
-//! reflection as ordinary services, on one shard or one per thread (see [`crate::shards`]), with
+//! Composes the gRPC server: the gateway service, health and reflection as ordinary services, all
+//! behind the same admission edge ([`crate::admission::Edge`]), on one shard or one per thread (see [`crate::shards`]), with
 //! graceful draining on shutdown.
 
 use std::future::Future;
@@ -10,10 +10,9 @@ use bedrock_gateway_proto::v1::gateway_service_server::GatewayServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::service::Routes;
-use tower::ServiceBuilder;
 
 use crate::admin::{self, Readiness};
-use crate::admission::{Admission, IdentifyLayer, RequestBodyLimitLayer, RequestEdgeLayer};
+use crate::admission::{Admission, EdgeLayers};
 use crate::bedrock::Bedrock;
 use crate::catalog::Catalog;
 use crate::catalog_source::{CatalogSource, LiveCatalog};
@@ -106,29 +105,20 @@ pub async fn serve_with_admin(
             .register_encoded_file_descriptor_set(bedrock_gateway_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    // Made once, as every shard shares them: the body limit holds the process's request memory budget.
-    let identify = IdentifyLayer::new(tenants);
-    let body_limit = RequestBodyLimitLayer::new(
-        limits.max_request_bytes,
-        limits.request_receive_timeout(),
-        limits.max_buffered_request_bytes,
-    );
-    let gateway_service = |gateway| {
-        ServiceBuilder::new().layer(RequestEdgeLayer).layer(identify.clone()).layer(body_limit.clone()).service(
-            GatewayServiceServer::new(gateway)
-                // The body limit answers first; this only bounds what tonic will allocate.
-                .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024)),
-        )
-    };
     let shared_routes =
         Routes::new(health_service).add_service(reflection().build_v1()?).add_service(reflection().build_v1alpha()?);
+    // Made once, as every shard shares them: the body limit holds the process's request memory budget.
+    let edge = EdgeLayers::new(limits, tenants);
     let setup = Arc::new(Setup::new(limits, tls));
     // Shard 0 uses the Bedrock client made above; every other shard one of its own.
     let shards = (0..limits.shards())
         .map(|shard| {
             let gateway = if shard == 0 { gateway.clone() } else { gateway.with_bedrock(bedrock.for_another_thread()) };
-            let routes = shared_routes.clone().add_service(gateway_service(gateway));
-            Connections::new(limits, routes, Arc::clone(&setup))
+            let gateway_service = GatewayServiceServer::new(gateway)
+                // The body limit answers first; this only bounds what tonic will allocate.
+                .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024));
+            let routes = shared_routes.clone().add_service(gateway_service);
+            Connections::new(limits, edge.around(routes), Arc::clone(&setup))
         })
         .collect();
 

@@ -5,16 +5,122 @@
 use std::time::{Duration, Instant};
 
 use bedrock_emulator::{EmulatorConfig, StreamOutcome};
-use bedrock_gateway_testkit::{TestGateway, collect, grpc_call, grpc_frame, next_stream_end, user_request};
+use bedrock_gateway_proto::v1;
+use bedrock_gateway_testkit::{
+    TestGateway, api_key_digest, collect, final_status, grpc_call, grpc_call_to, grpc_frame, grpc_status,
+    next_stream_end, user_request, with_api_key,
+};
 use sha2::{Digest, Sha256};
 use tonic::Code;
 
 /// Scheduling slack on a loaded 2-core machine, on top of a configured bound.
 const MARGIN: Duration = Duration::from_secs(2);
 
-fn grpc_status(headers: &http::HeaderMap) -> Option<Code> {
-    let value = headers.get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
-    Some(Code::from(value))
+/// The gRPC length prefix of a message declared `len` bytes long, whose bytes the caller may then
+/// send or not.
+fn declared_message(len: u32) -> bytes::Bytes {
+    let mut prefix = vec![0];
+    prefix.extend_from_slice(&len.to_be_bytes());
+    prefix.into()
+}
+
+/// The control routes: open to callers without a key, as load balancers and grpcurl need.
+const CONTROL_PATHS: [&str; 3] = [
+    "/grpc.health.v1.Health/Check",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/// What a caller sees of a refusal on `path`: its code, except on reflection, whose service ends its
+/// answer as soon as its request fails, without a message and without passing the failure on.
+fn refusal_seen_on(path: &str, code: Code) -> Code {
+    if path.contains("Reflection") { Code::Ok } else { code }
+}
+
+#[tokio::test]
+async fn health_and_reflection_pass_the_same_edge_for_callers_without_a_key() {
+    let gateway = TestGateway::start_with(|config| {
+        config.auth.api_keys.insert("team".into(), api_key_digest("team-key"));
+        config.server.request_receive_timeout_secs = 1;
+    })
+    .await;
+    let mut raw = gateway.raw_http2(65_535).await;
+    // The red team's attack: a declared 4,000,000-byte message, most of it sent, never finished.
+    for path in CONTROL_PATHS {
+        let (response, mut body) = raw.send_request(grpc_call_to(path), false).unwrap();
+        body.send_data(declared_message(4_000_000), false).unwrap();
+        body.send_data(vec![0; 60_000].into(), false).unwrap();
+        let response = tokio::time::timeout(MARGIN, response).await.expect("refused at once").unwrap();
+        assert!(response.headers().contains_key("x-request-id"), "{path}");
+        let status = tokio::time::timeout(MARGIN, final_status(response)).await.expect("refused at once");
+        assert_eq!(status, Some(refusal_seen_on(path, Code::ResourceExhausted)), "{path}");
+    }
+    // A small message that never finishes arriving is refused at the receive timeout.
+    let mut trickling = Vec::new();
+    for path in CONTROL_PATHS {
+        let (response, mut body) = raw.send_request(grpc_call_to(path), false).unwrap();
+        body.send_data(declared_message(100), false).unwrap();
+        trickling.push((path, response, body));
+    }
+    let sent_at = Instant::now();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(gateway.channel().await);
+    let check = health.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await;
+    assert_eq!(check.expect("health needs no key").into_inner().status, 1, "SERVING");
+    for (path, response, _body) in trickling {
+        let status = async { final_status(response.await.unwrap()).await };
+        let status = tokio::time::timeout(Duration::from_secs(1) + MARGIN, status).await.unwrap();
+        assert_eq!(status, Some(refusal_seen_on(path, Code::DeadlineExceeded)), "{path}");
+    }
+    assert!(sent_at.elapsed() >= Duration::from_millis(900));
+    let mut client = gateway.stub().await;
+    let refused = client.list_models(v1::ListModelsRequest {}).await.expect_err("the gateway service needs a key");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn one_tenant_holding_its_share_of_request_memory_leaves_the_rest_to_others() {
+    let gateway = TestGateway::start_with(|config| {
+        for team in ["greedy", "polite"] {
+            config.auth.api_keys.insert(team.into(), api_key_digest(&format!("{team}-key")));
+        }
+        config.server.max_request_bytes = 48 * 1024;
+        config.server.max_buffered_request_bytes = 256 * 1024;
+        config.server.max_buffered_request_bytes_per_caller = Some(96 * 1024);
+        config.server.request_receive_timeout_secs = 10;
+    })
+    .await;
+    let large = grpc_frame(&user_request("chat", &"x".repeat(40 * 1024)));
+    let mut raw = gateway.raw_http2(1 << 20).await;
+    let greedy_call = || {
+        let mut call = grpc_call("ConverseStream");
+        call.headers_mut().insert("authorization", "Bearer greedy-key".parse().unwrap());
+        call
+    };
+    // Two requests stop 4 KiB short of their end: 72 KiB of greedy's 96 KiB share, held.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (response, mut body) = raw.send_request(greedy_call(), false).unwrap();
+        body.send_data(large.slice(..36 * 1024), false).unwrap();
+        held.push((response, body));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first bytes of the next ones already count: each is refused before it is complete, so
+    // greedy never fills the 256 KiB budget as it tries to.
+    for _ in 0..5 {
+        let (refused, mut refused_body) = raw.send_request(greedy_call(), false).unwrap();
+        refused_body.send_data(large.slice(..30 * 1024), false).unwrap();
+        let refused = tokio::time::timeout(MARGIN, refused).await.expect("refused at once").unwrap();
+        assert_eq!(grpc_status(refused.headers()), Some(Code::ResourceExhausted), "{:?}", refused.headers());
+        let message = refused.headers()["grpc-message"].to_str().unwrap().to_owned();
+        assert!(message.contains("max_buffered_request_bytes_per_caller"), "{message}");
+    }
+
+    let mut client = gateway.stub().await;
+    for _ in 0..3 {
+        let answer = client.converse(with_api_key(user_request("chat", &"y".repeat(40 * 1024)), "polite-key")).await;
+        assert!(answer.is_ok(), "another tenant is served: {answer:?}");
+    }
+    drop(held);
 }
 
 #[tokio::test]
@@ -146,6 +252,8 @@ async fn request_bytes_held_at_once_are_bounded_and_given_back() {
     let gateway = TestGateway::start_with(|config| {
         config.server.max_request_bytes = 48 * 1024;
         config.server.max_buffered_request_bytes = 64 * 1024;
+        // One caller may hold the whole budget: this is about the budget, not the caller's share.
+        config.server.max_buffered_request_bytes_per_caller = Some(64 * 1024);
         config.server.request_receive_timeout_secs = 1;
     })
     .await;

@@ -379,11 +379,33 @@ pub fn user_request(model: &str, text: &str) -> v1::ConverseRequest {
 
 /// The headers of a gRPC call of `method` on the gateway service, for [`TestGateway::raw_http2`].
 pub fn grpc_call(method: &str) -> http::Request<()> {
-    http::Request::post(format!("http://gateway.test/bedrock.gateway.v1.GatewayService/{method}"))
+    grpc_call_to(&format!("/bedrock.gateway.v1.GatewayService/{method}"))
+}
+
+/// The headers of a gRPC call to `path` (`/package.Service/Method`), for [`TestGateway::raw_http2`].
+pub fn grpc_call_to(path: &str) -> http::Request<()> {
+    http::Request::post(format!("http://gateway.test{path}"))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .body(())
         .unwrap()
+}
+
+/// The gRPC status in `headers` (a trailers-only answer's, or trailers).
+pub fn grpc_status(headers: &http::HeaderMap) -> Option<tonic::Code> {
+    let value = headers.get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
+    Some(tonic::Code::from(value))
+}
+
+/// A raw call's gRPC status: in its headers when it ended before any message, else in its
+/// trailers, after whatever messages it sent.
+pub async fn final_status(response: http::Response<h2::RecvStream>) -> Option<tonic::Code> {
+    if let Some(code) = grpc_status(response.headers()) {
+        return Some(code);
+    }
+    let mut body = response.into_body();
+    while body.data().await.is_some() {}
+    grpc_status(&body.trailers().await.ok()??)
 }
 
 /// `message` as one gRPC length-prefixed message.

@@ -8,11 +8,9 @@
 //! still sending it) and is held by the call until it ends, including by a stream's relay until its
 //! last event, so an open stream counts however long it runs.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
+use crate::admission::shares::{Refusal, Share, Shares};
 use crate::error::GatewayError;
 use crate::listener::Peer;
 use crate::metrics::{self, Rejection};
@@ -54,81 +52,39 @@ impl CallerKey {
 /// The in-flight bounds of one gateway task; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Admission {
-    permits: Arc<Semaphore>,
+    shares: Shares,
     limit: usize,
     per_caller_limit: usize,
-    in_flight_by_caller: Arc<Mutex<HashMap<CallerKey, usize>>>,
 }
 
 impl Admission {
     /// At most `limit` requests in flight, and at most `per_caller_limit` of them from one caller.
     pub fn new(limit: usize, per_caller_limit: usize) -> Admission {
-        Admission {
-            permits: Arc::new(Semaphore::new(limit)),
-            limit,
-            per_caller_limit,
-            in_flight_by_caller: Arc::new(Mutex::new(HashMap::new())),
-        }
+        Admission { shares: Shares::new(limit, per_caller_limit), limit, per_caller_limit }
     }
 
     /// Takes a slot for `caller`, or says which bound refused it.
     pub fn admit(&self, caller: CallerKey) -> Result<Slot, (Rejection, GatewayError)> {
-        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
-            return Err((Rejection::Capacity, GatewayError::AtCapacity { limit: self.limit }));
-        };
-        {
-            let mut in_flight = self.in_flight_by_caller();
-            let count = in_flight.entry(caller.clone()).or_insert(0);
-            if *count >= self.per_caller_limit {
-                return Err((
-                    Rejection::CallerCapacity,
-                    GatewayError::CallerAtCapacity { limit: self.per_caller_limit },
-                ));
+        match self.shares.take(&caller, 1) {
+            Ok(share) => Ok(Slot { _share: share, _gauge: metrics::InFlight::start() }),
+            Err(Refusal::Total) => Err((Rejection::Capacity, GatewayError::AtCapacity { limit: self.limit })),
+            Err(Refusal::Caller) => {
+                Err((Rejection::CallerCapacity, GatewayError::CallerAtCapacity { limit: self.per_caller_limit }))
             }
-            *count += 1;
         }
-        Ok(Slot {
-            _permit: permit,
-            caller,
-            in_flight_by_caller: Arc::clone(&self.in_flight_by_caller),
-            _gauge: metrics::InFlight::start(),
-        })
     }
 
     /// Requests in flight for `caller`.
     pub fn in_flight_for(&self, caller: &CallerKey) -> usize {
-        self.in_flight_by_caller().get(caller).copied().unwrap_or_default()
+        self.shares.held_by(caller)
     }
-
-    fn in_flight_by_caller(&self) -> MutexGuard<'_, HashMap<CallerKey, usize>> {
-        lock(&self.in_flight_by_caller)
-    }
-}
-
-fn lock(counts: &Mutex<HashMap<CallerKey, usize>>) -> MutexGuard<'_, HashMap<CallerKey, usize>> {
-    // The counts stay consistent under a panic elsewhere: every change is a single statement.
-    counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One admitted request's place; freed when dropped.
 #[derive(Debug)]
 pub struct Slot {
-    _permit: OwnedSemaphorePermit,
-    caller: CallerKey,
-    in_flight_by_caller: Arc<Mutex<HashMap<CallerKey, usize>>>,
+    _share: Share,
     _gauge: metrics::InFlight,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut in_flight = lock(&self.in_flight_by_caller);
-        if let Some(count) = in_flight.get_mut(&self.caller) {
-            *count -= 1;
-            if *count == 0 {
-                in_flight.remove(&self.caller);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

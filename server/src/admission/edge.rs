@@ -1,15 +1,15 @@
-//! The outermost layer of the gateway service: it gives each request its id, its span (a child of
-//! the caller's W3C `traceparent`) and its [`RequestLog`] before any other layer can refuse it, and
-//! tags every response with `x-request-id`. A refusal made by tonic itself (a message that does not decode) has no layer of
+//! The outermost layer of every route: it decides the request's [`Route`], gives it its id, its span
+//! (a child of the caller's W3C `traceparent`) and its [`RequestLog`] before any other layer can
+//! refuse it, and tags every response with `x-request-id`. A refusal made by tonic itself (a message that does not decode) has no layer of
 //! ours to record it, so the edge records it here from the status it sees.
 
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
-use tonic::server::NamedService;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
+use crate::admission::Route;
 use crate::error::REQUEST_ID_HEADER;
 use crate::listener::Peer;
 use crate::metrics::Rejection;
@@ -34,10 +34,6 @@ pub struct RequestEdge<S> {
     inner: S,
 }
 
-impl<S: NamedService> NamedService for RequestEdge<S> {
-    const NAME: &'static str = S::NAME;
-}
-
 impl<S, ReqBody> Service<http::Request<ReqBody>> for RequestEdge<S>
 where
     S: Service<http::Request<ReqBody>, Response = http::Response<tonic::body::Body>>,
@@ -54,7 +50,12 @@ where
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         let (span, trace_id) = telemetry::request_span(request.headers());
         let peer = request.extensions().get::<Peer>().cloned();
-        let log = RequestLog::start(rpc_name(request.uri().path()), peer, trace_id);
+        let route = Route::of(request.uri().path());
+        let log = match route {
+            Route::Gateway(rpc) => RequestLog::start(rpc, peer, trace_id),
+            Route::Control(service) => RequestLog::start_control(service, peer, trace_id),
+        };
+        request.extensions_mut().insert(route);
         request.extensions_mut().insert(log.clone());
         let response = span.in_scope(|| self.inner.call(request));
         let answered = async move {
@@ -62,8 +63,10 @@ where
             if let Ok(value) = log.request_id().parse() {
                 response.headers_mut().insert(REQUEST_ID_HEADER, value);
             }
-            // A client that resets its stream mid-request is a cancellation (logged as such), not a refusal.
-            if !log.is_settled()
+            // A client that resets its stream mid-request is a cancellation (logged as such), not a
+            // refusal. Health and reflection answer non-OK statuses of their own (an unknown service).
+            if matches!(route, Route::Gateway(_))
+                && !log.is_settled()
                 && let Some(status) = tonic::Status::from_header_map(response.headers())
                 && !matches!(status.code(), tonic::Code::Ok | tonic::Code::Cancelled)
             {
@@ -72,17 +75,5 @@ where
             Ok(response)
         };
         Box::pin(answered.instrument(span))
-    }
-}
-
-/// The method's name, from a gRPC path such as `/bedrock.gateway.v1.GatewayService/ConverseStream`.
-fn rpc_name(path: &str) -> &'static str {
-    match path.rsplit('/').next() {
-        Some("ConverseStream") => "ConverseStream",
-        Some("Converse") => "Converse",
-        Some("ListModels") => "ListModels",
-        Some("CountTokens") => "CountTokens",
-        Some("Embed") => "Embed",
-        _ => "unknown",
     }
 }

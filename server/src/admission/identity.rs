@@ -1,15 +1,16 @@
 //! Identification: every request to the gateway service is attributed to a tenant (see
 //! [`crate::tenants`] for the rules) before anything else may look at it. The [`Identity`] goes into
 //! the request's extensions and its log line; a refusal is logged with reason `auth`
-//! (UNAUTHENTICATED) or `permission` (PERMISSION_DENIED).
+//! (UNAUTHENTICATED) or `permission` (PERMISSION_DENIED). Control routes (health, reflection) are
+//! not identified: they are open to every caller, with the small bounds of [`Route::Control`].
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::{Either, Ready};
-use tonic::server::NamedService;
 use tower::{Layer, Service};
 
+use crate::admission::Route;
 use crate::listener::Peer;
 use crate::metrics::Rejection;
 use crate::request_log::RequestLog;
@@ -43,10 +44,6 @@ pub struct Identify<S> {
     tenants: Arc<Tenants>,
 }
 
-impl<S: NamedService> NamedService for Identify<S> {
-    const NAME: &'static str = S::NAME;
-}
-
 impl<S, ReqBody> Service<http::Request<ReqBody>> for Identify<S>
 where
     S: Service<http::Request<ReqBody>, Response = http::Response<tonic::body::Body>>,
@@ -60,6 +57,10 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        // Health and reflection are open to every caller; their memory counts against its address.
+        if let Route::Control(_) = Route::from_extensions(request.extensions()) {
+            return Either::Left(self.inner.call(request));
+        }
         let authorization = request.headers().get(http::header::AUTHORIZATION).map(http::HeaderValue::as_bytes);
         let identified = self.tenants.identify(authorization, request.extensions().get::<Peer>());
         let log = request.extensions().get::<RequestLog>();

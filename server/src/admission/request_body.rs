@@ -10,10 +10,17 @@
 //! - **memory**: every byte received is charged to one budget shared by all requests,
 //!   `server.max_buffered_request_bytes`, and stays charged ([`RequestMemory`]) until the service
 //!   has handed the request to Bedrock, since the decoded request, its conversion and the SDK's
-//!   serialized body all live until then. A request that does not fit is refused with
-//!   RESOURCE_EXHAUSTED and a short pushback, logged with reason `request_memory`. Bytes are charged
-//!   as they arrive, not as declared, so a client that declares a large message and sends nothing
-//!   holds nothing. This is what ties the gateway's memory to its task size: see README.
+//!   serialized body all live until then. The budget is shared fairly ([`Shares`]): one caller (its
+//!   tenant, else its PrivateLink endpoint, else its address: [`CallerKey`]) holds at most
+//!   `server.max_buffered_request_bytes_per_caller` of it, from its requests' first bytes, so a
+//!   caller that never finishes its requests holds only its own share. A request that does not fit
+//!   is refused with RESOURCE_EXHAUSTED and a short pushback, logged with reason `request_memory`
+//!   (the whole budget) or `caller_request_memory` (the caller's share). Bytes are charged as they
+//!   arrive, not as declared, so a client that declares a large message and sends nothing holds
+//!   nothing. This is what ties the gateway's memory to its task size: see README.
+//!
+//! Every route passes these bounds; a control route's size bound is
+//! [`CONTROL_MAX_REQUEST_BYTES`](crate::admission::CONTROL_MAX_REQUEST_BYTES).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,12 +30,12 @@ use std::time::Duration;
 
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 use tonic::Status;
-use tonic::server::NamedService;
 use tower::{Layer, Service};
 
+use crate::admission::shares::{Refusal, Share, Shares};
+use crate::admission::{CONTROL_MAX_REQUEST_BYTES, CallerKey, Route};
 use crate::error::GatewayError;
 use crate::metrics::Rejection;
 use crate::request_log::RequestLog;
@@ -36,35 +43,40 @@ use crate::request_log::RequestLog;
 /// A gRPC message starts with a compression flag byte and a 4-byte big-endian length.
 const MESSAGE_PREFIX_LEN: usize = 5;
 
+/// The bounds of [`RequestBodyLimit`]; see the module documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// `server.max_request_bytes`: the gateway service's request messages.
+    pub max_request_bytes: usize,
+    /// `server.request_receive_timeout_secs`.
+    pub receive_timeout: Duration,
+    /// `server.max_buffered_request_bytes`: all requests' bytes held at once.
+    pub budget_bytes: usize,
+    /// `server.max_buffered_request_bytes_per_caller`: one caller's share of the budget.
+    pub per_caller_bytes: usize,
+}
+
 /// Layer for [`RequestBodyLimit`].
 #[derive(Debug, Clone)]
 pub struct RequestBodyLimitLayer {
-    max_bytes: usize,
-    receive_timeout: Duration,
-    budget: Arc<Semaphore>,
-    budget_bytes: usize,
+    limits: BodyLimits,
+    budget: Shares,
 }
 
 impl RequestBodyLimitLayer {
-    /// Request messages of at most `max_bytes`, arriving completely within `receive_timeout`, with
-    /// at most `budget_bytes` of all requests' bytes held at once.
-    pub fn new(max_bytes: usize, receive_timeout: Duration, budget_bytes: usize) -> Self {
-        RequestBodyLimitLayer {
-            max_bytes,
-            receive_timeout,
-            budget: Arc::new(Semaphore::new(budget_bytes)),
-            budget_bytes,
-        }
+    /// Request bodies within `limits`, charged to one budget shared by every request of this layer.
+    pub fn new(limits: BodyLimits) -> Self {
+        RequestBodyLimitLayer { limits, budget: Shares::new(limits.budget_bytes, limits.per_caller_bytes) }
     }
 }
 
 /// The request bytes a request holds in the memory budget; in the request's extensions, so the
 /// service can give them back once Bedrock has the request.
 #[derive(Debug, Clone, Default)]
-pub struct RequestMemory(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+pub struct RequestMemory(Arc<Mutex<Option<Share>>>);
 
 impl RequestMemory {
-    fn charge(&self, bytes: OwnedSemaphorePermit) {
+    fn charge(&self, bytes: Share) {
         let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match held.as_mut() {
             Some(held) => held.merge(bytes),
@@ -82,7 +94,7 @@ impl<S> Layer<S> for RequestBodyLimitLayer {
     type Service = RequestBodyLimit<S>;
 
     fn layer(&self, inner: S) -> RequestBodyLimit<S> {
-        RequestBodyLimit { inner, limits: self.clone() }
+        RequestBodyLimit { inner, layer: self.clone() }
     }
 }
 
@@ -90,11 +102,7 @@ impl<S> Layer<S> for RequestBodyLimitLayer {
 #[derive(Debug, Clone)]
 pub struct RequestBodyLimit<S> {
     inner: S,
-    limits: RequestBodyLimitLayer,
-}
-
-impl<S: NamedService> NamedService for RequestBodyLimit<S> {
-    const NAME: &'static str = S::NAME;
+    layer: RequestBodyLimitLayer,
 }
 
 impl<S, ReqBody> Service<http::Request<ReqBody>> for RequestBodyLimit<S>
@@ -110,11 +118,40 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<ReqBody>) -> S::Future {
-        let log = request.extensions().get::<RequestLog>().cloned();
-        let memory = RequestMemory::default();
-        request.extensions_mut().insert(memory.clone());
-        let limits = self.limits.clone();
-        self.inner.call(request.map(|body| BoundedBody::new(body, limits, memory, log)))
+        let extensions = request.extensions();
+        let charge = Charge {
+            max_bytes: match Route::from_extensions(extensions) {
+                Route::Gateway(_) => self.layer.limits.max_request_bytes,
+                Route::Control(_) => CONTROL_MAX_REQUEST_BYTES,
+            },
+            caller: CallerKey::of(extensions),
+            log: extensions.get::<RequestLog>().cloned(),
+            memory: RequestMemory::default(),
+        };
+        request.extensions_mut().insert(charge.memory.clone());
+        let layer = self.layer.clone();
+        self.inner.call(request.map(|body| BoundedBody::new(body, layer, charge)))
+    }
+}
+
+/// What one request's body is bounded by and charged to.
+#[derive(Debug)]
+struct Charge {
+    /// The size bound of its route.
+    max_bytes: usize,
+    /// Whose share of the budget its bytes take.
+    caller: CallerKey,
+    log: Option<RequestLog>,
+    memory: RequestMemory,
+}
+
+impl Charge {
+    /// Records the refusal in the request's log line and makes its status.
+    fn refuse(&self, reason: Rejection, err: &GatewayError) -> Status {
+        if let Some(log) = &self.log {
+            log.refused(reason, err);
+        }
+        err.to_status(self.log.as_ref().map(RequestLog::request_id).unwrap_or_default())
     }
 }
 
@@ -124,29 +161,20 @@ pin_project_lite::pin_project! {
     pub struct BoundedBody<B> {
         #[pin]
         body: B,
-        limits: RequestBodyLimitLayer,
+        layer: RequestBodyLimitLayer,
+        charge: Charge,
         deadline: Pin<Box<Sleep>>,
         prefix: [u8; MESSAGE_PREFIX_LEN],
         // Bytes received so far; the first MESSAGE_PREFIX_LEN of them are in `prefix`.
         seen: usize,
-        memory: RequestMemory,
-        log: Option<RequestLog>,
     }
 }
 
 impl<B> BoundedBody<B> {
-    fn new(body: B, limits: RequestBodyLimitLayer, memory: RequestMemory, log: Option<RequestLog>) -> Self {
-        let deadline = Box::pin(tokio::time::sleep(limits.receive_timeout));
-        BoundedBody { body, limits, deadline, prefix: [0; MESSAGE_PREFIX_LEN], seen: 0, memory, log }
+    fn new(body: B, layer: RequestBodyLimitLayer, charge: Charge) -> Self {
+        let deadline = Box::pin(tokio::time::sleep(layer.limits.receive_timeout));
+        BoundedBody { body, layer, charge, deadline, prefix: [0; MESSAGE_PREFIX_LEN], seen: 0 }
     }
-}
-
-/// Records the refusal in the request's log line and makes its status.
-fn refuse(log: Option<&RequestLog>, reason: Rejection, err: &GatewayError) -> Status {
-    if let Some(log) = log {
-        log.refused(reason, err);
-    }
-    err.to_status(log.map(RequestLog::request_id).unwrap_or_default())
 }
 
 impl<B> Body for BoundedBody<B>
@@ -161,8 +189,8 @@ where
         let this = self.project();
         // Checked before reading, so a client trickling bytes cannot outrun the deadline.
         if this.deadline.is_elapsed() {
-            let err = GatewayError::RequestNotReceived(this.limits.receive_timeout);
-            return Poll::Ready(Some(Err(refuse(this.log.as_ref(), Rejection::ReceiveTimeout, &err))));
+            let err = GatewayError::RequestNotReceived(this.layer.limits.receive_timeout);
+            return Poll::Ready(Some(Err(this.charge.refuse(Rejection::ReceiveTimeout, &err))));
         }
         let frame = match this.body.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
@@ -184,19 +212,27 @@ where
             *this.seen += data.remaining();
             let declared = (*this.seen >= MESSAGE_PREFIX_LEN)
                 .then(|| u32::from_be_bytes([this.prefix[1], this.prefix[2], this.prefix[3], this.prefix[4]]) as usize);
-            let limit = this.limits.max_bytes;
+            let limit = this.charge.max_bytes;
             if declared.is_some_and(|len| len > limit) || *this.seen > limit + MESSAGE_PREFIX_LEN {
                 let err = GatewayError::RequestTooLarge { limit };
-                return Poll::Ready(Some(Err(refuse(this.log.as_ref(), Rejection::Size, &err))));
+                return Poll::Ready(Some(Err(this.charge.refuse(Rejection::Size, &err))));
             }
-            let charged = u32::try_from(data.remaining())
-                .ok()
-                .and_then(|bytes| Arc::clone(&this.limits.budget).try_acquire_many_owned(bytes).ok());
-            match charged {
-                Some(bytes) => this.memory.charge(bytes),
-                None => {
-                    let err = GatewayError::RequestMemoryFull { budget: this.limits.budget_bytes };
-                    return Poll::Ready(Some(Err(refuse(this.log.as_ref(), Rejection::RequestMemory, &err))));
+            // A data frame is at most 16 MiB (HTTP/2's largest frame size), so its length fits.
+            let bytes = u32::try_from(data.remaining()).unwrap_or(u32::MAX);
+            match this.layer.budget.take(&this.charge.caller, bytes) {
+                Ok(bytes) => this.charge.memory.charge(bytes),
+                Err(refusal) => {
+                    let limits = &this.layer.limits;
+                    let (reason, err) = match refusal {
+                        Refusal::Total => {
+                            (Rejection::RequestMemory, GatewayError::RequestMemoryFull { budget: limits.budget_bytes })
+                        }
+                        Refusal::Caller => (
+                            Rejection::CallerRequestMemory,
+                            GatewayError::CallerRequestMemoryFull { share: limits.per_caller_bytes },
+                        ),
+                    };
+                    return Poll::Ready(Some(Err(this.charge.refuse(reason, &err))));
                 }
             }
         }
@@ -219,11 +255,40 @@ mod tests {
 
     use super::*;
 
-    fn bounded(chunks: Vec<&'static [u8]>, max_bytes: usize) -> BoundedBody<impl Body<Data = Bytes, Error = Status>> {
-        let frames = chunks.into_iter().map(|chunk| Ok::<_, Status>(Frame::data(Bytes::from_static(chunk))));
-        let limits = RequestBodyLimitLayer::new(max_bytes, Duration::from_secs(10), 4096);
-        BoundedBody::new(StreamBody::new(futures::stream::iter(frames)), limits, RequestMemory::default(), None)
+    fn layer(max_request_bytes: usize, budget_bytes: usize, per_caller_bytes: usize) -> RequestBodyLimitLayer {
+        let receive_timeout = Duration::from_secs(10);
+        RequestBodyLimitLayer::new(BodyLimits { max_request_bytes, receive_timeout, budget_bytes, per_caller_bytes })
     }
+
+    fn caller(name: &str) -> CallerKey {
+        CallerKey::Tenant(Arc::from(name))
+    }
+
+    fn charge(layer: &RequestBodyLimitLayer, caller: CallerKey, route: Route) -> Charge {
+        let max_bytes = match route {
+            Route::Gateway(_) => layer.limits.max_request_bytes,
+            Route::Control(_) => CONTROL_MAX_REQUEST_BYTES,
+        };
+        Charge { max_bytes, caller, log: None, memory: RequestMemory::default() }
+    }
+
+    fn body_of(
+        chunks: Vec<&'static [u8]>,
+        layer: &RequestBodyLimitLayer,
+        charge: Charge,
+    ) -> BoundedBody<impl Body<Data = Bytes, Error = Status> + use<>> {
+        let frames = chunks.into_iter().map(|chunk| Ok::<_, Status>(Frame::data(Bytes::from_static(chunk))));
+        BoundedBody::new(StreamBody::new(futures::stream::iter(frames)), layer.clone(), charge)
+    }
+
+    fn bounded(chunks: Vec<&'static [u8]>, max_bytes: usize) -> BoundedBody<impl Body<Data = Bytes, Error = Status>> {
+        let layer = layer(max_bytes, 4096, 4096);
+        let charge = charge(&layer, caller("a"), Route::Gateway("Converse"));
+        body_of(chunks, &layer, charge)
+    }
+
+    /// A 7-byte message, 12 bytes on the wire.
+    const SEVEN_BYTE_MESSAGE: &[u8] = &[0, 0, 0, 0, 7, 1, 2, 3, 4, 5, 6, 7];
 
     #[tokio::test]
     async fn a_declared_length_over_the_limit_is_refused_even_when_the_prefix_is_split() {
@@ -243,35 +308,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_control_route_has_the_small_bound() {
+        let layer = layer(4 * 1024 * 1024, 1 << 20, 1 << 20);
+        // Declares 20,000 bytes: within the gateway's bound, over a control route's.
+        let declared: &'static [u8] = &[0, 0, 0, 0x4E, 0x20];
+        let mut control = body_of(vec![declared], &layer, charge(&layer, caller("a"), Route::Control("Health")));
+        assert_eq!(control.frame().await.unwrap().unwrap_err().code(), tonic::Code::ResourceExhausted);
+        let mut gateway = body_of(vec![declared], &layer, charge(&layer, caller("a"), Route::Gateway("Converse")));
+        assert!(gateway.frame().await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
     async fn bytes_stay_charged_until_released_and_a_full_budget_refuses() {
-        let limits = RequestBodyLimitLayer::new(1024, Duration::from_secs(10), 16);
-        let first = RequestMemory::default();
-        let frames = [Ok::<_, Status>(Frame::data(Bytes::from_static(&[0, 0, 0, 0, 7, 1, 2, 3, 4, 5, 6, 7])))];
-        let mut body =
-            BoundedBody::new(StreamBody::new(futures::stream::iter(frames)), limits.clone(), first.clone(), None);
+        let layer = layer(1024, 16, 16);
+        let first = charge(&layer, caller("a"), Route::Gateway("Converse"));
+        let held = first.memory.clone();
+        let mut body = body_of(vec![SEVEN_BYTE_MESSAGE], &layer, first);
         while let Some(frame) = body.frame().await {
             frame.unwrap();
         }
         drop(body);
-        assert_eq!(limits.budget.available_permits(), 4, "12 bytes held after the body is gone");
-        let second = [Ok::<_, Status>(Frame::data(Bytes::from_static(&[0, 0, 0, 0, 7, 1, 2, 3, 4, 5, 6, 7])))];
-        let mut body = BoundedBody::new(
-            StreamBody::new(futures::stream::iter(second)),
-            limits.clone(),
-            RequestMemory::default(),
-            None,
-        );
+        assert_eq!(layer.budget.available(), 4, "12 bytes held after the body is gone");
+        let mut body =
+            body_of(vec![SEVEN_BYTE_MESSAGE], &layer, charge(&layer, caller("b"), Route::Gateway("Converse")));
         let status = body.frame().await.unwrap().unwrap_err();
         assert_eq!(status.code(), tonic::Code::ResourceExhausted);
-        first.release();
-        assert_eq!(limits.budget.available_permits(), 16);
+        assert!(status.message().contains("server.max_buffered_request_bytes"), "{}", status.message());
+        held.release();
+        assert_eq!(layer.budget.available(), 16);
+    }
+
+    #[tokio::test]
+    async fn a_caller_holding_its_share_is_refused_while_another_is_served() {
+        let layer = layer(1024, 64, 20);
+        let first = charge(&layer, caller("greedy"), Route::Gateway("Converse"));
+        let held = first.memory.clone();
+        let mut body = body_of(vec![SEVEN_BYTE_MESSAGE], &layer, first);
+        body.frame().await.unwrap().unwrap();
+        let mut again =
+            body_of(vec![SEVEN_BYTE_MESSAGE], &layer, charge(&layer, caller("greedy"), Route::Gateway("Converse")));
+        let status = again.frame().await.unwrap().unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(status.message().contains("server.max_buffered_request_bytes_per_caller"), "{}", status.message());
+        let mut other =
+            body_of(vec![SEVEN_BYTE_MESSAGE], &layer, charge(&layer, caller("other"), Route::Gateway("Converse")));
+        other.frame().await.unwrap().expect("another caller's request fits the budget");
+        drop((body, held));
+        assert_eq!(layer.budget.held_by(&caller("greedy")), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_body_still_arriving_at_its_deadline_is_refused() {
         let never_ends = StreamBody::new(futures::stream::pending::<Result<Frame<Bytes>, Status>>());
-        let limits = RequestBodyLimitLayer::new(1024, Duration::from_secs(1), 4096);
-        let mut body = BoundedBody::new(never_ends, limits, RequestMemory::default(), None);
+        let layer = layer(1024, 4096, 4096);
+        let charge = charge(&layer, caller("a"), Route::Control("ServerReflection"));
+        let mut body = BoundedBody::new(never_ends, layer, charge);
         let status = body.frame().await.unwrap().unwrap_err();
         assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
     }

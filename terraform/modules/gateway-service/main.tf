@@ -113,6 +113,7 @@ locals {
       local.quota_env,
       {
         "BEDROCK_GATEWAY_SERVER__LISTEN"                  = "0.0.0.0:${var.grpc_port}"
+        "BEDROCK_GATEWAY_ADMIN__LISTEN"                   = var.admin_listen
         "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS"     = tostring(var.drain_seconds)
         "BEDROCK_GATEWAY_SERVER__MAX_CONNECTION_AGE_SECS" = tostring(var.max_connection_age_seconds)
         "BEDROCK_GATEWAY_SERVER__MAX_CONCURRENT_REQUESTS" = tostring(var.max_streams_per_task)

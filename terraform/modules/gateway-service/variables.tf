@@ -202,6 +202,17 @@ variable "container_command" {
   default     = null
 }
 
+variable "admin_listen" {
+  description = "Address of the gateway's admin listener (/metrics, /healthz, /readyz; no authentication, and its series name tenants, API keys and endpoints). Loopback reaches a scraper sidecar in the same task and the container health check; set \"0.0.0.0:9090\" only for a scraper outside the task, and allow it in a security group of your own (the module opens no port for it)."
+  type        = string
+  default     = "127.0.0.1:9090"
+
+  validation {
+    condition     = can(regex("^[0-9.]+:[0-9]+$", var.admin_listen)) && var.admin_listen != "0.0.0.0:${var.grpc_port}"
+    error_message = "admin_listen must be an IPv4 address and port such as 127.0.0.1:9090, and not the gRPC port."
+  }
+}
+
 variable "grpc_port" {
   description = "TCP port the gateway listens on for gRPC (plaintext HTTP/2) and the NLB's TCP listener port."
   type        = number

@@ -292,3 +292,27 @@ run "arm64_by_default" {
     error_message = "Tasks run on ARM64 (Graviton) unless cpu_architecture says otherwise."
   }
 }
+
+# --- the admin listener stays inside the task unless opened on purpose ------------------
+
+run "admin_listener_on_loopback_by_default" {
+  command = plan
+
+  assert {
+    condition     = output.container_environment["BEDROCK_GATEWAY_ADMIN__LISTEN"] == "127.0.0.1:9090"
+    error_message = "The admin listener (no authentication; tenant names in its series) must listen on loopback by default."
+  }
+}
+
+run "admin_listener_opened_for_an_outside_scraper" {
+  command = plan
+
+  variables {
+    admin_listen = "0.0.0.0:9090"
+  }
+
+  assert {
+    condition     = output.container_environment["BEDROCK_GATEWAY_ADMIN__LISTEN"] == "0.0.0.0:9090"
+    error_message = "admin_listen must reach the task's environment."
+  }
+}
