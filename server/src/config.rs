@@ -427,8 +427,9 @@ pub struct TelemetryConfig {
 
 /// How callers are identified (see README, "Tenants and quotas"). With no identity configured,
 /// any caller that reaches the listener may call as the `default` tenant (the network, PrivateLink
-/// and security groups, is then the boundary). Health and reflection are always open, for load
-/// balancer health checks and grpcurl.
+/// and security groups, is then the boundary). Once any tenant can be identified, identity fails
+/// closed: a caller none of them identifies is refused unless the operator said otherwise. Health
+/// and reflection are always open, for load balancer health checks and grpcurl.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -437,7 +438,9 @@ pub struct AuthConfig {
     /// configured, so the config holds no secret.
     pub api_keys: BTreeMap<String, String>,
     /// Refuse callers no identity source recognises with UNAUTHENTICATED; false lets them call as
-    /// the `default` tenant. Unset: true when any API key or client-certificate subject is configured.
+    /// the `default` tenant. Unset: true when any API key, client-certificate subject or VPC
+    /// endpoint id is configured, unless `[tenants.default]` is (writing it says who unidentified
+    /// callers are, so they are let in as that tenant).
     pub require_identity: Option<bool>,
     /// A caller identified by API key or client certificate must also come through one of its
     /// tenant's `vpc_endpoint_ids` (when the tenant lists any) and not through another tenant's
@@ -446,16 +449,23 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
-    /// See [`AuthConfig::require_identity`].
+    /// See [`AuthConfig::require_identity`]. Unset, it fails closed: were the `default` tenant
+    /// implied, a caller who leaves out its key, or comes through an endpoint no tenant lists, would
+    /// get every model with no quota.
     pub fn identity_required(&self, tenants: &BTreeMap<String, TenantConfig>) -> bool {
         self.require_identity.unwrap_or_else(|| {
-            !self.api_keys.is_empty()
-                || tenants.values().any(|tenant| !tenant.api_keys.is_empty() || !tenant.client_cert_subjects.is_empty())
+            let identifiable = !self.api_keys.is_empty()
+                || tenants.values().any(|tenant| {
+                    !tenant.api_keys.is_empty()
+                        || !tenant.client_cert_subjects.is_empty()
+                        || !tenant.vpc_endpoint_ids.is_empty()
+                });
+            identifiable && !tenants.contains_key(DEFAULT_TENANT)
         })
     }
 }
 
-/// The tenant of callers no identity source recognises, when `auth.require_identity` is false.
+/// The tenant of callers no identity source recognises, when identity is not required.
 pub const DEFAULT_TENANT: &str = "default";
 
 /// One team calling the gateway: how it is recognised, what it may use, how much.
@@ -942,8 +952,10 @@ impl Config {
     }
 
     /// The configuration as the gateway applies it, with the defaults that depend on other keys
-    /// written out (each model's `version` and `default_max_tokens`): what `check-config` prints.
+    /// written out (`auth.require_identity`, each model's `version` and `default_max_tokens`): what
+    /// `check-config` prints.
     pub fn with_derived_defaults(mut self) -> Config {
+        self.auth.require_identity = Some(self.auth.identity_required(&self.tenants));
         for (name, model) in &mut self.models {
             model.version = Some(model.effective_version(name));
             model.default_max_tokens = Some(model.effective_default_max_tokens());
@@ -1792,6 +1804,22 @@ mod tests {
     }
 
     #[test]
+    fn identity_fails_closed_once_any_tenant_can_be_identified() {
+        let required = |text: &str| {
+            let config = Config::from_toml(&format!("{MINIMAL}[server]\nproxy_protocol = true\n{text}\n")).unwrap();
+            config.auth.identity_required(&config.tenants)
+        };
+        let endpoint = "[tenants.a]\nvpc_endpoint_ids = [\"vpce-0123456789abcdef0\"]";
+        assert!(!required(""), "nothing identifies anyone: the network is the boundary");
+        assert!(!required("[tenants.a]\nmodels = [\"chat\"]"), "a tenant nothing identifies");
+        assert!(required(endpoint));
+        assert!(required(&format!("[tenants.a]\napi_keys = {{ ci = \"{DIGEST_A}\" }}")));
+        assert!(!required(&format!("{endpoint}\n[tenants.default]")), "[tenants.default] lets them in");
+        assert!(!required(&format!("{endpoint}\n[auth]\nrequire_identity = false")));
+        assert!(required("[auth]\nrequire_identity = true"));
+    }
+
+    #[test]
     fn tenant_mistakes_name_their_key() {
         let with = |text: &str| format!("{MINIMAL}[server]\nproxy_protocol = true\n{text}\n");
         let cases = [
@@ -1997,6 +2025,7 @@ mod tests {
         )
         .unwrap();
         let text = toml::to_string_pretty(&config.clone().with_derived_defaults()).unwrap();
+        assert!(text.contains("require_identity = false"), "{text}");
         assert!(text.contains("version = \"chat\""), "{text}");
         assert!(text.contains("default_max_tokens = 1024"), "{text}");
         let again = Config::from_toml(&text).unwrap();
