@@ -1075,8 +1075,12 @@ impl Config {
     }
 
     fn validate_auth(&self) -> Result<(), ConfigError> {
-        for (caller, digest) in &self.auth.api_keys {
-            check_digest(&format!("auth.api_keys.{caller}"), digest)?;
+        for (name, digest) in &self.auth.api_keys {
+            let key = format!("auth.api_keys.{name}");
+            if !valid_name(name) {
+                return Err(invalid(&key, format!("a key name, which is also its tenant's, {NAME_RULE}")));
+            }
+            check_digest(&key, digest)?;
         }
         Ok(())
     }
@@ -1259,8 +1263,9 @@ impl Config {
             Some(first) => Err(invalid(&key, format!("{value:?} is already configured as {first}"))),
             None => Ok(()),
         };
+        // Digests are hex, which may be written in either case: one key is one key.
         for (name, digest) in &self.auth.api_keys {
-            claim(digest, format!("auth.api_keys.{name}"))?;
+            claim(&digest.to_ascii_lowercase(), format!("auth.api_keys.{name}"))?;
             if self.tenants.get(name).is_some_and(|tenant| tenant.api_keys.contains_key(name)) {
                 return Err(invalid(
                     &format!("auth.api_keys.{name}"),
@@ -1279,7 +1284,7 @@ impl Config {
                     return Err(invalid(&key, format!("a key name {NAME_RULE}")));
                 }
                 check_digest(&key, digest)?;
-                claim(digest, key.clone())?;
+                claim(&digest.to_ascii_lowercase(), key.clone())?;
             }
             for endpoint in &tenant.vpc_endpoint_ids {
                 if !is_vpc_endpoint_id(endpoint) {
@@ -1872,6 +1877,60 @@ mod tests {
         let missing_cert =
             format!("{MINIMAL}[server.tls]\ncert_file = \"/nonexistent.pem\"\nkey_file = \"/nonexistent.key\"\n");
         assert_eq!(rejected_key(&missing_cert), "server.tls.cert_file");
+    }
+
+    #[test]
+    fn a_key_digest_is_one_key_whatever_its_case() {
+        let upper = DIGEST_A.to_ascii_uppercase();
+        let cases = [
+            (
+                format!(
+                    "[tenants.a]\napi_keys = {{ ci = \"{DIGEST_A}\" }}\n[tenants.b]\napi_keys = {{ ci = \"{upper}\" }}"
+                ),
+                "tenants.b.api_keys.ci",
+                "tenants.a.api_keys.ci",
+            ),
+            (
+                format!("[auth.api_keys]\nx = \"{upper}\"\n[tenants.a]\napi_keys = {{ ci = \"{DIGEST_A}\" }}"),
+                "tenants.a.api_keys.ci",
+                "auth.api_keys.x",
+            ),
+            (
+                format!("[tenants.a]\napi_keys = {{ ci = \"{upper}\", ops = \"{DIGEST_A}\" }}"),
+                "tenants.a.api_keys.ops",
+                "tenants.a.api_keys.ci",
+            ),
+        ];
+        for (text, second, first) in cases {
+            match Config::from_toml(&format!("{MINIMAL}{text}\n")) {
+                Err(ConfigError::Invalid { key, reason }) => {
+                    assert_eq!(key, second, "{text}");
+                    assert!(reason.contains(first), "names both places: {reason}");
+                }
+                other => panic!("{text}: expected a refusal, got {other:?}"),
+            }
+        }
+        Config::from_toml(&format!("{MINIMAL}[tenants.a]\napi_keys = {{ ci = \"{upper}\" }}\n")).unwrap();
+    }
+
+    #[test]
+    fn key_digests_and_names_are_checked_where_they_are_written() {
+        let cases = [
+            (format!("[auth.api_keys]\n\"Bad Name!\" = \"{DIGEST_A}\""), "auth.api_keys.Bad Name!"),
+            (format!("[tenants.a]\napi_keys = {{ \"Bad Name!\" = \"{DIGEST_A}\" }}"), "tenants.a.api_keys.Bad Name!"),
+            (
+                format!("[tenants.payments]\napi_keys = {{ ci = \"{}\" }}", &DIGEST_A[1..]),
+                "tenants.payments.api_keys.ci",
+            ),
+            (
+                format!("[tenants.payments]\napi_keys = {{ ci = \"{}g\" }}", &DIGEST_A[1..]),
+                "tenants.payments.api_keys.ci",
+            ),
+            (format!("[auth.api_keys]\nci = \"{DIGEST_A}0\""), "auth.api_keys.ci"),
+        ];
+        for (text, key) in cases {
+            assert_eq!(rejected_key(&format!("{MINIMAL}{text}\n")), key, "{text}");
+        }
     }
 
     #[test]

@@ -351,6 +351,17 @@ mod tests {
     }
 
     #[test]
+    fn a_digest_written_in_upper_case_is_the_same_key() {
+        let config = Config::from_toml(&format!(
+            "[models.chat]\nmodel_id = \"x\"\n[tenants.ops]\napi_keys = {{ ci = \"{}\" }}\n",
+            digest("ops-key").to_ascii_uppercase()
+        ))
+        .unwrap();
+        let identity = Tenants::from_config(&config).identify(Some(&bearer("ops-key")), None).unwrap();
+        assert_eq!((&*identity.tenant.name, identity.key_name.as_deref()), ("ops", Some("ci")));
+    }
+
+    #[test]
     fn an_unknown_or_malformed_key_is_refused_even_where_identity_is_optional() {
         let tenants = tenants("[auth]\nrequire_identity = false");
         for header in [bearer("stolen"), b"Basic abc".to_vec()] {
