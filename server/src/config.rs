@@ -374,6 +374,14 @@ impl Default for LoggingConfig {
     }
 }
 
+impl LoggingConfig {
+    /// `filter` parsed, strictly: the one parser of it, for validation and for the logger, so
+    /// that a directive the logger would drop without a word stops the start instead.
+    pub fn env_filter(&self) -> Result<tracing_subscriber::EnvFilter, tracing_subscriber::filter::ParseError> {
+        tracing_subscriber::EnvFilter::builder().parse(&self.filter)
+    }
+}
+
 /// The admin HTTP/1.1 listener, separate from the gRPC one so that scrapes and load balancer checks
 /// never compete with, or are refused like, client traffic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1086,6 +1094,15 @@ impl Config {
     }
 
     fn validate_observability(&self) -> Result<(), ConfigError> {
+        if let Err(err) = self.logging.env_filter() {
+            return Err(invalid(
+                "logging.filter",
+                format!(
+                    "{:?} is not a list of tracing directives such as \"info\" or \"info,bedrock_gateway=debug\": {err}",
+                    self.logging.filter
+                ),
+            ));
+        }
         let port = self.admin.listen.port();
         if port != 0 && port == self.server.listen.port() {
             return Err(invalid("admin.listen", format!("port {port} is server.listen's; use another (default 9090)")));
@@ -1740,6 +1757,11 @@ mod tests {
             let key = rejected_key(&with(&format!("[telemetry]\notlp_endpoint = {url:?}")));
             assert_eq!(key, "telemetry.otlp_endpoint", "{url}");
         }
+        // The directives the logger would drop without a word, as it did.
+        for filter in ["info,bedrock_gateway=loud", "=", "info,[{"] {
+            assert_eq!(rejected_key(&with(&format!("[logging]\nfilter = {filter:?}"))), "logging.filter", "{filter}");
+        }
+        Config::from_toml(&with("[logging]\nfilter = \"warn,bedrock_gateway::request=info\"")).unwrap();
         let config = Config::from_toml(&with("[telemetry]\notlp_endpoint = \"http://localhost:4318\"")).unwrap();
         assert_eq!(config.telemetry.otlp_endpoint.as_deref(), Some("http://localhost:4318"));
     }
