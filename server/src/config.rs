@@ -386,6 +386,14 @@ impl Default for LoggingConfig {
     }
 }
 
+impl LoggingConfig {
+    /// `filter` parsed, strictly: the one parser of it, for validation and for the logger, so
+    /// that a directive the logger would drop without a word stops the start instead.
+    pub fn env_filter(&self) -> Result<tracing_subscriber::EnvFilter, tracing_subscriber::filter::ParseError> {
+        tracing_subscriber::EnvFilter::builder().parse(&self.filter)
+    }
+}
+
 /// The admin HTTP/1.1 listener, separate from the gRPC one so that scrapes and load balancer checks
 /// never compete with, or are refused like, client traffic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -441,8 +449,9 @@ pub struct TelemetryConfig {
 
 /// How callers are identified (see README, "Tenants and quotas"). With no identity configured,
 /// any caller that reaches the listener may call as the `default` tenant (the network, PrivateLink
-/// and security groups, is then the boundary). Health and reflection are always open, for load
-/// balancer health checks and grpcurl.
+/// and security groups, is then the boundary). Once any tenant can be identified, identity fails
+/// closed: a caller none of them identifies is refused unless the operator said otherwise. Health
+/// and reflection are always open, for load balancer health checks and grpcurl.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -451,7 +460,9 @@ pub struct AuthConfig {
     /// configured, so the config holds no secret.
     pub api_keys: BTreeMap<String, String>,
     /// Refuse callers no identity source recognises with UNAUTHENTICATED; false lets them call as
-    /// the `default` tenant. Unset: true when any API key or client-certificate subject is configured.
+    /// the `default` tenant. Unset: true when any API key, client-certificate subject or VPC
+    /// endpoint id is configured, unless `[tenants.default]` is (writing it says who unidentified
+    /// callers are, so they are let in as that tenant).
     pub require_identity: Option<bool>,
     /// A caller identified by API key or client certificate must also come through one of its
     /// tenant's `vpc_endpoint_ids` (when the tenant lists any) and not through another tenant's
@@ -460,16 +471,23 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
-    /// See [`AuthConfig::require_identity`].
+    /// See [`AuthConfig::require_identity`]. Unset, it fails closed: were the `default` tenant
+    /// implied, a caller who leaves out its key, or comes through an endpoint no tenant lists, would
+    /// get every model with no quota.
     pub fn identity_required(&self, tenants: &BTreeMap<String, TenantConfig>) -> bool {
         self.require_identity.unwrap_or_else(|| {
-            !self.api_keys.is_empty()
-                || tenants.values().any(|tenant| !tenant.api_keys.is_empty() || !tenant.client_cert_subjects.is_empty())
+            let identifiable = !self.api_keys.is_empty()
+                || tenants.values().any(|tenant| {
+                    !tenant.api_keys.is_empty()
+                        || !tenant.client_cert_subjects.is_empty()
+                        || !tenant.vpc_endpoint_ids.is_empty()
+                });
+            identifiable && !tenants.contains_key(DEFAULT_TENANT)
         })
     }
 }
 
-/// The tenant of callers no identity source recognises, when `auth.require_identity` is false.
+/// The tenant of callers no identity source recognises, when identity is not required.
 pub const DEFAULT_TENANT: &str = "default";
 
 /// One team calling the gateway: how it is recognised, what it may use, how much.
@@ -956,8 +974,10 @@ impl Config {
     }
 
     /// The configuration as the gateway applies it, with the defaults that depend on other keys
-    /// written out (each model's `version` and `default_max_tokens`): what `check-config` prints.
+    /// written out (`auth.require_identity`, each model's `version` and `default_max_tokens`): what
+    /// `check-config` prints.
     pub fn with_derived_defaults(mut self) -> Config {
+        self.auth.require_identity = Some(self.auth.identity_required(&self.tenants));
         for (name, model) in &mut self.models {
             model.version = Some(model.effective_version(name));
             model.default_max_tokens = Some(model.effective_default_max_tokens());
@@ -1088,13 +1108,26 @@ impl Config {
     }
 
     fn validate_auth(&self) -> Result<(), ConfigError> {
-        for (caller, digest) in &self.auth.api_keys {
-            check_digest(&format!("auth.api_keys.{caller}"), digest)?;
+        for (name, digest) in &self.auth.api_keys {
+            let key = format!("auth.api_keys.{name}");
+            if !valid_name(name) {
+                return Err(invalid(&key, format!("a key name, which is also its tenant's, {NAME_RULE}")));
+            }
+            check_digest(&key, digest)?;
         }
         Ok(())
     }
 
     fn validate_observability(&self) -> Result<(), ConfigError> {
+        if let Err(err) = self.logging.env_filter() {
+            return Err(invalid(
+                "logging.filter",
+                format!(
+                    "{:?} is not a list of tracing directives such as \"info\" or \"info,bedrock_gateway=debug\": {err}",
+                    self.logging.filter
+                ),
+            ));
+        }
         let port = self.admin.listen.port();
         if port != 0 && port == self.server.listen.port() {
             return Err(invalid("admin.listen", format!("port {port} is server.listen's; use another (default 9090)")));
@@ -1272,8 +1305,9 @@ impl Config {
             Some(first) => Err(invalid(&key, format!("{value:?} is already configured as {first}"))),
             None => Ok(()),
         };
+        // Digests are hex, which may be written in either case: one key is one key.
         for (name, digest) in &self.auth.api_keys {
-            claim(digest, format!("auth.api_keys.{name}"))?;
+            claim(&digest.to_ascii_lowercase(), format!("auth.api_keys.{name}"))?;
             if self.tenants.get(name).is_some_and(|tenant| tenant.api_keys.contains_key(name)) {
                 return Err(invalid(
                     &format!("auth.api_keys.{name}"),
@@ -1292,7 +1326,7 @@ impl Config {
                     return Err(invalid(&key, format!("a key name {NAME_RULE}")));
                 }
                 check_digest(&key, digest)?;
-                claim(digest, key.clone())?;
+                claim(&digest.to_ascii_lowercase(), key.clone())?;
             }
             for endpoint in &tenant.vpc_endpoint_ids {
                 if !is_vpc_endpoint_id(endpoint) {
@@ -1748,6 +1782,11 @@ mod tests {
             let key = rejected_key(&with(&format!("[telemetry]\notlp_endpoint = {url:?}")));
             assert_eq!(key, "telemetry.otlp_endpoint", "{url}");
         }
+        // The directives the logger would drop without a word, as it did.
+        for filter in ["info,bedrock_gateway=loud", "=", "info,[{"] {
+            assert_eq!(rejected_key(&with(&format!("[logging]\nfilter = {filter:?}"))), "logging.filter", "{filter}");
+        }
+        Config::from_toml(&with("[logging]\nfilter = \"warn,bedrock_gateway::request=info\"")).unwrap();
         let config = Config::from_toml(&with("[telemetry]\notlp_endpoint = \"http://localhost:4318\"")).unwrap();
         assert_eq!(config.telemetry.otlp_endpoint.as_deref(), Some("http://localhost:4318"));
     }
@@ -1817,6 +1856,22 @@ mod tests {
     }
 
     #[test]
+    fn identity_fails_closed_once_any_tenant_can_be_identified() {
+        let required = |text: &str| {
+            let config = Config::from_toml(&format!("{MINIMAL}[server]\nproxy_protocol = true\n{text}\n")).unwrap();
+            config.auth.identity_required(&config.tenants)
+        };
+        let endpoint = "[tenants.a]\nvpc_endpoint_ids = [\"vpce-0123456789abcdef0\"]";
+        assert!(!required(""), "nothing identifies anyone: the network is the boundary");
+        assert!(!required("[tenants.a]\nmodels = [\"chat\"]"), "a tenant nothing identifies");
+        assert!(required(endpoint));
+        assert!(required(&format!("[tenants.a]\napi_keys = {{ ci = \"{DIGEST_A}\" }}")));
+        assert!(!required(&format!("{endpoint}\n[tenants.default]")), "[tenants.default] lets them in");
+        assert!(!required(&format!("{endpoint}\n[auth]\nrequire_identity = false")));
+        assert!(required("[auth]\nrequire_identity = true"));
+    }
+
+    #[test]
     fn tenant_mistakes_name_their_key() {
         let with = |text: &str| format!("{MINIMAL}[server]\nproxy_protocol = true\n{text}\n");
         let cases = [
@@ -1869,6 +1924,60 @@ mod tests {
         let missing_cert =
             format!("{MINIMAL}[server.tls]\ncert_file = \"/nonexistent.pem\"\nkey_file = \"/nonexistent.key\"\n");
         assert_eq!(rejected_key(&missing_cert), "server.tls.cert_file");
+    }
+
+    #[test]
+    fn a_key_digest_is_one_key_whatever_its_case() {
+        let upper = DIGEST_A.to_ascii_uppercase();
+        let cases = [
+            (
+                format!(
+                    "[tenants.a]\napi_keys = {{ ci = \"{DIGEST_A}\" }}\n[tenants.b]\napi_keys = {{ ci = \"{upper}\" }}"
+                ),
+                "tenants.b.api_keys.ci",
+                "tenants.a.api_keys.ci",
+            ),
+            (
+                format!("[auth.api_keys]\nx = \"{upper}\"\n[tenants.a]\napi_keys = {{ ci = \"{DIGEST_A}\" }}"),
+                "tenants.a.api_keys.ci",
+                "auth.api_keys.x",
+            ),
+            (
+                format!("[tenants.a]\napi_keys = {{ ci = \"{upper}\", ops = \"{DIGEST_A}\" }}"),
+                "tenants.a.api_keys.ops",
+                "tenants.a.api_keys.ci",
+            ),
+        ];
+        for (text, second, first) in cases {
+            match Config::from_toml(&format!("{MINIMAL}{text}\n")) {
+                Err(ConfigError::Invalid { key, reason }) => {
+                    assert_eq!(key, second, "{text}");
+                    assert!(reason.contains(first), "names both places: {reason}");
+                }
+                other => panic!("{text}: expected a refusal, got {other:?}"),
+            }
+        }
+        Config::from_toml(&format!("{MINIMAL}[tenants.a]\napi_keys = {{ ci = \"{upper}\" }}\n")).unwrap();
+    }
+
+    #[test]
+    fn key_digests_and_names_are_checked_where_they_are_written() {
+        let cases = [
+            (format!("[auth.api_keys]\n\"Bad Name!\" = \"{DIGEST_A}\""), "auth.api_keys.Bad Name!"),
+            (format!("[tenants.a]\napi_keys = {{ \"Bad Name!\" = \"{DIGEST_A}\" }}"), "tenants.a.api_keys.Bad Name!"),
+            (
+                format!("[tenants.payments]\napi_keys = {{ ci = \"{}\" }}", &DIGEST_A[1..]),
+                "tenants.payments.api_keys.ci",
+            ),
+            (
+                format!("[tenants.payments]\napi_keys = {{ ci = \"{}g\" }}", &DIGEST_A[1..]),
+                "tenants.payments.api_keys.ci",
+            ),
+            (format!("[auth.api_keys]\nci = \"{DIGEST_A}0\""), "auth.api_keys.ci"),
+        ];
+        for (text, key) in cases {
+            assert_eq!(rejected_key(&format!("{MINIMAL}{text}\n")), key, "{text}");
+        }
     }
 
     #[test]
@@ -2022,6 +2131,7 @@ mod tests {
         )
         .unwrap();
         let text = toml::to_string_pretty(&config.clone().with_derived_defaults()).unwrap();
+        assert!(text.contains("require_identity = false"), "{text}");
         assert!(text.contains("version = \"chat\""), "{text}");
         assert!(text.contains("default_max_tokens = 1024"), "{text}");
         let again = Config::from_toml(&text).unwrap();

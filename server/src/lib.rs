@@ -35,4 +35,4 @@ pub mod tenants;
 pub mod tls;
 
 pub use config::Config;
-pub use server::{ServeError, serve, serve_with_admin};
+pub use server::{ServeError, preflight, serve, serve_with_admin};

@@ -35,7 +35,8 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 /// Who is on the other end of a connection; available to handlers as a request extension.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Peer {
-    /// The client's address: from the PROXY protocol header when enabled, else the TCP peer.
+    /// The client's address: from the PROXY protocol header when it names one, else the TCP peer
+    /// (for a LOCAL header, the NLB itself).
     pub addr: Option<SocketAddr>,
     /// The PrivateLink endpoint the client came through, when the NLB says so.
     pub vpc_endpoint_id: Option<Arc<str>>,
@@ -214,7 +215,9 @@ impl Setup {
         if self.proxy_protocol {
             match tokio::time::timeout(HEADER_TIMEOUT, read_header(&mut stream)).await {
                 Ok(Ok(header)) => {
-                    peer.addr = header.source;
+                    if let Some(source) = header.source {
+                        peer.addr = Some(source);
+                    }
                     peer.vpc_endpoint_id = header.vpc_endpoint_id.map(Arc::from);
                 }
                 Ok(Err(err)) => {

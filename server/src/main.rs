@@ -53,7 +53,8 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         admin: Option<SocketAddr>,
     },
-    /// Load and validate the configuration, print it as TOML, and exit.
+    /// Load and validate the configuration and the files it names, as start-up does, print it
+    /// as TOML, and exit.
     CheckConfig,
 }
 
@@ -103,13 +104,17 @@ async fn run_command(command: &Command, cli: &Cli) -> ExitCode {
     match command {
         Command::Healthcheck { admin: Some(admin), .. } => readiness_check(*admin).await,
         Command::Healthcheck { addr, proxy_protocol, admin: None } => healthcheck(*addr, *proxy_protocol).await,
-        Command::CheckConfig => match load_config(cli) {
-            Ok(config) => {
-                print!("{}", toml_text(&config.with_derived_defaults()));
-                ExitCode::SUCCESS
+        Command::CheckConfig => {
+            let checked = load_config(cli)
+                .and_then(|config| bedrock_gateway::preflight(&config).map(|_| config).map_err(|err| err.to_string()));
+            match checked {
+                Ok(config) => {
+                    print!("{}", toml_text(&config.with_derived_defaults()));
+                    ExitCode::SUCCESS
+                }
+                Err(message) => fail(&message),
             }
-            Err(message) => fail(&message),
-        },
+        }
     }
 }
 

@@ -237,7 +237,7 @@ pub struct Finished<'a> {
     pub model: &'a str,
     /// The version of the model's target that answered (or was tried last); `-` before one was chosen.
     pub version: &'a str,
-    /// Caller label (API key name or endpoint id; `-` when neither is known).
+    /// Caller label (API key name, or the tenant's own endpoint id; `-` when neither).
     pub caller: &'a str,
     /// The tenant, once identified (tenants are configured, so bounded).
     pub tenant: Option<&'a str>,

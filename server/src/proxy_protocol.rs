@@ -1,6 +1,10 @@
 //! PROXY protocol v2, as the NLB sends it when the target group enables it: the first bytes of
 //! each connection name the real client address and, through PrivateLink, the VPC endpoint the
 //! client came through. Without it, every peer looks like the NLB.
+//!
+//! A LOCAL header (what the NLB's own health checks send) says nothing about a client: whatever
+//! addresses or TLVs follow it are skipped, as the specification asks, so that a LOCAL header
+//! carrying an endpoint id identifies nobody.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -11,6 +15,9 @@ const SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 const FIXED_LEN: usize = 16;
 /// Longest address block plus TLVs we accept; AWS headers are well under this.
 const MAX_VARIABLE_LEN: usize = 1024;
+/// The commands: the proxy's own connection (health checks), and a client's it forwards.
+const COMMAND_LOCAL: u8 = 0x0;
+const COMMAND_PROXY: u8 = 0x1;
 /// TLV type AWS uses for its own fields, and the subtype carrying the VPC endpoint id.
 const PP2_TYPE_AWS: u8 = 0xEA;
 const PP2_SUBTYPE_AWS_VPCE_ID: u8 = 0x01;
@@ -19,9 +26,10 @@ const PP2_SUBTYPE_AWS_VPCE_ID: u8 = 0x01;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxyHeader {
     /// The client's address; `None` for LOCAL connections (the NLB's own health checks) and for
-    /// address families other than TCP over IPv4/IPv6.
+    /// address families other than TCP over IPv4/IPv6: the connection's own address stands then.
     pub source: Option<SocketAddr>,
-    /// The interface VPC endpoint the client connected through (PrivateLink only).
+    /// The interface VPC endpoint the client connected through (PrivateLink only); never from a
+    /// LOCAL header.
     pub vpc_endpoint_id: Option<String>,
 }
 
@@ -56,9 +64,10 @@ fn parse(version_command: u8, family_protocol: u8, variable: &[u8]) -> Result<Pr
     if version_command >> 4 != 2 {
         return Err(ProxyProtocolError::Malformed("version is not 2"));
     }
-    let command = version_command & 0x0F;
-    if command > 1 {
-        return Err(ProxyProtocolError::Malformed("unknown command"));
+    match version_command & 0x0F {
+        COMMAND_LOCAL => return Ok(ProxyHeader::default()),
+        COMMAND_PROXY => {}
+        _ => return Err(ProxyProtocolError::Malformed("unknown command")),
     }
     let (source, addresses_len) = match family_protocol {
         0x11 if variable.len() >= 12 => {
@@ -73,7 +82,7 @@ fn parse(version_command: u8, family_protocol: u8, variable: &[u8]) -> Result<Pr
         0x11 | 0x21 => return Err(ProxyProtocolError::Malformed("address block too short")),
         _ => (None, 0),
     };
-    let mut header = ProxyHeader { source: if command == 1 { source } else { None }, vpc_endpoint_id: None };
+    let mut header = ProxyHeader { source, vpc_endpoint_id: None };
     let mut tlvs = variable.get(addresses_len..).unwrap_or_default();
     while tlvs.len() >= 3 {
         let value_len = usize::from(u16::from_be_bytes([tlvs[1], tlvs[2]]));
@@ -153,6 +162,17 @@ mod tests {
         assert_eq!(read_header(&mut bytes.as_slice()).await.unwrap().source, Some(source));
 
         assert_eq!(read_header(&mut encode_local().as_slice()).await.unwrap(), ProxyHeader::default());
+    }
+
+    #[tokio::test]
+    async fn a_local_header_says_nothing_whatever_follows_it() {
+        let source: SocketAddr = "10.1.2.3:51000".parse().unwrap();
+        let mut bytes = encode(source, "10.9.9.9:50051".parse().unwrap(), Some("vpce-0123456789abcdef0"));
+        bytes[12] = 0x20; // the same addresses and endpoint TLV, behind the LOCAL command
+        bytes.extend_from_slice(b"PRI * HTTP/2.0");
+        let mut reader = bytes.as_slice();
+        assert_eq!(read_header(&mut reader).await.unwrap(), ProxyHeader::default());
+        assert_eq!(reader, b"PRI * HTTP/2.0", "the whole header is read, TLVs included");
     }
 
     #[tokio::test]

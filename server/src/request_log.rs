@@ -345,14 +345,18 @@ impl Drop for Record {
 }
 
 impl Record {
-    /// The `caller` metrics label: the API key's name, else the PrivateLink endpoint id, else `-`.
-    /// Peer addresses are never labels: they are unbounded.
+    /// The `caller` metrics label: the API key's name, else the PrivateLink endpoint id when it is
+    /// one of the tenant's own, else `-`. Only configured values become labels: an endpoint id no
+    /// tenant lists is whatever the PROXY header said, and peer addresses are unbounded too.
     fn caller_label(&self) -> &str {
-        let key_name = self.identity.as_ref().and_then(|identity| identity.key_name.as_deref());
-        match (key_name, self.peer.as_ref().and_then(|peer| peer.vpc_endpoint_id.as_deref())) {
+        let Some(identity) = &self.identity else {
+            return "-";
+        };
+        let endpoint = self.peer.as_ref().and_then(|peer| peer.vpc_endpoint_id.as_deref());
+        match (identity.key_name.as_deref(), endpoint) {
             (Some(key_name), _) => key_name,
-            (None, Some(endpoint)) => endpoint,
-            (None, None) => "-",
+            (None, Some(endpoint)) if identity.tenant.has_endpoint(endpoint) => endpoint,
+            (None, _) => "-",
         }
     }
 }

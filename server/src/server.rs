@@ -53,6 +53,15 @@ pub enum ServeError {
     },
 }
 
+/// Everything start-up refuses before it serves: the configuration's values
+/// ([`Config::validate`]) and the files they name, loaded as serving uses them (the `server.tls`
+/// certificate, key and CA). `check-config` runs it too, so that it refuses whatever start-up
+/// would, with the same message. Returns the TLS acceptor, when `server.tls` is set.
+pub fn preflight(config: &Config) -> Result<Option<Acceptor>, ServeError> {
+    config.validate()?;
+    config.server.tls.as_ref().map(Acceptor::load).transpose()
+}
+
 /// Serves the gateway on `listener` until `shutdown` completes, then drains: health turns
 /// NOT_SERVING, new connections are refused, and in-flight streams get `server.shutdown_grace_secs`
 /// to finish before they are cut. No admin listener: see [`serve_with_admin`].
@@ -74,9 +83,8 @@ pub async fn serve_with_admin(
     admin_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    config.validate()?;
-    // Before anything starts, so that a bad certificate stops the process at once.
-    let tls = config.server.tls.as_ref().map(Acceptor::load).transpose()?;
+    // Before anything starts, so that a bad value or certificate stops the process at once.
+    let tls = preflight(&config)?;
     let readiness = Readiness::default();
     let _background = spawn_background(&config, admin_listener, &readiness);
     let bedrock = Bedrock::connect(&config.bedrock).await;

@@ -20,10 +20,16 @@ use crate::config::{Config, LogFormat};
 /// The OpenTelemetry `service.name` of exported spans.
 const SERVICE_NAME: &str = "bedrock-gateway";
 
-/// Trace export could not be set up.
+/// Logging or trace export could not be set up.
 #[derive(Debug, thiserror::Error)]
-#[error("telemetry.otlp_endpoint: {0}")]
-pub struct TelemetryError(#[from] ExporterBuildError);
+pub enum TelemetryError {
+    /// `logging.filter` does not parse (validation refuses it first).
+    #[error("logging.filter: {0}")]
+    Filter(#[from] tracing_subscriber::filter::ParseError),
+    /// The exporter to `telemetry.otlp_endpoint` could not be built.
+    #[error("telemetry.otlp_endpoint: {0}")]
+    Export(#[from] ExporterBuildError),
+}
 
 /// Keeps trace export running; dropping it flushes the spans not yet sent.
 #[derive(Debug)]
@@ -45,7 +51,10 @@ impl Drop for Telemetry {
 /// `telemetry.otlp_endpoint` is set. Later calls (as in tests) install nothing, but still return
 /// a guard.
 pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.logging.filter));
+    let filter = match EnvFilter::try_from_default_env() {
+        Ok(filter) => filter,
+        Err(_) => config.logging.env_filter()?,
+    };
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let logs = match config.logging.format {
         LogFormat::Json => logs.json().flatten_event(true).boxed(),

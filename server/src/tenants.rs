@@ -6,6 +6,10 @@
 //! 3. the PrivateLink VPC endpoint it came through (from the NLB's PROXY protocol header);
 //!
 //! and otherwise it is unidentified: refused when identity is required, else the `default` tenant.
+//! Identity is required, unless configured otherwise, as soon as any tenant can be identified
+//! (see [`crate::config::AuthConfig::identity_required`]): the `default` tenant, with every model
+//! and no quota unless configured, is for callers the operator chose to let in, never a fallback
+//! for a missing key or an endpoint no tenant lists.
 //!
 //! A credential that is presented but unknown is refused, never downgraded to an endpoint's tenant
 //! or to `default`: an unknown API key always; a verified client certificate whose subject no
@@ -50,6 +54,11 @@ impl Tenant {
             model_quotas: config.model_quotas.iter().map(|(model, limits)| (model.clone(), *limits)).collect(),
             vpc_endpoint_ids: config.vpc_endpoint_ids.iter().cloned().collect(),
         }
+    }
+
+    /// Whether `endpoint` is one of the tenant's PrivateLink endpoints.
+    pub fn has_endpoint(&self, endpoint: &str) -> bool {
+        self.vpc_endpoint_ids.contains(endpoint)
     }
 
     /// Whether the tenant may call the logical model `model`.
@@ -237,8 +246,8 @@ impl Tenants {
     ) -> Result<(), GatewayError> {
         let tenant = &identity.tenant;
         let other_tenants_endpoint = endpoint_tenant.is_some_and(|owner| !Arc::ptr_eq(owner, tenant));
-        let outside_own_endpoints = !tenant.vpc_endpoint_ids.is_empty()
-            && endpoint.is_none_or(|endpoint| !tenant.vpc_endpoint_ids.contains(endpoint));
+        let outside_own_endpoints =
+            !tenant.vpc_endpoint_ids.is_empty() && endpoint.is_none_or(|endpoint| !tenant.has_endpoint(endpoint));
         if other_tenants_endpoint || outside_own_endpoints {
             let through =
                 endpoint.map_or_else(|| "not through a PrivateLink endpoint".to_owned(), |e| format!("through {e}"));
@@ -342,6 +351,17 @@ mod tests {
     }
 
     #[test]
+    fn a_digest_written_in_upper_case_is_the_same_key() {
+        let config = Config::from_toml(&format!(
+            "[models.chat]\nmodel_id = \"x\"\n[tenants.ops]\napi_keys = {{ ci = \"{}\" }}\n",
+            digest("ops-key").to_ascii_uppercase()
+        ))
+        .unwrap();
+        let identity = Tenants::from_config(&config).identify(Some(&bearer("ops-key")), None).unwrap();
+        assert_eq!((&*identity.tenant.name, identity.key_name.as_deref()), ("ops", Some("ci")));
+    }
+
+    #[test]
     fn an_unknown_or_malformed_key_is_refused_even_where_identity_is_optional() {
         let tenants = tenants("[auth]\nrequire_identity = false");
         for header in [bearer("stolen"), b"Basic abc".to_vec()] {
@@ -381,6 +401,37 @@ mod tests {
         let identity = open.identify(None, None).unwrap();
         assert_eq!((&*identity.tenant.name, identity.source), ("default", IdentitySource::Unidentified));
         assert!(!identity.tenant.may_use("chat"), "the configured default tenant's models apply");
+    }
+
+    /// `search`, known by its endpoint alone, and `extra`.
+    fn endpoints_only(extra: &str) -> Tenants {
+        let config = Config::from_toml(&format!(
+            "[server]\nproxy_protocol = true\n[models.chat]\nmodel_id = \"x\"\n\
+             [tenants.search]\nvpc_endpoint_ids = [\"{ENDPOINT_B}\"]\n{extra}\n"
+        ))
+        .unwrap();
+        Tenants::from_config(&config)
+    }
+
+    #[test]
+    fn endpoints_alone_require_identity_unless_unidentified_callers_are_let_in() {
+        let strict = endpoints_only("");
+        for endpoint in [None, Some(ENDPOINT_A)] {
+            let err = strict.identify(None, Some(&peer(endpoint))).unwrap_err();
+            assert_eq!(err.code(), tonic::Code::Unauthenticated, "{endpoint:?} is not the default tenant");
+        }
+        let search = strict.identify(None, Some(&peer(Some(ENDPOINT_B)))).unwrap();
+        assert_eq!((&*search.tenant.name, search.source), ("search", IdentitySource::Endpoint));
+        for open in ["[tenants.default]", "[tenants.default]\nmodels = [\"chat\"]", "[auth]\nrequire_identity = false"]
+        {
+            for endpoint in [None, Some(ENDPOINT_A)] {
+                let identity = endpoints_only(open).identify(None, Some(&peer(endpoint))).unwrap();
+                let identified = (&*identity.tenant.name, identity.source);
+                assert_eq!(identified, ("default", IdentitySource::Unidentified), "{open}, {endpoint:?}");
+            }
+        }
+        let required = endpoints_only("[tenants.default]\n[auth]\nrequire_identity = true");
+        assert!(required.identify(None, Some(&peer(None))).is_err(), "an explicit true wins");
     }
 
     #[test]

@@ -280,7 +280,12 @@ impl TestGateway {
 
     /// A channel that opens each connection with a PROXY protocol v2 header, as the NLB does.
     pub async fn proxy_protocol_channel(&self, source: SocketAddr, vpc_endpoint_id: &str) -> Channel {
-        let header = bedrock_gateway::proxy_protocol::encode(source, self.addr, Some(vpc_endpoint_id));
+        self.channel_behind(bedrock_gateway::proxy_protocol::encode(source, self.addr, Some(vpc_endpoint_id))).await
+    }
+
+    /// A channel that opens each connection with `header`, whatever it says: PROXY protocol bytes
+    /// the NLB would send, or ones it would not ([`local_header_with_endpoint`]).
+    pub async fn channel_behind(&self, header: Vec<u8>) -> Channel {
         let addr = self.addr;
         let connector = tower::service_fn(move |_: http::Uri| connect_with_header(addr, header.clone()));
         tonic::transport::Endpoint::from_static("http://gateway.test").connect_with_connector(connector).await.unwrap()
@@ -339,6 +344,15 @@ impl Drop for TestGateway {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// A PROXY protocol v2 LOCAL header (the command of the NLB's own health checks) that still
+/// carries a client address and `vpc_endpoint_id`'s TLV, as no NLB sends but any peer could.
+pub fn local_header_with_endpoint(source: SocketAddr, destination: SocketAddr, vpc_endpoint_id: &str) -> Vec<u8> {
+    let mut header = bedrock_gateway::proxy_protocol::encode(source, destination, Some(vpc_endpoint_id));
+    // Byte 12 is version 2 and the command: 0x21 PROXY, 0x20 LOCAL.
+    header[12] = 0x20;
+    header
 }
 
 /// A TCP connection to `addr` that has sent `header` (a PROXY protocol header).

@@ -880,7 +880,7 @@ variable "tenant_api_key_kms_key_arns" {
 }
 
 variable "require_identity" {
-  description = "The gateway's auth.require_identity (BEDROCK_GATEWAY_AUTH__REQUIRE_IDENTITY): true refuses callers no identity source recognises with UNAUTHENTICATED, false lets them call as the `default` tenant. Null leaves the gateway's default (true as soon as any API key is configured)."
+  description = "The gateway's auth.require_identity (BEDROCK_GATEWAY_AUTH__REQUIRE_IDENTITY): true refuses callers no identity source recognises with UNAUTHENTICATED, false lets them call as the `default` tenant. Null leaves the gateway's default: true as soon as any API key or tenant vpc_endpoint_ids is configured (set false to keep serving callers no tenant recognises)."
   type        = bool
   default     = null
 }
