@@ -105,13 +105,16 @@ pub enum GatewayError {
     /// The client took no event for too long, so its stream was ended to free its slot.
     #[error("the client read nothing for {0:?}; the stream was ended and the answer is incomplete")]
     ClientStalled(Duration),
-    /// Bedrock did not open the stream in time.
-    #[error("the model {alias:?} did not start answering within {after:?}; retry with backoff")]
+    /// Bedrock did not begin its answer in time: open the stream, or begin a unary response.
+    #[error("the model {alias:?} did not start answering within {after:?} ({key}); retry with backoff")]
     BedrockOpenTimeout {
         /// The logical model.
         alias: String,
-        /// `bedrock.stream_open_timeout_secs`.
+        /// The bound that passed.
         after: Duration,
+        /// Its config key: `bedrock.stream_open_timeout_secs`, or for a unary Converse
+        /// `bedrock.converse_timeout_secs`.
+        key: &'static str,
     },
     /// The request message is larger than allowed.
     #[error(
@@ -142,8 +145,8 @@ pub enum GatewayError {
         /// What was missing.
         reason: &'static str,
     },
-    /// Bedrock sent nothing for too long.
-    #[error("the model sent nothing for {0:?}; the answer is incomplete")]
+    /// Bedrock sent nothing for too long within its answer (a stream's events, or a unary answer's body).
+    #[error("the model sent nothing for {0:?} (server.stream_idle_timeout_secs); the answer is incomplete")]
     StreamIdle(Duration),
     /// The gateway stopped while the stream was still open, after the shutdown grace period.
     #[error("the gateway is shutting down; the answer is incomplete, retry it")]

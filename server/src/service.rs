@@ -11,7 +11,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 use crate::admission::{Admission, CallerKey, RequestMemory, Slot};
-use crate::bedrock::Bedrock;
+use crate::bedrock::{Bedrock, UnaryBounds};
 use crate::catalog::Model;
 use crate::catalog_source::LiveCatalog;
 use crate::config::{BedrockConfig, ModelKind, ModelState, ServerConfig};
@@ -42,6 +42,7 @@ pub struct Gateway {
     stream_idle_timeout: Duration,
     client_stall_timeout: Duration,
     stream_open_timeout: Duration,
+    converse_timeout: Duration,
     cut: CancellationToken,
 }
 
@@ -117,6 +118,7 @@ impl Gateway {
             stream_idle_timeout: server.stream_idle_timeout(),
             client_stall_timeout: server.client_stall_timeout(),
             stream_open_timeout: bedrock_config.stream_open_timeout(),
+            converse_timeout: bedrock_config.converse_timeout(),
         }
     }
 
@@ -176,6 +178,28 @@ impl Gateway {
         let limit =
             client_timeout(metadata).map_or(self.max_stream_duration, |timeout| timeout.min(self.max_stream_duration));
         call.log.received_at() + limit
+    }
+
+    /// The bounds of a unary Converse by `deadline`: Bedrock responds only once the model has
+    /// generated the whole answer.
+    fn converse_bounds(&self, deadline: Instant) -> UnaryBounds {
+        UnaryBounds {
+            respond_within: self.converse_timeout,
+            respond_key: "bedrock.converse_timeout_secs",
+            idle: self.stream_idle_timeout,
+            deadline,
+        }
+    }
+
+    /// The bounds of a CountTokens or InvokeModel call by `deadline`: Bedrock responds as soon as
+    /// it has taken the call, as it opens a stream.
+    fn call_bounds(&self, deadline: Instant) -> UnaryBounds {
+        UnaryBounds {
+            respond_within: self.stream_open_timeout,
+            respond_key: "bedrock.stream_open_timeout_secs",
+            idle: self.stream_idle_timeout,
+            deadline,
+        }
     }
 
     /// Calls `attempt` on the request's targets in order until one answers: on to the next only
@@ -294,6 +318,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
                         Err(_) if open_by < deadline => Err(GatewayError::BedrockOpenTimeout {
                             alias: model.name.clone(),
                             after: stream_open_timeout,
+                            key: "bedrock.stream_open_timeout_secs",
                         }),
                         Err(_) => Err(GatewayError::DeadlineExceeded),
                     }
@@ -330,14 +355,12 @@ impl v1::gateway_service_server::GatewayService for Gateway {
             self.reserve(&call, &identity, &prepared.model.name, prepared.tokens(), prepared.input_estimate).await?;
         let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
         let tool_answer = bedrock_request.answer_in_tool;
+        let bounds = self.converse_bounds(deadline);
         let called = self
             .with_fallbacks(&call, &model, route, bedrock_request, deadline, |target, request| {
                 let bedrock = self.bedrock.clone();
                 let model = Arc::clone(&model);
-                async move {
-                    let called = tokio::time::timeout_at(deadline, bedrock.converse(&model, &target, request)).await;
-                    called.unwrap_or(Err(GatewayError::DeadlineExceeded))
-                }
+                async move { bedrock.converse(&model, &target, request, &bounds).await }
             })
             .await;
         let (target, output) = called.map_err(|err| call.fail(err))?;
@@ -393,15 +416,12 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         // One request against request quotas; counting uses no tokens.
         let _metered = self.reserve(&call, &identity, &prepared.model.name, 0, None).await?;
         let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
+        let bounds = self.call_bounds(deadline);
         let counted = self
             .with_fallbacks(&call, &model, route, bedrock_request, deadline, |target, request| {
                 let bedrock = self.bedrock.clone();
                 let model = Arc::clone(&model);
-                async move {
-                    let counted =
-                        tokio::time::timeout_at(deadline, bedrock.count_tokens(&model, &target, request)).await;
-                    counted.unwrap_or(Err(GatewayError::DeadlineExceeded))
-                }
+                async move { bedrock.count_tokens(&model, &target, request, &bounds).await }
             })
             .await;
         let (target, input_tokens) = counted.map_err(|err| call.fail(err))?;
@@ -439,15 +459,12 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let input_estimate = identity.tenant.counts_tokens(&model.name).then(|| plan.estimated_input_tokens());
         let tokens = input_estimate.unwrap_or(0);
         let mut metered = self.reserve(&call, &identity, &model.name, tokens, input_estimate).await?;
+        let bounds = self.call_bounds(deadline);
         let embedded = self
             .with_fallbacks(&call, &model, route, plan.clone(), deadline, |target, plan| {
                 let bedrock = self.bedrock.clone();
                 let model = Arc::clone(&model);
-                async move {
-                    let embedded =
-                        tokio::time::timeout_at(deadline, embed::embed(&bedrock, &model, &target, &plan)).await;
-                    embedded.unwrap_or(Err(GatewayError::DeadlineExceeded))
-                }
+                async move { embed::embed(&bedrock, &model, &target, &plan, &bounds).await }
             })
             .await;
         let (target, embedded) = embedded.map_err(|err| call.fail(err))?;
