@@ -27,6 +27,7 @@ use crate::quota::{QuotaRequest, Quotas};
 use crate::relay::{RelayContext, RelayStream, proto_duration, relay};
 use crate::request_log::RequestLog;
 use crate::routing::{self, Target};
+use crate::stream_reset::StreamReset;
 use crate::tenants::Identity;
 
 pub use bedrock_gateway_proto::metadata::MODEL_DEPRECATION as DEPRECATION_HEADER;
@@ -336,6 +337,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
             client_stall_timeout: self.client_stall_timeout,
             log: call.log,
             cut: extensions.get::<ConnectionCut>().map_or_else(|| self.cut.clone(), |cut| cut.0.clone()),
+            reset: extensions.get::<StreamReset>().cloned().unwrap_or_default(),
             slot,
             metered,
             tool_answer,
