@@ -23,6 +23,12 @@ pub enum GatewayError {
         /// What is wrong and what is allowed.
         reason: String,
     },
+    /// The request is not gRPC with protobuf messages.
+    #[error("{}", describe_content_type(.content_type.as_deref()))]
+    UnsupportedContentType {
+        /// Its content type (the start of it), or `None` when it has none.
+        content_type: Option<String>,
+    },
     /// The logical model name is not in the catalog.
     #[error("model: unknown model {alias:?}; this gateway offers: {known}")]
     UnknownModel {
@@ -192,6 +198,16 @@ fn describe_bedrock(kind: BedrockFailure, message: &str, model_id: &str, alias: 
     if incomplete { format!("{what}; the answer is incomplete") } else { what }
 }
 
+fn describe_content_type(content_type: Option<&str>) -> String {
+    let refused = match content_type {
+        Some(content_type) => format!("content-type {content_type:?} is not served"),
+        None => "the request has no content-type".to_owned(),
+    };
+    format!(
+        "{refused}: this gateway speaks gRPC with protobuf messages (content-type application/grpc or application/grpc+proto)"
+    )
+}
+
 /// ARNs (whichever service; they hold the account id), percent-encoded ones as the SDK writes them
 /// into URLs, and Bedrock model and inference-profile ids: `<provider>.<model>` with a version
 /// suffix (`-v1`, `-v1:0`, `:0`, `:0:200k`), with or without a geography prefix such as `us.`.
@@ -271,7 +287,7 @@ impl GatewayError {
     /// The gRPC code clients see for this error.
     pub fn code(&self) -> Code {
         match self {
-            GatewayError::InvalidArgument { .. } => Code::InvalidArgument,
+            GatewayError::InvalidArgument { .. } | GatewayError::UnsupportedContentType { .. } => Code::InvalidArgument,
             GatewayError::UnknownModel { .. } => Code::NotFound,
             GatewayError::Unsupported { .. } => Code::Unimplemented,
             GatewayError::ModelRetired { .. } => Code::FailedPrecondition,

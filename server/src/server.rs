@@ -13,7 +13,7 @@ use tonic::service::Routes;
 use tower::ServiceBuilder;
 
 use crate::admin::{self, Readiness};
-use crate::admission::{Admission, IdentifyLayer, RequestBodyLimitLayer, RequestEdgeLayer};
+use crate::admission::{Admission, GrpcContentTypeLayer, IdentifyLayer, RequestBodyLimitLayer, RequestEdgeLayer};
 use crate::bedrock::Bedrock;
 use crate::catalog::Catalog;
 use crate::catalog_source::{CatalogSource, LiveCatalog};
@@ -114,11 +114,16 @@ pub async fn serve_with_admin(
         limits.max_buffered_request_bytes,
     );
     let gateway_service = |gateway| {
-        ServiceBuilder::new().layer(RequestEdgeLayer).layer(identify.clone()).layer(body_limit.clone()).service(
-            GatewayServiceServer::new(gateway)
-                // The body limit answers first; this only bounds what tonic will allocate.
-                .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024)),
-        )
+        ServiceBuilder::new()
+            .layer(RequestEdgeLayer)
+            .layer(GrpcContentTypeLayer)
+            .layer(identify.clone())
+            .layer(body_limit.clone())
+            .service(
+                GatewayServiceServer::new(gateway)
+                    // The body limit answers first; this only bounds what tonic will allocate.
+                    .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024)),
+            )
     };
     let shared_routes =
         Routes::new(health_service).add_service(reflection().build_v1()?).add_service(reflection().build_v1alpha()?);
