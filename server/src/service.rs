@@ -19,7 +19,7 @@ use crate::convert::request::{BedrockRequest, estimated_input_tokens, require_mo
 use crate::convert::response::answer;
 use crate::convert::structured::tool_answer_as_text;
 use crate::embed;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, QuotaRetry, Reservation};
 use crate::listener::{ConnectionCut, Peer};
 use crate::metering::Metered;
 use crate::metrics::{self, Rejection};
@@ -247,13 +247,15 @@ impl Gateway {
     }
 
     /// Reserves the call's place within its tenant's quotas on `model`: `tokens` (for a Converse
-    /// call, max_tokens plus the input estimate), a request, a concurrency place.
+    /// call, max_tokens plus the input estimate; `reserved_for` says which), a request, a
+    /// concurrency place.
     async fn reserve(
         &self,
         call: &Call,
         identity: &Identity,
         model: &str,
         tokens: u64,
+        reserved_for: Reservation,
         input_estimate: Option<u64>,
     ) -> Result<Metered, Status> {
         let tenant = &identity.tenant;
@@ -271,16 +273,23 @@ impl Gateway {
                     Some(model) => format!("tenants.{}.model_quotas.{model}.{}", tenant.name, exceeded.quota),
                     None => format!("tenants.{}.quotas.{}", tenant.name, exceeded.quota),
                 };
-                let err = GatewayError::QuotaExceeded {
-                    quota,
-                    limit: exceeded.limit,
-                    retry_after: exceeded.retry_after,
-                    reserved: tokens,
+                let retry = match exceeded.retry_after {
+                    None => QuotaRetry::Never,
+                    Some(_) if exceeded.frees_when_a_request_ends() => QuotaRetry::WhenARequestEnds,
+                    Some(after) => QuotaRetry::After(after),
                 };
+                let err =
+                    GatewayError::QuotaExceeded { quota, limit: exceeded.limit, retry, reserved: tokens, reserved_for };
                 call.log.refused(Rejection::Quota, &err);
                 Err(err.to_status(call.log.request_id()))
             }
         }
+    }
+
+    /// [`Gateway::reserve`] for a Converse call's answer: its max_tokens plus its input estimate.
+    async fn reserve_answer(&self, call: &Call, identity: &Identity, prepared: &Prepared) -> Result<Metered, Status> {
+        let (model, tokens) = (&prepared.model.name, prepared.tokens());
+        self.reserve(call, identity, model, tokens, Reservation::Answer, prepared.input_estimate).await
     }
 
     /// Takes the call's admission slot, now that its message is complete and valid.
@@ -302,8 +311,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let identity = call.identity(&extensions)?;
         let prepared = self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
         let slot = self.admit(&call, &extensions)?;
-        let mut metered =
-            self.reserve(&call, &identity, &prepared.model.name, prepared.tokens(), prepared.input_estimate).await?;
+        let mut metered = self.reserve_answer(&call, &identity, &prepared).await?;
         let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
         let tool_answer = bedrock_request.answer_in_tool;
         let stream_open_timeout = self.stream_open_timeout;
@@ -353,8 +361,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let identity = call.identity(&extensions)?;
         let prepared = self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
         let _slot = self.admit(&call, &extensions)?;
-        let mut metered =
-            self.reserve(&call, &identity, &prepared.model.name, prepared.tokens(), prepared.input_estimate).await?;
+        let mut metered = self.reserve_answer(&call, &identity, &prepared).await?;
         let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
         let tool_answer = bedrock_request.answer_in_tool;
         let bounds = self.converse_bounds(deadline);
@@ -416,7 +423,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         }
         let _slot = self.admit(&call, &extensions)?;
         // One request against request quotas; counting uses no tokens.
-        let _metered = self.reserve(&call, &identity, &prepared.model.name, 0, None).await?;
+        let _metered = self.reserve(&call, &identity, &prepared.model.name, 0, Reservation::Answer, None).await?;
         let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
         let bounds = self.call_bounds(deadline);
         let counted = self
@@ -460,7 +467,8 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let _slot = self.admit(&call, &extensions)?;
         let input_estimate = identity.tenant.counts_tokens(&model.name).then(|| plan.estimated_input_tokens());
         let tokens = input_estimate.unwrap_or(0);
-        let mut metered = self.reserve(&call, &identity, &model.name, tokens, input_estimate).await?;
+        let mut metered =
+            self.reserve(&call, &identity, &model.name, tokens, Reservation::Texts, input_estimate).await?;
         let bounds = self.call_bounds(deadline);
         let embedded = self
             .with_fallbacks(&call, &model, route, plan.clone(), deadline, |target, plan| {
