@@ -31,6 +31,8 @@ pub(crate) enum Fault {
     NoMetadata,
     /// Accept the request and never answer: no status line, no headers.
     Hang,
+    /// Send the response's headers and the first half of its body, then nothing more.
+    StallBody,
     /// Answer normally, but stop with this stop reason.
     StopReason(&'static str),
     /// Answer normally, after a content block of a kind the SDK does not know.
@@ -71,6 +73,7 @@ impl Fault {
             ("throttle-once", None) => Fault::ThrottleOnce,
             ("no-metadata", None) => Fault::NoMetadata,
             ("hang", None) => Fault::Hang,
+            ("stall-body", None) => Fault::StallBody,
             ("malformed-tool-use", None) => Fault::StopReason(MALFORMED_TOOL_USE),
             ("malformed-model-output", None) => Fault::StopReason(MALFORMED_MODEL_OUTPUT),
             ("unknown-block", None) => Fault::UnknownBlock,
@@ -114,6 +117,7 @@ mod tests {
         assert_eq!(Fault::parse("fault.stall.3"), Ok(Some(Fault::Stall(3))));
         assert_eq!(Fault::parse("fault.close.2"), Ok(Some(Fault::Close(2))));
         assert_eq!(Fault::parse("fault.hang"), Ok(Some(Fault::Hang)));
+        assert_eq!(Fault::parse("fault.stall-body"), Ok(Some(Fault::StallBody)));
         assert_eq!(Fault::parse("fault.stream-error.0"), Ok(Some(Fault::StreamError(0))));
         assert_eq!(Fault::parse("fault.malformed-tool-use"), Ok(Some(Fault::StopReason("malformed_tool_use"))));
         let arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/fault.validation";

@@ -123,6 +123,7 @@
 //! | `fault.close.N` | N deltas, then the connection is dropped mid-body |
 //! | `fault.no-metadata` | a normal stream without the final `metadata` event |
 //! | `fault.hang` | the request is read and never answered (no status line), until the client leaves |
+//! | `fault.stall-body` | the response's status, headers and the first half of its body, then silence until the client leaves (with ConverseStream: `messageStart`, then silence) |
 //! | `fault.malformed-tool-use` | the normal answer, with stop reason `malformed_tool_use` |
 //! | `fault.malformed-model-output` | the normal answer, with stop reason `malformed_model_output` |
 //! | `fault.unknown-block` | the normal answer after a content block 0 of a kind no SDK knows (start, delta and stop in a stream; a content entry in Converse), so the text is block 1 and a tool call block 2 |

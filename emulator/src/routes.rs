@@ -1,11 +1,14 @@
 //! HTTP routing: Bedrock's REST paths, error responses and fault dispatch.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
+use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Either, Full};
 
 use crate::embed;
@@ -19,8 +22,8 @@ use crate::stream::{Ending, EventStream, InjectedClose, Pacing};
 
 /// Errors that make hyper drop the connection instead of answering.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
-/// Either a ConverseStream body or a whole JSON document.
-pub(crate) type ResponseBody = Either<EventStream, Full<Bytes>>;
+/// A ConverseStream body, or a JSON document: whole, or stalled halfway (`fault.stall-body`).
+pub(crate) type ResponseBody = Either<EventStream, Either<Full<Bytes>, StalledBody>>;
 
 /// Header selecting a fault for requests whose model id does not.
 const FAULT_HEADER: &str = "x-emulator-fault";
@@ -116,6 +119,10 @@ async fn answer(
         Some(Fault::StreamError(n)) => (Reply::truncated(request, n), Ending::StreamError),
         Some(Fault::Stall(n)) => (Reply::truncated(request, n), Ending::Stall),
         Some(Fault::Close(n)) => (Reply::truncated(request, n), Ending::Close),
+        Some(Fault::StallBody) if operation == Operation::ConverseStream => {
+            (Reply::truncated(request, 0), Ending::Stall)
+        }
+        Some(Fault::StallBody) => return Ok(json_response(full_answer().converse_json(started.elapsed()), true)),
         Some(Fault::Hang) => std::future::pending().await,
     };
     let pacing = Pacing { first_token: shared.config.time_to_first_token, token_gap: shared.config.inter_token_gap };
@@ -141,9 +148,7 @@ async fn answer(
                 if !generation.is_zero() {
                     tokio::time::sleep(generation).await;
                 }
-                let mut response = Response::new(Either::Right(Full::new(reply.converse_json(started.elapsed()))));
-                response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                Ok(response)
+                Ok(json_response(reply.converse_json(started.elapsed()), false))
             }
         },
     }
@@ -172,6 +177,7 @@ async fn answer_unary(
         }
         _ => {}
     }
+    let stall = fault == Some(Fault::StallBody);
     let answered = match operation {
         Operation::CountTokens => {
             embed::count_tokens_input(body).map(|request| (embed::count_tokens_answer(&request), None))
@@ -182,9 +188,8 @@ async fn answer_unary(
         Ok(answered) => answered,
         Err(invalid) => return Ok(service_error(ServiceError::Validation, &invalid.to_string())),
     };
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from(answer))));
+    let mut response = json_response(Bytes::from(answer), stall);
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(tokens) = input_tokens {
         headers.insert("x-amzn-bedrock-input-token-count", HeaderValue::from(tokens));
     }
@@ -232,6 +237,35 @@ fn percent_decode(encoded: &str) -> Result<String, &'static str> {
     String::from_utf8(decoded).map_err(|_| "The model identifier is not valid UTF-8.")
 }
 
+/// A JSON document as a 200 response; with `stall`, only its first half, then silence.
+fn json_response(document: Bytes, stall: bool) -> Response<ResponseBody> {
+    let body = if stall {
+        Either::Right(StalledBody(Some(document.slice(..document.len() / 2))))
+    } else {
+        Either::Left(Full::new(document))
+    };
+    let mut response = Response::new(Either::Right(body));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The part of a body that `fault.stall-body` sends, then nothing more until the client leaves.
+#[derive(Debug)]
+pub(crate) struct StalledBody(Option<Bytes>);
+
+impl Body for StalledBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        // Nothing will ever come, so nothing is woken: hyper drops the body when the client leaves.
+        match self.0.take() {
+            Some(part) => Poll::Ready(Some(Ok(Frame::data(part)))),
+            None => Poll::Pending,
+        }
+    }
+}
+
 fn service_error(error: ServiceError, message: &str) -> Response<ResponseBody> {
     error_response(error.status(), error.error_type(), message)
 }
@@ -239,7 +273,7 @@ fn service_error(error: ServiceError, message: &str) -> Response<ResponseBody> {
 /// A restJson1 error: the type in `x-amzn-errortype`, the message in the body.
 fn error_response(status: StatusCode, error_type: &'static str, message: &str) -> Response<ResponseBody> {
     let body = serde_json::json!({ "message": message }).to_string();
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    let mut response = Response::new(Either::Right(Either::Left(Full::new(Bytes::from(body)))));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -1,6 +1,9 @@
 //! The Bedrock side: building the real `aws-sdk-bedrockruntime` client from config, making the
 //! calls (Converse, ConverseStream, CountTokens, InvokeModel), and classifying every SDK error into
-//! the gateway's error type in one function.
+//! the gateway's error type in one function. The unary calls wait on Bedrock within the bounds of
+//! the `unary` module ([`UnaryBounds`]).
+
+mod unary;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +38,8 @@ use crate::convert::request::BedrockRequest;
 use crate::error::{BedrockFailure, GatewayError};
 use crate::metrics;
 use crate::routing::Target;
+
+pub use unary::UnaryBounds;
 
 /// The stream of events of one ConverseStream call.
 pub type BedrockStream = EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>;
@@ -145,12 +150,13 @@ impl Bedrock {
         Ok(output.stream)
     }
 
-    /// Makes a Converse call on `target`.
+    /// Makes a Converse call on `target`, within `bounds`.
     pub async fn converse(
         &self,
         model: &Model,
         target: &Target,
         request: BedrockRequest,
+        bounds: &UnaryBounds,
     ) -> Result<ConverseOutput, GatewayError> {
         let guardrail = model.guardrail.as_ref().map(|guardrail| {
             GuardrailConfiguration::builder()
@@ -159,7 +165,9 @@ impl Bedrock {
                 .build()
         });
         let additional_fields = request.additional_fields_for(target);
-        self.client(&target.region)
+        let (watch, progress) = unary::watch();
+        let call = self
+            .client(&target.region)
             .converse()
             .model_id(&target.model_id)
             .set_messages(Some(request.messages))
@@ -169,18 +177,23 @@ impl Bedrock {
             .set_guardrail_config(guardrail)
             .set_additional_model_request_fields(additional_fields)
             .set_output_config(request.output_config)
-            .send()
-            .await
+            .customize()
+            .interceptor(watch)
+            .send();
+        unary::within(call, &progress, bounds, &model.name)
+            .await?
             .map_err(|err| classify(err, &model.name, &target.model_id, false))
     }
 
     /// Counts the input tokens of `request` on `target` with Bedrock's CountTokens, which takes
-    /// the Converse fields that make up the input (no inference settings, no guardrail).
+    /// the Converse fields that make up the input (no inference settings, no guardrail), within
+    /// `bounds`.
     pub async fn count_tokens(
         &self,
         model: &Model,
         target: &Target,
         request: BedrockRequest,
+        bounds: &UnaryBounds,
     ) -> Result<u32, GatewayError> {
         let additional_fields = request.additional_fields_for(target);
         let input = ConverseTokensRequest::builder()
@@ -189,21 +202,33 @@ impl Bedrock {
             .set_tool_config(request.tool_config)
             .set_additional_model_request_fields(additional_fields)
             .build();
-        let output = self
+        let (watch, progress) = unary::watch();
+        let call = self
             .client(&target.region)
             .count_tokens()
             .model_id(&target.model_id)
             .input(CountTokensInput::Converse(input))
-            .send()
-            .await
+            .customize()
+            .interceptor(watch)
+            .send();
+        let output = unary::within(call, &progress, bounds, &model.name)
+            .await?
             .map_err(|err| classify(err, &model.name, &target.model_id, false))?;
         Ok(u32::try_from(output.input_tokens).unwrap_or(0))
     }
 
-    /// Calls InvokeModel on `target` with a JSON `body` in the model family's own shape.
-    pub async fn invoke_model(&self, model: &Model, target: &Target, body: Vec<u8>) -> Result<Invoked, GatewayError> {
+    /// Calls InvokeModel on `target` with a JSON `body` in the model family's own shape, within
+    /// `bounds`.
+    pub async fn invoke_model(
+        &self,
+        model: &Model,
+        target: &Target,
+        body: Vec<u8>,
+        bounds: &UnaryBounds,
+    ) -> Result<Invoked, GatewayError> {
         let input_tokens = Arc::new(AtomicU64::new(u64::MAX));
-        let output = self
+        let (watch, progress) = unary::watch();
+        let call = self
             .client(&target.region)
             .invoke_model()
             .model_id(&target.model_id)
@@ -212,8 +237,10 @@ impl Bedrock {
             .body(Blob::new(body))
             .customize()
             .interceptor(InputTokenHeader(Arc::clone(&input_tokens)))
-            .send()
-            .await
+            .interceptor(watch)
+            .send();
+        let output = unary::within(call, &progress, bounds, &model.name)
+            .await?
             .map_err(|err| classify(err, &model.name, &target.model_id, false))?;
         let input_tokens = input_tokens.load(Ordering::Relaxed);
         Ok(Invoked {

@@ -126,7 +126,8 @@ pub struct ServerConfig {
     pub client_stall_timeout_secs: u64,
     /// Longest a single stream may run, whatever deadline the client sets.
     pub max_stream_duration_secs: u64,
-    /// Longest Bedrock may stay silent within a stream before the stream fails as incomplete.
+    /// Longest Bedrock may stay silent within a stream before the stream fails as incomplete; also
+    /// between the bytes of a unary call's response once it has begun.
     pub stream_idle_timeout_secs: u64,
     /// How long in-flight streams may take to finish after SIGTERM before they are cut.
     pub shutdown_grace_secs: u64,
@@ -334,14 +335,26 @@ pub struct BedrockConfig {
     /// Timeout for opening a connection to Bedrock.
     pub connect_timeout_ms: u64,
     /// Longest ConverseStream waits for Bedrock to accept the call and open its stream (separate
-    /// from the idle timeout between events); then UNAVAILABLE with a retry pushback.
+    /// from the idle timeout between events), and CountTokens and Embed's InvokeModel calls wait
+    /// for Bedrock's response to begin; then UNAVAILABLE with a retry pushback.
     pub stream_open_timeout_secs: u64,
+    /// Longest a unary Converse waits for Bedrock's response to begin. Bedrock sends a unary
+    /// answer only once the model has generated all of it, so this bounds the generation: keep it
+    /// above the longest answer callers take unary (max_tokens ÷ the model's output tokens per
+    /// second). Then UNAVAILABLE with a retry pushback; once the response has begun,
+    /// `server.stream_idle_timeout_secs` bounds the silence between its bytes.
+    pub converse_timeout_secs: u64,
 }
 
 impl BedrockConfig {
     /// See [`BedrockConfig::stream_open_timeout_secs`].
     pub fn stream_open_timeout(&self) -> Duration {
         Duration::from_secs(self.stream_open_timeout_secs)
+    }
+
+    /// See [`BedrockConfig::converse_timeout_secs`].
+    pub fn converse_timeout(&self) -> Duration {
+        Duration::from_secs(self.converse_timeout_secs)
     }
 }
 
@@ -355,6 +368,7 @@ impl Default for BedrockConfig {
             max_attempts: 2,
             connect_timeout_ms: 3_000,
             stream_open_timeout_secs: 30,
+            converse_timeout_secs: 300,
         }
     }
 }
@@ -1104,7 +1118,8 @@ impl Config {
         }
         at_least("bedrock.connect_timeout_ms", bedrock.connect_timeout_ms, 1)?;
         seconds("bedrock.connect_timeout_ms", bedrock.connect_timeout_ms / 1000, 0)?;
-        seconds("bedrock.stream_open_timeout_secs", bedrock.stream_open_timeout_secs, 1)
+        seconds("bedrock.stream_open_timeout_secs", bedrock.stream_open_timeout_secs, 1)?;
+        seconds("bedrock.converse_timeout_secs", bedrock.converse_timeout_secs, 1)
     }
 
     fn validate_auth(&self) -> Result<(), ConfigError> {
@@ -1746,10 +1761,9 @@ mod tests {
             "server.max_stream_duration_secs",
             "a duration that would overflow the clock is refused, not a panic later"
         );
-        assert_eq!(
-            rejected_key(&format!("{MINIMAL}[bedrock]\nstream_open_timeout_secs = 0\n")),
-            "bedrock.stream_open_timeout_secs"
-        );
+        for key in ["stream_open_timeout_secs", "converse_timeout_secs"] {
+            assert_eq!(rejected_key(&format!("{MINIMAL}[bedrock]\n{key} = 0\n")), format!("bedrock.{key}"));
+        }
         assert_eq!(rejected_key(&format!("{MINIMAL}[bedrock]\ncredentials = \"emulator\"\n")), "bedrock.credentials");
         assert_eq!(rejected_key(&format!("{MINIMAL}[auth.api_keys]\nteam-a = \"secret\"\n")), "auth.api_keys.team-a");
         assert_eq!(rejected_key("[models.Chat]\nmodel_id = \"x\"\n"), "models.Chat");

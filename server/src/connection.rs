@@ -14,6 +14,8 @@
 //!   dropped. A stream is never reset silently when its final status could still be sent.
 //! - **Drain**: on shutdown every connection is sent GOAWAY (one still in its PROXY header or TLS
 //!   handshake is closed), and [`Connections::serve`] returns once all have closed.
+//! - **Reset**: each stream's task is spawned so that the gateway can reset it, and its
+//!   [`StreamReset`] is in its request's extensions (see [`crate::stream_reset`]).
 
 use std::io;
 use std::pin::{Pin, pin};
@@ -21,7 +23,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -33,6 +35,7 @@ use tokio_util::task::TaskTracker;
 use crate::admission::Edge;
 use crate::config::ServerConfig;
 use crate::listener::{Accepted, ConnectionCut, Peer, Setup};
+use crate::stream_reset::{StreamExecutor, StreamReset};
 
 /// How long cut streams get to send their final status before their connection is dropped.
 const CUT_FLUSH: Duration = Duration::from_secs(2);
@@ -56,7 +59,7 @@ const FRAME_HEADER_LEN: usize = 9;
 #[derive(Debug, Clone)]
 pub struct Connections {
     setup: Arc<Setup>,
-    http: Builder<TokioExecutor>,
+    http: Builder<StreamExecutor>,
     routes: Edge,
     handshake_timeout: Duration,
     max_age: Duration,
@@ -183,8 +186,8 @@ enum Phase {
 }
 
 /// HTTP/2 only (gRPC needs nothing else), with the keepalive, stream and header bounds of `config`.
-fn http2(config: &ServerConfig) -> Builder<TokioExecutor> {
-    let mut builder = Builder::new(TokioExecutor::new()).http2_only();
+fn http2(config: &ServerConfig) -> Builder<StreamExecutor> {
+    let mut builder = Builder::new(StreamExecutor).http2_only();
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -204,7 +207,8 @@ fn jittered(age: Duration) -> Duration {
 }
 
 /// The routes as one connection serves them: every request carries the connection's [`Peer`] and
-/// [`ConnectionCut`], as tonic's own server inserts its connect info.
+/// [`ConnectionCut`], as tonic's own server inserts its connect info, and its stream's
+/// [`StreamReset`] (hyper calls the routes in the stream's task).
 #[derive(Debug, Clone)]
 struct WithConnection {
     routes: Edge,
@@ -227,6 +231,7 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         request.extensions_mut().insert(self.peer.clone());
         request.extensions_mut().insert(self.cut.clone());
+        request.extensions_mut().insert(StreamReset::of_this_task());
         self.routes.call(request)
     }
 }

@@ -17,7 +17,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::bedrock::Bedrock;
+use crate::bedrock::{Bedrock, UnaryBounds};
 use crate::catalog::Model;
 use crate::config::EmbeddingFormat;
 use crate::convert::request::{check_labels, check_model_name};
@@ -132,12 +132,13 @@ pub fn plan(request: v1::EmbedRequest, model: &Model) -> Result<EmbedPlan, Gatew
     Ok(EmbedPlan { texts: request.texts, dimensions, normalize: request.normalize.unwrap_or(true), input_type, format })
 }
 
-/// Embeds the plan's texts with `target`, the family's calls a few at a time.
+/// Embeds the plan's texts with `target`, the family's calls a few at a time, each within `bounds`.
 pub async fn embed(
     bedrock: &Bedrock,
     model: &Model,
     target: &Target,
     plan: &EmbedPlan,
+    bounds: &UnaryBounds,
 ) -> Result<Embedded, GatewayError> {
     let batch = match plan.format {
         EmbeddingFormat::TitanTextV2 => 1,
@@ -146,8 +147,9 @@ pub async fn embed(
     // Batches by position: futures borrowing the texts through a closure's argument trip rustc's
     // higher-ranked lifetime check in the service's async trait.
     let count = plan.texts.len();
-    let calls =
-        (0..count).step_by(batch).map(|start| call(bedrock, model, target, plan, start..count.min(start + batch)));
+    let calls = (0..count)
+        .step_by(batch)
+        .map(|start| call(bedrock, model, target, plan, start..count.min(start + batch), bounds));
     let answers: Vec<Embedded> = futures::stream::iter(calls).buffered(CALLS_IN_FLIGHT).try_collect().await?;
     let mut embedded = Embedded { vectors: Vec::with_capacity(plan.texts.len()), input_tokens: 0 };
     for answer in answers {
@@ -164,6 +166,7 @@ async fn call(
     target: &Target,
     plan: &EmbedPlan,
     texts: Range<usize>,
+    bounds: &UnaryBounds,
 ) -> Result<Embedded, GatewayError> {
     let texts = &plan.texts[texts];
     let body = match plan.format {
@@ -177,7 +180,7 @@ async fn call(
             "embedding_types": ["float"],
         }),
     };
-    let invoked = bedrock.invoke_model(model, target, body.to_string().into_bytes()).await?;
+    let invoked = bedrock.invoke_model(model, target, body.to_string().into_bytes(), bounds).await?;
     let unreadable = |why: String| GatewayError::Bedrock {
         kind: BedrockFailure::Other,
         message: format!("the embedding answer {why}"),

@@ -23,6 +23,12 @@ pub enum GatewayError {
         /// What is wrong and what is allowed.
         reason: String,
     },
+    /// The request is not gRPC with protobuf messages.
+    #[error("{}", describe_content_type(.content_type.as_deref()))]
+    UnsupportedContentType {
+        /// Its content type (the start of it), or `None` when it has none.
+        content_type: Option<String>,
+    },
     /// The logical model name is not in the catalog.
     #[error("model: unknown model {alias:?}; this gateway offers: {known}")]
     UnknownModel {
@@ -82,16 +88,18 @@ pub enum GatewayError {
         limit: usize,
     },
     /// The caller's tenant is over one of its quotas.
-    #[error("{}", describe_quota(.quota, .limit, .retry_after.as_ref(), .reserved))]
+    #[error("{}", describe_quota(.quota, *.limit, *.retry, *.reserved, *.reserved_for))]
     QuotaExceeded {
         /// The config key of the quota that tripped, such as `tenants.payments.quotas.tokens_per_minute`.
         quota: String,
         /// Its value.
         limit: u64,
-        /// When enough of it is back; `None` when this request can never fit in it.
-        retry_after: Option<Duration>,
-        /// The tokens the request reserves (its max_tokens plus an estimate of its input).
+        /// When the request could fit.
+        retry: QuotaRetry,
+        /// The tokens the request reserves.
         reserved: u64,
+        /// What they are reserved for, which says how to reserve fewer.
+        reserved_for: Reservation,
     },
     /// The request bytes all requests hold are at their budget.
     #[error(
@@ -117,13 +125,16 @@ pub enum GatewayError {
     /// The client took no event for too long, so its stream was ended to free its slot.
     #[error("the client read nothing for {0:?}; the stream was ended and the answer is incomplete")]
     ClientStalled(Duration),
-    /// Bedrock did not open the stream in time.
-    #[error("the model {alias:?} did not start answering within {after:?}; retry with backoff")]
+    /// Bedrock did not begin its answer in time: open the stream, or begin a unary response.
+    #[error("the model {alias:?} did not start answering within {after:?} ({key}); retry with backoff")]
     BedrockOpenTimeout {
         /// The logical model.
         alias: String,
-        /// `bedrock.stream_open_timeout_secs`.
+        /// The bound that passed.
         after: Duration,
+        /// Its config key: `bedrock.stream_open_timeout_secs`, or for a unary Converse
+        /// `bedrock.converse_timeout_secs`.
+        key: &'static str,
     },
     /// The request message is larger than allowed.
     #[error(
@@ -154,8 +165,8 @@ pub enum GatewayError {
         /// What was missing.
         reason: &'static str,
     },
-    /// Bedrock sent nothing for too long.
-    #[error("the model sent nothing for {0:?}; the answer is incomplete")]
+    /// Bedrock sent nothing for too long within its answer (a stream's events, or a unary answer's body).
+    #[error("the model sent nothing for {0:?} (server.stream_idle_timeout_secs); the answer is incomplete")]
     StreamIdle(Duration),
     /// The gateway stopped while the stream was still open, after the shutdown grace period.
     #[error("the gateway is shutting down; the answer is incomplete, retry it")]
@@ -163,6 +174,26 @@ pub enum GatewayError {
     /// The client's deadline (or the gateway's maximum stream duration) passed.
     #[error("the deadline passed before the answer was complete")]
     DeadlineExceeded,
+}
+
+/// When a request refused by a quota could fit in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaRetry {
+    /// Once the quota has refilled for this long.
+    After(Duration),
+    /// Once one of the tenant's requests in flight ends: the quota is a count of places.
+    WhenARequestEnds,
+    /// Never: the request alone reserves more tokens than the quota holds.
+    Never,
+}
+
+/// What a request reserves tokens for, which tells its caller how to reserve fewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// A Converse-shaped call: its max_tokens plus an estimate of its input.
+    Answer,
+    /// An Embed call: an estimate of its texts' tokens.
+    Texts,
 }
 
 /// The kinds of Bedrock failure, each with its own gRPC code.
@@ -199,6 +230,16 @@ fn describe_bedrock(kind: BedrockFailure, message: &str, model_id: &str, alias: 
         BedrockFailure::Other => format!("calling the model {alias:?} failed"),
     };
     if incomplete { format!("{what}; the answer is incomplete") } else { what }
+}
+
+fn describe_content_type(content_type: Option<&str>) -> String {
+    let refused = match content_type {
+        Some(content_type) => format!("content-type {content_type:?} is not served"),
+        None => "the request has no content-type".to_owned(),
+    };
+    format!(
+        "{refused}: this gateway speaks gRPC with protobuf messages (content-type application/grpc or application/grpc+proto)"
+    )
 }
 
 /// ARNs (whichever service; they hold the account id), percent-encoded ones as the SDK writes them
@@ -263,15 +304,23 @@ fn replace_whole<'a>(text: &'a str, id: &str, with: &str) -> Cow<'a, str> {
     Cow::Owned(replaced)
 }
 
-fn describe_quota(quota: &str, limit: &u64, retry_after: Option<&Duration>, reserved: &u64) -> String {
-    match retry_after {
-        Some(after) => format!(
+fn describe_quota(quota: &str, limit: u64, retry: QuotaRetry, reserved: u64, reserved_for: Reservation) -> String {
+    let (what, fewer) = match reserved_for {
+        Reservation::Answer => ("max_tokens plus its estimated input", "lower inference_config.max_tokens"),
+        Reservation::Texts => ("its texts' estimated tokens", "send fewer or shorter texts per request"),
+    };
+    match retry {
+        QuotaRetry::After(after) => format!(
             "quota {quota} ({limit}) is used up; capacity returns in {:.1} s",
             (after.as_secs_f64() * 10.0).ceil() / 10.0
         ),
-        None => format!(
-            "this request reserves {reserved} tokens (max_tokens plus its estimated input), more than quota {quota} \
-             ({limit}) can ever grant; lower inference_config.max_tokens"
+        QuotaRetry::WhenARequestEnds => format!(
+            "quota {quota} ({limit}) is used up: the tenant has that many requests in flight; retry when one of \
+             them ends"
+        ),
+        QuotaRetry::Never => format!(
+            "this request reserves {reserved} tokens ({what}), more than quota {quota} ({limit}) can ever grant; \
+             {fewer}"
         ),
     }
 }
@@ -280,7 +329,7 @@ impl GatewayError {
     /// The gRPC code clients see for this error.
     pub fn code(&self) -> Code {
         match self {
-            GatewayError::InvalidArgument { .. } => Code::InvalidArgument,
+            GatewayError::InvalidArgument { .. } | GatewayError::UnsupportedContentType { .. } => Code::InvalidArgument,
             GatewayError::UnknownModel { .. } => Code::NotFound,
             GatewayError::Unsupported { .. } => Code::Unimplemented,
             GatewayError::ModelRetired { .. } => Code::FailedPrecondition,
@@ -336,9 +385,14 @@ impl GatewayError {
             | GatewayError::CallerRequestMemoryFull { .. } => Some(100),
             GatewayError::Bedrock { kind: BedrockFailure::Throttled, incomplete: false, .. }
             | GatewayError::BedrockOpenTimeout { .. } => Some(1000),
-            GatewayError::RequestTooLarge { .. } | GatewayError::QuotaExceeded { retry_after: None, .. } => Some(-1),
-            GatewayError::QuotaExceeded { retry_after: Some(after), .. } => {
+            GatewayError::RequestTooLarge { .. } | GatewayError::QuotaExceeded { retry: QuotaRetry::Never, .. } => {
+                Some(-1)
+            }
+            GatewayError::QuotaExceeded { retry: QuotaRetry::After(after), .. } => {
                 Some(i64::try_from(after.as_millis()).unwrap_or(i64::MAX).max(1))
+            }
+            GatewayError::QuotaExceeded { retry: QuotaRetry::WhenARequestEnds, .. } => {
+                Some(crate::quota::PLACE_RETRY.as_millis() as i64)
             }
             _ => None,
         }
@@ -415,22 +469,47 @@ mod tests {
 
     #[test]
     fn a_quota_refusal_names_the_quota_and_when_it_returns() {
-        let quota = |retry_after| GatewayError::QuotaExceeded {
+        let quota = |retry, reserved_for| GatewayError::QuotaExceeded {
             quota: "tenants.payments.quotas.tokens_per_minute".into(),
             limit: 1000,
-            retry_after,
+            retry,
             reserved: 1500,
+            reserved_for,
         };
-        let later = quota(Some(Duration::from_millis(1234))).to_status("");
+        let later = quota(QuotaRetry::After(Duration::from_millis(1234)), Reservation::Answer).to_status("");
         assert_eq!(later.code(), Code::ResourceExhausted);
         assert_eq!(later.metadata().get(RETRY_PUSHBACK_HEADER).unwrap(), "1234");
         assert_eq!(
             later.message(),
             "quota tenants.payments.quotas.tokens_per_minute (1000) is used up; capacity returns in 1.3 s"
         );
-        let never = quota(None).to_status("");
+        let never = quota(QuotaRetry::Never, Reservation::Answer).to_status("");
         assert_eq!(never.metadata().get(RETRY_PUSHBACK_HEADER).unwrap(), "-1");
         assert!(never.message().contains("reserves 1500 tokens"), "{}", never.message());
+        assert!(never.message().ends_with("; lower inference_config.max_tokens"), "{}", never.message());
+    }
+
+    #[test]
+    fn a_quota_refusal_says_what_would_make_the_request_fit() {
+        let refusal = |quota: &str, retry, reserved_for| {
+            let err =
+                GatewayError::QuotaExceeded { quota: quota.into(), limit: 2, retry, reserved: 5000, reserved_for };
+            err.to_status("")
+        };
+        let embed = refusal("tenants.search.quotas.tokens_per_minute", QuotaRetry::Never, Reservation::Texts);
+        assert_eq!(
+            embed.message(),
+            "this request reserves 5000 tokens (its texts' estimated tokens), more than quota \
+             tenants.search.quotas.tokens_per_minute (2) can ever grant; send fewer or shorter texts per request"
+        );
+        let place =
+            refusal("tenants.search.quotas.concurrent_requests", QuotaRetry::WhenARequestEnds, Reservation::Answer);
+        assert_eq!(
+            place.message(),
+            "quota tenants.search.quotas.concurrent_requests (2) is used up: the tenant has that many requests in \
+             flight; retry when one of them ends"
+        );
+        assert_eq!(place.metadata().get(RETRY_PUSHBACK_HEADER).unwrap(), "1000");
     }
 
     #[test]

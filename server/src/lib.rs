@@ -30,6 +30,7 @@ pub mod server;
 pub mod service;
 pub mod shards;
 pub mod shutdown;
+pub mod stream_reset;
 pub mod telemetry;
 pub mod tenants;
 pub mod tls;

@@ -10,8 +10,10 @@
 //! - a watchdog task enforces the bounds that must hold even when nobody polls the stream (a
 //!   client that stops reading stops the polling): the deadline, the shutdown cut, and the client
 //!   stall timeout. When one fires it ends the stream itself: the Bedrock call and the admission
-//!   slot are dropped at once, the log line records why, and the client (if it ever reads again)
-//!   gets the error status.
+//!   slot are dropped at once, the log line records why, and the client gets the error status. A
+//!   client that does not read cannot take the status, so once the stream has had
+//!   [`FINAL_STATUS_GRACE`] to send it, the watchdog resets the stream (RST_STREAM), which frees what
+//!   HTTP/2 buffered for it (see [`crate::stream_reset`]).
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -36,6 +38,7 @@ use crate::error::GatewayError;
 use crate::metering::Metered;
 use crate::request_log::RequestLog;
 use crate::routing::Target;
+use crate::stream_reset::{FINAL_STATUS_GRACE, StreamReset};
 
 /// Everything a relay needs besides the Bedrock stream.
 #[derive(Debug)]
@@ -54,6 +57,8 @@ pub struct RelayContext {
     pub log: RequestLog,
     /// Cancelled when the stream must be cut: the shutdown grace, or its connection's age grace, ended.
     pub cut: CancellationToken,
+    /// Resets the stream once the watchdog has ended it and its status had time to go out.
+    pub reset: StreamReset,
     /// The request's admission slot, freed when the relay ends.
     pub slot: Slot,
     /// The request's quota reservation, settled when the relay ends.
@@ -166,6 +171,7 @@ pub fn relay(bedrock: BedrockStream, context: RelayContext) -> RelayStream {
         deadline: context.deadline,
         client_stall_timeout: context.client_stall_timeout,
         cut: context.cut.clone(),
+        reset: context.reset.clone(),
     };
     let relay = Relay {
         bedrock,
@@ -251,12 +257,23 @@ struct Bounds {
     deadline: Instant,
     client_stall_timeout: Duration,
     cut: CancellationToken,
+    reset: StreamReset,
 }
 
 /// Ends the stream at its deadline, when it is cut, or when the client has left an event untaken
-/// for the stall timeout. Holds the state weakly: once the response body is gone there is nothing
-/// to end.
+/// for the stall timeout, then resets it once its status had time to go out. Holds the state
+/// weakly: once the response body is gone there is nothing to end. A stream that finishes drops its
+/// response body, which aborts this task, grace included.
 async fn watch(shared: Weak<Mutex<Shared>>, bounds: Bounds) {
+    let ended = end_when_due(shared, &bounds).await;
+    if ended {
+        tokio::time::sleep(FINAL_STATUS_GRACE).await;
+        bounds.reset.reset();
+    }
+}
+
+/// Waits for one of the bounds and ends the stream for it; false when the stream was already gone.
+async fn end_when_due(shared: Weak<Mutex<Shared>>, bounds: &Bounds) -> bool {
     let mut check_at = bounds.deadline.min(Instant::now() + bounds.client_stall_timeout);
     loop {
         let cut = tokio::select! {
@@ -264,21 +281,29 @@ async fn watch(shared: Weak<Mutex<Shared>>, bounds: Bounds) {
             () = bounds.cut.cancelled() => true,
             () = tokio::time::sleep_until(check_at) => false,
         };
-        let Some(shared) = shared.upgrade() else { return };
+        let Some(shared) = shared.upgrade() else { return false };
         let mut shared = lock(&shared);
         let now = Instant::now();
-        if cut {
-            return shared.end(GatewayError::ShuttingDown);
-        }
-        if now >= bounds.deadline {
-            return shared.end(GatewayError::DeadlineExceeded);
-        }
         let stalled_at = shared.activity.waiting_on_client_since().map(|since| since + bounds.client_stall_timeout);
-        match stalled_at {
-            Some(at) if now >= at => return shared.end(GatewayError::ClientStalled(bounds.client_stall_timeout)),
-            Some(at) => check_at = at.min(bounds.deadline),
-            None => check_at = (now + bounds.client_stall_timeout).min(bounds.deadline),
-        }
+        let err = if cut {
+            GatewayError::ShuttingDown
+        } else if now >= bounds.deadline {
+            GatewayError::DeadlineExceeded
+        } else {
+            match stalled_at {
+                Some(at) if now >= at => GatewayError::ClientStalled(bounds.client_stall_timeout),
+                Some(at) => {
+                    check_at = at.min(bounds.deadline);
+                    continue;
+                }
+                None => {
+                    check_at = (now + bounds.client_stall_timeout).min(bounds.deadline);
+                    continue;
+                }
+            }
+        };
+        shared.end(err);
+        return true;
     }
 }
 

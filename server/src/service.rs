@@ -11,7 +11,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 use crate::admission::{Admission, CallerKey, RequestMemory, Slot};
-use crate::bedrock::Bedrock;
+use crate::bedrock::{Bedrock, UnaryBounds};
 use crate::catalog::Model;
 use crate::catalog_source::LiveCatalog;
 use crate::config::{BedrockConfig, ModelKind, ModelState, ServerConfig};
@@ -19,7 +19,7 @@ use crate::convert::request::{BedrockRequest, estimated_input_tokens, require_mo
 use crate::convert::response::answer;
 use crate::convert::structured::tool_answer_as_text;
 use crate::embed;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, QuotaRetry, Reservation};
 use crate::listener::{ConnectionCut, Peer};
 use crate::metering::Metered;
 use crate::metrics::{self, Rejection};
@@ -27,6 +27,7 @@ use crate::quota::{QuotaRequest, Quotas};
 use crate::relay::{RelayContext, RelayStream, proto_duration, relay};
 use crate::request_log::RequestLog;
 use crate::routing::{self, Target};
+use crate::stream_reset::StreamReset;
 use crate::tenants::Identity;
 
 pub use bedrock_gateway_proto::metadata::MODEL_DEPRECATION as DEPRECATION_HEADER;
@@ -42,6 +43,7 @@ pub struct Gateway {
     stream_idle_timeout: Duration,
     client_stall_timeout: Duration,
     stream_open_timeout: Duration,
+    converse_timeout: Duration,
     cut: CancellationToken,
 }
 
@@ -117,6 +119,7 @@ impl Gateway {
             stream_idle_timeout: server.stream_idle_timeout(),
             client_stall_timeout: server.client_stall_timeout(),
             stream_open_timeout: bedrock_config.stream_open_timeout(),
+            converse_timeout: bedrock_config.converse_timeout(),
         }
     }
 
@@ -178,6 +181,28 @@ impl Gateway {
         call.log.received_at() + limit
     }
 
+    /// The bounds of a unary Converse by `deadline`: Bedrock responds only once the model has
+    /// generated the whole answer.
+    fn converse_bounds(&self, deadline: Instant) -> UnaryBounds {
+        UnaryBounds {
+            respond_within: self.converse_timeout,
+            respond_key: "bedrock.converse_timeout_secs",
+            idle: self.stream_idle_timeout,
+            deadline,
+        }
+    }
+
+    /// The bounds of a CountTokens or InvokeModel call by `deadline`: Bedrock responds as soon as
+    /// it has taken the call, as it opens a stream.
+    fn call_bounds(&self, deadline: Instant) -> UnaryBounds {
+        UnaryBounds {
+            respond_within: self.stream_open_timeout,
+            respond_key: "bedrock.stream_open_timeout_secs",
+            idle: self.stream_idle_timeout,
+            deadline,
+        }
+    }
+
     /// Calls `attempt` on the request's targets in order until one answers: on to the next only
     /// while the one before had no capacity for the request (throttled, unavailable, not ready,
     /// timed out opening) and the caller's deadline has not passed. Nothing has been sent to the
@@ -222,13 +247,15 @@ impl Gateway {
     }
 
     /// Reserves the call's place within its tenant's quotas on `model`: `tokens` (for a Converse
-    /// call, max_tokens plus the input estimate), a request, a concurrency place.
+    /// call, max_tokens plus the input estimate; `reserved_for` says which), a request, a
+    /// concurrency place.
     async fn reserve(
         &self,
         call: &Call,
         identity: &Identity,
         model: &str,
         tokens: u64,
+        reserved_for: Reservation,
         input_estimate: Option<u64>,
     ) -> Result<Metered, Status> {
         let tenant = &identity.tenant;
@@ -246,16 +273,23 @@ impl Gateway {
                     Some(model) => format!("tenants.{}.model_quotas.{model}.{}", tenant.name, exceeded.quota),
                     None => format!("tenants.{}.quotas.{}", tenant.name, exceeded.quota),
                 };
-                let err = GatewayError::QuotaExceeded {
-                    quota,
-                    limit: exceeded.limit,
-                    retry_after: exceeded.retry_after,
-                    reserved: tokens,
+                let retry = match exceeded.retry_after {
+                    None => QuotaRetry::Never,
+                    Some(_) if exceeded.frees_when_a_request_ends() => QuotaRetry::WhenARequestEnds,
+                    Some(after) => QuotaRetry::After(after),
                 };
+                let err =
+                    GatewayError::QuotaExceeded { quota, limit: exceeded.limit, retry, reserved: tokens, reserved_for };
                 call.log.refused(Rejection::Quota, &err);
                 Err(err.to_status(call.log.request_id()))
             }
         }
+    }
+
+    /// [`Gateway::reserve`] for a Converse call's answer: its max_tokens plus its input estimate.
+    async fn reserve_answer(&self, call: &Call, identity: &Identity, prepared: &Prepared) -> Result<Metered, Status> {
+        let (model, tokens) = (&prepared.model.name, prepared.tokens());
+        self.reserve(call, identity, model, tokens, Reservation::Answer, prepared.input_estimate).await
     }
 
     /// Takes the call's admission slot, now that its message is complete and valid.
@@ -277,8 +311,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let identity = call.identity(&extensions)?;
         let prepared = self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
         let slot = self.admit(&call, &extensions)?;
-        let mut metered =
-            self.reserve(&call, &identity, &prepared.model.name, prepared.tokens(), prepared.input_estimate).await?;
+        let mut metered = self.reserve_answer(&call, &identity, &prepared).await?;
         let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
         let tool_answer = bedrock_request.answer_in_tool;
         let stream_open_timeout = self.stream_open_timeout;
@@ -294,6 +327,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
                         Err(_) if open_by < deadline => Err(GatewayError::BedrockOpenTimeout {
                             alias: model.name.clone(),
                             after: stream_open_timeout,
+                            key: "bedrock.stream_open_timeout_secs",
                         }),
                         Err(_) => Err(GatewayError::DeadlineExceeded),
                     }
@@ -311,6 +345,7 @@ impl v1::gateway_service_server::GatewayService for Gateway {
             client_stall_timeout: self.client_stall_timeout,
             log: call.log,
             cut: extensions.get::<ConnectionCut>().map_or_else(|| self.cut.clone(), |cut| cut.0.clone()),
+            reset: extensions.get::<StreamReset>().cloned().unwrap_or_default(),
             slot,
             metered,
             tool_answer,
@@ -326,18 +361,15 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let identity = call.identity(&extensions)?;
         let prepared = self.prepare(request, &metadata, &identity, &call).map_err(|err| call.fail(err))?;
         let _slot = self.admit(&call, &extensions)?;
-        let mut metered =
-            self.reserve(&call, &identity, &prepared.model.name, prepared.tokens(), prepared.input_estimate).await?;
+        let mut metered = self.reserve_answer(&call, &identity, &prepared).await?;
         let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
         let tool_answer = bedrock_request.answer_in_tool;
+        let bounds = self.converse_bounds(deadline);
         let called = self
             .with_fallbacks(&call, &model, route, bedrock_request, deadline, |target, request| {
                 let bedrock = self.bedrock.clone();
                 let model = Arc::clone(&model);
-                async move {
-                    let called = tokio::time::timeout_at(deadline, bedrock.converse(&model, &target, request)).await;
-                    called.unwrap_or(Err(GatewayError::DeadlineExceeded))
-                }
+                async move { bedrock.converse(&model, &target, request, &bounds).await }
             })
             .await;
         let (target, output) = called.map_err(|err| call.fail(err))?;
@@ -391,17 +423,14 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         }
         let _slot = self.admit(&call, &extensions)?;
         // One request against request quotas; counting uses no tokens.
-        let _metered = self.reserve(&call, &identity, &prepared.model.name, 0, None).await?;
+        let _metered = self.reserve(&call, &identity, &prepared.model.name, 0, Reservation::Answer, None).await?;
         let Prepared { model, route, bedrock_request, deadline, .. } = prepared;
+        let bounds = self.call_bounds(deadline);
         let counted = self
             .with_fallbacks(&call, &model, route, bedrock_request, deadline, |target, request| {
                 let bedrock = self.bedrock.clone();
                 let model = Arc::clone(&model);
-                async move {
-                    let counted =
-                        tokio::time::timeout_at(deadline, bedrock.count_tokens(&model, &target, request)).await;
-                    counted.unwrap_or(Err(GatewayError::DeadlineExceeded))
-                }
+                async move { bedrock.count_tokens(&model, &target, request, &bounds).await }
             })
             .await;
         let (target, input_tokens) = counted.map_err(|err| call.fail(err))?;
@@ -438,16 +467,14 @@ impl v1::gateway_service_server::GatewayService for Gateway {
         let _slot = self.admit(&call, &extensions)?;
         let input_estimate = identity.tenant.counts_tokens(&model.name).then(|| plan.estimated_input_tokens());
         let tokens = input_estimate.unwrap_or(0);
-        let mut metered = self.reserve(&call, &identity, &model.name, tokens, input_estimate).await?;
+        let mut metered =
+            self.reserve(&call, &identity, &model.name, tokens, Reservation::Texts, input_estimate).await?;
+        let bounds = self.call_bounds(deadline);
         let embedded = self
             .with_fallbacks(&call, &model, route, plan.clone(), deadline, |target, plan| {
                 let bedrock = self.bedrock.clone();
                 let model = Arc::clone(&model);
-                async move {
-                    let embedded =
-                        tokio::time::timeout_at(deadline, embed::embed(&bedrock, &model, &target, &plan)).await;
-                    embedded.unwrap_or(Err(GatewayError::DeadlineExceeded))
-                }
+                async move { embed::embed(&bedrock, &model, &target, &plan, &bounds).await }
             })
             .await;
         let (target, embedded) = embedded.map_err(|err| call.fail(err))?;

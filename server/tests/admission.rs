@@ -1,10 +1,12 @@
 //! Admission under hostile or careless callers, over real sockets: a client that never finishes
 //! its request or never reads its answer holds no slot past its bounds and its Bedrock call is
-//! dropped; one caller cannot take every slot; everyone else keeps being served.
+//! dropped, and a stream it does not read is reset; one caller cannot take every slot; everyone
+//! else keeps being served.
 
 use std::time::{Duration, Instant};
 
 use bedrock_emulator::{EmulatorConfig, StreamOutcome};
+use bedrock_gateway::stream_reset::FINAL_STATUS_GRACE;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{
     TestGateway, api_key_digest, collect, final_status, grpc_call, grpc_call_to, grpc_frame, grpc_status,
@@ -179,6 +181,24 @@ async fn a_client_that_never_reads_frees_its_slot_and_its_bedrock_call() {
     let served = collect(&mut client, user_request("chat", "my turn")).await;
     assert!(served.usage.is_some(), "the slot was freed: {:?}", served.error);
     drop(response);
+}
+
+#[tokio::test]
+async fn a_stream_ended_for_not_reading_is_reset_so_http2_frees_it() {
+    let pacing = EmulatorConfig { inter_token_gap: Duration::from_millis(200), ..EmulatorConfig::default() };
+    let gateway = TestGateway::start_with_emulator(pacing, |config| config.server.client_stall_timeout_secs = 1).await;
+    // A receive window of 0 that is never released: the final status cannot be sent either.
+    let mut raw = gateway.raw_http2(0).await;
+    let (response, mut body) = raw.send_request(grpc_call("ConverseStream"), false).unwrap();
+    body.send_data(grpc_frame(&user_request("fault-stall.8", "never read")), true).unwrap();
+    let mut answer = response.await.unwrap().into_body();
+    let opened_at = Instant::now();
+    // Waiting for data releases no window.
+    let within = Duration::from_secs(1) + FINAL_STATUS_GRACE + MARGIN;
+    let ended = tokio::time::timeout(within, answer.data()).await.expect("the stream ends without a read");
+    let err = ended.expect("an end, not a clean one").expect_err("no data fits a window of 0");
+    assert_eq!(err.reason(), Some(h2::Reason::CANCEL), "RST_STREAM: {err}");
+    assert!(opened_at.elapsed() >= Duration::from_secs(1), "reset after the stall timeout, not before");
 }
 
 #[tokio::test]

@@ -213,4 +213,5 @@ async fn a_throttled_target_falls_back_and_the_usage_is_recorded() {
     let status = client.embed(with_api_key(embed_request("embed", &[&long]), KEY)).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted);
     assert!(status.message().contains("tenants.team.quotas.tokens_per_minute"), "{}", status.message());
+    assert!(status.message().ends_with("; send fewer or shorter texts per request"), "{}", status.message());
 }

@@ -1,13 +1,18 @@
 //! Every Bedrock failure the emulator can inject reaches the client as the documented gRPC status,
-//! and a stream cut short never looks complete.
+//! a stream cut short never looks complete, and a unary call is bounded against a Bedrock that
+//! hangs or stalls as a stream is.
 
 use std::time::Duration;
 
 use bedrock_emulator::EmulatorConfig;
+use bedrock_gateway::config::{EmbeddingFormat, QuotaLimits, TenantConfig};
 use bedrock_gateway_proto::v1;
-use bedrock_gateway_testkit::{TestGateway, collect, user_request};
+use bedrock_gateway_testkit::{TestGateway, api_key_digest, collect, embedding_model, user_request, with_api_key};
 use tonic::Code;
 use v1::converse_stream_event::Event;
+
+/// Scheduling slack on a loaded 2-core machine, on top of a configured bound.
+const MARGIN: Duration = Duration::from_secs(2);
 
 #[tokio::test]
 async fn failures_before_the_stream_map_to_their_status() {
@@ -109,4 +114,89 @@ async fn one_failing_stream_does_not_disturb_the_others() {
     );
     assert!(broken.error.is_some());
     assert!(healthy.error.is_none() && healthy.usage.is_some());
+}
+
+const UNARY_KEY: &str = "unary-bounds-key";
+
+/// One slot, one concurrency place for the tenant, bounds of 1 s on Bedrock taking a call and on
+/// its silence, 2 s on a unary Converse's answer, and every RPC's model in a hanging (`-hang`)
+/// and a stalling (`-stall-body`) version.
+async fn bounded_gateway() -> TestGateway {
+    TestGateway::start_with(|config| {
+        config.server.max_concurrent_requests = 1;
+        config.bedrock.stream_open_timeout_secs = 1;
+        config.bedrock.converse_timeout_secs = 2;
+        config.server.stream_idle_timeout_secs = 1;
+        for fault in ["hang", "stall-body"] {
+            config.models.get_mut(&format!("fault-{fault}")).unwrap().capabilities.count_tokens = true;
+            let embedding = embedding_model(&format!("fault.{fault}"), EmbeddingFormat::TitanTextV2, &[1024]);
+            config.models.insert(format!("embed-{fault}"), embedding);
+        }
+        let tenant = TenantConfig {
+            api_keys: [("ci".to_owned(), api_key_digest(UNARY_KEY))].into(),
+            quotas: QuotaLimits { concurrent_requests: Some(1), ..QuotaLimits::default() },
+            ..TenantConfig::default()
+        };
+        config.tenants.insert("team".into(), tenant);
+    })
+    .await
+}
+
+/// Checks that `call` failed UNAVAILABLE saying `says` after `bound` and not much later, then that
+/// the gateway's only slot and the tenant's only place are free: the next call is served.
+async fn assert_ends_within<T: std::fmt::Debug>(
+    gateway: &TestGateway,
+    call: impl Future<Output = Result<T, tonic::Status>>,
+    bound: Duration,
+    says: &str,
+) {
+    let started = std::time::Instant::now();
+    let ended = tokio::time::timeout(bound + MARGIN, call).await;
+    let status = ended.unwrap_or_else(|_| panic!("{says}: still waiting after {:?}", bound + MARGIN)).unwrap_err();
+    assert!(started.elapsed() >= bound, "{says}: ended after {:?}", started.elapsed());
+    assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
+    assert!(status.message().contains(says), "{}", status.message());
+    let next = gateway.stub().await.converse(with_api_key(user_request("chat", "next"), UNARY_KEY)).await;
+    assert!(next.is_ok(), "{says}: the slot and the tenant's place are free: {next:?}");
+}
+
+#[tokio::test]
+async fn a_unary_converse_ends_when_bedrock_hangs_or_stalls_and_frees_its_places() {
+    let gateway = bounded_gateway().await;
+    let mut client = gateway.stub().await;
+    let hung = client.converse(with_api_key(user_request("fault-hang", "hello"), UNARY_KEY));
+    let says = "did not start answering within 2s (bedrock.converse_timeout_secs)";
+    assert_ends_within(&gateway, hung, Duration::from_secs(2), says).await;
+    let stalled = client.converse(with_api_key(user_request("fault-stall-body", "hello"), UNARY_KEY));
+    let says = "sent nothing for 1s (server.stream_idle_timeout_secs)";
+    assert_ends_within(&gateway, stalled, Duration::from_secs(1), says).await;
+}
+
+#[tokio::test]
+async fn count_tokens_ends_when_bedrock_hangs_or_stalls_and_frees_its_places() {
+    let gateway = bounded_gateway().await;
+    let mut client = gateway.stub().await;
+    let hung = client.count_tokens(with_api_key(user_request("fault-hang", "hello"), UNARY_KEY));
+    let says = "did not start answering within 1s (bedrock.stream_open_timeout_secs)";
+    assert_ends_within(&gateway, hung, Duration::from_secs(1), says).await;
+    let stalled = client.count_tokens(with_api_key(user_request("fault-stall-body", "hello"), UNARY_KEY));
+    let says = "sent nothing for 1s (server.stream_idle_timeout_secs)";
+    assert_ends_within(&gateway, stalled, Duration::from_secs(1), says).await;
+}
+
+#[tokio::test]
+async fn embed_ends_when_bedrock_hangs_or_stalls_and_frees_its_places() {
+    let gateway = bounded_gateway().await;
+    let mut client = gateway.stub().await;
+    let embed = |model: &str| {
+        let request =
+            v1::EmbedRequest { model: model.to_owned(), texts: vec!["hello".to_owned()], ..Default::default() };
+        with_api_key(request, UNARY_KEY)
+    };
+    let hung = client.embed(embed("embed-hang"));
+    let says = "did not start answering within 1s (bedrock.stream_open_timeout_secs)";
+    assert_ends_within(&gateway, hung, Duration::from_secs(1), says).await;
+    let stalled = client.embed(embed("embed-stall-body"));
+    let says = "sent nothing for 1s (server.stream_idle_timeout_secs)";
+    assert_ends_within(&gateway, stalled, Duration::from_secs(1), says).await;
 }

@@ -120,6 +120,7 @@ async fn concurrency_per_model_trips_and_a_cancelled_stream_frees_its_place() {
         "{}",
         refused.message()
     );
+    assert!(refused.message().ends_with("; retry when one of them ends"), "no time, a place: {}", refused.message());
     let mut profile = with_api_key(user_request("profile", "hi"), KEY).into_inner();
     profile.inference_config = Some(v1::InferenceConfig { max_tokens: Some(50), ..Default::default() });
     let other_model = client.converse_stream(with_api_key(profile, KEY)).await;

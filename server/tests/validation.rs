@@ -1,8 +1,9 @@
 //! Bad input is refused before Bedrock is called, with the right code and a message naming the
-//! field or the alias, and the gateway keeps serving.
+//! field or the alias, and the gateway keeps serving: fields, messages that do not decode, enum
+//! values the API does not define, and bodies that are not gRPC with protobuf.
 
 use bedrock_gateway_proto::{limits, v1};
-use bedrock_gateway_testkit::{TestGateway, collect, user_request};
+use bedrock_gateway_testkit::{TestGateway, collect, grpc_call, grpc_frame, user_request};
 use tonic::Code;
 
 async fn refused(gateway: &TestGateway, request: v1::ConverseRequest) -> tonic::Status {
@@ -146,4 +147,120 @@ async fn requests_beyond_the_concurrency_limit_are_shed() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(admitted);
+}
+
+/// The status of a trailers-only response: its headers, with their HTTP status.
+fn refusal(response: &http::Response<h2::RecvStream>) -> (http::StatusCode, tonic::Status) {
+    let status = tonic::Status::from_header_map(response.headers()).expect("a gRPC status in the headers");
+    (response.status(), status)
+}
+
+#[tokio::test]
+async fn a_message_that_does_not_decode_is_invalid_argument_naming_its_type() {
+    let gateway = TestGateway::start().await;
+    let mut raw = gateway.raw_http2(65_535).await;
+    // One gRPC message of 3 bytes: field 2 (length-delimited) declares 5 bytes and has 1.
+    let undecodable = bytes::Bytes::from_static(&[0, 0, 0, 0, 3, 0x12, 0x05, 0x01]);
+    for (method, message) in [
+        ("Converse", "ConverseRequest"),
+        ("ConverseStream", "ConverseRequest"),
+        ("CountTokens", "ConverseRequest"),
+        ("Embed", "EmbedRequest"),
+    ] {
+        let (response, mut body) = raw.send_request(grpc_call(method), false).unwrap();
+        body.send_data(undecodable.clone(), true).unwrap();
+        let (_, status) = refusal(&response.await.unwrap());
+        assert_eq!(status.code(), Code::InvalidArgument, "{method}: {}", status.message());
+        let says = format!("the request message does not decode as bedrock.gateway.v1.{message}: ");
+        assert!(status.message().starts_with(&says), "{method}: {}", status.message());
+    }
+    assert_eq!(gateway.emulator.requests_served(), 0);
+}
+
+#[tokio::test]
+async fn an_unknown_cache_ttl_is_refused_naming_the_field_and_the_values() {
+    let gateway = TestGateway::start().await;
+    let point = |ttl| v1::CachePoint { ttl };
+    let mut in_message = user_request("chat", "hello");
+    in_message.messages[0]
+        .content
+        .push(v1::ContentBlock { block: Some(v1::content_block::Block::CachePoint(point(7))) });
+    let mut in_system = user_request("chat", "hello");
+    in_system.system = vec![
+        v1::SystemBlock { block: Some(v1::system_block::Block::Text("be brief".into())) },
+        v1::SystemBlock { block: Some(v1::system_block::Block::CachePoint(point(3))) },
+    ];
+    let mut after_tools = user_request("chat", "hello");
+    after_tools.tool_config = Some(v1::ToolConfig {
+        tools: vec![v1::Tool {
+            name: "lookup".into(),
+            description: "d".into(),
+            input_schema_json: r#"{"type":"object"}"#.into(),
+            strict: None,
+        }],
+        cache_point: Some(point(-1)),
+        ..Default::default()
+    });
+    for (request, field, value) in [
+        (in_message, "messages[0].content[1].cache_point.ttl", 7),
+        (in_system, "system[1].cache_point.ttl", 3),
+        (after_tools, "tool_config.cache_point.ttl", -1),
+    ] {
+        let message = gateway.invalid_argument(request).await;
+        assert_eq!(
+            message,
+            format!(
+                "{field}: {value} is not a CacheTtl; use CACHE_TTL_FIVE_MINUTES, CACHE_TTL_ONE_HOUR or leave it unset"
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_grpc_with_protobuf_is_read() {
+    let gateway = TestGateway::start().await;
+    let mut raw = gateway.raw_http2(65_535).await;
+    let call = |content_type: Option<&str>| {
+        let mut call = grpc_call("Converse");
+        match content_type {
+            Some(content_type) => call.headers_mut().insert("content-type", content_type.parse().unwrap()),
+            None => call.headers_mut().remove("content-type"),
+        };
+        call
+    };
+    let served = grpc_frame(&user_request("chat", "hello"));
+    for content_type in ["application/grpc", "application/grpc+proto", "Application/GRPC+Proto"] {
+        let (response, mut body) = raw.send_request(call(Some(content_type)), false).unwrap();
+        body.send_data(served.clone(), true).unwrap();
+        let response = response.await.unwrap();
+        assert_eq!(response.status(), 200, "{content_type}");
+        let mut answer = response.into_body();
+        while answer.data().await.is_some() {}
+        let trailers = answer.trailers().await.unwrap().expect("trailers");
+        assert_eq!(trailers["grpc-status"], "0", "{content_type}: {trailers:?}");
+    }
+    assert_eq!(gateway.emulator.requests_served(), 3);
+
+    // A gRPC client with another codec gets a gRPC status its library shows; anything else, 415.
+    let cases = [
+        (Some("application/grpc+json"), http::StatusCode::OK, "content-type \"application/grpc+json\" is not served"),
+        (Some("application/grpc-web"), http::StatusCode::OK, "content-type \"application/grpc-web\" is not served"),
+        (
+            Some("application/json"),
+            http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content-type \"application/json\" is not",
+        ),
+        (None, http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "the request has no content-type"),
+    ];
+    for (content_type, http_status, says) in cases {
+        let (response, mut body) = raw.send_request(call(content_type), false).unwrap();
+        body.send_data(served.clone(), true).unwrap();
+        let (status_code, status) = refusal(&response.await.unwrap());
+        assert_eq!(status_code, http_status, "{content_type:?}");
+        assert_eq!(status.code(), Code::InvalidArgument, "{content_type:?}");
+        assert!(status.message().starts_with(says), "{content_type:?}: {}", status.message());
+        assert!(status.message().ends_with("(content-type application/grpc or application/grpc+proto)"));
+        assert!(status.metadata().get("x-request-id").is_some());
+    }
+    assert_eq!(gateway.emulator.requests_served(), 3, "nothing misread reached Bedrock");
 }

@@ -93,6 +93,7 @@ pub fn test_config(emulator_url: String) -> Config {
         "close.3",
         "no-metadata",
         "hang",
+        "stall-body",
         "malformed-tool-use",
         "malformed-model-output",
     ] {

@@ -6,18 +6,20 @@
 //!
 //! 1. [`RequestEdge`] decides the request's [`Route`], gives it its id and starts its log line, so
 //!    every refusal below is logged once, with a reason, and answered with `x-request-id`.
-//! 2. [`Identify`]: which tenant the request is from, and whether it may call at all (the gateway
+//! 2. [`GrpcContentType`]: only gRPC with protobuf messages is read.
+//! 3. [`Identify`]: which tenant the request is from, and whether it may call at all (the gateway
 //!    service's routes; control routes are open to everyone).
-//! 3. [`RequestBodyLimit`]: how large the request message may be (by route), how long it may take
+//! 4. [`RequestBodyLimit`]: how large the request message may be (by route), how long it may take
 //!    to arrive, and how many bytes of all requests, and of one caller's, may be held at once.
-//! 4. [`Admission`], taken by the service once the message is complete: how many requests may be in
+//! 5. [`Admission`], taken by the service once the message is complete: how many requests may be in
 //!    flight, in total and per caller. Its [`Slot`] is held by the stream until it ends.
-//! 5. The tenant's model access and quotas, checked by the service once the model is known (see
+//! 6. The tenant's model access and quotas, checked by the service once the model is known (see
 //!    [`crate::quota`]).
 //!
 //! Each refuses with a clear status and leaves the server serving everyone else.
 
 mod concurrency;
+mod content_type;
 mod edge;
 mod identity;
 mod request_body;
@@ -27,6 +29,7 @@ mod shares;
 use std::sync::Arc;
 
 pub use concurrency::{Admission, CallerKey, Slot};
+pub use content_type::{GrpcContentType, GrpcContentTypeLayer};
 pub use edge::{RequestEdge, RequestEdgeLayer};
 pub use identity::{Identify, IdentifyLayer};
 pub use request_body::{BodyLimits, BoundedBody, RequestBodyLimit, RequestBodyLimitLayer, RequestMemory};
@@ -41,7 +44,7 @@ use crate::tenants::Tenants;
 #[derive(Debug, Clone)]
 pub struct Edge(Layered);
 
-type Layered = RequestEdge<Identify<RequestBodyLimit<Routes>>>;
+type Layered = RequestEdge<GrpcContentType<Identify<RequestBodyLimit<Routes>>>>;
 
 /// The admission layers, made once and shared by every shard, so that the request-memory budget
 /// is the process's.
@@ -65,7 +68,8 @@ impl EdgeLayers {
 
     /// Every one of `routes` behind the layers.
     pub fn around(&self, routes: Routes) -> Edge {
-        Edge(RequestEdgeLayer.layer(self.identify.layer(self.body_limit.layer(routes.prepare()))))
+        let routes = self.body_limit.layer(routes.prepare());
+        Edge(RequestEdgeLayer.layer(GrpcContentTypeLayer.layer(self.identify.layer(routes))))
     }
 }
 

@@ -499,7 +499,9 @@ fn content_block(block: v1::ContentBlock, field: &str, json_budget: &mut Budget)
                 text.build(),
             )?)))
         }
-        Some(Block::CachePoint(point)) => Ok(bedrock::ContentBlock::CachePoint(cache_point_with(&point))),
+        Some(Block::CachePoint(point)) => {
+            Ok(bedrock::ContentBlock::CachePoint(cache_point_with(&point, &format!("{field}.cache_point"))?))
+        }
     }
 }
 
@@ -602,26 +604,37 @@ fn system(blocks: Vec<v1::SystemBlock>) -> Result<Vec<bedrock::SystemContentBloc
             Some(v1::system_block::Block::Text(text)) => {
                 Ok(bedrock::SystemContentBlock::Text(non_empty(text, &format!("system[{index}].text"))?))
             }
-            Some(v1::system_block::Block::CachePoint(point)) => {
-                Ok(bedrock::SystemContentBlock::CachePoint(cache_point_with(&point)))
-            }
+            Some(v1::system_block::Block::CachePoint(point)) => Ok(bedrock::SystemContentBlock::CachePoint(
+                cache_point_with(&point, &format!("system[{index}].cache_point"))?,
+            )),
             None => Err(invalid(format!("system[{index}]"), "empty: set text or cache_point")),
         })
         .collect()
 }
 
-/// A caller's cache point; its TTL is a hint, so an unknown value means the provider's default.
-fn cache_point_with(point: &v1::CachePoint) -> bedrock::CachePointBlock {
+/// A caller's cache point at `field`. A TTL this API does not define is refused like any other
+/// unknown enum value (prost keeps the number as it came), not taken as the default: the caller
+/// asked for something the gateway does not offer.
+fn cache_point_with(point: &v1::CachePoint, field: &str) -> Result<bedrock::CachePointBlock> {
     let ttl = match v1::CacheTtl::try_from(point.ttl) {
+        Ok(v1::CacheTtl::Unspecified) => None,
         Ok(v1::CacheTtl::FiveMinutes) => Some(bedrock::CacheTtl::FiveMinutes),
         Ok(v1::CacheTtl::OneHour) => Some(bedrock::CacheTtl::OneHour),
-        _ => None,
+        Err(_) => {
+            return Err(invalid(
+                format!("{field}.ttl"),
+                format!(
+                    "{} is not a CacheTtl; use CACHE_TTL_FIVE_MINUTES, CACHE_TTL_ONE_HOUR or leave it unset",
+                    point.ttl
+                ),
+            ));
+        }
     };
-    bedrock::CachePointBlock::builder()
+    Ok(bedrock::CachePointBlock::builder()
         .r#type(bedrock::CachePointType::Default)
         .set_ttl(ttl)
         .build()
-        .expect("a cache point has its one required field")
+        .expect("a cache point has its one required field"))
 }
 
 fn cache_point() -> bedrock::CachePointBlock {
@@ -718,7 +731,7 @@ fn tool_config(config: v1::ToolConfig, json_budget: &mut Budget) -> Result<bedro
         builder = builder.tools(bedrock::Tool::ToolSpec(built(&field, spec.build())?));
     }
     if let Some(point) = &config.cache_point {
-        builder = builder.tools(bedrock::Tool::CachePoint(cache_point_with(point)));
+        builder = builder.tools(bedrock::Tool::CachePoint(cache_point_with(point, "tool_config.cache_point")?));
     }
     if let Some(choice) = config.tool_choice.and_then(|choice| choice.choice) {
         use v1::tool_choice::Choice;

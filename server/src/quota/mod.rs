@@ -39,7 +39,7 @@ use self::redis::RedisStore;
 
 /// The pushback of a request refused a concurrency place: a place frees when some request of the
 /// tenant ends, which nobody can know in advance, so the client is told to try again soon.
-const PLACE_RETRY: Duration = Duration::from_secs(1);
+pub const PLACE_RETRY: Duration = Duration::from_secs(1);
 
 /// The quota engine, shared by all requests; cloning it is cheap.
 #[derive(Clone, Debug)]
@@ -86,6 +86,14 @@ pub struct QuotaExceeded {
     pub retry_after: Option<Duration>,
 }
 
+impl QuotaExceeded {
+    /// Whether the quota is a count of places (`concurrent_requests`), which frees when one of the
+    /// tenant's requests ends rather than with time; its `retry_after` is then [`PLACE_RETRY`].
+    pub fn frees_when_a_request_ends(&self) -> bool {
+        self.quota == Kind::Concurrent.quota()
+    }
+}
+
 impl fmt::Display for QuotaExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "quota {} = {}", self.quota, self.limit)?;
@@ -93,6 +101,7 @@ impl fmt::Display for QuotaExceeded {
             write!(f, " on model {model}")?;
         }
         match self.retry_after {
+            Some(_) if self.frees_when_a_request_ends() => write!(f, " exceeded; a place frees when a request ends"),
             Some(wait) => write!(f, " exceeded; capacity returns in {} ms", wait.as_millis()),
             None => write!(f, " is smaller than this request"),
         }
