@@ -157,8 +157,9 @@ pub struct ServerConfig {
     /// header's VPC endpoint id), that is from one client VPC. Unset: half of `max_connections`.
     pub max_connections_per_endpoint: Option<usize>,
     /// A connection that has carried no stream for this long is sent GOAWAY and closes, so
-    /// abandoned or hoarded connections give their `max_connections` place back before their
-    /// maximum age. A client that is idle this long reconnects on its next call (one handshake).
+    /// abandoned or hoarded connections give their `max_connections` place back well before their
+    /// maximum age; keepalive pings do not count as use. A client that is idle this long
+    /// reconnects on its next call (one handshake). Below the maximum age to matter.
     pub max_connection_idle_secs: u64,
     /// After about this long (jittered by +-10% per connection) a connection is sent GOAWAY, so
     /// that clients reconnect and the NLB, which balances per connection, spreads them over new tasks.
@@ -242,7 +243,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_connections_per_address: None,
             max_connections_per_endpoint: None,
-            max_connection_idle_secs: 120,
+            max_connection_idle_secs: 60,
             worker_threads: 0,
             scheduler: Scheduler::ThreadPerCore,
             max_connection_age_secs: 300,
