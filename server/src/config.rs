@@ -146,6 +146,22 @@ pub struct ServerConfig {
     pub handshake_timeout_secs: u64,
     /// Most client connections open at once; connections beyond it are closed as soon as accepted.
     pub max_connections: usize,
+    /// Most connections open at once from one client address (by IP, not port): the PROXY
+    /// protocol header's source when `proxy_protocol` is on, else the TCP peer. A connection
+    /// beyond it is closed once its source is known. Unset: with `proxy_protocol`, 1% of
+    /// `max_connections` but at least 100; without it, no cap of its own (`max_connections`),
+    /// since behind an NLB without the PROXY protocol every connection comes from one of the NLB's
+    /// few addresses. Addresses are told apart per PrivateLink endpoint, since client VPCs may
+    /// use the same private addresses.
+    pub max_connections_per_address: Option<usize>,
+    /// Most connections open at once through one PrivateLink endpoint (the PROXY protocol
+    /// header's VPC endpoint id), that is from one client VPC. Unset: half of `max_connections`.
+    pub max_connections_per_endpoint: Option<usize>,
+    /// A connection that has carried no stream for this long is sent GOAWAY and closes, so
+    /// abandoned or hoarded connections give their `max_connections` place back well before their
+    /// maximum age; keepalive pings do not count as use. A client that is idle this long
+    /// reconnects on its next call (one handshake). Below the maximum age to matter.
+    pub max_connection_idle_secs: u64,
     /// After about this long (jittered by +-10% per connection) a connection is sent GOAWAY, so
     /// that clients reconnect and the NLB, which balances per connection, spreads them over new tasks.
     pub max_connection_age_secs: u64,
@@ -226,6 +242,9 @@ impl Default for ServerConfig {
             http2_max_header_list_bytes: 16 * 1024,
             handshake_timeout_secs: 10,
             max_connections: 10_000,
+            max_connections_per_address: None,
+            max_connections_per_endpoint: None,
+            max_connection_idle_secs: 60,
             worker_threads: 0,
             scheduler: Scheduler::ThreadPerCore,
             max_connection_age_secs: 300,
@@ -275,6 +294,25 @@ impl ServerConfig {
     /// See [`ServerConfig::handshake_timeout_secs`].
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.handshake_timeout_secs)
+    }
+
+    /// See [`ServerConfig::max_connections_per_address`]: the configured cap, else its default.
+    pub fn connections_per_address(&self) -> usize {
+        match self.max_connections_per_address {
+            Some(limit) => limit,
+            None if self.proxy_protocol => (self.max_connections / 100).max(100).min(self.max_connections),
+            None => self.max_connections,
+        }
+    }
+
+    /// See [`ServerConfig::max_connections_per_endpoint`]: the configured cap, else its default.
+    pub fn connections_per_endpoint(&self) -> usize {
+        self.max_connections_per_endpoint.unwrap_or((self.max_connections / 2).max(1))
+    }
+
+    /// See [`ServerConfig::max_connection_idle_secs`].
+    pub fn max_connection_idle(&self) -> Duration {
+        Duration::from_secs(self.max_connection_idle_secs)
     }
 
     /// See [`ServerConfig::max_connection_age_secs`].
@@ -1051,6 +1089,7 @@ impl Config {
             ("server.handshake_timeout_secs", server.handshake_timeout_secs),
             ("server.max_connection_age_secs", server.max_connection_age_secs),
             ("server.max_connection_age_grace_secs", server.max_connection_age_grace_secs),
+            ("server.max_connection_idle_secs", server.max_connection_idle_secs),
         ] {
             seconds(key, secs, 1)?;
         }
@@ -1063,6 +1102,19 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&server.max_connections) {
             return Err(invalid("server.max_connections", "must be from 1 to 1000000".to_owned()));
+        }
+        for (key, limit) in [
+            ("server.max_connections_per_address", server.max_connections_per_address),
+            ("server.max_connections_per_endpoint", server.max_connections_per_endpoint),
+        ] {
+            if let Some(limit) = limit
+                && !(1..=server.max_connections).contains(&limit)
+            {
+                return Err(invalid(
+                    key,
+                    format!("is {limit}, must be from 1 to server.max_connections ({})", server.max_connections),
+                ));
+            }
         }
         if let Some(tls) = &server.tls {
             for (key, file) in [
@@ -1737,6 +1789,22 @@ mod tests {
     }
 
     #[test]
+    fn per_source_connection_caps_default_to_shares_of_max_connections() {
+        let server = |text: &str| Config::from_toml(&format!("{MINIMAL}[server]\n{text}\n")).unwrap().server;
+        let direct = server("max_connections = 10000");
+        assert_eq!(direct.connections_per_address(), 10_000, "without PROXY protocol the peer may be the NLB");
+        assert_eq!(direct.connections_per_endpoint(), 5_000);
+        assert_eq!(server("proxy_protocol = true").connections_per_address(), 100);
+        assert_eq!(server("proxy_protocol = true\nmax_connections = 50000").connections_per_address(), 500);
+        assert_eq!(server("proxy_protocol = true\nmax_connections = 40").connections_per_address(), 40);
+        assert_eq!(server("max_connections_per_address = 7").connections_per_address(), 7, "applies to the TCP peer");
+        for key in ["max_connections_per_address", "max_connections_per_endpoint"] {
+            let text = format!("{MINIMAL}[server]\nmax_connections = 10\n{key} = 11\n");
+            assert_eq!(rejected_key(&text), format!("server.{key}"), "more than max_connections");
+        }
+    }
+
+    #[test]
     fn no_models_is_rejected() {
         assert_eq!(rejected_key(""), "models");
     }
@@ -1749,6 +1817,9 @@ mod tests {
             "http2_max_header_list_bytes",
             "handshake_timeout_secs",
             "max_connections",
+            "max_connections_per_address",
+            "max_connections_per_endpoint",
+            "max_connection_idle_secs",
             "max_connection_age_secs",
             "max_connection_age_grace_secs",
         ] {

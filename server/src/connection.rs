@@ -4,6 +4,11 @@
 //! - **Handshake timeout**: a connection that has not sent its HTTP/2 preface within
 //!   `server.handshake_timeout_secs` (after any PROXY header) is closed, so silent connections
 //!   cannot hold `server.max_connections` slots.
+//! - **Idle**: a connection that has carried no stream for `server.max_connection_idle_secs` is
+//!   sent GOAWAY and closes, so an abandoned or hoarded connection gives its `max_connections`
+//!   place back before its maximum age. HTTP/2 pings keep a connection alive but do not make it
+//!   busy: [`OpenStreams`] counts each stream from its call until its response body is dropped,
+//!   and the idle time runs while that count is zero.
 //! - **Maximum age**: after `server.max_connection_age_secs`, jittered per connection, the
 //!   connection is sent GOAWAY: in-flight streams continue, new ones go to a new connection. The
 //!   NLB balances per TCP connection, so without this a task added by scale-out would only ever
@@ -20,6 +25,7 @@
 use std::io;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -27,7 +33,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -62,6 +68,7 @@ pub struct Connections {
     http: Builder<StreamExecutor>,
     routes: Edge,
     handshake_timeout: Duration,
+    max_idle: Duration,
     max_age: Duration,
     max_age_grace: Duration,
 }
@@ -75,6 +82,7 @@ impl Connections {
             http: http2(config),
             routes,
             handshake_timeout: config.handshake_timeout(),
+            max_idle: config.max_connection_idle(),
             max_age: config.max_connection_age(),
             max_age_grace: config.max_connection_age_grace(),
         }
@@ -111,11 +119,17 @@ impl Connections {
         let peer = stream.peer().clone();
         let (preface_seen, preface) = oneshot::channel();
         let stream = WatchPreface { io: stream, preface: Preface::default(), seen: Some(preface_seen) };
-        let service =
-            WithConnection { routes: self.routes.clone(), peer: peer.clone(), cut: ConnectionCut(cut.clone()) };
+        let streams = OpenStreams::default();
+        let service = WithConnection {
+            routes: self.routes.clone(),
+            peer: peer.clone(),
+            cut: ConnectionCut(cut.clone()),
+            streams: streams.clone(),
+        };
         let mut connection = pin!(self.http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
         let mut handshake = pin!(tokio::time::timeout(self.handshake_timeout, preface));
         let mut awaiting_preface = true;
+        let mut idle = pin!(tokio::time::sleep(self.max_idle));
         let retire_at = Instant::now() + jittered(self.max_age);
         let cut_at = retire_at + self.max_age_grace;
         let mut timer = pin!(tokio::time::sleep_until(retire_at));
@@ -139,6 +153,21 @@ impl Connections {
                             "closed a connection that sent no HTTP/2 preface in time",
                         );
                         return;
+                    }
+                }
+                () = streams.none_open(), if phase == Phase::Open => idle.as_mut().reset(Instant::now() + self.max_idle),
+                () = &mut idle, if phase == Phase::Open => {
+                    idle.as_mut().reset(Instant::now() + self.max_idle);
+                    // A stream still open resets the idle time when it ends.
+                    if streams.count() == 0 {
+                        tracing::debug!(
+                            peer = addr.map(tracing::field::display),
+                            idle_secs = self.max_idle.as_secs(),
+                            "connection carried no stream for server.max_connection_idle_secs; GOAWAY sent",
+                        );
+                        connection.as_mut().graceful_shutdown();
+                        phase = Phase::Closing;
+                        timer.as_mut().reset(cut_at);
                     }
                 }
                 () = drain.cancelled(), if phase == Phase::Open => {
@@ -179,7 +208,7 @@ impl Connections {
 enum Phase {
     /// Accepting new streams until its maximum age.
     Open,
-    /// GOAWAY sent (age or drain): in-flight streams continue until the age grace ends.
+    /// GOAWAY sent (idle, age or drain): in-flight streams continue until the age grace ends.
     Closing,
     /// Its streams were cut and are sending their final status.
     Cut,
@@ -208,21 +237,23 @@ fn jittered(age: Duration) -> Duration {
 
 /// The routes as one connection serves them: every request carries the connection's [`Peer`] and
 /// [`ConnectionCut`], as tonic's own server inserts its connect info, and its stream's
-/// [`StreamReset`] (hyper calls the routes in the stream's task).
+/// [`StreamReset`] (hyper calls the routes in the stream's task); each is counted in the
+/// connection's [`OpenStreams`] until its response body is dropped.
 #[derive(Debug, Clone)]
 struct WithConnection {
     routes: Edge,
     peer: Peer,
     cut: ConnectionCut,
+    streams: OpenStreams,
 }
 
-impl<B> tower::Service<http::Request<B>> for WithConnection
+impl<B, ResponseBody> tower::Service<http::Request<B>> for WithConnection
 where
-    Edge: tower::Service<http::Request<B>>,
+    Edge: tower::Service<http::Request<B>, Response = http::Response<ResponseBody>>,
 {
-    type Response = <Edge as tower::Service<http::Request<B>>>::Response;
+    type Response = http::Response<Counted<ResponseBody>>;
     type Error = <Edge as tower::Service<http::Request<B>>>::Error;
-    type Future = <Edge as tower::Service<http::Request<B>>>::Future;
+    type Future = CountedResponse<<Edge as tower::Service<http::Request<B>>>::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.routes.poll_ready(cx)
@@ -232,7 +263,101 @@ where
         request.extensions_mut().insert(self.peer.clone());
         request.extensions_mut().insert(self.cut.clone());
         request.extensions_mut().insert(StreamReset::of_this_task());
-        self.routes.call(request)
+        CountedResponse { stream: Some(self.streams.open()), future: self.routes.call(request) }
+    }
+}
+
+/// The streams open on one connection, and a wake-up when the last one ends.
+#[derive(Debug, Clone, Default)]
+struct OpenStreams(Arc<StreamCount>);
+
+#[derive(Debug, Default)]
+struct StreamCount {
+    open: AtomicUsize,
+    none_open: Notify,
+}
+
+impl OpenStreams {
+    /// Counts one more stream, until the returned value is dropped.
+    fn open(&self) -> OpenStream {
+        self.0.open.fetch_add(1, Ordering::AcqRel);
+        OpenStream(Arc::clone(&self.0))
+    }
+
+    fn count(&self) -> usize {
+        self.0.open.load(Ordering::Acquire)
+    }
+
+    /// Completes when the count has gone to zero since the last call (at once if it did before).
+    async fn none_open(&self) {
+        self.0.none_open.notified().await;
+    }
+}
+
+/// One stream's part of [`OpenStreams`].
+#[derive(Debug)]
+struct OpenStream(Arc<StreamCount>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Stores a wake-up if the connection's task is not waiting now.
+            self.0.none_open.notify_one();
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call's response on its way: the stream stays counted while the call runs, then goes
+    /// with the response body.
+    struct CountedResponse<F> {
+        #[pin]
+        future: F,
+        stream: Option<OpenStream>,
+    }
+}
+
+impl<F, Body, E> Future for CountedResponse<F>
+where
+    F: Future<Output = Result<http::Response<Body>, E>>,
+{
+    type Output = Result<http::Response<Counted<Body>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.future.poll(cx))?;
+        let stream = this.stream.take();
+        Poll::Ready(Ok(response.map(|body| Counted { body, _stream: stream })))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its stream counted until it is dropped: a streamed answer lives
+    /// on after the call has returned.
+    struct Counted<B> {
+        #[pin]
+        body: B,
+        _stream: Option<OpenStream>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for Counted<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod catalog_source;
 pub mod config;
 pub mod connection;
+pub mod connection_caps;
 pub mod convert;
 pub mod embed;
 pub mod emf;

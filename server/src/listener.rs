@@ -5,7 +5,9 @@
 //! peer never holds up the next accept.
 //!
 //! `server.max_connections` is enforced here, at accept, so that connections still sending their
-//! PROXY header or doing their handshake count too: one beyond the cap is closed at once.
+//! PROXY header or doing their handshake count too: one beyond the cap is closed at once. The caps
+//! per client address and per PrivateLink endpoint (see [`crate::connection_caps`]) follow the
+//! PROXY header, which names the source, and come before the TLS handshake.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,6 +23,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
+use crate::connection_caps::{Cap, ConnectionCaps, SourcePlaces};
 use crate::metrics::{OpenConnection, Rejection};
 use crate::proxy_protocol::read_header;
 use crate::tls::Acceptor;
@@ -57,12 +60,13 @@ struct Slot {
     _open: OpenConnection,
 }
 
-/// An accepted connection with its peer.
+/// An accepted connection with its peer, holding its places in the connection caps.
 #[derive(Debug)]
 pub struct PeerStream {
     transport: Transport,
     peer: Peer,
     _slot: Slot,
+    _source: SourcePlaces,
 }
 
 /// The bytes of a connection: as they came, or through TLS. An enum rather than a trait object,
@@ -137,12 +141,13 @@ impl AsyncWrite for PeerStream {
 pub struct Incoming {
     listener: TcpListener,
     slots: Arc<Semaphore>,
+    caps: Arc<ConnectionCaps>,
 }
 
 impl Incoming {
-    /// Accepts on `listener` within `config`'s connection cap.
-    pub fn new(listener: TcpListener, config: &ServerConfig) -> Incoming {
-        Incoming { listener, slots: Arc::new(Semaphore::new(config.max_connections)) }
+    /// Accepts on `listener` within `config`'s connection cap, logging refusals with `caps`'.
+    pub fn new(listener: TcpListener, config: &ServerConfig, caps: Arc<ConnectionCaps>) -> Incoming {
+        Incoming { listener, slots: Arc::new(Semaphore::new(config.max_connections)), caps }
     }
 
     /// The next connection there is a place for; one beyond the cap is closed at once. Cancel-safe.
@@ -157,8 +162,7 @@ impl Incoming {
                 }
             };
             let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
-                tracing::warn!(peer = %addr, "refused a connection: server.max_connections reached");
-                crate::metrics::rejected(Rejection::Connections);
+                self.caps.refuse(Cap::Total, addr.ip(), None);
                 continue;
             };
             let slot = Slot { _permit: permit, _open: OpenConnection::start() };
@@ -181,39 +185,49 @@ pub struct Accepted {
     slot: Slot,
 }
 
-/// What happens to a connection between accept and HTTP/2: the PROXY protocol header and the TLS
-/// handshake, as configured.
+/// What happens to a connection between accept and HTTP/2: the PROXY protocol header, the caps
+/// per source and the TLS handshake, as configured.
 #[derive(Debug)]
 pub struct Setup {
     proxy_protocol: bool,
+    caps: Arc<ConnectionCaps>,
     tls: Option<Acceptor>,
     handshake_timeout: Duration,
 }
 
 impl Setup {
-    /// `config`'s PROXY protocol setting and handshake timeout, and TLS through `tls` when given.
-    pub fn new(config: &ServerConfig, tls: Option<Acceptor>) -> Setup {
-        Setup { proxy_protocol: config.proxy_protocol, tls, handshake_timeout: config.handshake_timeout() }
+    /// `config`'s PROXY protocol setting and handshake timeout, the per-source `caps`, and TLS
+    /// through `tls` when given.
+    pub fn new(config: &ServerConfig, caps: Arc<ConnectionCaps>, tls: Option<Acceptor>) -> Setup {
+        Setup { proxy_protocol: config.proxy_protocol, caps, tls, handshake_timeout: config.handshake_timeout() }
     }
 
-    /// Registers `accepted` with the current runtime, then reads its PROXY protocol header and does
-    /// its TLS handshake, as configured; `None` when the connection was refused (and so closed).
+    /// Registers `accepted` with the current runtime, then reads its PROXY protocol header, takes
+    /// its places in the caps per source and does its TLS handshake, as configured; `None` when
+    /// the connection was refused (and so closed).
     pub async fn prepare(&self, accepted: Accepted) -> Option<PeerStream> {
         let Accepted { stream, addr, slot } = accepted;
-        let (transport, peer) = match TcpStream::from_std(stream) {
-            Ok(stream) => self.handshake(stream, addr).await?,
+        let mut stream = match TcpStream::from_std(stream) {
+            Ok(stream) => stream,
             Err(err) => {
                 tracing::debug!(peer = %addr, error = %err, "lost a connection just accepted");
                 return None;
             }
         };
-        Some(PeerStream { transport, peer, _slot: slot })
+        let mut peer = self.peer(&mut stream, addr).await?;
+        // A PROXY header without a source (LOCAL, the NLB's own) counts against the TCP peer.
+        let source = peer.addr.unwrap_or(addr).ip();
+        let places = self.caps.admit(source, peer.vpc_endpoint_id.as_ref())?;
+        let transport = self.secure(stream, &mut peer).await?;
+        Some(PeerStream { transport, peer, _slot: slot, _source: places })
     }
 
-    async fn handshake(&self, mut stream: TcpStream, addr: SocketAddr) -> Option<(Transport, Peer)> {
+    /// Who is on the other end of `stream`, accepted from `addr`: as its PROXY protocol header
+    /// says when `server.proxy_protocol` is on; `None` when the header is missing or malformed.
+    async fn peer(&self, stream: &mut TcpStream, addr: SocketAddr) -> Option<Peer> {
         let mut peer = Peer { addr: Some(addr), ..Peer::default() };
         if self.proxy_protocol {
-            match tokio::time::timeout(HEADER_TIMEOUT, read_header(&mut stream)).await {
+            match tokio::time::timeout(HEADER_TIMEOUT, read_header(stream)).await {
                 Ok(Ok(header)) => {
                     if let Some(source) = header.source {
                         peer.addr = Some(source);
@@ -230,14 +244,20 @@ impl Setup {
                 }
             }
         }
+        Some(peer)
+    }
+
+    /// `stream` through TLS when `server.tls` is set, noting the client certificate's subject in
+    /// `peer`; `None` when the handshake failed.
+    async fn secure(&self, stream: TcpStream, peer: &mut Peer) -> Option<Transport> {
         let Some(tls) = &self.tls else {
-            return Some((Transport::Plain(stream), peer));
+            return Some(Transport::Plain(stream));
         };
         // Only the error's kind is logged: nothing the client sent, certificates included.
         let failure = match tokio::time::timeout(self.handshake_timeout, tls.accept(stream)).await {
             Ok(Ok((stream, subject))) => {
                 peer.client_cert_subject = subject;
-                return Some((Transport::Tls(Box::new(stream)), peer));
+                return Some(Transport::Tls(Box::new(stream)));
             }
             Ok(Err(err)) => err.to_string(),
             Err(_) => format!("no handshake within {} s", self.handshake_timeout.as_secs()),

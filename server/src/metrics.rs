@@ -76,8 +76,11 @@ pub enum Rejection {
     ReceiveTimeout,
     /// The request could not be decoded.
     Decode,
-    /// Too many connections were open.
+    /// Too many connections were open (`server.max_connections`).
     Connections,
+    /// Too many connections were open from the connection's client address or PrivateLink
+    /// endpoint (`server.max_connections_per_address`, `server.max_connections_per_endpoint`).
+    ConnectionsPerSource,
     /// A connection's TLS handshake failed or timed out (no or a bad client certificate, a
     /// plaintext client, ...).
     Tls,
@@ -85,7 +88,7 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every reason, for series that start at zero.
-    pub const ALL: [Rejection; 12] = [
+    pub const ALL: [Rejection; 13] = [
         Rejection::Auth,
         Rejection::Permission,
         Rejection::Quota,
@@ -97,6 +100,7 @@ impl Rejection {
         Rejection::ReceiveTimeout,
         Rejection::Decode,
         Rejection::Connections,
+        Rejection::ConnectionsPerSource,
         Rejection::Tls,
     ];
 
@@ -114,6 +118,7 @@ impl Rejection {
             Rejection::ReceiveTimeout => "receive_timeout",
             Rejection::Decode => "decode",
             Rejection::Connections => "connections",
+            Rejection::ConnectionsPerSource => "connections_per_source",
             Rejection::Tls => "tls",
         }
     }

@@ -18,6 +18,7 @@ use crate::catalog::Catalog;
 use crate::catalog_source::{CatalogSource, LiveCatalog};
 use crate::config::Config;
 use crate::connection::Connections;
+use crate::connection_caps::ConnectionCaps;
 use crate::health::Health;
 use crate::listener::{Incoming, Setup};
 use crate::quota::Quotas;
@@ -117,7 +118,8 @@ pub async fn serve_with_admin(
         Routes::new(health_service).add_service(reflection().build_v1()?).add_service(reflection().build_v1alpha()?);
     // Made once, as every shard shares them: the body limit holds the process's request memory budget.
     let edge = EdgeLayers::new(limits, tenants);
-    let setup = Arc::new(Setup::new(limits, tls));
+    let caps = ConnectionCaps::new(limits);
+    let setup = Arc::new(Setup::new(limits, Arc::clone(&caps), tls));
     // Shard 0 uses the Bedrock client made above; every other shard one of its own.
     let shards = (0..limits.shards())
         .map(|shard| {
@@ -131,7 +133,7 @@ pub async fn serve_with_admin(
         .collect();
 
     let drain = CancellationToken::new();
-    let server = shards::start(Incoming::new(listener, limits), shards, drain.clone(), cut.clone())
+    let server = shards::start(Incoming::new(listener, limits, caps), shards, drain.clone(), cut.clone())
         .map_err(ServeError::Shards)?;
     tokio::pin!(server);
 

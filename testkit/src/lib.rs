@@ -267,6 +267,28 @@ impl TestGateway {
         panic!("gateway at {} did not come up", self.addr);
     }
 
+    /// A fresh channel from the loopback address `source` (any of 127.0.0.0/8, which Linux routes
+    /// to `lo`): a client the gateway tells apart by its address.
+    pub async fn channel_from(&self, source: std::net::IpAddr) -> Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .local_address(Some(source))
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// A raw TCP connection to the gateway from the loopback address `source`.
+    pub async fn tcp_from(&self, source: std::net::IpAddr) -> tokio::net::TcpStream {
+        let socket = match source {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .unwrap();
+        socket.bind(SocketAddr::new(source, 0)).unwrap();
+        socket.connect(self.addr).await.unwrap()
+    }
+
     /// A channel over TLS to a gateway started with one of `pki`'s `server.tls` configs, trusting
     /// `pki`'s CA and presenting `client` (mTLS) when given. A refused client certificate may only
     /// show on the first call: in TLS 1.3 the client finishes its handshake before the server
@@ -319,10 +341,19 @@ impl TestGateway {
     /// and whose reading the test controls: for clients that misbehave on purpose (never finish
     /// a request, never read an answer).
     pub async fn raw_http2(&self, window: u32) -> h2::client::SendRequest<bytes::Bytes> {
+        self.raw_http2_watched(window).await.0
+    }
+
+    /// [`TestGateway::raw_http2`], and the task driving the connection, which ends when the
+    /// connection does (after the gateway's GOAWAY, for one).
+    pub async fn raw_http2_watched(
+        &self,
+        window: u32,
+    ) -> (h2::client::SendRequest<bytes::Bytes>, JoinHandle<Result<(), h2::Error>>) {
         let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         let (sender, connection) = h2::client::Builder::new().initial_window_size(window).handshake(tcp).await.unwrap();
-        tokio::spawn(connection);
-        sender.ready().await.unwrap()
+        let connection = tokio::spawn(connection);
+        (sender.ready().await.unwrap(), connection)
     }
 
     /// Asks the gateway to drain and waits until it has stopped.
