@@ -83,6 +83,17 @@ for abuser in abuse["abusers"]:
 counts = abuse["gateway_counts"]
 need(counts["rejections"].get("receive_timeout", 0) > 0, f"abuse: no receive timeout counted: {counts}")
 need(counts["streams_ended_client_stalled"] > 0, f"abuse: no stalled stream ended: {counts}")
+floods = abuse["floods"]
+for flood in floods["no_key"]:
+    rss = flood["rss"]
+    need(flood["seen"]["opened"] > 0 and rss["peak_bytes"] >= rss["before_bytes"] > 0, f"abuse no-key flood: {flood}")
+    need(flood["rejections"].get("size", 0) > 0, f"abuse no-key flood: the 16 KiB bound refused nothing: {flood['rejections']}")
+fill = floods["budget_fill"]
+need(fill["filler"]["opened"] > 0 and fill["rejections"].get("caller_request_memory", 0) > 0, f"abuse budget fill: the share refused nothing: {fill}")
+need(fill["other_requests"] > 0 and isinstance(fill["other_served_percent"], (int, float)), f"abuse budget fill: the other tenant: {fill}")
+for target in ("gateway RSS growth under a no-key health/reflection flood", "other tenant's requests served while one tenant fills"):
+    need(any(t["name"].startswith(target) for t in report["targets"]), f"no target {target!r}")
+need("### Memory floods" in markdown, "report.md lacks the memory floods")
 quota = report["quota"]
 for stats in [quota["direct"]] + [quota[c]["gateway"] for c in ("without_quotas", "memory_store", "redis_store", "redis_no_prefetch")]:
     need(stats["streams"] > 0 and stats["errors"] == 0 and stats["ttft"]["p99_ms"] > 0, f"quota: {stats}")

@@ -282,7 +282,7 @@ fn grpc_frame(max_tokens: u32) -> Bytes {
 
 /// The gRPC status of a response that carries it in its headers (a call refused at once), by
 /// code name.
-fn status_of(headers: &http::HeaderMap) -> Option<String> {
+pub fn status_of(headers: &http::HeaderMap) -> Option<String> {
     let code = headers.get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
     Some(format!("{:?}", tonic::Code::from(code)))
 }

@@ -12,10 +12,11 @@
 //! `--pin` adds the pinned run (the gateway alone on one CPU, see [`pinning`]) beside the shared
 //! one; `--peer litellm` adds the LiteLLM proxy as a third side (see [`scenario::peer`]).
 //!
-//! Network traffic stays on loopback (127.0.0.1, and 127.0.0.2 and .3 as the abusers' source
+//! Network traffic stays on loopback (127.0.0.1, and 127.0.0.2 to .4 as the abusers' source
 //! addresses); every loop is bounded in time and count.
 
 mod abusers;
+mod floods;
 mod load;
 mod openai;
 mod pinning;

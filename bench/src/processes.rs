@@ -341,7 +341,8 @@ impl Layout {
 /// What a scenario changes in the gateway's configuration.
 #[derive(Debug, Clone, Default)]
 pub struct GatewaySettings {
-    /// `key = value` lines added to the `[server]` table.
+    /// `key = value` lines added to the `[server]` table; one whose key the common configuration
+    /// sets replaces that line.
     pub server: Vec<String>,
     /// The admin listener's address, for a scenario that reads `/metrics`; any free port otherwise.
     pub admin: Option<SocketAddr>,
@@ -356,13 +357,14 @@ pub struct GatewaySettings {
 /// on a port of its own (gateways may overlap), and two models, `bench` (answers) and `idle` (the
 /// emulator's `fault.stall`, which never finishes).
 fn gateway_config(listen: SocketAddr, emulator_url: &str, log_filter: &str, settings: &GatewaySettings) -> String {
-    let server = settings.server.iter().map(|line| format!("{line}\n")).collect::<String>();
+    let key = |line: &str| line.split('=').next().unwrap_or_default().trim().to_owned();
+    let common = COMMON_SERVER.into_iter().filter(|common| settings.server.iter().all(|line| key(line) != key(common)));
+    let server =
+        common.chain(settings.server.iter().map(String::as_str)).map(|line| format!("{line}\n")).collect::<String>();
     let admin = settings.admin.unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
     format!(
         r#"[server]
 listen = "{listen}"
-max_concurrent_requests = 20000
-max_buffered_request_bytes = 1073741824
 {server}
 [admin]
 listen = "{admin}"
@@ -385,6 +387,9 @@ model_id = "fault.stall"
         tables = settings.tables
     )
 }
+
+/// The `[server]` lines of [`gateway_config`] that a scenario may replace.
+const COMMON_SERVER: [&str; 2] = ["max_concurrent_requests = 20000", "max_buffered_request_bytes = 1073741824"];
 
 /// What to do when the LiteLLM proxy cannot be run.
 const INSTALL_LITELLM: &str = "`bash bench/run.sh --peer litellm` installs it";
@@ -459,6 +464,12 @@ pub fn memory(pid: u32) -> std::io::Result<Memory> {
     Ok(Memory { rss_bytes: field("VmRSS:")?, peak_rss_bytes: field("VmHWM:")? })
 }
 
+/// Sets a process's `VmHWM` back to its current `VmRSS` (Linux 4.0+), so that the next peak read
+/// is the peak since now.
+pub fn reset_peak_rss(pid: u32) -> std::io::Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+}
+
 /// `utime + stime` of a process, in seconds.
 pub fn cpu_seconds(pid: u32) -> std::io::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -488,4 +499,25 @@ fn parent_pid(pid: u32) -> std::io::Result<u32> {
 pub fn raise_fd_limit() -> std::io::Result<u64> {
     let (_, hard) = rlimit::Resource::NOFILE.get()?;
     rlimit::increase_nofile_limit(hard)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scenarios_server_line_replaces_the_common_one_of_the_same_key() {
+        let settings = GatewaySettings {
+            server: vec!["max_buffered_request_bytes = 134217728".to_owned(), "proxy_protocol = true".to_owned()],
+            ..GatewaySettings::default()
+        };
+        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 1));
+        let config = gateway_config(listen, "http://127.0.0.1:2", "warn", &settings);
+        assert_eq!(config.matches("max_buffered_request_bytes").count(), 1, "{config}");
+        assert!(config.contains("max_buffered_request_bytes = 134217728\n"), "{config}");
+        assert!(config.contains("max_concurrent_requests = 20000\n"), "{config}");
+        assert!(config.contains("proxy_protocol = true\n"), "{config}");
+        let common = gateway_config(listen, "http://127.0.0.1:2", "warn", &GatewaySettings::default());
+        assert!(common.contains("max_buffered_request_bytes = 1073741824\n"), "{common}");
+    }
 }

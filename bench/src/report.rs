@@ -149,6 +149,7 @@ impl Report {
         if let Some(abuse) = &self.abuse {
             let name = "normal clients' added TTFT p99 with abuse − without".to_owned();
             checks.push(check(name, "≤ 1 ms", abuse.added_p99_change_ms, 1.0, ms));
+            checks.extend(abuse.floods.checks());
         }
         if let Some(quota) = &self.quota {
             let change = &quota.redis_store_change;
@@ -221,6 +222,7 @@ impl Report {
                 problems.push(format!("abuse: the {} clients opened no call", abuser.kind));
             }
         }
+        problems.extend(self.abuse.iter().flat_map(|abuse| abuse.floods.problems()));
         problems.extend(self.quota.iter().flat_map(QuotaCost::problems));
         problems.extend(self.peer.iter().flat_map(PeerComparison::problems));
         for run in self.request_memory.iter().flat_map(|memory| &memory.runs).filter(|run| !run.as_expected()) {
@@ -285,6 +287,7 @@ impl Report {
         }
         if let Some(abuse) = &self.abuse {
             abuse_markdown(&mut out, abuse);
+            abuse.floods.markdown(&mut out);
         }
         if let Some(quota) = &self.quota {
             quota_markdown(&mut out, quota);

@@ -8,7 +8,10 @@
 //!
 //! The gateway runs with short admission timeouts so that abusers cycle within a round, and the
 //! scenario reads the gateway's `/metrics` around each abused round to report what the gateway
-//! itself counted: refusals by reason and streams it ended.
+//! itself counted: refusals by reason and streams it ended. Then the memory [`floods`] run against a
+//! gateway of their own.
+
+pub mod floods;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -210,6 +213,8 @@ pub struct Abuse {
     pub abusers: Vec<AbuserReport>,
     /// The gateway's own counts during the abused rounds.
     pub gateway_counts: GatewayCounts,
+    /// The memory floods.
+    pub floods: floods::Floods,
 }
 
 /// Runs the scenario.
@@ -273,6 +278,7 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn st
             }
         }
     }
+    let floods = floods::run(&profile.abuse_floods, layout, &bedrock).await?;
     let [calm, abused] = &runs;
     let (without_abuse, with_abuse) = (Condition::new(&calm[0], &calm[1]), Condition::new(&abused[0], &abused[1]));
     Ok(Abuse {
@@ -302,6 +308,7 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn st
             })
             .collect(),
         gateway_counts: counts,
+        floods,
     })
 }
 

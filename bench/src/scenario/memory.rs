@@ -70,7 +70,7 @@ impl Shape {
     }
 
     /// The largest request of this shape whose encoding fits in `max_bytes`.
-    fn request(self, max_bytes: usize) -> v1::ConverseRequest {
+    pub fn request(self, max_bytes: usize) -> v1::ConverseRequest {
         let build = |size: usize| match self {
             Shape::Image => image_request(size),
             Shape::TextBlocks => text_blocks_request(size),

@@ -63,6 +63,8 @@ pub struct Profile {
     pub cold_starts: usize,
     /// The abuse scenario.
     pub abuse: abuse::AbuseProfile,
+    /// The abuse scenario's memory floods.
+    pub abuse_floods: abuse::floods::FloodsProfile,
     /// The quota-check scenario.
     pub quota: quota::QuotaProfile,
 }
@@ -101,6 +103,7 @@ impl Profile {
             memory_requests: vec![1, 32],
             cold_starts: 5,
             abuse: abuse::AbuseProfile::full(),
+            abuse_floods: abuse::floods::FloodsProfile::full(),
             quota: quota::QuotaProfile::full(),
         }
     }
@@ -128,6 +131,7 @@ impl Profile {
             memory_requests: vec![2],
             cold_starts: 1,
             abuse: abuse::AbuseProfile::smoke(),
+            abuse_floods: abuse::floods::FloodsProfile::smoke(),
             quota: quota::QuotaProfile::smoke(),
         }
     }
