@@ -94,6 +94,12 @@ need(fill["other_requests"] > 0 and isinstance(fill["other_served_percent"], (in
 for target in ("gateway RSS growth under a no-key health/reflection flood", "other tenant's requests served while one tenant fills"):
     need(any(t["name"].startswith(target) for t in report["targets"]), f"no target {target!r}")
 need("### Memory floods" in markdown, "report.md lacks the memory floods")
+flood = abuse["connection_flood"]
+need(flood["calls"] > 0 and flood["served"] == flood["calls"], f"abuse: callers not all served during the connection flood: {flood}")
+need(flood["flood"]["opened"] > flood["max_connections_per_address"], f"abuse: the connection flood stayed within its cap: {flood['flood']}")
+need(flood["rejections"].get("connections_per_source", 0) > 0, f"abuse: no connection refused per source: {flood['rejections']}")
+need(0 < flood["refusal_log_lines"] <= 1 + flood["duration_secs"] / 10, f"abuse: refused connections logged {flood['refusal_log_lines']} times in {flood['duration_secs']:.1f} s")
+need(any(t["name"].startswith("calls from other addresses served") for t in report["targets"]), "no connection flood target")
 quota = report["quota"]
 for stats in [quota["direct"]] + [quota[c]["gateway"] for c in ("without_quotas", "memory_store", "redis_store", "redis_no_prefetch")]:
     need(stats["streams"] > 0 and stats["errors"] == 0 and stats["ttft"]["p99_ms"] > 0, f"quota: {stats}")
@@ -116,7 +122,7 @@ need(sum(no_prefetch.values()) == no_prefetch["redis"], f"quota redis_no_prefetc
 for target in ("time a Redis quota check adds", "time a Redis quota check without prefetch"):
     need(any(t["name"].startswith(target) for t in report["targets"]), f"no target {target!r}")
 need(report["targets"], "no target was evaluated")
-for heading in ("## Time to first token", "## Saturation", "## Gateway memory with idle", "## Gateway memory per maximum-size request", "## Cold start", "## Abuse", "## Cost of a quota check"):
+for heading in ("## Time to first token", "## Saturation", "## Gateway memory with idle", "## Gateway memory per maximum-size request", "## Cold start", "## Abuse", "### One-source connection flood", "## Cost of a quota check"):
     need(heading in markdown, f"report.md lacks {heading!r}")
 need(report["bedrock_http"] == "h2", f"the default run reported {report['bedrock_http']}, not h2")
 need("reached over HTTP/2 over TLS" in markdown, "report.md does not say HTTP/2")

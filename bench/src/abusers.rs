@@ -15,16 +15,22 @@
 //! counts callers by client IP, so this gives the abusers identities apart from the normal clients
 //! on 127.0.0.1. Clients start spread over their cycle so that their re-openings are spread too,
 //! and all of them stop when told to.
+//!
+//! A third kind floods connections rather than streams ([`ConnectionFlood`]): one address holding
+//! as many connections as it can, each reopened as soon as the gateway closes it.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
 use prost::Message as _;
 use serde::Serialize;
-use tokio::net::TcpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -161,9 +167,7 @@ impl Abusers {
     }
 
     async fn connect(&mut self, gateway: SocketAddr, plan: &Plan) -> std::io::Result<SendRequest<Bytes>> {
-        let socket = TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::from((plan.source, 0)))?;
-        let tcp = socket.connect(gateway).await?;
+        let tcp = connect_from(plan.source, gateway).await?;
         let window = match plan.kind {
             Kind::NeverFinishing => 65_535,
             Kind::NeverReading => 0,
@@ -192,6 +196,143 @@ impl Abusers {
         while self.connections.join_next().await.is_some() {}
         seen
     }
+}
+
+/// What the connection flood saw, summed over its connections.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FloodSeen {
+    /// Connections opened (the TCP handshake completed).
+    pub opened: u64,
+    /// Connections the gateway closed.
+    pub closed_by_gateway: u64,
+    /// Connection attempts that failed.
+    pub connect_failures: u64,
+    /// The first failure, if any.
+    pub first_failure: Option<String>,
+}
+
+impl FloodSeen {
+    fn merge(&mut self, other: FloodSeen) {
+        self.opened += other.opened;
+        self.closed_by_gateway += other.closed_by_gateway;
+        self.connect_failures += other.connect_failures;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+    }
+}
+
+/// One address holding as many connections to the gateway as it can, until [`ConnectionFlood::stop`]:
+/// each of its connections sends the HTTP/2 preface (so the gateway's handshake timeout does not
+/// close it) and then nothing, and is reopened after a pause once the gateway closes it. Raw TCP
+/// rather than an HTTP/2 client keeps 10,000 of them cheap for the load generator.
+#[derive(Debug)]
+pub struct ConnectionFlood {
+    connections: JoinSet<FloodSeen>,
+    stop: CancellationToken,
+    open: Arc<AtomicU64>,
+}
+
+impl ConnectionFlood {
+    /// Starts `connections` connections from `source` to `gateway`, their first openings spread
+    /// over `ramp`, each reopened `refill_pause` after the gateway closed it.
+    pub fn start(
+        gateway: SocketAddr,
+        source: Ipv4Addr,
+        connections: usize,
+        ramp: Duration,
+        refill_pause: Duration,
+    ) -> ConnectionFlood {
+        let mut flood =
+            ConnectionFlood { connections: JoinSet::new(), stop: CancellationToken::new(), open: Arc::default() };
+        for index in 0..connections {
+            let delay = ramp.mul_f64(index as f64 / connections as f64);
+            let (stop, open) = (flood.stop.clone(), Arc::clone(&flood.open));
+            flood.connections.spawn(async move {
+                let mut seen = FloodSeen::default();
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = async {
+                        tokio::time::sleep(delay).await;
+                        hold_connection(gateway, source, refill_pause, &open, &mut seen).await;
+                    } => {}
+                }
+                seen
+            });
+        }
+        flood
+    }
+
+    /// Its connections open now: connected and not yet closed by the gateway.
+    pub fn open(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Closes every connection; returns what they saw.
+    pub async fn stop(mut self) -> FloodSeen {
+        self.stop.cancel();
+        let mut seen = FloodSeen::default();
+        while let Some(joined) = self.connections.join_next().await {
+            if let Ok(counts) = joined {
+                seen.merge(counts);
+            }
+        }
+        seen
+    }
+}
+
+/// The client's HTTP/2 connection preface: the magic, then an empty SETTINGS frame.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+
+/// Keeps one connection open from `source`, reopening it whenever the gateway closes it, forever.
+async fn hold_connection(
+    gateway: SocketAddr,
+    source: Ipv4Addr,
+    refill_pause: Duration,
+    open: &AtomicU64,
+    seen: &mut FloodSeen,
+) {
+    loop {
+        match connect_from(source, gateway).await {
+            Ok(mut tcp) => {
+                seen.opened += 1;
+                let _open = Counted::new(open);
+                let mut discard = [0; 256];
+                if tcp.write_all(PREFACE).await.is_ok() {
+                    while tcp.read(&mut discard).await.is_ok_and(|read| read > 0) {}
+                }
+                seen.closed_by_gateway += 1;
+            }
+            Err(err) => {
+                seen.connect_failures += 1;
+                seen.first_failure.get_or_insert_with(|| err.to_string());
+            }
+        }
+        tokio::time::sleep(refill_pause).await;
+    }
+}
+
+/// One in `count` while it lives, also when its task is cancelled.
+struct Counted<'a>(&'a AtomicU64);
+
+impl<'a> Counted<'a> {
+    fn new(count: &'a AtomicU64) -> Counted<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Counted(count)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A TCP connection to `gateway` from the loopback address `source`.
+async fn connect_from(source: Ipv4Addr, gateway: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    socket.connect(gateway).await
 }
 
 /// Opens calls that send half of their message, one after the other, forever.

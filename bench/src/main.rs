@@ -12,8 +12,9 @@
 //! `--pin` adds the pinned run (the gateway alone on one CPU, see [`pinning`]) beside the shared
 //! one; `--peer litellm` adds the LiteLLM proxy as a third side (see [`scenario::peer`]).
 //!
-//! Network traffic stays on loopback (127.0.0.1, and 127.0.0.2 to .4 as the abusers' source
-//! addresses); every loop is bounded in time and count.
+//! Network traffic stays on loopback (127.0.0.1; 127.0.0.2 to .4 as the abusers' source addresses
+//! and 127.0.1.x as the normal callers' during the connection flood); every loop is bounded in
+//! time and count.
 
 mod abusers;
 mod floods;

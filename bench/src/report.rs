@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::pinning::PinnedRun;
 use crate::processes::BedrockHttp;
-use crate::scenario::abuse::Abuse;
+use crate::scenario::abuse::{Abuse, ConnectionFloodReport};
 use crate::scenario::cold_start::ColdStart;
 use crate::scenario::idle::IdleMemory;
 use crate::scenario::memory::{MemoryRun, MemoryWorstCase};
@@ -150,6 +150,17 @@ impl Report {
             let name = "normal clients' added TTFT p99 with abuse − without".to_owned();
             checks.push(check(name, "≤ 1 ms", abuse.added_p99_change_ms, 1.0, ms));
             checks.extend(abuse.floods.checks());
+            let flood = &abuse.connection_flood;
+            checks.push(TargetCheck {
+                name: format!(
+                    "calls from other addresses served while one address opens {} connections (and reopens them)",
+                    flood.connections
+                ),
+                target: "100 %".to_owned(),
+                measured: format!("{:.1} % ({} of {} calls)", flood.served_percent(), flood.served, flood.calls),
+                met: flood.calls > 0 && flood.served == flood.calls,
+                not_measurable: None,
+            });
         }
         if let Some(quota) = &self.quota {
             let change = &quota.redis_store_change;
@@ -220,6 +231,13 @@ impl Report {
             }
             for abuser in abuse.abusers.iter().filter(|abuser| abuser.seen.opened == 0) {
                 problems.push(format!("abuse: the {} clients opened no call", abuser.kind));
+            }
+            let flood = &abuse.connection_flood;
+            if flood.flood.opened == 0 || flood.calls == 0 {
+                problems.push(format!(
+                    "abuse: the connection flood opened {} connections and the normal callers made {} calls",
+                    flood.flood.opened, flood.calls
+                ));
             }
         }
         problems.extend(self.abuse.iter().flat_map(|abuse| abuse.floods.problems()));
@@ -648,6 +666,49 @@ fn abuse_markdown(out: &mut String, abuse: &Abuse) {
         "\nThe gateway's own counts (`/metrics`) over the abused rounds: refusals by reason: {rejections}; streams ended \
          because their client took nothing for {} s: {}; streams whose client left first: {}.\n",
         abuse.client_stall_timeout_secs, g.streams_ended_client_stalled, g.streams_cancelled_by_client
+    );
+    connection_flood_markdown(out, &abuse.connection_flood);
+}
+
+fn connection_flood_markdown(out: &mut String, f: &ConnectionFloodReport) {
+    let rejections =
+        f.rejections.iter().map(|(reason, count)| format!("{reason} {count}")).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(
+        out,
+        "### One-source connection flood\n\n{} opens {} connections (spread over {} ms; each sends the HTTP/2 \
+         preface, then nothing) and reopens each the gateway closes after {} ms, for {:.1} s; meanwhile {} normal \
+         callers, each from its own address, make call after call, each on a fresh connection. A gateway of its own: \
+         `max_connections = {}`, `max_connections_per_address = {}` (set, as the bench connects without the PROXY \
+         protocol; with it the default is 1% of `max_connections`, at least 100). Open files limit {}.\n\n\
+         | normal calls | served | first failure | connect + call p50 | p99 | max |\n|---:|---:|---|---:|---:|---:|\n\
+         | {} | {} ({:.1} %) | {} | {:.1} ms | {:.1} ms | {:.1} ms |\n\n\
+         The flood opened {} connections, {} closed by the gateway, {} failed to connect{}; when the callers started it held \
+         {} open and the gateway counted {:.0} open connections. Refusals the gateway counted: {}; its log lines about \
+         refused connections: {}.\n",
+        f.source,
+        f.connections,
+        f.ramp_ms,
+        f.refill_pause_ms,
+        f.duration_secs,
+        f.callers,
+        f.max_connections,
+        f.max_connections_per_address,
+        f.open_files_limit,
+        f.calls,
+        f.served,
+        f.served_percent(),
+        f.first_failure.as_deref().unwrap_or("-"),
+        f.call_ms.p50_ms,
+        f.call_ms.p99_ms,
+        f.call_ms.max_ms,
+        f.flood.opened,
+        f.flood.closed_by_gateway,
+        f.flood.connect_failures,
+        f.flood.first_failure.as_deref().map(|err| format!(" (first: {err})")).unwrap_or_default(),
+        f.flood_open_at_callers_start,
+        f.gateway_connections_open,
+        if rejections.is_empty() { "none".to_owned() } else { rejections },
+        f.refusal_log_lines
     );
 }
 

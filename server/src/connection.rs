@@ -472,6 +472,20 @@ mod tests {
         assert!(progress.read(&[0]));
     }
 
+    #[tokio::test]
+    async fn a_stream_is_counted_until_its_response_body_is_dropped() {
+        let streams = OpenStreams::default();
+        let body = http_body_util::Empty::<bytes::Bytes>::new();
+        let call = std::future::ready(Ok::<_, std::convert::Infallible>(http::Response::new(body)));
+        let response = CountedResponse { future: call, stream: Some(streams.open()) }.await.unwrap();
+        assert_eq!(streams.count(), 1, "the call has returned, its answer is still being sent");
+        drop(response);
+        assert_eq!(streams.count(), 0);
+        tokio::time::timeout(Duration::from_secs(1), streams.none_open())
+            .await
+            .expect("the last stream's end wakes the connection, even if it was not waiting yet");
+    }
+
     #[test]
     fn jitter_stays_within_ten_percent() {
         for _ in 0..1000 {

@@ -8,25 +8,34 @@
 //!
 //! The gateway runs with short admission timeouts so that abusers cycle within a round, and the
 //! scenario reads the gateway's `/metrics` around each abused round to report what the gateway
-//! itself counted: refusals by reason and streams it ended. Then the memory [`floods`] run against a
-//! gateway of their own.
+//! itself counted: refusals by reason and streams it ended.
+//!
+//! Then the memory [`floods`] run against a gateway of their own, and the one-source connection
+//! flood against another: one address opens connections up to `server.max_connections` and reopens
+//! each the gateway closes, while normal callers from other addresses make call after call, each on
+//! a fresh connection (the clients a full connection table would lock out). The figure is the share
+//! of their calls served.
 
 pub mod floods;
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use serde::Serialize;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tonic::transport::Endpoint;
 
-use crate::abusers::{Abusers, Kind, Plan, Seen};
+use crate::abusers::{Abusers, ConnectionFlood, FloodSeen, Kind, Plan, Seen};
 use crate::load::Window;
-use crate::processes::{GatewaySettings, Layout, Pacing, free_port};
+use crate::processes::{BedrockEndpoint, GatewaySettings, Layout, Pacing, free_port};
 use crate::prometheus::{Series, label, scrape};
 use crate::scenario::{Level, Profile, SideRun, SideStats, measured_round, ttft};
-use crate::stats::Added;
-use crate::targets::Target;
+use crate::stats::{Added, Latencies, Summary};
+use crate::targets::{GATEWAY_MODEL, Target, gateway_request};
 
 /// `server.request_receive_timeout_secs` and `server.client_stall_timeout_secs` of the gateway
 /// under abuse: the smallest allowed, so that each abuser cycles within a round.
@@ -45,6 +54,16 @@ const ABUSE_RAMP: Duration = Duration::from_millis(ADMISSION_TIMEOUT_SECS * 1000
 /// Pause after the abusers stop, so the gateway has closed their connections and Bedrock calls
 /// before its counts are read and the next round starts.
 const QUIET: Duration = Duration::from_millis(300);
+/// The address of the connection flood.
+const FLOOD_SOURCE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
+/// How long a flood connection the gateway closed waits before it is reopened.
+const FLOOD_REFILL_PAUSE: Duration = Duration::from_secs(1);
+/// After the flood's ramp, before the normal callers start: its first refusals have come back.
+const FLOOD_SETTLE: Duration = Duration::from_millis(500);
+/// The gateway's `server.max_connections` (the default, set so the report states it).
+const MAX_CONNECTIONS: usize = 10_000;
+/// Longest a normal caller's call may take, connecting included, before it counts as not served.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The abuse scenario's part of a run profile.
 #[derive(Debug, Clone)]
@@ -62,6 +81,14 @@ pub struct AbuseProfile {
     /// `server.max_concurrent_requests_per_caller`: above the normal clients' concurrency and
     /// below the never-reading abusers' count, so the bound refuses abusers and nobody else.
     pub per_caller_limit: usize,
+    /// Connections the one-source flood tries to hold.
+    pub flood_connections: usize,
+    /// The flood gateway's `server.max_connections_per_address`.
+    pub flood_per_address_limit: usize,
+    /// Normal callers from other addresses during the flood.
+    pub flood_callers: usize,
+    /// The flood's connections open over `ramp`; the normal callers run for `measure`.
+    pub flood_window: Window,
 }
 
 impl AbuseProfile {
@@ -79,6 +106,11 @@ impl AbuseProfile {
             never_reading: 200,
             connections: 4,
             per_caller_limit: 128,
+            flood_connections: MAX_CONNECTIONS,
+            // What the default is with the PROXY protocol: 1% of max_connections.
+            flood_per_address_limit: MAX_CONNECTIONS / 100,
+            flood_callers: 8,
+            flood_window: Window { ramp: Duration::from_secs(2), measure: Duration::from_secs(10) },
         }
     }
 
@@ -96,6 +128,10 @@ impl AbuseProfile {
             never_reading: 24,
             connections: 1,
             per_caller_limit: 16,
+            flood_connections: 200,
+            flood_per_address_limit: 20,
+            flood_callers: 2,
+            flood_window: Window { ramp: Duration::from_millis(200), measure: Duration::from_secs(1) },
         }
     }
 
@@ -215,6 +251,56 @@ pub struct Abuse {
     pub gateway_counts: GatewayCounts,
     /// The memory floods.
     pub floods: floods::Floods,
+    /// The one-source connection flood.
+    pub connection_flood: ConnectionFloodReport,
+}
+
+/// The one-source connection flood: whether one address opening connections locks out the others.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionFloodReport {
+    /// The flooding address.
+    pub source: String,
+    /// Connections it tried to hold at once.
+    pub connections: usize,
+    /// Its first openings were spread over this.
+    pub ramp_ms: u64,
+    /// How long a connection the gateway closed waited before it was reopened.
+    pub refill_pause_ms: u64,
+    /// The gateway's `server.max_connections`.
+    pub max_connections: usize,
+    /// The gateway's `server.max_connections_per_address`.
+    pub max_connections_per_address: usize,
+    /// The load generator's open-files limit (the gateway inherits it).
+    pub open_files_limit: u64,
+    /// How long the flood ran.
+    pub duration_secs: f64,
+    /// What the flooding address saw.
+    pub flood: FloodSeen,
+    /// The flood's connections open (connected, not yet closed) when the normal callers started.
+    pub flood_open_at_callers_start: u64,
+    /// The gateway's `bedrock_gateway_connections_open` then.
+    pub gateway_connections_open: f64,
+    /// Refusals the gateway counted during the flood, by reason.
+    pub rejections: BTreeMap<String, u64>,
+    /// Lines the gateway logged about refused connections during the flood.
+    pub refusal_log_lines: usize,
+    /// Normal callers, each from its own address.
+    pub callers: usize,
+    /// Their calls, each on a fresh connection.
+    pub calls: u64,
+    /// Calls that completed.
+    pub served: u64,
+    /// The first call that did not, if any.
+    pub first_failure: Option<String>,
+    /// Connect-and-call time of the normal callers' calls.
+    pub call_ms: Summary,
+}
+
+impl ConnectionFloodReport {
+    /// The share of the normal callers' calls served, in percent.
+    pub fn served_percent(&self) -> f64 {
+        if self.calls == 0 { 0.0 } else { 100.0 * self.served as f64 / self.calls as f64 }
+    }
 }
 
 /// Runs the scenario.
@@ -279,6 +365,7 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn st
         }
     }
     let floods = floods::run(&profile.abuse_floods, layout, &bedrock).await?;
+    let connection_flood = connection_flood(abuse, layout, &bedrock).await?;
     let [calm, abused] = &runs;
     let (without_abuse, with_abuse) = (Condition::new(&calm[0], &calm[1]), Condition::new(&abused[0], &abused[1]));
     Ok(Abuse {
@@ -309,7 +396,154 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn st
             .collect(),
         gateway_counts: counts,
         floods,
+        connection_flood,
     })
+}
+
+/// The one-source connection flood, against a gateway of its own. The bench's clients connect
+/// without the PROXY protocol, so the per-address cap is set: at its default with the protocol.
+async fn connection_flood(
+    abuse: &AbuseProfile,
+    layout: &Layout,
+    bedrock: &BedrockEndpoint,
+) -> Result<ConnectionFloodReport, Box<dyn std::error::Error>> {
+    let (open_files_limit, _) = rlimit::Resource::NOFILE.get()?;
+    let needed = abuse.flood_connections as u64 + 1024;
+    if open_files_limit < needed {
+        return Err(format!(
+            "the connection flood needs {needed} open files, the limit is {open_files_limit}: raise the hard limit (ulimit -Hn)"
+        )
+        .into());
+    }
+    let admin = free_port()?;
+    let settings = GatewaySettings {
+        server: vec![
+            format!("max_connections = {MAX_CONNECTIONS}"),
+            format!("max_connections_per_address = {}", abuse.flood_per_address_limit),
+        ],
+        admin: Some(admin),
+        ..GatewaySettings::default()
+    };
+    let name = "abuse-flood";
+    let mut gateway = layout.gateway_with(name, bedrock, "warn", &settings)?;
+    gateway.wait_listening().await?;
+    eprintln!(
+        "abuse: {} connections from {FLOOD_SOURCE} while {} callers from other addresses call on fresh connections",
+        abuse.flood_connections, abuse.flood_callers
+    );
+    let window = abuse.flood_window;
+    let before = scrape(admin).await?;
+    let started = Instant::now();
+    let flood =
+        ConnectionFlood::start(gateway.addr, FLOOD_SOURCE, abuse.flood_connections, window.ramp, FLOOD_REFILL_PAUSE);
+    tokio::time::sleep(window.ramp + FLOOD_SETTLE).await;
+    let flood_open_at_callers_start = flood.open();
+    let gateway_connections_open =
+        scrape(admin).await?.get("bedrock_gateway_connections_open").copied().unwrap_or_default();
+    let calls = normal_callers(gateway.addr, abuse.flood_callers, abuse.level.max_tokens, window.measure).await;
+    let after = scrape(admin).await?;
+    let seen = flood.stop().await;
+    let duration_secs = started.elapsed().as_secs_f64();
+    let mut counts = GatewayCounts::default();
+    counts.add(&before, &after);
+    drop(gateway);
+    let log = std::fs::read_to_string(layout.work_dir.join(format!("gateway-{name}.log")))?;
+    Ok(ConnectionFloodReport {
+        source: FLOOD_SOURCE.to_string(),
+        connections: abuse.flood_connections,
+        ramp_ms: window.ramp.as_millis() as u64,
+        refill_pause_ms: FLOOD_REFILL_PAUSE.as_millis() as u64,
+        max_connections: MAX_CONNECTIONS,
+        max_connections_per_address: abuse.flood_per_address_limit,
+        open_files_limit,
+        duration_secs,
+        flood: seen,
+        flood_open_at_callers_start,
+        gateway_connections_open,
+        rejections: counts.rejections,
+        refusal_log_lines: log
+            .lines()
+            .filter(|line| line.contains("refused connections over a connection cap"))
+            .count(),
+        callers: abuse.flood_callers,
+        calls: calls.calls,
+        served: calls.served,
+        first_failure: calls.first_failure,
+        call_ms: calls.latencies.summary(),
+    })
+}
+
+/// What normal callers saw.
+#[derive(Debug, Default)]
+struct CallTally {
+    calls: u64,
+    served: u64,
+    first_failure: Option<String>,
+    latencies: Latencies,
+}
+
+impl CallTally {
+    fn merge(&mut self, other: CallTally) {
+        self.calls += other.calls;
+        self.served += other.served;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+        self.latencies.merge(&other.latencies);
+    }
+}
+
+/// `callers` callers, each from its own address (127.0.1.1, ...), making call after call for
+/// `measure`, each call on a fresh connection.
+async fn normal_callers(gateway: SocketAddr, callers: usize, max_tokens: u32, measure: Duration) -> CallTally {
+    let until = Instant::now() + measure;
+    let mut running = JoinSet::new();
+    for index in 0..callers {
+        let source = IpAddr::V4(Ipv4Addr::new(127, 0, 1, u8::try_from(index + 1).unwrap_or(u8::MAX)));
+        running.spawn(async move {
+            let mut tally = CallTally::default();
+            while Instant::now() < until {
+                let started = Instant::now();
+                let outcome = tokio::time::timeout(CALL_TIMEOUT, call_on_a_new_connection(gateway, source, max_tokens))
+                    .await
+                    .unwrap_or_else(|_| Err(format!("no answer within {} s", CALL_TIMEOUT.as_secs())));
+                tally.calls += 1;
+                match outcome {
+                    Ok(()) => {
+                        tally.served += 1;
+                        tally.latencies.record(started.elapsed());
+                    }
+                    Err(err) => {
+                        tally.first_failure.get_or_insert(err);
+                    }
+                }
+            }
+            tally
+        });
+    }
+    let mut total = CallTally::default();
+    while let Some(joined) = running.join_next().await {
+        if let Ok(tally) = joined {
+            total.merge(tally);
+        }
+    }
+    total
+}
+
+/// One streamed call to its end on a connection of its own from `source`, as a client that just
+/// started makes it.
+async fn call_on_a_new_connection(gateway: SocketAddr, source: IpAddr, max_tokens: u32) -> Result<(), String> {
+    let channel = Endpoint::from_shared(format!("http://{gateway}"))
+        .map_err(|err| err.to_string())?
+        .local_address(Some(source))
+        .connect()
+        .await
+        .map_err(|err| format!("connecting: {err:?}"))?;
+    let mut client = GatewayServiceClient::new(channel);
+    let request = gateway_request(GATEWAY_MODEL, max_tokens);
+    let mut stream = client.converse_stream(request).await.map_err(|status| status.to_string())?.into_inner();
+    while stream.message().await.map_err(|status| status.to_string())?.is_some() {}
+    Ok(())
 }
 
 impl GatewayCounts {
