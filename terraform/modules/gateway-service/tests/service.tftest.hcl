@@ -216,6 +216,7 @@ run "defaults" {
       for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e.name => e.value
       if startswith(e.name, "BEDROCK_GATEWAY_")
       } == {
+      "BEDROCK_GATEWAY_ADMIN__LISTEN"                   = "127.0.0.1:9090"
       "BEDROCK_GATEWAY_AUTH__REQUIRE_ENDPOINT_MATCH"    = "false"
       "BEDROCK_GATEWAY_BEDROCK__REGION"                 = "eu-west-1"
       "BEDROCK_GATEWAY_CATALOG__S3__BUCKET"             = "bedrock-gateway-catalog-20250101000000000000000001"
