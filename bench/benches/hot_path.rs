@@ -10,11 +10,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use aws_sdk_bedrockruntime::types as bedrock;
-use bedrock_gateway::catalog::Catalog;
 use bedrock_gateway::config::{Config, DEFAULT_TENANT, TenantConfig};
-use bedrock_gateway::convert::events::{Relayed, relayed};
-use bedrock_gateway::convert::request::to_bedrock;
-use bedrock_gateway::tenants::Tenant;
+use bedrock_gateway::parts::Catalog;
+use bedrock_gateway::parts::Tenant;
+use bedrock_gateway::parts::to_bedrock;
+use bedrock_gateway::parts::{Relayed, relayed};
 use bedrock_gateway_proto::v1;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message as _;

@@ -11,10 +11,10 @@ use crate::config::{
     CapabilitiesConfig, GuardrailConfig, Modality, ModelConfig, ModelKind, ModelState, PromptCachingConfig,
     ReasoningStyle, StructuredOutputStyle, TargetConfig, utc_today,
 };
-use crate::convert::json;
 use crate::error::GatewayError;
-use crate::routing::{self, Target};
-use crate::tenants::Tenant;
+use crate::pipeline::convert::json;
+use crate::pipeline::routing::{self, Target};
+use crate::pipeline::tenants::Tenant;
 
 /// One logical model, resolved.
 #[derive(Debug, Clone)]

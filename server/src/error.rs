@@ -392,7 +392,7 @@ impl GatewayError {
                 Some(i64::try_from(after.as_millis()).unwrap_or(i64::MAX).max(1))
             }
             GatewayError::QuotaExceeded { retry: QuotaRetry::WhenARequestEnds, .. } => {
-                Some(crate::quota::PLACE_RETRY.as_millis() as i64)
+                Some(crate::pipeline::quota::PLACE_RETRY.as_millis() as i64)
             }
             _ => None,
         }

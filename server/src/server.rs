@@ -1,5 +1,5 @@
 //! Composes the gRPC server: the gateway service, health and reflection as ordinary services, all
-//! behind the same admission edge ([`crate::admission::Edge`]), on one shard or one per thread (see [`crate::shards`]), with
+//! behind the same admission edge ([`crate::edge::Edge`]), on one shard or one per thread (see [`crate::transport::shards`]), with
 //! graceful draining on shutdown.
 
 use std::future::Future;
@@ -11,21 +11,23 @@ use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::service::Routes;
 
-use crate::admin::{self, Readiness};
-use crate::admission::{Admission, EdgeLayers};
-use crate::bedrock::Bedrock;
 use crate::catalog::Catalog;
 use crate::catalog_source::{CatalogSource, LiveCatalog};
 use crate::config::Config;
-use crate::connection::Connections;
-use crate::connection_caps::ConnectionCaps;
-use crate::health::Health;
-use crate::listener::{Incoming, Setup};
-use crate::quota::Quotas;
-use crate::service::Gateway;
-use crate::tenants::Tenants;
-use crate::tls::Acceptor;
-use crate::{emf, shards};
+use crate::doors::grpc::Gateway;
+use crate::edge::EdgeLayers;
+use crate::ops::admin::{self, Readiness};
+use crate::ops::emf;
+use crate::ops::health::Health;
+use crate::pipeline::admission::Admission;
+use crate::pipeline::quota::Quotas;
+use crate::pipeline::tenants::Tenants;
+use crate::transport::connection::Connections;
+use crate::transport::connection_caps::ConnectionCaps;
+use crate::transport::listener::{Incoming, Setup};
+use crate::transport::shards;
+use crate::transport::tls::Acceptor;
+use crate::upstream::bedrock::Bedrock;
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +165,7 @@ fn spawn_background(config: &Config, admin_listener: Option<TcpListener>, readin
     let stop = CancellationToken::new();
     if let Some(admin_listener) = admin_listener {
         // Installed before serving, so that no request goes uncounted.
-        crate::metrics::install();
+        crate::ops::metrics::install();
         tokio::spawn(admin::serve(admin_listener, readiness.clone(), stop.clone()));
     }
     if config.metrics.emf {

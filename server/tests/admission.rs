@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use bedrock_emulator::{EmulatorConfig, StreamOutcome};
-use bedrock_gateway::stream_reset::FINAL_STATUS_GRACE;
+use bedrock_gateway::parts::FINAL_STATUS_GRACE;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{
     TestGateway, api_key_digest, collect, final_status, grpc_call, grpc_call_to, grpc_frame, grpc_status,

@@ -2,8 +2,8 @@
 //! stop reasons that mean a broken answer, and the promise that no client ever learns which
 //! Bedrock model, inference profile or AWS account stands behind an alias.
 
-use bedrock_gateway::catalog::Catalog;
 use bedrock_gateway::config::{EmbeddingFormat, ModelConfig, ModelState};
+use bedrock_gateway::parts::Catalog;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{TestGateway, collect, embedding_model, test_config, user_request};
 use tonic::Code;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bedrock_gateway::config::{QuotaLimits, QuotaStoreKind, QuotasConfig, RedisConfig};
-use bedrock_gateway::quota::{QuotaExceeded, QuotaGrant, QuotaRequest, Quotas};
+use bedrock_gateway::parts::quota::{QuotaExceeded, QuotaGrant, QuotaRequest, Quotas};
 use bedrock_gateway_testkit::{RedisServer, metric};
 
 /// The process-wide metrics are read by some tests: one test at a time.

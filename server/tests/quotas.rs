@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bedrock_emulator::{EmulatorConfig, expected_answer};
 use bedrock_gateway::config::{QuotaLimits, TenantConfig};
-use bedrock_gateway::convert::request::estimated_input_tokens;
+use bedrock_gateway::parts::estimated_input_tokens;
 use bedrock_gateway_proto::metadata::RETRY_PUSHBACK_MS;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::content_block_delta::Delta;

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::config::{Config, ConfigError, ModelConfig};
-use crate::metrics::{self, CatalogReload};
+use crate::ops::metrics::{self, CatalogReload};
 
 use self::file::FileSource;
 use self::s3::S3Source;

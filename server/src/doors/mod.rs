@@ -1,0 +1,4 @@
+//! Front doors: each decodes its protocol's requests into the pipeline's and encodes the
+//! pipeline's events, errors and ends in its protocol's shape.
+
+pub mod grpc;

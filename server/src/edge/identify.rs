@@ -1,0 +1,88 @@
+//! Identification: every request to the gateway service is attributed to a tenant (see
+//! [`crate::pipeline::tenants`] for the rules) before anything else may look at it. The [`Identity`] goes into
+//! the request's extensions and its log line; a refusal is logged with reason `auth`
+//! (UNAUTHENTICATED) or `permission` (PERMISSION_DENIED). Control routes (health, reflection) are
+//! not identified: they are open to every caller, with the small bounds of [`Route::Control`].
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::{Either, Ready};
+use tower::{Layer, Service};
+
+use crate::edge::Route;
+use crate::ops::metrics::Rejection;
+use crate::pipeline::request_log::RequestLog;
+use crate::pipeline::tenants::Tenants;
+use crate::transport::listener::Peer;
+
+/// Layer for [`Identify`].
+#[derive(Debug, Clone)]
+pub struct IdentifyLayer {
+    tenants: Arc<Tenants>,
+}
+
+impl IdentifyLayer {
+    /// Identifies requests against `tenants`.
+    pub fn new(tenants: Arc<Tenants>) -> Self {
+        IdentifyLayer { tenants }
+    }
+}
+
+impl<S> Layer<S> for IdentifyLayer {
+    type Service = Identify<S>;
+
+    fn layer(&self, inner: S) -> Identify<S> {
+        Identify { inner, tenants: Arc::clone(&self.tenants) }
+    }
+}
+
+/// Puts the request's [`Identity`](crate::pipeline::tenants::Identity) in its extensions, or refuses it.
+#[derive(Debug, Clone)]
+pub struct Identify<S> {
+    inner: S,
+    tenants: Arc<Tenants>,
+}
+
+impl<S, ReqBody> Service<http::Request<ReqBody>> for Identify<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<tonic::body::Body>>,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = Either<S::Future, Ready<Result<Self::Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        // Health and reflection are open to every caller; their memory counts against its address.
+        if let Route::Control(_) = Route::from_extensions(request.extensions()) {
+            return Either::Left(self.inner.call(request));
+        }
+        let authorization = request.headers().get(http::header::AUTHORIZATION).map(http::HeaderValue::as_bytes);
+        let identified = self.tenants.identify(authorization, request.extensions().get::<Peer>());
+        let log = request.extensions().get::<RequestLog>();
+        match identified {
+            Ok(identity) => {
+                if let Some(log) = log {
+                    log.set_identity(&identity);
+                }
+                request.extensions_mut().insert(identity);
+                Either::Left(self.inner.call(request))
+            }
+            Err(err) => {
+                let reason = match err.code() {
+                    tonic::Code::PermissionDenied => Rejection::Permission,
+                    _ => Rejection::Auth,
+                };
+                if let Some(log) = log {
+                    log.refused(reason, &err);
+                }
+                let request_id = log.map(RequestLog::request_id).unwrap_or_default();
+                Either::Right(futures::future::ready(Ok(err.to_status(request_id).into_http())))
+            }
+        }
+    }
+}

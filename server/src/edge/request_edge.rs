@@ -1,0 +1,79 @@
+//! The outermost layer of every route: it decides the request's [`Route`], gives it its id, its span
+//! (a child of the caller's W3C `traceparent`) and its [`RequestLog`] before any other layer can
+//! refuse it, and tags every response with `x-request-id`. A refusal made by tonic itself (a message that does not decode) has no layer of
+//! ours to record it, so the edge records it here from the status it sees.
+
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::edge::Route;
+use crate::error::REQUEST_ID_HEADER;
+use crate::ops::metrics::Rejection;
+use crate::ops::telemetry;
+use crate::pipeline::request_log::RequestLog;
+use crate::transport::listener::Peer;
+
+/// Layer for [`RequestEdge`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestEdgeLayer;
+
+impl<S> Layer<S> for RequestEdgeLayer {
+    type Service = RequestEdge<S>;
+
+    fn layer(&self, inner: S) -> RequestEdge<S> {
+        RequestEdge { inner }
+    }
+}
+
+/// Starts each request's record; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct RequestEdge<S> {
+    inner: S,
+}
+
+impl<S, ReqBody> Service<http::Request<ReqBody>> for RequestEdge<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        let (span, trace_id) = telemetry::request_span(request.headers());
+        let peer = request.extensions().get::<Peer>().cloned();
+        let route = Route::of(request.uri().path());
+        let log = match route {
+            Route::Gateway(rpc) => RequestLog::start(rpc, peer, trace_id),
+            Route::Control(service) => RequestLog::start_control(service, peer, trace_id),
+        };
+        request.extensions_mut().insert(route);
+        request.extensions_mut().insert(log.clone());
+        let response = span.in_scope(|| self.inner.call(request));
+        let answered = async move {
+            let mut response = response.await?;
+            if let Ok(value) = log.request_id().parse() {
+                response.headers_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            // A client that resets its stream mid-request is a cancellation (logged as such), not a
+            // refusal. Health and reflection answer non-OK statuses of their own (an unknown service).
+            if matches!(route, Route::Gateway(_))
+                && !log.is_settled()
+                && let Some(status) = tonic::Status::from_header_map(response.headers())
+                && !matches!(status.code(), tonic::Code::Ok | tonic::Code::Cancelled)
+            {
+                log.refused_with(Rejection::Decode, status.code(), status.message().to_owned());
+            }
+            Ok(response)
+        };
+        Box::pin(answered.instrument(span))
+    }
+}

@@ -1,0 +1,3 @@
+//! Upstream: the AWS services the gateway calls, through the real AWS SDK.
+
+pub mod bedrock;
