@@ -192,7 +192,7 @@ pub enum Scheduler {
     /// tokio's work-stealing scheduler over all the threads.
     WorkStealing,
     /// One single-threaded runtime per thread, each serving whole connections (see
-    /// [`crate::transport::shards`]). The default: with two threads it took a sixth less CPU per relayed event
+    /// `transport::shards`). The default: with two threads it took a sixth less CPU per relayed event
     /// and a third more events per core-second than work stealing (BENCHMARKS.md).
     #[default]
     ThreadPerCore,

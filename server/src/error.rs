@@ -8,6 +8,10 @@ use std::time::Duration;
 use regex_lite::Regex;
 use tonic::{Code, Status};
 
+/// The pushback of a request refused a concurrency place: a place frees when some request of the
+/// tenant ends, which nobody can know in advance, so the client is told to try again soon.
+pub const PLACE_RETRY: Duration = Duration::from_secs(1);
+
 pub use bedrock_gateway_proto::metadata::{
     REQUEST_ID as REQUEST_ID_HEADER, RETRY_PUSHBACK_MS as RETRY_PUSHBACK_HEADER,
 };
@@ -326,6 +330,11 @@ fn describe_quota(quota: &str, limit: u64, retry: QuotaRetry, reserved: u64, res
 }
 
 impl GatewayError {
+    /// The request's `field` is invalid, for `reason`: the one way a bad field is refused.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> GatewayError {
+        GatewayError::InvalidArgument { field: field.into(), reason: reason.into() }
+    }
+
     /// The gRPC code clients see for this error.
     pub fn code(&self) -> Code {
         match self {
@@ -392,7 +401,7 @@ impl GatewayError {
                 Some(i64::try_from(after.as_millis()).unwrap_or(i64::MAX).max(1))
             }
             GatewayError::QuotaExceeded { retry: QuotaRetry::WhenARequestEnds, .. } => {
-                Some(crate::pipeline::quota::PLACE_RETRY.as_millis() as i64)
+                Some(PLACE_RETRY.as_millis() as i64)
             }
             _ => None,
         }

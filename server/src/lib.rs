@@ -34,6 +34,6 @@ pub mod parts {
     pub use crate::pipeline::convert::events::{Relayed, relayed};
     pub use crate::pipeline::convert::request::{estimated_input_tokens, to_bedrock};
     pub use crate::pipeline::quota;
+    pub use crate::pipeline::stream_reset::FINAL_STATUS_GRACE;
     pub use crate::pipeline::tenants::Tenant;
-    pub use crate::transport::stream_reset::FINAL_STATUS_GRACE;
 }

@@ -3,7 +3,6 @@
 //! graceful draining on shutdown.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bedrock_gateway_proto::v1::gateway_service_server::GatewayServiceServer;
@@ -26,7 +25,7 @@ use crate::transport::connection::Connections;
 use crate::transport::connection_caps::ConnectionCaps;
 use crate::transport::listener::{Incoming, Setup};
 use crate::transport::shards;
-use crate::transport::tls::Acceptor;
+use crate::transport::tls::{Acceptor, TlsFileError};
 use crate::upstream::bedrock::Bedrock;
 
 /// Why the server could not run.
@@ -45,15 +44,8 @@ pub enum ServeError {
     #[error("server.scheduler: cannot start a shard: {0}")]
     Shards(#[source] std::io::Error),
     /// A file of `server.tls` cannot be used.
-    #[error("{key} ({}): {reason}", file.display())]
-    Tls {
-        /// The config key that names the file.
-        key: &'static str,
-        /// The file.
-        file: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error(transparent)]
+    Tls(#[from] TlsFileError),
 }
 
 /// Everything start-up refuses before it serves: the configuration's values
@@ -62,7 +54,7 @@ pub enum ServeError {
 /// would, with the same message. Returns the TLS acceptor, when `server.tls` is set.
 pub fn preflight(config: &Config) -> Result<Option<Acceptor>, ServeError> {
     config.validate()?;
-    config.server.tls.as_ref().map(Acceptor::load).transpose()
+    Ok(config.server.tls.as_ref().map(Acceptor::load).transpose()?)
 }
 
 /// Serves the gateway on `listener` until `shutdown` completes, then drains: health turns

@@ -10,11 +10,11 @@ use std::task::{Context, Poll};
 use futures::future::{Either, Ready};
 use tower::{Layer, Service};
 
-use crate::edge::Route;
+use super::route::Route;
 use crate::ops::metrics::Rejection;
+use crate::pipeline::peer::Peer;
 use crate::pipeline::request_log::RequestLog;
 use crate::pipeline::tenants::Tenants;
-use crate::transport::listener::Peer;
 
 /// Layer for [`Identify`].
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! Admission: everything that decides whether a request may use the gateway, as pieces readable one
 //! at a time. Every route on the listener passes the same edge ([`Edge`]): the gateway service,
-//! health, reflection and whatever is added later, since [`crate::transport::connection::Connections`] serves
+//! health, reflection and whatever is added later, since the transport's `Connections` serves
 //! only an [`Edge`] and an [`Edge`] can only be made around the listener's whole set of routes.
 //! Outermost first:
 //!
@@ -28,9 +28,8 @@ use std::sync::Arc;
 
 pub use content_type::{GrpcContentType, GrpcContentTypeLayer};
 pub use identify::{Identify, IdentifyLayer};
-pub use request_body::{BodyLimits, RequestBodyLimit, RequestBodyLimitLayer, RequestMemory};
+pub use request_body::{BodyLimits, RequestBodyLimit, RequestBodyLimitLayer};
 pub use request_edge::{RequestEdge, RequestEdgeLayer};
-pub use route::{CONTROL_MAX_REQUEST_BYTES, Route};
 use tonic::service::Routes;
 use tower::Layer;
 

@@ -20,11 +20,11 @@
 //!   nothing. This is what ties the gateway's memory to its task size: see README.
 //!
 //! Every route passes these bounds; a control route's size bound is
-//! [`CONTROL_MAX_REQUEST_BYTES`](crate::edge::CONTROL_MAX_REQUEST_BYTES).
+//! [`CONTROL_MAX_REQUEST_BYTES`](super::route::CONTROL_MAX_REQUEST_BYTES).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -34,11 +34,11 @@ use tokio::time::Sleep;
 use tonic::Status;
 use tower::{Layer, Service};
 
-use crate::edge::{CONTROL_MAX_REQUEST_BYTES, Route};
+use super::route::{CONTROL_MAX_REQUEST_BYTES, Route};
 use crate::error::GatewayError;
 use crate::ops::metrics::Rejection;
 use crate::pipeline::admission::CallerKey;
-use crate::pipeline::admission::shares::{Refusal, Share, Shares};
+use crate::pipeline::admission::shares::{Refusal, RequestMemory, Shares};
 use crate::pipeline::request_log::RequestLog;
 
 /// A gRPC message starts with a compression flag byte and a 4-byte big-endian length.
@@ -68,26 +68,6 @@ impl RequestBodyLimitLayer {
     /// Request bodies within `limits`, charged to one budget shared by every request of this layer.
     pub fn new(limits: BodyLimits) -> Self {
         RequestBodyLimitLayer { limits, budget: Shares::new(limits.budget_bytes, limits.per_caller_bytes) }
-    }
-}
-
-/// The request bytes a request holds in the memory budget; in the request's extensions, so the
-/// service can give them back once Bedrock has the request.
-#[derive(Debug, Clone, Default)]
-pub struct RequestMemory(Arc<Mutex<Option<Share>>>);
-
-impl RequestMemory {
-    fn charge(&self, bytes: Share) {
-        let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match held.as_mut() {
-            Some(held) => held.merge(bytes),
-            None => *held = Some(bytes),
-        }
-    }
-
-    /// Gives the request's bytes back to the budget.
-    pub fn release(&self) {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
     }
 }
 
@@ -251,6 +231,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use bytes::Bytes;
     use http_body_util::{BodyExt, StreamBody};
 

@@ -9,12 +9,12 @@ use futures::future::BoxFuture;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use crate::edge::Route;
+use super::route::Route;
 use crate::error::REQUEST_ID_HEADER;
 use crate::ops::metrics::Rejection;
 use crate::ops::telemetry;
+use crate::pipeline::peer::Peer;
 use crate::pipeline::request_log::RequestLog;
-use crate::transport::listener::Peer;
 
 /// Layer for [`RequestEdge`].
 #[derive(Debug, Clone, Copy, Default)]

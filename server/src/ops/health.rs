@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bedrock_gateway_proto::v1::gateway_service_server::GatewayServiceServer;
+use bedrock_gateway_proto::v1::gateway_service_server::SERVICE_NAME;
 use http_body::{Body, Frame, SizeHint};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::server::NamedService;
@@ -15,8 +15,6 @@ use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::{Health as HealthService, HealthServer};
 use tonic_health::server::HealthReporter;
 use tower::Service;
-
-use crate::doors::grpc::Gateway;
 
 /// The health service's reporter and the drain signal its streams end on.
 #[derive(Debug, Clone)]
@@ -30,7 +28,7 @@ impl Health {
     pub async fn serving() -> (Health, EndOnDrain<HealthServer<impl HealthService>>) {
         let (reporter, service) = tonic_health::server::health_reporter();
         reporter.set_service_status("", ServingStatus::Serving).await;
-        reporter.set_serving::<GatewayServiceServer<Gateway>>().await;
+        reporter.set_service_status(SERVICE_NAME, ServingStatus::Serving).await;
         let draining = CancellationToken::new();
         let service = EndOnDrain { inner: service, draining: draining.clone() };
         (Health { reporter, draining }, service)
@@ -39,7 +37,7 @@ impl Health {
     /// Reports NOT_SERVING everywhere, then ends the `Watch` streams.
     pub async fn drain(&self) {
         self.reporter.set_service_status("", ServingStatus::NotServing).await;
-        self.reporter.set_not_serving::<GatewayServiceServer<Gateway>>().await;
+        self.reporter.set_service_status(SERVICE_NAME, ServingStatus::NotServing).await;
         self.draining.cancel();
     }
 }

@@ -68,10 +68,6 @@ pub struct Embedded {
     pub input_tokens: u32,
 }
 
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> GatewayError {
-    GatewayError::InvalidArgument { field: field.into(), reason: reason.into() }
-}
-
 /// The model name must be present, and short enough to be one, before the catalog is asked.
 pub fn require_model_name(request: &v1::EmbedRequest) -> Result<(), GatewayError> {
     check_model_name(&request.model)
@@ -84,10 +80,10 @@ pub fn plan(request: v1::EmbedRequest, model: &Model) -> Result<EmbedPlan, Gatew
     let format = capabilities.embedding_format.expect("embedding models have a format (config validation)");
     let max_texts = capabilities.max_embed_texts as usize;
     if request.texts.is_empty() {
-        return Err(invalid("texts", "at least one text is required"));
+        return Err(GatewayError::invalid("texts", "at least one text is required"));
     }
     if request.texts.len() > max_texts {
-        return Err(invalid(
+        return Err(GatewayError::invalid(
             "texts",
             format!("{} texts; model {:?} takes at most {max_texts} per request", request.texts.len(), model.name),
         ));
@@ -95,11 +91,11 @@ pub fn plan(request: v1::EmbedRequest, model: &Model) -> Result<EmbedPlan, Gatew
     check_labels(&request.request_metadata)?;
     for (index, text) in request.texts.iter().enumerate() {
         if text.trim().is_empty() {
-            return Err(invalid(format!("texts[{index}]"), "must not be empty"));
+            return Err(GatewayError::invalid(format!("texts[{index}]"), "must not be empty"));
         }
         let chars = text.chars().count();
         if chars > limits::EMBED_TEXT_CHARS {
-            return Err(invalid(
+            return Err(GatewayError::invalid(
                 format!("texts[{index}]"),
                 format!("{chars} characters; at most {} are allowed", limits::EMBED_TEXT_CHARS),
             ));
@@ -111,7 +107,7 @@ pub fn plan(request: v1::EmbedRequest, model: &Model) -> Result<EmbedPlan, Gatew
         Some(dimensions) if offered.contains(&dimensions) => dimensions,
         Some(dimensions) => {
             let offered = offered.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
-            return Err(invalid(
+            return Err(GatewayError::invalid(
                 "dimensions",
                 format!("{dimensions} is not offered by model {:?}; it offers {offered}", model.name),
             ));
@@ -123,7 +119,7 @@ pub fn plan(request: v1::EmbedRequest, model: &Model) -> Result<EmbedPlan, Gatew
         Ok(v1::EmbeddingPurpose::Classification) => "classification",
         Ok(v1::EmbeddingPurpose::Clustering) => "clustering",
         Err(_) => {
-            return Err(invalid(
+            return Err(GatewayError::invalid(
                 "purpose",
                 "must be SEARCH_DOCUMENT, SEARCH_QUERY, CLASSIFICATION, CLUSTERING or unset",
             ));

@@ -13,7 +13,7 @@
 //!   slot are dropped at once, the log line records why, and the client gets the error status. A
 //!   client that does not read cannot take the status, so once the stream has had
 //!   [`FINAL_STATUS_GRACE`] to send it, the watchdog resets the stream (RST_STREAM), which frees what
-//!   HTTP/2 buffered for it (see [`crate::transport::stream_reset`]).
+//!   HTTP/2 buffered for it (see [`crate::pipeline::stream_reset`]).
 
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -37,7 +37,7 @@ use crate::pipeline::convert::structured::ToolAnswer;
 use crate::pipeline::metering::Metered;
 use crate::pipeline::request_log::RequestLog;
 use crate::pipeline::routing::Target;
-use crate::transport::stream_reset::{FINAL_STATUS_GRACE, StreamReset};
+use crate::pipeline::stream_reset::{FINAL_STATUS_GRACE, StreamReset};
 use crate::upstream::bedrock::{BedrockStream, classify};
 
 /// Everything a relay needs besides the Bedrock stream.

@@ -21,8 +21,8 @@ use tokio::time::Instant;
 use crate::error::GatewayError;
 use crate::ops::metrics::{self, Rejection};
 use crate::pipeline::convert::request::check_labels;
+use crate::pipeline::peer::Peer;
 use crate::pipeline::tenants::Identity;
-use crate::transport::listener::Peer;
 
 /// A shared handle on the record of one request; cheap to clone.
 #[derive(Debug, Clone)]
@@ -59,7 +59,7 @@ struct Record {
     estimated: Option<Estimated>,
 }
 
-/// What a request that ended without Bedrock's usage was charged: [`crate::pipeline::metering`]'s estimate.
+/// What a request that ended without Bedrock's usage was charged: the metering's estimate.
 #[derive(Debug, Clone, Copy)]
 struct Estimated {
     /// The input estimate of the reservation; `None` where no tokens quota applied, which is
@@ -97,7 +97,7 @@ impl RequestLog {
     }
 
     /// Starts the record of a request to a control route (health, reflection; see
-    /// [`crate::edge::Route`]), which is written, and counted as a rejection, only if the
+    /// the edge's `Route`), which is written, and counted as a rejection, only if the
     /// request is refused.
     pub fn start_control(service: &'static str, peer: Option<Peer>, trace_id: Option<TraceId>) -> RequestLog {
         RequestLog::new(service, peer, trace_id, true)

@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Config, DEFAULT_TENANT, QuotaLimits, TenantConfig};
 use crate::error::GatewayError;
-use crate::transport::listener::Peer;
+use crate::pipeline::peer::Peer;
 
 /// One tenant, resolved from its configuration.
 #[derive(Debug)]

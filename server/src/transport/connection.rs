@@ -20,7 +20,7 @@
 //! - **Drain**: on shutdown every connection is sent GOAWAY (one still in its PROXY header or TLS
 //!   handshake is closed), and [`Connections::serve`] returns once all have closed.
 //! - **Reset**: each stream's task is spawned so that the gateway can reset it, and its
-//!   [`StreamReset`] is in its request's extensions (see [`crate::transport::stream_reset`]).
+//!   [`StreamReset`] is in its request's extensions (see [`crate::pipeline::stream_reset`]).
 
 use std::io;
 use std::pin::{Pin, pin};
@@ -40,8 +40,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::ServerConfig;
 use crate::edge::Edge;
-use crate::transport::listener::{Accepted, ConnectionCut, Peer, Setup};
-use crate::transport::stream_reset::{StreamExecutor, StreamReset};
+use crate::pipeline::peer::{ConnectionCut, Peer};
+use crate::pipeline::stream_reset::{StreamExecutor, StreamReset};
+use crate::transport::listener::{Accepted, Setup};
 
 /// How long cut streams get to send their final status before their connection is dropped.
 const CUT_FLUSH: Duration = Duration::from_secs(2);

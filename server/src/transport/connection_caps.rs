@@ -5,7 +5,7 @@
 //! a connection over either cap is closed at once, and the other sources are served as before.
 //!
 //! The source is known only once the PROXY protocol header has been read, so the places are taken
-//! then, in the connection's own task (see [`crate::transport::listener::Setup::prepare`]) and before any TLS
+//! then, in the connection's own task (see `Setup::prepare` in `transport::listener`) and before any TLS
 //! handshake. A connection still sending its header holds only its `max_connections` place, for at
 //! most the header timeout.
 //!

@@ -20,10 +20,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::server::TlsStream;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
 use crate::ops::metrics::{OpenConnection, Rejection};
+use crate::pipeline::peer::Peer;
 use crate::transport::connection_caps::{Cap, ConnectionCaps, SourcePlaces};
 use crate::transport::proxy_protocol::read_header;
 use crate::transport::tls::Acceptor;
@@ -34,24 +34,6 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// TCP keepalive, below the NLB's 350 s idle timeout like the HTTP/2 pings above it.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
-
-/// Who is on the other end of a connection; available to handlers as a request extension.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Peer {
-    /// The client's address: from the PROXY protocol header when it names one, else the TCP peer
-    /// (for a LOCAL header, the NLB itself).
-    pub addr: Option<SocketAddr>,
-    /// The PrivateLink endpoint the client came through, when the NLB says so.
-    pub vpc_endpoint_id: Option<Arc<str>>,
-    /// The subject of the client's verified TLS certificate (mTLS), as an RFC 4514 string.
-    pub client_cert_subject: Option<Arc<str>>,
-}
-
-/// Cancelled when the streams still open on a request's connection must end now: the
-/// connection's age grace (`server.max_connection_age_grace_secs`) or the shutdown grace is over.
-/// Available to handlers as a request extension; a child of the server-wide cut token.
-#[derive(Debug, Clone)]
-pub struct ConnectionCut(pub CancellationToken);
 
 /// One of the `server.max_connections` places, held for as long as the connection is open.
 #[derive(Debug)]
@@ -177,7 +159,7 @@ impl Incoming {
 
 /// A connection just accepted, holding its `server.max_connections` place. Its socket belongs to
 /// no runtime yet, so that whichever shard serves it registers it with its own (see
-/// [`crate::transport::shards`]).
+/// `transport::shards`).
 #[derive(Debug)]
 pub struct Accepted {
     stream: std::net::TcpStream,

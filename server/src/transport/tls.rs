@@ -5,14 +5,14 @@
 //! listener would end TLS itself and cannot ask for client certificates, so behind an NLB this is
 //! the only end-to-end option, and the only one with mTLS.
 //!
-//! The handshake runs in each connection's own task (see [`crate::transport::listener`]). A verified client
-//! certificate's subject becomes [`Peer::client_cert_subject`](crate::transport::listener::Peer), formatted
+//! The handshake runs in each connection's own task (see `transport::listener`). A verified client
+//! certificate's subject becomes [`Peer::client_cert_subject`](crate::pipeline::peer::Peer), formatted
 //! the way `openssl x509 -noout -subject -nameopt RFC2253` prints it, so an operator can copy the
 //! subject string from openssl into the configuration.
 
 use std::fmt::Write as _;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::RootCertStore;
@@ -27,7 +27,18 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::x509::{AttributeTypeAndValue, X509Name};
 
 use crate::config::TlsConfig;
-use crate::server::ServeError;
+
+/// A file of `server.tls` that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{key} ({}): {reason}", file.display())]
+pub struct TlsFileError {
+    /// The config key that names the file.
+    pub key: &'static str,
+    /// The file.
+    pub file: PathBuf,
+    /// What is wrong with it.
+    pub reason: String,
+}
 
 /// The TLS side of the listener: the server's certificate and, for mTLS, the client verifier.
 #[derive(Clone)]
@@ -42,7 +53,7 @@ impl std::fmt::Debug for Acceptor {
 impl Acceptor {
     /// Loads the files `config` names. An error names the config key and the file, so the process
     /// refuses to start with a message that says what to fix.
-    pub fn load(config: &TlsConfig) -> Result<Acceptor, ServeError> {
+    pub fn load(config: &TlsConfig) -> Result<Acceptor, TlsFileError> {
         // The client crate uses ring; the AWS SDK links aws-lc-rs too, so there is no single
         // process default to rely on.
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -90,7 +101,7 @@ fn client_verifier(
     ca_file: &Path,
     required: bool,
     provider: Arc<CryptoProvider>,
-) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, ServeError> {
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsFileError> {
     let key = "server.tls.client_ca_file";
     let mut roots = RootCertStore::empty();
     for certificate in certificates(key, ca_file)? {
@@ -106,7 +117,7 @@ fn client_verifier(
 }
 
 /// Every certificate in the PEM file `path`, at least one.
-fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ServeError> {
+fn certificates(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsFileError> {
     let certificates = CertificateDer::pem_file_iter(path)
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .map_err(|err| load_error(key, path, pem_reason(&err, "certificate")))?;
@@ -123,8 +134,8 @@ fn pem_reason(err: &rustls::pki_types::pem::Error, what: &str) -> String {
     }
 }
 
-fn load_error(key: &'static str, file: &Path, reason: String) -> ServeError {
-    ServeError::Tls { key, file: file.to_owned(), reason }
+fn load_error(key: &'static str, file: &Path, reason: String) -> TlsFileError {
+    TlsFileError { key, file: file.to_owned(), reason }
 }
 
 /// The subject of the DER certificate `der` as an RFC 4514 string, or `None` when it does not parse.

@@ -79,7 +79,7 @@ impl Bedrock {
         Bedrock::with_home_client(sdk, config.region.clone(), config.region_endpoint_urls.clone())
     }
 
-    /// The same clients for another thread's runtime (a shard; see [`crate::transport::shards`]): built from
+    /// The same clients for another thread's runtime (a shard; see `transport::shards`): built from
     /// the same SDK configuration (credentials and their cache, retries, timeouts, endpoints), but
     /// each with an HTTP client, so a connection pool, of its own. The SDK gives every client it
     /// builds its own default HTTPS client, since the configuration names none; connections are

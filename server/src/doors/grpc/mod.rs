@@ -13,22 +13,22 @@ use tonic::{Request, Response, Status};
 use crate::catalog::Model;
 use crate::catalog_source::LiveCatalog;
 use crate::config::{BedrockConfig, ModelKind, ModelState, ServerConfig};
-use crate::edge::RequestMemory;
 use crate::error::{GatewayError, QuotaRetry, Reservation};
 use crate::ops::metrics::{self, Rejection};
+use crate::pipeline::admission::shares::RequestMemory;
 use crate::pipeline::admission::{Admission, CallerKey, Slot};
 use crate::pipeline::convert::request::{BedrockRequest, estimated_input_tokens, require_model_name, to_bedrock};
 use crate::pipeline::convert::response::answer;
 use crate::pipeline::convert::structured::tool_answer_as_text;
 use crate::pipeline::embed;
 use crate::pipeline::metering::Metered;
+use crate::pipeline::peer::{ConnectionCut, Peer};
 use crate::pipeline::quota::{QuotaRequest, Quotas};
 use crate::pipeline::relay::{RelayContext, RelayStream, proto_duration, relay};
 use crate::pipeline::request_log::RequestLog;
 use crate::pipeline::routing::{self, Target};
+use crate::pipeline::stream_reset::StreamReset;
 use crate::pipeline::tenants::Identity;
-use crate::transport::listener::{ConnectionCut, Peer};
-use crate::transport::stream_reset::StreamReset;
 use crate::upstream::bedrock::{Bedrock, UnaryBounds};
 
 pub use bedrock_gateway_proto::metadata::MODEL_DEPRECATION as DEPRECATION_HEADER;
@@ -125,7 +125,7 @@ impl Gateway {
     }
 
     /// This service, calling Bedrock through `bedrock` instead: for another shard, which shares
-    /// everything else (see [`crate::transport::shards`]).
+    /// everything else (see `transport::shards`).
     pub fn with_bedrock(&self, bedrock: Bedrock) -> Gateway {
         Gateway { bedrock, ..self.clone() }
     }

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use crate::error::GatewayError;
 use crate::ops::metrics::{self, Rejection};
+use crate::pipeline::peer::Peer;
 use crate::pipeline::tenants::{Identity, IdentitySource};
-use crate::transport::listener::Peer;
 use shares::{Refusal, Share, Shares};
 
 /// Who a request counts against for the per-caller bound: its tenant when it was identified,

@@ -1,7 +1,7 @@
 //! A capacity that callers share fairly: at most `total` units held at once by everyone, and at most
 //! `per_caller` of them by any one caller, so one caller can never take what the others need. Both
 //! in-flight requests (units: requests, see [`crate::pipeline::admission::Admission`]) and the request-memory
-//! budget (units: bytes, see [`crate::edge::RequestBodyLimit`]) are shared this way, through
+//! budget (units: bytes, see the edge's `RequestBodyLimit`) are shared this way, through
 //! this one mechanism.
 //!
 //! A [`Share`] gives its units back when dropped. Callers are counted in a map that only holds
@@ -104,6 +104,27 @@ impl Drop for Share {
                 held.remove(&self.caller);
             }
         }
+    }
+}
+
+/// The request bytes a request holds in the memory budget; in the request's extensions, so the
+/// service can give them back once Bedrock has the request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMemory(Arc<Mutex<Option<Share>>>);
+
+impl RequestMemory {
+    /// Adds `bytes` to what the request holds.
+    pub fn charge(&self, bytes: Share) {
+        let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match held.as_mut() {
+            Some(held) => held.merge(bytes),
+            None => *held = Some(bytes),
+        }
+    }
+
+    /// Gives the request's bytes back to the budget.
+    pub fn release(&self) {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
     }
 }
 

@@ -2,6 +2,7 @@
 //! so the service and the relay only orchestrate.
 
 pub mod events;
+pub mod fields;
 pub(crate) mod json;
 pub mod reasoning;
 pub mod request;

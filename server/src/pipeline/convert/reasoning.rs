@@ -8,7 +8,6 @@ use aws_smithy_types::{Document, Number};
 use bedrock_gateway_proto::v1;
 use v1::ReasoningEffort as Effort;
 
-use super::request::invalid;
 use crate::catalog::Model;
 use crate::config::ReasoningStyle;
 use crate::error::GatewayError;
@@ -45,7 +44,7 @@ pub fn reasoning(config: Option<v1::ReasoningConfig>, model: &Model) -> Result<O
         Ok(Effort::Unspecified) => None,
         Ok(effort) => Some(effort),
         Err(_) => {
-            return Err(invalid(
+            return Err(GatewayError::invalid(
                 "reasoning.effort",
                 format!("{} is not a reasoning effort; use LOW, MEDIUM or HIGH", config.effort),
             ));
@@ -53,12 +52,12 @@ pub fn reasoning(config: Option<v1::ReasoningConfig>, model: &Model) -> Result<O
     };
     match model.capabilities.reasoning {
         ReasoningStyle::None if model.capabilities.ignore_unsupported_reasoning => Ok(None),
-        ReasoningStyle::None => Err(invalid(
+        ReasoningStyle::None => Err(GatewayError::invalid(
             "reasoning",
             format!("model {:?} does not reason on request (capabilities.reasoning)", model.name),
         )),
         ReasoningStyle::AnthropicThinking => match config.budget_tokens {
-            Some(budget) if budget < MIN_BUDGET_TOKENS => Err(invalid(
+            Some(budget) if budget < MIN_BUDGET_TOKENS => Err(GatewayError::invalid(
                 "reasoning.budget_tokens",
                 format!("{budget} is below the smallest reasoning budget, {MIN_BUDGET_TOKENS}"),
             )),
@@ -71,7 +70,7 @@ pub fn reasoning(config: Option<v1::ReasoningConfig>, model: &Model) -> Result<O
         // A budget with an effort is a portable request (the budget for models that take one);
         // a budget alone cannot be honoured here, and guessing an effort from it would hide that.
         ReasoningStyle::ReasoningEffort => match (effort, config.budget_tokens) {
-            (None, Some(_)) => Err(invalid(
+            (None, Some(_)) => Err(GatewayError::invalid(
                 "reasoning.budget_tokens",
                 format!(
                     "model {:?} takes an effort, not a budget (capabilities.reasoning); set reasoning.effort",
@@ -142,7 +141,7 @@ impl Reasoning {
                 model.name, model.max_tokens_cap
             )
         };
-        Err(invalid(field, reason))
+        Err(GatewayError::invalid(field, reason))
     }
 
     /// Checks the request's sampling settings against what the model takes while it reasons.
@@ -153,7 +152,7 @@ impl Reasoning {
         if let Some(temperature) = config.temperature
             && temperature != 1.0
         {
-            return Err(invalid(
+            return Err(GatewayError::invalid(
                 "inference_config.temperature",
                 format!(
                     "{temperature} cannot be combined with reasoning: model {:?} reasons with Anthropic thinking \
@@ -165,7 +164,7 @@ impl Reasoning {
         if let Some(top_p) = config.top_p
             && !(0.95..=1.0).contains(&top_p)
         {
-            return Err(invalid(
+            return Err(GatewayError::invalid(
                 "inference_config.top_p",
                 format!(
                     "{top_p} cannot be combined with reasoning: model {:?} reasons with Anthropic thinking \
@@ -184,7 +183,7 @@ impl Reasoning {
             .and_then(|tools| tools.tool_choice.as_ref())
             .is_some_and(|choice| matches!(choice.choice, Some(Choice::Any(_) | Choice::Tool(_))));
         if forced && self.fixes_sampling() {
-            return Err(invalid(
+            return Err(GatewayError::invalid(
                 "tool_config.tool_choice",
                 format!(
                     "a forced tool cannot be combined with reasoning: model {:?} reasons with Anthropic thinking \

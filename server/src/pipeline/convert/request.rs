@@ -14,7 +14,8 @@ use aws_smithy_types::{Blob, Document};
 use bedrock_gateway_proto::limits;
 use bedrock_gateway_proto::v1;
 
-use super::json::{self, Budget, ParseError};
+use super::fields::{built, json_object, json_value, valid_tool_name};
+use super::json::Budget;
 use super::reasoning::{self, Reasoning};
 use super::structured::{self, Structured};
 use crate::catalog::Model;
@@ -62,21 +63,10 @@ impl BedrockRequest {
 
 type Result<T> = std::result::Result<T, GatewayError>;
 
-pub(super) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> GatewayError {
-    GatewayError::InvalidArgument { field: field.into(), reason: reason.into() }
-}
-
-pub(super) fn built<T>(
-    field: &str,
-    result: std::result::Result<T, aws_smithy_types::error::operation::BuildError>,
-) -> Result<T> {
-    result.map_err(|err| invalid(field, err.to_string()))
-}
-
 /// Refuses `count` over `limit`, naming the field, what is counted and the limit.
 fn at_most(field: impl Into<String>, count: usize, limit: usize, what: &str) -> Result<()> {
     if count > limit {
-        return Err(invalid(field, format!("{count} {what}; at most {limit} are allowed")));
+        return Err(GatewayError::invalid(field, format!("{count} {what}; at most {limit} are allowed")));
     }
     Ok(())
 }
@@ -115,11 +105,11 @@ pub fn require_model_name(request: &v1::ConverseRequest) -> Result<()> {
 /// A request's `model` is present and short enough to be a logical model name.
 pub fn check_model_name(model: &str) -> Result<()> {
     if model.is_empty() {
-        return Err(invalid("model", "required: the name of a logical model, as listed by ListModels"));
+        return Err(GatewayError::invalid("model", "required: the name of a logical model, as listed by ListModels"));
     }
     let chars = model.chars().count();
     if chars > limits::MODEL_NAME_CHARS {
-        return Err(invalid(
+        return Err(GatewayError::invalid(
             "model",
             format!("{chars} characters; a logical model name has at most {}", limits::MODEL_NAME_CHARS),
         ));
@@ -231,7 +221,7 @@ fn check_cache_points(request: &v1::ConverseRequest, model: &Model) -> Result<Ca
         // The first point beyond the limit is the one named.
         let field = fields.swap_remove(limits::CACHE_POINTS - automatic);
         let reason = format!("{total} cache points{added}; at most {} are allowed in a request", limits::CACHE_POINTS);
-        return Err(invalid(field, reason));
+        return Err(GatewayError::invalid(field, reason));
     }
     Ok(points)
 }
@@ -249,9 +239,17 @@ fn check_placement(
         if point {
             let field = format!("{}[{index}].cache_point", list());
             match previous {
-                None => return Err(invalid(field, format!("cannot be {whose} first block: it would cache nothing"))),
+                None => {
+                    return Err(GatewayError::invalid(
+                        field,
+                        format!("cannot be {whose} first block: it would cache nothing"),
+                    ));
+                }
                 Some(true) => {
-                    return Err(invalid(field, "follows another cache point: it would cache nothing more"));
+                    return Err(GatewayError::invalid(
+                        field,
+                        "follows another cache point: it would cache nothing more",
+                    ));
                 }
                 Some(false) => fields.push(field),
             }
@@ -313,7 +311,7 @@ fn check_modalities(request: &v1::ConverseRequest, model: &Model) -> Result<()> 
     }
     let refuse = |field: String, modality: Modality| {
         let reads: Vec<_> = model.capabilities.input_modalities.iter().map(modality_name).collect();
-        invalid(
+        GatewayError::invalid(
             field,
             format!(
                 "model {:?} does not read {}s (its capabilities.input_modalities: {})",
@@ -364,7 +362,7 @@ fn modality_name(modality: &Modality) -> &'static str {
 /// Refuses tools for a model without `capabilities.tools`.
 fn check_tools(request: &v1::ConverseRequest, model: &Model) -> Result<()> {
     if request.tool_config.is_some() && !model.capabilities.tools {
-        return Err(invalid(
+        return Err(GatewayError::invalid(
             "tool_config",
             format!("model {:?} does not use tools (its capabilities.tools is false)", model.name),
         ));
@@ -385,7 +383,7 @@ pub fn check_labels(labels: &HashMap<String, String>) -> Result<()> {
         if chars == 0 || chars > limits::METADATA_KEY_CHARS {
             // Only the start of a long key is echoed: the message is logged.
             let start: String = key.chars().take(16).collect();
-            return Err(invalid(
+            return Err(GatewayError::invalid(
                 "request_metadata",
                 format!(
                     "key {start:?}{} has {chars} characters; keys must have 1 to {}",
@@ -396,7 +394,7 @@ pub fn check_labels(labels: &HashMap<String, String>) -> Result<()> {
         }
         let chars = value.chars().count();
         if chars > limits::METADATA_VALUE_CHARS {
-            return Err(invalid(
+            return Err(GatewayError::invalid(
                 format!("request_metadata[{key:?}]"),
                 format!("value has {chars} characters; at most {} are allowed", limits::METADATA_VALUE_CHARS),
             ));
@@ -407,7 +405,7 @@ pub fn check_labels(labels: &HashMap<String, String>) -> Result<()> {
 
 fn messages(messages: Vec<v1::Message>, json_budget: &mut Budget) -> Result<Vec<bedrock::Message>> {
     if messages.is_empty() {
-        return Err(invalid("messages", "at least one message is required"));
+        return Err(GatewayError::invalid("messages", "at least one message is required"));
     }
     let mut previous = None;
     messages
@@ -418,14 +416,22 @@ fn messages(messages: Vec<v1::Message>, json_budget: &mut Budget) -> Result<Vec<
             let (role, name) = match v1::Role::try_from(message.role) {
                 Ok(v1::Role::User) => (bedrock::ConversationRole::User, "ROLE_USER"),
                 Ok(v1::Role::Assistant) => (bedrock::ConversationRole::Assistant, "ROLE_ASSISTANT"),
-                _ => return Err(invalid(format!("{field}.role"), "required: ROLE_USER or ROLE_ASSISTANT")),
+                _ => {
+                    return Err(GatewayError::invalid(
+                        format!("{field}.role"),
+                        "required: ROLE_USER or ROLE_ASSISTANT",
+                    ));
+                }
             };
             if index == 0 && role != bedrock::ConversationRole::User {
-                return Err(invalid(format!("{field}.role"), "the first message must be from the user (ROLE_USER)"));
+                return Err(GatewayError::invalid(
+                    format!("{field}.role"),
+                    "the first message must be from the user (ROLE_USER)",
+                ));
             }
             // Bedrock refuses two turns of one role in a row.
             if previous.replace(name) == Some(name) {
-                return Err(invalid(
+                return Err(GatewayError::invalid(
                     format!("{field}.role"),
                     format!(
                         "{name} twice in a row; messages must alternate between ROLE_USER and ROLE_ASSISTANT \
@@ -434,7 +440,10 @@ fn messages(messages: Vec<v1::Message>, json_budget: &mut Budget) -> Result<Vec<
                 ));
             }
             if message.content.is_empty() {
-                return Err(invalid(format!("{field}.content"), "at least one content block is required"));
+                return Err(GatewayError::invalid(
+                    format!("{field}.content"),
+                    "at least one content block is required",
+                ));
             }
             let content = message
                 .content
@@ -452,7 +461,7 @@ fn messages(messages: Vec<v1::Message>, json_budget: &mut Budget) -> Result<Vec<
 fn content_block(block: v1::ContentBlock, field: &str, json_budget: &mut Budget) -> Result<bedrock::ContentBlock> {
     use v1::content_block::Block;
     match block.block {
-        None => Err(invalid(
+        None => Err(GatewayError::invalid(
             field,
             "empty: set one of text, image, document, tool_use, tool_result, reasoning, cache_point",
         )),
@@ -478,7 +487,7 @@ fn content_block(block: v1::ContentBlock, field: &str, json_budget: &mut Budget)
         Some(Block::Reasoning(reasoning)) if !reasoning.redacted.is_empty() => {
             let field = format!("{field}.reasoning");
             if !reasoning.text.is_empty() || !reasoning.signature.is_empty() {
-                return Err(invalid(
+                return Err(GatewayError::invalid(
                     format!("{field}.redacted"),
                     "set with text or signature; redacted reasoning has neither: send the block back unchanged",
                 ));
@@ -511,10 +520,10 @@ fn image_block(image: v1::ImageBlock, field: &str) -> Result<bedrock::ImageBlock
         Ok(v1::ImageFormat::Jpeg) => bedrock::ImageFormat::Jpeg,
         Ok(v1::ImageFormat::Gif) => bedrock::ImageFormat::Gif,
         Ok(v1::ImageFormat::Webp) => bedrock::ImageFormat::Webp,
-        _ => return Err(invalid(format!("{field}.format"), "required: PNG, JPEG, GIF or WEBP")),
+        _ => return Err(GatewayError::invalid(format!("{field}.format"), "required: PNG, JPEG, GIF or WEBP")),
     };
     if image.data.is_empty() {
-        return Err(invalid(format!("{field}.data"), "must not be empty"));
+        return Err(GatewayError::invalid(format!("{field}.data"), "must not be empty"));
     }
     let source = bedrock::ImageSource::Bytes(Blob::new(image.data));
     built(field, bedrock::ImageBlock::builder().format(format).source(source).build())
@@ -533,20 +542,20 @@ fn document_block(document: v1::DocumentBlock, field: &str) -> Result<bedrock::D
         Ok(F::Txt) => bedrock::DocumentFormat::Txt,
         Ok(F::Md) => bedrock::DocumentFormat::Md,
         _ => {
-            return Err(invalid(
+            return Err(GatewayError::invalid(
                 format!("{field}.format"),
                 "required: PDF, CSV, DOC, DOCX, XLS, XLSX, HTML, TXT or MD",
             ));
         }
     };
     if !valid_document_name(&document.name) {
-        return Err(invalid(
+        return Err(GatewayError::invalid(
             format!("{field}.name"),
             "required: letters, digits, single spaces, hyphens, parentheses and square brackets",
         ));
     }
     if document.data.is_empty() {
-        return Err(invalid(format!("{field}.data"), "must not be empty"));
+        return Err(GatewayError::invalid(format!("{field}.data"), "must not be empty"));
     }
     let source = bedrock::DocumentSource::Bytes(Blob::new(document.data));
     built(field, bedrock::DocumentBlock::builder().format(format).name(document.name).source(source).build())
@@ -564,14 +573,14 @@ fn tool_result_block(
 ) -> Result<bedrock::ToolResultBlock> {
     use v1::tool_result_content::Content;
     if result.content.is_empty() {
-        return Err(invalid(format!("{field}.content"), "at least one item is required"));
+        return Err(GatewayError::invalid(format!("{field}.content"), "at least one item is required"));
     }
     let mut builder = bedrock::ToolResultBlock::builder()
         .tool_use_id(non_empty(result.tool_use_id, &format!("{field}.tool_use_id"))?);
     for (index, item) in result.content.into_iter().enumerate() {
         let item_field = format!("{field}.content[{index}]");
         let converted = match item.content {
-            None => return Err(invalid(item_field, "empty: set one of text, json, image, document")),
+            None => return Err(GatewayError::invalid(item_field, "empty: set one of text, json, image, document")),
             Some(Content::Text(text)) => {
                 bedrock::ToolResultContentBlock::Text(non_empty(text, &format!("{item_field}.text"))?)
             }
@@ -591,7 +600,7 @@ fn tool_result_block(
         Ok(v1::ToolResultStatus::Unspecified) => {}
         Ok(v1::ToolResultStatus::Success) => builder = builder.status(bedrock::ToolResultStatus::Success),
         Ok(v1::ToolResultStatus::Error) => builder = builder.status(bedrock::ToolResultStatus::Error),
-        Err(_) => return Err(invalid(format!("{field}.status"), "must be SUCCESS, ERROR or unset")),
+        Err(_) => return Err(GatewayError::invalid(format!("{field}.status"), "must be SUCCESS, ERROR or unset")),
     }
     built(field, builder.build())
 }
@@ -607,7 +616,7 @@ fn system(blocks: Vec<v1::SystemBlock>) -> Result<Vec<bedrock::SystemContentBloc
             Some(v1::system_block::Block::CachePoint(point)) => Ok(bedrock::SystemContentBlock::CachePoint(
                 cache_point_with(&point, &format!("system[{index}].cache_point"))?,
             )),
-            None => Err(invalid(format!("system[{index}]"), "empty: set text or cache_point")),
+            None => Err(GatewayError::invalid(format!("system[{index}]"), "empty: set text or cache_point")),
         })
         .collect()
 }
@@ -621,7 +630,7 @@ fn cache_point_with(point: &v1::CachePoint, field: &str) -> Result<bedrock::Cach
         Ok(v1::CacheTtl::FiveMinutes) => Some(bedrock::CacheTtl::FiveMinutes),
         Ok(v1::CacheTtl::OneHour) => Some(bedrock::CacheTtl::OneHour),
         Err(_) => {
-            return Err(invalid(
+            return Err(GatewayError::invalid(
                 format!("{field}.ttl"),
                 format!(
                     "{} is not a CacheTtl; use CACHE_TTL_FIVE_MINUTES, CACHE_TTL_ONE_HOUR or leave it unset",
@@ -658,7 +667,7 @@ fn inference(
         reasoning.map_or(model.default_max_tokens, |reasoning| reasoning.default_max_tokens(model));
     let max_tokens = config.max_tokens.unwrap_or(default_max_tokens);
     if max_tokens == 0 || max_tokens > model.max_tokens_cap {
-        return Err(invalid(
+        return Err(GatewayError::invalid(
             "inference_config.max_tokens",
             format!("{max_tokens} is out of range; model {:?} allows 1 to {}", model.name, model.max_tokens_cap),
         ));
@@ -690,14 +699,17 @@ fn inference(
 
 fn unit_interval(value: f32, field: &str) -> Result<f32> {
     if !(0.0..=1.0).contains(&value) {
-        return Err(invalid(field, format!("{value} is out of range; allowed: 0.0 to 1.0")));
+        return Err(GatewayError::invalid(field, format!("{value} is out of range; allowed: 0.0 to 1.0")));
     }
     Ok(value)
 }
 
 fn tool_config(config: v1::ToolConfig, json_budget: &mut Budget) -> Result<bedrock::ToolConfiguration> {
     if config.tools.is_empty() {
-        return Err(invalid("tool_config.tools", "at least one tool is required when tool_config is set"));
+        return Err(GatewayError::invalid(
+            "tool_config.tools",
+            "at least one tool is required when tool_config is set",
+        ));
     }
     let mut names = HashSet::new();
     let mut builder = bedrock::ToolConfiguration::builder();
@@ -707,13 +719,13 @@ fn tool_config(config: v1::ToolConfig, json_budget: &mut Budget) -> Result<bedro
             // The name is echoed only when it is short enough to be one.
             let shown =
                 if tool.name.len() <= limits::TOOL_NAME_CHARS { format!("{:?} ", tool.name) } else { String::new() };
-            return Err(invalid(
+            return Err(GatewayError::invalid(
                 format!("{field}.name"),
                 format!("{shown}is not a tool name: 1 to {} letters, digits, '_' or '-'", limits::TOOL_NAME_CHARS),
             ));
         }
         if !names.insert(tool.name.clone()) {
-            return Err(invalid(
+            return Err(GatewayError::invalid(
                 format!("{field}.name"),
                 format!("{:?} is offered twice; tool names must be distinct", tool.name),
             ));
@@ -744,7 +756,7 @@ fn tool_config(config: v1::ToolConfig, json_budget: &mut Budget) -> Result<bedro
                     offered.sort();
                     let offered = offered.join(", ");
                     let shown: String = name.chars().take(limits::TOOL_NAME_CHARS).collect();
-                    return Err(invalid(
+                    return Err(GatewayError::invalid(
                         "tool_config.tool_choice.tool",
                         format!("{shown:?} is not one of the offered tools ({offered})"),
                     ));
@@ -759,37 +771,11 @@ fn tool_config(config: v1::ToolConfig, json_budget: &mut Budget) -> Result<bedro
     built("tool_config", builder.build())
 }
 
-pub(super) fn valid_tool_name(name: &str) -> bool {
-    (1..=limits::TOOL_NAME_CHARS).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-}
-
 fn non_empty(text: String, field: &str) -> Result<String> {
     if text.trim().is_empty() {
-        return Err(invalid(field, "must not be empty"));
+        return Err(GatewayError::invalid(field, "must not be empty"));
     }
     Ok(text)
-}
-
-fn json_value(text: &str, field: &str, budget: &mut Budget) -> Result<Document> {
-    json::parse(text, budget).map_err(|err| match err {
-        ParseError::Invalid(err) => invalid(field, format!("is not valid JSON: {err}")),
-        ParseError::OverBudget => invalid(
-            field,
-            format!(
-                "the request's tool schemas, tool inputs and tool-result JSON hold more than {} JSON values",
-                limits::JSON_VALUES
-            ),
-        ),
-    })
-}
-
-pub(super) fn json_object(text: &str, field: &str, budget: &mut Budget) -> Result<Document> {
-    let document = json_value(text, field, budget)?;
-    if !matches!(document, Document::Object(_)) {
-        return Err(invalid(field, "must be a JSON object, as in {\"key\": \"value\"}"));
-    }
-    Ok(document)
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use bedrock_gateway_proto::v1;
 use v1::converse_stream_event::Event;
 
 use super::events::{Relayed, relayed};
+use super::fields::{built, json_object, valid_tool_name};
 use super::json::Budget;
 use super::reasoning::Reasoning;
-use super::request::{built, invalid, json_object, valid_tool_name};
 use crate::catalog::Model;
 use crate::config::StructuredOutputStyle;
 use crate::error::GatewayError;
@@ -43,16 +43,16 @@ pub fn response_format(
     let Some(format) = format else { return Ok(None) };
     let style = model.capabilities.structured_output;
     if style == StructuredOutputStyle::None {
-        return Err(invalid(
+        return Err(GatewayError::invalid(
             "response_format",
             format!("model {:?} has no structured output (capabilities.structured_output)", model.name),
         ));
     }
     let Some(v1::response_format::Format::JsonSchema(format)) = format.format else {
-        return Err(invalid("response_format", "empty: set json_schema"));
+        return Err(GatewayError::invalid("response_format", "empty: set json_schema"));
     };
     if !valid_tool_name(&format.name) {
-        return Err(invalid(
+        return Err(GatewayError::invalid(
             "response_format.json_schema.name",
             "required: 1 to 64 letters, digits, '_' or '-'".to_owned(),
         ));
@@ -77,7 +77,7 @@ pub fn response_format(
         }
         StructuredOutputStyle::Tool => {
             if offers_tools {
-                return Err(invalid(
+                return Err(GatewayError::invalid(
                     "response_format",
                     format!(
                         "model {:?} needs a tool for structured output (capabilities.structured_output) and cannot \
@@ -87,7 +87,7 @@ pub fn response_format(
                 ));
             }
             if reasoning.is_some_and(Reasoning::fixes_sampling) {
-                return Err(invalid(
+                return Err(GatewayError::invalid(
                     "response_format",
                     format!(
                         "model {:?} needs a forced tool for structured output (capabilities.structured_output), \
@@ -118,7 +118,7 @@ pub fn check_strict_tools(tools: Option<&v1::ToolConfig>, model: &Model) -> Resu
     }
     let strict = tools.and_then(|tools| tools.tools.iter().position(|tool| tool.strict == Some(true)));
     match strict {
-        Some(index) => Err(invalid(
+        Some(index) => Err(GatewayError::invalid(
             format!("tool_config.tools[{index}].strict"),
             format!("model {:?} has no strict tools (capabilities.structured_output)", model.name),
         )),

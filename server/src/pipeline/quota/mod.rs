@@ -32,14 +32,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::{QuotaLimits, QuotaStoreKind, QuotasConfig};
+use crate::error::PLACE_RETRY;
 use crate::ops::metrics::{self, QuotaCheck, QuotaDecider};
 
 use self::memory::MemoryStore;
 use self::redis::RedisStore;
-
-/// The pushback of a request refused a concurrency place: a place frees when some request of the
-/// tenant ends, which nobody can know in advance, so the client is told to try again soon.
-pub const PLACE_RETRY: Duration = Duration::from_secs(1);
 
 /// The quota engine, shared by all requests; cloning it is cheap.
 #[derive(Clone, Debug)]
