@@ -18,6 +18,7 @@ use crate::edge::EdgeLayers;
 use crate::ops::admin::{self, Readiness};
 use crate::ops::emf;
 use crate::ops::health::Health;
+use crate::pipeline::Pipeline;
 use crate::pipeline::admission::Admission;
 use crate::pipeline::quota::Quotas;
 use crate::pipeline::tenants::Tenants;
@@ -100,7 +101,7 @@ pub async fn serve_with_admin(
     }
     let tenants = Arc::new(Tenants::from_config(&config));
     let quotas = Quotas::connect(&config.quotas).await;
-    let gateway = Gateway::new(catalog, bedrock.clone(), admission, quotas, limits, &config.bedrock, cut.clone());
+    let pipeline = Pipeline::new(catalog, bedrock.clone(), admission, quotas, limits, &config.bedrock, cut.clone());
     let (health, health_service) = Health::serving().await;
 
     let reflection = || {
@@ -117,7 +118,9 @@ pub async fn serve_with_admin(
     // Shard 0 uses the Bedrock client made above; every other shard one of its own.
     let shards = (0..limits.shards())
         .map(|shard| {
-            let gateway = if shard == 0 { gateway.clone() } else { gateway.with_bedrock(bedrock.for_another_thread()) };
+            let pipeline =
+                if shard == 0 { pipeline.clone() } else { pipeline.with_bedrock(bedrock.for_another_thread()) };
+            let gateway = Gateway::new(pipeline);
             let gateway_service = GatewayServiceServer::new(gateway)
                 // The body limit answers first; this only bounds what tonic will allocate.
                 .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024));

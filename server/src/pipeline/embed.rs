@@ -20,9 +20,8 @@ use serde_json::json;
 use crate::catalog::Model;
 use crate::config::EmbeddingFormat;
 use crate::error::{BedrockFailure, GatewayError};
-use crate::pipeline::convert::request::{check_labels, check_model_name};
-use crate::pipeline::routing::Target;
-use crate::upstream::bedrock::{Bedrock, UnaryBounds};
+use crate::pipeline::convert::request::check_labels;
+use crate::upstream::bedrock::{Bedrock, Destination, UnaryBounds};
 
 /// Titan calls in flight for one request: enough to hide Bedrock's latency for a batch, few enough
 /// that one request does not take a tenant's whole Bedrock quota at once.
@@ -66,11 +65,6 @@ pub struct Embedded {
     pub vectors: Vec<Vec<f32>>,
     /// Tokens read, across the calls.
     pub input_tokens: u32,
-}
-
-/// The model name must be present, and short enough to be one, before the catalog is asked.
-pub fn require_model_name(request: &v1::EmbedRequest) -> Result<(), GatewayError> {
-    check_model_name(&request.model)
 }
 
 /// Validates `request` for the embedding model `model`; counts are checked before anything is
@@ -131,8 +125,7 @@ pub fn plan(request: v1::EmbedRequest, model: &Model) -> Result<EmbedPlan, Gatew
 /// Embeds the plan's texts with `target`, the family's calls a few at a time, each within `bounds`.
 pub async fn embed(
     bedrock: &Bedrock,
-    model: &Model,
-    target: &Target,
+    to: &Destination<'_>,
     plan: &EmbedPlan,
     bounds: &UnaryBounds,
 ) -> Result<Embedded, GatewayError> {
@@ -143,9 +136,7 @@ pub async fn embed(
     // Batches by position: futures borrowing the texts through a closure's argument trip rustc's
     // higher-ranked lifetime check in the service's async trait.
     let count = plan.texts.len();
-    let calls = (0..count)
-        .step_by(batch)
-        .map(|start| call(bedrock, model, target, plan, start..count.min(start + batch), bounds));
+    let calls = (0..count).step_by(batch).map(|start| call(bedrock, to, plan, start..count.min(start + batch), bounds));
     let answers: Vec<Embedded> = futures::stream::iter(calls).buffered(CALLS_IN_FLIGHT).try_collect().await?;
     let mut embedded = Embedded { vectors: Vec::with_capacity(plan.texts.len()), input_tokens: 0 };
     for answer in answers {
@@ -158,8 +149,7 @@ pub async fn embed(
 /// One InvokeModel call for the plan's `texts`.
 async fn call(
     bedrock: &Bedrock,
-    model: &Model,
-    target: &Target,
+    to: &Destination<'_>,
     plan: &EmbedPlan,
     texts: Range<usize>,
     bounds: &UnaryBounds,
@@ -176,12 +166,12 @@ async fn call(
             "embedding_types": ["float"],
         }),
     };
-    let invoked = bedrock.invoke_model(model, target, body.to_string().into_bytes(), bounds).await?;
+    let invoked = bedrock.invoke_model(to, body.to_string().into_bytes(), bounds).await?;
     let unreadable = |why: String| GatewayError::Bedrock {
         kind: BedrockFailure::Other,
         message: format!("the embedding answer {why}"),
-        model_id: target.model_id.clone(),
-        alias: model.name.clone(),
+        model_id: to.model_id.to_owned(),
+        alias: to.alias.to_owned(),
         incomplete: false,
     };
     let (mut vectors, counted) = match plan.format {

@@ -3,6 +3,7 @@
 //! the gateway's error type in one function. The unary calls wait on Bedrock within the bounds of
 //! the `unary` module ([`UnaryBounds`]).
 
+mod request;
 mod unary;
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,13 +33,11 @@ use aws_sdk_bedrockruntime::types::{
 };
 use aws_smithy_types::Blob;
 
-use crate::catalog::Model;
 use crate::config::{BedrockConfig, CredentialsSource, StreamProcessingMode};
 use crate::error::{BedrockFailure, GatewayError};
 use crate::ops::metrics;
-use crate::pipeline::convert::request::BedrockRequest;
-use crate::pipeline::routing::Target;
 
+pub use request::{BedrockRequest, Destination};
 pub use unary::UnaryBounds;
 
 /// The stream of events of one ConverseStream call.
@@ -117,11 +116,10 @@ impl Bedrock {
     /// is open.
     pub async fn converse_stream(
         &self,
-        model: &Model,
-        target: &Target,
+        to: &Destination<'_>,
         request: BedrockRequest,
     ) -> Result<BedrockStream, GatewayError> {
-        let guardrail = model.guardrail.as_ref().map(|guardrail| {
+        let guardrail = to.guardrail.map(|guardrail| {
             let mode = match guardrail.stream_processing_mode {
                 StreamProcessingMode::Sync => GuardrailStreamProcessingMode::Sync,
                 StreamProcessingMode::Async => GuardrailStreamProcessingMode::Async,
@@ -132,11 +130,11 @@ impl Bedrock {
                 .stream_processing_mode(mode)
                 .build()
         });
-        let additional_fields = request.additional_fields_for(target);
+        let additional_fields = request.additional_fields_for(to.additional_fields);
         let output = self
-            .client(&target.region)
+            .client(to.region)
             .converse_stream()
-            .model_id(&target.model_id)
+            .model_id(to.model_id)
             .set_messages(Some(request.messages))
             .set_system(non_empty(request.system))
             .inference_config(request.inference)
@@ -146,30 +144,29 @@ impl Bedrock {
             .set_output_config(request.output_config)
             .send()
             .await
-            .map_err(|err| classify(err, &model.name, &target.model_id, false))?;
+            .map_err(|err| classify(err, to.alias, to.model_id, false))?;
         Ok(output.stream)
     }
 
     /// Makes a Converse call on `target`, within `bounds`.
     pub async fn converse(
         &self,
-        model: &Model,
-        target: &Target,
+        to: &Destination<'_>,
         request: BedrockRequest,
         bounds: &UnaryBounds,
     ) -> Result<ConverseOutput, GatewayError> {
-        let guardrail = model.guardrail.as_ref().map(|guardrail| {
+        let guardrail = to.guardrail.map(|guardrail| {
             GuardrailConfiguration::builder()
                 .guardrail_identifier(&guardrail.id)
                 .guardrail_version(&guardrail.version)
                 .build()
         });
-        let additional_fields = request.additional_fields_for(target);
+        let additional_fields = request.additional_fields_for(to.additional_fields);
         let (watch, progress) = unary::watch();
         let call = self
-            .client(&target.region)
+            .client(to.region)
             .converse()
-            .model_id(&target.model_id)
+            .model_id(to.model_id)
             .set_messages(Some(request.messages))
             .set_system(non_empty(request.system))
             .inference_config(request.inference)
@@ -180,9 +177,9 @@ impl Bedrock {
             .customize()
             .interceptor(watch)
             .send();
-        unary::within(call, &progress, bounds, &model.name)
+        unary::within(call, &progress, bounds, to.alias)
             .await?
-            .map_err(|err| classify(err, &model.name, &target.model_id, false))
+            .map_err(|err| classify(err, to.alias, to.model_id, false))
     }
 
     /// Counts the input tokens of `request` on `target` with Bedrock's CountTokens, which takes
@@ -190,12 +187,11 @@ impl Bedrock {
     /// `bounds`.
     pub async fn count_tokens(
         &self,
-        model: &Model,
-        target: &Target,
+        to: &Destination<'_>,
         request: BedrockRequest,
         bounds: &UnaryBounds,
     ) -> Result<u32, GatewayError> {
-        let additional_fields = request.additional_fields_for(target);
+        let additional_fields = request.additional_fields_for(to.additional_fields);
         let input = ConverseTokensRequest::builder()
             .set_messages(Some(request.messages))
             .set_system(non_empty(request.system))
@@ -204,16 +200,16 @@ impl Bedrock {
             .build();
         let (watch, progress) = unary::watch();
         let call = self
-            .client(&target.region)
+            .client(to.region)
             .count_tokens()
-            .model_id(&target.model_id)
+            .model_id(to.model_id)
             .input(CountTokensInput::Converse(input))
             .customize()
             .interceptor(watch)
             .send();
-        let output = unary::within(call, &progress, bounds, &model.name)
+        let output = unary::within(call, &progress, bounds, to.alias)
             .await?
-            .map_err(|err| classify(err, &model.name, &target.model_id, false))?;
+            .map_err(|err| classify(err, to.alias, to.model_id, false))?;
         Ok(u32::try_from(output.input_tokens).unwrap_or(0))
     }
 
@@ -221,17 +217,16 @@ impl Bedrock {
     /// `bounds`.
     pub async fn invoke_model(
         &self,
-        model: &Model,
-        target: &Target,
+        to: &Destination<'_>,
         body: Vec<u8>,
         bounds: &UnaryBounds,
     ) -> Result<Invoked, GatewayError> {
         let input_tokens = Arc::new(AtomicU64::new(u64::MAX));
         let (watch, progress) = unary::watch();
         let call = self
-            .client(&target.region)
+            .client(to.region)
             .invoke_model()
-            .model_id(&target.model_id)
+            .model_id(to.model_id)
             .content_type("application/json")
             .accept("application/json")
             .body(Blob::new(body))
@@ -239,9 +234,9 @@ impl Bedrock {
             .interceptor(InputTokenHeader(Arc::clone(&input_tokens)))
             .interceptor(watch)
             .send();
-        let output = unary::within(call, &progress, bounds, &model.name)
+        let output = unary::within(call, &progress, bounds, to.alias)
             .await?
-            .map_err(|err| classify(err, &model.name, &target.model_id, false))?;
+            .map_err(|err| classify(err, to.alias, to.model_id, false))?;
         let input_tokens = input_tokens.load(Ordering::Relaxed);
         Ok(Invoked {
             body: output.body.into_inner(),

@@ -202,7 +202,6 @@ mod tests {
     use crate::config::CapabilitiesConfig;
     use crate::pipeline::convert::request::tests::{model, rejected, with};
     use crate::pipeline::convert::request::to_bedrock;
-    use crate::pipeline::routing::Target;
 
     fn reasoning_model(style: ReasoningStyle) -> Model {
         Model {
@@ -311,28 +310,21 @@ mod tests {
     fn the_requests_fields_replace_the_targets_of_the_same_name_only() {
         let thinker = reasoning_model(ReasoningStyle::AnthropicThinking);
         let converted = to_bedrock(asking(Effort::Low, None), &thinker).unwrap();
-        let target = |fields: Option<Document>| Target {
-            model_id: "m".into(),
-            region: "us-east-1".into(),
-            version: "v".into(),
-            weight: 1,
-            additional_request_fields: fields,
-        };
         let alias = Document::Object(
             [("thinking".to_owned(), thinking(8000)), ("top_k".to_owned(), Document::Number(Number::PosInt(5)))].into(),
         );
-        let merged = converted.additional_fields_for(&target(Some(alias)));
+        let merged = converted.additional_fields_for(Some(&alias));
         let expected = Document::Object(
             [("thinking".to_owned(), thinking(1024)), ("top_k".to_owned(), Document::Number(Number::PosInt(5)))].into(),
         );
         assert_eq!(merged, Some(expected));
         assert_eq!(
-            converted.additional_fields_for(&target(None)),
+            converted.additional_fields_for(None),
             Some(Document::Object([("thinking".to_owned(), thinking(1024))].into()))
         );
         let plain = to_bedrock(with(|_| {}), &thinker).unwrap();
         let alias = Some(Document::Object([("top_k".to_owned(), Document::from(5.0))].into()));
-        assert_eq!(plain.additional_fields_for(&target(alias.clone())), alias, "without reasoning, the target's");
+        assert_eq!(plain.additional_fields_for(alias.as_ref()), alias, "without reasoning, the target's");
     }
 
     #[test]

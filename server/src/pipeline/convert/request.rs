@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use aws_sdk_bedrockruntime::types as bedrock;
-use aws_smithy_types::{Blob, Document};
+use aws_smithy_types::Blob;
 use bedrock_gateway_proto::limits;
 use bedrock_gateway_proto::v1;
 
@@ -21,45 +21,7 @@ use super::structured::{self, Structured};
 use crate::catalog::Model;
 use crate::config::Modality;
 use crate::error::GatewayError;
-use crate::pipeline::routing::Target;
-
-/// Everything a Converse or ConverseStream call needs besides the model id.
-#[derive(Debug, Clone)]
-pub struct BedrockRequest {
-    /// The conversation.
-    pub messages: Vec<bedrock::Message>,
-    /// System prompts.
-    pub system: Vec<bedrock::SystemContentBlock>,
-    /// Sampling and length; max_tokens is always set, to the model's `default_max_tokens` when the
-    /// client left it out, and temperature and top_p to the model's defaults, if it has any.
-    pub inference: bedrock::InferenceConfiguration,
-    /// Tools, when offered.
-    pub tool_config: Option<bedrock::ToolConfiguration>,
-    /// The request's own `additionalModelRequestFields` (its reasoning setting), sent over the
-    /// target's: see [`BedrockRequest::additional_fields_for`].
-    pub additional_fields: Vec<(String, Document)>,
-    /// Bedrock's output configuration (native structured output).
-    pub output_config: Option<bedrock::OutputConfig>,
-    /// Whether the answer is the input of a forced tool, to be turned back into text (structured
-    /// output through a tool).
-    pub answer_in_tool: bool,
-}
-
-impl BedrockRequest {
-    /// The `additionalModelRequestFields` to send to `target`: the target's (its own, else its
-    /// alias's), with the request's own fields in place of any of the same name.
-    pub fn additional_fields_for(&self, target: &Target) -> Option<Document> {
-        if self.additional_fields.is_empty() {
-            return target.additional_request_fields.clone();
-        }
-        let mut fields = match &target.additional_request_fields {
-            Some(Document::Object(fields)) => fields.clone(),
-            _ => Default::default(),
-        };
-        fields.extend(self.additional_fields.iter().cloned());
-        Some(Document::Object(fields))
-    }
-}
+pub use crate::upstream::bedrock::BedrockRequest;
 
 type Result<T> = std::result::Result<T, GatewayError>;
 
@@ -96,13 +58,8 @@ pub fn estimated_input_tokens(request: &v1::ConverseRequest) -> u64 {
     (request.encoded_len().saturating_sub(bytes) as u64).div_ceil(4) + count * TOKENS_PER_IMAGE
 }
 
-/// The model name must be present, and short enough to be one, before the catalog is asked about it
-/// (an unknown name is echoed in the NOT_FOUND message).
-pub fn require_model_name(request: &v1::ConverseRequest) -> Result<()> {
-    check_model_name(&request.model)
-}
-
-/// A request's `model` is present and short enough to be a logical model name.
+/// A request's `model` is present and short enough to be a logical model name: checked before the
+/// catalog is asked about it (an unknown name is echoed in the NOT_FOUND message).
 pub fn check_model_name(model: &str) -> Result<()> {
     if model.is_empty() {
         return Err(GatewayError::invalid("model", "required: the name of a logical model, as listed by ListModels"));
@@ -1094,7 +1051,7 @@ pub(super) mod tests {
         let mut nameless = request();
         nameless.model.clear();
         assert!(
-            matches!(require_model_name(&nameless), Err(GatewayError::InvalidArgument { field, .. }) if field == "model")
+            matches!(check_model_name(&nameless.model), Err(GatewayError::InvalidArgument { field, .. }) if field == "model")
         );
     }
 
@@ -1286,8 +1243,8 @@ pub(super) mod tests {
     #[test]
     fn model_name_and_metadata_lengths_are_limited() {
         let named = |chars| with(|r| r.model = "m".repeat(chars));
-        assert!(require_model_name(&named(limits::MODEL_NAME_CHARS)).is_ok());
-        match require_model_name(&named(limits::MODEL_NAME_CHARS + 1)) {
+        assert!(check_model_name(&named(limits::MODEL_NAME_CHARS).model).is_ok());
+        match check_model_name(&named(limits::MODEL_NAME_CHARS + 1).model) {
             Err(GatewayError::InvalidArgument { field, reason }) => {
                 assert_eq!(field, "model");
                 assert!(reason.contains("at most 64"), "{reason}");
