@@ -20,7 +20,6 @@ use serde_json::json;
 use crate::catalog::Model;
 use crate::config::EmbeddingFormat;
 use crate::error::{BedrockFailure, GatewayError};
-use crate::pipeline::convert::request::check_labels;
 use crate::upstream::bedrock::{Bedrock, Destination, UnaryBounds};
 
 /// Titan calls in flight for one request: enough to hide Bedrock's latency for a batch, few enough
@@ -82,7 +81,6 @@ pub fn plan(request: v1::EmbedRequest, model: &Model) -> Result<EmbedPlan, Gatew
             format!("{} texts; model {:?} takes at most {max_texts} per request", request.texts.len(), model.name),
         ));
     }
-    check_labels(&request.request_metadata)?;
     for (index, text) in request.texts.iter().enumerate() {
         if text.trim().is_empty() {
             return Err(GatewayError::invalid(format!("texts[{index}]"), "must not be empty"));

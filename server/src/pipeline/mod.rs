@@ -28,6 +28,7 @@ pub mod request_log;
 pub mod routing;
 pub mod stream_reset;
 pub mod tenants;
+mod validate;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +42,6 @@ use crate::config::{BedrockConfig, ModelKind, ModelState, ServerConfig};
 use crate::error::{GatewayError, QuotaRetry};
 use crate::ops::metrics::{self, Rejection};
 use crate::pipeline::admission::{Admission, Slot};
-use crate::pipeline::convert::request::check_model_name;
 use crate::pipeline::metering::Metered;
 use crate::pipeline::quota::{QuotaRequest, Quotas};
 use crate::pipeline::routing::Target;
@@ -136,7 +136,9 @@ impl Pipeline {
         let identity = call.identity()?;
         // validate, resolve
         O::record(&request, call.log());
-        check_model_name(O::model(&request)).map_err(|err| call.failed(err))?;
+        validate::check_model_name(O::model(&request)).map_err(|err| call.failed(err))?;
+        validate::check_labels(O::request_metadata(&request)).map_err(|err| call.failed(err))?;
+        call.log().set_labels(O::request_metadata(&request));
         let model = self.resolve(O::model(&request), O::KIND, &call).map_err(|err| call.failed(err))?;
         let route = model.route(O::request_metadata(&request));
         call.log().set_model_version(&route[0].version);

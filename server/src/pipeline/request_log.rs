@@ -20,7 +20,6 @@ use tokio::time::Instant;
 
 use crate::error::GatewayError;
 use crate::ops::metrics::{self, Rejection};
-use crate::pipeline::convert::request::check_labels;
 use crate::pipeline::peer::Peer;
 use crate::pipeline::tenants::Identity;
 
@@ -148,25 +147,26 @@ impl RequestLog {
 
     /// Records what the request asked for, once it has been decoded.
     pub fn set_request(&self, request: &v1::ConverseRequest) {
-        self.set_model_and_labels(&request.model, &request.request_metadata);
+        self.set_model(&request.model);
     }
 
     /// Records what an Embed request asked for, once it has been decoded.
     pub fn set_embed_request(&self, request: &v1::EmbedRequest) {
-        self.set_model_and_labels(&request.model, &request.request_metadata);
+        self.set_model(&request.model);
     }
 
-    fn set_model_and_labels(&self, model: &str, metadata: &HashMap<String, String>) {
-        // The request is not validated yet: a refused one may carry megabytes of model name or
-        // labels, so only a name the size of one, and only labels within the limits, are logged.
-        let labels = if metadata.is_empty() || check_labels(metadata).is_err() {
-            String::new()
-        } else {
-            serde_json::to_string(&metadata.iter().collect::<BTreeMap<_, _>>()).unwrap_or_default()
-        };
-        let mut record = self.record();
-        record.model = model.chars().take(limits::MODEL_NAME_CHARS).collect();
-        record.labels = labels;
+    /// The request is not validated yet: a refused one may carry megabytes of model name, so only
+    /// a name the size of one is kept.
+    fn set_model(&self, model: &str) {
+        self.record().model = model.chars().take(limits::MODEL_NAME_CHARS).collect();
+    }
+
+    /// Records the request's labels, once they have been validated.
+    pub fn set_labels(&self, labels: &HashMap<String, String>) {
+        if !labels.is_empty() {
+            self.record().labels =
+                serde_json::to_string(&labels.iter().collect::<BTreeMap<_, _>>()).unwrap_or_default();
+        }
     }
 
     /// Records that the request's model is in the catalog, so metrics may carry it as a label.

@@ -8,3 +8,5 @@ pub mod reasoning;
 pub mod request;
 pub mod response;
 pub mod structured;
+#[cfg(test)]
+mod test_support;

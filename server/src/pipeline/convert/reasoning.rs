@@ -200,8 +200,8 @@ impl Reasoning {
 mod tests {
     use super::*;
     use crate::config::CapabilitiesConfig;
-    use crate::pipeline::convert::request::tests::{model, rejected, with};
     use crate::pipeline::convert::request::to_bedrock;
+    use crate::pipeline::convert::test_support::{model, rejected, with};
 
     fn reasoning_model(style: ReasoningStyle) -> Model {
         Model {

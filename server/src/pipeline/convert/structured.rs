@@ -196,8 +196,8 @@ mod tests {
 
     use super::*;
     use crate::config::{CapabilitiesConfig, ReasoningStyle};
-    use crate::pipeline::convert::request::tests::{model, rejected, with};
     use crate::pipeline::convert::request::to_bedrock;
+    use crate::pipeline::convert::test_support::{model, rejected, with};
 
     fn structured(style: StructuredOutputStyle) -> Model {
         Model {
