@@ -18,6 +18,7 @@ use crate::edge::EdgeLayers;
 use crate::ops::admin::{self, Readiness};
 use crate::ops::emf;
 use crate::ops::health::Health;
+use crate::ops::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::pipeline::admission::Admission;
 use crate::pipeline::quota::Quotas;
@@ -82,11 +83,13 @@ pub async fn serve_with_admin(
     // Before anything starts, so that a bad value or certificate stops the process at once.
     let tls = preflight(&config)?;
     let readiness = Readiness::default();
-    let _background = spawn_background(&config, admin_listener, &readiness);
-    let bedrock = Bedrock::connect(&config.bedrock).await;
+    // Made first, so that no request goes uncounted; every part that records holds a clone.
+    let metrics = Metrics::new();
+    let _background = spawn_background(&config, admin_listener, &readiness, &metrics);
+    let bedrock = Bedrock::connect(&config.bedrock, metrics.clone()).await;
     let cut = CancellationToken::new();
     let limits = &config.server;
-    let admission = Admission::new(limits.max_concurrent_requests, limits.per_caller_limit());
+    let admission = Admission::new(limits.max_concurrent_requests, limits.per_caller_limit(), metrics.clone());
     let mut catalog_source = CatalogSource::from_config(&config).await;
     let first_catalog = match &mut catalog_source {
         Some(source) => source.initial().await?,
@@ -101,7 +104,7 @@ pub async fn serve_with_admin(
     }
     let tenants = Arc::new(Tenants::from_config(&config));
     let quotas = Quotas::connect(&config.quotas).await;
-    let pipeline = Pipeline::new(catalog, bedrock.clone(), admission, quotas, limits, &config.bedrock, cut.clone());
+    let pipeline = Pipeline::new(catalog, bedrock.clone(), admission, quotas, &config, metrics.clone(), cut.clone());
     let (health, health_service) = Health::serving().await;
 
     let reflection = || {
@@ -112,9 +115,9 @@ pub async fn serve_with_admin(
     let shared_routes =
         Routes::new(health_service).add_service(reflection().build_v1()?).add_service(reflection().build_v1alpha()?);
     // Made once, as every shard shares them: the body limit holds the process's request memory budget.
-    let edge = EdgeLayers::new(limits, tenants);
-    let caps = ConnectionCaps::new(limits);
-    let setup = Arc::new(Setup::new(limits, Arc::clone(&caps), tls));
+    let edge = EdgeLayers::new(limits, tenants, &metrics);
+    let caps = ConnectionCaps::new(limits, metrics.clone());
+    let setup = Arc::new(Setup::new(limits, Arc::clone(&caps), tls, metrics.clone()));
     // Shard 0 uses the Bedrock client made above; every other shard one of its own.
     let shards = (0..limits.shards())
         .map(|shard| {
@@ -130,7 +133,7 @@ pub async fn serve_with_admin(
         .collect();
 
     let drain = CancellationToken::new();
-    let server = shards::start(Incoming::new(listener, limits, caps), shards, drain.clone(), cut.clone())
+    let server = shards::start(Incoming::new(listener, limits, caps, metrics), shards, drain.clone(), cut.clone())
         .map_err(ServeError::Shards)?;
     tokio::pin!(server);
 
@@ -154,17 +157,20 @@ pub async fn serve_with_admin(
     Ok(())
 }
 
-/// Starts what runs beside the server: the admin listener and the EMF writer. They stop when the
-/// returned guard is dropped.
-fn spawn_background(config: &Config, admin_listener: Option<TcpListener>, readiness: &Readiness) -> DropGuard {
+/// Starts what runs beside the server: the admin listener and the EMF writer, which reads
+/// `metrics`. They stop when the returned guard is dropped.
+fn spawn_background(
+    config: &Config,
+    admin_listener: Option<TcpListener>,
+    readiness: &Readiness,
+    metrics: &Metrics,
+) -> DropGuard {
     let stop = CancellationToken::new();
     if let Some(admin_listener) = admin_listener {
-        // Installed before serving, so that no request goes uncounted.
-        crate::ops::metrics::install();
         tokio::spawn(admin::serve(admin_listener, readiness.clone(), stop.clone()));
     }
     if config.metrics.emf {
-        tokio::spawn(emf::run(config.metrics.clone(), stop.clone()));
+        tokio::spawn(emf::run(config.metrics.clone(), metrics.clone(), stop.clone()));
     }
     stop.drop_guard()
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bedrock_emulator::EmulatorConfig;
-use bedrock_gateway::metrics::{self, Finished, InFlight, Rejection};
+use bedrock_gateway::metrics::{self, Finished, Metrics, Rejection};
 use bedrock_gateway_testkit::{TestGateway, metric_value, user_request};
 use http::StatusCode;
 
@@ -59,11 +59,13 @@ async fn readiness_turns_unavailable_when_the_drain_begins_and_liveness_stays() 
 #[tokio::test]
 async fn metrics_describe_every_series_in_the_prometheus_text_format() {
     let gateway = TestGateway::start_with_admin(EmulatorConfig::default(), |_| {}).await;
-    // Recorded here through the same functions the request path calls, with a model of this test's
-    // own, so that every labelled series exists.
-    let in_flight = InFlight::start();
+    // Recorded here through the same value and functions the request path records through, with a
+    // model of this test's own, so that every labelled series exists: the Prometheus recorder is
+    // the process's, so the gateway's `/metrics` shows them.
+    let recorded = Metrics::new();
+    let in_flight = recorded.in_flight();
     let model = "metrics-description-test";
-    metrics::request_finished(&Finished {
+    recorded.request_finished(&Finished {
         rpc: "ConverseStream",
         model,
         version: "v1",
@@ -76,10 +78,10 @@ async fn metrics_describe_every_series_in_the_prometheus_text_format() {
         tokens: Some((11, 42)),
         cache_tokens: Some((300, 0)),
     });
-    metrics::rejected(Rejection::Size);
-    metrics::bedrock_error("MetricsTestException");
+    recorded.rejected(Rejection::Size);
+    recorded.bedrock_error("MetricsTestException");
     metrics::deprecated_call(model, "team-a", "team-a");
-    let connection = metrics::OpenConnection::start();
+    let connection = recorded.connection_opened();
 
     let (status, text) = gateway.admin_get("/metrics").await;
     assert_eq!(status, StatusCode::OK);

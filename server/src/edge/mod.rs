@@ -34,6 +34,7 @@ use tonic::service::Routes;
 use tower::Layer;
 
 use crate::config::ServerConfig;
+use crate::ops::metrics::Metrics;
 use crate::pipeline::tenants::Tenants;
 
 /// The listener's routes behind every admission layer, as connections serve them.
@@ -46,26 +47,32 @@ type Layered = RequestEdge<GrpcContentType<Identify<RequestBodyLimit<Routes>>>>;
 /// is the process's.
 #[derive(Debug, Clone)]
 pub struct EdgeLayers {
+    request_edge: RequestEdgeLayer,
     identify: IdentifyLayer,
     body_limit: RequestBodyLimitLayer,
 }
 
 impl EdgeLayers {
-    /// The bounds of `config` (`server`), identifying callers against `tenants`.
-    pub fn new(config: &ServerConfig, tenants: Arc<Tenants>) -> EdgeLayers {
+    /// The bounds of `config` (`server`), identifying callers against `tenants`, each request's
+    /// record counting in `metrics`.
+    pub fn new(config: &ServerConfig, tenants: Arc<Tenants>, metrics: &Metrics) -> EdgeLayers {
         let body_limits = BodyLimits {
             max_request_bytes: config.max_request_bytes,
             receive_timeout: config.request_receive_timeout(),
             budget_bytes: config.max_buffered_request_bytes,
             per_caller_bytes: config.per_caller_request_memory(),
         };
-        EdgeLayers { identify: IdentifyLayer::new(tenants), body_limit: RequestBodyLimitLayer::new(body_limits) }
+        EdgeLayers {
+            request_edge: RequestEdgeLayer(metrics.clone()),
+            identify: IdentifyLayer::new(tenants),
+            body_limit: RequestBodyLimitLayer::new(body_limits),
+        }
     }
 
     /// Every one of `routes` behind the layers.
     pub fn around(&self, routes: Routes) -> Edge {
         let routes = self.body_limit.layer(routes.prepare());
-        Edge(RequestEdgeLayer.layer(GrpcContentTypeLayer.layer(self.identify.layer(routes))))
+        Edge(self.request_edge.layer(GrpcContentTypeLayer.layer(self.identify.layer(routes))))
     }
 }
 

@@ -11,20 +11,20 @@ use tracing::Instrument;
 
 use super::route::Route;
 use crate::error::REQUEST_ID_HEADER;
-use crate::ops::metrics::Rejection;
+use crate::ops::metrics::{Metrics, Rejection};
 use crate::ops::telemetry;
 use crate::pipeline::peer::Peer;
 use crate::pipeline::request_log::RequestLog;
 
-/// Layer for [`RequestEdge`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestEdgeLayer;
+/// Layer for [`RequestEdge`], whose records count in the metrics it holds.
+#[derive(Debug, Clone)]
+pub struct RequestEdgeLayer(pub Metrics);
 
 impl<S> Layer<S> for RequestEdgeLayer {
     type Service = RequestEdge<S>;
 
     fn layer(&self, inner: S) -> RequestEdge<S> {
-        RequestEdge { inner }
+        RequestEdge { inner, metrics: self.0.clone() }
     }
 }
 
@@ -32,6 +32,7 @@ impl<S> Layer<S> for RequestEdgeLayer {
 #[derive(Debug, Clone)]
 pub struct RequestEdge<S> {
     inner: S,
+    metrics: Metrics,
 }
 
 impl<S, ReqBody> Service<http::Request<ReqBody>> for RequestEdge<S>
@@ -52,8 +53,8 @@ where
         let peer = request.extensions().get::<Peer>().cloned();
         let route = Route::of(request.uri().path());
         let log = match route {
-            Route::Gateway(rpc) => RequestLog::start(rpc, peer, trace_id),
-            Route::Control(service) => RequestLog::start_control(service, peer, trace_id),
+            Route::Gateway(rpc) => RequestLog::start(rpc, peer, trace_id, &self.metrics),
+            Route::Control(service) => RequestLog::start_control(service, peer, trace_id, &self.metrics),
         };
         request.extensions_mut().insert(route);
         request.extensions_mut().insert(log.clone());

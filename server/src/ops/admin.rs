@@ -54,9 +54,9 @@ impl Readiness {
     }
 }
 
-/// Serves the admin endpoints on `listener` until `stop` is cancelled. Install the Prometheus
-/// recorder ([`crate::ops::metrics::install`]) before anything is recorded: the first scrape would, but
-/// too late for what came before.
+/// Serves the admin endpoints on `listener` until `stop` is cancelled. `/metrics` renders the
+/// process's Prometheus recorder, which the gateway's [`crate::ops::metrics::Metrics`] installed
+/// before anything was recorded.
 pub async fn serve(listener: TcpListener, readiness: Readiness, stop: CancellationToken) {
     loop {
         let stream = tokio::select! {

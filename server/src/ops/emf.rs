@@ -1,7 +1,8 @@
 //! CloudWatch Embedded Metric Format: with `metrics.emf` on, one JSON line on stdout per interval
 //! that CloudWatch Logs turns into metrics, so ECS autoscaling and alarms need neither an agent nor
-//! a Prometheus scraper. The values are those recorded through `metrics.rs`; the names below are a
-//! contract with the Terraform that tracks them.
+//! a Prometheus scraper. The values are taken, at each interval, from the gateway's [`Metrics`], so
+//! they are the same recordings as the Prometheus series; the names below are a contract with the
+//! Terraform that tracks them.
 
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,7 +12,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::MetricsConfig;
-use crate::ops::metrics::{IntervalSample, TenantCounts, take_interval};
+use crate::ops::metrics::{IntervalSample, Metrics, TenantCounts};
 
 /// The CloudWatch namespace.
 pub const NAMESPACE: &str = "BedrockGateway";
@@ -38,8 +39,9 @@ pub const INPUT_TOKENS: &str = "InputTokens";
 /// Output tokens of the tenant's requests in the interval, likewise.
 pub const OUTPUT_TOKENS: &str = "OutputTokens";
 
-/// Writes one line per `metrics.emf_interval_secs` to stdout until `stop` is cancelled.
-pub async fn run(config: MetricsConfig, stop: CancellationToken) {
+/// Writes the lines of `metrics`' interval every `metrics.emf_interval_secs` to stdout until `stop`
+/// is cancelled.
+pub async fn run(config: MetricsConfig, metrics: Metrics, stop: CancellationToken) {
     let period = config.emf_interval();
     let mut ticks = tokio::time::interval_at(Instant::now() + period, period);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -49,7 +51,7 @@ pub async fn run(config: MetricsConfig, stop: CancellationToken) {
             () = stop.cancelled() => return,
         }
         let timestamp_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64);
-        let sample = take_interval();
+        let sample = metrics.take_interval();
         let mut text = line(&sample, &config.emf_service_name, timestamp_ms);
         text.push('\n');
         for (tenant, counts) in &sample.tenants {
@@ -120,6 +122,7 @@ fn tenant_line(tenant: &str, counts: &TenantCounts, service_name: &str, timestam
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::metrics::Rejection;
 
     fn parse(sample: &IntervalSample) -> Value {
         let line = line(sample, "gateway-prod", 1_700_000_000_123);
@@ -196,10 +199,21 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_line_is_made_of_what_the_metrics_recorded_since_the_last() {
+        let metrics = Metrics::new();
+        let _in_flight = metrics.in_flight();
+        metrics.rejected(Rejection::Quota);
+        let document = parse(&metrics.take_interval());
+        assert_eq!((&document["StreamsInFlight"], &document["Rejections"]), (&json!(1), &json!(1)));
+        let next = parse(&metrics.take_interval());
+        assert_eq!((&next["StreamsInFlight"], &next["Rejections"]), (&json!(1), &json!(0)), "a gauge stays");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn run_stops_when_told() {
         let stop = CancellationToken::new();
-        let task = tokio::spawn(run(MetricsConfig::default(), stop.clone()));
+        let task = tokio::spawn(run(MetricsConfig::default(), Metrics::new(), stop.clone()));
         stop.cancel();
         tokio::time::timeout(std::time::Duration::from_secs(1), task).await.unwrap().unwrap();
     }

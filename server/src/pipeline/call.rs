@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::GatewayError;
-use crate::ops::metrics::Rejection;
+use crate::ops::metrics::{Metrics, Rejection};
 use crate::pipeline::admission::CallerKey;
 use crate::pipeline::admission::shares::RequestMemory;
 use crate::pipeline::peer::{ConnectionCut, Peer};
@@ -30,13 +30,18 @@ pub struct Call {
 
 impl Call {
     /// The call `rpc` with these request extensions, whose caller asked for an answer within
-    /// `client_timeout`. Its record is the one the edge started (or a new one, for a service run
-    /// without the edge).
-    pub fn start(rpc: &'static str, extensions: &http::Extensions, client_timeout: Option<Duration>) -> Call {
+    /// `client_timeout`. Its record is the one the edge started (or a new one counted in
+    /// `metrics`, for a service run without the edge).
+    pub fn start(
+        rpc: &'static str,
+        extensions: &http::Extensions,
+        client_timeout: Option<Duration>,
+        metrics: &Metrics,
+    ) -> Call {
         let log = extensions
             .get::<RequestLog>()
             .cloned()
-            .unwrap_or_else(|| RequestLog::start(rpc, extensions.get::<Peer>().cloned(), None));
+            .unwrap_or_else(|| RequestLog::start(rpc, extensions.get::<Peer>().cloned(), None, metrics));
         Call {
             log,
             identity: extensions.get::<Identity>().cloned(),

@@ -87,7 +87,7 @@ mod tests {
 
     use super::*;
     use crate::config::{QuotaLimits, QuotasConfig, TenantConfig};
-    use crate::ops::metrics;
+    use crate::ops::metrics::{self, Metrics};
     use crate::pipeline::quota::{QuotaRequest, Quotas};
     use crate::pipeline::tenants::{Identity, IdentitySource, Tenant};
 
@@ -107,7 +107,7 @@ mod tests {
             cache_read_input_tokens: 500,
             cache_write_input_tokens: 100,
         };
-        Metered::new(grant, Some(10), RequestLog::start("Converse", None, None)).settle(&usage);
+        Metered::new(grant, Some(10), RequestLog::start("Converse", None, None, &Metrics::new())).settle(&usage);
         // 660 of the minute's 1000 are spent: 340 remain, and no more.
         assert!(quotas.acquire(request(341)).await.is_err());
         assert!(quotas.acquire(request(340)).await.is_ok());
@@ -115,7 +115,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_stream_cut_short_is_charged_its_estimate_and_its_record_counts_it_once() {
-        metrics::install();
+        let counted = Metrics::new();
         let quotas = Quotas::connect(&QuotasConfig::default()).await;
         let limits =
             QuotaLimits { requests_per_minute: None, tokens_per_minute: Some(1000), concurrent_requests: None };
@@ -128,7 +128,7 @@ mod tests {
             tokens,
         };
         let tenant = TenantConfig { quotas: limits, ..TenantConfig::default() };
-        let log = RequestLog::start("ConverseStream", None, None);
+        let log = RequestLog::start("ConverseStream", None, None, &counted);
         log.set_identity(&Identity {
             tenant: Arc::new(Tenant::from_config("metering-unit-tenant", &tenant)),
             key_name: None,
@@ -143,13 +143,10 @@ mod tests {
         metered.relayed(&v1::ConverseStreamEvent {
             event: Some(v1::converse_stream_event::Event::ContentBlockDelta(delta)),
         });
-        let counts = {
-            let _interval = metrics::INTERVAL_TEST_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            // The client went away: no usage, no outcome.
-            drop(metered);
-            drop(log);
-            metrics::take_interval().tenants["metering-unit-tenant"]
-        };
+        // The client went away: no usage, no outcome.
+        drop(metered);
+        drop(log);
+        let counts = counted.take_interval().tenants["metering-unit-tenant"];
         // Charged 30 + ceil(10 / 4) = 33 of the minute's 1000.
         assert!(quotas.acquire(request(968)).await.is_err());
         assert!(quotas.acquire(request(967)).await.is_ok());

@@ -38,9 +38,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Model;
 use crate::catalog_source::LiveCatalog;
-use crate::config::{BedrockConfig, ModelKind, ModelState, ServerConfig};
+use crate::config::{Config, ModelKind, ModelState};
 use crate::error::{GatewayError, QuotaRetry};
-use crate::ops::metrics::{self, Rejection};
+use crate::ops::metrics::{self, Metrics, Rejection};
 use crate::pipeline::admission::{Admission, Slot};
 use crate::pipeline::metering::Metered;
 use crate::pipeline::quota::{QuotaRequest, Quotas};
@@ -58,6 +58,7 @@ pub struct Pipeline {
     admission: Admission,
     quotas: Quotas,
     bounds: Bounds,
+    metrics: Metrics,
     /// Ends the streams of calls that came without a connection of their own.
     cut: CancellationToken,
 }
@@ -104,17 +105,18 @@ pub struct Served<T> {
 
 impl Pipeline {
     /// A pipeline answering from `catalog` through `bedrock`, admitting requests through
-    /// `admission` and `quotas`; the streams of calls without a connection end when `cut` is
-    /// cancelled.
+    /// `admission` and `quotas`, within the bounds of `config`'s `server` and `bedrock` sections,
+    /// counting in `metrics`; the streams of calls without a connection end when `cut` is cancelled.
     pub fn new(
         catalog: LiveCatalog,
         bedrock: Bedrock,
         admission: Admission,
         quotas: Quotas,
-        server: &ServerConfig,
-        bedrock_config: &BedrockConfig,
+        config: &Config,
+        metrics: Metrics,
         cut: CancellationToken,
     ) -> Pipeline {
+        let (server, bedrock_config) = (&config.server, &config.bedrock);
         let bounds = Bounds {
             max_stream_duration: server.max_stream_duration(),
             stream_idle_timeout: server.stream_idle_timeout(),
@@ -122,13 +124,18 @@ impl Pipeline {
             stream_open_timeout: bedrock_config.stream_open_timeout(),
             converse_timeout: bedrock_config.converse_timeout(),
         };
-        Pipeline { catalog, bedrock, admission, quotas, bounds, cut }
+        Pipeline { catalog, bedrock, admission, quotas, bounds, metrics, cut }
     }
 
     /// This pipeline, calling Bedrock through `bedrock` instead: for another shard, which shares
     /// everything else (see `transport::shards`).
     pub fn with_bedrock(&self, bedrock: Bedrock) -> Pipeline {
         Pipeline { bedrock, ..self.clone() }
+    }
+
+    /// Where this pipeline's calls are counted.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Runs `request` through every phase as the operation `O`.

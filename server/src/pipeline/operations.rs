@@ -169,6 +169,7 @@ impl Operation for ConverseStream {
             idle_timeout: pipeline.bounds.stream_idle_timeout,
             client_stall_timeout: pipeline.bounds.client_stall_timeout,
             log: call.log().clone(),
+            metrics: pipeline.metrics.clone(),
             cut: call.connection_cut().cloned().unwrap_or_else(|| pipeline.cut.clone()),
             reset: call.stream_reset().clone(),
             slot,

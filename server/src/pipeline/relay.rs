@@ -31,6 +31,7 @@ use v1::converse_stream_event::Event;
 
 use crate::catalog::Model;
 use crate::error::GatewayError;
+use crate::ops::metrics::Metrics;
 use crate::pipeline::admission::Slot;
 use crate::pipeline::convert::events::{BlockNumbers, Relayed, relayed};
 use crate::pipeline::convert::structured::ToolAnswer;
@@ -55,6 +56,8 @@ pub struct RelayContext {
     pub client_stall_timeout: Duration,
     /// The request's log line; also its id and receipt time.
     pub log: RequestLog,
+    /// Where a Bedrock error mid-stream is counted.
+    pub metrics: Metrics,
     /// Cancelled when the stream must be cut: the shutdown grace, or its connection's age grace, ended.
     pub cut: CancellationToken,
     /// Resets the stream once the watchdog has ended it and its status had time to go out.
@@ -357,6 +360,7 @@ impl Relay {
                         &self.context.model.name,
                         &self.context.target.model_id,
                         true,
+                        &self.context.metrics,
                     )));
                 }
             };

@@ -19,7 +19,7 @@ use opentelemetry::trace::TraceId;
 use tokio::time::Instant;
 
 use crate::error::GatewayError;
-use crate::ops::metrics::{self, Rejection};
+use crate::ops::metrics::{self, Metrics, Rejection};
 use crate::pipeline::peer::Peer;
 use crate::pipeline::tenants::Identity;
 
@@ -53,6 +53,8 @@ struct Record {
     /// Health and reflection: written only when refused, since load balancers call them often
     /// and they are no one's usage.
     control: bool,
+    /// Where the request is counted when the record is written.
+    metrics: Metrics,
     outcome: Option<Outcome>,
     /// The tokens charged on an estimate, when the request ended without Bedrock's usage.
     estimated: Option<Estimated>,
@@ -90,19 +92,30 @@ enum Outcome {
 
 impl RequestLog {
     /// Starts the record of a request to `rpc` from `peer` in trace `trace_id`, received now, with a
-    /// fresh request id.
-    pub fn start(rpc: &'static str, peer: Option<Peer>, trace_id: Option<TraceId>) -> RequestLog {
-        RequestLog::new(rpc, peer, trace_id, false)
+    /// fresh request id, to be counted in `metrics`.
+    pub fn start(rpc: &'static str, peer: Option<Peer>, trace_id: Option<TraceId>, metrics: &Metrics) -> RequestLog {
+        RequestLog::new(rpc, peer, trace_id, false, metrics)
     }
 
     /// Starts the record of a request to a control route (health, reflection; see
     /// the edge's `Route`), which is written, and counted as a rejection, only if the
     /// request is refused.
-    pub fn start_control(service: &'static str, peer: Option<Peer>, trace_id: Option<TraceId>) -> RequestLog {
-        RequestLog::new(service, peer, trace_id, true)
+    pub fn start_control(
+        service: &'static str,
+        peer: Option<Peer>,
+        trace_id: Option<TraceId>,
+        metrics: &Metrics,
+    ) -> RequestLog {
+        RequestLog::new(service, peer, trace_id, true, metrics)
     }
 
-    fn new(rpc: &'static str, peer: Option<Peer>, trace_id: Option<TraceId>, control: bool) -> RequestLog {
+    fn new(
+        rpc: &'static str,
+        peer: Option<Peer>,
+        trace_id: Option<TraceId>,
+        control: bool,
+        metrics: &Metrics,
+    ) -> RequestLog {
         let request_id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
         let received_at = Instant::now();
         let record = Record {
@@ -119,6 +132,7 @@ impl RequestLog {
             labels: String::new(),
             received_at,
             control,
+            metrics: metrics.clone(),
             outcome: None,
             estimated: None,
         };
@@ -264,7 +278,7 @@ impl Drop for Record {
             None => ("Cancelled", None, None, None, None, None, None),
         };
         if let Some(Outcome::Refused { reason, .. }) = &self.outcome {
-            metrics::rejected(*reason);
+            self.metrics.rejected(*reason);
         }
         // Bedrock's count when it gave one, else the charge on an estimate.
         let estimated = self.estimated.filter(|_| usage.is_none());
@@ -280,7 +294,7 @@ impl Drop for Record {
         // The requests series are the gateway service's calls; a refused control request counts
         // in the rejections above.
         if !self.control {
-            metrics::request_finished(&metrics::Finished {
+            self.metrics.request_finished(&metrics::Finished {
                 rpc: self.rpc,
                 model: if self.known_model { &self.model } else { "unknown" },
                 version: self.model_version.as_deref().unwrap_or("-"),

@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::ServerConfig;
-use crate::ops::metrics::{self, Rejection};
+use crate::ops::metrics::{Metrics, Rejection};
 
 /// The shortest time between two log lines about refused connections.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -73,16 +73,18 @@ pub struct ConnectionCaps {
     per_endpoint: usize,
     open: Mutex<HashMap<Source, usize>>,
     log: Mutex<RefusalLog>,
+    metrics: Metrics,
 }
 
 impl ConnectionCaps {
-    /// The caps of `config`.
-    pub fn new(config: &ServerConfig) -> Arc<ConnectionCaps> {
+    /// The caps of `config`, counting refusals in `metrics`.
+    pub fn new(config: &ServerConfig, metrics: Metrics) -> Arc<ConnectionCaps> {
         Arc::new(ConnectionCaps {
             per_address: config.connections_per_address(),
             per_endpoint: config.connections_per_endpoint(),
             open: Mutex::default(),
             log: Mutex::default(),
+            metrics,
         })
     }
 
@@ -115,7 +117,7 @@ impl ConnectionCaps {
     /// Counts a connection from `address` (through `endpoint`) refused over `cap`, and logs it
     /// now or with the next line.
     pub fn refuse(self: &Arc<Self>, cap: Cap, address: IpAddr, endpoint: Option<&Arc<str>>) {
-        metrics::rejected(cap.rejection());
+        self.metrics.rejected(cap.rejection());
         let mut log = lock(&self.log);
         log.count(cap, address, endpoint);
         let now = Instant::now();
@@ -242,7 +244,7 @@ mod tests {
             max_connections_per_endpoint: Some(per_endpoint),
             ..ServerConfig::default()
         };
-        ConnectionCaps::new(&config)
+        ConnectionCaps::new(&config, Metrics::new())
     }
 
     fn ip(text: &str) -> IpAddr {

@@ -22,7 +22,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::server::TlsStream;
 
 use crate::config::ServerConfig;
-use crate::ops::metrics::{OpenConnection, Rejection};
+use crate::ops::metrics::{Metrics, OpenConnection, Rejection};
 use crate::pipeline::peer::Peer;
 use crate::transport::connection_caps::{Cap, ConnectionCaps, SourcePlaces};
 use crate::transport::proxy_protocol::read_header;
@@ -124,12 +124,14 @@ pub struct Incoming {
     listener: TcpListener,
     slots: Arc<Semaphore>,
     caps: Arc<ConnectionCaps>,
+    metrics: Metrics,
 }
 
 impl Incoming {
-    /// Accepts on `listener` within `config`'s connection cap, logging refusals with `caps`'.
-    pub fn new(listener: TcpListener, config: &ServerConfig, caps: Arc<ConnectionCaps>) -> Incoming {
-        Incoming { listener, slots: Arc::new(Semaphore::new(config.max_connections)), caps }
+    /// Accepts on `listener` within `config`'s connection cap, logging refusals with `caps`' and
+    /// counting open connections in `metrics`.
+    pub fn new(listener: TcpListener, config: &ServerConfig, caps: Arc<ConnectionCaps>, metrics: Metrics) -> Incoming {
+        Incoming { listener, slots: Arc::new(Semaphore::new(config.max_connections)), caps, metrics }
     }
 
     /// The next connection there is a place for; one beyond the cap is closed at once. Cancel-safe.
@@ -147,7 +149,7 @@ impl Incoming {
                 self.caps.refuse(Cap::Total, addr.ip(), None);
                 continue;
             };
-            let slot = Slot { _permit: permit, _open: OpenConnection::start() };
+            let slot = Slot { _permit: permit, _open: self.metrics.connection_opened() };
             configure(&stream);
             match stream.into_std() {
                 Ok(stream) => return Accepted { stream, addr, slot },
@@ -175,13 +177,15 @@ pub struct Setup {
     caps: Arc<ConnectionCaps>,
     tls: Option<Acceptor>,
     handshake_timeout: Duration,
+    metrics: Metrics,
 }
 
 impl Setup {
     /// `config`'s PROXY protocol setting and handshake timeout, the per-source `caps`, and TLS
-    /// through `tls` when given.
-    pub fn new(config: &ServerConfig, caps: Arc<ConnectionCaps>, tls: Option<Acceptor>) -> Setup {
-        Setup { proxy_protocol: config.proxy_protocol, caps, tls, handshake_timeout: config.handshake_timeout() }
+    /// through `tls` when given, its failures counted in `metrics`.
+    pub fn new(config: &ServerConfig, caps: Arc<ConnectionCaps>, tls: Option<Acceptor>, metrics: Metrics) -> Setup {
+        let handshake_timeout = config.handshake_timeout();
+        Setup { proxy_protocol: config.proxy_protocol, caps, tls, handshake_timeout, metrics }
     }
 
     /// Registers `accepted` with the current runtime, then reads its PROXY protocol header, takes
@@ -250,7 +254,7 @@ impl Setup {
             error = failure,
             "closed a connection: TLS handshake failed",
         );
-        crate::ops::metrics::rejected(Rejection::Tls);
+        self.metrics.rejected(Rejection::Tls);
         None
     }
 }

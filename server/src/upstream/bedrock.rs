@@ -35,7 +35,7 @@ use aws_smithy_types::Blob;
 
 use crate::config::{BedrockConfig, CredentialsSource, StreamProcessingMode};
 use crate::error::{BedrockFailure, GatewayError};
-use crate::ops::metrics;
+use crate::ops::metrics::Metrics;
 
 pub use request::{BedrockRequest, Destination};
 pub use unary::UnaryBounds;
@@ -52,12 +52,14 @@ pub struct Bedrock {
     region_endpoint_urls: BTreeMap<String, String>,
     /// Made on first use of a region, then shared (each holds its own connection pool).
     clients: Arc<Mutex<HashMap<String, Client>>>,
+    /// Where Bedrock's errors are counted.
+    metrics: Metrics,
 }
 
 impl Bedrock {
-    /// Builds the client. Credentials are resolved lazily, on the first call, so start-up never
-    /// waits on the credential chain.
-    pub async fn connect(config: &BedrockConfig) -> Bedrock {
+    /// Builds the client, counting Bedrock's errors in `metrics`. Credentials are resolved lazily,
+    /// on the first call, so start-up never waits on the credential chain.
+    pub async fn connect(config: &BedrockConfig, metrics: Metrics) -> Bedrock {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
             .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts))
@@ -75,7 +77,7 @@ impl Bedrock {
                 loader.credentials_provider(Credentials::new("emulator", "emulator", None, None, "bedrock-emulator"));
         }
         let sdk = loader.load().await;
-        Bedrock::with_home_client(sdk, config.region.clone(), config.region_endpoint_urls.clone())
+        Bedrock::with_home_client(sdk, config.region.clone(), config.region_endpoint_urls.clone(), metrics)
     }
 
     /// The same clients for another thread's runtime (a shard; see `transport::shards`): built from
@@ -84,7 +86,12 @@ impl Bedrock {
     /// builds its own default HTTPS client, since the configuration names none; connections are
     /// opened, and driven, by the runtime that first needs them, which is the shard's.
     pub fn for_another_thread(&self) -> Bedrock {
-        Bedrock::with_home_client(self.sdk.clone(), self.home_region.clone(), self.region_endpoint_urls.clone())
+        Bedrock::with_home_client(
+            self.sdk.clone(),
+            self.home_region.clone(),
+            self.region_endpoint_urls.clone(),
+            self.metrics.clone(),
+        )
     }
 
     /// Clients made from `sdk`, the home region's at once (so its first call pays no set-up), the
@@ -93,10 +100,11 @@ impl Bedrock {
         sdk: SdkConfig,
         home_region: String,
         region_endpoint_urls: BTreeMap<String, String>,
+        metrics: Metrics,
     ) -> Bedrock {
         let home = Client::new(&sdk);
         let clients = Arc::new(Mutex::new(HashMap::from([(home_region.clone(), home)])));
-        Bedrock { sdk, home_region, region_endpoint_urls, clients }
+        Bedrock { sdk, home_region, region_endpoint_urls, clients, metrics }
     }
 
     /// The client of `region`'s Bedrock runtime: `bedrock.endpoint_url` serves the home region
@@ -144,7 +152,7 @@ impl Bedrock {
             .set_output_config(request.output_config)
             .send()
             .await
-            .map_err(|err| classify(err, to.alias, to.model_id, false))?;
+            .map_err(|err| classify(err, to.alias, to.model_id, false, &self.metrics))?;
         Ok(output.stream)
     }
 
@@ -179,7 +187,7 @@ impl Bedrock {
             .send();
         unary::within(call, &progress, bounds, to.alias)
             .await?
-            .map_err(|err| classify(err, to.alias, to.model_id, false))
+            .map_err(|err| classify(err, to.alias, to.model_id, false, &self.metrics))
     }
 
     /// Counts the input tokens of `request` on `target` with Bedrock's CountTokens, which takes
@@ -209,7 +217,7 @@ impl Bedrock {
             .send();
         let output = unary::within(call, &progress, bounds, to.alias)
             .await?
-            .map_err(|err| classify(err, to.alias, to.model_id, false))?;
+            .map_err(|err| classify(err, to.alias, to.model_id, false, &self.metrics))?;
         Ok(u32::try_from(output.input_tokens).unwrap_or(0))
     }
 
@@ -236,7 +244,7 @@ impl Bedrock {
             .send();
         let output = unary::within(call, &progress, bounds, to.alias)
             .await?
-            .map_err(|err| classify(err, to.alias, to.model_id, false))?;
+            .map_err(|err| classify(err, to.alias, to.model_id, false, &self.metrics))?;
         let input_tokens = input_tokens.load(Ordering::Relaxed);
         Ok(Invoked {
             body: output.body.into_inner(),
@@ -282,10 +290,17 @@ fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
     (!items.is_empty()).then_some(items)
 }
 
-/// Classifies an SDK error. `incomplete` says whether part of the answer was already streamed.
+/// Classifies an SDK error, counting it in `metrics`. `incomplete` says whether part of the answer
+/// was already streamed.
 /// Bedrock's own message is kept whole for the log; it may name the Bedrock model id or the
 /// account, which [`GatewayError`] scrubs from whatever the client sees.
-pub fn classify<E, R>(err: SdkError<E, R>, alias: &str, model_id: &str, incomplete: bool) -> GatewayError
+pub fn classify<E, R>(
+    err: SdkError<E, R>,
+    alias: &str,
+    model_id: &str,
+    incomplete: bool,
+    metrics: &Metrics,
+) -> GatewayError
 where
     E: ExceptionName + ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -294,15 +309,15 @@ where
         SdkError::ServiceError(service) => {
             let service_err = service.err();
             let exception = service_err.exception_name();
-            metrics::bedrock_error(exception.unwrap_or("unknown"));
+            metrics.bedrock_error(exception.unwrap_or("unknown"));
             (failure_of(exception), service_err.message().unwrap_or_default().to_owned())
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            metrics::bedrock_error("connection");
+            metrics.bedrock_error("connection");
             (BedrockFailure::Unavailable, DisplayErrorContext(&err).to_string())
         }
         _ => {
-            metrics::bedrock_error("unknown");
+            metrics.bedrock_error("unknown");
             (BedrockFailure::Other, DisplayErrorContext(&err).to_string())
         }
     };

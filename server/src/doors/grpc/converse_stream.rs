@@ -11,7 +11,7 @@ pub(super) async fn serve(
     pipeline: &Pipeline,
     request: Request<v1::ConverseRequest>,
 ) -> Result<Response<RelayStream>, Status> {
-    let (call, message) = call_of("ConverseStream", request);
+    let (call, message) = call_of(pipeline, "ConverseStream", request);
     let request_id = call.request_id().to_owned();
     let served = pipeline.run::<ConverseStream>(call, message).await.map_err(|err| err.to_status(&request_id))?;
     Ok(respond(served))

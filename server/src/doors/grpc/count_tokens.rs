@@ -10,7 +10,7 @@ pub(super) async fn serve(
     pipeline: &Pipeline,
     request: Request<v1::ConverseRequest>,
 ) -> Result<Response<v1::CountTokensResponse>, Status> {
-    let (call, message) = call_of("CountTokens", request);
+    let (call, message) = call_of(pipeline, "CountTokens", request);
     let request_id = call.request_id().to_owned();
     let served = pipeline.run::<CountTokens>(call, message).await.map_err(|err| err.to_status(&request_id))?;
     Ok(respond(served))

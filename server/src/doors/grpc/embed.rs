@@ -10,7 +10,7 @@ pub(super) async fn serve(
     pipeline: &Pipeline,
     request: Request<v1::EmbedRequest>,
 ) -> Result<Response<v1::EmbedResponse>, Status> {
-    let (call, message) = call_of("Embed", request);
+    let (call, message) = call_of(pipeline, "Embed", request);
     let request_id = call.request_id().to_owned();
     let served = pipeline.run::<Embed>(call, message).await.map_err(|err| err.to_status(&request_id))?;
     Ok(respond(served))

@@ -10,6 +10,6 @@ pub(super) fn serve(
     pipeline: &Pipeline,
     request: Request<v1::ListModelsRequest>,
 ) -> Result<Response<v1::ListModelsResponse>, Status> {
-    let (call, _) = call_of("ListModels", request);
+    let (call, _) = call_of(pipeline, "ListModels", request);
     pipeline.list_models(&call).map(Response::new).map_err(|err| err.to_status(call.request_id()))
 }

@@ -64,10 +64,10 @@ impl v1::gateway_service_server::GatewayService for Gateway {
     }
 }
 
-/// Takes a request apart into the call (named `rpc`) and its message.
-fn call_of<T>(rpc: &'static str, request: Request<T>) -> (Call, T) {
+/// Takes a request apart into the call (named `rpc`, to run on `pipeline`) and its message.
+fn call_of<T>(pipeline: &Pipeline, rpc: &'static str, request: Request<T>) -> (Call, T) {
     let (metadata, extensions, message) = request.into_parts();
-    (Call::start(rpc, &extensions, client_timeout(&metadata)), message)
+    (Call::start(rpc, &extensions, client_timeout(&metadata), pipeline.metrics()), message)
 }
 
 /// The response to a call that `served`, with the model's notices as metadata besides

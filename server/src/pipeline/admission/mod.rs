@@ -13,7 +13,7 @@ pub mod shares;
 use std::sync::Arc;
 
 use crate::error::GatewayError;
-use crate::ops::metrics::{self, Rejection};
+use crate::ops::metrics::{InFlight, Metrics, Rejection};
 use crate::pipeline::peer::Peer;
 use crate::pipeline::tenants::{Identity, IdentitySource};
 use shares::{Refusal, Share, Shares};
@@ -57,18 +57,20 @@ pub struct Admission {
     shares: Shares,
     limit: usize,
     per_caller_limit: usize,
+    metrics: Metrics,
 }
 
 impl Admission {
-    /// At most `limit` requests in flight, and at most `per_caller_limit` of them from one caller.
-    pub fn new(limit: usize, per_caller_limit: usize) -> Admission {
-        Admission { shares: Shares::new(limit, per_caller_limit), limit, per_caller_limit }
+    /// At most `limit` requests in flight, and at most `per_caller_limit` of them from one caller;
+    /// those in flight are counted in `metrics`.
+    pub fn new(limit: usize, per_caller_limit: usize, metrics: Metrics) -> Admission {
+        Admission { shares: Shares::new(limit, per_caller_limit), limit, per_caller_limit, metrics }
     }
 
     /// Takes a slot for `caller`, or says which bound refused it.
     pub fn admit(&self, caller: CallerKey) -> Result<Slot, (Rejection, GatewayError)> {
         match self.shares.take(&caller, 1) {
-            Ok(share) => Ok(Slot { _share: share, _gauge: metrics::InFlight::start() }),
+            Ok(share) => Ok(Slot { _share: share, _gauge: self.metrics.in_flight() }),
             Err(Refusal::Total) => Err((Rejection::Capacity, GatewayError::AtCapacity { limit: self.limit })),
             Err(Refusal::Caller) => {
                 Err((Rejection::CallerCapacity, GatewayError::CallerAtCapacity { limit: self.per_caller_limit }))
@@ -87,7 +89,7 @@ impl Admission {
 #[derive(Debug)]
 pub struct Slot {
     _share: Share,
-    _gauge: metrics::InFlight,
+    _gauge: InFlight,
 }
 
 #[cfg(test)]
@@ -100,7 +102,7 @@ mod tests {
 
     #[test]
     fn a_caller_at_its_bound_is_refused_while_others_are_admitted() {
-        let admission = Admission::new(10, 2);
+        let admission = Admission::new(10, 2, Metrics::new());
         let first = admission.admit(key("a")).unwrap();
         let _second = admission.admit(key("a")).unwrap();
         let (reason, err) = admission.admit(key("a")).unwrap_err();
@@ -114,7 +116,7 @@ mod tests {
 
     #[test]
     fn the_task_bound_applies_across_callers_and_counts_are_released() {
-        let admission = Admission::new(2, 2);
+        let admission = Admission::new(2, 2, Metrics::new());
         let a = admission.admit(key("a")).unwrap();
         let _b = admission.admit(key("b")).unwrap();
         let (reason, _) = admission.admit(key("c")).unwrap_err();
