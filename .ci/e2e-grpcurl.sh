@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Starts the gateway exactly as README says (local mode, embedded emulator) and drives it with the
-# real grpcurl through server reflection only: no proto files; then the admin listener with curl.
+# Starts the gateway as README says (the release binary, local mode, embedded emulator) and drives
+# it with the real grpcurl through server reflection only: no proto files; then the admin listener
+# with curl. The binary is the one bench/smoke.sh runs too (.ci/release-build.sh says why), started
+# with README's arguments rather than through `cargo run -p bedrock-gateway`, which would build it a
+# second time with the gateway's features alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 addr=127.0.0.1:50051
 log=$(mktemp)
-cargo build --release --locked -p bedrock-gateway
-cargo run --release --locked -p bedrock-gateway -- --local >"$log" 2>&1 &
+gateway_bin="${CARGO_TARGET_DIR:-target}/release/bedrock-gateway"
+bash .ci/release-build.sh
+"$gateway_bin" --local >"$log" 2>&1 &
 gateway=$!
 trap 'kill $gateway 2>/dev/null || true; wait $gateway 2>/dev/null || true; rm -f "$log"' EXIT
 
@@ -35,7 +39,7 @@ expect "describe message" 'message ConverseRequest' "$(grpcurl -plaintext "$addr
 
 health=$(grpcurl -plaintext -d '{"service":"bedrock.gateway.v1.GatewayService"}' "$addr" grpc.health.v1.Health/Check)
 expect "health" '"status": "SERVING"' "$health"
-target/release/bedrock-gateway healthcheck --addr "$addr" || fail "healthcheck subcommand"
+"$gateway_bin" healthcheck --addr "$addr" || fail "healthcheck subcommand"
 
 # The README's example call, verbatim.
 answer=$(grpcurl -plaintext -d '{"model":"chat","messages":[{"role":"ROLE_USER","content":[{"text":"Hello"}]}]}' \

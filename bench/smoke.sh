@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/bench-smoke
 rm -rf "$out" "$out-h1"
-cargo build --release --locked -p bedrock-gateway -p bedrock-emulator -p bedrock-gateway-bench
+# The binaries the end-to-end check runs too: built once for both.
+bash .ci/release-build.sh
 started=$SECONDS
 "${CARGO_TARGET_DIR:-target}/release/bench" --profile smoke --out "$out" --check --pin >/dev/null
 "${CARGO_TARGET_DIR:-target}/release/bench" --profile smoke --bedrock-http h1 --only ttft --out "$out-h1" --check >/dev/null

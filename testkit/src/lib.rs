@@ -708,7 +708,7 @@ pub async fn next_stream_end(events: &mut tokio::sync::broadcast::Receiver<Strea
 
 /// A real `redis-server` (Debian package `redis-server`) on a free loopback port, in a temporary
 /// directory, without persistence; killed when dropped. Tests skip nothing when it is missing:
-/// they fail, since `.ci/run` installs it.
+/// they fail, naming `cargo xtask test`, which installs it.
 #[derive(Debug)]
 pub struct RedisServer {
     port: u16,
@@ -808,7 +808,7 @@ impl RedisServer {
         if self.cluster {
             command.args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]);
         }
-        let process = command.spawn().expect("redis-server runs (Debian package redis-server; .ci/run installs it)");
+        let process = command.spawn().unwrap_or_else(|err| missing_program("redis-server", &err));
         self.process = Some(process);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
@@ -859,6 +859,15 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Fails the test when a program it starts cannot run: a missing program is named with the
+/// command that installs it, never skipped.
+fn missing_program(program: &str, err: &std::io::Error) -> ! {
+    if err.kind() == std::io::ErrorKind::NotFound {
+        panic!("{program} is not installed: run the tests with `cargo xtask test`, which installs it or says how");
+    }
+    panic!("{program} does not start: {err}");
 }
 
 /// A loopback port nothing listens on right now.

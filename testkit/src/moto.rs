@@ -1,6 +1,7 @@
 //! A real `moto_server` (PyPI `moto[server]`), the local stand-in for AWS APIs other than Bedrock,
-//! on a free loopback port; killed when dropped. Tests fail when it is missing, since `.ci/run`
-//! installs it. `MOTO_SERVER` names the executable when it is not `moto_server` on the PATH.
+//! on a free loopback port; killed when dropped. Tests fail when it is missing, naming
+//! `cargo xtask test`, which installs it and sets `MOTO_SERVER` to it. `MOTO_SERVER` names the
+//! executable when it is not `moto_server` on the PATH.
 
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ impl MotoServer {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .unwrap_or_else(|err| panic!("{program} runs (pip install 'moto[server]'; .ci/run installs it): {err}"));
+            .unwrap_or_else(|err| crate::missing_program(&program, &err));
         let server = MotoServer { port, process: Some(process) };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while !server.answers().await {
