@@ -33,7 +33,8 @@ use aws_sdk_bedrockruntime::types::{
 use aws_smithy_types::Blob;
 
 use crate::catalog::Model;
-use crate::config::{BedrockConfig, CredentialsSource, StreamProcessingMode};
+use crate::catalog::config::StreamProcessingMode;
+use crate::config::{BedrockConfig, CredentialsSource};
 use crate::convert::request::BedrockRequest;
 use crate::error::{BedrockFailure, GatewayError};
 use crate::metrics;

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::bedrock::{Bedrock, UnaryBounds};
 use crate::catalog::Model;
-use crate::config::EmbeddingFormat;
+use crate::catalog::config::EmbeddingFormat;
 use crate::convert::request::{check_labels, check_model_name};
 use crate::error::{BedrockFailure, GatewayError};
 use crate::routing::Target;

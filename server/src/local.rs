@@ -6,10 +6,11 @@ use std::time::Duration;
 pub use bedrock_emulator::Emulator;
 use bedrock_emulator::EmulatorConfig;
 
-use crate::config::{
-    CapabilitiesConfig, Config, CredentialsSource, EmbeddingFormat, Modality, ModelConfig, ModelKind, ModelState,
-    PromptCachingConfig, ReasoningStyle, StructuredOutputStyle,
+use crate::catalog::config::{
+    CapabilitiesConfig, EmbeddingFormat, Modality, ModelConfig, ModelKind, ModelState, PromptCachingConfig,
+    ReasoningStyle, StructuredOutputStyle,
 };
+use crate::config::{Config, CredentialsSource};
 
 /// Starts the emulator with human-paced output and points `config` at it.
 pub async fn start(config: &mut Config) -> std::io::Result<Emulator> {

@@ -2,7 +2,7 @@
 //! configures them, and a request asking a model for what it cannot take (images, documents,
 //! tools) is refused naming the field and the model, before Bedrock is called.
 
-use bedrock_gateway::config::{EmbeddingFormat, Modality, ReasoningStyle, StructuredOutputStyle};
+use bedrock_gateway::catalog::config::{EmbeddingFormat, Modality, ReasoningStyle, StructuredOutputStyle};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{TestGateway, collect, embedding_model, user_request};
 use tonic::Code;

@@ -3,7 +3,7 @@
 //! Bedrock model, inference profile or AWS account stands behind an alias.
 
 use bedrock_gateway::catalog::Catalog;
-use bedrock_gateway::config::{EmbeddingFormat, ModelConfig, ModelState};
+use bedrock_gateway::catalog::config::{EmbeddingFormat, ModelConfig, ModelState};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{TestGateway, collect, embedding_model, test_config, user_request};
 use tonic::Code;

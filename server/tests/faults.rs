@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use bedrock_emulator::EmulatorConfig;
-use bedrock_gateway::config::{EmbeddingFormat, QuotaLimits, TenantConfig};
+use bedrock_gateway::catalog::config::EmbeddingFormat;
+use bedrock_gateway::config::{QuotaLimits, TenantConfig};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{TestGateway, api_key_digest, collect, embedding_model, user_request, with_api_key};
 use tonic::Code;

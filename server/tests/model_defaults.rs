@@ -3,7 +3,7 @@
 //! `additional_request_fields`), checked in the exact request body Bedrock receives through the
 //! real SDK.
 
-use bedrock_gateway::config::{GuardrailConfig, PromptCachingConfig, StreamProcessingMode};
+use bedrock_gateway::catalog::config::{GuardrailConfig, PromptCachingConfig, StreamProcessingMode};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{TestGateway, collect, user_request};
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@
 //! to first token, content blocks the API does not carry leave no trace in the stream, and
 //! conversations Bedrock would refuse are refused here first.
 
-use bedrock_gateway::config::PromptCachingConfig;
+use bedrock_gateway::catalog::config::PromptCachingConfig;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{ANSWER_TOKENS, LogCapture, TestGateway, collect, user_request};
 use serde_json::{Value, json};

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use bedrock_emulator::{Emulator, EmulatorConfig, StreamEnd};
 use bedrock_gateway::Config;
-use bedrock_gateway::config::{
-    CapabilitiesConfig, CredentialsSource, EmbeddingFormat, Modality, ModelConfig, ModelKind, ModelState,
-    PromptCachingConfig,
+use bedrock_gateway::catalog::config::{
+    CapabilitiesConfig, EmbeddingFormat, Modality, ModelConfig, ModelKind, ModelState, PromptCachingConfig,
 };
+use bedrock_gateway::config::CredentialsSource;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use tokio::net::TcpListener;

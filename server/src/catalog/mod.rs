@@ -1,13 +1,15 @@
 //! The catalog of logical models: the names clients use, mapped to the Bedrock targets the platform
 //! team chose, with each model's limits and lifecycle. Clients never see a Bedrock model id.
 
+pub mod config;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bedrock_gateway_proto::v1;
 use sha2::{Digest, Sha256};
 
-use crate::config::{
+use self::config::{
     CapabilitiesConfig, GuardrailConfig, Modality, ModelConfig, ModelKind, ModelState, PromptCachingConfig,
     ReasoningStyle, StructuredOutputStyle, TargetConfig, utc_today,
 };

@@ -20,7 +20,8 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
-use crate::config::{Config, ConfigError, ModelConfig};
+use crate::catalog::config::ModelConfig;
+use crate::config::{Config, ConfigError};
 use crate::metrics::{self, CatalogReload};
 
 use self::file::FileSource;

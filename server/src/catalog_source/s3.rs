@@ -17,7 +17,8 @@ use aws_sdk_s3::error::DisplayErrorContext;
 use serde::Deserialize;
 
 use super::{Fetched, SourceError};
-use crate::config::{CredentialsSource, ModelConfig, S3CatalogConfig};
+use crate::catalog::config::ModelConfig;
+use crate::config::{CredentialsSource, S3CatalogConfig};
 
 #[derive(Debug)]
 pub(super) struct S3Source {

@@ -10,7 +10,7 @@ use v1::ReasoningEffort as Effort;
 
 use super::request::invalid;
 use crate::catalog::Model;
-use crate::config::ReasoningStyle;
+use crate::catalog::config::ReasoningStyle;
 use crate::error::GatewayError;
 
 type Result<T> = std::result::Result<T, GatewayError>;
@@ -200,7 +200,7 @@ impl Reasoning {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CapabilitiesConfig;
+    use crate::catalog::config::CapabilitiesConfig;
     use crate::convert::request::tests::{model, rejected, with};
     use crate::convert::request::to_bedrock;
     use crate::routing::Target;

@@ -18,7 +18,7 @@ use super::json::{self, Budget, ParseError};
 use super::reasoning::{self, Reasoning};
 use super::structured::{self, Structured};
 use crate::catalog::Model;
-use crate::config::Modality;
+use crate::catalog::config::Modality;
 use crate::error::GatewayError;
 use crate::routing::Target;
 
@@ -795,7 +795,7 @@ pub(super) fn json_object(text: &str, field: &str, budget: &mut Budget) -> Resul
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::config::{CapabilitiesConfig, ModelKind, ModelState, PromptCachingConfig};
+    use crate::catalog::config::{CapabilitiesConfig, ModelKind, ModelState, PromptCachingConfig};
 
     /// A chat model without capabilities beyond the defaults, named "chat", with a cap of 1000.
     pub(in crate::convert) fn model() -> Model {

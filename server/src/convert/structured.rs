@@ -14,7 +14,7 @@ use super::json::Budget;
 use super::reasoning::Reasoning;
 use super::request::{built, invalid, json_object, valid_tool_name};
 use crate::catalog::Model;
-use crate::config::StructuredOutputStyle;
+use crate::catalog::config::StructuredOutputStyle;
 use crate::error::GatewayError;
 
 type Result<T> = std::result::Result<T, GatewayError>;
@@ -195,7 +195,7 @@ mod tests {
     use aws_smithy_types::Document;
 
     use super::*;
-    use crate::config::{CapabilitiesConfig, ReasoningStyle};
+    use crate::catalog::config::{CapabilitiesConfig, ReasoningStyle};
     use crate::convert::request::tests::{model, rejected, with};
     use crate::convert::request::to_bedrock;
 

@@ -1,0 +1,44 @@
+//! The one error of configuration, and the checks every section uses to build it, so that every
+//! refusal names its key the same way. A leaf: the catalog's own checks use it too.
+
+/// A configuration that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable could not be read or has the wrong type.
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value is out of its allowed range.
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid {
+        /// Dotted path of the key, as written in the TOML file.
+        key: String,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+}
+
+/// The refusal of `key`, saying what is wrong and what is allowed.
+pub(crate) fn invalid(key: &str, reason: String) -> ConfigError {
+    ConfigError::Invalid { key: key.to_owned(), reason }
+}
+
+/// Refuses `value` of `key` below `minimum`.
+pub(crate) fn at_least(key: &str, value: u64, minimum: u64) -> Result<(), ConfigError> {
+    if value < minimum {
+        return Err(invalid(key, format!("is {value}, must be at least {minimum}")));
+    }
+    Ok(())
+}
+
+/// The longest duration any setting may have. Durations are added to clock readings, so an
+/// unbounded value would overflow the clock instead of meaning "forever".
+const MAX_SECONDS: u64 = 7 * 24 * 3600;
+
+/// Refuses a duration of `key`, in seconds, below `minimum` or above [`MAX_SECONDS`].
+pub(crate) fn seconds(key: &str, value: u64, minimum: u64) -> Result<(), ConfigError> {
+    at_least(key, value, minimum)?;
+    if value > MAX_SECONDS {
+        return Err(invalid(key, format!("is {value}, must be at most {MAX_SECONDS} (7 days)")));
+    }
+    Ok(())
+}
