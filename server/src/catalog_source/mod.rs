@@ -4,7 +4,7 @@
 //! gateway checks its source every `catalog.reload_secs` and on SIGHUP. The source is the config
 //! file the gateway started from (its `[models]`; other sections need a restart) or, with
 //! `catalog.s3`, one S3 object read with conditional GETs (`s3.rs`). A new catalog is validated
-//! whole, against the rest of the running configuration (tenants name models), and swapped in
+//! alone, as a catalog, and with the running tenants that name its models; then swapped in
 //! atomically; an invalid one is refused with a log line and a metric while the old one keeps
 //! serving. A request resolves its model once, so a stream in flight ends on the target it started
 //! with.
@@ -19,9 +19,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::Catalog;
 use crate::catalog::config::ModelConfig;
-use crate::config::{Config, ConfigError};
+use crate::catalog::{self, Catalog};
+use crate::config::{Config, ConfigError, TenantConfig};
 use crate::metrics::{self, CatalogReload};
 
 use self::file::FileSource;
@@ -77,8 +77,10 @@ enum Fetched {
 #[derive(Debug)]
 pub struct CatalogSource {
     kind: SourceKind,
-    /// The running configuration, which a new catalog must fit.
-    base: Config,
+    /// The running tenants: the models they name must be in a new catalog.
+    tenants: BTreeMap<String, TenantConfig>,
+    /// `bedrock.region`, of the targets that name none.
+    home_region: String,
     /// Listened to from the start, so that no SIGHUP finds the default action (exit).
     hangup: Hangup,
 }
@@ -98,7 +100,12 @@ impl CatalogSource {
             (None, Some(path)) => SourceKind::File(FileSource::new(path.clone())),
             (None, None) => return None,
         };
-        Some(CatalogSource { kind, base: config.clone(), hangup: Hangup::listen() })
+        Some(CatalogSource {
+            kind,
+            tenants: config.tenants.clone(),
+            home_region: config.bedrock.region.clone(),
+            hangup: Hangup::listen(),
+        })
     }
 
     fn label(&self) -> &'static str {
@@ -115,14 +122,13 @@ impl CatalogSource {
         }
     }
 
-    /// `models` as a catalog, if the running configuration with them is valid.
+    /// `models` as a catalog, if it is a valid one and has every model the tenants name.
     fn validate(&self, models: BTreeMap<String, ModelConfig>) -> Result<Catalog, SourceError> {
-        let mut candidate = self.base.clone();
-        candidate.models = models;
-        // Validated as if the catalog were in the file, so that tenants are checked against it.
-        candidate.catalog.s3 = None;
-        candidate.validate()?;
-        Ok(Catalog::from_config(&candidate.models, &candidate.bedrock.region))
+        catalog::config::validate(&models)?;
+        for (name, tenant) in &self.tenants {
+            tenant.require_models(name, &models)?;
+        }
+        Ok(Catalog::from_config(&models, &self.home_region))
     }
 
     /// The first catalog, for a source the configuration's own `[models]` cannot stand in for
@@ -222,5 +228,49 @@ impl Hangup {
             return;
         }
         std::future::pending().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TlsConfig;
+
+    fn models(text: &str) -> BTreeMap<String, ModelConfig> {
+        Config::from_toml(text).unwrap().models
+    }
+
+    #[tokio::test]
+    async fn a_new_catalog_is_checked_alone_and_against_the_tenants_that_name_its_models() {
+        let mut config = Config::from_toml(
+            "[models.chat]\nmodel_id = \"c\"\n[tenants.a]\nmodels = [\"chat\"]\n[tenants.a.model_quotas.chat]\n\
+             requests_per_minute = 10\n",
+        )
+        .unwrap();
+        config.source_file = Some("gateway.toml".into());
+        // A section the running gateway loaded long ago, whose files may be gone since: a reload
+        // does not look at it.
+        config.server.tls = Some(TlsConfig {
+            cert_file: "/nonexistent/server.pem".into(),
+            key_file: "/nonexistent/server.key".into(),
+            client_ca_file: None,
+            client_cert_required: true,
+        });
+        let source = CatalogSource::from_config(&config).await.unwrap();
+
+        let catalog = source.validate(models("[models.chat]\nmodel_id = \"c2\"\n[models.more]\nmodel_id = \"m\"\n"));
+        assert!(catalog.is_ok(), "{catalog:?}");
+        let refusal = |text: &str| match source.validate(models(text)) {
+            Err(SourceError::Invalid(reason)) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        let without_chat = refusal("[models.other]\nmodel_id = \"o\"\n");
+        assert!(without_chat.contains("`tenants.a.models`"), "{without_chat}");
+        let mut broken = models("[models.chat]\nmodel_id = \"c\"\n");
+        broken.get_mut("chat").unwrap().max_tokens_cap = 0;
+        match source.validate(broken) {
+            Err(SourceError::Invalid(reason)) => assert!(reason.contains("`models.chat.max_tokens_cap`"), "{reason}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 }
