@@ -40,7 +40,7 @@ pub const OUTPUT_TOKENS: &str = "OutputTokens";
 
 /// Writes one line per `metrics.emf_interval_secs` to stdout until `stop` is cancelled.
 pub async fn run(config: MetricsConfig, stop: CancellationToken) {
-    let period = config.emf_interval();
+    let period = config.emf_interval_secs.get();
     let mut ticks = tokio::time::interval_at(Instant::now() + period, period);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {

@@ -199,7 +199,12 @@ impl Setup {
     /// `config`'s PROXY protocol setting and handshake timeout, the per-source `caps`, and TLS
     /// through `tls` when given.
     pub fn new(config: &ServerConfig, caps: Arc<ConnectionCaps>, tls: Option<Acceptor>) -> Setup {
-        Setup { proxy_protocol: config.proxy_protocol, caps, tls, handshake_timeout: config.handshake_timeout() }
+        Setup {
+            proxy_protocol: config.proxy_protocol,
+            caps,
+            tls,
+            handshake_timeout: config.handshake_timeout_secs.get(),
+        }
     }
 
     /// Registers `accepted` with the current runtime, then reads its PROXY protocol header, takes

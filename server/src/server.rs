@@ -102,7 +102,7 @@ pub async fn serve_with_admin(
     let stop_reloads = CancellationToken::new();
     let _stop_reloads = stop_reloads.clone().drop_guard();
     if let Some(source) = catalog_source {
-        tokio::spawn(source.watch(catalog.clone(), config.catalog.reload_interval(), stop_reloads));
+        tokio::spawn(source.watch(catalog.clone(), config.catalog.reload_secs.get(), stop_reloads));
     }
     let tenants = Arc::new(Tenants::from_config(&config));
     let quotas = Quotas::connect(&config.quotas).await;
@@ -143,10 +143,10 @@ pub async fn serve_with_admin(
         () = shutdown => {}
     }
     readiness.draining();
-    tracing::info!(grace_secs = limits.shutdown_grace_secs, "shutting down: draining in-flight streams");
+    tracing::info!(grace_secs = limits.shutdown_grace_secs.0, "shutting down: draining in-flight streams");
     health.drain().await;
     drain.cancel();
-    if tokio::time::timeout(limits.shutdown_grace(), &mut server).await.is_ok() {
+    if tokio::time::timeout(limits.shutdown_grace_secs.get(), &mut server).await.is_ok() {
         return Ok(());
     }
     tracing::warn!("shutdown grace elapsed; ending the streams still open as incomplete");

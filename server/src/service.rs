@@ -116,11 +116,11 @@ impl Gateway {
             bedrock,
             admission,
             quotas,
-            max_stream_duration: server.max_stream_duration(),
-            stream_idle_timeout: server.stream_idle_timeout(),
-            client_stall_timeout: server.client_stall_timeout(),
-            stream_open_timeout: bedrock_config.stream_open_timeout(),
-            converse_timeout: bedrock_config.converse_timeout(),
+            max_stream_duration: server.max_stream_duration_secs.get(),
+            stream_idle_timeout: server.stream_idle_timeout_secs.get(),
+            client_stall_timeout: server.client_stall_timeout_secs.get(),
+            stream_open_timeout: bedrock_config.stream_open_timeout_secs.get(),
+            converse_timeout: bedrock_config.converse_timeout_secs.get(),
         }
     }
 

@@ -2,11 +2,11 @@
 //! bounds of a call.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{ConfigError, at_least, invalid, seconds};
+use super::duration::{Millis, Seconds};
+use super::error::{ConfigError, invalid};
 
 /// Where Bedrock credentials come from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,29 +37,17 @@ pub struct BedrockConfig {
     /// retry too, and retries multiply.
     pub max_attempts: u32,
     /// Timeout for opening a connection to Bedrock.
-    pub connect_timeout_ms: u64,
+    pub connect_timeout_ms: Millis,
     /// Longest ConverseStream waits for Bedrock to accept the call and open its stream (separate
     /// from the idle timeout between events), and CountTokens and Embed's InvokeModel calls wait
     /// for Bedrock's response to begin; then UNAVAILABLE with a retry pushback.
-    pub stream_open_timeout_secs: u64,
+    pub stream_open_timeout_secs: Seconds,
     /// Longest a unary Converse waits for Bedrock's response to begin. Bedrock sends a unary
     /// answer only once the model has generated all of it, so this bounds the generation: keep it
     /// above the longest answer callers take unary (max_tokens ÷ the model's output tokens per
     /// second). Then UNAVAILABLE with a retry pushback; once the response has begun,
     /// `server.stream_idle_timeout_secs` bounds the silence between its bytes.
-    pub converse_timeout_secs: u64,
-}
-
-impl BedrockConfig {
-    /// See [`BedrockConfig::stream_open_timeout_secs`].
-    pub fn stream_open_timeout(&self) -> Duration {
-        Duration::from_secs(self.stream_open_timeout_secs)
-    }
-
-    /// See [`BedrockConfig::converse_timeout_secs`].
-    pub fn converse_timeout(&self) -> Duration {
-        Duration::from_secs(self.converse_timeout_secs)
-    }
+    pub converse_timeout_secs: Seconds,
 }
 
 impl Default for BedrockConfig {
@@ -70,9 +58,9 @@ impl Default for BedrockConfig {
             region_endpoint_urls: BTreeMap::new(),
             credentials: CredentialsSource::AwsChain,
             max_attempts: 2,
-            connect_timeout_ms: 3_000,
-            stream_open_timeout_secs: 30,
-            converse_timeout_secs: 300,
+            connect_timeout_ms: Millis(3_000),
+            stream_open_timeout_secs: Seconds(30),
+            converse_timeout_secs: Seconds(300),
         }
     }
 }
@@ -108,9 +96,8 @@ impl BedrockConfig {
         if !(1..=5).contains(&self.max_attempts) {
             return Err(invalid("bedrock.max_attempts", "must be from 1 to 5".to_owned()));
         }
-        at_least("bedrock.connect_timeout_ms", self.connect_timeout_ms, 1)?;
-        seconds("bedrock.connect_timeout_ms", self.connect_timeout_ms / 1000, 0)?;
-        seconds("bedrock.stream_open_timeout_secs", self.stream_open_timeout_secs, 1)?;
-        seconds("bedrock.converse_timeout_secs", self.converse_timeout_secs, 1)
+        self.connect_timeout_ms.check("bedrock.connect_timeout_ms", 1)?;
+        self.stream_open_timeout_secs.check("bedrock.stream_open_timeout_secs", 1)?;
+        self.converse_timeout_secs.check("bedrock.converse_timeout_secs", 1)
     }
 }

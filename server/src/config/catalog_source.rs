@@ -2,11 +2,11 @@
 //! `[models]`, or an S3 object) and how often.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::bedrock::CredentialsSource;
+use super::duration::Seconds;
 use super::error::{ConfigError, invalid};
 use crate::catalog::config::ModelConfig;
 
@@ -16,21 +16,14 @@ use crate::catalog::config::ModelConfig;
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
     /// How often the source is checked for a new catalog, in seconds; 0: only on SIGHUP.
-    pub reload_secs: u64,
+    pub reload_secs: Seconds,
     /// Read the catalog from this S3 object instead of `[models]` (which must then be absent).
     pub s3: Option<S3CatalogConfig>,
 }
 
 impl Default for CatalogConfig {
     fn default() -> Self {
-        CatalogConfig { reload_secs: 15, s3: None }
-    }
-}
-
-impl CatalogConfig {
-    /// See [`CatalogConfig::reload_secs`].
-    pub fn reload_interval(&self) -> Duration {
-        Duration::from_secs(self.reload_secs)
+        CatalogConfig { reload_secs: Seconds(15), s3: None }
     }
 }
 
@@ -57,7 +50,7 @@ pub struct S3CatalogConfig {
 impl CatalogConfig {
     /// Checks the section's keys; with `s3`, the catalog is not also in the file (`models`).
     pub(super) fn validate(&self, models: &BTreeMap<String, ModelConfig>) -> Result<(), ConfigError> {
-        if self.reload_secs > 86_400 {
+        if self.reload_secs.0 > 86_400 {
             return Err(invalid("catalog.reload_secs", "must be from 0 (SIGHUP only) to 86400".to_owned()));
         }
         let Some(s3) = &self.s3 else {

@@ -29,16 +29,3 @@ pub(crate) fn at_least(key: &str, value: u64, minimum: u64) -> Result<(), Config
     }
     Ok(())
 }
-
-/// The longest duration any setting may have. Durations are added to clock readings, so an
-/// unbounded value would overflow the clock instead of meaning "forever".
-const MAX_SECONDS: u64 = 7 * 24 * 3600;
-
-/// Refuses a duration of `key`, in seconds, below `minimum` or above [`MAX_SECONDS`].
-pub(crate) fn seconds(key: &str, value: u64, minimum: u64) -> Result<(), ConfigError> {
-    at_least(key, value, minimum)?;
-    if value > MAX_SECONDS {
-        return Err(invalid(key, format!("is {value}, must be at most {MAX_SECONDS} (7 days)")));
-    }
-    Ok(())
-}

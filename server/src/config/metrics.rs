@@ -1,9 +1,8 @@
 //! `[metrics]`: metrics output besides the admin listener's Prometheus endpoint (CloudWatch EMF).
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
+use super::duration::Seconds;
 use super::error::{ConfigError, invalid};
 
 /// Metrics output besides the admin listener's Prometheus endpoint.
@@ -16,19 +15,12 @@ pub struct MetricsConfig {
     /// The `ServiceName` dimension of the EMF metrics.
     pub emf_service_name: String,
     /// Seconds between EMF lines.
-    pub emf_interval_secs: u64,
+    pub emf_interval_secs: Seconds,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { emf: false, emf_service_name: "bedrock-gateway".to_owned(), emf_interval_secs: 10 }
-    }
-}
-
-impl MetricsConfig {
-    /// See [`MetricsConfig::emf_interval_secs`].
-    pub fn emf_interval(&self) -> Duration {
-        Duration::from_secs(self.emf_interval_secs)
+        MetricsConfig { emf: false, emf_service_name: "bedrock-gateway".to_owned(), emf_interval_secs: Seconds(10) }
     }
 }
 
@@ -42,7 +34,7 @@ impl MetricsConfig {
                 format!("{name:?} must be 1 to 255 printable ASCII characters without spaces"),
             ));
         }
-        if !(1..=60).contains(&self.emf_interval_secs) {
+        if !(1..=60).contains(&self.emf_interval_secs.0) {
             return Err(invalid(
                 "metrics.emf_interval_secs",
                 "must be from 1 to 60, so that every CloudWatch minute gets a value".to_owned(),

@@ -2,10 +2,10 @@
 //! a Redis-compatible store shared by the fleet) with what happens when that store is unreachable.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::duration::Millis;
 use super::error::{ConfigError, invalid};
 
 /// Limits on one tenant's use, fleet-wide (with `quotas.store = "redis"`). Unset: unlimited.
@@ -77,7 +77,7 @@ pub struct RedisConfig {
     /// instead of the system's (which ElastiCache's chain to); for a store with a private CA.
     pub ca_file: Option<PathBuf>,
     /// Longest a quota check waits for the store before the request is decided on the fallback limits.
-    pub timeout_ms: u64,
+    pub timeout_ms: Millis,
     /// Prefix of every key the gateway writes, so several gateways can share one store.
     pub key_prefix: String,
     /// How much of each quota, in percent, a task takes from the store ahead of its requests, so
@@ -87,7 +87,7 @@ pub struct RedisConfig {
     pub prefetch_percent: u8,
     /// How long the concurrency places a task holds stay taken on the store after the task stops
     /// renewing them (a task that died); the task renews them every third of this.
-    pub lease_ms: u64,
+    pub lease_ms: Millis,
 }
 
 impl Default for RedisConfig {
@@ -98,10 +98,10 @@ impl Default for RedisConfig {
             password: None,
             cluster: false,
             ca_file: None,
-            timeout_ms: 100,
+            timeout_ms: Millis(100),
             key_prefix: "bedrock-gateway".to_owned(),
             prefetch_percent: 2,
-            lease_ms: 30_000,
+            lease_ms: Millis(30_000),
         }
     }
 }
@@ -119,18 +119,6 @@ impl std::fmt::Debug for RedisConfig {
             .field("prefetch_percent", &self.prefetch_percent)
             .field("lease_ms", &self.lease_ms)
             .finish()
-    }
-}
-
-impl RedisConfig {
-    /// See [`RedisConfig::timeout_ms`].
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms)
-    }
-
-    /// See [`RedisConfig::lease_ms`].
-    pub fn lease(&self) -> Duration {
-        Duration::from_millis(self.lease_ms)
     }
 }
 
@@ -165,7 +153,7 @@ impl RedisConfig {
                 return Err(invalid("quotas.redis.ca_file", format!("no such file: {}", file.display())));
             }
         }
-        if !(1..=10_000).contains(&self.timeout_ms) {
+        if !(1..=10_000).contains(&self.timeout_ms.0) {
             return Err(invalid("quotas.redis.timeout_ms", "must be from 1 to 10000".to_owned()));
         }
         let prefix_ok = !self.key_prefix.is_empty()
@@ -181,7 +169,7 @@ impl RedisConfig {
             return Err(invalid("quotas.redis.prefetch_percent", "must be from 0 to 25".to_owned()));
         }
         // Renewals every third of the lease must have time to answer before it ends.
-        if !(1000..=600_000).contains(&self.lease_ms) || self.lease_ms < 3 * self.timeout_ms {
+        if !(1000..=600_000).contains(&self.lease_ms.0) || self.lease_ms.0 < 3 * self.timeout_ms.0 {
             return Err(invalid(
                 "quotas.redis.lease_ms",
                 "must be from 1000 to 600000 and at least three times quotas.redis.timeout_ms".to_owned(),

@@ -2,11 +2,11 @@
 //! that serve it.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{ConfigError, at_least, invalid, seconds};
+use super::duration::Seconds;
+use super::error::{ConfigError, at_least, invalid};
 use super::tls::TlsConfig;
 
 /// The gRPC listener and its limits.
@@ -38,21 +38,21 @@ pub struct ServerConfig {
     /// else PrivateLink endpoint, else client IP); unset = half of `max_concurrent_requests`, so one caller can never take it all.
     pub max_concurrent_requests_per_caller: Option<usize>,
     /// Longest a request message may take to arrive completely; then DEADLINE_EXCEEDED.
-    pub request_receive_timeout_secs: u64,
+    pub request_receive_timeout_secs: Seconds,
     /// Longest a stream waits for the client to take its next event; then the stream ends, its
     /// Bedrock call is dropped and its slot freed (a client that stops reading holds nothing).
-    pub client_stall_timeout_secs: u64,
+    pub client_stall_timeout_secs: Seconds,
     /// Longest a single stream may run, whatever deadline the client sets.
-    pub max_stream_duration_secs: u64,
+    pub max_stream_duration_secs: Seconds,
     /// Longest Bedrock may stay silent within a stream before the stream fails as incomplete; also
     /// between the bytes of a unary call's response once it has begun.
-    pub stream_idle_timeout_secs: u64,
+    pub stream_idle_timeout_secs: Seconds,
     /// How long in-flight streams may take to finish after SIGTERM before they are cut.
-    pub shutdown_grace_secs: u64,
+    pub shutdown_grace_secs: Seconds,
     /// Interval of HTTP/2 keepalive pings; well inside the NLB's 350 s idle timeout.
-    pub http2_keepalive_interval_secs: u64,
+    pub http2_keepalive_interval_secs: Seconds,
     /// How long to wait for a keepalive ping's answer before closing the connection.
-    pub http2_keepalive_timeout_secs: u64,
+    pub http2_keepalive_timeout_secs: Seconds,
     /// Most concurrent streams one client connection may open (HTTP/2 SETTINGS); more wait in the
     /// client until one ends. Bounds what a single connection can take of the gateway.
     pub http2_max_concurrent_streams: u32,
@@ -61,7 +61,7 @@ pub struct ServerConfig {
     /// How long a new connection has to send its HTTP/2 preface (after any PROXY protocol header)
     /// before it is closed, so silent connections cannot hold connection slots. With `server.tls`,
     /// the TLS handshake before it has as long again.
-    pub handshake_timeout_secs: u64,
+    pub handshake_timeout_secs: Seconds,
     /// Most client connections open at once; connections beyond it are closed as soon as accepted.
     pub max_connections: usize,
     /// Most connections open at once from one client address (by IP, not port): the PROXY
@@ -79,13 +79,13 @@ pub struct ServerConfig {
     /// abandoned or hoarded connections give their `max_connections` place back well before their
     /// maximum age; keepalive pings do not count as use. A client that is idle this long
     /// reconnects on its next call (one handshake). Below the maximum age to matter.
-    pub max_connection_idle_secs: u64,
+    pub max_connection_idle_secs: Seconds,
     /// After about this long (jittered by +-10% per connection) a connection is sent GOAWAY, so
     /// that clients reconnect and the NLB, which balances per connection, spreads them over new tasks.
-    pub max_connection_age_secs: u64,
+    pub max_connection_age_secs: Seconds,
     /// How long streams may continue on a connection after its GOAWAY; those still open then are
     /// cut (they end with UNAVAILABLE) and the connection is closed.
-    pub max_connection_age_grace_secs: u64,
+    pub max_connection_age_grace_secs: Seconds,
     /// TLS on the gRPC listener, optionally verifying client certificates (mTLS). Unset: plaintext
     /// (PrivateLink and security groups are then the transport's protection).
     pub tls: Option<TlsConfig>,
@@ -126,50 +126,30 @@ impl Default for ServerConfig {
             max_buffered_request_bytes_per_caller: None,
             max_concurrent_requests: 10_000,
             max_concurrent_requests_per_caller: None,
-            request_receive_timeout_secs: 10,
-            client_stall_timeout_secs: 30,
-            max_stream_duration_secs: 900,
-            stream_idle_timeout_secs: 120,
-            shutdown_grace_secs: 30,
-            http2_keepalive_interval_secs: 60,
-            http2_keepalive_timeout_secs: 20,
+            request_receive_timeout_secs: Seconds(10),
+            client_stall_timeout_secs: Seconds(30),
+            max_stream_duration_secs: Seconds(900),
+            stream_idle_timeout_secs: Seconds(120),
+            shutdown_grace_secs: Seconds(30),
+            http2_keepalive_interval_secs: Seconds(60),
+            http2_keepalive_timeout_secs: Seconds(20),
             http2_max_concurrent_streams: 200,
             http2_max_header_list_bytes: 16 * 1024,
-            handshake_timeout_secs: 10,
+            handshake_timeout_secs: Seconds(10),
             max_connections: 10_000,
             max_connections_per_address: None,
             max_connections_per_endpoint: None,
-            max_connection_idle_secs: 60,
+            max_connection_idle_secs: Seconds(60),
             worker_threads: 0,
             scheduler: Scheduler::ThreadPerCore,
-            max_connection_age_secs: 300,
-            max_connection_age_grace_secs: 900,
+            max_connection_age_secs: Seconds(300),
+            max_connection_age_grace_secs: Seconds(900),
             tls: None,
         }
     }
 }
 
 impl ServerConfig {
-    /// See [`ServerConfig::max_stream_duration_secs`].
-    pub fn max_stream_duration(&self) -> Duration {
-        Duration::from_secs(self.max_stream_duration_secs)
-    }
-
-    /// See [`ServerConfig::stream_idle_timeout_secs`].
-    pub fn stream_idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.stream_idle_timeout_secs)
-    }
-
-    /// See [`ServerConfig::client_stall_timeout_secs`].
-    pub fn client_stall_timeout(&self) -> Duration {
-        Duration::from_secs(self.client_stall_timeout_secs)
-    }
-
-    /// See [`ServerConfig::request_receive_timeout_secs`].
-    pub fn request_receive_timeout(&self) -> Duration {
-        Duration::from_secs(self.request_receive_timeout_secs)
-    }
-
     /// See [`ServerConfig::max_concurrent_requests_per_caller`].
     pub fn per_caller_limit(&self) -> usize {
         self.max_concurrent_requests_per_caller.unwrap_or((self.max_concurrent_requests / 2).max(1))
@@ -179,16 +159,6 @@ impl ServerConfig {
     pub fn per_caller_request_memory(&self) -> usize {
         self.max_buffered_request_bytes_per_caller
             .unwrap_or((self.max_buffered_request_bytes / 4).max(self.max_request_bytes))
-    }
-
-    /// See [`ServerConfig::shutdown_grace_secs`].
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs(self.shutdown_grace_secs)
-    }
-
-    /// See [`ServerConfig::handshake_timeout_secs`].
-    pub fn handshake_timeout(&self) -> Duration {
-        Duration::from_secs(self.handshake_timeout_secs)
     }
 
     /// See [`ServerConfig::max_connections_per_address`]: the configured cap, else its default.
@@ -203,21 +173,6 @@ impl ServerConfig {
     /// See [`ServerConfig::max_connections_per_endpoint`]: the configured cap, else its default.
     pub fn connections_per_endpoint(&self) -> usize {
         self.max_connections_per_endpoint.unwrap_or((self.max_connections / 2).max(1))
-    }
-
-    /// See [`ServerConfig::max_connection_idle_secs`].
-    pub fn max_connection_idle(&self) -> Duration {
-        Duration::from_secs(self.max_connection_idle_secs)
-    }
-
-    /// See [`ServerConfig::max_connection_age_secs`].
-    pub fn max_connection_age(&self) -> Duration {
-        Duration::from_secs(self.max_connection_age_secs)
-    }
-
-    /// See [`ServerConfig::max_connection_age_grace_secs`].
-    pub fn max_connection_age_grace(&self) -> Duration {
-        Duration::from_secs(self.max_connection_age_grace_secs)
     }
 
     /// The threads that run the gateway: [`ServerConfig::worker_threads`], 0 resolved.
@@ -278,9 +233,9 @@ impl ServerConfig {
             ("server.max_connection_age_grace_secs", self.max_connection_age_grace_secs),
             ("server.max_connection_idle_secs", self.max_connection_idle_secs),
         ] {
-            seconds(key, secs, 1)?;
+            secs.check(key, 1)?;
         }
-        seconds("server.shutdown_grace_secs", self.shutdown_grace_secs, 0)?;
+        self.shutdown_grace_secs.check("server.shutdown_grace_secs", 0)?;
         at_least("server.http2_max_concurrent_streams", u64::from(self.http2_max_concurrent_streams), 1)?;
         // Below this, ordinary gRPC metadata (authorization, user agent, trace headers) would not fit.
         at_least("server.http2_max_header_list_bytes", u64::from(self.http2_max_header_list_bytes), 1024)?;
@@ -306,7 +261,7 @@ impl ServerConfig {
         if let Some(tls) = &self.tls {
             tls.validate()?;
         }
-        if !(10..=300).contains(&self.http2_keepalive_interval_secs) {
+        if !(10..=300).contains(&self.http2_keepalive_interval_secs.0) {
             return Err(invalid(
                 "server.http2_keepalive_interval_secs",
                 "must be from 10 to 300, inside the load balancer's 350 s idle timeout".to_owned(),

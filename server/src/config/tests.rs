@@ -105,7 +105,7 @@ fn observability_keys_are_checked() {
     assert_eq!(config.admin.listen, SocketAddr::from(([127, 0, 0, 1], 9090)), "loopback unless opened on purpose");
     assert!(!config.metrics.emf);
     assert_eq!(config.metrics.emf_service_name, "bedrock-gateway");
-    assert_eq!(config.metrics.emf_interval(), Duration::from_secs(10));
+    assert_eq!(config.metrics.emf_interval_secs.get(), Duration::from_secs(10));
     assert_eq!(config.telemetry.otlp_endpoint, None);
     let with = |section: &str| format!("{MINIMAL}{section}\n");
     assert_eq!(rejected_key(&with("[admin]\nlisten = \"0.0.0.0:50051\"")), "admin.listen");
@@ -127,6 +127,26 @@ fn observability_keys_are_checked() {
 }
 
 #[test]
+fn durations_are_integers_in_their_keys_unit() {
+    let config = Config::from_toml(&format!(
+        "{MINIMAL}[server]\nshutdown_grace_secs = 7\n[bedrock]\nconnect_timeout_ms = 1500\n"
+    ))
+    .unwrap();
+    assert_eq!(config.server.shutdown_grace_secs.get(), Duration::from_secs(7));
+    assert_eq!(config.bedrock.connect_timeout_ms.get(), Duration::from_millis(1500));
+    let text = toml::to_string(&config).unwrap();
+    assert!(text.contains("\nshutdown_grace_secs = 7\n") && text.contains("\nconnect_timeout_ms = 1500\n"), "{text}");
+    for (section, key, value) in
+        [("server", "shutdown_grace_secs", 604_801), ("bedrock", "connect_timeout_ms", 604_800_001)]
+    {
+        let text = format!("{MINIMAL}[{section}]\n{key} = {value}\n");
+        assert_eq!(rejected_key(&text), format!("{section}.{key}"), "more than 7 days");
+    }
+    let err = Config::from_toml(&format!("{MINIMAL}[server]\nshutdown_grace_secs = \"30s\"\n")).unwrap_err();
+    assert!(err.to_string().contains("shutdown_grace_secs"), "{err}");
+}
+
+#[test]
 fn wrong_types_and_unknown_keys_name_the_key() {
     let err = Config::from_toml(&format!("{MINIMAL}[server]\nmax_request_bytes = \"big\"\n")).unwrap_err();
     assert!(err.to_string().contains("max_request_bytes"), "{err}");
@@ -143,10 +163,12 @@ fn file_then_environment_override_in_that_order() {
         jail.create_file("gateway.toml", &format!("{MINIMAL}[server]\nlisten = \"127.0.0.1:7000\"\n"))?;
         jail.set_env("BEDROCK_GATEWAY_SERVER__LISTEN", "127.0.0.1:7001");
         jail.set_env("BEDROCK_GATEWAY_MODELS__CHAT__MAX_TOKENS_CAP", "512");
+        jail.set_env("BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS", "5");
         jail.set_env("BEDROCK_GATEWAY_CONFIG", "ignored: names the file, read by the flag parser");
         let config = Config::load(Some(Path::new("gateway.toml"))).expect("loads");
         assert_eq!(config.server.listen.port(), 7001);
         assert_eq!(config.models["chat"].max_tokens_cap, 512);
+        assert_eq!(config.server.shutdown_grace_secs.get(), Duration::from_secs(5));
         assert_eq!(config.models["chat"].model_id, "anthropic.claude-3-haiku-20240307-v1:0");
         // How Terraform configures tenants on ECS: variables, key digests from secrets.
         jail.set_env("BEDROCK_GATEWAY_TENANTS__TEAM_A__VPC_ENDPOINT_IDS", "[\"vpce-0123456789abcdef0\"]");
@@ -185,7 +207,7 @@ fn tenants_and_quotas_parse() {
     assert_eq!(tenant.quotas.requests_per_minute, Some(600));
     assert_eq!(tenant.model_quotas["chat"].concurrent_requests, Some(20));
     assert_eq!(config.quotas.store, QuotaStoreKind::Redis);
-    assert_eq!(config.quotas.redis.timeout(), Duration::from_millis(100));
+    assert_eq!(config.quotas.redis.timeout_ms.get(), Duration::from_millis(100));
     assert!(config.auth.identity_required(&config.tenants), "a key is configured");
     assert!(!Config::from_toml(MINIMAL).unwrap().auth.identity_required(&BTreeMap::new()));
 }
