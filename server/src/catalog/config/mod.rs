@@ -38,81 +38,64 @@ impl ModelState {
     }
 }
 
-/// One logical model.
+/// One logical model. [`ModelConfig::new`] (or `Default`, every key at its default) builds one in
+/// code, the fields that differ set by struct update.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
     /// Bedrock model id, inference profile id, or ARN of either. Never shown to clients. Exactly
     /// one of `model_id` and `targets` is set.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub model_id: String,
     /// Version shown to clients (ListModels, `StreamStart.model_version`) when `model_id` answers;
     /// defaults to the model's logical name, never to `model_id`, which may name the platform's account.
-    #[serde(default)]
     pub version: Option<String>,
     /// The region whose Bedrock runtime serves `model_id`. Unset: `bedrock.region`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// Weighted targets instead of `model_id`, for a canary: each request goes to one, by weight.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetConfig>,
     /// Tried in order when the chosen target is throttled, out of capacity, not ready or
     /// unavailable before it sent anything, within the caller's deadline.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fallbacks: Vec<TargetConfig>,
     /// A `request_metadata` key (such as `conversation_id`) whose value picks the target instead of
     /// chance, so that one conversation stays on one target.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sticky_metadata_key: Option<String>,
     /// What the model is good for, shown by ListModels.
-    #[serde(default)]
     pub description: String,
     /// The largest max_tokens a request may ask for; a request above it is INVALID_ARGUMENT.
-    #[serde(default = "default_max_tokens_cap")]
     pub max_tokens_cap: u32,
     /// The max_tokens of a request that sets none, at most `max_tokens_cap`. Bedrock reserves
     /// quota for max_tokens when a request starts, so this stays well below the cap. Unset: 1024,
     /// or `max_tokens_cap` when that is lower.
-    #[serde(default)]
     pub default_max_tokens: Option<u32>,
     /// Temperature of a request that sets none, 0 to 1. Unset: the model's own default.
-    #[serde(default)]
     pub temperature: Option<f32>,
     /// top_p of a request that sets none, 0 to 1. Unset: the model's own default.
-    #[serde(default)]
     pub top_p: Option<f32>,
     /// A Bedrock guardrail applied to every request of this model.
-    #[serde(default)]
     pub guardrail: Option<GuardrailConfig>,
     /// Where to put Bedrock prompt-cache points in every request of this model.
-    #[serde(default)]
     pub prompt_caching: PromptCachingConfig,
     /// Model-specific request fields, sent as Bedrock's `additionalModelRequestFields`, such as
     /// `{ thinking = { type = "enabled", budget_tokens = 2048 } }`.
-    #[serde(default)]
     pub additional_request_fields: Option<serde_json::Map<String, serde_json::Value>>,
     /// Lifecycle state.
-    #[serde(default)]
     pub state: ModelState,
     /// The logical model to move to; required for retired models and for models with `retires_on`.
     /// It must be active (not deprecated, not retired, not past its own `retires_on`).
-    #[serde(default)]
     pub replacement: Option<String>,
     /// The day (YYYY-MM-DD, UTC) from which the model is retired, whatever its state: from its
     /// first second calls get FAILED_PRECONDITION naming the replacement, without a reload.
-    #[serde(default)]
     pub retires_on: Option<String>,
     /// What the model does: `chat` (Converse, ConverseStream, CountTokens) or `embedding` (Embed).
-    #[serde(default)]
     pub kind: ModelKind,
     /// What the model can take and do, shown by ListModels, and how the API's features map to its
     /// family's fields.
-    #[serde(default)]
     pub capabilities: CapabilitiesConfig,
-}
-
-fn default_max_tokens_cap() -> u32 {
-    4096
 }
 
 /// One Bedrock target of a model: one of its weighted `targets`, or one of its `fallbacks`.
@@ -139,7 +122,38 @@ pub struct TargetConfig {
 /// `default_max_tokens` when unset (and the cap allows it).
 pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            model_id: String::new(),
+            version: None,
+            region: None,
+            targets: Vec::new(),
+            fallbacks: Vec::new(),
+            sticky_metadata_key: None,
+            description: String::new(),
+            max_tokens_cap: 4096,
+            default_max_tokens: None,
+            temperature: None,
+            top_p: None,
+            guardrail: None,
+            prompt_caching: PromptCachingConfig::default(),
+            additional_request_fields: None,
+            state: ModelState::Active,
+            replacement: None,
+            retires_on: None,
+            kind: ModelKind::Chat,
+            capabilities: CapabilitiesConfig::default(),
+        }
+    }
+}
+
 impl ModelConfig {
+    /// A model served by `model_id`, every other key at its default.
+    pub fn new(model_id: impl Into<String>) -> ModelConfig {
+        ModelConfig { model_id: model_id.into(), ..ModelConfig::default() }
+    }
+
     /// The version clients see: `version`, else the logical name.
     pub fn effective_version(&self, name: &str) -> String {
         self.version.clone().unwrap_or_else(|| name.to_owned())

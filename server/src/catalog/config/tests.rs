@@ -160,3 +160,9 @@ fn calendar_dates() {
         assert_eq!(calendar_date(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn a_model_built_in_code_is_the_one_a_file_writes_with_its_model_id_alone() {
+    assert_eq!(ModelConfig::new("m"), parse("[models.chat]\nmodel_id = \"m\"\n").unwrap()["chat"]);
+    assert_eq!(ModelConfig::new("m").max_tokens_cap, 4096);
+}
