@@ -21,7 +21,7 @@ use crate::bedrock::{Bedrock, UnaryBounds};
 use crate::catalog::Model;
 use crate::catalog::config::EmbeddingFormat;
 use crate::convert::request::{check_labels, check_model_name};
-use crate::error::{BedrockFailure, GatewayError};
+use crate::error::{BedrockFailure, GatewayError, invalid};
 use crate::routing::Target;
 
 /// Titan calls in flight for one request: enough to hide Bedrock's latency for a batch, few enough
@@ -66,10 +66,6 @@ pub struct Embedded {
     pub vectors: Vec<Vec<f32>>,
     /// Tokens read, across the calls.
     pub input_tokens: u32,
-}
-
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> GatewayError {
-    GatewayError::InvalidArgument { field: field.into(), reason: reason.into() }
 }
 
 /// The model name must be present, and short enough to be one, before the catalog is asked.

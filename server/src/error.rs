@@ -325,6 +325,12 @@ fn describe_quota(quota: &str, limit: u64, retry: QuotaRetry, reserved: u64, res
     }
 }
 
+/// The refusal of request field `field` (a path such as `messages[1].content[0].image.format`),
+/// saying what is wrong and what is allowed: the one builder of [`GatewayError::InvalidArgument`].
+pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> GatewayError {
+    GatewayError::InvalidArgument { field: field.into(), reason: reason.into() }
+}
+
 impl GatewayError {
     /// The gRPC code clients see for this error.
     pub fn code(&self) -> Code {

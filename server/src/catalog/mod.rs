@@ -14,7 +14,7 @@ use self::config::{
     ReasoningStyle, StructuredOutputStyle, TargetConfig, utc_today,
 };
 use crate::convert::json;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, invalid};
 use crate::routing::{self, Target};
 use crate::tenants::Tenant;
 
@@ -119,7 +119,7 @@ impl Model {
             ModelKind::Chat => format!("{:?} is a chat model: call Converse, ConverseStream or CountTokens", self.name),
             ModelKind::Embedding => format!("{:?} is an embedding model: call Embed", self.name),
         };
-        Err(GatewayError::InvalidArgument { field: "model".to_owned(), reason })
+        Err(invalid("model", reason))
     }
 
     /// Whether cache points take effect with this model.

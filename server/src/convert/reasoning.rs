@@ -8,10 +8,9 @@ use aws_smithy_types::{Document, Number};
 use bedrock_gateway_proto::v1;
 use v1::ReasoningEffort as Effort;
 
-use super::request::invalid;
 use crate::catalog::Model;
 use crate::catalog::config::ReasoningStyle;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, invalid};
 
 type Result<T> = std::result::Result<T, GatewayError>;
 

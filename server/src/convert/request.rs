@@ -19,7 +19,7 @@ use super::reasoning::{self, Reasoning};
 use super::structured::{self, Structured};
 use crate::catalog::Model;
 use crate::catalog::config::Modality;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, invalid};
 use crate::routing::Target;
 
 /// Everything a Converse or ConverseStream call needs besides the model id.
@@ -61,10 +61,6 @@ impl BedrockRequest {
 }
 
 type Result<T> = std::result::Result<T, GatewayError>;
-
-pub(super) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> GatewayError {
-    GatewayError::InvalidArgument { field: field.into(), reason: reason.into() }
-}
 
 pub(super) fn built<T>(
     field: &str,

@@ -12,10 +12,10 @@ use v1::converse_stream_event::Event;
 use super::events::{Relayed, relayed};
 use super::json::Budget;
 use super::reasoning::Reasoning;
-use super::request::{built, invalid, json_object, valid_tool_name};
+use super::request::{built, json_object, valid_tool_name};
 use crate::catalog::Model;
 use crate::catalog::config::StructuredOutputStyle;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, invalid};
 
 type Result<T> = std::result::Result<T, GatewayError>;
 
