@@ -5,7 +5,7 @@ mod common;
 
 use bedrock_emulator::{expected_embedding, normalized};
 use bedrock_gateway::Config;
-use bedrock_gateway::config::EmbeddingFormat;
+use bedrock_gateway::catalog::config::EmbeddingFormat;
 use bedrock_gateway_client::{Code, EmbedRequest, Request};
 use bedrock_gateway_testkit::embedding_model;
 use common::Gateway;
