@@ -4,7 +4,8 @@
 mod common;
 
 use bedrock_emulator::{REASONING_TEXT, expected_answer, expected_json, expected_redacted_reasoning};
-use bedrock_gateway::config::{Config, ReasoningStyle, StructuredOutputStyle};
+use bedrock_gateway::config::Config;
+use bedrock_gateway::config::{ReasoningStyle, StructuredOutputStyle};
 use bedrock_gateway_client::{Request, v1};
 use common::{ANSWER_TOKENS, Gateway};
 use tokio::process::Command;

@@ -95,7 +95,7 @@ async fn the_catalog_comes_with_its_revision() {
     let client = common::client(&gateway);
     let catalog = client.catalog().await.unwrap();
     let config = bedrock_gateway_testkit::test_config(gateway.emulator.endpoint_url());
-    let serving = bedrock_gateway::catalog::Catalog::from_config(&config.models, &config.bedrock.region);
+    let serving = bedrock_gateway::parts::Catalog::from_config(&config.models, &config.bedrock.region);
     assert_eq!(catalog.revision, serving.revision());
     assert_eq!(catalog.models, client.list_models().await.unwrap(), "the same models as list_models");
 }

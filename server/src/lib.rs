@@ -9,8 +9,6 @@
 //! `doors` → `pipeline` → `upstream`, over `config`, `error` and `ops`. Only what the test kit,
 //! the bench and the binary need is public.
 
-mod catalog;
-mod catalog_source;
 pub mod config;
 mod doors;
 mod edge;
@@ -30,7 +28,7 @@ pub use transport::proxy_protocol;
 
 /// What the integration tests and the bench drive directly, below the server.
 pub mod parts {
-    pub use crate::catalog::Catalog;
+    pub use crate::pipeline::catalog::Catalog;
     pub use crate::pipeline::convert::events::{Relayed, relayed};
     pub use crate::pipeline::convert::request::{estimated_input_tokens, to_bedrock};
     pub use crate::pipeline::quota;

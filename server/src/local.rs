@@ -7,9 +7,10 @@ pub use bedrock_emulator::Emulator;
 use bedrock_emulator::EmulatorConfig;
 
 use crate::config::{
-    CapabilitiesConfig, Config, CredentialsSource, EmbeddingFormat, Modality, ModelConfig, ModelKind, ModelState,
-    PromptCachingConfig, ReasoningStyle, StructuredOutputStyle,
+    CapabilitiesConfig, EmbeddingFormat, Modality, ModelConfig, ModelKind, ModelState, ReasoningStyle,
+    StructuredOutputStyle,
 };
+use crate::config::{Config, CredentialsSource};
 
 /// Starts the emulator with human-paced output and points `config` at it.
 pub async fn start(config: &mut Config) -> std::io::Result<Emulator> {
@@ -24,72 +25,60 @@ pub async fn start(config: &mut Config) -> std::io::Result<Emulator> {
     Ok(emulator)
 }
 
-fn model(model_id: &str, version: &str, description: &str) -> ModelConfig {
-    ModelConfig {
-        model_id: model_id.to_owned(),
-        region: None,
-        targets: Vec::new(),
-        fallbacks: Vec::new(),
-        sticky_metadata_key: None,
-        version: Some(version.to_owned()),
-        description: description.to_owned(),
-        max_tokens_cap: 4096,
-        default_max_tokens: None,
-        temperature: None,
-        top_p: None,
-        guardrail: None,
-        prompt_caching: PromptCachingConfig::default(),
-        additional_request_fields: None,
-        state: ModelState::Active,
-        replacement: None,
-        retires_on: None,
-        kind: ModelKind::Chat,
-        capabilities: CapabilitiesConfig::default(),
-    }
-}
-
 /// A catalog like a platform team's: two active chat models with their capabilities, one on its
 /// way out, and an embedding model, so every RPC has a model to show it with. Local mode uses it
 /// when the configuration has no `[models]`.
 pub fn sample_models() -> std::collections::BTreeMap<String, ModelConfig> {
-    let mut chat = model("us.anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3.5-haiku", "Fast general chat.");
-    chat.capabilities = CapabilitiesConfig {
-        input_modalities: vec![Modality::Text, Modality::Document],
-        structured_output: StructuredOutputStyle::Tool,
-        prompt_caching: Some(true),
-        count_tokens: true,
-        context_window: 200_000,
-        ..CapabilitiesConfig::default()
+    let model = |model_id: &str, version: &str, description: &str| ModelConfig {
+        version: Some(version.to_owned()),
+        description: description.to_owned(),
+        ..ModelConfig::new(model_id)
     };
-    let mut reasoning =
-        model("us.anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4", "Harder, multi-step tasks.");
-    reasoning.capabilities = CapabilitiesConfig {
-        reasoning: ReasoningStyle::AnthropicThinking,
-        structured_output: StructuredOutputStyle::Native,
-        prompt_caching: Some(true),
-        count_tokens: true,
-        context_window: 200_000,
-        ..CapabilitiesConfig::default()
+    let chat = ModelConfig {
+        capabilities: CapabilitiesConfig {
+            input_modalities: vec![Modality::Text, Modality::Document],
+            structured_output: StructuredOutputStyle::Tool,
+            prompt_caching: Some(true),
+            count_tokens: true,
+            context_window: 200_000,
+            ..CapabilitiesConfig::default()
+        },
+        ..model("us.anthropic.claude-3-5-haiku-20241022-v1:0", "claude-3.5-haiku", "Fast general chat.")
     };
-    let mut legacy = model("anthropic.claude-instant-v1", "claude-instant-1.2", "The previous default; use chat.");
-    legacy.state = ModelState::Deprecated;
-    legacy.replacement = Some("chat".to_owned());
-    legacy.retires_on = Some("2030-03-31".to_owned());
-    legacy.capabilities = CapabilitiesConfig {
-        input_modalities: vec![Modality::Text],
-        tools: false,
-        context_window: 100_000,
-        ..CapabilitiesConfig::default()
+    let reasoning = ModelConfig {
+        capabilities: CapabilitiesConfig {
+            reasoning: ReasoningStyle::AnthropicThinking,
+            structured_output: StructuredOutputStyle::Native,
+            prompt_caching: Some(true),
+            count_tokens: true,
+            context_window: 200_000,
+            ..CapabilitiesConfig::default()
+        },
+        ..model("us.anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4", "Harder, multi-step tasks.")
     };
-    let mut embed = model("amazon.titan-embed-text-v2:0", "titan-embed-text-v2", "Text embeddings for search.");
-    embed.kind = ModelKind::Embedding;
-    embed.capabilities = CapabilitiesConfig {
-        input_modalities: vec![Modality::Text],
-        tools: false,
-        context_window: 8_192,
-        embedding_format: Some(EmbeddingFormat::TitanTextV2),
-        embedding_dimensions: vec![1024, 512, 256],
-        ..CapabilitiesConfig::default()
+    let legacy = ModelConfig {
+        state: ModelState::Deprecated,
+        replacement: Some("chat".to_owned()),
+        retires_on: Some("2030-03-31".to_owned()),
+        capabilities: CapabilitiesConfig {
+            input_modalities: vec![Modality::Text],
+            tools: false,
+            context_window: 100_000,
+            ..CapabilitiesConfig::default()
+        },
+        ..model("anthropic.claude-instant-v1", "claude-instant-1.2", "The previous default; use chat.")
+    };
+    let embed = ModelConfig {
+        kind: ModelKind::Embedding,
+        capabilities: CapabilitiesConfig {
+            input_modalities: vec![Modality::Text],
+            tools: false,
+            context_window: 8_192,
+            embedding_format: Some(EmbeddingFormat::TitanTextV2),
+            embedding_dimensions: vec![1024, 512, 256],
+            ..CapabilitiesConfig::default()
+        },
+        ..model("amazon.titan-embed-text-v2:0", "titan-embed-text-v2", "Text embeddings for search.")
     };
     [("chat", chat), ("reasoning", reasoning), ("legacy-chat", legacy), ("embed", embed)]
         .into_iter()

@@ -10,8 +10,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::service::Routes;
 
-use crate::catalog::Catalog;
-use crate::catalog_source::{CatalogSource, LiveCatalog};
 use crate::config::Config;
 use crate::doors::grpc::Gateway;
 use crate::edge::EdgeLayers;
@@ -21,6 +19,8 @@ use crate::ops::health::Health;
 use crate::ops::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::pipeline::admission::Admission;
+use crate::pipeline::catalog::Catalog;
+use crate::pipeline::catalog::live::{CatalogSource, LiveCatalog};
 use crate::pipeline::quota::Quotas;
 use crate::pipeline::tenants::Tenants;
 use crate::transport::connection::Connections;
@@ -41,7 +41,7 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     /// The catalog's source (`catalog.s3`) gave no valid catalog at start-up.
     #[error("catalog: {0}")]
-    Catalog(#[from] crate::catalog_source::SourceError),
+    Catalog(#[from] crate::pipeline::catalog::live::SourceError),
     /// A shard's thread or runtime could not start (`server.scheduler = "thread_per_core"`).
     #[error("server.scheduler: cannot start a shard: {0}")]
     Shards(#[source] std::io::Error),
@@ -100,7 +100,7 @@ pub async fn serve_with_admin(
     let stop_reloads = CancellationToken::new();
     let _stop_reloads = stop_reloads.clone().drop_guard();
     if let Some(source) = catalog_source {
-        tokio::spawn(source.watch(catalog.clone(), config.catalog.reload_interval(), stop_reloads));
+        tokio::spawn(source.watch(catalog.clone(), config.catalog.reload_secs.get(), stop_reloads));
     }
     let tenants = Arc::new(Tenants::from_config(&config));
     let quotas = Quotas::connect(&config.quotas).await;
@@ -143,10 +143,10 @@ pub async fn serve_with_admin(
         () = shutdown => {}
     }
     readiness.draining();
-    tracing::info!(grace_secs = limits.shutdown_grace_secs, "shutting down: draining in-flight streams");
+    tracing::info!(grace_secs = limits.shutdown_grace_secs.0, "shutting down: draining in-flight streams");
     health.drain().await;
     drain.cancel();
-    if tokio::time::timeout(limits.shutdown_grace(), &mut server).await.is_ok() {
+    if tokio::time::timeout(limits.shutdown_grace_secs.get(), &mut server).await.is_ok() {
         return Ok(());
     }
     tracing::warn!("shutdown grace elapsed; ending the streams still open as incomplete");

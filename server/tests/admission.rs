@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use bedrock_emulator::{EmulatorConfig, StreamOutcome};
+use bedrock_gateway::config::Seconds;
 use bedrock_gateway::parts::FINAL_STATUS_GRACE;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{
@@ -43,7 +44,7 @@ fn refusal_seen_on(path: &str, code: Code) -> Code {
 async fn health_and_reflection_pass_the_same_edge_for_callers_without_a_key() {
     let gateway = TestGateway::start_with(|config| {
         config.auth.api_keys.insert("team".into(), api_key_digest("team-key"));
-        config.server.request_receive_timeout_secs = 1;
+        config.server.request_receive_timeout_secs = Seconds(1);
     })
     .await;
     let mut raw = gateway.raw_http2(65_535).await;
@@ -88,7 +89,7 @@ async fn one_tenant_holding_its_share_of_request_memory_leaves_the_rest_to_other
         config.server.max_request_bytes = 48 * 1024;
         config.server.max_buffered_request_bytes = 256 * 1024;
         config.server.max_buffered_request_bytes_per_caller = Some(96 * 1024);
-        config.server.request_receive_timeout_secs = 10;
+        config.server.request_receive_timeout_secs = Seconds(10);
     })
     .await;
     let large = grpc_frame(&user_request("chat", &"x".repeat(40 * 1024)));
@@ -129,7 +130,7 @@ async fn one_tenant_holding_its_share_of_request_memory_leaves_the_rest_to_other
 async fn a_request_that_never_finishes_arriving_is_refused_and_holds_no_slot() {
     let gateway = TestGateway::start_with(|config| {
         config.server.max_concurrent_requests = 1;
-        config.server.request_receive_timeout_secs = 1;
+        config.server.request_receive_timeout_secs = Seconds(1);
     })
     .await;
     let mut raw = gateway.raw_http2(65_535).await;
@@ -160,7 +161,7 @@ async fn a_client_that_never_reads_frees_its_slot_and_its_bedrock_call() {
     let pacing = EmulatorConfig { inter_token_gap: Duration::from_millis(200), ..EmulatorConfig::default() };
     let gateway = TestGateway::start_with_emulator(pacing, |config| {
         config.server.max_concurrent_requests = 1;
-        config.server.client_stall_timeout_secs = 1;
+        config.server.client_stall_timeout_secs = Seconds(1);
     })
     .await;
     let mut ends = gateway.emulator.subscribe();
@@ -186,7 +187,8 @@ async fn a_client_that_never_reads_frees_its_slot_and_its_bedrock_call() {
 #[tokio::test]
 async fn a_stream_ended_for_not_reading_is_reset_so_http2_frees_it() {
     let pacing = EmulatorConfig { inter_token_gap: Duration::from_millis(200), ..EmulatorConfig::default() };
-    let gateway = TestGateway::start_with_emulator(pacing, |config| config.server.client_stall_timeout_secs = 1).await;
+    let gateway =
+        TestGateway::start_with_emulator(pacing, |config| config.server.client_stall_timeout_secs = Seconds(1)).await;
     // A receive window of 0 that is never released: the final status cannot be sent either.
     let mut raw = gateway.raw_http2(0).await;
     let (response, mut body) = raw.send_request(grpc_call("ConverseStream"), false).unwrap();
@@ -204,8 +206,8 @@ async fn a_stream_ended_for_not_reading_is_reset_so_http2_frees_it() {
 #[tokio::test]
 async fn the_deadline_ends_a_stream_whose_client_stopped_reading() {
     let gateway = TestGateway::start_with(|config| {
-        config.server.max_stream_duration_secs = 1;
-        config.server.client_stall_timeout_secs = 600;
+        config.server.max_stream_duration_secs = Seconds(1);
+        config.server.client_stall_timeout_secs = Seconds(600);
     })
     .await;
     let mut ends = gateway.emulator.subscribe();
@@ -257,7 +259,7 @@ async fn one_caller_cannot_take_every_slot() {
 
 #[tokio::test]
 async fn bedrock_that_never_opens_the_stream_is_unavailable_with_pushback() {
-    let gateway = TestGateway::start_with(|config| config.bedrock.stream_open_timeout_secs = 1).await;
+    let gateway = TestGateway::start_with(|config| config.bedrock.stream_open_timeout_secs = Seconds(1)).await;
     let mut client = gateway.stub().await;
     let started = Instant::now();
     let status = collect(&mut client, user_request("fault-hang", "hello")).await.error.expect("refused");
@@ -274,7 +276,7 @@ async fn request_bytes_held_at_once_are_bounded_and_given_back() {
         config.server.max_buffered_request_bytes = 64 * 1024;
         // One caller may hold the whole budget: this is about the budget, not the caller's share.
         config.server.max_buffered_request_bytes_per_caller = Some(64 * 1024);
-        config.server.request_receive_timeout_secs = 1;
+        config.server.request_receive_timeout_secs = Seconds(1);
     })
     .await;
     let large = grpc_frame(&user_request("chat", &"x".repeat(40 * 1024)));

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bedrock_emulator::StreamOutcome;
+use bedrock_gateway::config::Seconds;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{TestGateway, next_stream_end, user_request};
 use tonic::Code;
@@ -55,7 +56,7 @@ async fn deadline_ends_the_stream_and_reaches_bedrock_within_100ms() {
 async fn gateway_enforces_the_deadline_even_if_the_client_does_not_cancel() {
     // A raw HTTP/2 client would keep the stream open past its own grpc-timeout; the gateway's
     // maximum stream duration covers the same case for clients that set no deadline at all.
-    let gateway = TestGateway::start_with(|config| config.server.max_stream_duration_secs = 1).await;
+    let gateway = TestGateway::start_with(|config| config.server.max_stream_duration_secs = Seconds(1)).await;
     let mut client = gateway.stub().await;
     let mut ends = gateway.emulator.subscribe();
     let started = Instant::now();

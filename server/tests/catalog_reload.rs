@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bedrock_emulator::EmulatorConfig;
-use bedrock_gateway::config::{Config, CredentialsSource, S3CatalogConfig};
+use bedrock_gateway::config::{Config, CredentialsSource, S3CatalogConfig, Seconds};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use bedrock_gateway_testkit::{GatewayProcess, LogCapture, MotoServer, TestGateway, collect, metric, user_request};
@@ -82,7 +82,7 @@ fn replace(file: &Path, content: &str) {
 fn from_file(config: &mut Config, file: &Path) {
     config.models = Config::load(Some(file)).unwrap().models;
     config.source_file = Some(file.to_path_buf());
-    config.catalog.reload_secs = 1;
+    config.catalog.reload_secs = Seconds(1);
 }
 
 #[tokio::test]
@@ -185,7 +185,7 @@ async fn an_s3_catalog_is_read_at_start_polled_and_kept_through_bad_edits_and_ou
     let gateway = TestGateway::start_with(|config| {
         config.models.clear();
         config.catalog.s3 = Some(s3.clone());
-        config.catalog.reload_secs = 1;
+        config.catalog.reload_secs = Seconds(1);
     })
     .await;
     let mut client = gateway.stub().await;

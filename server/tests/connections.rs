@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bedrock_emulator::EmulatorConfig;
+use bedrock_gateway::config::Seconds;
 use bedrock_gateway::proxy_protocol;
 use bedrock_gateway_client::{Client, Request};
 use bedrock_gateway_proto::v1;
@@ -143,7 +144,7 @@ async fn connections_beyond_max_connections_are_closed_at_once() {
 
 #[tokio::test]
 async fn a_connection_that_sends_no_preface_is_closed_after_the_handshake_timeout() {
-    let gateway = TestGateway::start_with(|config| config.server.handshake_timeout_secs = 1).await;
+    let gateway = TestGateway::start_with(|config| config.server.handshake_timeout_secs = Seconds(1)).await;
     gateway.channel().await;
     let connected = Instant::now();
     assert!(closed_by_the_server(gateway.addr, Duration::from_secs(5)).await, "closed within the timeout + margin");
@@ -154,7 +155,8 @@ async fn a_connection_that_sends_no_preface_is_closed_after_the_handshake_timeou
 async fn a_stream_in_flight_across_the_maximum_age_completes_and_later_calls_use_a_new_connection() {
     // 12 tokens 200 ms apart: the stream outlives the connection's age of about 1 s.
     let pacing = EmulatorConfig { inter_token_gap: Duration::from_millis(200), ..EmulatorConfig::default() };
-    let gateway = TestGateway::start_with_emulator(pacing, |config| config.server.max_connection_age_secs = 1).await;
+    let gateway =
+        TestGateway::start_with_emulator(pacing, |config| config.server.max_connection_age_secs = Seconds(1)).await;
     let (addr, connections) = counting_forwarder(gateway.addr).await;
     let client = Client::builder(format!("http://{addr}")).connections_per_address(1).build().unwrap();
 
@@ -172,8 +174,8 @@ async fn a_stream_in_flight_across_the_maximum_age_completes_and_later_calls_use
 #[tokio::test]
 async fn a_stream_still_open_when_the_age_grace_ends_is_cut_never_ended_cleanly() {
     let gateway = TestGateway::start_with(|config| {
-        config.server.max_connection_age_secs = 1;
-        config.server.max_connection_age_grace_secs = 1;
+        config.server.max_connection_age_secs = Seconds(1);
+        config.server.max_connection_age_grace_secs = Seconds(1);
     })
     .await;
     let mut client = gateway.stub().await;
@@ -261,7 +263,7 @@ async fn the_proxy_protocol_source_and_privatelink_endpoint_are_capped_not_the_l
 
 #[tokio::test]
 async fn a_connection_that_carries_no_stream_gets_goaway_after_the_idle_time() {
-    let gateway = TestGateway::start_with(|config| config.server.max_connection_idle_secs = 1).await;
+    let gateway = TestGateway::start_with(|config| config.server.max_connection_idle_secs = Seconds(1)).await;
     let (sender, connection) = gateway.raw_http2_watched(65_535).await;
     let connected = Instant::now();
     let ended = tokio::time::timeout(Duration::from_secs(10), connection)
@@ -277,7 +279,7 @@ async fn a_connection_that_carries_no_stream_gets_goaway_after_the_idle_time() {
 
 #[tokio::test]
 async fn a_connection_with_an_open_stream_is_not_idle_and_is_once_the_stream_ends() {
-    let gateway = TestGateway::start_with(|config| config.server.max_connection_idle_secs = 1).await;
+    let gateway = TestGateway::start_with(|config| config.server.max_connection_idle_secs = Seconds(1)).await;
     let (mut sender, connection) = gateway.raw_http2_watched(65_535).await;
     let (response, mut request) = sender.send_request(grpc_call("ConverseStream"), false).unwrap();
     request.send_data(grpc_frame(&user_request("fault-stall", "hold the connection")), true).unwrap();

@@ -2,7 +2,8 @@
 //! the count the caller gets, the refusals (a model without the capability, an embedding model),
 //! and what it costs a tenant (a request, no tokens).
 
-use bedrock_gateway::config::{EmbeddingFormat, QuotaLimits, TenantConfig};
+use bedrock_gateway::config::EmbeddingFormat;
+use bedrock_gateway::config::{QuotaLimits, TenantConfig};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{LogCapture, TestGateway, api_key_digest, embedding_model, user_request, with_api_key};
 use serde_json::json;

@@ -3,7 +3,8 @@
 //! refusals, the kind checks both ways, fallbacks, and the usage record.
 
 use bedrock_emulator::{expected_embedding, normalized};
-use bedrock_gateway::config::{EmbeddingFormat, QuotaLimits, TargetConfig, TenantConfig};
+use bedrock_gateway::config::{EmbeddingFormat, TargetConfig};
+use bedrock_gateway::config::{QuotaLimits, TenantConfig};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{
     LogCapture, TestGateway, api_key_digest, collect, embedding_model, user_request, with_api_key,

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use bedrock_emulator::EmulatorConfig;
-use bedrock_gateway::config::{EmbeddingFormat, QuotaLimits, TenantConfig};
+use bedrock_gateway::config::EmbeddingFormat;
+use bedrock_gateway::config::{QuotaLimits, Seconds, TenantConfig};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{TestGateway, api_key_digest, collect, embedding_model, user_request, with_api_key};
 use tonic::Code;
@@ -82,7 +83,7 @@ async fn stream_without_usage_is_not_complete() {
 
 #[tokio::test]
 async fn silent_bedrock_fails_the_stream_after_the_idle_timeout() {
-    let gateway = TestGateway::start_with(|config| config.server.stream_idle_timeout_secs = 1).await;
+    let gateway = TestGateway::start_with(|config| config.server.stream_idle_timeout_secs = Seconds(1)).await;
     let mut client = gateway.stub().await;
     let started = std::time::Instant::now();
     let collected = collect(&mut client, user_request("fault-stall.2", "hello")).await;
@@ -95,7 +96,8 @@ async fn silent_bedrock_fails_the_stream_after_the_idle_timeout() {
 #[tokio::test]
 async fn the_idle_timeout_counts_from_the_last_event_not_the_start() {
     let pacing = EmulatorConfig { inter_token_gap: Duration::from_millis(150), ..EmulatorConfig::default() };
-    let gateway = TestGateway::start_with_emulator(pacing, |config| config.server.stream_idle_timeout_secs = 1).await;
+    let gateway =
+        TestGateway::start_with_emulator(pacing, |config| config.server.stream_idle_timeout_secs = Seconds(1)).await;
     let mut client = gateway.stub().await;
     let started = std::time::Instant::now();
     let collected = collect(&mut client, user_request("chat", "slow but steady")).await;
@@ -124,9 +126,9 @@ const UNARY_KEY: &str = "unary-bounds-key";
 async fn bounded_gateway() -> TestGateway {
     TestGateway::start_with(|config| {
         config.server.max_concurrent_requests = 1;
-        config.bedrock.stream_open_timeout_secs = 1;
-        config.bedrock.converse_timeout_secs = 2;
-        config.server.stream_idle_timeout_secs = 1;
+        config.bedrock.stream_open_timeout_secs = Seconds(1);
+        config.bedrock.converse_timeout_secs = Seconds(2);
+        config.server.stream_idle_timeout_secs = Seconds(1);
         for fault in ["hang", "stall-body"] {
             config.models.get_mut(&format!("fault-{fault}")).unwrap().capabilities.count_tokens = true;
             let embedding = embedding_model(&format!("fault.{fault}"), EmbeddingFormat::TitanTextV2, &[1024]);

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bedrock_emulator::EmulatorConfig;
+use bedrock_gateway::config::Seconds;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{TestGateway, collect, user_request};
 use tokio_stream::StreamExt;
@@ -61,7 +62,7 @@ async fn shutdown_lets_in_flight_streams_finish() {
 
 #[tokio::test]
 async fn shutdown_cuts_streams_still_open_after_the_grace_period() {
-    let mut gateway = TestGateway::start_with(|config| config.server.shutdown_grace_secs = 1).await;
+    let mut gateway = TestGateway::start_with(|config| config.server.shutdown_grace_secs = Seconds(1)).await;
     let mut client = gateway.stub().await;
     let mut stream = client.converse_stream(user_request("fault-stall", "never ends")).await.unwrap().into_inner();
     stream.message().await.unwrap().expect("the stream has started");

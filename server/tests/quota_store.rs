@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bedrock_gateway::config::{QuotaLimits, QuotaStoreKind, QuotasConfig, RedisConfig};
+use bedrock_gateway::config::{Millis, QuotaLimits, QuotaStoreKind, QuotasConfig, RedisConfig};
 use bedrock_gateway::parts::quota::{QuotaExceeded, QuotaGrant, QuotaRequest, Quotas};
 use bedrock_gateway_testkit::{RedisServer, metric};
 
@@ -18,7 +18,7 @@ fn store_config(url: String) -> QuotasConfig {
         store: QuotaStoreKind::Redis,
         fallback_task_count: 2,
         // Generous for a loaded CI machine; a refused connection fails at once anyway.
-        redis: RedisConfig { url, timeout_ms: 1000, ..RedisConfig::default() },
+        redis: RedisConfig { url, timeout_ms: Millis(1000), ..RedisConfig::default() },
     }
 }
 
@@ -90,8 +90,8 @@ async fn tokens_are_shared_and_settled_on_the_store() {
 /// A store config whose places are leased for 1.2 s (renewed every 0.4 s).
 fn short_lease_config(url: String) -> QuotasConfig {
     let mut config = store_config(url);
-    config.redis.timeout_ms = 400;
-    config.redis.lease_ms = 1200;
+    config.redis.timeout_ms = Millis(400);
+    config.redis.lease_ms = Millis(1200);
     config
 }
 
@@ -294,7 +294,7 @@ async fn a_silent_store_is_tried_once_a_second() {
     });
     let errors = metric("bedrock_gateway_quota_store_errors_total");
     let mut config = store_config(url);
-    config.redis.timeout_ms = 200;
+    config.redis.timeout_ms = Millis(200);
     let quotas = Quotas::connect(&config).await;
     assert_eq!(metric("bedrock_gateway_quota_store_up"), 0.0);
     let limits = QuotaLimits { requests_per_minute: Some(1000), ..NONE };

@@ -4,7 +4,8 @@
 //! combinations a model refuses, each checked in the exact body Bedrock received.
 
 use bedrock_emulator::{REASONING_TEXT, expected_answer, expected_reasoning_signature, expected_redacted_reasoning};
-use bedrock_gateway::config::{Config, ReasoningStyle, TargetConfig};
+use bedrock_gateway::config::Config;
+use bedrock_gateway::config::{ReasoningStyle, TargetConfig};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{ANSWER_TOKENS, TestGateway, collect, user_request};
 use serde_json::{Value, json};

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use bedrock_emulator::EmulatorConfig;
-use bedrock_gateway::config::{Config, ModelConfig};
+use bedrock_gateway::config::Config;
+use bedrock_gateway::config::ModelConfig;
 use bedrock_gateway::metrics;
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{TestGateway, collect, collect_request, metric_value, user_request};

@@ -3,7 +3,8 @@
 //! others, whose answer the caller gets as text either way; and the combinations a model refuses.
 
 use bedrock_emulator::expected_json;
-use bedrock_gateway::config::{Config, ReasoningStyle, StructuredOutputStyle};
+use bedrock_gateway::config::Config;
+use bedrock_gateway::config::{ReasoningStyle, StructuredOutputStyle};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_testkit::{TestGateway, collect, user_request};
 use serde_json::{Value, json};

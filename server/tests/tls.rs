@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use bedrock_emulator::{EmulatorConfig, expected_answer};
+use bedrock_gateway::config::Seconds;
 use bedrock_gateway::metrics;
 use bedrock_gateway_client::Client;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
@@ -159,7 +160,7 @@ async fn a_silent_client_is_closed_after_the_handshake_timeout_without_holding_u
     let pki = TestPki::new();
     let gateway = TestGateway::start_with(|config| {
         config.server.tls = Some(pki.server_tls());
-        config.server.handshake_timeout_secs = 1;
+        config.server.handshake_timeout_secs = Seconds(1);
     })
     .await;
     let mut silent = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();

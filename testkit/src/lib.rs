@@ -11,10 +11,8 @@ use std::time::Duration;
 
 use bedrock_emulator::{Emulator, EmulatorConfig, StreamEnd};
 use bedrock_gateway::Config;
-use bedrock_gateway::config::{
-    CapabilitiesConfig, CredentialsSource, EmbeddingFormat, Modality, ModelConfig, ModelKind, ModelState,
-    PromptCachingConfig,
-};
+use bedrock_gateway::config::CredentialsSource;
+use bedrock_gateway::config::{CapabilitiesConfig, EmbeddingFormat, Modality, ModelConfig, ModelKind, ModelState};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use tokio::net::TcpListener;
@@ -48,30 +46,12 @@ pub fn test_config(emulator_url: String) -> Config {
     config.bedrock.credentials = CredentialsSource::Emulator;
     config.bedrock.max_attempts = 1;
     let mut add = |alias: &str, model_id: &str, cap: u32| {
-        config.models.insert(
-            alias.to_owned(),
-            ModelConfig {
-                model_id: model_id.to_owned(),
-                region: None,
-                targets: Vec::new(),
-                fallbacks: Vec::new(),
-                sticky_metadata_key: None,
-                version: None,
-                description: format!("test model {alias}"),
-                max_tokens_cap: cap,
-                default_max_tokens: None,
-                temperature: None,
-                top_p: None,
-                guardrail: None,
-                prompt_caching: PromptCachingConfig::default(),
-                additional_request_fields: None,
-                state: ModelState::Active,
-                replacement: None,
-                retires_on: None,
-                kind: Default::default(),
-                capabilities: Default::default(),
-            },
-        );
+        let model = ModelConfig {
+            description: format!("test model {alias}"),
+            max_tokens_cap: cap,
+            ..ModelConfig::new(model_id)
+        };
+        config.models.insert(alias.to_owned(), model);
     };
     add("chat", "test.chat-v1", 1000);
     add("profile", "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.test.chat-v1:0", 1000);
@@ -126,23 +106,7 @@ pub fn test_config(emulator_url: String) -> Config {
 /// test catalog (`config.models.insert("embed".into(), embedding_model(...))`).
 pub fn embedding_model(model_id: &str, format: EmbeddingFormat, dimensions: &[u32]) -> ModelConfig {
     ModelConfig {
-        model_id: model_id.to_owned(),
-        region: None,
-        targets: Vec::new(),
-        fallbacks: Vec::new(),
-        sticky_metadata_key: None,
-        version: None,
         description: format!("test embedding model {model_id}"),
-        max_tokens_cap: 4096,
-        default_max_tokens: None,
-        temperature: None,
-        top_p: None,
-        guardrail: None,
-        prompt_caching: PromptCachingConfig::default(),
-        additional_request_fields: None,
-        state: ModelState::Active,
-        replacement: None,
-        retires_on: None,
         kind: ModelKind::Embedding,
         capabilities: CapabilitiesConfig {
             input_modalities: vec![Modality::Text],
@@ -151,6 +115,7 @@ pub fn embedding_model(model_id: &str, format: EmbeddingFormat, dimensions: &[u3
             embedding_dimensions: dimensions.to_vec(),
             ..CapabilitiesConfig::default()
         },
+        ..ModelConfig::new(model_id)
     }
 }
 

@@ -58,7 +58,7 @@ impl EdgeLayers {
     pub fn new(config: &ServerConfig, tenants: Arc<Tenants>, metrics: &Metrics) -> EdgeLayers {
         let body_limits = BodyLimits {
             max_request_bytes: config.max_request_bytes,
-            receive_timeout: config.request_receive_timeout(),
+            receive_timeout: config.request_receive_timeout_secs.get(),
             budget_bytes: config.max_buffered_request_bytes,
             per_caller_bytes: config.per_caller_request_memory(),
         };

@@ -42,7 +42,7 @@ pub const OUTPUT_TOKENS: &str = "OutputTokens";
 /// Writes the lines of `metrics`' interval every `metrics.emf_interval_secs` to stdout until `stop`
 /// is cancelled.
 pub async fn run(config: MetricsConfig, metrics: Metrics, stop: CancellationToken) {
-    let period = config.emf_interval();
+    let period = config.emf_interval_secs.get();
     let mut ticks = tokio::time::interval_at(Instant::now() + period, period);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {

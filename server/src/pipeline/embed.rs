@@ -17,9 +17,9 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::catalog::Model;
 use crate::config::EmbeddingFormat;
 use crate::error::{BedrockFailure, GatewayError};
+use crate::pipeline::catalog::Model;
 use crate::upstream::bedrock::{Bedrock, Destination, UnaryBounds};
 
 /// Titan calls in flight for one request: enough to hide Bedrock's latency for a batch, few enough

@@ -17,6 +17,7 @@
 
 pub mod admission;
 mod call;
+pub mod catalog;
 pub mod convert;
 pub mod embed;
 pub mod metering;
@@ -36,12 +37,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::Model;
-use crate::catalog_source::LiveCatalog;
 use crate::config::{Config, ModelKind, ModelState};
 use crate::error::{GatewayError, QuotaRetry};
 use crate::ops::metrics::{self, Metrics, Rejection};
 use crate::pipeline::admission::{Admission, Slot};
+use crate::pipeline::catalog::Model;
+use crate::pipeline::catalog::live::LiveCatalog;
 use crate::pipeline::metering::Metered;
 use crate::pipeline::quota::{QuotaRequest, Quotas};
 use crate::pipeline::routing::Target;
@@ -118,11 +119,11 @@ impl Pipeline {
     ) -> Pipeline {
         let (server, bedrock_config) = (&config.server, &config.bedrock);
         let bounds = Bounds {
-            max_stream_duration: server.max_stream_duration(),
-            stream_idle_timeout: server.stream_idle_timeout(),
-            client_stall_timeout: server.client_stall_timeout(),
-            stream_open_timeout: bedrock_config.stream_open_timeout(),
-            converse_timeout: bedrock_config.converse_timeout(),
+            max_stream_duration: server.max_stream_duration_secs.get(),
+            stream_idle_timeout: server.stream_idle_timeout_secs.get(),
+            client_stall_timeout: server.client_stall_timeout_secs.get(),
+            stream_open_timeout: bedrock_config.stream_open_timeout_secs.get(),
+            converse_timeout: bedrock_config.converse_timeout_secs.get(),
         };
         Pipeline { catalog, bedrock, admission, quotas, bounds, metrics, cut }
     }

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use bedrock_gateway_proto::v1;
 
-use crate::catalog::Model;
 use crate::config::ModelKind;
 use crate::error::{GatewayError, Reservation};
+use crate::pipeline::catalog::Model;
 use crate::pipeline::convert::request::{estimated_input_tokens, to_bedrock};
 use crate::pipeline::convert::response::answer;
 use crate::pipeline::convert::structured::tool_answer_as_text;

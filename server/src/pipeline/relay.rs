@@ -29,10 +29,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use v1::converse_stream_event::Event;
 
-use crate::catalog::Model;
 use crate::error::GatewayError;
 use crate::ops::metrics::Metrics;
 use crate::pipeline::admission::Slot;
+use crate::pipeline::catalog::Model;
 use crate::pipeline::convert::events::{BlockNumbers, Relayed, relayed};
 use crate::pipeline::convert::structured::ToolAnswer;
 use crate::pipeline::metering::Metered;

@@ -82,10 +82,10 @@ impl Connections {
             setup,
             http: http2(config),
             routes,
-            handshake_timeout: config.handshake_timeout(),
-            max_idle: config.max_connection_idle(),
-            max_age: config.max_connection_age(),
-            max_age_grace: config.max_connection_age_grace(),
+            handshake_timeout: config.handshake_timeout_secs.get(),
+            max_idle: config.max_connection_idle_secs.get(),
+            max_age: config.max_connection_age_secs.get(),
+            max_age_grace: config.max_connection_age_grace_secs.get(),
         }
     }
 
@@ -221,8 +221,8 @@ fn http2(config: &ServerConfig) -> Builder<StreamExecutor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(config.http2_keepalive_interval_secs))
-        .keep_alive_timeout(Duration::from_secs(config.http2_keepalive_timeout_secs))
+        .keep_alive_interval(config.http2_keepalive_interval_secs.get())
+        .keep_alive_timeout(config.http2_keepalive_timeout_secs.get())
         .max_concurrent_streams(config.http2_max_concurrent_streams)
         .max_header_list_size(config.http2_max_header_list_bytes)
         .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)

@@ -184,7 +184,7 @@ impl Setup {
     /// `config`'s PROXY protocol setting and handshake timeout, the per-source `caps`, and TLS
     /// through `tls` when given, its failures counted in `metrics`.
     pub fn new(config: &ServerConfig, caps: Arc<ConnectionCaps>, tls: Option<Acceptor>, metrics: Metrics) -> Setup {
-        let handshake_timeout = config.handshake_timeout();
+        let handshake_timeout = config.handshake_timeout_secs.get();
         Setup { proxy_protocol: config.proxy_protocol, caps, tls, handshake_timeout, metrics }
     }
 

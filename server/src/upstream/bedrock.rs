@@ -9,7 +9,6 @@ mod unary;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::SdkConfig;
@@ -63,9 +62,7 @@ impl Bedrock {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
             .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts))
-            .timeout_config(
-                TimeoutConfig::builder().connect_timeout(Duration::from_millis(config.connect_timeout_ms)).build(),
-            )
+            .timeout_config(TimeoutConfig::builder().connect_timeout(config.connect_timeout_ms.get()).build())
             // Models may think for a long time between tokens; the relay's idle timeout, which is
             // configurable and reported as an incomplete answer, replaces the SDK's 5 s default.
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled());

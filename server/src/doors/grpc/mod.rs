@@ -14,7 +14,7 @@ use bedrock_gateway_proto::v1;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use crate::catalog::Model;
+use crate::pipeline::catalog::Model;
 use crate::pipeline::relay::RelayStream;
 use crate::pipeline::{Call, Pipeline, Served};
 

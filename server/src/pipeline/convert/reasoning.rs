@@ -8,9 +8,9 @@ use aws_smithy_types::{Document, Number};
 use bedrock_gateway_proto::v1;
 use v1::ReasoningEffort as Effort;
 
-use crate::catalog::Model;
 use crate::config::ReasoningStyle;
 use crate::error::GatewayError;
+use crate::pipeline::catalog::Model;
 
 type Result<T> = std::result::Result<T, GatewayError>;
 

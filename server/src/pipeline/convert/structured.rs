@@ -13,9 +13,9 @@ use super::events::{Relayed, relayed};
 use super::fields::{built, json_object, valid_tool_name};
 use super::json::Budget;
 use super::reasoning::Reasoning;
-use crate::catalog::Model;
 use crate::config::StructuredOutputStyle;
 use crate::error::GatewayError;
+use crate::pipeline::catalog::Model;
 
 type Result<T> = std::result::Result<T, GatewayError>;
 

@@ -3,9 +3,9 @@
 use bedrock_gateway_proto::v1;
 
 use super::request::to_bedrock;
-use crate::catalog::Model;
 use crate::config::{CapabilitiesConfig, ModelKind, ModelState, PromptCachingConfig};
 use crate::error::GatewayError;
+use crate::pipeline::catalog::Model;
 
 /// A chat model without capabilities beyond the defaults, named "chat", with a cap of 1000.
 pub fn model() -> Model {

@@ -124,7 +124,7 @@ impl RedisStore {
             }),
             None => None,
         };
-        let first_connect = FIRST_CONNECT.max(config.timeout());
+        let first_connect = FIRST_CONNECT.max(config.timeout_ms.get());
         let connection = if config.cluster {
             // Following MOVED and ASK (slots moving while the store scales) takes a retry each;
             // the caller's timeout bounds the whole call, retries and their waits included.
@@ -148,8 +148,8 @@ impl RedisStore {
             connection,
             script: Script::new(include_str!("quota.lua")),
             key_prefix: config.key_prefix.clone(),
-            timeout: config.timeout(),
-            lease: config.lease(),
+            timeout: config.timeout_ms.get(),
+            lease: config.lease_ms.get(),
             owner: uuid::Uuid::new_v4().simple().to_string(),
             health: Health::new(),
             ledger: Ledger::new(config.prefetch_percent),

@@ -17,9 +17,9 @@ use super::fields::{built, json_object, valid_tool_name};
 use super::json::Budget;
 use super::reasoning::{self, Reasoning};
 use super::structured::{self, Structured};
-use crate::catalog::Model;
 use crate::config::Modality;
 use crate::error::GatewayError;
+use crate::pipeline::catalog::Model;
 pub use crate::upstream::bedrock::BedrockRequest;
 
 mod content;

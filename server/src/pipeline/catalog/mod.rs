@@ -1,6 +1,8 @@
 //! The catalog of logical models: the names clients use, mapped to the Bedrock targets the platform
 //! team chose, with each model's limits and lifecycle. Clients never see a Bedrock model id.
 
+pub mod live;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -117,7 +119,7 @@ impl Model {
             ModelKind::Chat => format!("{:?} is a chat model: call Converse, ConverseStream or CountTokens", self.name),
             ModelKind::Embedding => format!("{:?} is an embedding model: call Embed", self.name),
         };
-        Err(GatewayError::InvalidArgument { field: "model".to_owned(), reason })
+        Err(GatewayError::invalid("model", reason))
     }
 
     /// Whether cache points take effect with this model.

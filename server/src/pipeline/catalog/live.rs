@@ -3,14 +3,11 @@
 //! The platform team moves `chat` to a new model, or retires one, without a deployment: the
 //! gateway checks its source every `catalog.reload_secs` and on SIGHUP. The source is the config
 //! file the gateway started from (its `[models]`; other sections need a restart) or, with
-//! `catalog.s3`, one S3 object read with conditional GETs (`s3.rs`). A new catalog is validated
-//! whole, against the rest of the running configuration (tenants name models), and swapped in
+//! `catalog.s3`, one S3 object read with conditional GETs (`upstream::documents`). A new catalog is validated
+//! alone, as a catalog, and with the running tenants that name its models; then swapped in
 //! atomically; an invalid one is refused with a log line and a metric while the old one keeps
 //! serving. A request resolves its model once, so a stream in flight ends on the target it started
 //! with.
-
-mod file;
-mod s3;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,12 +16,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::Catalog;
-use crate::config::{Config, ConfigError, ModelConfig};
-use crate::ops::metrics::{self, CatalogReload};
+use serde::Deserialize;
 
-use self::file::FileSource;
-use self::s3::S3Source;
+use super::Catalog;
+use crate::config::{self, Config, ConfigError, ModelConfig, TenantConfig};
+use crate::ops::metrics::{self, CatalogReload};
+use crate::upstream::documents::{Document, Fetched, Hangup};
 
 /// The catalog serving now; cloning shares it.
 #[derive(Debug, Clone)]
@@ -61,82 +58,82 @@ impl From<ConfigError> for SourceError {
     }
 }
 
-/// What a check of the source found.
-#[derive(Debug)]
-enum Fetched {
-    /// The same bytes as last time (the file).
-    Unchanged,
-    /// The source itself said nothing changed (S3's 304 to a conditional GET), so nothing was read.
-    NotModified,
-    /// A `[models]` table to validate.
-    Models(BTreeMap<String, ModelConfig>),
+/// The S3 object's content: `{"models": {"chat": {"model_id": "...", ...}}}`, the `[models]` table of
+/// the config file in JSON form (Terraform's `jsonencode` writes it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogDocument {
+    models: BTreeMap<String, ModelConfig>,
 }
 
 /// The source a running gateway reloads its catalog from.
 #[derive(Debug)]
 pub struct CatalogSource {
-    kind: SourceKind,
-    /// The running configuration, which a new catalog must fit.
-    base: Config,
+    document: Document,
+    /// The running tenants: the models they name must be in a new catalog.
+    tenants: BTreeMap<String, TenantConfig>,
+    /// `bedrock.region`, of the targets that name none.
+    home_region: String,
     /// Listened to from the start, so that no SIGHUP finds the default action (exit).
     hangup: Hangup,
-}
-
-#[derive(Debug)]
-enum SourceKind {
-    File(FileSource),
-    S3(S3Source),
 }
 
 impl CatalogSource {
     /// The source `config` names: `catalog.s3`, else the file it was loaded from; `None` for a
     /// configuration built in memory (tests, local mode without `--config`), whose catalog is fixed.
     pub async fn from_config(config: &Config) -> Option<CatalogSource> {
-        let kind = match (&config.catalog.s3, &config.source_file) {
-            (Some(s3), _) => SourceKind::S3(S3Source::new(s3, &config.bedrock.region).await),
-            (None, Some(path)) => SourceKind::File(FileSource::new(path.clone())),
+        let document = match (&config.catalog.s3, &config.source_file) {
+            (Some(s3), _) => Document::s3(s3, &config.bedrock.region).await,
+            (None, Some(path)) => Document::file(path.clone()),
             (None, None) => return None,
         };
-        Some(CatalogSource { kind, base: config.clone(), hangup: Hangup::listen() })
+        Some(CatalogSource {
+            document,
+            tenants: config.tenants.clone(),
+            home_region: config.bedrock.region.clone(),
+            hangup: Hangup::listen(),
+        })
     }
 
     fn label(&self) -> &'static str {
-        match self.kind {
-            SourceKind::File(_) => "file",
-            SourceKind::S3(_) => "s3",
+        self.document.label()
+    }
+
+    /// The source's `[models]`, if they changed: the file's as the gateway would load them at
+    /// start-up (environment overrides included), the S3 object's as its JSON says.
+    async fn fetch(&mut self) -> Result<Option<BTreeMap<String, ModelConfig>>, SourceError> {
+        let content = match self.document.fetch().await.map_err(SourceError::Unreachable)? {
+            Fetched::Unchanged | Fetched::NotModified => return Ok(None),
+            Fetched::Changed(content) => content,
+        };
+        match self.document.path() {
+            Some(path) => Ok(Some(Config::load(Some(path))?.models)),
+            None => serde_json::from_slice::<CatalogDocument>(&content).map(|document| Some(document.models)).map_err(
+                |err| SourceError::Invalid(format!("{} is not a catalog document: {err}", self.document.location())),
+            ),
         }
     }
 
-    async fn fetch(&mut self) -> Result<Fetched, SourceError> {
-        match &mut self.kind {
-            SourceKind::File(file) => file.fetch().await,
-            SourceKind::S3(s3) => s3.fetch().await,
-        }
-    }
-
-    /// `models` as a catalog, if the running configuration with them is valid.
+    /// `models` as a catalog, if it is a valid one and has every model the tenants name.
     fn validate(&self, models: BTreeMap<String, ModelConfig>) -> Result<Catalog, SourceError> {
-        let mut candidate = self.base.clone();
-        candidate.models = models;
-        // Validated as if the catalog were in the file, so that tenants are checked against it.
-        candidate.catalog.s3 = None;
-        candidate.validate()?;
-        Ok(Catalog::from_config(&candidate.models, &candidate.bedrock.region))
+        config::validate_models(&models)?;
+        for (name, tenant) in &self.tenants {
+            tenant.require_models(name, &models)?;
+        }
+        Ok(Catalog::from_config(&models, &self.home_region))
     }
 
     /// The first catalog, for a source the configuration's own `[models]` cannot stand in for
     /// (S3): start-up fails without it.
     pub async fn initial(&mut self) -> Result<Option<Catalog>, SourceError> {
-        if matches!(self.kind, SourceKind::File(_)) {
+        if self.document.path().is_some() {
             // The configuration was just loaded from the file: remember its content as read.
             self.fetch().await?;
             return Ok(None);
         }
         match self.fetch().await? {
-            Fetched::Models(models) => self.validate(models).map(Some),
-            Fetched::Unchanged | Fetched::NotModified => {
-                Err(SourceError::Unreachable("the first read returned no catalog".to_owned()))
-            }
+            Some(models) => self.validate(models).map(Some),
+            None => Err(SourceError::Unreachable("the first read returned no catalog".to_owned())),
         }
     }
 
@@ -164,10 +161,13 @@ impl CatalogSource {
 
     async fn reload(&mut self, live: &LiveCatalog) {
         let source = self.label();
+        let unchanged = match &self.document {
+            Document::File(_) => CatalogReload::Unchanged,
+            Document::S3(_) => CatalogReload::NotModified,
+        };
         let models = match self.fetch().await {
-            Ok(Fetched::Unchanged) => return metrics::catalog_reloaded(source, CatalogReload::Unchanged),
-            Ok(Fetched::NotModified) => return metrics::catalog_reloaded(source, CatalogReload::NotModified),
-            Ok(Fetched::Models(models)) => models,
+            Ok(None) => return metrics::catalog_reloaded(source, unchanged),
+            Ok(Some(models)) => models,
             Err(err) => return refused(source, &err),
         };
         let catalog = match self.validate(models) {
@@ -202,24 +202,46 @@ fn refused(source: &'static str, err: &SourceError) {
     }
 }
 
-/// SIGHUP, the conventional "read your configuration again".
-#[derive(Debug)]
-struct Hangup(Option<tokio::signal::unix::Signal>);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TlsConfig;
 
-impl Hangup {
-    fn listen() -> Hangup {
-        let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
-        Hangup(
-            signal.inspect_err(|err| tracing::warn!(%err, "no SIGHUP: the catalog reloads on its interval only")).ok(),
-        )
+    fn models(text: &str) -> BTreeMap<String, ModelConfig> {
+        Config::from_toml(text).unwrap().models
     }
 
-    async fn next(&mut self) {
-        if let Some(signal) = &mut self.0
-            && signal.recv().await.is_some()
-        {
-            return;
+    #[tokio::test]
+    async fn a_new_catalog_is_checked_alone_and_against_the_tenants_that_name_its_models() {
+        let mut config = Config::from_toml(
+            "[models.chat]\nmodel_id = \"c\"\n[tenants.a]\nmodels = [\"chat\"]\n[tenants.a.model_quotas.chat]\n\
+             requests_per_minute = 10\n",
+        )
+        .unwrap();
+        config.source_file = Some("gateway.toml".into());
+        // A section the running gateway loaded long ago, whose files may be gone since: a reload
+        // does not look at it.
+        config.server.tls = Some(TlsConfig {
+            cert_file: "/nonexistent/server.pem".into(),
+            key_file: "/nonexistent/server.key".into(),
+            client_ca_file: None,
+            client_cert_required: true,
+        });
+        let source = CatalogSource::from_config(&config).await.unwrap();
+
+        let catalog = source.validate(models("[models.chat]\nmodel_id = \"c2\"\n[models.more]\nmodel_id = \"m\"\n"));
+        assert!(catalog.is_ok(), "{catalog:?}");
+        let refusal = |text: &str| match source.validate(models(text)) {
+            Err(SourceError::Invalid(reason)) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        let without_chat = refusal("[models.other]\nmodel_id = \"o\"\n");
+        assert!(without_chat.contains("`tenants.a.models`"), "{without_chat}");
+        let mut broken = models("[models.chat]\nmodel_id = \"c\"\n");
+        broken.get_mut("chat").unwrap().max_tokens_cap = 0;
+        match source.validate(broken) {
+            Err(SourceError::Invalid(reason)) => assert!(reason.contains("`models.chat.max_tokens_cap`"), "{reason}"),
+            other => panic!("expected a refusal, got {other:?}"),
         }
-        std::future::pending().await
     }
 }

@@ -1,26 +1,20 @@
-//! An S3 object as the catalog source: what a platform team edits (or Terraform writes) without a
+//! An S3 object as a document: what a platform team edits (or Terraform writes) without a
 //! deployment. S3 rather than an SSM parameter: a catalog with targets and per-alias settings
-//! outgrows SSM's 4 KB (8 KB advanced) values, and a versioned bucket keeps every catalog ever
+//! outgrows SSM's 4 KB (8 KB advanced) values, and a versioned bucket keeps every version ever
 //! served, for audit and rollback. Each check is a conditional GET (`If-None-Match` with the last
-//! ETag), so an unchanged catalog costs a 304 and no parsing.
-//!
-//! The object is JSON: `{"models": {"chat": {"model_id": "...", ...}}}`, the `[models]` table of
-//! the config file in JSON form (Terraform's `jsonencode` writes it).
-
-use std::collections::BTreeMap;
+//! ETag), so an unchanged object costs a 304 and no parsing.
 
 use aws_config::BehaviorVersion;
 use aws_config::Region;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
-use serde::Deserialize;
 
-use super::{Fetched, SourceError};
-use crate::config::{CredentialsSource, ModelConfig, S3CatalogConfig};
+use super::Fetched;
+use crate::config::{CredentialsSource, S3CatalogConfig};
 
 #[derive(Debug)]
-pub(super) struct S3Source {
+pub struct S3Document {
     client: Client,
     bucket: String,
     key: String,
@@ -28,15 +22,8 @@ pub(super) struct S3Source {
     etag: Option<String>,
 }
 
-/// The object's content.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CatalogDocument {
-    models: BTreeMap<String, ModelConfig>,
-}
-
-impl S3Source {
-    pub(super) async fn new(config: &S3CatalogConfig, default_region: &str) -> S3Source {
+impl S3Document {
+    pub(super) async fn new(config: &S3CatalogConfig, default_region: &str) -> S3Document {
         let region = config.region.clone().unwrap_or_else(|| default_region.to_owned());
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region));
         if let Some(url) = &config.endpoint_url {
@@ -49,11 +36,15 @@ impl S3Source {
         // A custom endpoint (an S3 stand-in, or an interface endpoint's DNS name) takes the bucket
         // in the path rather than as a subdomain.
         let s3 = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(config.endpoint_url.is_some()).build();
-        S3Source { client: Client::from_conf(s3), bucket: config.bucket.clone(), key: config.key.clone(), etag: None }
+        S3Document { client: Client::from_conf(s3), bucket: config.bucket.clone(), key: config.key.clone(), etag: None }
     }
 
-    pub(super) async fn fetch(&mut self) -> Result<Fetched, SourceError> {
-        let location = format!("s3://{}/{}", self.bucket, self.key);
+    pub(super) fn location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    pub(super) async fn fetch(&mut self) -> Result<Fetched, String> {
+        let location = self.location();
         let sent = self
             .client
             .get_object()
@@ -68,20 +59,13 @@ impl S3Source {
                 return Ok(Fetched::NotModified);
             }
             Err(err) => {
-                return Err(SourceError::Unreachable(format!("cannot get {location}: {}", DisplayErrorContext(&err))));
+                return Err(format!("cannot get {location}: {}", DisplayErrorContext(&err)));
             }
         };
         let etag = object.e_tag.clone();
-        let body = object
-            .body
-            .collect()
-            .await
-            .map_err(|err| SourceError::Unreachable(format!("cannot read {location}: {err}")))?
-            .into_bytes();
+        let body = object.body.collect().await.map_err(|err| format!("cannot read {location}: {err}"))?.into_bytes();
         // Remembered even when invalid: the same object is not parsed (nor refused) again.
         self.etag = etag;
-        let document: CatalogDocument = serde_json::from_slice(&body)
-            .map_err(|err| SourceError::Invalid(format!("{location} is not a catalog document: {err}")))?;
-        Ok(Fetched::Models(document.models))
+        Ok(Fetched::Changed(body.to_vec()))
     }
 }
