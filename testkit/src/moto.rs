@@ -8,6 +8,8 @@ use std::time::Duration;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::primitives::ByteStream;
 
+use crate::programs::{free_port, missing_program};
+
 /// A running `moto_server`.
 #[derive(Debug)]
 pub struct MotoServer {
@@ -18,7 +20,7 @@ pub struct MotoServer {
 impl MotoServer {
     /// Starts one and waits until it answers.
     pub async fn start() -> MotoServer {
-        let port = crate::free_port();
+        let port = free_port();
         let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
         let process = std::process::Command::new(&program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -26,7 +28,7 @@ impl MotoServer {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .unwrap_or_else(|err| crate::missing_program(&program, &err));
+            .unwrap_or_else(|err| missing_program(&program, &err));
         let server = MotoServer { port, process: Some(process) };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while !server.answers().await {
