@@ -105,10 +105,12 @@ fn apt_install(packages: &[Package]) -> Result<(), String> {
     }
     eprintln!("cargo xtask test: installing {} with apt-get", names.join(" "));
     run(Command::new("apt-get").args(["update", "-qq"]))?;
+    // dpkg reports every file on stdout even with -qq; errors still reach stderr.
     run(Command::new("apt-get")
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(&names)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::null()))
 }
 
 /// A fresh virtualenv at `venv` holding [`MOTO_REQUIREMENT`]; removed again if that fails.
