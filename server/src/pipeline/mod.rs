@@ -49,7 +49,7 @@ use crate::pipeline::routing::Target;
 use crate::upstream::bedrock::{Bedrock, Destination, UnaryBounds};
 
 pub use call::Call;
-pub use operations::{Converse, ConverseStream, CountTokens, Embed, Operation, Reserve};
+pub use operations::{Converse, ConverseStream, CountTokens, Embed, Operation, Request, Reserve};
 
 /// The pipeline of one gateway task; cheap to clone.
 #[derive(Debug, Clone)]
@@ -143,12 +143,12 @@ impl Pipeline {
     pub async fn run<O: Operation>(&self, call: Call, request: O::Request) -> Result<Served<O::Served>, GatewayError> {
         let identity = call.identity()?;
         // validate, resolve
-        O::record(&request, call.log());
-        validate::check_model_name(O::model(&request)).map_err(|err| call.failed(err))?;
-        validate::check_labels(O::request_metadata(&request)).map_err(|err| call.failed(err))?;
-        call.log().set_labels(O::request_metadata(&request));
-        let model = self.resolve(O::model(&request), O::KIND, &call).map_err(|err| call.failed(err))?;
-        let route = model.route(O::request_metadata(&request));
+        request.record(call.log());
+        validate::check_model_name(request.model()).map_err(|err| call.failed(err))?;
+        validate::check_labels(request.request_metadata()).map_err(|err| call.failed(err))?;
+        call.log().set_labels(request.request_metadata());
+        let model = self.resolve(request.model(), O::KIND, &call).map_err(|err| call.failed(err))?;
+        let route = model.route(request.request_metadata());
         call.log().set_model_version(&route[0].version);
         if model.state == ModelState::Deprecated {
             call.log().set_deprecated();

@@ -41,10 +41,48 @@ pub struct Prepared<U> {
     pub reserve: Reserve,
 }
 
+/// What the pipeline reads of every request, whatever it asks for.
+pub trait Request {
+    /// The logical model the request names.
+    fn model(&self) -> &str;
+    /// The request's labels, which may pick its target.
+    fn request_metadata(&self) -> &HashMap<String, String>;
+    /// Records what the request asks for on its log line, before anything is checked.
+    fn record(&self, log: &RequestLog);
+}
+
+impl Request for v1::ConverseRequest {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn request_metadata(&self) -> &HashMap<String, String> {
+        &self.request_metadata
+    }
+
+    fn record(&self, log: &RequestLog) {
+        log.set_request(self);
+    }
+}
+
+impl Request for v1::EmbedRequest {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn request_metadata(&self) -> &HashMap<String, String> {
+        &self.request_metadata
+    }
+
+    fn record(&self, log: &RequestLog) {
+        log.set_embed_request(self);
+    }
+}
+
 /// One kind of call through the pipeline.
 pub trait Operation {
     /// The request, as a door decoded it.
-    type Request: Send;
+    type Request: Request + Send;
     /// What each target tried is sent.
     type Upstream: Clone + Send + Sync;
     /// What a target answered.
@@ -54,12 +92,6 @@ pub trait Operation {
     /// The kind of logical model the call needs.
     const KIND: ModelKind;
 
-    /// The logical model the request names.
-    fn model(request: &Self::Request) -> &str;
-    /// The request's labels, which may pick its target.
-    fn request_metadata(request: &Self::Request) -> &HashMap<String, String>;
-    /// Records what the request asks for on its log line, before anything is checked.
-    fn record(request: &Self::Request, log: &RequestLog);
     /// Checks the request against `model` and converts it; estimates its input where its tenant
     /// `counts_tokens` on the model.
     fn prepare(
@@ -119,18 +151,6 @@ impl Operation for ConverseStream {
     type Served = RelayStream;
     const KIND: ModelKind = ModelKind::Chat;
 
-    fn model(request: &v1::ConverseRequest) -> &str {
-        &request.model
-    }
-
-    fn request_metadata(request: &v1::ConverseRequest) -> &HashMap<String, String> {
-        &request.request_metadata
-    }
-
-    fn record(request: &v1::ConverseRequest, log: &RequestLog) {
-        log.set_request(request);
-    }
-
     fn prepare(
         request: v1::ConverseRequest,
         model: &Model,
@@ -187,18 +207,6 @@ impl Operation for Converse {
     type Served = v1::ConverseResponse;
     const KIND: ModelKind = ModelKind::Chat;
 
-    fn model(request: &v1::ConverseRequest) -> &str {
-        &request.model
-    }
-
-    fn request_metadata(request: &v1::ConverseRequest) -> &HashMap<String, String> {
-        &request.request_metadata
-    }
-
-    fn record(request: &v1::ConverseRequest, log: &RequestLog) {
-        log.set_request(request);
-    }
-
     fn prepare(
         request: v1::ConverseRequest,
         model: &Model,
@@ -246,18 +254,6 @@ impl Operation for CountTokens {
     type Served = v1::CountTokensResponse;
     const KIND: ModelKind = ModelKind::Chat;
 
-    fn model(request: &v1::ConverseRequest) -> &str {
-        &request.model
-    }
-
-    fn request_metadata(request: &v1::ConverseRequest) -> &HashMap<String, String> {
-        &request.request_metadata
-    }
-
-    fn record(request: &v1::ConverseRequest, log: &RequestLog) {
-        log.set_request(request);
-    }
-
     /// The Converse preparation, on a model that counts tokens; one request against request
     /// quotas, as counting uses no tokens.
     fn prepare(
@@ -302,18 +298,6 @@ impl Operation for Embed {
     type Answer = (Embedded, u32);
     type Served = v1::EmbedResponse;
     const KIND: ModelKind = ModelKind::Embedding;
-
-    fn model(request: &v1::EmbedRequest) -> &str {
-        &request.model
-    }
-
-    fn request_metadata(request: &v1::EmbedRequest) -> &HashMap<String, String> {
-        &request.request_metadata
-    }
-
-    fn record(request: &v1::EmbedRequest, log: &RequestLog) {
-        log.set_embed_request(request);
-    }
 
     /// The texts planned into the model family's calls; their estimated tokens reserved.
     fn prepare(
