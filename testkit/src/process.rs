@@ -86,11 +86,13 @@ impl GatewayProcess {
         GatewayServiceClient::connect(format!("http://{}", self.addr)).await.unwrap()
     }
 
-    /// Sends it a signal, as `kill -SIGNAL` does (`HUP`, `TERM`, ...).
+    /// Sends it a signal, as `kill -SIGNAL` does (`HUP`, `TERM`, ...), without needing a `kill`
+    /// program (a minimal Debian has none).
     pub fn signal(&self, signal: &str) {
-        let sent =
-            std::process::Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
-        assert!(sent.is_ok_and(|status| status.success()), "kill -{signal} {}", self.child.id());
+        use nix::sys::signal::{Signal, kill};
+        let signal: Signal = format!("SIG{signal}").parse().unwrap_or_else(|_| panic!("no signal SIG{signal}"));
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("a pid fits an i32"));
+        kill(pid, signal).unwrap_or_else(|err| panic!("kill -{signal} {pid}: {err}"));
     }
 
     /// Its exit status once it has exited, waiting at most `within`; `None` if it still runs.
