@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::pinning::PinnedRun;
+use crate::pinned::PinnedRun;
 use crate::processes::BedrockHttp;
 use crate::scenario::abuse::{Abuse, ConnectionFloodReport};
 use crate::scenario::cold_start::ColdStart;
@@ -923,7 +923,7 @@ fn mib(bytes: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pinning::Cores;
+    use crate::affinity::Cores;
     use crate::scenario::SideStats;
     use crate::scenario::peer::{PeerRow, ServerSide};
     use crate::scenario::saturation::SaturationSide;

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::affinity::cpus_allowed;
 use crate::load::{Window, closed_loop, open_loop};
-use crate::pinning::cpus_allowed;
 use crate::processes::{Layout, Pacing};
 use crate::scenario::{Level, Profile, SideStats, interleaved};
 use crate::stats::Added;
