@@ -19,6 +19,7 @@
 mod abusers;
 mod affinity;
 mod floods;
+mod grpc_wire;
 mod load;
 mod openai;
 mod pinned;
@@ -27,6 +28,7 @@ mod prometheus;
 mod report;
 mod scenario;
 mod stats;
+mod streamed;
 mod targets;
 
 use std::path::PathBuf;

@@ -33,6 +33,7 @@ use bytes::Bytes;
 use prost::Message as _;
 
 use crate::floods::{CONTROL_PATHS, CONVERSE_STREAM_PATHS, Flood, FloodSeen, Flooding, Message};
+use crate::grpc_wire::{MESSAGE_PREFIX_BYTES, frame};
 use crate::load::Window;
 use crate::processes::{BedrockEndpoint, ChildProcess, GatewaySettings, Layout, free_port, memory, reset_peak_rss};
 use crate::prometheus::{Series, by_label, scrape};
@@ -44,8 +45,6 @@ use crate::targets::Target;
 
 /// The gateway's default `server.max_buffered_request_bytes`, which these floods run against.
 const REQUEST_MEMORY_BUDGET: u64 = 128 * 1024 * 1024;
-/// A gRPC message's prefix: its compression flag and its length.
-const MESSAGE_PREFIX_BYTES: usize = 5;
 /// What each no-key stream's message declares, as the red team's did.
 const NO_KEY_DECLARED_BYTES: u32 = 4_000_000;
 /// Where the no-key floods connect from: callers without a key are told apart by address.
@@ -320,12 +319,7 @@ async fn budget_fill(
 /// is `max_request_bytes` to within a byte or two, so that 32 of them fill the default budget and a
 /// normal request does not fit beside them.
 fn fill_request() -> Bytes {
-    let message = Shape::Image.request(MAX_REQUEST_BYTES - MESSAGE_PREFIX_BYTES).encode_to_vec();
-    let mut frame = Vec::with_capacity(MESSAGE_PREFIX_BYTES + message.len());
-    frame.push(0);
-    frame.extend_from_slice(&u32::try_from(message.len()).unwrap_or(u32::MAX).to_be_bytes());
-    frame.extend_from_slice(&message);
-    frame.into()
+    frame(&Shape::Image.request(MAX_REQUEST_BYTES - MESSAGE_PREFIX_BYTES).encode_to_vec())
 }
 
 /// What was read before a flood, to compare with after it.
