@@ -24,6 +24,7 @@ mod load;
 mod openai;
 mod pinned;
 mod processes;
+mod profile;
 mod prometheus;
 mod report;
 mod scenario;
@@ -38,8 +39,8 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 
 use crate::processes::{BedrockHttp, Layout};
+use crate::profile::Profile;
 use crate::report::{Machine, Report};
-use crate::scenario::Profile;
 
 /// Benchmarks bedrock-gateway against direct Bedrock (emulator) calls.
 #[derive(Debug, Parser)]

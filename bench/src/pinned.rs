@@ -10,11 +10,12 @@ use serde::Serialize;
 
 use crate::affinity::{Cores, ProcessPinned};
 use crate::processes::Layout;
+use crate::profile::Profile;
 use crate::scenario::cold_start::ColdStart;
 use crate::scenario::idle::IdleMemory;
 use crate::scenario::saturation::Saturation;
 use crate::scenario::ttft::Ttft;
-use crate::scenario::{Profile, cold_start, idle, saturation, ttft};
+use crate::scenario::{cold_start, idle, saturation, ttft};
 
 /// The pinned run's results: the scenarios issue 13's targets are judged on.
 #[derive(Debug, Clone, Default, Serialize)]

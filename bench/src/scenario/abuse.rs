@@ -30,10 +30,10 @@ use tokio::time::Instant;
 use tonic::transport::Endpoint;
 
 use crate::abusers::{Abusers, ConnectionFlood, FloodSeen, Kind, Plan, Seen};
-use crate::load::Window;
 use crate::processes::{BedrockEndpoint, GatewaySettings, Layout, Pacing, free_port};
+use crate::profile::{AbuseProfile, MAX_CONNECTIONS, Profile};
 use crate::prometheus::{Series, label, scrape};
-use crate::scenario::{Level, Profile, SideRun, SideStats, measured_round, ttft};
+use crate::scenario::{SideRun, SideStats, measured_round, ttft};
 use crate::stats::{Added, Latencies, Summary};
 use crate::targets::{GATEWAY_MODEL, Target, gateway_request};
 
@@ -60,97 +60,8 @@ const FLOOD_SOURCE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
 const FLOOD_REFILL_PAUSE: Duration = Duration::from_secs(1);
 /// After the flood's ramp, before the normal callers start: its first refusals have come back.
 const FLOOD_SETTLE: Duration = Duration::from_millis(500);
-/// The gateway's `server.max_connections` (the default, set so the report states it).
-const MAX_CONNECTIONS: usize = 10_000;
 /// Longest a normal caller's call may take, connecting included, before it counts as not served.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The abuse scenario's part of a run profile.
-#[derive(Debug, Clone)]
-pub struct AbuseProfile {
-    /// The normal clients' closed loop.
-    pub level: Level,
-    /// Measured rounds per condition (after one unmeasured warm-up round per side).
-    pub rounds: usize,
-    /// Never-finishing abusers.
-    pub never_finishing: usize,
-    /// Never-reading abusers.
-    pub never_reading: usize,
-    /// HTTP/2 connections per kind of abuser.
-    pub connections: usize,
-    /// `server.max_concurrent_requests_per_caller`: above the normal clients' concurrency and
-    /// below the never-reading abusers' count, so the bound refuses abusers and nobody else.
-    pub per_caller_limit: usize,
-    /// Connections the one-source flood tries to hold.
-    pub flood_connections: usize,
-    /// The flood gateway's `server.max_connections_per_address`.
-    pub flood_per_address_limit: usize,
-    /// Normal callers from other addresses during the flood.
-    pub flood_callers: usize,
-    /// The flood's connections open over `ramp`; the normal callers run for `measure`.
-    pub flood_window: Window,
-}
-
-impl AbuseProfile {
-    /// The full run: the TTFT scenario's 100-concurrent level against 200 abusers of each kind.
-    pub fn full() -> AbuseProfile {
-        AbuseProfile {
-            level: Level {
-                concurrency: 100,
-                rate: None,
-                max_tokens: 8,
-                window: Window { ramp: Duration::from_millis(300), measure: Duration::from_secs(3) },
-            },
-            rounds: 4,
-            never_finishing: 200,
-            never_reading: 200,
-            connections: 4,
-            per_caller_limit: 128,
-            flood_connections: MAX_CONNECTIONS,
-            // What the default is with the PROXY protocol: 1% of max_connections.
-            flood_per_address_limit: MAX_CONNECTIONS / 100,
-            flood_callers: 8,
-            flood_window: Window { ramp: Duration::from_secs(2), measure: Duration::from_secs(10) },
-        }
-    }
-
-    /// The smoke run: seconds.
-    pub fn smoke() -> AbuseProfile {
-        AbuseProfile {
-            level: Level {
-                concurrency: 10,
-                rate: None,
-                max_tokens: 4,
-                window: Window { ramp: Duration::from_millis(100), measure: Duration::from_millis(400) },
-            },
-            rounds: 1,
-            never_finishing: 20,
-            never_reading: 24,
-            connections: 1,
-            per_caller_limit: 16,
-            flood_connections: 200,
-            flood_per_address_limit: 20,
-            flood_callers: 2,
-            flood_window: Window { ramp: Duration::from_millis(200), measure: Duration::from_secs(1) },
-        }
-    }
-
-    fn plans(&self) -> [Plan; 2] {
-        let plan = |kind, source, clients, max_tokens| Plan {
-            kind,
-            source,
-            clients,
-            connections: self.connections,
-            stagger: HOLD,
-            hold: HOLD,
-            max_tokens,
-        };
-        [
-            plan(Kind::NeverFinishing, Ipv4Addr::new(127, 0, 0, 2), self.never_finishing, self.level.max_tokens),
-            plan(Kind::NeverReading, Ipv4Addr::new(127, 0, 0, 3), self.never_reading, LONG_ANSWER_TOKENS),
-        ]
-    }
-}
 
 /// The normal clients under one condition.
 #[derive(Debug, Clone, Serialize)]
@@ -324,7 +235,7 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn st
     gateway.wait_listening().await?;
     let targets =
         [Arc::new(Target::direct(&bedrock).await?), Arc::new(Target::gateway(gateway.addr, level.concurrency).await?)];
-    let plans = abuse.plans();
+    let plans = plans(abuse);
     eprintln!(
         "abuse: closed loop x{} without and with {} never-finishing and {} never-reading clients",
         level.concurrency, abuse.never_finishing, abuse.never_reading
@@ -398,6 +309,23 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn st
         floods,
         connection_flood,
     })
+}
+
+/// The abusers of `abuse`: never-finishing ones from 127.0.0.2, never-reading ones from 127.0.0.3.
+fn plans(abuse: &AbuseProfile) -> [Plan; 2] {
+    let plan = |kind, source, clients, max_tokens| Plan {
+        kind,
+        source,
+        clients,
+        connections: abuse.connections,
+        stagger: HOLD,
+        hold: HOLD,
+        max_tokens,
+    };
+    [
+        plan(Kind::NeverFinishing, Ipv4Addr::new(127, 0, 0, 2), abuse.never_finishing, abuse.level.max_tokens),
+        plan(Kind::NeverReading, Ipv4Addr::new(127, 0, 0, 3), abuse.never_reading, LONG_ANSWER_TOKENS),
+    ]
 }
 
 /// The one-source connection flood, against a gateway of its own. The bench's clients connect

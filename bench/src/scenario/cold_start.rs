@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::processes::{Layout, Pacing};
-use crate::scenario::Profile;
+use crate::profile::Profile;
 use crate::stats::median;
 use crate::targets::Target;
 

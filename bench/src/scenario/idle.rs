@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::load::{Window, closed_loop};
 use crate::processes::{ChildProcess, Layout, Pacing};
-use crate::scenario::Profile;
+use crate::profile::Profile;
 use crate::targets::Target;
 
 /// Streams being opened at once: enough to be quick, few enough not to overflow the emulator's

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::load::{Window, closed_loop};
 use crate::processes::{ChildProcess, Layout, Pacing, memory};
-use crate::scenario::Profile;
+use crate::profile::Profile;
 use crate::targets::{IDLE_MODEL, STREAMS_PER_CONNECTION, Target};
 
 /// The gateway's default `server.max_request_bytes`, which the bench's gateway config keeps.

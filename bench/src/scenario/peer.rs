@@ -16,7 +16,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::processes::{ChildProcess, Layout};
-use crate::scenario::{Profile, SideRun, SideStats, interleaved, ttft};
+use crate::profile::Profile;
+use crate::scenario::{SideRun, SideStats, interleaved, ttft};
 use crate::stats::Added;
 use crate::targets::Target;
 

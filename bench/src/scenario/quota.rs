@@ -34,10 +34,10 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::load::Window;
 use crate::processes::{ChildProcess, GatewaySettings, Layout, free_port};
+use crate::profile::{Profile, QuotaProfile};
 use crate::prometheus::{by_label, histogram_quantile, scrape};
-use crate::scenario::{Level, Profile, SideRun, SideStats, interleaved_rounds, ttft};
+use crate::scenario::{SideRun, SideStats, interleaved_rounds, ttft};
 use crate::stats::Added;
 use crate::targets::{GATEWAY_MODEL, Target};
 
@@ -53,43 +53,6 @@ const TOKENS_PER_MINUTE: u64 = 100_000_000;
 const CONCURRENT_REQUESTS: u64 = 1_000;
 /// Longest reading Redis's statistics may take.
 const INFO_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The quota scenario's part of a run profile.
-#[derive(Debug, Clone)]
-pub struct QuotaProfile {
-    /// The closed loop, the same in every condition.
-    pub level: Level,
-    /// Measured rounds per condition (after one unmeasured warm-up round each).
-    pub rounds: usize,
-}
-
-impl QuotaProfile {
-    /// The full run: the TTFT scenario's 100-concurrent level, eight rounds of each condition.
-    pub fn full() -> QuotaProfile {
-        QuotaProfile {
-            level: Level {
-                concurrency: 100,
-                rate: None,
-                max_tokens: 8,
-                window: Window { ramp: Duration::from_millis(300), measure: Duration::from_secs(3) },
-            },
-            rounds: 8,
-        }
-    }
-
-    /// The smoke run: seconds.
-    pub fn smoke() -> QuotaProfile {
-        QuotaProfile {
-            level: Level {
-                concurrency: 10,
-                rate: None,
-                max_tokens: 4,
-                window: Window { ramp: Duration::from_millis(100), measure: Duration::from_millis(400) },
-            },
-            rounds: 2,
-        }
-    }
-}
 
 /// Where the tenant's quotas are counted, if it has any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

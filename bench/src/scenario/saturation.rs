@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use crate::load::{Window, closed_loop};
 use crate::processes::{Layout, Pacing};
-use crate::scenario::{Profile, SideStats, interleaved};
+use crate::profile::Profile;
+use crate::scenario::{SideStats, interleaved};
 use crate::targets::Target;
 
 /// One side's throughput.

@@ -14,7 +14,8 @@ use serde::Serialize;
 use crate::affinity::cpus_allowed;
 use crate::load::{Window, closed_loop, open_loop};
 use crate::processes::{Layout, Pacing};
-use crate::scenario::{Level, Profile, SideStats, interleaved};
+use crate::profile::{Level, Profile};
+use crate::scenario::{SideStats, interleaved};
 use crate::stats::Added;
 use crate::targets::Target;
 

@@ -34,12 +34,12 @@ use prost::Message as _;
 
 use crate::floods::{CONTROL_PATHS, CONVERSE_STREAM_PATHS, Flood, FloodSeen, Flooding, Message};
 use crate::grpc_wire::{MESSAGE_PREFIX_BYTES, frame};
-use crate::load::Window;
 use crate::processes::{BedrockEndpoint, ChildProcess, GatewaySettings, Layout, free_port, memory, reset_peak_rss};
+use crate::profile::FloodsProfile;
 use crate::prometheus::{Series, by_label, scrape};
 use crate::report::TargetCheck;
 use crate::scenario::memory::{MAX_REQUEST_BYTES, Shape};
-use crate::scenario::{Level, ttft};
+use crate::scenario::ttft;
 use crate::stats::Summary;
 use crate::targets::Target;
 
@@ -64,61 +64,6 @@ const RSS_GROWTH_CAP: u64 = 1 << 30;
 const RSS_GROWTH_TARGET_MIB: f64 = 50.0;
 /// Target: the other tenant's requests served during the budget fill, percent.
 const SERVED_TARGET_PERCENT: f64 = 99.0;
-
-/// The floods' part of a run profile.
-#[derive(Debug, Clone)]
-pub struct FloodsProfile {
-    /// The no-key floods, run one after the other: (connections, streams per connection).
-    pub no_key: Vec<(usize, usize)>,
-    /// How long each no-key flood runs.
-    pub no_key_duration: Duration,
-    /// Never-finished maximum-size requests the filling tenant keeps open.
-    pub fill_requests: usize,
-    /// The gateway's `server.request_receive_timeout_secs`: the fill's requests end at it and are
-    /// renewed.
-    pub receive_timeout_secs: u64,
-    /// How long the fill runs before the other tenant starts.
-    pub fill_ramp: Duration,
-    /// The other tenant's closed loop during the fill.
-    pub other: Level,
-}
-
-impl FloodsProfile {
-    /// The full run: the red team's shapes and counts, 10 s per no-key flood, the default receive
-    /// timeout (10 s) so the fill's requests are renewed within the other tenant's 15 s.
-    pub fn full() -> FloodsProfile {
-        FloodsProfile {
-            no_key: vec![(1, 100), (3, 200)],
-            no_key_duration: Duration::from_secs(10),
-            fill_requests: 32,
-            receive_timeout_secs: 10,
-            fill_ramp: Duration::from_secs(2),
-            other: Level {
-                concurrency: 100,
-                rate: None,
-                max_tokens: 8,
-                window: Window { ramp: Duration::from_millis(300), measure: Duration::from_secs(15) },
-            },
-        }
-    }
-
-    /// The smoke run: seconds; the fill still passes the filler's share (12 × 4 MiB of 32 MiB).
-    pub fn smoke() -> FloodsProfile {
-        FloodsProfile {
-            no_key: vec![(1, 10), (2, 20)],
-            no_key_duration: Duration::from_secs(1),
-            fill_requests: 12,
-            receive_timeout_secs: 1,
-            fill_ramp: Duration::from_millis(500),
-            other: Level {
-                concurrency: 10,
-                rate: None,
-                max_tokens: 4,
-                window: Window { ramp: Duration::from_millis(100), measure: Duration::from_secs(1) },
-            },
-        }
-    }
-}
 
 /// The gateway's resident memory around one flood.
 #[derive(Debug, Clone, Copy, Serialize)]
