@@ -30,7 +30,9 @@ mod report;
 mod scenario;
 mod stats;
 mod streamed;
+mod target_check;
 mod targets;
+mod units;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
-//! The scenarios, one module each, and what they share: one side's figures, and the interleaving
-//! of sides, which runs direct and via-gateway rounds alternately (A B, B A, ...) so that drift in
-//! machine load over the run hits both sides alike.
+//! The scenarios, one module each, each owning its results, the targets it is judged on and its
+//! section of the report; and what they share: one side's figures, and the interleaving of sides,
+//! which runs direct and via-gateway rounds alternately (A B, B A, ...) so that drift in machine
+//! load over the run hits both sides alike.
 
 pub mod abuse;
 pub mod cold_start;
