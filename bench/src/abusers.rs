@@ -34,6 +34,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::grpc_wire::{frame, status_of};
 use crate::targets::{GATEWAY_MODEL, gateway_request};
 
 /// Pause before retrying when the gateway gave no pushback, or the connection failed.
@@ -413,19 +414,7 @@ fn grpc_call() -> http::Request<()> {
 
 /// A request for `max_tokens` tokens as one length-prefixed gRPC message.
 fn grpc_frame(max_tokens: u32) -> Bytes {
-    let encoded = gateway_request(GATEWAY_MODEL, max_tokens).encode_to_vec();
-    let mut frame = Vec::with_capacity(5 + encoded.len());
-    frame.push(0);
-    frame.extend_from_slice(&u32::try_from(encoded.len()).unwrap_or(u32::MAX).to_be_bytes());
-    frame.extend_from_slice(&encoded);
-    frame.into()
-}
-
-/// The gRPC status of a response that carries it in its headers (a call refused at once), by
-/// code name.
-pub fn status_of(headers: &http::HeaderMap) -> Option<String> {
-    let code = headers.get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
-    Some(format!("{:?}", tonic::Code::from(code)))
+    frame(&gateway_request(GATEWAY_MODEL, max_tokens).encode_to_vec())
 }
 
 fn pushback(headers: &http::HeaderMap) -> Duration {

@@ -1,14 +1,14 @@
-//! Memory floods for the abuse scenario (issue 22, findings 1 and 2), on raw HTTP/2 like
-//! [`crate::abusers`]: clients that try to make the gateway hold request bytes by never finishing
-//! their requests. Every stream of a [`Flood`] opens a call with a large gRPC [`Message`], sends as
-//! much of it as the gateway's flow control lets it and never ends its side; when the gateway ends
-//! the call (a refusal, the receive timeout, a reset) the stream opens the next one at once, as an
+//! Memory floods for the abuse scenario (issue 22, findings 1 and 2), on raw HTTP/2 like the
+//! abusers: clients that try to make the gateway hold request bytes by never finishing their
+//! requests. Every stream of a [`Flood`] opens a call with a large gRPC [`Message`], sends as much
+//! of it as the gateway's flow control lets it and never ends its side; when the gateway ends the
+//! call (a refusal, the receive timeout, a reset) the stream opens the next one at once, as an
 //! attacker would, ignoring any retry pushback.
 //!
-//! Two uses (see [`crate::scenario::abuse::floods`]): callers without a key on gRPC health and
-//! reflection, which need no key, and a tenant with its key on ConverseStream filling the request
-//! memory budget. A connection the gateway closes is opened again, so a flood lasts until it is
-//! stopped, and the bytes each stream could send are counted: what the gateway took in.
+//! Two uses, the abuse scenario's floods: callers without a key on gRPC health and reflection,
+//! which need no key, and a tenant with its key on ConverseStream filling the request memory
+//! budget. A connection the gateway closes is opened again, so a flood lasts until it is stopped,
+//! and the bytes each stream could send are counted: what the gateway took in.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -24,7 +24,7 @@ use tokio::net::TcpSocket;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::abusers::status_of;
+use crate::grpc_wire::{prefix, status_of};
 
 /// The routes open to callers without a key that the red team flooded: a health check (unary) and
 /// a reflection exchange (a bidirectional stream), called alternately.
@@ -222,9 +222,7 @@ async fn feed(mut body: SendStream<Bytes>, flood: &Flood, seen: &Mutex<FloodSeen
     // What is sent: `head`, then `zeros` zero bytes.
     let (head, zeros) = match &flood.message {
         Message::Unfinished(declared) => {
-            let mut prefix = vec![0];
-            prefix.extend_from_slice(&declared.to_be_bytes());
-            (Bytes::from(prefix), (*declared as usize).saturating_sub(1))
+            (Bytes::copy_from_slice(&prefix(*declared)), (*declared as usize).saturating_sub(1))
         }
         Message::Whole(frame) => (frame.clone(), 0),
     };

@@ -17,7 +17,8 @@ use tokio::time::Instant;
 use tokio::time::error::Elapsed;
 
 use crate::stats::Latencies;
-use crate::targets::{STREAM_TIMEOUT, Streamed, Target};
+use crate::streamed::Streamed;
+use crate::targets::{STREAM_TIMEOUT, Target};
 
 /// What a round measured.
 #[derive(Debug, Default)]

@@ -9,7 +9,7 @@
 //! and the direct client multiplex their streams on one connection as in production; `h1` (the
 //! default) keeps plain HTTP/1.1.
 //!
-//! `--pin` adds the pinned run (the gateway alone on one CPU, see [`pinning`]) beside the shared
+//! `--pin` adds the pinned run (the gateway alone on one CPU, see [`pinned`]) beside the shared
 //! one; `--peer litellm` adds the LiteLLM proxy as a third side (see [`scenario::peer`]).
 //!
 //! Network traffic stays on loopback (127.0.0.1; 127.0.0.2 to .4 as the abusers' source addresses
@@ -17,16 +17,22 @@
 //! time and count.
 
 mod abusers;
+mod affinity;
 mod floods;
+mod grpc_wire;
 mod load;
 mod openai;
-mod pinning;
+mod pinned;
 mod processes;
+mod profile;
 mod prometheus;
 mod report;
 mod scenario;
 mod stats;
+mod streamed;
+mod target_check;
 mod targets;
+mod units;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,8 +41,8 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 
 use crate::processes::{BedrockHttp, Layout};
+use crate::profile::Profile;
 use crate::report::{Machine, Report};
-use crate::scenario::Profile;
 
 /// Benchmarks bedrock-gateway against direct Bedrock (emulator) calls.
 #[derive(Debug, Parser)]
@@ -209,14 +215,14 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         report.peer = Some(scenario::peer::run(&profile, &layout, &args.litellm, workers).await?);
     }
     if args.pin != Pin::Off {
-        let wanted = pinning::Wanted {
+        let wanted = pinned::Wanted {
             cold_start: chosen(Scenario::ColdStart),
             ttft: chosen(Scenario::Ttft),
             saturation: chosen(Scenario::Saturation),
             idle: chosen(Scenario::Idle),
         };
         if wanted.cold_start || wanted.ttft || wanted.saturation || wanted.idle {
-            report.pinned = Some(pinning::run(&profile, &layout, wanted).await?);
+            report.pinned = Some(pinned::run(&profile, &layout, wanted).await?);
         }
     }
     report.duration_secs = started.elapsed().as_secs_f64();

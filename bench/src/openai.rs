@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::targets::Streamed;
+use crate::streamed::Streamed;
 
 /// The proxy's name for the model answering normally (the emulator's `bench-model`).
 pub const CHAT_MODEL: &str = "bench";

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use clap::ValueEnum;
 use serde::Serialize;
 
-use crate::pinning::{Cores, on_cpu};
+use crate::affinity::{Cores, on_cpu};
 
 /// How long a child may take to accept TCP connections before the run gives up.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);

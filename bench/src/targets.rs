@@ -26,6 +26,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::openai::ChatClient;
 use crate::processes::BedrockEndpoint;
+use crate::streamed::Streamed;
 
 /// The emulator's model id behind the gateway's `bench` model.
 const DIRECT_MODEL_ID: &str = "bench-model";
@@ -38,15 +39,6 @@ pub const IDLE_MODEL: &str = "idle";
 pub const STREAMS_PER_CONNECTION: usize = 100;
 /// The same prompt on both sides, so the emulator's (deterministic) answers are identical.
 const PROMPT: &str = "Summarise the benchmark methodology in one sentence.";
-
-/// What one completed stream delivered.
-#[derive(Debug, Clone, Copy)]
-pub struct Streamed {
-    /// When the first text delta arrived.
-    pub first_token_at: Instant,
-    /// Stream events received, first to last.
-    pub events: u64,
-}
 
 /// A client for one side, cheap to clone into every worker.
 #[derive(Debug, Clone)]

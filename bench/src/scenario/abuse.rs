@@ -10,32 +10,31 @@
 //! scenario reads the gateway's `/metrics` around each abused round to report what the gateway
 //! itself counted: refusals by reason and streams it ended.
 //!
-//! Then the memory [`floods`] run against a gateway of their own, and the one-source connection
-//! flood against another: one address opens connections up to `server.max_connections` and reopens
-//! each the gateway closes, while normal callers from other addresses make call after call, each on
-//! a fresh connection (the clients a full connection table would lock out). The figure is the share
-//! of their calls served.
+//! Then the memory [`floods`] run against a gateway of their own, and the one-source
+//! [`connection_flood`] against another.
 
+pub mod connection_flood;
 pub mod floods;
+pub mod gateway_counts;
 
-use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use serde::Serialize;
-use tokio::task::JoinSet;
-use tokio::time::Instant;
-use tonic::transport::Endpoint;
 
-use crate::abusers::{Abusers, ConnectionFlood, FloodSeen, Kind, Plan, Seen};
-use crate::load::Window;
-use crate::processes::{BedrockEndpoint, GatewaySettings, Layout, Pacing, free_port};
-use crate::prometheus::{Series, label, scrape};
-use crate::scenario::{Level, Profile, SideRun, SideStats, measured_round, ttft};
-use crate::stats::{Added, Latencies, Summary};
-use crate::targets::{GATEWAY_MODEL, Target, gateway_request};
+use self::connection_flood::ConnectionFloodReport;
+use self::gateway_counts::GatewayCounts;
+use crate::abusers::{Abusers, Kind, Plan, Seen};
+use crate::processes::{GatewaySettings, Layout, Pacing, free_port};
+use crate::profile::{AbuseProfile, Profile};
+use crate::prometheus::scrape;
+use crate::scenario::{SideRun, SideStats, measured_round, ttft};
+use crate::stats::Added;
+use crate::target_check::TargetCheck;
+use crate::targets::Target;
+use crate::units::ms;
 
 /// `server.request_receive_timeout_secs` and `server.client_stall_timeout_secs` of the gateway
 /// under abuse: the smallest allowed, so that each abuser cycles within a round.
@@ -54,103 +53,6 @@ const ABUSE_RAMP: Duration = Duration::from_millis(ADMISSION_TIMEOUT_SECS * 1000
 /// Pause after the abusers stop, so the gateway has closed their connections and Bedrock calls
 /// before its counts are read and the next round starts.
 const QUIET: Duration = Duration::from_millis(300);
-/// The address of the connection flood.
-const FLOOD_SOURCE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
-/// How long a flood connection the gateway closed waits before it is reopened.
-const FLOOD_REFILL_PAUSE: Duration = Duration::from_secs(1);
-/// After the flood's ramp, before the normal callers start: its first refusals have come back.
-const FLOOD_SETTLE: Duration = Duration::from_millis(500);
-/// The gateway's `server.max_connections` (the default, set so the report states it).
-const MAX_CONNECTIONS: usize = 10_000;
-/// Longest a normal caller's call may take, connecting included, before it counts as not served.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The abuse scenario's part of a run profile.
-#[derive(Debug, Clone)]
-pub struct AbuseProfile {
-    /// The normal clients' closed loop.
-    pub level: Level,
-    /// Measured rounds per condition (after one unmeasured warm-up round per side).
-    pub rounds: usize,
-    /// Never-finishing abusers.
-    pub never_finishing: usize,
-    /// Never-reading abusers.
-    pub never_reading: usize,
-    /// HTTP/2 connections per kind of abuser.
-    pub connections: usize,
-    /// `server.max_concurrent_requests_per_caller`: above the normal clients' concurrency and
-    /// below the never-reading abusers' count, so the bound refuses abusers and nobody else.
-    pub per_caller_limit: usize,
-    /// Connections the one-source flood tries to hold.
-    pub flood_connections: usize,
-    /// The flood gateway's `server.max_connections_per_address`.
-    pub flood_per_address_limit: usize,
-    /// Normal callers from other addresses during the flood.
-    pub flood_callers: usize,
-    /// The flood's connections open over `ramp`; the normal callers run for `measure`.
-    pub flood_window: Window,
-}
-
-impl AbuseProfile {
-    /// The full run: the TTFT scenario's 100-concurrent level against 200 abusers of each kind.
-    pub fn full() -> AbuseProfile {
-        AbuseProfile {
-            level: Level {
-                concurrency: 100,
-                rate: None,
-                max_tokens: 8,
-                window: Window { ramp: Duration::from_millis(300), measure: Duration::from_secs(3) },
-            },
-            rounds: 4,
-            never_finishing: 200,
-            never_reading: 200,
-            connections: 4,
-            per_caller_limit: 128,
-            flood_connections: MAX_CONNECTIONS,
-            // What the default is with the PROXY protocol: 1% of max_connections.
-            flood_per_address_limit: MAX_CONNECTIONS / 100,
-            flood_callers: 8,
-            flood_window: Window { ramp: Duration::from_secs(2), measure: Duration::from_secs(10) },
-        }
-    }
-
-    /// The smoke run: seconds.
-    pub fn smoke() -> AbuseProfile {
-        AbuseProfile {
-            level: Level {
-                concurrency: 10,
-                rate: None,
-                max_tokens: 4,
-                window: Window { ramp: Duration::from_millis(100), measure: Duration::from_millis(400) },
-            },
-            rounds: 1,
-            never_finishing: 20,
-            never_reading: 24,
-            connections: 1,
-            per_caller_limit: 16,
-            flood_connections: 200,
-            flood_per_address_limit: 20,
-            flood_callers: 2,
-            flood_window: Window { ramp: Duration::from_millis(200), measure: Duration::from_secs(1) },
-        }
-    }
-
-    fn plans(&self) -> [Plan; 2] {
-        let plan = |kind, source, clients, max_tokens| Plan {
-            kind,
-            source,
-            clients,
-            connections: self.connections,
-            stagger: HOLD,
-            hold: HOLD,
-            max_tokens,
-        };
-        [
-            plan(Kind::NeverFinishing, Ipv4Addr::new(127, 0, 0, 2), self.never_finishing, self.level.max_tokens),
-            plan(Kind::NeverReading, Ipv4Addr::new(127, 0, 0, 3), self.never_reading, LONG_ANSWER_TOKENS),
-        ]
-    }
-}
 
 /// The normal clients under one condition.
 #[derive(Debug, Clone, Serialize)]
@@ -203,19 +105,6 @@ pub struct AbuserReport {
     pub seen: Seen,
 }
 
-/// What the gateway's `/metrics` counted during the abused rounds (normal clients included, who
-/// are never refused and never end with these codes).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct GatewayCounts {
-    /// Refusals by reason (`bedrock_gateway_rejections_total`).
-    pub rejections: BTreeMap<String, u64>,
-    /// Streams the gateway ended because their client took nothing for the client stall timeout
-    /// (`bench` requests ending DeadlineExceeded).
-    pub streams_ended_client_stalled: u64,
-    /// `bench` requests whose client went away before they ended (Cancelled).
-    pub streams_cancelled_by_client: u64,
-}
-
 /// The scenario's results.
 #[derive(Debug, Clone, Serialize)]
 pub struct Abuse {
@@ -255,54 +144,6 @@ pub struct Abuse {
     pub connection_flood: ConnectionFloodReport,
 }
 
-/// The one-source connection flood: whether one address opening connections locks out the others.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConnectionFloodReport {
-    /// The flooding address.
-    pub source: String,
-    /// Connections it tried to hold at once.
-    pub connections: usize,
-    /// Its first openings were spread over this.
-    pub ramp_ms: u64,
-    /// How long a connection the gateway closed waited before it was reopened.
-    pub refill_pause_ms: u64,
-    /// The gateway's `server.max_connections`.
-    pub max_connections: usize,
-    /// The gateway's `server.max_connections_per_address`.
-    pub max_connections_per_address: usize,
-    /// The load generator's open-files limit (the gateway inherits it).
-    pub open_files_limit: u64,
-    /// How long the flood ran.
-    pub duration_secs: f64,
-    /// What the flooding address saw.
-    pub flood: FloodSeen,
-    /// The flood's connections open (connected, not yet closed) when the normal callers started.
-    pub flood_open_at_callers_start: u64,
-    /// The gateway's `bedrock_gateway_connections_open` then.
-    pub gateway_connections_open: f64,
-    /// Refusals the gateway counted during the flood, by reason.
-    pub rejections: BTreeMap<String, u64>,
-    /// Lines the gateway logged about refused connections during the flood.
-    pub refusal_log_lines: usize,
-    /// Normal callers, each from its own address.
-    pub callers: usize,
-    /// Their calls, each on a fresh connection.
-    pub calls: u64,
-    /// Calls that completed.
-    pub served: u64,
-    /// The first call that did not, if any.
-    pub first_failure: Option<String>,
-    /// Connect-and-call time of the normal callers' calls.
-    pub call_ms: Summary,
-}
-
-impl ConnectionFloodReport {
-    /// The share of the normal callers' calls served, in percent.
-    pub fn served_percent(&self) -> f64 {
-        if self.calls == 0 { 0.0 } else { 100.0 * self.served as f64 / self.calls as f64 }
-    }
-}
-
 /// Runs the scenario.
 pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn std::error::Error>> {
     let abuse = &profile.abuse;
@@ -324,7 +165,7 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn st
     gateway.wait_listening().await?;
     let targets =
         [Arc::new(Target::direct(&bedrock).await?), Arc::new(Target::gateway(gateway.addr, level.concurrency).await?)];
-    let plans = abuse.plans();
+    let plans = plans(abuse);
     eprintln!(
         "abuse: closed loop x{} without and with {} never-finishing and {} never-reading clients",
         level.concurrency, abuse.never_finishing, abuse.never_reading
@@ -365,7 +206,7 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn st
         }
     }
     let floods = floods::run(&profile.abuse_floods, layout, &bedrock).await?;
-    let connection_flood = connection_flood(abuse, layout, &bedrock).await?;
+    let connection_flood = connection_flood::run(abuse, layout, &bedrock).await?;
     let [calm, abused] = &runs;
     let (without_abuse, with_abuse) = (Condition::new(&calm[0], &calm[1]), Condition::new(&abused[0], &abused[1]));
     Ok(Abuse {
@@ -400,191 +241,131 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Abuse, Box<dyn st
     })
 }
 
-/// The one-source connection flood, against a gateway of its own. The bench's clients connect
-/// without the PROXY protocol, so the per-address cap is set: at its default with the protocol.
-async fn connection_flood(
-    abuse: &AbuseProfile,
-    layout: &Layout,
-    bedrock: &BedrockEndpoint,
-) -> Result<ConnectionFloodReport, Box<dyn std::error::Error>> {
-    let (open_files_limit, _) = rlimit::Resource::NOFILE.get()?;
-    let needed = abuse.flood_connections as u64 + 1024;
-    if open_files_limit < needed {
-        return Err(format!(
-            "the connection flood needs {needed} open files, the limit is {open_files_limit}: raise the hard limit (ulimit -Hn)"
-        )
-        .into());
-    }
-    let admin = free_port()?;
-    let settings = GatewaySettings {
-        server: vec![
-            format!("max_connections = {MAX_CONNECTIONS}"),
-            format!("max_connections_per_address = {}", abuse.flood_per_address_limit),
-        ],
-        admin: Some(admin),
-        ..GatewaySettings::default()
+/// The abusers of `abuse`: never-finishing ones from 127.0.0.2, never-reading ones from 127.0.0.3.
+fn plans(abuse: &AbuseProfile) -> [Plan; 2] {
+    let plan = |kind, source, clients, max_tokens| Plan {
+        kind,
+        source,
+        clients,
+        connections: abuse.connections,
+        stagger: HOLD,
+        hold: HOLD,
+        max_tokens,
     };
-    let name = "abuse-flood";
-    let mut gateway = layout.gateway_with(name, bedrock, "warn", &settings)?;
-    gateway.wait_listening().await?;
-    eprintln!(
-        "abuse: {} connections from {FLOOD_SOURCE} while {} callers from other addresses call on fresh connections",
-        abuse.flood_connections, abuse.flood_callers
-    );
-    let window = abuse.flood_window;
-    let before = scrape(admin).await?;
-    let started = Instant::now();
-    let flood =
-        ConnectionFlood::start(gateway.addr, FLOOD_SOURCE, abuse.flood_connections, window.ramp, FLOOD_REFILL_PAUSE);
-    tokio::time::sleep(window.ramp + FLOOD_SETTLE).await;
-    let flood_open_at_callers_start = flood.open();
-    let gateway_connections_open =
-        scrape(admin).await?.get("bedrock_gateway_connections_open").copied().unwrap_or_default();
-    let calls = normal_callers(gateway.addr, abuse.flood_callers, abuse.level.max_tokens, window.measure).await;
-    let after = scrape(admin).await?;
-    let seen = flood.stop().await;
-    let duration_secs = started.elapsed().as_secs_f64();
-    let mut counts = GatewayCounts::default();
-    counts.add(&before, &after);
-    drop(gateway);
-    let log = std::fs::read_to_string(layout.work_dir.join(format!("gateway-{name}.log")))?;
-    Ok(ConnectionFloodReport {
-        source: FLOOD_SOURCE.to_string(),
-        connections: abuse.flood_connections,
-        ramp_ms: window.ramp.as_millis() as u64,
-        refill_pause_ms: FLOOD_REFILL_PAUSE.as_millis() as u64,
-        max_connections: MAX_CONNECTIONS,
-        max_connections_per_address: abuse.flood_per_address_limit,
-        open_files_limit,
-        duration_secs,
-        flood: seen,
-        flood_open_at_callers_start,
-        gateway_connections_open,
-        rejections: counts.rejections,
-        refusal_log_lines: log
-            .lines()
-            .filter(|line| line.contains("refused connections over a connection cap"))
-            .count(),
-        callers: abuse.flood_callers,
-        calls: calls.calls,
-        served: calls.served,
-        first_failure: calls.first_failure,
-        call_ms: calls.latencies.summary(),
-    })
+    [
+        plan(Kind::NeverFinishing, Ipv4Addr::new(127, 0, 0, 2), abuse.never_finishing, abuse.level.max_tokens),
+        plan(Kind::NeverReading, Ipv4Addr::new(127, 0, 0, 3), abuse.never_reading, LONG_ANSWER_TOKENS),
+    ]
 }
 
-/// What normal callers saw.
-#[derive(Debug, Default)]
-struct CallTally {
-    calls: u64,
-    served: u64,
-    first_failure: Option<String>,
-    latencies: Latencies,
-}
-
-impl CallTally {
-    fn merge(&mut self, other: CallTally) {
-        self.calls += other.calls;
-        self.served += other.served;
-        if self.first_failure.is_none() {
-            self.first_failure = other.first_failure;
-        }
-        self.latencies.merge(&other.latencies);
+impl Abuse {
+    /// Its targets: what abuse adds to the normal clients' TTFT, the floods', the connection flood's.
+    pub fn checks(&self) -> Vec<TargetCheck> {
+        let name = "normal clients' added TTFT p99 with abuse − without".to_owned();
+        let mut checks = vec![TargetCheck::at_most(name, "≤ 1 ms", self.added_p99_change_ms, 1.0, ms)];
+        checks.extend(self.floods.checks());
+        checks.push(self.connection_flood.check());
+        checks
     }
-}
 
-/// `callers` callers, each from its own address (127.0.1.1, ...), making call after call for
-/// `measure`, each call on a fresh connection.
-async fn normal_callers(gateway: SocketAddr, callers: usize, max_tokens: u32, measure: Duration) -> CallTally {
-    let until = Instant::now() + measure;
-    let mut running = JoinSet::new();
-    for index in 0..callers {
-        let source = IpAddr::V4(Ipv4Addr::new(127, 0, 1, u8::try_from(index + 1).unwrap_or(u8::MAX)));
-        running.spawn(async move {
-            let mut tally = CallTally::default();
-            while Instant::now() < until {
-                let started = Instant::now();
-                let outcome = tokio::time::timeout(CALL_TIMEOUT, call_on_a_new_connection(gateway, source, max_tokens))
-                    .await
-                    .unwrap_or_else(|_| Err(format!("no answer within {} s", CALL_TIMEOUT.as_secs())));
-                tally.calls += 1;
-                match outcome {
-                    Ok(()) => {
-                        tally.served += 1;
-                        tally.latencies.record(started.elapsed());
-                    }
-                    Err(err) => {
-                        tally.first_failure.get_or_insert(err);
-                    }
-                }
-            }
-            tally
-        });
-    }
-    let mut total = CallTally::default();
-    while let Some(joined) = running.join_next().await {
-        if let Ok(tally) = joined {
-            total.merge(tally);
-        }
-    }
-    total
-}
-
-/// One streamed call to its end on a connection of its own from `source`, as a client that just
-/// started makes it.
-async fn call_on_a_new_connection(gateway: SocketAddr, source: IpAddr, max_tokens: u32) -> Result<(), String> {
-    let channel = Endpoint::from_shared(format!("http://{gateway}"))
-        .map_err(|err| err.to_string())?
-        .local_address(Some(source))
-        .connect()
-        .await
-        .map_err(|err| format!("connecting: {err:?}"))?;
-    let mut client = GatewayServiceClient::new(channel);
-    let request = gateway_request(GATEWAY_MODEL, max_tokens);
-    let mut stream = client.converse_stream(request).await.map_err(|status| status.to_string())?.into_inner();
-    while stream.message().await.map_err(|status| status.to_string())?.is_some() {}
-    Ok(())
-}
-
-impl GatewayCounts {
-    /// Adds what changed between two reads.
-    fn add(&mut self, before: &Series, after: &Series) {
-        let delta = |series: &str| {
-            let change =
-                after.get(series).copied().unwrap_or_default() - before.get(series).copied().unwrap_or_default();
-            change.max(0.0) as u64
-        };
-        for series in after.keys() {
-            if series.starts_with("bedrock_gateway_rejections_total{")
-                && let Some(reason) = label(series, "reason")
-            {
-                *self.rejections.entry(reason.to_owned()).or_default() += delta(series);
-            }
-            if series.starts_with("bedrock_gateway_requests_total{") && label(series, "model") == Some("bench") {
-                match label(series, "code") {
-                    Some("DeadlineExceeded") => self.streams_ended_client_stalled += delta(series),
-                    Some("Cancelled") => self.streams_cancelled_by_client += delta(series),
-                    _ => {}
-                }
+    /// What makes the run invalid: failed normal streams, abusers or floods that did nothing.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (condition, side, stats) in [
+            ("without abuse", "direct", &self.without_abuse.direct),
+            ("without abuse", "via gateway", &self.without_abuse.gateway),
+            ("with abuse", "direct", &self.with_abuse.direct),
+            ("with abuse", "via gateway", &self.with_abuse.gateway),
+        ] {
+            if stats.errors > 0 || stats.streams == 0 {
+                problems.push(format!(
+                    "abuse, {condition}, {side}: {} normal streams, {} errors ({})",
+                    stats.streams,
+                    stats.errors,
+                    stats.first_error.as_deref().unwrap_or("-")
+                ));
             }
         }
+        for abuser in self.abusers.iter().filter(|abuser| abuser.seen.opened == 0) {
+            problems.push(format!("abuse: the {} clients opened no call", abuser.kind));
+        }
+        problems.extend(self.connection_flood.problem());
+        problems.extend(self.floods.problems());
+        problems
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gateway_counts_are_the_changes_between_reads() {
-        let series = r#"bedrock_gateway_requests_total{model="bench",caller="-",code="DeadlineExceeded"}"#;
-        let before = Series::from([(r#"bedrock_gateway_rejections_total{reason="receive_timeout"}"#.to_owned(), 3.0)]);
-        let mut after = before.clone();
-        after.insert(r#"bedrock_gateway_rejections_total{reason="receive_timeout"}"#.to_owned(), 10.0);
-        after.insert(series.to_owned(), 4.0);
-        let mut counts = GatewayCounts::default();
-        counts.add(&before, &after);
-        assert_eq!(counts.rejections["receive_timeout"], 7);
-        assert_eq!(counts.streams_ended_client_stalled, 4);
+    /// The abuse section, with the connection flood's and the floods' sub-sections.
+    pub fn markdown(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "## Abuse\n\nNormal clients: closed loop, {} concurrent, {} tokens per stream (emulator {} ms to first token, \
+             {} ms between tokens), {} measured rounds per condition, alternating without and with abuse. Gateway: \
+             `request_receive_timeout_secs = {}`, `client_stall_timeout_secs = {}`, `max_concurrent_requests_per_caller = {}`, \
+             `http2_max_concurrent_streams = {}`. Added = via gateway - direct, each condition on its own.\n\n\
+             | normal clients | added p50 | added p90 | added p99 | direct p99 | via gateway p99 | streams via gateway | errors | gateway CPU s / 1k streams | gateway cores | gateway cores in direct rounds | load generator cores |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            self.concurrency,
+            self.tokens_per_stream,
+            self.emulator_ttft_ms,
+            self.emulator_token_gap_ms,
+            self.rounds,
+            self.request_receive_timeout_secs,
+            self.client_stall_timeout_secs,
+            self.max_concurrent_requests_per_caller,
+            self.http2_max_concurrent_streams
+        );
+        for (name, c) in [("without abuse", &self.without_abuse), ("with abuse", &self.with_abuse)] {
+            let _ = writeln!(
+                out,
+                "| {name} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {} | {} | {:.3} | {:.2} | {:.2} | {:.2} |",
+                c.added.p50_ms,
+                c.added.p90_ms,
+                c.added.p99_ms,
+                c.direct.ttft.p99_ms,
+                c.gateway.ttft.p99_ms,
+                c.gateway.streams,
+                c.direct.errors + c.gateway.errors,
+                c.gateway_cpu_per_1000_streams,
+                c.gateway_cores,
+                c.gateway_cores_in_direct_rounds,
+                c.load_generator_cores
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nChange with abuse: added p50 {:+.3} ms, added p99 {:+.3} ms.\n\n\
+             | abuser | from | clients | connections | calls opened | refused, by status | streams held | reset after hold | failures |\n\
+             |---|---|---:|---:|---:|---|---:|---:|---:|",
+            self.added_p50_change_ms, self.added_p99_change_ms
+        );
+        for a in &self.abusers {
+            let refused =
+                a.seen.refused.iter().map(|(code, count)| format!("{code} {count}")).collect::<Vec<_>>().join(", ");
+            let held = a.hold_ms.map_or("-".to_owned(), |hold| format!("{} ({hold} ms each)", a.seen.streaming));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                a.kind,
+                a.source,
+                a.clients,
+                a.connections,
+                a.seen.opened,
+                if refused.is_empty() { "-".to_owned() } else { refused },
+                held,
+                a.seen.reset_after_hold,
+                a.seen.failures
+            );
+        }
+        let g = &self.gateway_counts;
+        let rejections =
+            g.rejections.iter().map(|(reason, count)| format!("{reason} {count}")).collect::<Vec<_>>().join(", ");
+        let _ = writeln!(
+            out,
+            "\nThe gateway's own counts (`/metrics`) over the abused rounds: refusals by reason: {rejections}; streams ended \
+             because their client took nothing for {} s: {}; streams whose client left first: {}.\n",
+            self.client_stall_timeout_secs, g.streams_ended_client_stalled, g.streams_cancelled_by_client
+        );
+        self.connection_flood.markdown(out);
+        self.floods.markdown(out);
     }
 }

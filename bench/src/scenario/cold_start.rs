@@ -1,14 +1,17 @@
 //! Cold start: from spawning the gateway process to its first complete ConverseStream answer
 //! (and, on the way, to its port accepting connections), with the emulator already up.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::processes::{Layout, Pacing};
-use crate::scenario::Profile;
+use crate::profile::Profile;
 use crate::stats::median;
+use crate::target_check::TargetCheck;
 use crate::targets::Target;
+use crate::units;
 
 /// Longest a cold start may take before the run fails.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -61,4 +64,26 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<ColdStart, Box<dy
         first_answer_median_ms: ms(median(&answered)),
         first_answer_max_ms: ms(max(&answered)),
     })
+}
+
+impl ColdStart {
+    /// Its target: the median cold start to a first answer.
+    pub fn check(&self) -> TargetCheck {
+        let name = "cold start to first answer (median)".to_owned();
+        TargetCheck::at_most(name, "≤ 100 ms", self.first_answer_median_ms, 100.0, units::ms)
+    }
+
+    /// Its section, under a heading of level `heading`.
+    pub fn markdown(&self, out: &mut String, heading: &str) {
+        let _ = writeln!(
+            out,
+            "{heading} Cold start ({} runs)\n\n| from spawn to | median | max |\n|---|---:|---:|\n\
+             | accepting connections | {:.1} ms | {:.1} ms |\n| first complete answer | {:.1} ms | {:.1} ms |\n",
+            self.runs,
+            self.listening_median_ms,
+            self.listening_max_ms,
+            self.first_answer_median_ms,
+            self.first_answer_max_ms
+        );
+    }
 }

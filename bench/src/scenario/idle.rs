@@ -3,6 +3,7 @@
 //! costs (its relay, its gRPC stream, its Bedrock HTTP/1.1 connection). Bytes per stream =
 //! (RSS with N open - RSS at a warmed-up baseline) / N.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -15,8 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::load::{Window, closed_loop};
 use crate::processes::{ChildProcess, Layout, Pacing};
-use crate::scenario::Profile;
+use crate::profile::Profile;
+use crate::target_check::TargetCheck;
 use crate::targets::Target;
+use crate::units::{kib, mib};
 
 /// Streams being opened at once: enough to be quick, few enough not to overflow the emulator's
 /// accept backlog with the gateway's new connections.
@@ -147,5 +150,53 @@ impl Holder {
     async fn close(mut self) {
         self.release.cancel();
         while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+impl IdleMemory {
+    /// The memory target at the most streams, its name after `prefix`: at most `bound_kib` KiB per
+    /// idle stream.
+    pub fn check(&self, prefix: &str, bound_kib: f64) -> Option<TargetCheck> {
+        let point = self.points.last()?;
+        let name = format!("{prefix}gateway memory per idle stream, {} open", point.streams);
+        Some(TargetCheck::at_most(
+            name,
+            &format!("≤ {bound_kib:.0} KiB"),
+            point.bytes_per_stream / 1024.0,
+            bound_kib,
+            kib,
+        ))
+    }
+
+    /// Streams that failed to open; `run` names the run (`pinned ` or nothing).
+    pub fn problems(&self, run: &str) -> Vec<String> {
+        (self.failed > 0)
+            .then(|| {
+                format!("{run}idle: {} streams failed ({})", self.failed, self.first_error.as_deref().unwrap_or("-"))
+            })
+            .into_iter()
+            .collect()
+    }
+
+    /// Its section, under a heading of level `heading`.
+    pub fn markdown(&self, out: &mut String, heading: &str) {
+        let _ = writeln!(
+            out,
+            "{heading} Gateway memory with idle streams\n\nBaseline RSS after warm-up: {:.1} MiB.\n\n\
+             | idle streams | gateway RSS | bytes per stream | emulator RSS |\n|---:|---:|---:|---:|",
+            mib(self.baseline_rss_bytes)
+        );
+        for p in &self.points {
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} MiB | {:.0} ({:.1} KiB) | {:.1} MiB |",
+                p.streams,
+                mib(p.gateway_rss_bytes),
+                p.bytes_per_stream,
+                p.bytes_per_stream / 1024.0,
+                mib(p.emulator_rss_bytes)
+            );
+        }
+        out.push('\n');
     }
 }

@@ -10,6 +10,7 @@
 //! be large within the limits (`bedrock_gateway_proto::limits`), plus one the limits refuse, which
 //! costs only what decoding it costs.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +22,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::load::{Window, closed_loop};
 use crate::processes::{ChildProcess, Layout, Pacing, memory};
-use crate::scenario::Profile;
+use crate::profile::Profile;
+use crate::target_check::TargetCheck;
 use crate::targets::{IDLE_MODEL, STREAMS_PER_CONNECTION, Target};
+use crate::units::{mib, times};
 
 /// The gateway's default `server.max_request_bytes`, which the bench's gateway config keeps.
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
@@ -309,6 +312,80 @@ async fn poll_peak(pid: u32, stop: CancellationToken) -> u64 {
             () = stop.cancelled() => return peak,
             () = tokio::time::sleep(POLL) => {}
         }
+    }
+}
+
+impl MemoryWorstCase {
+    /// Its targets: peak memory per byte on the wire of each accepted shape, at the most requests.
+    pub fn checks(&self) -> Vec<TargetCheck> {
+        let most = self.runs.iter().map(|run| run.requests).max();
+        let accepted_at_most = |run: &&MemoryRun| !run.shape.refused() && Some(run.requests) == most;
+        let judged = self.runs.iter().filter(accepted_at_most);
+        judged
+            .map(|run| {
+                let name = format!(
+                    "gateway peak memory per byte on the wire, {} max-size requests: {}",
+                    run.requests, run.label
+                );
+                TargetCheck::at_most(name, "≤ 3×", run.peak_per_wire_byte, 3.0, times)
+            })
+            .collect()
+    }
+
+    /// Runs in which a request did not end as its shape expects.
+    pub fn problems(&self) -> Vec<String> {
+        let unexpected = self.runs.iter().filter(|run| !run.as_expected());
+        unexpected
+            .map(|run| {
+                format!(
+                    "memory {}: {} answered, {} refused, {} failed of {} ({})",
+                    run.label,
+                    run.answered,
+                    run.refused,
+                    run.failed,
+                    run.requests,
+                    run.first_error.as_deref().unwrap_or("-")
+                )
+            })
+            .collect()
+    }
+
+    /// Its section.
+    pub fn markdown(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "## Gateway memory per maximum-size request\n\nN concurrent requests of at most {} bytes each, on a model whose \
+             Bedrock stream stays open, each through its own connection and a fresh gateway per shape and N. Peak = `VmHWM` \
+             once every request was answered (or refused); per wire byte = (peak - baseline) / (N × wire bytes); settled = \
+             RSS 1 s later, the streams still open. N = 1 shows one request's transient peak (decoding, conversion and JSON \
+             serialization are synchronous, so they run at most one per worker thread at a time); the largest N shows what \
+             each request costs while it is received and sent to Bedrock.\n\n\
+             | shape | N | wire bytes per request | baseline RSS | peak RSS | polled peak | settled RSS | peak per wire byte | outcome |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---|",
+            self.max_request_bytes
+        );
+        for run in &self.runs {
+            let outcome = if run.shape.refused() {
+                format!("{} refused", run.refused)
+            } else {
+                format!("{} answered", run.answered)
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.2}× | {}{} |",
+                run.label,
+                run.requests,
+                run.wire_bytes_per_request,
+                mib(run.baseline_rss_bytes),
+                mib(run.peak_rss_bytes),
+                mib(run.polled_peak_rss_bytes),
+                mib(run.settled_rss_bytes),
+                run.peak_per_wire_byte,
+                outcome,
+                if run.failed > 0 { format!(", {} failed", run.failed) } else { String::new() }
+            );
+        }
+        out.push('\n');
     }
 }
 

@@ -1,6 +1,7 @@
-//! The scenarios, one module each, and what they share: the run profile (full or smoke) and the
-//! interleaving of sides, which runs direct and via-gateway rounds alternately (A B, B A, ...) so
-//! that drift in machine load over the run hits both sides alike.
+//! The scenarios, one module each, each owning its results, the targets it is judged on and its
+//! section of the report; and what they share: one side's figures, and the interleaving of sides,
+//! which runs direct and via-gateway rounds alternately (A B, B A, ...) so that drift in machine
+//! load over the run hits both sides alike.
 
 pub mod abuse;
 pub mod cold_start;
@@ -17,125 +18,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::load::{Tally, Window};
-use crate::processes::{ChildProcess, Pacing, cpu_seconds};
+use crate::load::Tally;
+use crate::processes::{ChildProcess, cpu_seconds};
 use crate::stats::Summary;
 use crate::targets::Target;
-
-/// One load level of the time-to-first-token scenario.
-#[derive(Debug, Clone, Copy)]
-pub struct Level {
-    /// Concurrent streams (closed loop) or, with `rate`, the expected concurrency.
-    pub concurrency: usize,
-    /// Open loop at this many streams per second instead of a closed loop.
-    pub rate: Option<f64>,
-    /// Tokens per stream, chosen so that `concurrency` streams are a rate the machine sustains.
-    pub max_tokens: u32,
-    /// Ramp-up and measurement time of one round.
-    pub window: Window,
-}
-
-/// Everything that differs between the full run and the smoke run.
-#[derive(Debug, Clone)]
-pub struct Profile {
-    /// `full` or `smoke`.
-    pub name: &'static str,
-    /// Measured rounds per side (after one unmeasured warm-up round each).
-    pub rounds: usize,
-    /// Emulator pacing for the TTFT scenario: a small fixed TTFT so queuing is realistic.
-    pub ttft_pacing: Pacing,
-    /// TTFT load levels.
-    pub ttft_levels: Vec<Level>,
-    /// Levels of the side-by-side comparison with a peer proxy (closed loop, one answer length).
-    pub peer_levels: Vec<Level>,
-    /// Workers of the saturation scenario.
-    pub saturation_workers: usize,
-    /// Tokens per answer at saturation.
-    pub saturation_tokens: usize,
-    /// Round window at saturation.
-    pub saturation_window: Window,
-    /// Idle stream counts at which gateway memory is read.
-    pub idle_streams: Vec<usize>,
-    /// Counts of concurrent maximum-size requests whose peak memory is read, each on a fresh
-    /// gateway: one alone shows a request's transient peak, many show the cost per request in flight.
-    pub memory_requests: Vec<usize>,
-    /// Cold starts to time.
-    pub cold_starts: usize,
-    /// The abuse scenario.
-    pub abuse: abuse::AbuseProfile,
-    /// The abuse scenario's memory floods.
-    pub abuse_floods: abuse::floods::FloodsProfile,
-    /// The quota-check scenario.
-    pub quota: quota::QuotaProfile,
-}
-
-fn secs(seconds: f64) -> Duration {
-    Duration::from_secs_f64(seconds)
-}
-
-impl Profile {
-    /// The full run: a few minutes on 2 cores.
-    pub fn full() -> Profile {
-        let window = |ramp, measure| Window { ramp: secs(ramp), measure: secs(measure) };
-        Profile {
-            name: "full",
-            rounds: 3,
-            ttft_pacing: Pacing { ttft_ms: 20, token_gap_ms: 25, answer_tokens: 64 },
-            ttft_levels: vec![
-                Level { concurrency: 1, rate: None, max_tokens: 1, window: window(0.1, 3.0) },
-                Level { concurrency: 100, rate: None, max_tokens: 8, window: window(0.3, 3.0) },
-                Level { concurrency: 1000, rate: None, max_tokens: 40, window: window(1.0, 3.0) },
-                Level { concurrency: 1000, rate: Some(1000.0), max_tokens: 40, window: window(1.0, 3.0) },
-            ],
-            // 40 tokens (about 1 s) at every level: 10, 100 and 1,000 streams per second when
-            // every side keeps up, the last being the TTFT scenario's 1,000-stream level.
-            peer_levels: vec![
-                Level { concurrency: 10, rate: None, max_tokens: 40, window: window(0.3, 5.0) },
-                Level { concurrency: 100, rate: None, max_tokens: 40, window: window(0.5, 5.0) },
-                Level { concurrency: 1000, rate: None, max_tokens: 40, window: window(2.0, 5.0) },
-            ],
-            saturation_workers: 32,
-            saturation_tokens: 32,
-            saturation_window: window(0.5, 3.0),
-            idle_streams: vec![1000, 10_000],
-            // 32 × 4 MiB: enough to dwarf the baseline and the allocator's noise, bounded on a
-            // machine with 24 GiB.
-            memory_requests: vec![1, 32],
-            cold_starts: 5,
-            abuse: abuse::AbuseProfile::full(),
-            abuse_floods: abuse::floods::FloodsProfile::full(),
-            quota: quota::QuotaProfile::full(),
-        }
-    }
-
-    /// The smoke run: every scenario, tiny, in seconds; checks the bench still works, not speed.
-    pub fn smoke() -> Profile {
-        let window = |ramp, measure| Window { ramp: secs(ramp), measure: secs(measure) };
-        Profile {
-            name: "smoke",
-            rounds: 1,
-            ttft_pacing: Pacing { ttft_ms: 5, token_gap_ms: 5, answer_tokens: 16 },
-            ttft_levels: vec![
-                Level { concurrency: 1, rate: None, max_tokens: 1, window: window(0.05, 0.3) },
-                Level { concurrency: 20, rate: None, max_tokens: 4, window: window(0.1, 0.3) },
-                Level { concurrency: 20, rate: Some(200.0), max_tokens: 4, window: window(0.1, 0.3) },
-            ],
-            peer_levels: vec![
-                Level { concurrency: 2, rate: None, max_tokens: 4, window: window(0.05, 0.5) },
-                Level { concurrency: 10, rate: None, max_tokens: 4, window: window(0.1, 0.5) },
-            ],
-            saturation_workers: 8,
-            saturation_tokens: 16,
-            saturation_window: window(0.1, 0.5),
-            idle_streams: vec![100, 300],
-            memory_requests: vec![2],
-            cold_starts: 1,
-            abuse: abuse::AbuseProfile::smoke(),
-            abuse_floods: abuse::floods::FloodsProfile::smoke(),
-            quota: quota::QuotaProfile::smoke(),
-        }
-    }
-}
 
 /// Counts and CPU time of one side, summed over its rounds.
 #[derive(Debug, Default)]

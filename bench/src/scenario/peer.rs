@@ -8,6 +8,7 @@
 //! Not part of CI: the proxy is a large PyPI package (`bash bench/run.sh --peer litellm` installs
 //! it). A level the peer cannot serve shows its errors and timeouts rather than being left out.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +17,10 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::processes::{ChildProcess, Layout};
-use crate::scenario::{Profile, SideRun, SideStats, interleaved, ttft};
+use crate::profile::Profile;
+use crate::scenario::{SideRun, SideStats, interleaved, ttft};
 use crate::stats::Added;
-use crate::targets::Target;
+use crate::targets::{STREAM_TIMEOUT, Target};
 
 /// Longest the proxy may take to answer its first stream after being spawned (it imports a large
 /// Python package first: about 10 s on a quiet 2-core machine).
@@ -108,6 +110,73 @@ impl PeerComparison {
             }
         }
         problems
+    }
+
+    /// Its section: every side at every level, and the first failure of each side that failed.
+    pub fn markdown(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "## Side by side with {name}\n\n{name} {} (`--num_workers {}`, ready {:.1} s after spawn) through its Bedrock \
+             Converse provider, bedrock-gateway and the SDK (direct), all against the same emulator ({} ms to first token, \
+             {} ms between tokens), the same prompt and answer length; closed loop, rounds alternating between the three \
+             sides ({} measured rounds per side, {} s each). {name} is called as an OpenAI-compatible streamed chat \
+             completion, the gateway over gRPC; every side is timed to its first text delta. Added = side − direct at the \
+             same percentile; server CPU = the server's CPU time (for {name} its whole process tree) ÷ its streams. Streams \
+             and errors count those started in the measured windows; \"all\" adds those started during ramp-ups (a side \
+             slower than the window has only these).\n\n\
+             | concurrent | side | streams | errors | streams, all | errors, all | streams/s | TTFT p50 | TTFT p99 | added p50 | added p99 | server CPU ms / stream | server cores busy |\n\
+             |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            self.peer_version,
+            self.peer_workers,
+            self.peer_ready_secs,
+            self.emulator_ttft_ms,
+            self.emulator_token_gap_ms,
+            self.rounds,
+            self.round_secs.iter().map(|secs| format!("{secs:.1}")).collect::<Vec<_>>().join(" / "),
+            name = self.peer
+        );
+        let mut failures = Vec::new();
+        for row in &self.rows {
+            let d = &row.direct;
+            let _ = writeln!(
+                out,
+                "| {} | direct | {} | {} | - | - | {:.0} | {:.3} ms | {:.3} ms | - | - | - | - |",
+                row.concurrency, d.streams, d.errors, d.streams_per_sec, d.ttft.p50_ms, d.ttft.p99_ms
+            );
+            for (name, side) in [("bedrock-gateway", &row.gateway), (self.peer.as_str(), &row.peer)] {
+                let s = &side.stats;
+                // Without a measured stream there is no distribution to show.
+                let measured = |value: f64| if s.streams > 0 { format!("{value:.3} ms") } else { "-".to_owned() };
+                let _ = writeln!(
+                    out,
+                    "| {} | {name} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.2} |",
+                    row.concurrency,
+                    s.streams,
+                    s.errors,
+                    side.streams_with_ramp_up,
+                    side.errors_with_ramp_up,
+                    s.streams_per_sec,
+                    measured(s.ttft.p50_ms),
+                    measured(s.ttft.p99_ms),
+                    measured(side.added.p50_ms),
+                    measured(side.added.p99_ms),
+                    side.server_cpu_ms_per_stream.map_or("-".to_owned(), |cpu| format!("{cpu:.3}")),
+                    side.server_cores
+                );
+                if let Some(error) = &s.first_error {
+                    let errors = side.errors_with_ramp_up;
+                    failures.push(format!("{name} at {} concurrent, first of {errors}: {error}", row.concurrency));
+                }
+            }
+        }
+        out.push('\n');
+        if !failures.is_empty() {
+            let _ = writeln!(out, "Failed or timed-out streams ({} s per stream at most):\n", STREAM_TIMEOUT.as_secs());
+            for failure in failures {
+                let _ = writeln!(out, "- {failure}");
+            }
+            out.push('\n');
+        }
     }
 }
 

@@ -34,11 +34,12 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::load::Window;
 use crate::processes::{ChildProcess, GatewaySettings, Layout, free_port};
-use crate::prometheus::{by_label, histogram_quantile, scrape};
-use crate::scenario::{Level, Profile, SideRun, SideStats, interleaved_rounds, ttft};
+use crate::profile::{Profile, QuotaProfile};
+use crate::prometheus::{Series, by_label, histogram_quantile, scrape};
+use crate::scenario::{SideRun, SideStats, interleaved_rounds, ttft};
 use crate::stats::Added;
+use crate::target_check::TargetCheck;
 use crate::targets::{GATEWAY_MODEL, Target};
 
 /// The key every request sends; its tenant is [`TENANT`].
@@ -53,43 +54,6 @@ const TOKENS_PER_MINUTE: u64 = 100_000_000;
 const CONCURRENT_REQUESTS: u64 = 1_000;
 /// Longest reading Redis's statistics may take.
 const INFO_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The quota scenario's part of a run profile.
-#[derive(Debug, Clone)]
-pub struct QuotaProfile {
-    /// The closed loop, the same in every condition.
-    pub level: Level,
-    /// Measured rounds per condition (after one unmeasured warm-up round each).
-    pub rounds: usize,
-}
-
-impl QuotaProfile {
-    /// The full run: the TTFT scenario's 100-concurrent level, eight rounds of each condition.
-    pub fn full() -> QuotaProfile {
-        QuotaProfile {
-            level: Level {
-                concurrency: 100,
-                rate: None,
-                max_tokens: 8,
-                window: Window { ramp: Duration::from_millis(300), measure: Duration::from_secs(3) },
-            },
-            rounds: 8,
-        }
-    }
-
-    /// The smoke run: seconds.
-    pub fn smoke() -> QuotaProfile {
-        QuotaProfile {
-            level: Level {
-                concurrency: 10,
-                rate: None,
-                max_tokens: 4,
-                window: Window { ramp: Duration::from_millis(100), measure: Duration::from_millis(400) },
-            },
-            rounds: 2,
-        }
-    }
-}
 
 /// Where the tenant's quotas are counted, if it has any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +163,7 @@ pub struct CheckDuration {
 }
 
 impl CheckDuration {
-    fn read(series: &crate::prometheus::Series) -> CheckDuration {
+    fn read(series: &Series) -> CheckDuration {
         let name = "bedrock_gateway_quota_check_duration_seconds";
         let counts = by_label(series, &format!("{name}_count"), "decided_by");
         let quantile = |q| histogram_quantile(series, name, q).map(|seconds| seconds * 1000.0);
@@ -436,6 +400,132 @@ impl QuotaCost {
         }
         problems
     }
+
+    /// Its targets: the time a Redis check adds before Bedrock is called, with and without
+    /// prefetch, from the gateway's histogram.
+    pub fn checks(&self) -> Vec<TargetCheck> {
+        let change = &self.redis_store_change;
+        let (low, high) = spread(&change.rounds_p99_ms);
+        let check_p99 = self.redis_store.check_duration.p99_ms;
+        let prefetch = TargetCheck {
+            name: format!(
+                "time a Redis quota check adds before Bedrock is called, p99 (gateway histogram), closed loop, {} concurrent",
+                self.concurrency
+            ),
+            target: "≤ 0.3 ms".to_owned(),
+            measured: format!(
+                "{} (TTFT p99 Redis − no quotas {:+.3} ms, rounds {low:+.3} to {high:+.3} ms)",
+                check_p99.map_or("no checks".to_owned(), |p99| format!("{p99:.3} ms")),
+                change.p99_ms
+            ),
+            met: check_p99.is_some_and(|p99| p99 <= 0.3),
+            not_measurable: None,
+        };
+        let change = &self.redis_no_prefetch_change;
+        let check_p99 = self.redis_no_prefetch.check_duration.p99_ms;
+        let round_trips = TargetCheck {
+            name: format!(
+                "time a Redis quota check without prefetch (a round trip each) adds before Bedrock is called, p99 \
+                 (gateway histogram), closed loop, {} concurrent",
+                self.concurrency
+            ),
+            target: "≤ 0.3 ms".to_owned(),
+            measured: format!(
+                "{} (TTFT Redis without prefetch − no quotas: p50 {:+.3} ms, p99 {:+.3} ms)",
+                check_p99.map_or("no checks".to_owned(), |p99| format!("{p99:.3} ms")),
+                change.p50_ms,
+                change.p99_ms
+            ),
+            met: check_p99.is_some_and(|p99| p99 <= 0.3),
+            not_measurable: None,
+        };
+        vec![prefetch, round_trips]
+    }
+
+    /// Its section.
+    pub fn markdown(&self, out: &mut String) {
+        let l = &self.limits;
+        let _ = writeln!(
+            out,
+            "## Cost of a quota check\n\nClosed loop, {} concurrent, {} tokens per stream (emulator {} ms to first token, \
+             {} ms between tokens), {} measured rounds of {:.1} s per side, in the order direct, no quotas, in-process, Redis, \
+             Redis without prefetch and back. One gateway per condition, every request with the tenant's API key; the quota \
+             conditions set `requests_per_minute = {}`, `tokens_per_minute = {}`, `concurrent_requests = {}` on the tenant \
+             and on the model (six limits per check, none ever reached). Redis: a local `redis-server` on loopback; without \
+             prefetch (`quotas.redis.prefetch_percent = 0`) every check is a round trip to it. Change = TTFT of the \
+             condition − TTFT with no quotas (the direct side cancels out).\n\n\
+             | condition | TTFT p50 | TTFT p99 | added p50 | added p99 | change p50 | change p99 | streams | errors | gateway CPU s / 1k streams | Redis CPU s / 1k streams | quota checks | check p50 | check p99 | decided by |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
+            self.concurrency,
+            self.tokens_per_stream,
+            self.emulator_ttft_ms,
+            self.emulator_token_gap_ms,
+            self.rounds,
+            self.round_secs,
+            l.requests_per_minute,
+            l.tokens_per_minute,
+            l.concurrent_requests
+        );
+        let d = &self.direct;
+        let _ = writeln!(
+            out,
+            "| direct | {:.3} ms | {:.3} ms | - | - | - | - | {} | {} | - | - | - | - | - | - |",
+            d.ttft.p50_ms, d.ttft.p99_ms, d.streams, d.errors
+        );
+        for (c, change) in self.conditions().into_iter().zip(self.changes()) {
+            let checks = c.quota_checks.iter().filter(|(_, count)| **count > 0);
+            let checks = checks.map(|(result, count)| format!("{result} {count}")).collect::<Vec<_>>().join(", ");
+            let duration = &c.check_duration;
+            let quantile = |value: Option<f64>| value.map_or("-".to_owned(), |ms| format!("{ms:.4} ms"));
+            let deciders = duration.decided_by.iter().filter(|(_, count)| **count > 0);
+            let deciders = deciders.map(|(decider, count)| format!("{decider} {count}")).collect::<Vec<_>>().join(", ");
+            let _ = writeln!(
+                out,
+                "| {} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {} | {} | {} | {} | {:.3} | {:.3} | {} | {} | {} | {} |",
+                c.name,
+                c.gateway.ttft.p50_ms,
+                c.gateway.ttft.p99_ms,
+                c.added.p50_ms,
+                c.added.p99_ms,
+                change.map_or("-".to_owned(), |change| format!("{:+.3} ms", change.p50_ms)),
+                change.map_or("-".to_owned(), |change| format!("{:+.3} ms", change.p99_ms)),
+                c.gateway.streams,
+                c.gateway.errors,
+                c.gateway_cpu_per_1000_streams,
+                c.redis_cpu_per_1000_streams,
+                if checks.is_empty() { "-".to_owned() } else { checks },
+                quantile(duration.p50_ms),
+                quantile(duration.p99_ms),
+                if deciders.is_empty() { "-".to_owned() } else { deciders }
+            );
+        }
+        let rounds = |values: &[f64]| values.iter().map(|value| format!("{value:+.3}")).collect::<Vec<_>>().join(", ");
+        let _ = writeln!(
+            out,
+            "\nChange in each round (ms), its spread being this run's noise:\n\n| condition | p50 by round | p99 by round |\n|---|---|---|"
+        );
+        for (name, change) in [
+            ("in-process", &self.memory_store_change),
+            ("Redis", &self.redis_store_change),
+            ("Redis, no prefetch", &self.redis_no_prefetch_change),
+        ] {
+            let _ = writeln!(out, "| {name} | {} | {} |", rounds(&change.rounds_p50_ms), rounds(&change.rounds_p99_ms));
+        }
+        let _ = writeln!(
+            out,
+            "\nRedis ran the quota script {} times over both Redis conditions (takes, top-ups and give-backs, warm-up \
+             included), {:.1} µs each in Redis itself (`INFO commandstats`). Check p50/p99: the gateway's `bedrock_gateway_quota_check_duration_seconds`, \
+             interpolated within its buckets as `histogram_quantile` does; decided by: its `decided_by` counts.\n",
+            self.redis_script_calls, self.redis_script_usec_per_call
+        );
+    }
+}
+
+/// The lowest and highest of `values` (0 and 0 when empty).
+fn spread(values: &[f64]) -> (f64, f64) {
+    let low = values.iter().copied().reduce(f64::min).unwrap_or_default();
+    let high = values.iter().copied().reduce(f64::max).unwrap_or_default();
+    (low, high)
 }
 
 #[cfg(test)]

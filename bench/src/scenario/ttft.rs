@@ -6,16 +6,19 @@
 //! first text delta; the gateway's cost is the difference between the two sides' distributions at
 //! matching percentiles.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::load::{Window, closed_loop, open_loop};
-use crate::pinning::cpus_allowed;
+use crate::affinity::cpus_allowed;
+use crate::load::{Tally, Window, closed_loop, open_loop};
 use crate::processes::{Layout, Pacing};
-use crate::scenario::{Level, Profile, SideStats, interleaved};
+use crate::profile::{Level, Profile};
+use crate::scenario::{SideStats, interleaved};
 use crate::stats::Added;
+use crate::target_check::TargetCheck;
 use crate::targets::Target;
 
 /// One load level's results.
@@ -108,11 +111,112 @@ pub async fn run(profile: &Profile, layout: &Layout) -> Result<Ttft, Box<dyn std
 }
 
 /// One round of `level` on `target`.
-pub async fn round(target: Arc<Target>, level: Level, measured: bool) -> crate::load::Tally {
+pub async fn round(target: Arc<Target>, level: Level, measured: bool) -> Tally {
     // The warm-up round opens the connections and measures nothing.
     let window = if measured { level.window } else { Window { ramp: level.window.ramp * 2, measure: Duration::ZERO } };
     match level.rate {
         Some(rate) => open_loop(&target, rate, level.max_tokens, window, level.concurrency * 4).await,
         None => closed_loop(&target, level.concurrency, level.max_tokens, window).await,
+    }
+}
+
+impl TtftRow {
+    /// The load, as the report names it.
+    pub fn load_name(&self) -> String {
+        match self.rate_per_sec {
+            Some(rate) => format!("open loop {rate:.0}/s (~{} concurrent)", self.concurrency),
+            None => format!("closed loop, {} concurrent", self.concurrency),
+        }
+    }
+
+    /// The added-TTFT targets at this load, their names after `prefix`: p50 ≤ 0.2 ms, p99 ≤ 0.5 ms.
+    pub fn added_checks(&self, prefix: &str) -> [TargetCheck; 2] {
+        let load = self.load_name();
+        [
+            TargetCheck::added_ttft(format!("{prefix}added TTFT p50, {load}"), "≤ 0.2 ms", self.added.p50_ms, 0.2),
+            TargetCheck::added_ttft(format!("{prefix}added TTFT p99, {load}"), "≤ 0.5 ms", self.added.p99_ms, 0.5),
+        ]
+    }
+}
+
+impl Ttft {
+    /// The rows the targets are judged on: 1,000 concurrent streams.
+    pub fn judged_rows(&self) -> impl Iterator<Item = &TtftRow> {
+        self.rows.iter().filter(|row| row.concurrency == 1000)
+    }
+
+    /// Its targets: the added TTFT at 1,000 concurrent streams.
+    pub fn checks(&self) -> Vec<TargetCheck> {
+        self.judged_rows().flat_map(|row| row.added_checks("")).collect()
+    }
+
+    /// Failed streams on either side; `run` names the run (`pinned ` or nothing).
+    pub fn problems(&self, run: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        for row in &self.rows {
+            for (side, stats) in [("direct", &row.direct), ("via gateway", &row.gateway)] {
+                if stats.errors > 0 || stats.streams == 0 {
+                    problems.push(format!(
+                        "{run}ttft {}: {side}: {} streams, {} errors ({})",
+                        row.load_name(),
+                        stats.streams,
+                        stats.errors,
+                        stats.first_error.as_deref().unwrap_or("-")
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    /// Its section, under a heading of level `heading`.
+    pub fn markdown(&self, out: &mut String, heading: &str) {
+        let _ = writeln!(
+            out,
+            "{heading} Time to first token\n\nEmulator: {} ms to first token, {} ms between tokens. Added = via gateway - direct \
+             at the same percentile. Open loop measures from each stream's intended start. Gateway CPU per event = its CPU \
+             time during the via-gateway rounds ÷ the stream events they relayed. SDK client CPU per event = the load \
+             generator's CPU time during the direct rounds ÷ their events: the real SDK client alone, which the gateway's \
+             own SDK client pays too (with the load generator's bookkeeping, so an upper bound).\n\n\
+             | load | added p50 | added p90 | added p99 | added max | gateway CPU s / 1k streams | gateway CPU µs / event | SDK client CPU µs / event |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|",
+            self.emulator_ttft_ms, self.emulator_token_gap_ms
+        );
+        for row in &self.rows {
+            let a = &row.added;
+            let _ = writeln!(
+                out,
+                "| {} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} | {:.1} | {:.1} |",
+                row.load_name(),
+                a.p50_ms,
+                a.p90_ms,
+                a.p99_ms,
+                a.max_ms,
+                row.gateway_cpu_per_1000_streams,
+                row.gateway_cpu_us_per_event,
+                row.direct_client_cpu_us_per_event
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nRaw distributions:\n\n| load | side | streams | streams/s | p50 | p90 | p99 | max |\n|---|---|---:|---:|---:|---:|---:|---:|"
+        );
+        for row in &self.rows {
+            for (side, s) in [("direct", &row.direct), ("via gateway", &row.gateway)] {
+                let t = &s.ttft;
+                let _ = writeln!(
+                    out,
+                    "| {} | {side} | {} | {:.0} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms |",
+                    row.load_name(),
+                    s.streams,
+                    s.streams_per_sec,
+                    t.p50_ms,
+                    t.p90_ms,
+                    t.p99_ms,
+                    t.max_ms
+                );
+            }
+        }
+        out.push('\n');
     }
 }

@@ -19,33 +19,32 @@
 //! A flood that grows the gateway's RSS by more than 1 GiB (a gateway without these bounds) is
 //! stopped there, so the bench cannot exhaust the machine's memory.
 
+mod watch;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::future::Future;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use bytes::Bytes;
 use prost::Message as _;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 
+use self::watch::{Before, POLL, RSS_GROWTH_CAP, Rss, watch_rss};
 use crate::floods::{CONTROL_PATHS, CONVERSE_STREAM_PATHS, Flood, FloodSeen, Flooding, Message};
-use crate::load::Window;
-use crate::processes::{BedrockEndpoint, ChildProcess, GatewaySettings, Layout, free_port, memory, reset_peak_rss};
-use crate::prometheus::{Series, by_label, scrape};
-use crate::report::TargetCheck;
+use crate::grpc_wire::{MESSAGE_PREFIX_BYTES, frame};
+use crate::processes::{BedrockEndpoint, ChildProcess, GatewaySettings, Layout, free_port};
+use crate::profile::FloodsProfile;
 use crate::scenario::memory::{MAX_REQUEST_BYTES, Shape};
-use crate::scenario::{Level, ttft};
+use crate::scenario::ttft;
 use crate::stats::Summary;
+use crate::target_check::TargetCheck;
 use crate::targets::Target;
+use crate::units::mib;
 
 /// The gateway's default `server.max_buffered_request_bytes`, which these floods run against.
 const REQUEST_MEMORY_BUDGET: u64 = 128 * 1024 * 1024;
-/// A gRPC message's prefix: its compression flag and its length.
-const MESSAGE_PREFIX_BYTES: usize = 5;
 /// What each no-key stream's message declares, as the red team's did.
 const NO_KEY_DECLARED_BYTES: u32 = 4_000_000;
 /// Where the no-key floods connect from: callers without a key are told apart by address.
@@ -54,93 +53,10 @@ const NO_KEY_SOURCE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
 const FILLER: (&str, &str) = ("filler", "bench-filler-key");
 /// The tenant served meanwhile, and its API key.
 const OTHER: (&str, &str) = ("other", "bench-other-key");
-/// How often RSS is polled during a flood.
-const POLL: Duration = Duration::from_millis(10);
-/// Pause before reading RSS before a flood and after it, so the gateway's connections are closed
-/// and the allocator settles.
-const SETTLE: Duration = Duration::from_secs(1);
-/// RSS growth at which a flood is stopped.
-const RSS_GROWTH_CAP: u64 = 1 << 30;
 /// Target: RSS growth under a no-key flood, MiB.
 const RSS_GROWTH_TARGET_MIB: f64 = 50.0;
 /// Target: the other tenant's requests served during the budget fill, percent.
 const SERVED_TARGET_PERCENT: f64 = 99.0;
-
-/// The floods' part of a run profile.
-#[derive(Debug, Clone)]
-pub struct FloodsProfile {
-    /// The no-key floods, run one after the other: (connections, streams per connection).
-    pub no_key: Vec<(usize, usize)>,
-    /// How long each no-key flood runs.
-    pub no_key_duration: Duration,
-    /// Never-finished maximum-size requests the filling tenant keeps open.
-    pub fill_requests: usize,
-    /// The gateway's `server.request_receive_timeout_secs`: the fill's requests end at it and are
-    /// renewed.
-    pub receive_timeout_secs: u64,
-    /// How long the fill runs before the other tenant starts.
-    pub fill_ramp: Duration,
-    /// The other tenant's closed loop during the fill.
-    pub other: Level,
-}
-
-impl FloodsProfile {
-    /// The full run: the red team's shapes and counts, 10 s per no-key flood, the default receive
-    /// timeout (10 s) so the fill's requests are renewed within the other tenant's 15 s.
-    pub fn full() -> FloodsProfile {
-        FloodsProfile {
-            no_key: vec![(1, 100), (3, 200)],
-            no_key_duration: Duration::from_secs(10),
-            fill_requests: 32,
-            receive_timeout_secs: 10,
-            fill_ramp: Duration::from_secs(2),
-            other: Level {
-                concurrency: 100,
-                rate: None,
-                max_tokens: 8,
-                window: Window { ramp: Duration::from_millis(300), measure: Duration::from_secs(15) },
-            },
-        }
-    }
-
-    /// The smoke run: seconds; the fill still passes the filler's share (12 × 4 MiB of 32 MiB).
-    pub fn smoke() -> FloodsProfile {
-        FloodsProfile {
-            no_key: vec![(1, 10), (2, 20)],
-            no_key_duration: Duration::from_secs(1),
-            fill_requests: 12,
-            receive_timeout_secs: 1,
-            fill_ramp: Duration::from_millis(500),
-            other: Level {
-                concurrency: 10,
-                rate: None,
-                max_tokens: 4,
-                window: Window { ramp: Duration::from_millis(100), measure: Duration::from_secs(1) },
-            },
-        }
-    }
-}
-
-/// The gateway's resident memory around one flood.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Rss {
-    /// Before the flood, settled.
-    pub before_bytes: u64,
-    /// Highest during the flood: polled `VmRSS` or `VmHWM`, whichever is higher.
-    pub peak_bytes: u64,
-    /// `peak_bytes - before_bytes`.
-    pub growth_bytes: u64,
-    /// One second after the flood stopped.
-    pub after_bytes: u64,
-    /// Whether the flood was stopped because the growth passed 1 GiB.
-    pub capped: bool,
-}
-
-impl Rss {
-    fn growth_mib(&self) -> f64 {
-        mib(self.growth_bytes)
-    }
-}
 
 /// One no-key flood.
 #[derive(Debug, Clone, Serialize)]
@@ -320,87 +236,7 @@ async fn budget_fill(
 /// is `max_request_bytes` to within a byte or two, so that 32 of them fill the default budget and a
 /// normal request does not fit beside them.
 fn fill_request() -> Bytes {
-    let message = Shape::Image.request(MAX_REQUEST_BYTES - MESSAGE_PREFIX_BYTES).encode_to_vec();
-    let mut frame = Vec::with_capacity(MESSAGE_PREFIX_BYTES + message.len());
-    frame.push(0);
-    frame.extend_from_slice(&u32::try_from(message.len()).unwrap_or(u32::MAX).to_be_bytes());
-    frame.extend_from_slice(&message);
-    frame.into()
-}
-
-/// What was read before a flood, to compare with after it.
-struct Before {
-    rss: u64,
-    metrics: Series,
-}
-
-impl Before {
-    /// Lets the gateway settle, resets its peak RSS and reads its RSS and counts.
-    async fn read(gateway: &ChildProcess, admin: std::net::SocketAddr) -> std::io::Result<Before> {
-        tokio::time::sleep(SETTLE).await;
-        reset_peak_rss(gateway.pid())?;
-        Ok(Before { rss: gateway.rss_bytes()?, metrics: scrape(admin).await? })
-    }
-
-    /// The gateway's memory around the flood and its refusals during it, read once it stopped.
-    async fn after<T>(
-        self,
-        gateway: &ChildProcess,
-        admin: std::net::SocketAddr,
-        watched: &Watched<T>,
-    ) -> std::io::Result<(Rss, BTreeMap<String, u64>)> {
-        let peak_bytes = memory(gateway.pid())?.peak_rss_bytes.max(watched.polled_peak);
-        let rejections = |series: &Series| by_label(series, "bedrock_gateway_rejections_total", "reason");
-        let earlier = rejections(&self.metrics);
-        let rejections = rejections(&scrape(admin).await?)
-            .into_iter()
-            .map(|(reason, count)| {
-                let change = count - earlier.get(&reason).copied().unwrap_or_default();
-                (reason, change.max(0.0) as u64)
-            })
-            .filter(|(_, count)| *count > 0)
-            .collect();
-        tokio::time::sleep(SETTLE).await;
-        let rss = Rss {
-            before_bytes: self.rss,
-            peak_bytes,
-            growth_bytes: peak_bytes.saturating_sub(self.rss),
-            after_bytes: gateway.rss_bytes()?,
-            capped: watched.outcome.is_none(),
-        };
-        Ok((rss, rejections))
-    }
-}
-
-/// `work`'s outcome (none when the RSS cap stopped it), with the RSS polled meanwhile.
-struct Watched<T> {
-    outcome: Option<T>,
-    polled_peak: u64,
-    elapsed: Duration,
-}
-
-/// Runs `work` while polling the gateway's RSS; gives up on `work` if the RSS grows past the cap.
-async fn watch_rss<T>(
-    gateway: &ChildProcess,
-    before: u64,
-    work: impl Future<Output = T>,
-) -> std::io::Result<Watched<T>> {
-    let started = Instant::now();
-    let mut polled_peak = before;
-    let mut work = std::pin::pin!(work);
-    let mut poll = tokio::time::interval(POLL);
-    loop {
-        tokio::select! {
-            outcome = &mut work => return Ok(Watched { outcome: Some(outcome), polled_peak, elapsed: started.elapsed() }),
-            _ = poll.tick() => {
-                let rss = gateway.rss_bytes()?;
-                polled_peak = polled_peak.max(rss);
-                if rss.saturating_sub(before) > RSS_GROWTH_CAP {
-                    return Ok(Watched { outcome: None, polled_peak, elapsed: started.elapsed() });
-                }
-            }
-        }
-    }
+    frame(&Shape::Image.request(MAX_REQUEST_BYTES - MESSAGE_PREFIX_BYTES).encode_to_vec())
 }
 
 impl Floods {
@@ -578,10 +414,6 @@ fn counts(counts: &BTreeMap<String, u64>) -> String {
 
 fn digest(key: &str) -> String {
     Sha256::digest(key).iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / f64::from(1u32 << 20)
 }
 
 #[cfg(test)]
