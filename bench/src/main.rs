@@ -1,16 +1,20 @@
 //! `bench`: what the gateway costs, measured against calling Bedrock directly.
 //!
 //! It spawns the release `bedrock-emulator` and `bedrock-gateway` binaries as its children (one
-//! process tree, so machine noise hits every side alike) and drives both sides of each comparison
+//! process tree, so machine noise hits every side alike) and drives every side of each comparison
 //! itself: (a) the real `aws-sdk-bedrockruntime` client straight to the emulator, (b) a tonic
-//! client through the gateway. It writes `report.json` and `report.md` to `--out`.
+//! client through the gateway, and where a scenario compares the gateway's other doors, (c) the
+//! same SDK client through its Bedrock-compatible door and (d) a streamed chat completion client
+//! through its OpenAI-compatible door (see [`targets`]). It writes `report.json` and `report.md`
+//! to `--out`.
 //!
 //! `--bedrock-http h2` has every emulator serve TLS with ALPN `h2`, as Bedrock does, so the gateway
 //! and the direct client multiplex their streams on one connection as in production; `h1` (the
 //! default) keeps plain HTTP/1.1.
 //!
 //! `--pin` adds the pinned run (the gateway alone on one CPU, see [`pinned`]) beside the shared
-//! one; `--peer litellm` adds the LiteLLM proxy as a third side (see [`scenario::peer`]).
+//! one; `--peer litellm` adds the LiteLLM proxy beside the gateway's OpenAI-compatible door (see
+//! [`scenario::peer`]).
 //!
 //! Network traffic stays on loopback (127.0.0.1; 127.0.0.2 to .4 as the abusers' source addresses
 //! and 127.0.1.x as the normal callers' during the connection flood); every loop is bounded in
@@ -27,7 +31,10 @@ mod processes;
 mod profile;
 mod prometheus;
 mod report;
+#[cfg(test)]
+mod samples;
 mod scenario;
+mod sdk_h2c;
 mod stats;
 mod streamed;
 mod target_check;
@@ -81,7 +88,8 @@ struct Args {
     /// alone means), `only` instead of it, `off`. The last `--pin` given wins.
     #[arg(long, value_enum, default_value_t = Pin::Off, num_args = 0..=1, default_missing_value = "also")]
     pin: Pin,
-    /// Adds a peer proxy as a third side, compared at 10, 100 and 1,000 concurrent streams.
+    /// Adds a peer proxy to the peer scenario, beside the gateway's OpenAI-compatible door, at 10,
+    /// 100 and 1,000 concurrent streams.
     #[arg(long, value_enum)]
     peer: Option<Peer>,
     /// The LiteLLM proxy's console script (`bench/run.sh --peer litellm` installs one).
@@ -125,7 +133,8 @@ enum Scenario {
     Abuse,
     Memory,
     Quota,
-    /// The peer comparison; runs only with `--peer`.
+    /// The OpenAI-compatible comparison: direct, the gateway's gRPC API and OpenAI-compatible
+    /// door, and the peer proxy with `--peer`.
     Peer,
 }
 
@@ -164,9 +173,6 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     if !args.memory_requests.is_empty() {
         profile.memory_requests = args.memory_requests.clone();
-    }
-    if args.only.contains(&Scenario::Peer) && args.peer.is_none() {
-        return Err("`--only peer` needs `--peer litellm`".into());
     }
     let chosen = |scenario| args.only.is_empty() || args.only.contains(&scenario);
     let wanted = |scenario| args.pin != Pin::Only && chosen(scenario);
@@ -210,9 +216,12 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if wanted(Scenario::Quota) {
         report.quota = Some(scenario::quota::run(&profile, &layout).await?);
     }
-    if args.peer == Some(Peer::Litellm) && chosen(Scenario::Peer) {
-        let workers = args.peer_workers.unwrap_or(report.machine.cpus);
-        report.peer = Some(scenario::peer::run(&profile, &layout, &args.litellm, workers).await?);
+    if wanted(Scenario::Peer) {
+        let litellm = (args.peer == Some(Peer::Litellm)).then(|| scenario::peer::Litellm {
+            script: &args.litellm,
+            workers: args.peer_workers.unwrap_or(report.machine.cpus),
+        });
+        report.peer = Some(scenario::peer::run(&profile, &layout, litellm).await?);
     }
     if args.pin != Pin::Off {
         let wanted = pinned::Wanted {

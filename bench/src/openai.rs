@@ -1,7 +1,8 @@
-//! The load generator's client for OpenAI-compatible proxies (the peer side of the comparison):
-//! `POST /v1/chat/completions` with `stream: true`, read as server-sent events and timed to the
-//! first content delta, as the other sides are timed to their first text delta. One client, so
-//! one connection pool, for all workers (HTTP/1.1: a connection per concurrent stream).
+//! The load generator's client for OpenAI-compatible servers (the gateway's OpenAI-compatible door
+//! and the peer proxy, called alike): `POST /v1/chat/completions` with `stream: true`, read as
+//! server-sent events and timed to the first content delta, as the other sides are timed to their
+//! first text delta. One client, so one connection pool, for all workers (HTTP/1.1: a connection
+//! per concurrent stream).
 
 use std::net::SocketAddr;
 
@@ -10,13 +11,10 @@ use tokio::time::Instant;
 
 use crate::streamed::Streamed;
 
-/// The proxy's name for the model answering normally (the emulator's `bench-model`).
-pub const CHAT_MODEL: &str = "bench";
-
 /// Characters of an unexpected body or event quoted in an error.
 const EXCERPT: usize = 200;
 
-/// A pooled client for one proxy's chat completions endpoint.
+/// A pooled client for one server's chat completions endpoint.
 #[derive(Debug, Clone)]
 pub struct ChatClient {
     client: reqwest::Client,
@@ -24,16 +22,16 @@ pub struct ChatClient {
 }
 
 impl ChatClient {
-    /// A client for the proxy listening on `server`.
+    /// A client for the server listening on `server`.
     pub fn new(server: SocketAddr) -> Result<ChatClient, reqwest::Error> {
         let client = reqwest::Client::builder().no_proxy().tcp_nodelay(true).pool_idle_timeout(None).build()?;
         Ok(ChatClient { client, url: format!("http://{server}/v1/chat/completions") })
     }
 
-    /// Streams one answer of at most `max_tokens` tokens to `prompt`, to its end.
-    pub async fn stream(&self, prompt: &str, max_tokens: u32) -> Result<Streamed, String> {
+    /// Streams one answer of `model` of at most `max_tokens` tokens to `prompt`, to its end.
+    pub async fn stream(&self, model: &str, prompt: &str, max_tokens: u32) -> Result<Streamed, String> {
         let body = serde_json::json!({
-            "model": CHAT_MODEL,
+            "model": model,
             "stream": true,
             "max_tokens": max_tokens,
             "messages": [{"role": "user", "content": prompt}],

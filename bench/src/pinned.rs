@@ -1,7 +1,9 @@
 //! The pinned run: the same scenarios with the gateway alone on one CPU and the load generator and
 //! the emulator together on another, so the figures measure the gateway rather than its contention
 //! with the load for the same cores (the shared run lets the scheduler mix all three). Issue 13's
-//! targets are judged on this run.
+//! targets are judged on this run, and issue 24's for the Bedrock-compatible door (its added TTFT
+//! and the gateway's CPU per event through it against the gRPC door's), which are about the
+//! gateway's own work too.
 //!
 //! This process moves all of its own threads to the load CPU for the duration of the run and back
 //! afterwards; each child starts on its CPU (see [`crate::affinity`]).
@@ -84,6 +86,7 @@ impl PinnedRun {
     /// Issue 13's targets, judged on this run.
     pub fn checks(&self) -> Vec<TargetCheck> {
         let mut checks = Vec::new();
+        checks.extend(self.ttft.iter().flat_map(|ttft| ttft.bedrock_door_checks("pinned: ")));
         for row in self.ttft.iter().flat_map(Ttft::judged_rows) {
             checks.extend(row.added_checks("pinned: "));
             let name = format!("pinned: gateway CPU per relayed (paced) event, {}", row.load_name());

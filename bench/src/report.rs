@@ -103,6 +103,7 @@ impl Report {
         checks.extend(self.cold_start.as_ref().map(ColdStart::check));
         checks.extend(self.abuse.iter().flat_map(Abuse::checks));
         checks.extend(self.quota.iter().flat_map(QuotaCost::checks));
+        checks.extend(self.peer.iter().flat_map(PeerComparison::checks));
         checks.extend(self.pinned.iter().flat_map(PinnedRun::checks));
         self.targets = checks;
     }
@@ -138,7 +139,7 @@ impl Report {
         );
         let _ = writeln!(out, "Command: `{}`\n", self.command);
         let _ = write!(out, "Bedrock (the emulator) reached over {}.", self.bedrock_http.describe());
-        if self.peer.is_some() && self.bedrock_http == BedrockHttp::H2 {
+        if self.peer.as_ref().is_some_and(|peer| peer.peer.is_some()) && self.bedrock_http == BedrockHttp::H2 {
             out.push_str(" LiteLLM's HTTP client (aiohttp) speaks HTTP/1.1 over that TLS.");
         }
         out.push_str("\n\n");
@@ -202,34 +203,10 @@ impl Report {
 mod tests {
     use super::*;
     use crate::affinity::Cores;
-    use crate::scenario::SideStats;
-    use crate::scenario::peer::{PeerRow, ServerSide};
+    use crate::samples::{added, server, stats};
+    use crate::scenario::peer::{PeerProxy, PeerRow};
     use crate::scenario::saturation::SaturationSide;
-    use crate::scenario::ttft::TtftRow;
-    use crate::stats::{Added, Summary};
-
-    fn stats(streams: u64, errors: u64, p50_ms: f64, first_error: Option<&str>) -> SideStats {
-        SideStats {
-            ttft: Summary {
-                count: streams,
-                p50_ms,
-                p90_ms: p50_ms + 1.0,
-                p99_ms: p50_ms + 2.0,
-                max_ms: p50_ms + 3.0,
-                mean_ms: p50_ms,
-            },
-            streams,
-            events: streams * 44,
-            errors,
-            first_error: first_error.map(str::to_owned),
-            streams_per_sec: streams as f64 / 15.0,
-            events_per_sec: (streams * 44) as f64 / 15.0,
-        }
-    }
-
-    fn added(p50_ms: f64, p99_ms: f64) -> Added {
-        Added { p50_ms, p90_ms: p50_ms, p99_ms, max_ms: p99_ms }
-    }
+    use crate::scenario::ttft::{DoorSide, TtftRow};
 
     fn report() -> Report {
         Report {
@@ -264,80 +241,13 @@ mod tests {
             gateway_cpu_per_1000_streams: 0.2,
             gateway_cpu_us_per_event: cpu_us_per_event,
             direct_client_cpu_us_per_event: 3.5,
+            bedrock_door: DoorSide {
+                stats: stats(9000, 0, 21.6, None),
+                added: added(0.2, 0.5),
+                gateway_cpu_per_1000_streams: 0.25,
+                gateway_cpu_us_per_event: cpu_us_per_event * 1.2,
+            },
         }
-    }
-
-    #[test]
-    fn the_peer_section_shows_every_side_and_the_peers_failures_without_failing_the_run() {
-        let server = |stats: SideStats, p50_ms, cpu_ms| ServerSide {
-            added: added(p50_ms, p50_ms * 3.0),
-            streams_with_ramp_up: stats.streams + 10,
-            errors_with_ramp_up: stats.errors,
-            stats,
-            server_cpu_ms_per_stream: cpu_ms,
-            server_cores: 0.8,
-        };
-        let mut report = report();
-        report.bedrock_http = BedrockHttp::H2;
-        report.peer = Some(PeerComparison {
-            peer: "LiteLLM".to_owned(),
-            peer_version: "1.80.17".to_owned(),
-            peer_workers: 2,
-            peer_ready_secs: 9.5,
-            emulator_ttft_ms: 20,
-            emulator_token_gap_ms: 25,
-            rounds: 3,
-            round_secs: vec![5.0, 5.0],
-            rows: vec![
-                PeerRow {
-                    concurrency: 10,
-                    tokens_per_stream: 40,
-                    direct: stats(150, 0, 21.4, None),
-                    gateway: server(stats(150, 0, 21.6, None), 0.2, Some(0.9)),
-                    peer: server(stats(149, 0, 35.0, None), 13.6, Some(41.0)),
-                },
-                PeerRow {
-                    concurrency: 1000,
-                    tokens_per_stream: 40,
-                    direct: stats(15000, 0, 21.4, None),
-                    gateway: server(stats(14990, 0, 22.4, None), 1.0, Some(0.8)),
-                    peer: server(stats(900, 120, 2500.0, Some("stream did not finish within 30s")), 2478.6, Some(60.0)),
-                },
-                PeerRow {
-                    concurrency: 2000,
-                    tokens_per_stream: 40,
-                    direct: stats(15000, 0, 21.4, None),
-                    gateway: server(stats(14990, 0, 22.4, None), 1.0, Some(0.8)),
-                    peer: ServerSide {
-                        streams_with_ramp_up: 0,
-                        errors_with_ramp_up: 2000,
-                        server_cpu_ms_per_stream: None,
-                        ..server(stats(0, 0, 0.0, Some("HTTP 400 Bad Request: x")), -21.4, None)
-                    },
-                },
-            ],
-        });
-        let markdown = report.markdown();
-        assert!(markdown.contains("## Side by side with LiteLLM"), "{markdown}");
-        assert!(markdown.contains("LiteLLM 1.80.17 (`--num_workers 2`"), "{markdown}");
-        assert!(
-            markdown.contains("(ALPN h2), as Bedrock. LiteLLM's HTTP client (aiohttp) speaks HTTP/1.1"),
-            "{markdown}"
-        );
-        for line in [
-            "| 10 | direct | 150 | 0 | - | - | 10 | 21.400 ms | 23.400 ms | - | - | - | - |",
-            "| 10 | bedrock-gateway | 150 | 0 | 160 | 0 | 10 | 21.600 ms | 23.600 ms | 0.200 ms | 0.600 ms | 0.900 | 0.80 |",
-            "| 1000 | LiteLLM | 900 | 120 | 910 | 120 | 60 | 2500.000 ms |",
-            "- LiteLLM at 1000 concurrent, first of 120: stream did not finish within 30s",
-            "| 2000 | LiteLLM | 0 | 0 | 0 | 2000 | 0 | - | - | - | - | - | 0.80 |",
-            "- LiteLLM at 2000 concurrent, first of 2000: HTTP 400 Bad Request: x",
-        ] {
-            assert!(markdown.contains(line), "{line}\n{markdown}");
-        }
-        assert!(report.problems().is_empty(), "{:?}", report.problems());
-        let json = serde_json::to_value(&report).unwrap();
-        assert_eq!(json["peer"]["rows"][1]["peer"]["stats"]["errors"], 120);
-        assert_eq!(json["peer"]["rows"][0]["gateway"]["server_cpu_ms_per_stream"], 0.9);
     }
 
     #[test]
@@ -350,6 +260,35 @@ mod tests {
         assert!(markdown.contains("reached over HTTP/2 over TLS (ALPN h2), as Bedrock.\n\n"), "{markdown}");
         assert!(!markdown.contains("LiteLLM"), "{markdown}");
         assert_eq!(serde_json::to_value(&report).unwrap()["bedrock_http"], "h2");
+        // The peer's own HTTP client is named when, and only when, the peer ran.
+        let mut comparison = PeerComparison {
+            peer: None,
+            emulator_ttft_ms: 20,
+            emulator_token_gap_ms: 25,
+            rounds: 1,
+            round_secs: vec![5.0],
+            rows: vec![PeerRow {
+                concurrency: 10,
+                tokens_per_stream: 40,
+                direct: stats(150, 0, 21.4, None),
+                gateway: server(stats(150, 0, 21.6, None), 0.2, Some(0.9)),
+                gateway_openai: server(stats(150, 0, 21.7, None), 0.3, Some(1.1)),
+                peer: None,
+            }],
+        };
+        report.peer = Some(comparison.clone());
+        assert!(!report.markdown().contains("aiohttp"), "{}", report.markdown());
+        comparison.peer =
+            Some(PeerProxy { name: "LiteLLM".to_owned(), version: "1.80.17".to_owned(), workers: 2, ready_secs: 9.5 });
+        comparison.rows[0].peer = Some(server(stats(135, 0, 35.0, None), 13.6, Some(41.0)));
+        report.peer = Some(comparison);
+        let markdown = report.markdown();
+        assert!(
+            markdown.contains("(ALPN h2), as Bedrock. LiteLLM's HTTP client (aiohttp) speaks HTTP/1.1"),
+            "{markdown}"
+        );
+        report.check_targets();
+        assert_eq!(report.targets.len(), 2, "the door against LiteLLM: {:?}", report.targets);
     }
 
     #[test]
@@ -409,7 +348,21 @@ mod tests {
         });
         report.check_targets();
         let names: Vec<&str> = report.targets.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names.iter().filter(|name| name.starts_with("pinned: ")).count(), 4, "{names:?}");
+        assert_eq!(names.iter().filter(|name| name.starts_with("pinned: ")).count(), 6, "{names:?}");
+        // The Bedrock-compatible door is judged at 100 concurrent streams, on the pinned run only.
+        assert!(names.iter().all(|name| !name.starts_with("Bedrock-compatible door")), "{names:?}");
+        let door_ttft = report
+            .targets
+            .iter()
+            .find(|t| t.name == "pinned: Bedrock-compatible door: added TTFT p50, closed loop, 100 concurrent")
+            .unwrap();
+        assert!(door_ttft.met && door_ttft.target == "≤ 0.3 ms" && door_ttft.measured == "0.200 ms (p99 0.500 ms)");
+        let door_cpu = report
+            .targets
+            .iter()
+            .find(|t| t.name.starts_with("pinned: Bedrock-compatible door: gateway CPU per relayed event"))
+            .unwrap();
+        assert!(door_cpu.met && door_cpu.measured == "1.20× (10.8 µs vs 9.0 µs)", "{door_cpu:?}");
         let cpu = report.targets.iter().find(|t| t.name.starts_with("pinned: gateway CPU per relayed")).unwrap();
         assert!(
             cpu.met && cpu.measured == "4.0 µs (the SDK client alone: 3.5 µs)" && cpu.target == "≤ 5 µs",
@@ -433,6 +386,23 @@ mod tests {
             ),
             "{markdown}"
         );
+
+        assert!(
+            markdown.contains(
+                "| closed loop, 100 concurrent | 0.200 ms | 0.200 ms | 0.500 ms | 0.500 ms | 0.250 | 10.8 | 1.20× |"
+            ),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| closed loop, 100 concurrent | via Bedrock door | 9000 | 600 | 44.0 | 21.600 ms |"),
+            "{markdown}"
+        );
+        let mut costly = ttft_row(100, 9.0);
+        costly.bedrock_door.gateway_cpu_us_per_event = 12.6;
+        costly.bedrock_door.added = added(0.35, 0.9);
+        let [ttft, cpu] = costly.bedrock_door_checks("");
+        assert!(!ttft.met && ttft.not_measurable.is_none(), "{ttft:?}");
+        assert!(!cpu.met && cpu.measured.starts_with("1.40×"), "{cpu:?}");
 
         let reason = "skipped: this process may use 1 CPU(s) ([0]); the pinned run needs 2";
         report.pinned = Some(PinnedRun { skipped: Some(reason.to_owned()), ..PinnedRun::default() });

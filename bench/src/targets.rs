@@ -1,9 +1,11 @@
 //! The sides of every comparison, behind one call: (a) **direct**, the real
 //! `aws-sdk-bedrockruntime` client calling the emulator, configured as the gateway configures its
-//! own client; (b) **via gateway**, the same request through the gateway's gRPC API with a raw tonic
-//! client; (c) **via a peer proxy**, the same request as an OpenAI-compatible streamed chat
-//! completion. All count the same things the same way: time to the first text delta and the number
-//! of stream events received, so the difference from direct is what a gateway costs.
+//! own client; (b) **via gateway**, the same request through the gateway's gRPC API with a raw
+//! tonic client; (c) **via the Bedrock-compatible door**, the same SDK client calling the gateway
+//! instead of the emulator; (d) **OpenAI-compatible**, the same request as a streamed chat
+//! completion, to the gateway's OpenAI-compatible door or to a peer proxy. All count the same
+//! things the same way: time to the first text delta and the number of stream events received, so
+//! the difference from direct is what a gateway costs.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,11 +28,13 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::openai::ChatClient;
 use crate::processes::BedrockEndpoint;
+use crate::sdk_h2c;
 use crate::streamed::Streamed;
 
 /// The emulator's model id behind the gateway's `bench` model.
 const DIRECT_MODEL_ID: &str = "bench-model";
-/// The gateway's model answering normally.
+/// The gateway's model answering normally: the alias every door names, and the LiteLLM proxy's
+/// name for the same emulator model.
 pub const GATEWAY_MODEL: &str = "bench";
 /// The gateway's model whose Bedrock stream stays open and silent (the emulator's `fault.stall`).
 pub const IDLE_MODEL: &str = "idle";
@@ -52,7 +56,10 @@ pub enum Target {
         /// The `authorization` value every request carries, if any (a tenant's API key).
         authorization: Option<MetadataValue<Ascii>>,
     },
-    /// An OpenAI-compatible proxy's streamed chat completions.
+    /// The SDK client calling the gateway's Bedrock-compatible door, one client (so one
+    /// connection) per [`STREAMS_PER_CONNECTION`] streams.
+    BedrockDoor(Vec<Client>),
+    /// Streamed chat completions from an OpenAI-compatible server.
     Chat(ChatClient),
 }
 
@@ -62,12 +69,7 @@ impl Target {
     /// on the connector of the SDK's default client (rustls on aws-lc, ALPN `h2, http/1.1`); the
     /// gateway's default client gets the same certificate through `SSL_CERT_FILE`.
     pub async fn direct(emulator: &BedrockEndpoint) -> std::io::Result<Target> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&emulator.url)
-            .credentials_provider(Credentials::new("emulator", "emulator", None, None, "bench"))
-            .retry_config(RetryConfig::standard().with_max_attempts(1))
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+        let mut loader = sdk_config(&emulator.url);
         if let Some(certificate) = &emulator.certificate {
             let trust = TrustStore::empty().with_pem_certificate(std::fs::read(certificate)?);
             let context = TlsContext::builder().with_trust_store(trust).build().map_err(std::io::Error::other)?;
@@ -79,6 +81,19 @@ impl Target {
             );
         }
         Ok(Target::Direct(Client::new(&loader.load().await)))
+    }
+
+    /// The same SDK client, configured the same way, calling the gateway's Bedrock-compatible door
+    /// with the alias as its model id: over cleartext HTTP/2 as the gRPC side (see [`sdk_h2c`]),
+    /// with enough clients (one connection each) for `streams` concurrent streams. It signs with
+    /// SigV4, so the gateway identifies its calls as calls without a key.
+    pub async fn bedrock_door(gateway: SocketAddr, streams: usize) -> Target {
+        let mut clients = Vec::new();
+        for _ in 0..connections(streams) {
+            let config = sdk_config(&format!("http://{gateway}")).http_client(sdk_h2c::client()).load().await;
+            clients.push(Client::new(&config));
+        }
+        Target::BedrockDoor(clients)
     }
 
     /// Gateway clients with enough connections for `streams` concurrent streams.
@@ -96,7 +111,7 @@ impl Target {
         Ok(Target::Gateway { clients: connect(gateway, streams).await?, authorization: Some(authorization) })
     }
 
-    /// A pooled client for the OpenAI-compatible proxy on `server`.
+    /// A pooled client for the OpenAI-compatible server (the gateway or a proxy) on `server`.
     pub fn chat(server: SocketAddr) -> Result<Target, reqwest::Error> {
         Ok(Target::Chat(ChatClient::new(server)?))
     }
@@ -104,8 +119,11 @@ impl Target {
     /// Runs one stream of at most `max_tokens` tokens to its end; `worker` picks the connection.
     pub async fn stream(&self, worker: usize, max_tokens: u32) -> Result<Streamed, String> {
         match self {
-            Target::Direct(client) => direct_stream(client, max_tokens).await,
-            Target::Chat(client) => client.stream(PROMPT, max_tokens).await,
+            Target::Direct(client) => sdk_stream(client, DIRECT_MODEL_ID, max_tokens).await,
+            Target::BedrockDoor(clients) => {
+                sdk_stream(&clients[worker % clients.len()], GATEWAY_MODEL, max_tokens).await
+            }
+            Target::Chat(client) => client.stream(GATEWAY_MODEL, PROMPT, max_tokens).await,
             Target::Gateway { clients, authorization } => {
                 let mut client = clients[worker % clients.len()].clone();
                 let request = authorized(gateway_request(GATEWAY_MODEL, max_tokens), authorization);
@@ -149,10 +167,26 @@ async fn connect(
 ) -> Result<Vec<GatewayServiceClient<Channel>>, tonic::transport::Error> {
     let endpoint = Endpoint::from_shared(format!("http://{gateway}"))?.tcp_nodelay(true);
     let mut clients = Vec::new();
-    for _ in 0..streams.div_ceil(STREAMS_PER_CONNECTION).max(1) {
+    for _ in 0..connections(streams) {
         clients.push(GatewayServiceClient::new(endpoint.connect().await?));
     }
     Ok(clients)
+}
+
+/// Connections for `streams` concurrent streams at [`STREAMS_PER_CONNECTION`] each.
+fn connections(streams: usize) -> usize {
+    streams.div_ceil(STREAMS_PER_CONNECTION).max(1)
+}
+
+/// The SDK's configuration as the gateway configures its own client, calling `url`: the
+/// emulator's credentials, one attempt, no stalled-stream protection.
+fn sdk_config(url: &str) -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(Credentials::new("emulator", "emulator", None, None, "bench"))
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
 }
 
 /// A ConverseStream request for `model`, the same one on every side.
@@ -199,7 +233,8 @@ async fn gateway_events(mut stream: Streaming<v1::ConverseStreamEvent>) -> Resul
     Ok(Streamed { first_token_at, events })
 }
 
-async fn direct_stream(client: &Client, max_tokens: u32) -> Result<Streamed, String> {
+/// One ConverseStream of the SDK `client` on `model_id` (the emulator's id, or the gateway's alias).
+async fn sdk_stream(client: &Client, model_id: &str, max_tokens: u32) -> Result<Streamed, String> {
     let message = bedrock::Message::builder()
         .role(bedrock::ConversationRole::User)
         .content(bedrock::ContentBlock::Text(PROMPT.to_owned()))
@@ -208,7 +243,7 @@ async fn direct_stream(client: &Client, max_tokens: u32) -> Result<Streamed, Str
     let inference = bedrock::InferenceConfiguration::builder().max_tokens(max_tokens.try_into().unwrap_or(i32::MAX));
     let output = client
         .converse_stream()
-        .model_id(DIRECT_MODEL_ID)
+        .model_id(model_id)
         .messages(message)
         .inference_config(inference.build())
         .send()
