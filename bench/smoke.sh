@@ -2,10 +2,10 @@
 # A seconds-long run of every benchmark scenario, so the bench cannot rot: builds the release
 # binaries, runs the smoke profile shared and pinned (the emulator on TLS and HTTP/2, the default),
 # then the TTFT scenario again over plain HTTP/1.1 (`--bedrock-http h1`), and fails unless the
-# report files are produced and sane (every scenario present, streams on both sides, no failed
-# stream, every figure).
-# Speed is not judged here. The peer comparison is left out (it installs LiteLLM from PyPI); its
-# report rendering has a unit test.
+# report files are produced and sane (every scenario present, streams on every side, the
+# gateway's Bedrock- and OpenAI-compatible doors included, no failed stream, every figure).
+# Speed is not judged here. The peer comparison runs without its peer (LiteLLM is installed from
+# PyPI); its rendering and targets have unit tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/bench-smoke
@@ -23,7 +23,7 @@ markdown = (out / "report.md").read_text()
 def need(condition, what):
     if not condition:
         sys.exit(f"bench smoke: {what}")
-for section in ("cold_start", "ttft", "saturation", "idle_memory", "request_memory", "abuse", "quota"):
+for section in ("cold_start", "ttft", "saturation", "idle_memory", "request_memory", "abuse", "quota", "peer"):
     need(report.get(section), f"report.json has no {section}")
 def check_ttft(run, name):
     for row in run["ttft"]["rows"]:
@@ -31,7 +31,13 @@ def check_ttft(run, name):
             stats = row[side]
             need(stats["streams"] > 0 and stats["errors"] == 0, f"{name} ttft {row['mode']} x{row['concurrency']} {side}: {stats}")
             need(0 < stats["ttft"]["p50_ms"] < 1000, f"{name} ttft {side} p50 out of range: {stats['ttft']}")
+        door = row["bedrock_door"]
+        stats = door["stats"]
+        need(stats["streams"] > 0 and stats["errors"] == 0, f"{name} ttft {row['mode']} x{row['concurrency']} Bedrock door: {stats}")
+        need(0 < stats["ttft"]["p50_ms"] < 1000, f"{name} ttft Bedrock door p50 out of range: {stats['ttft']}")
+        need(isinstance(door["added"]["p50_ms"], (int, float)), f"{name} ttft x{row['concurrency']}: no Bedrock door added TTFT")
         need(row["gateway_cpu_us_per_event"] > 0, f"{name} ttft x{row['concurrency']}: no gateway CPU per event")
+        need(door["gateway_cpu_us_per_event"] > 0, f"{name} ttft x{row['concurrency']}: no gateway CPU per event via the Bedrock door")
         need(row["direct_client_cpu_us_per_event"] > 0, f"{name} ttft x{row['concurrency']}: no SDK client CPU per event")
 def check_load(run, name):
     check_ttft(run, name)
@@ -122,8 +128,22 @@ no_prefetch = quota["redis_no_prefetch"]["check_duration"]["decided_by"]
 need(sum(no_prefetch.values()) == no_prefetch["redis"], f"quota redis_no_prefetch: checks decided without a round trip: {no_prefetch}")
 for target in ("time a Redis quota check adds", "time a Redis quota check without prefetch"):
     need(any(t["name"].startswith(target) for t in report["targets"]), f"no target {target!r}")
+peer = report["peer"]
+need(peer["peer"] is None and len(peer["rows"]) == 2, f"peer: the smoke run has no peer and two levels: {peer}")
+for row in peer["rows"]:
+    need(row["direct"]["streams"] > 0 and row["direct"]["errors"] == 0, f"peer x{row['concurrency']} direct: {row['direct']}")
+    for side in ("gateway", "gateway_openai"):
+        figures = row[side]
+        stats = figures["stats"]
+        need(stats["streams"] > 0 and stats["errors"] == 0 and figures["errors_with_ramp_up"] == 0, f"peer x{row['concurrency']} {side}: {figures}")
+        need(0 < stats["ttft"]["p50_ms"] < 1000, f"peer x{row['concurrency']} {side} p50 out of range: {stats['ttft']}")
+        need(isinstance(figures["added"]["p50_ms"], (int, float)) and figures["server_cpu_ms_per_stream"] is not None, f"peer x{row['concurrency']} {side}: {figures}")
+    need(row["peer"] is None, f"peer x{row['concurrency']}: a peer side without a peer")
+# CPU time comes in 10 ms ticks, which the smallest level's rounds may not reach.
+for side in ("gateway", "gateway_openai"):
+    need(any(row[side]["server_cpu_ms_per_stream"] > 0 for row in peer["rows"]), f"peer {side}: no server CPU measured")
 need(report["targets"], "no target was evaluated")
-for heading in ("## Time to first token", "## Saturation", "## Gateway memory with idle", "## Gateway memory per maximum-size request", "## Cold start", "## Abuse", "### One-source connection flood", "## Cost of a quota check"):
+for heading in ("## Time to first token", "## Saturation", "## Gateway memory with idle", "## Gateway memory per maximum-size request", "## Cold start", "## Abuse", "### One-source connection flood", "## Cost of a quota check", "## OpenAI-compatible, side by side", "Via the Bedrock-compatible door"):
     need(heading in markdown, f"report.md lacks {heading!r}")
 need(report["bedrock_http"] == "h2", f"the default run reported {report['bedrock_http']}, not h2")
 need("reached over HTTP/2 over TLS" in markdown, "report.md does not say HTTP/2")
