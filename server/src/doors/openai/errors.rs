@@ -26,6 +26,7 @@
 
 use axum::body::Body;
 use bedrock_gateway_proto::metadata::{REQUEST_ID, RETRY_PUSHBACK_MS};
+use bedrock_gateway_proto::v1;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
@@ -134,4 +135,19 @@ pub(super) fn error_event(status: &Status) -> Bytes {
     event.extend_from_slice(&Refusal::of(status).body());
     event.extend_from_slice(b"\n\n");
     Bytes::from(event)
+}
+
+/// The error of an answer the model left incomplete although it stopped normally: its tool call
+/// or its output was malformed. UNAVAILABLE, as asking again is what helps (the `openai`
+/// packages retry it).
+pub(super) fn incomplete(reason: v1::StopReason, request_id: &str) -> Status {
+    let what = match reason {
+        v1::StopReason::MalformedToolUse => "the model's tool call was malformed",
+        _ => "the model's output was malformed",
+    };
+    let mut status = Status::unavailable(format!("{what}; the answer is incomplete, ask again"));
+    if let Ok(id) = request_id.parse() {
+        status.metadata_mut().insert(REQUEST_ID, id);
+    }
+    status
 }

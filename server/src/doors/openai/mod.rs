@@ -54,6 +54,15 @@
 //! The pipeline's own refusals name v1 fields; [`ChatRequest::fields`] renames them to this request's
 //! (`tool_config.tools[0].name` becomes `tools[0].function.name`).
 //!
+//! An answer the model left incomplete although it stopped (a malformed tool call or output) is an
+//! error, 503, or in a stream an error event: OpenAI has no finish reason for it, and its tool
+//! calls must not be run.
+//!
+//! # Models (`GET /v1/models`)
+//!
+//! The aliases the caller may use, but the retired ones; `owned_by` is `bedrock-gateway` and
+//! `created` is 0 (the catalog has no such date).
+//!
 //! # Embeddings (`POST /v1/embeddings`)
 //!
 //! `input` is a string or an array of strings (token ids are refused), `dimensions` one of the
@@ -63,16 +72,22 @@
 //!
 //! [`error_response`] is the door's one mapping of errors; its module documents the table.
 
+mod chunks;
 mod embeddings;
 mod errors;
 mod fields;
 mod messages;
+mod models;
 mod request;
+mod response;
 mod wire;
 
+pub use chunks::{ChunkMeta, chat_chunks};
 pub use embeddings::{EmbeddingsRequest, EncodingFormat, embeddings_request, embeddings_response};
 pub use errors::error_response;
+pub use models::models_response;
 pub use request::{ChatRequest, chat_request};
+pub use response::chat_response;
 
 #[cfg(test)]
 mod tests;

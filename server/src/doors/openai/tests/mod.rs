@@ -1,9 +1,11 @@
 //! The door's codec, tested on the JSON OpenAI's clients send and parse.
 
+mod chunks;
 mod embeddings;
 mod errors;
 mod fields;
 mod request;
+mod response;
 
 use serde_json::{Value, json};
 
