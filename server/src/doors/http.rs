@@ -20,9 +20,20 @@ use crate::pipeline::{Call, Operation, Pipeline, Served};
 /// A door's answer to an error, in its protocol's shape.
 pub type ErrorResponse = fn(&Status) -> Response;
 
+/// What a door keeps of a decoded request for its answer. The pipeline's refusals name the v1
+/// request's fields; a door whose protocol names them otherwise renames them here.
+pub trait Kept {
+    /// `err`, naming the door's own field where it names a v1 one.
+    fn rename(&self, err: GatewayError) -> GatewayError {
+        err
+    }
+}
+
+impl Kept for () {}
+
 /// Runs `request` as the operation `O`: read, decoded by `decode`, through the pipeline, encoded by
 /// `encode` (given what the decoder kept for it); every error answered by `errors`.
-pub async fn serve<O: Operation, K>(
+pub async fn serve<O: Operation, K: Kept>(
     pipeline: &Pipeline,
     request: Request,
     errors: ErrorResponse,
@@ -30,7 +41,7 @@ pub async fn serve<O: Operation, K>(
     encode: impl FnOnce(Served<O::Served>, K) -> Response,
 ) -> Response {
     match decoded(pipeline, O::RPC, request, errors, decode).await {
-        Ok((call, (request, kept))) => run::<O>(pipeline, call, request, errors, |served| encode(served, kept)).await,
+        Ok((call, (request, kept))) => run::<O, K>(pipeline, call, request, kept, errors, encode).await,
         Err(refused) => refused,
     }
 }
@@ -61,19 +72,20 @@ pub async fn decoded<T>(
     }
 }
 
-/// Runs `request`, decoded, as the operation `O` on `call`; its answer encoded by `encode`, or its
-/// error by `errors`.
-pub async fn run<O: Operation>(
+/// Runs `request`, decoded, as the operation `O` on `call`; its answer encoded by `encode` with
+/// what the decoder `kept`, or its error, renamed by `kept`, answered by `errors`.
+pub async fn run<O: Operation, K: Kept>(
     pipeline: &Pipeline,
     call: Call,
     request: O::Request,
+    kept: K,
     errors: ErrorResponse,
-    encode: impl FnOnce(Served<O::Served>) -> Response,
+    encode: impl FnOnce(Served<O::Served>, K) -> Response,
 ) -> Response {
     let id = call.request_id().to_owned();
     match pipeline.run::<O>(call, request).await {
-        Ok(served) => encode(served),
-        Err(err) => errors(&err.to_status(&id)),
+        Ok(served) => encode(served, kept),
+        Err(err) => errors(&kept.rename(err).to_status(&id)),
     }
 }
 

@@ -12,7 +12,8 @@ use super::{
     converse_request, converse_response, count_tokens_request, count_tokens_response, embed_request, embed_response,
     error_response, event_stream,
 };
-use crate::doors::http::{JSON, answer, serve};
+use super::EmbedShape;
+use crate::doors::http::{JSON, Kept, answer, serve};
 use crate::pipeline::{Converse, ConverseStream, CountTokens, Embed, Pipeline};
 
 /// The door's routes, answering through `pipeline`.
@@ -59,3 +60,6 @@ async fn invoke(State(pipeline): State<Pipeline>, Path(alias): Path<String>, req
     })
     .await
 }
+
+/// Bedrock's own field names are the v1 request's: nothing to rename.
+impl Kept for EmbedShape {}

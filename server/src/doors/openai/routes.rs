@@ -1,7 +1,7 @@
 //! The OpenAI-compatible door's routes. Each decodes OpenAI's body into the pipeline's request and
 //! encodes what the pipeline serves as OpenAI would; every error is answered by
-//! [`error_response`]. A chat completion is the pipeline's `ConverseStream` or `Converse`, by its
-//! body's `stream`.
+//! [`error_response`], naming OpenAI's fields. A chat completion is the pipeline's `ConverseStream`
+//! or `Converse`, by its body's `stream`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,11 +11,13 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 
+use super::fields::{ChatFields, EmbeddingFields};
 use super::{
-    ChunkMeta, chat_chunks, chat_request, chat_response, embeddings_request, embeddings_response, error_response,
-    models_response,
+    ChunkMeta, EmbeddingsRequest, EncodingFormat, chat_chunks, chat_request, chat_response, embeddings_request,
+    embeddings_response, error_response, models_response,
 };
-use crate::doors::http::{JSON, answer, decoded, run, serve};
+use crate::doors::http::{JSON, Kept, answer, decoded, run, serve};
+use crate::error::GatewayError;
 use crate::pipeline::{Call, Converse, ConverseStream, Embed, Pipeline};
 
 /// The door's routes, answering through `pipeline`.
@@ -36,19 +38,22 @@ async fn chat_completions(State(pipeline): State<Pipeline>, request: Request) ->
     if chat.stream {
         call.log().set_rpc("ConverseStream");
         let meta = ChunkMeta {
-            id: completion_id(&call),
+            id: call.request_id().to_owned(),
             model: chat.converse.model.clone(),
             created,
             include_usage: chat.include_usage,
         };
-        run::<ConverseStream>(&pipeline, call, chat.converse, error_response, |served| {
+        run::<ConverseStream, _>(&pipeline, call, chat.converse, chat.fields, error_response, |served, _| {
             answer(&served.model, "text/event-stream", Body::from_stream(chat_chunks(served.value, meta)))
         })
         .await
     } else {
         call.log().set_rpc("Converse");
-        run::<Converse>(&pipeline, call, chat.converse, error_response, |served| {
-            answer(&served.model, JSON, chat_response(&served.value, created))
+        run::<Converse, _>(&pipeline, call, chat.converse, chat.fields, error_response, |served, _| {
+            match chat_response(&served.value, created) {
+                Ok(body) => answer(&served.model, JSON, body),
+                Err(incomplete) => error_response(&incomplete),
+            }
         })
         .await
     }
@@ -68,16 +73,32 @@ async fn models(State(pipeline): State<Pipeline>, request: Request) -> Response 
 }
 
 async fn embeddings(State(pipeline): State<Pipeline>, request: Request) -> Response {
-    serve::<Embed, _>(&pipeline, request, error_response, embeddings_request, |served, format| {
-        answer(&served.model, JSON, embeddings_response(&served.value, format))
+    let decode = |body: &[u8]| {
+        let EmbeddingsRequest { embed, encoding_format, fields } = embeddings_request(body)?;
+        Ok((embed, Embeddings { encoding_format, fields }))
+    };
+    serve::<Embed, _>(&pipeline, request, error_response, decode, |served, kept| {
+        answer(&served.model, JSON, embeddings_response(&served.value, kept.encoding_format))
     })
     .await
 }
 
-/// A completion's id: OpenAI's prefix and the request's id, so that a caller's report names the
-/// request in the gateway's log.
-fn completion_id(call: &Call) -> String {
-    format!("chatcmpl-{}", call.request_id())
+/// What an embeddings request keeps for its answer.
+struct Embeddings {
+    encoding_format: EncodingFormat,
+    fields: EmbeddingFields,
+}
+
+impl Kept for Embeddings {
+    fn rename(&self, err: GatewayError) -> GatewayError {
+        self.fields.rename(err)
+    }
+}
+
+impl Kept for ChatFields {
+    fn rename(&self, err: GatewayError) -> GatewayError {
+        ChatFields::rename(self, err)
+    }
 }
 
 fn unix_now() -> u64 {
