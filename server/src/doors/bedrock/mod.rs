@@ -71,7 +71,11 @@
 //! END (the gateway does not cut texts), and any other member (Cohere's `images`, `inputs`,
 //! `output_dimension`, ...).
 
+mod errors;
 mod json;
 mod request;
+mod response;
 
+pub use errors::error_response;
 pub use request::{converse_request, count_tokens_request};
+pub use response::{converse_response, count_tokens_response};
