@@ -72,10 +72,12 @@
 //! `output_dimension`, ...).
 
 mod errors;
+mod events;
 mod json;
 mod request;
 mod response;
 
 pub use errors::error_response;
+pub use events::event_stream;
 pub use request::{converse_request, count_tokens_request};
 pub use response::{converse_response, count_tokens_response};
