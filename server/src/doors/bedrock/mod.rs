@@ -71,12 +71,14 @@
 //! END (the gateway does not cut texts), and any other member (Cohere's `images`, `inputs`,
 //! `output_dimension`, ...).
 
+mod embed;
 mod errors;
 mod events;
 mod json;
 mod request;
 mod response;
 
+pub use embed::{EmbedShape, embed_request, embed_response};
 pub use errors::error_response;
 pub use events::event_stream;
 pub use request::{converse_request, count_tokens_request};
