@@ -83,3 +83,6 @@ pub use errors::error_response;
 pub use events::event_stream;
 pub use request::{converse_request, count_tokens_request};
 pub use response::{converse_response, count_tokens_response};
+
+#[cfg(test)]
+mod sdk_tests;
