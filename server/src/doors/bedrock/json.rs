@@ -14,6 +14,11 @@ use crate::error::GatewayError;
 /// Decodes `body` as `T`; a syntax or type error is refused naming the JSON path where it is
 /// (`messages[0].content[1].image.format`).
 pub(super) fn decode<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, GatewayError> {
+    // Serde would also read a struct from an array of its members' values; Bedrock's bodies are
+    // objects.
+    if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(GatewayError::invalid("body", "must be a JSON object"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(refusal)?;
     deserializer.end().map_err(|err| GatewayError::invalid("body", err.to_string()))?;

@@ -367,7 +367,7 @@ fn what_bedrock_has_but_the_gateway_cannot_honour_is_refused_naming_the_member()
 fn malformed_bodies_are_refused_naming_the_json_path() {
     let cases: [(&[u8], &str, &str); 10] = [
         (b"{\"messages\": [", "messages", "EOF while parsing"),
-        (b"[]", "body", "expected a Converse request, a JSON object"),
+        (b" [{}]", "body", "must be a JSON object"),
         (b"{\"messages\": []} x", "body", "trailing characters"),
         (br#"{"messages": [], "modelId": "x"}"#, "modelId", "unknown field `modelId`"),
         (br#"{"messages": [], "inferenceConfig": {"maxTokens": -1}}"#, "inferenceConfig.maxTokens", "-1"),

@@ -13,7 +13,7 @@ use crate::doors::bedrock::json::{Base64, Empty, Union};
 
 /// The body of Converse and ConverseStream.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "a Converse request, a JSON object")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct ConverseBody {
     #[serde(default)]
     pub messages: Vec<Message>,
@@ -35,7 +35,7 @@ pub(super) struct ConverseBody {
 
 /// The body of CountTokens.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a CountTokens request, a JSON object")]
+#[serde(deny_unknown_fields)]
 pub(super) struct CountTokensBody {
     pub input: Union<CountTokensInput>,
 }
