@@ -5,7 +5,9 @@
 //!
 //! Everything protocol-specific is here, as pure functions; the door's handlers only call them
 //! around the pipeline. Errors are mapped in one place, [`error_response`], whose table also gives
-//! a cut stream's exception frame.
+//! a cut stream's exception frame. The pipeline's refusals name v1's fields; [`converse_refusal`],
+//! [`count_tokens_refusal`] and [`embed_refusal`] name them as the caller's body does before they
+//! become a status.
 //!
 //! # Converse and ConverseStream (`POST /model/{modelId}/converse`, `/converse-stream`)
 //!
@@ -75,12 +77,14 @@ mod embed;
 mod errors;
 mod events;
 mod json;
+mod refusals;
 mod request;
 mod response;
 
 pub use embed::{EmbedShape, embed_request, embed_response};
 pub use errors::error_response;
 pub use events::event_stream;
+pub use refusals::{converse_refusal, count_tokens_refusal, embed_refusal};
 pub use request::{converse_request, count_tokens_request};
 pub use response::{converse_response, count_tokens_response};
 
