@@ -36,7 +36,7 @@ pub(super) fn decode_value<T: de::DeserializeOwned>(value: serde_json::Value, fi
 
 fn refusal(err: serde_path_to_error::Error<serde_json::Error>) -> GatewayError {
     let path = err.path().to_string();
-    // serde_path_to_error names the root ".": the body itself is not what the request is.
+    // serde_path_to_error's "." is the root: the body as a whole.
     let field = if path == "." { "body".to_owned() } else { path };
     let err = err.into_inner();
     let reason = err.to_string();
