@@ -127,7 +127,8 @@ pub async fn serve_with_admin(
             let gateway_service = GatewayServiceServer::new(Gateway::new(pipeline.clone()))
                 // The body limit answers first; this only bounds what tonic will allocate.
                 .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024));
-            let routes = with_http_doors(shared_routes.clone().add_service(gateway_service), config.protocols, &pipeline);
+            let routes =
+                with_http_doors(shared_routes.clone().add_service(gateway_service), config.protocols, &pipeline);
             Connections::new(limits, edge.around(routes), Arc::clone(&setup))
         })
         .collect();

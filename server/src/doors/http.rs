@@ -59,11 +59,10 @@ pub async fn decoded<T>(
     let (parts, body) = request.into_parts();
     let call = Call::start(rpc, &parts.extensions, None, pipeline.metrics());
     let body = axum::body::to_bytes(body, usize::MAX).await.map_err(|err| {
-        // The edge's bounds end a body with their status, logged where it was made.
-        let status = match err.into_inner().downcast::<Status>() {
-            Ok(status) => *status,
-            Err(other) => Status::cancelled(format!("the request body could not be read: {other}")),
-        };
+        // The edge's bounds end a body with their status, logged where it was made; the body
+        // layers between may have wrapped it.
+        let status = status_within(&err)
+            .unwrap_or_else(|| Status::cancelled(format!("the request body could not be read: {err}")));
         errors(&status)
     })?;
     match decode(&body) {
@@ -87,6 +86,18 @@ pub async fn run<O: Operation, K: Kept>(
         Ok(served) => encode(served, kept),
         Err(err) => errors(&kept.rename(err).to_status(&id)),
     }
+}
+
+/// The status somewhere in `err`'s chain of causes.
+fn status_within(err: &(dyn std::error::Error + 'static)) -> Option<Status> {
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        if let Some(status) = err.downcast_ref::<Status>() {
+            return Some(status.clone());
+        }
+        cause = err.source();
+    }
+    None
 }
 
 /// A successful answer of `content_type`, with the model's deprecation notice when it has one.

@@ -4,9 +4,9 @@
 //! `Connections` serves only an [`Edge`] and an [`Edge`] can only be made around the listener's
 //! whole set of routes. Outermost first:
 //!
-//! 1. [`RequestEdge`] decides the request's [`Route`] (gRPC, or which HTTP door), gives it its id
+//! 1. [`RequestEdge`] decides the request's [`Route`](route::Route) (gRPC, or which HTTP door), gives it its id
 //!    and starts its log line, so every refusal below is logged once, with a reason, and answered
-//!    with `x-request-id`, in the protocol of its door ([`Route::refuse`]).
+//!    with `x-request-id`, in the protocol of its door ([`Route::refuse`](route::Route::refuse)).
 //! 2. [`GrpcContentType`]: only gRPC with protobuf messages is read as gRPC.
 //! 3. [`Identify`]: which tenant the request is from, and whether it may call at all (the gateway
 //!    service's and the doors' routes; control routes are open to everyone).
@@ -23,7 +23,7 @@ mod content_type;
 mod identify;
 mod request_body;
 mod request_edge;
-pub mod route;
+mod route;
 
 use std::sync::Arc;
 
@@ -31,7 +31,6 @@ pub use content_type::{GrpcContentType, GrpcContentTypeLayer};
 pub use identify::{Identify, IdentifyLayer};
 pub use request_body::{BodyLimits, RequestBodyLimit, RequestBodyLimitLayer};
 pub use request_edge::{RequestEdge, RequestEdgeLayer};
-pub use route::Route;
 use tonic::service::Routes;
 use tower::Layer;
 

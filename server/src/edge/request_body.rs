@@ -363,9 +363,10 @@ mod tests {
         let door = || charge(&layer, caller("a"), Route::Http(Protocol::OpenAi, "Embed"));
         let mut within = body_of(vec![b"{\"a\":1}"], &layer, door());
         assert!(within.frame().await.unwrap().is_ok(), "8 bytes, no gRPC prefix to allow for");
-        let mut over = body_of(vec![b"{\"a\":1", b"2}"], &layer, door());
+        let mut over = body_of(vec![b"{\"a\":1", b"23}"], &layer, door());
         assert!(over.frame().await.unwrap().is_ok());
         assert_eq!(over.frame().await.unwrap().unwrap_err().code(), tonic::Code::ResourceExhausted);
+        drop((within, over));
         let declared = http_body_util::Full::new(Bytes::from_static(b"0123456789"));
         let mut declared = BoundedBody::new(declared, layer.clone(), door());
         let status = declared.frame().await.unwrap().unwrap_err();

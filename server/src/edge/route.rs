@@ -175,7 +175,10 @@ mod tests {
     #[test]
     fn door_paths_go_to_their_door_unless_the_request_is_grpc() {
         let json = Some(&b"application/json"[..]);
-        assert_eq!(Route::of("/model/chat/converse-stream", json, ALL), Route::Http(Protocol::Bedrock, "ConverseStream"));
+        assert_eq!(
+            Route::of("/model/chat/converse-stream", json, ALL),
+            Route::Http(Protocol::Bedrock, "ConverseStream")
+        );
         assert_eq!(Route::of("/model/chat/converse", None, ALL), Route::Http(Protocol::Bedrock, "Converse"));
         assert_eq!(Route::of("/model/chat/count-tokens", json, ALL), Route::Http(Protocol::Bedrock, "CountTokens"));
         assert_eq!(Route::of("/model/embed/invoke", json, ALL), Route::Http(Protocol::Bedrock, "Embed"));

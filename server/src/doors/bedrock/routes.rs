@@ -9,11 +9,11 @@ use axum::response::Response;
 use axum::routing::post;
 
 use super::{
-    converse_request, converse_response, count_tokens_request, count_tokens_response, embed_request, embed_response,
-    error_response, event_stream,
+    EmbedShape, converse_refusal, converse_request, converse_response, count_tokens_refusal, count_tokens_request,
+    count_tokens_response, embed_refusal, embed_request, embed_response, error_response, event_stream,
 };
-use super::EmbedShape;
 use crate::doors::http::{JSON, Kept, answer, serve};
+use crate::error::GatewayError;
 use crate::pipeline::{Converse, ConverseStream, CountTokens, Embed, Pipeline};
 
 /// The door's routes, answering through `pipeline`.
@@ -27,8 +27,8 @@ pub fn router(pipeline: Pipeline) -> Router {
 }
 
 async fn converse_stream(State(pipeline): State<Pipeline>, Path(alias): Path<String>, request: Request) -> Response {
-    let decode = |body: &[u8]| Ok((converse_request(&alias, body)?, ()));
-    serve::<ConverseStream, _>(&pipeline, request, error_response, decode, |served, ()| {
+    let decode = |body: &[u8]| Ok((converse_request(&alias, body)?, ConverseBody));
+    serve::<ConverseStream, _>(&pipeline, request, error_response, decode, |served, _| {
         let events = Body::from_stream(event_stream(served.value));
         answer(&served.model, "application/vnd.amazon.eventstream", events)
     })
@@ -36,16 +36,16 @@ async fn converse_stream(State(pipeline): State<Pipeline>, Path(alias): Path<Str
 }
 
 async fn converse(State(pipeline): State<Pipeline>, Path(alias): Path<String>, request: Request) -> Response {
-    let decode = |body: &[u8]| Ok((converse_request(&alias, body)?, ()));
-    serve::<Converse, _>(&pipeline, request, error_response, decode, |served, ()| {
+    let decode = |body: &[u8]| Ok((converse_request(&alias, body)?, ConverseBody));
+    serve::<Converse, _>(&pipeline, request, error_response, decode, |served, _| {
         answer(&served.model, JSON, converse_response(&served.value))
     })
     .await
 }
 
 async fn count_tokens(State(pipeline): State<Pipeline>, Path(alias): Path<String>, request: Request) -> Response {
-    let decode = |body: &[u8]| Ok((count_tokens_request(&alias, body)?, ()));
-    serve::<CountTokens, _>(&pipeline, request, error_response, decode, |served, ()| {
+    let decode = |body: &[u8]| Ok((count_tokens_request(&alias, body)?, CountTokensBody));
+    serve::<CountTokens, _>(&pipeline, request, error_response, decode, |served, _| {
         answer(&served.model, JSON, count_tokens_response(&served.value))
     })
     .await
@@ -61,5 +61,27 @@ async fn invoke(State(pipeline): State<Pipeline>, Path(alias): Path<String>, req
     .await
 }
 
-/// Bedrock's own field names are the v1 request's: nothing to rename.
-impl Kept for EmbedShape {}
+/// A Converse or ConverseStream body: the pipeline's refusals name its fields.
+struct ConverseBody;
+
+impl Kept for ConverseBody {
+    fn rename(&self, err: GatewayError) -> GatewayError {
+        converse_refusal(err)
+    }
+}
+
+/// A CountTokens body, whose conversation is under `input.converse`.
+struct CountTokensBody;
+
+impl Kept for CountTokensBody {
+    fn rename(&self, err: GatewayError) -> GatewayError {
+        count_tokens_refusal(err)
+    }
+}
+
+/// An InvokeModel body, in its embedding family's shape.
+impl Kept for EmbedShape {
+    fn rename(&self, err: GatewayError) -> GatewayError {
+        embed_refusal(err, self)
+    }
+}

@@ -51,7 +51,7 @@
 //! answer: `reasoning_content` (Bedrock takes reasoning back only with its signature, which this
 //! protocol has no place for), `refusal` and `annotations`.
 //!
-//! The pipeline's own refusals name v1 fields; [`ChatRequest::fields`] renames them to this request's
+//! The pipeline's own refusals name v1 fields; [`ChatRequest::fields`](request::ChatRequest::fields) renames them to this request's
 //! (`tool_config.tools[0].name` becomes `tools[0].function.name`).
 //!
 //! An answer the model left incomplete although it stopped (a malformed tool call or output) is an
@@ -87,7 +87,7 @@ pub use chunks::{ChunkMeta, chat_chunks};
 pub use embeddings::{EmbeddingsRequest, EncodingFormat, embeddings_request, embeddings_response};
 pub use errors::error_response;
 pub use models::models_response;
-pub use request::{ChatRequest, chat_request};
+pub use request::chat_request;
 pub use response::chat_response;
 pub use routes::router;
 

@@ -49,12 +49,17 @@ async fn chat_completions(State(pipeline): State<Pipeline>, request: Request) ->
         .await
     } else {
         call.log().set_rpc("Converse");
-        run::<Converse, _>(&pipeline, call, chat.converse, chat.fields, error_response, |served, _| {
-            match chat_response(&served.value, created) {
+        run::<Converse, _>(
+            &pipeline,
+            call,
+            chat.converse,
+            chat.fields,
+            error_response,
+            |served, _| match chat_response(&served.value, created) {
                 Ok(body) => answer(&served.model, JSON, body),
                 Err(incomplete) => error_response(&incomplete),
-            }
-        })
+            },
+        )
         .await
     }
 }

@@ -9,7 +9,8 @@ mod response;
 
 use serde_json::{Value, json};
 
-use super::{ChatRequest, chat_request};
+use super::chat_request;
+use super::request::ChatRequest;
 use crate::error::GatewayError;
 
 /// `body` decoded, which must succeed.
