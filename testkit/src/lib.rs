@@ -5,6 +5,7 @@
 
 mod calls;
 mod gateway;
+mod http;
 mod logs;
 mod metrics;
 mod moto;
@@ -22,6 +23,7 @@ pub const ANSWER_TOKENS: usize = 12;
 
 pub use calls::*;
 pub use gateway::*;
+pub use http::*;
 pub use logs::*;
 pub use metrics::*;
 pub use process::*;
