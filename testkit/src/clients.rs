@@ -158,6 +158,10 @@ impl ClientsGateway {
                 ("node".to_owned(), command)
             }
             Runner::Shell => {
+                // The shell's own "not found" would not say how to install curl.
+                if let Err(err) = Command::new("curl").arg("--version").stdout(Stdio::null()).status() {
+                    missing_program("curl", &err);
+                }
                 let mut command = Command::new("sh");
                 command.arg("-e").arg(&file);
                 ("sh".to_owned(), command)
