@@ -1,5 +1,5 @@
-//! Composes the gRPC server: the gateway service, health and reflection as ordinary services, all
-//! behind the same admission edge ([`crate::edge::Edge`]), on one shard or one per thread (see [`crate::transport::shards`]), with
+//! Composes the server: the gateway service, health and reflection as ordinary services, and the
+//! HTTP doors that are on, all behind the same admission edge ([`crate::edge::Edge`]), on one shard or one per thread (see [`crate::transport::shards`]), with
 //! graceful draining on shutdown.
 
 use std::future::Future;
@@ -12,6 +12,7 @@ use tonic::service::Routes;
 
 use crate::config::Config;
 use crate::doors::grpc::Gateway;
+use crate::doors::with_http_doors;
 use crate::edge::EdgeLayers;
 use crate::ops::admin::{self, Readiness};
 use crate::ops::emf;
@@ -115,7 +116,7 @@ pub async fn serve_with_admin(
     let shared_routes =
         Routes::new(health_service).add_service(reflection().build_v1()?).add_service(reflection().build_v1alpha()?);
     // Made once, as every shard shares them: the body limit holds the process's request memory budget.
-    let edge = EdgeLayers::new(limits, tenants, &metrics);
+    let edge = EdgeLayers::new(limits, config.protocols, tenants, &metrics);
     let caps = ConnectionCaps::new(limits, metrics.clone());
     let setup = Arc::new(Setup::new(limits, Arc::clone(&caps), tls, metrics.clone()));
     // Shard 0 uses the Bedrock client made above; every other shard one of its own.
@@ -123,11 +124,11 @@ pub async fn serve_with_admin(
         .map(|shard| {
             let pipeline =
                 if shard == 0 { pipeline.clone() } else { pipeline.with_bedrock(bedrock.for_another_thread()) };
-            let gateway = Gateway::new(pipeline);
-            let gateway_service = GatewayServiceServer::new(gateway)
+            let gateway_service = GatewayServiceServer::new(Gateway::new(pipeline.clone()))
                 // The body limit answers first; this only bounds what tonic will allocate.
                 .max_decoding_message_size(limits.max_request_bytes.saturating_add(1024));
-            let routes = shared_routes.clone().add_service(gateway_service);
+            let routes =
+                with_http_doors(shared_routes.clone().add_service(gateway_service), config.protocols, &pipeline);
             Connections::new(limits, edge.around(routes), Arc::clone(&setup))
         })
         .collect();

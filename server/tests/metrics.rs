@@ -67,6 +67,7 @@ async fn metrics_describe_every_series_in_the_prometheus_text_format() {
     let model = "metrics-description-test";
     recorded.request_finished(&Finished {
         rpc: "ConverseStream",
+        protocol: "grpc",
         model,
         version: "v1",
         caller: "team-a",

@@ -7,6 +7,7 @@
 mod calls;
 mod clients;
 mod gateway;
+mod http;
 mod logs;
 mod metrics;
 mod moto;
@@ -25,6 +26,7 @@ pub const ANSWER_TOKENS: usize = 12;
 pub use calls::*;
 pub use clients::*;
 pub use gateway::*;
+pub use http::*;
 pub use logs::*;
 pub use metrics::*;
 pub use process::*;

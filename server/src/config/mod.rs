@@ -16,6 +16,7 @@ mod keys;
 mod logging;
 mod metrics;
 mod models;
+mod protocols;
 mod quotas;
 mod server;
 mod telemetry;
@@ -44,6 +45,7 @@ pub use self::models::{
     ModelState, PromptCachingConfig, ReasoningStyle, StreamProcessingMode, StructuredOutputStyle, TargetConfig,
     calendar_date, utc_today,
 };
+pub use self::protocols::ProtocolsConfig;
 pub use self::quotas::{QuotaLimits, QuotaStoreKind, QuotasConfig, RedisConfig};
 pub use self::server::{Scheduler, ServerConfig};
 pub use self::telemetry::TelemetryConfig;
@@ -60,6 +62,8 @@ pub const ENV_PREFIX: &str = "BEDROCK_GATEWAY_";
 pub struct Config {
     /// The gRPC listener and its limits.
     pub server: ServerConfig,
+    /// The HTTP doors served on the same listener besides gRPC.
+    pub protocols: ProtocolsConfig,
     /// How to reach Bedrock.
     pub bedrock: BedrockConfig,
     /// Log output.

@@ -1,4 +1,5 @@
-//! Only gRPC with protobuf messages is served. tonic routes a request by its path alone and decodes
+//! Only gRPC with protobuf messages is served as gRPC (requests the edge routed to an HTTP door
+//! pass: their door reads its own protocol's body). tonic routes a request by its path alone and decodes
 //! whatever body arrives as protobuf, so a client speaking gRPC with JSON (`application/grpc+json`)
 //! would have its JSON misread as protobuf, and a plain HTTP client would be answered as if it
 //! spoke gRPC. This layer refuses both before anything reads the body; a refusal is logged with
@@ -17,6 +18,7 @@ use futures::future::{Either, Ready};
 use http::header::CONTENT_TYPE;
 use tower::{Layer, Service};
 
+use super::route::Route;
 use crate::error::GatewayError;
 use crate::ops::metrics::Rejection;
 use crate::pipeline::request_log::RequestLog;
@@ -58,6 +60,9 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        if let Route::Http(..) = Route::from_extensions(request.extensions()) {
+            return Either::Left(self.inner.call(request));
+        }
         let content_type = request.headers().get(CONTENT_TYPE).map(|value| String::from_utf8_lossy(value.as_bytes()));
         if content_type.as_deref().is_some_and(|served| SERVED.iter().any(|s| s.eq_ignore_ascii_case(served))) {
             return Either::Left(self.inner.call(request));

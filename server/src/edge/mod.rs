@@ -1,14 +1,15 @@
 //! Admission: everything that decides whether a request may use the gateway, as pieces readable one
 //! at a time. Every route on the listener passes the same edge ([`Edge`]): the gateway service,
-//! health, reflection and whatever is added later, since the transport's `Connections` serves
-//! only an [`Edge`] and an [`Edge`] can only be made around the listener's whole set of routes.
-//! Outermost first:
+//! the HTTP doors, health, reflection and whatever is added later, since the transport's
+//! `Connections` serves only an [`Edge`] and an [`Edge`] can only be made around the listener's
+//! whole set of routes. Outermost first:
 //!
-//! 1. [`RequestEdge`] decides the request's [`Route`], gives it its id and starts its log line, so
-//!    every refusal below is logged once, with a reason, and answered with `x-request-id`.
-//! 2. [`GrpcContentType`]: only gRPC with protobuf messages is read.
+//! 1. [`RequestEdge`] decides the request's [`Route`](route::Route) (gRPC, or which HTTP door), gives it its id
+//!    and starts its log line, so every refusal below is logged once, with a reason, and answered
+//!    with `x-request-id`, in the protocol of its door ([`Route::refuse`](route::Route::refuse)).
+//! 2. [`GrpcContentType`]: only gRPC with protobuf messages is read as gRPC.
 //! 3. [`Identify`]: which tenant the request is from, and whether it may call at all (the gateway
-//!    service's routes; control routes are open to everyone).
+//!    service's and the doors' routes; control routes are open to everyone).
 //! 4. [`RequestBodyLimit`]: how large the request message may be (by route), how long it may take
 //!    to arrive, and how many bytes of all requests, and of one caller's, may be held at once.
 //! 5. [`Admission`], taken by the service once the message is complete: how many requests may be in
@@ -33,7 +34,7 @@ pub use request_edge::{RequestEdge, RequestEdgeLayer};
 use tonic::service::Routes;
 use tower::Layer;
 
-use crate::config::ServerConfig;
+use crate::config::{ProtocolsConfig, ServerConfig};
 use crate::ops::metrics::Metrics;
 use crate::pipeline::tenants::Tenants;
 
@@ -53,9 +54,14 @@ pub struct EdgeLayers {
 }
 
 impl EdgeLayers {
-    /// The bounds of `config` (`server`), identifying callers against `tenants`, each request's
-    /// record counting in `metrics`.
-    pub fn new(config: &ServerConfig, tenants: Arc<Tenants>, metrics: &Metrics) -> EdgeLayers {
+    /// The bounds of `config` (`server`), routing to the doors of `protocols`, identifying callers
+    /// against `tenants`, each request's record counting in `metrics`.
+    pub fn new(
+        config: &ServerConfig,
+        protocols: ProtocolsConfig,
+        tenants: Arc<Tenants>,
+        metrics: &Metrics,
+    ) -> EdgeLayers {
         let body_limits = BodyLimits {
             max_request_bytes: config.max_request_bytes,
             receive_timeout: config.request_receive_timeout_secs.get(),
@@ -63,7 +69,7 @@ impl EdgeLayers {
             per_caller_bytes: config.per_caller_request_memory(),
         };
         EdgeLayers {
-            request_edge: RequestEdgeLayer(metrics.clone()),
+            request_edge: RequestEdgeLayer { metrics: metrics.clone(), protocols },
             identify: IdentifyLayer::new(tenants),
             body_limit: RequestBodyLimitLayer::new(body_limits),
         }

@@ -1,8 +1,9 @@
 //! Bounds on the request message while it arrives, before tonic buffers and decodes it:
 //!
-//! - **size**: refused with RESOURCE_EXHAUSTED as soon as the gRPC message header declares a length
-//!   over `server.max_request_bytes` (tonic's own limit answers OUT_OF_RANGE, which tells a client
-//!   nothing useful about what to change); logged with reason `size`;
+//! - **size**: refused with RESOURCE_EXHAUSTED as soon as the gRPC message header (an HTTP door's
+//!   request: its `content-length`) declares a length over `server.max_request_bytes`, or more
+//!   bytes than that arrive (tonic's own limit answers OUT_OF_RANGE, which tells a client nothing
+//!   useful about what to change); logged with reason `size`;
 //! - **time**: tonic reads the whole request (its one message and the end of the stream) before
 //!   calling the service, so a client that sends slowly, or never ends its request, would otherwise
 //!   hold a stream and memory as long as it likes; past `server.request_receive_timeout_secs` it is
@@ -100,11 +101,13 @@ where
 
     fn call(&mut self, mut request: http::Request<ReqBody>) -> S::Future {
         let extensions = request.extensions();
+        let route = Route::from_extensions(extensions);
         let charge = Charge {
-            max_bytes: match Route::from_extensions(extensions) {
-                Route::Gateway(_) => self.layer.limits.max_request_bytes,
+            max_bytes: match route {
+                Route::Gateway(_) | Route::Http(..) => self.layer.limits.max_request_bytes,
                 Route::Control(_) => CONTROL_MAX_REQUEST_BYTES,
             },
+            grpc: !matches!(route, Route::Http(..)),
             caller: CallerKey::of(extensions),
             log: extensions.get::<RequestLog>().cloned(),
             memory: RequestMemory::default(),
@@ -120,6 +123,8 @@ where
 struct Charge {
     /// The size bound of its route.
     max_bytes: usize,
+    /// Whether the body is gRPC messages, each declaring its length; else an HTTP door's request.
+    grpc: bool,
     /// Whose share of the budget its bytes take.
     caller: CallerKey,
     log: Option<RequestLog>,
@@ -173,6 +178,11 @@ where
             let err = GatewayError::RequestNotReceived(this.layer.limits.receive_timeout);
             return Poll::Ready(Some(Err(this.charge.refuse(Rejection::ReceiveTimeout, &err))));
         }
+        let limit = this.charge.max_bytes;
+        if !this.charge.grpc && *this.seen == 0 && this.body.size_hint().lower() > limit as u64 {
+            let err = GatewayError::RequestTooLarge { limit };
+            return Poll::Ready(Some(Err(this.charge.refuse(Rejection::Size, &err))));
+        }
         let frame = match this.body.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => frame,
             Poll::Ready(Some(Err(err))) => return Poll::Ready(Some(Err(Status::from_error(err.into())))),
@@ -191,10 +201,15 @@ where
             let wanted = (MESSAGE_PREFIX_LEN - filled).min(chunk.len());
             this.prefix[filled..filled + wanted].copy_from_slice(&chunk[..wanted]);
             *this.seen += data.remaining();
-            let declared = (*this.seen >= MESSAGE_PREFIX_LEN)
-                .then(|| u32::from_be_bytes([this.prefix[1], this.prefix[2], this.prefix[3], this.prefix[4]]) as usize);
-            let limit = this.charge.max_bytes;
-            if declared.is_some_and(|len| len > limit) || *this.seen > limit + MESSAGE_PREFIX_LEN {
+            let too_large = if this.charge.grpc {
+                let declared = (*this.seen >= MESSAGE_PREFIX_LEN).then(|| {
+                    u32::from_be_bytes([this.prefix[1], this.prefix[2], this.prefix[3], this.prefix[4]]) as usize
+                });
+                declared.is_some_and(|len| len > limit) || *this.seen > limit + MESSAGE_PREFIX_LEN
+            } else {
+                *this.seen > limit
+            };
+            if too_large {
                 let err = GatewayError::RequestTooLarge { limit };
                 return Poll::Ready(Some(Err(this.charge.refuse(Rejection::Size, &err))));
             }
@@ -237,6 +252,7 @@ mod tests {
     use http_body_util::{BodyExt, StreamBody};
 
     use super::*;
+    use crate::edge::route::Protocol;
 
     fn layer(max_request_bytes: usize, budget_bytes: usize, per_caller_bytes: usize) -> RequestBodyLimitLayer {
         let receive_timeout = Duration::from_secs(10);
@@ -249,10 +265,11 @@ mod tests {
 
     fn charge(layer: &RequestBodyLimitLayer, caller: CallerKey, route: Route) -> Charge {
         let max_bytes = match route {
-            Route::Gateway(_) => layer.limits.max_request_bytes,
+            Route::Gateway(_) | Route::Http(..) => layer.limits.max_request_bytes,
             Route::Control(_) => CONTROL_MAX_REQUEST_BYTES,
         };
-        Charge { max_bytes, caller, log: None, memory: RequestMemory::default() }
+        let grpc = !matches!(route, Route::Http(..));
+        Charge { max_bytes, grpc, caller, log: None, memory: RequestMemory::default() }
     }
 
     fn body_of(
@@ -338,6 +355,23 @@ mod tests {
         other.frame().await.unwrap().expect("another caller's request fits the budget");
         drop((body, held));
         assert_eq!(layer.budget.held_by(&caller("greedy")), 0);
+    }
+
+    #[tokio::test]
+    async fn an_http_door_body_is_bounded_by_its_bytes_and_its_declared_length() {
+        let layer = layer(8, 4096, 4096);
+        let door = || charge(&layer, caller("a"), Route::Http(Protocol::OpenAi, "Embed"));
+        let mut within = body_of(vec![b"{\"a\":1}"], &layer, door());
+        assert!(within.frame().await.unwrap().is_ok(), "8 bytes, no gRPC prefix to allow for");
+        let mut over = body_of(vec![b"{\"a\":1", b"23}"], &layer, door());
+        assert!(over.frame().await.unwrap().is_ok());
+        assert_eq!(over.frame().await.unwrap().unwrap_err().code(), tonic::Code::ResourceExhausted);
+        drop((within, over));
+        let declared = http_body_util::Full::new(Bytes::from_static(b"0123456789"));
+        let mut declared = BoundedBody::new(declared, layer.clone(), door());
+        let status = declared.frame().await.unwrap().unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "refused on its length, before its bytes");
+        assert_eq!(layer.budget.available(), 4096, "nothing was charged");
     }
 
     #[tokio::test(start_paused = true)]

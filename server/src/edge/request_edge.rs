@@ -1,7 +1,10 @@
-//! The outermost layer of every route: it decides the request's [`Route`], gives it its id, its span
+//! The outermost layer of every route: it decides the request's [`Route`] (which door, if any, with
+//! `[protocols]`), gives it its id, its span
 //! (a child of the caller's W3C `traceparent`) and its [`RequestLog`] before any other layer can
-//! refuse it, and tags every response with `x-request-id`. A refusal made by tonic itself (a message that does not decode) has no layer of
-//! ours to record it, so the edge records it here from the status it sees.
+//! refuse it, and tags every response with `x-request-id` (and, on the Bedrock-compatible door,
+//! the same id as Bedrock's `x-amzn-RequestId`). A refusal made by tonic itself (a message that
+//! does not decode) has no layer of ours to record it, so the edge records it here from the
+//! status it sees.
 
 use std::task::{Context, Poll};
 
@@ -9,22 +12,32 @@ use futures::future::BoxFuture;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::route::Route;
+use super::route::{Protocol, Route};
+use crate::config::ProtocolsConfig;
 use crate::error::REQUEST_ID_HEADER;
 use crate::ops::metrics::{Metrics, Rejection};
 use crate::ops::telemetry;
 use crate::pipeline::peer::Peer;
 use crate::pipeline::request_log::RequestLog;
 
-/// Layer for [`RequestEdge`], whose records count in the metrics it holds.
+/// Bedrock's request id header, on the Bedrock-compatible door's answers.
+const BEDROCK_REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+
+/// Layer for [`RequestEdge`]: requests routed to the doors of `protocols`, their records counting
+/// in `metrics`.
 #[derive(Debug, Clone)]
-pub struct RequestEdgeLayer(pub Metrics);
+pub struct RequestEdgeLayer {
+    /// Where the records count.
+    pub metrics: Metrics,
+    /// The HTTP doors that are on.
+    pub protocols: ProtocolsConfig,
+}
 
 impl<S> Layer<S> for RequestEdgeLayer {
     type Service = RequestEdge<S>;
 
     fn layer(&self, inner: S) -> RequestEdge<S> {
-        RequestEdge { inner, metrics: self.0.clone() }
+        RequestEdge { inner, metrics: self.metrics.clone(), protocols: self.protocols }
     }
 }
 
@@ -33,6 +46,7 @@ impl<S> Layer<S> for RequestEdgeLayer {
 pub struct RequestEdge<S> {
     inner: S,
     metrics: Metrics,
+    protocols: ProtocolsConfig,
 }
 
 impl<S, ReqBody> Service<http::Request<ReqBody>> for RequestEdge<S>
@@ -51,9 +65,15 @@ where
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         let (span, trace_id) = telemetry::request_span(request.headers());
         let peer = request.extensions().get::<Peer>().cloned();
-        let route = Route::of(request.uri().path());
+        let content_type = request.headers().get(http::header::CONTENT_TYPE).map(http::HeaderValue::as_bytes);
+        let route = Route::of(request.uri().path(), content_type, self.protocols);
         let log = match route {
             Route::Gateway(rpc) => RequestLog::start(rpc, peer, trace_id, &self.metrics),
+            Route::Http(protocol, rpc) => {
+                let log = RequestLog::start(rpc, peer, trace_id, &self.metrics);
+                log.set_protocol(protocol.as_str());
+                log
+            }
             Route::Control(service) => RequestLog::start_control(service, peer, trace_id, &self.metrics),
         };
         request.extensions_mut().insert(route);
@@ -61,7 +81,11 @@ where
         let response = span.in_scope(|| self.inner.call(request));
         let answered = async move {
             let mut response = response.await?;
-            if let Ok(value) = log.request_id().parse() {
+            if let Ok(value) = http::HeaderValue::from_str(log.request_id()) {
+                // The AWS SDKs report Bedrock's own request id header with every error.
+                if route.protocol() == Protocol::Bedrock {
+                    response.headers_mut().insert(BEDROCK_REQUEST_ID_HEADER, value.clone());
+                }
                 response.headers_mut().insert(REQUEST_ID_HEADER, value);
             }
             // A client that resets its stream mid-request is a cancellation (logged as such), not a

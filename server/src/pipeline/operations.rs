@@ -91,6 +91,8 @@ pub trait Operation {
     type Served;
     /// The kind of logical model the call needs.
     const KIND: ModelKind;
+    /// The call's name in records and metrics (the `rpc` label), whatever door it came by.
+    const RPC: &'static str;
 
     /// Checks the request against `model` and converts it; estimates its input where its tenant
     /// `counts_tokens` on the model.
@@ -150,6 +152,7 @@ impl Operation for ConverseStream {
     type Answer = BedrockStream;
     type Served = RelayStream;
     const KIND: ModelKind = ModelKind::Chat;
+    const RPC: &'static str = "ConverseStream";
 
     fn prepare(
         request: v1::ConverseRequest,
@@ -206,6 +209,7 @@ impl Operation for Converse {
     type Answer = aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
     type Served = v1::ConverseResponse;
     const KIND: ModelKind = ModelKind::Chat;
+    const RPC: &'static str = "Converse";
 
     fn prepare(
         request: v1::ConverseRequest,
@@ -253,6 +257,7 @@ impl Operation for CountTokens {
     type Answer = u32;
     type Served = v1::CountTokensResponse;
     const KIND: ModelKind = ModelKind::Chat;
+    const RPC: &'static str = "CountTokens";
 
     /// The Converse preparation, on a model that counts tokens; one request against request
     /// quotas, as counting uses no tokens.
@@ -298,6 +303,7 @@ impl Operation for Embed {
     type Answer = (Embedded, u32);
     type Served = v1::EmbedResponse;
     const KIND: ModelKind = ModelKind::Embedding;
+    const RPC: &'static str = "Embed";
 
     /// The texts planned into the model family's calls; their estimated tokens reserved.
     fn prepare(

@@ -35,6 +35,8 @@ pub struct RequestLog {
 struct Record {
     request_id: Arc<str>,
     rpc: &'static str,
+    /// The protocol it came in by (`grpc`, `bedrock`, `openai`).
+    protocol: &'static str,
     /// The model the client named, as sent.
     model: String,
     /// Whether `model` is in the catalog; only then is it a metrics label (names are unbounded).
@@ -121,6 +123,7 @@ impl RequestLog {
         let record = Record {
             request_id: Arc::clone(&request_id),
             rpc,
+            protocol: "grpc",
             model: String::new(),
             known_model: false,
             model_version: None,
@@ -152,6 +155,17 @@ impl RequestLog {
     fn record(&self) -> MutexGuard<'_, Record> {
         // A panic while holding the lock leaves nothing half-written that matters for a log line.
         self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records that the request came in by `protocol` (`bedrock`, `openai`) rather than gRPC.
+    pub fn set_protocol(&self, protocol: &'static str) {
+        self.record().protocol = protocol;
+    }
+
+    /// Records what the request turned out to be, where its path alone could not say: an OpenAI
+    /// chat completion is a `ConverseStream` or a `Converse` by its body.
+    pub fn set_rpc(&self, rpc: &'static str) {
+        self.record().rpc = rpc;
     }
 
     /// Records who called, as the identity layer established it.
@@ -296,6 +310,7 @@ impl Drop for Record {
         if !self.control {
             self.metrics.request_finished(&metrics::Finished {
                 rpc: self.rpc,
+                protocol: self.protocol,
                 model: if self.known_model { &self.model } else { "unknown" },
                 version: self.model_version.as_deref().unwrap_or("-"),
                 caller: caller_label,
@@ -317,6 +332,7 @@ impl Drop for Record {
                     target: "bedrock_gateway::request",
                     request_id = %self.request_id,
                     rpc = self.rpc,
+                    protocol = self.protocol,
                     model = %self.model,
                     status,
                     reason,

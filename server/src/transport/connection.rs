@@ -1,26 +1,32 @@
-//! Serving connections: every accepted connection runs hyper's HTTP/2 server over the gateway's
-//! routes in its own task, with the bounds tonic's own serve loop cannot give per connection.
+//! Serving connections: every accepted connection runs hyper's server over the gateway's routes in
+//! its own task, with the bounds tonic's own serve loop cannot give per connection. A connection
+//! speaks HTTP/2 (gRPC, and HTTP clients that choose it) or HTTP/1.1 (the HTTP doors' clients:
+//! most SDKs' HTTP stacks), decided by its first bytes or by TLS's ALPN.
 //!
-//! - **Handshake timeout**: a connection that has not sent its HTTP/2 preface within
-//!   `server.handshake_timeout_secs` (after any PROXY header) is closed, so silent connections
-//!   cannot hold `server.max_connections` slots.
-//! - **Idle**: a connection that has carried no stream for `server.max_connection_idle_secs` is
-//!   sent GOAWAY and closes, so an abandoned or hoarded connection gives its `max_connections`
-//!   place back before its maximum age. HTTP/2 pings keep a connection alive but do not make it
-//!   busy: [`OpenStreams`] counts each stream from its call until its response body is dropped,
-//!   and the idle time runs while that count is zero.
+//! - **Handshake timeout**: a connection that has not sent its HTTP/2 preface, or the head of its
+//!   first HTTP/1.1 request, within `server.handshake_timeout_secs` (after any PROXY header) is
+//!   closed, so silent connections cannot hold `server.max_connections` slots. Later HTTP/1.1
+//!   request heads get the same time.
+//! - **Idle**: a connection that has carried no request for `server.max_connection_idle_secs` is
+//!   sent GOAWAY (HTTP/1.1: closed) and closes, so an abandoned or hoarded connection gives its
+//!   `max_connections` place back before its maximum age. HTTP/2 pings keep a connection alive but
+//!   do not make it busy: [`OpenStreams`] counts each stream from its call until its response body
+//!   is dropped, and the idle time runs while that count is zero.
 //! - **Maximum age**: after `server.max_connection_age_secs`, jittered per connection, the
-//!   connection is sent GOAWAY: in-flight streams continue, new ones go to a new connection. The
-//!   NLB balances per TCP connection, so without this a task added by scale-out would only ever
-//!   see clients that happen to connect anew.
+//!   connection is sent GOAWAY: in-flight streams continue, new ones go to a new connection (an
+//!   HTTP/1.1 connection answers its request in flight with `connection: close`). The NLB
+//!   balances per TCP connection, so without this a task added by scale-out would only ever see
+//!   clients that happen to connect anew.
 //! - **Cut**: each connection has a [`ConnectionCut`], a child of the server-wide cut token, in
 //!   every request's extensions. It fires when the age grace ends or when the shutdown grace does;
 //!   the cut streams then get [`CUT_FLUSH`] to send their final status before the connection is
 //!   dropped. A stream is never reset silently when its final status could still be sent.
-//! - **Drain**: on shutdown every connection is sent GOAWAY (one still in its PROXY header or TLS
-//!   handshake is closed), and [`Connections::serve`] returns once all have closed.
-//! - **Reset**: each stream's task is spawned so that the gateway can reset it, and its
-//!   [`StreamReset`] is in its request's extensions (see [`crate::pipeline::stream_reset`]).
+//! - **Drain**: on shutdown every connection is sent GOAWAY (HTTP/1.1: `connection: close`; one
+//!   still in its PROXY header or TLS handshake is closed), and [`Connections::serve`] returns once
+//!   all have closed.
+//! - **Reset**: each HTTP/2 stream's task is spawned so that the gateway can reset it, and its
+//!   [`StreamReset`] is in its request's extensions (see [`crate::pipeline::stream_reset`]). An
+//!   HTTP/1.1 request runs in its connection's task, which ends at the connection's cut.
 
 use std::io;
 use std::pin::{Pin, pin};
@@ -59,10 +65,14 @@ const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 
 /// The client's connection preface is this magic followed by a SETTINGS frame (RFC 9113, 3.4).
 const PREFACE_MAGIC_LEN: usize = 24;
+/// The magic's first bytes, which no HTTP/1.1 request line starts with.
+const PREFACE_START: &[u8; 4] = b"PRI ";
+/// An HTTP/1.1 request head ends with an empty line.
+const HEAD_END: u32 = u32::from_be_bytes(*b"\r\n\r\n");
 /// Every HTTP/2 frame starts with a 9-byte header whose first 3 bytes are the payload length.
 const FRAME_HEADER_LEN: usize = 9;
 
-/// How every connection is served: its setup, HTTP/2 settings, routes and time bounds.
+/// How every connection is served: its setup, HTTP settings, routes and time bounds.
 #[derive(Debug, Clone)]
 pub struct Connections {
     setup: Arc<Setup>,
@@ -75,12 +85,12 @@ pub struct Connections {
 }
 
 impl Connections {
-    /// Serves `routes`, behind the admission edge, with the HTTP/2 settings and connection bounds of
+    /// Serves `routes`, behind the admission edge, with the HTTP settings and connection bounds of
     /// `config`, after `setup`.
     pub fn new(config: &ServerConfig, routes: Edge, setup: Arc<Setup>) -> Connections {
         Connections {
             setup,
-            http: http2(config),
+            http: http(config),
             routes,
             handshake_timeout: config.handshake_timeout_secs.get(),
             max_idle: config.max_connection_idle_secs.get(),
@@ -151,7 +161,7 @@ impl Connections {
                             peer = addr.map(tracing::field::display),
                             vpce,
                             timeout_secs = self.handshake_timeout.as_secs(),
-                            "closed a connection that sent no HTTP/2 preface in time",
+                            "closed a connection that sent no HTTP/2 preface or HTTP/1.1 request head in time",
                         );
                         return;
                     }
@@ -215,9 +225,17 @@ enum Phase {
     Cut,
 }
 
-/// HTTP/2 only (gRPC needs nothing else), with the keepalive, stream and header bounds of `config`.
-fn http2(config: &ServerConfig) -> Builder<StreamExecutor> {
-    let mut builder = Builder::new(StreamExecutor).http2_only();
+/// HTTP/2 with the keepalive, stream and header bounds of `config`, and HTTP/1.1 for the HTTP
+/// doors' clients, whose request heads get `server.handshake_timeout_secs` and the same header
+/// bound. gRPC is HTTP/2 only: tonic answers a gRPC request over HTTP/1.1 with an error.
+fn http(config: &ServerConfig) -> Builder<StreamExecutor> {
+    let mut builder = Builder::new(StreamExecutor);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.handshake_timeout_secs.get())
+        // hyper's smallest read buffer is 8 KiB; the head must fit in it.
+        .max_buf_size(config.http2_max_header_list_bytes.max(8192) as usize);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -362,30 +380,49 @@ impl<B: http_body::Body> http_body::Body for Counted<B> {
     }
 }
 
-/// How much of the client's connection preface has been read.
+/// How much of what opens the client's first request has been read: HTTP/2's connection preface
+/// (the magic and the whole first SETTINGS frame), or the head of an HTTP/1.1 request (up to its
+/// empty line), told apart by the first four bytes.
 #[derive(Debug, Default)]
 struct Preface {
     read: usize,
+    first: [u8; 4],
     settings_len: usize,
+    /// The last four bytes read.
+    last: u32,
 }
 
 impl Preface {
-    /// Accounts for `bytes`, the next ones read from the connection; true once the magic and the
-    /// whole first SETTINGS frame have been read. Validating them is h2's job.
+    /// Accounts for `bytes`, the next ones read from the connection; true once the preface or the
+    /// request head is complete. Validating them is hyper's job.
     fn read(&mut self, bytes: &[u8]) -> bool {
-        let start = self.read;
-        self.read += bytes.len();
         let length_field = PREFACE_MAGIC_LEN..PREFACE_MAGIC_LEN + 3;
-        for position in start.max(length_field.start)..self.read.min(length_field.end) {
-            self.settings_len = self.settings_len << 8 | usize::from(bytes[position - start]);
+        let mut head_ended = false;
+        for (position, &byte) in (self.read..).zip(bytes) {
+            if let Some(first) = self.first.get_mut(position) {
+                *first = byte;
+            }
+            if length_field.contains(&position) {
+                self.settings_len = self.settings_len << 8 | usize::from(byte);
+            }
+            self.last = self.last << 8 | u32::from(byte);
+            head_ended |= position >= 3 && self.last == HEAD_END;
         }
-        self.read >= PREFACE_MAGIC_LEN + FRAME_HEADER_LEN + self.settings_len
+        self.read += bytes.len();
+        if self.read < PREFACE_START.len() {
+            return false;
+        }
+        if &self.first == PREFACE_START {
+            self.read >= PREFACE_MAGIC_LEN + FRAME_HEADER_LEN + self.settings_len
+        } else {
+            head_ended
+        }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A connection that reports when the client's HTTP/2 preface has been read through it, which
-    /// hyper does not.
+    /// A connection that reports when the client's HTTP/2 preface or first HTTP/1.1 request head
+    /// has been read through it, which hyper does not.
     struct WatchPreface<S> {
         #[pin]
         io: S,
@@ -464,6 +501,20 @@ mod tests {
     fn an_empty_settings_frame_completes_the_preface() {
         let mut progress = Preface::default();
         assert!(progress.read(&preface(&[])));
+    }
+
+    #[test]
+    fn an_http1_request_head_completes_at_its_empty_line_in_any_split() {
+        let bytes = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n\r\n{\"model\":\"chat\"}";
+        let head_len = bytes.len() - 16;
+        for split in 1..bytes.len() {
+            let mut progress = Preface::default();
+            let (first, second) = bytes.split_at(split);
+            let done_first = progress.read(first);
+            assert_eq!(done_first, split >= head_len, "split at {split}");
+            assert!(done_first || progress.read(second), "split at {split}");
+        }
+        assert!(!Preface::default().read(b"GET / HTTP/1.1\r\nhost: x\r\n"), "the head has not ended");
     }
 
     #[test]

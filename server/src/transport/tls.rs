@@ -76,7 +76,8 @@ impl Acceptor {
                 format!("does not go with the certificate in server.tls.cert_file: {err}"),
             )
         })?;
-        server.alpn_protocols = vec![b"h2".to_vec()];
+        // HTTP/2 first (gRPC needs it); HTTP/1.1 for the HTTP doors' clients that offer only it.
+        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Acceptor(tokio_rustls::TlsAcceptor::from(Arc::new(server))))
     }
 

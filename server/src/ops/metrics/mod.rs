@@ -249,6 +249,8 @@ pub fn deprecated_call(model: &str, tenant: &str, caller: &str) {
 pub struct Finished<'a> {
     /// The RPC, such as `ConverseStream` or `Embed` (`unknown` for paths outside the API).
     pub rpc: &'a str,
+    /// The protocol the request came in by: `grpc`, `bedrock` or `openai`.
+    pub protocol: &'a str,
     /// Logical model, or `unknown` for names outside the catalog (bounded cardinality).
     pub model: &'a str,
     /// The version of the model's target that answered (or was tried last); `-` before one was chosen.
@@ -293,6 +295,7 @@ impl Metrics {
     pub fn request_finished(&self, finished: &Finished<'_>) {
         let Finished {
             rpc,
+            protocol,
             model,
             version,
             caller,
@@ -308,6 +311,7 @@ impl Metrics {
         let tenant = tenant.unwrap_or("-");
         let labels = [
             ("rpc", rpc.to_owned()),
+            ("protocol", protocol.to_owned()),
             ("model", model.to_owned()),
             ("version", version.to_owned()),
             ("tenant", tenant.to_owned()),
@@ -315,7 +319,7 @@ impl Metrics {
             ("code", code.to_owned()),
         ];
         metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
-        let by_model = [("rpc", rpc.to_owned()), ("model", model.to_owned())];
+        let by_model = [("rpc", rpc.to_owned()), ("protocol", protocol.to_owned()), ("model", model.to_owned())];
         metrics::histogram!(REQUEST_DURATION_SECONDS, &by_model).record(duration.as_secs_f64());
         if let Some(ttft) = time_to_first_token {
             let by_version = [("model", model.to_owned()), ("version", version.to_owned())];
@@ -412,6 +416,7 @@ mod tests {
         let _connection = metrics.connection_opened();
         let finished = Finished {
             rpc: "ConverseStream",
+            protocol: "grpc",
             model: "chat",
             version: "v1",
             caller: "-",
