@@ -244,3 +244,60 @@ fn bedrock_sdk(gateway: &TestGateway, key: Option<&str>) -> aws_sdk_bedrockrunti
     };
     aws_sdk_bedrockruntime::Client::from_conf(config.build())
 }
+
+#[tokio::test]
+async fn a_stream_cut_mid_way_never_ends_cleanly_in_either_door() {
+    let gateway = TestGateway::start().await;
+    // OpenAI: an error event, and no [DONE].
+    let mut client = gateway.http1().await;
+    let cut = json!({"model": "fault-stream-error.3", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let answer = client.post_json("/v1/chat/completions", None, &cut).await;
+    assert_eq!(answer.status, 200, "the stream had begun: {}", answer.text());
+    let events = sse_data(&answer.text());
+    assert!(!events.iter().any(|event| event == "[DONE]"), "{events:?}");
+    let last: serde_json::Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert!(last["error"]["message"].is_string(), "{last}");
+    // Bedrock: the SDK raises, after the events before the cut.
+    let sdk = bedrock_sdk(&gateway, None);
+    let mut stream =
+        sdk.converse_stream().model_id("fault-stream-error.3").messages(user_message("hi")).send().await.unwrap().stream;
+    let mut events = 0;
+    let ended = loop {
+        match stream.recv().await {
+            Ok(Some(_)) => events += 1,
+            Ok(None) => break None,
+            Err(err) => break Some(err),
+        }
+    };
+    assert!(events > 0, "events came before the cut");
+    assert!(ended.is_some(), "the SDK raised instead of ending cleanly");
+}
+
+#[tokio::test]
+async fn lifecycle_notices_go_out_as_headers_and_the_bedrock_model_id_never_does() {
+    let gateway = TestGateway::start().await;
+    let mut client = gateway.http2().await;
+    let legacy = json!({"model": "legacy", "messages": [{"role": "user", "content": "hi"}]});
+    let deprecated = client.post_json("/v1/chat/completions", None, &legacy).await;
+    assert_eq!(deprecated.status, 200, "{}", deprecated.text());
+    assert!(deprecated.header("x-model-deprecation").is_some_and(|notice| notice.contains("chat")));
+    let converse = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]});
+    let retired = client.post_json("/model/retired/converse", None, &converse).await;
+    assert_eq!(retired.status, 400, "{}", retired.text());
+    assert!(retired.text().contains("chat"), "names the replacement: {}", retired.text());
+
+    let mut answers = vec![deprecated, retired];
+    for alias in ["chat", "fault-validation", "fault-access-denied", "fault-not-found"] {
+        let path = format!("/model/{alias}/converse");
+        answers.push(client.post_json(&path, None, &converse).await);
+        let chat = json!({"model": alias, "messages": [{"role": "user", "content": "hi"}]});
+        answers.push(client.post_json("/v1/chat/completions", None, &chat).await);
+    }
+    answers.push(client.get("/v1/models", None).await);
+    for answer in &answers {
+        let whole = format!("{:?} {}", answer.headers, answer.text());
+        for bedrock_id in ["test.chat-v1", "test.legacy", "test.retired", "fault."] {
+            assert!(!whole.contains(bedrock_id), "{bedrock_id} reached a caller: {whole}");
+        }
+    }
+}
