@@ -6,9 +6,9 @@
 
 use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region, Token};
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, ConverseStreamOutput, Message as BedrockMessage};
-use bedrock_gateway::config::{QuotaLimits, TenantConfig};
+use bedrock_gateway::config::{EmbeddingFormat, QuotaLimits, TenantConfig};
 use bedrock_gateway_testkit::{
-    HttpClient, LogCapture, TestGateway, api_key_digest, grpc_status, metric_value, read_whole, sse_data,
+    HttpClient, LogCapture, TestGateway, api_key_digest, embedding_model, grpc_status, metric_value, read_whole, sse_data,
 };
 use serde_json::json;
 
@@ -300,4 +300,35 @@ async fn lifecycle_notices_go_out_as_headers_and_the_bedrock_model_id_never_does
             assert!(!whole.contains(bedrock_id), "{bedrock_id} reached a caller: {whole}");
         }
     }
+}
+
+#[tokio::test]
+async fn embeddings_through_both_doors() {
+    let gateway = TestGateway::start_with(|config| {
+        let titan = embedding_model("amazon.titan-embed-text-v2:0", EmbeddingFormat::TitanTextV2, &[1024, 256]);
+        config.models.insert("embed".into(), titan);
+    })
+    .await;
+    let sdk = bedrock_sdk(&gateway, None);
+    let body = json!({"inputText": PROMPT, "dimensions": 256});
+    let invoked = sdk
+        .invoke_model()
+        .model_id("embed")
+        .content_type("application/json")
+        .body(aws_sdk_bedrockruntime::primitives::Blob::new(body.to_string()))
+        .send()
+        .await
+        .expect("InvokeModel answers");
+    let answer: serde_json::Value = serde_json::from_slice(invoked.body().as_ref()).unwrap();
+    assert_eq!(answer["embedding"].as_array().unwrap().len(), 256, "{answer}");
+    assert!(answer["inputTextTokenCount"].as_u64().unwrap() > 0);
+
+    let mut client = gateway.http1().await;
+    let request = json!({"model": "embed", "input": ["one", "two"], "encoding_format": "float", "dimensions": 256});
+    let answer = client.post_json("/v1/embeddings", None, &request).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let data = answer.json()["data"].as_array().unwrap().clone();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[1]["index"], 1);
+    assert_eq!(data[0]["embedding"].as_array().unwrap().len(), 256);
 }
