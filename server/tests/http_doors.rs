@@ -8,7 +8,8 @@ use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region, Token
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, ConverseStreamOutput, Message as BedrockMessage};
 use bedrock_gateway::config::{EmbeddingFormat, QuotaLimits, TenantConfig};
 use bedrock_gateway_testkit::{
-    HttpClient, LogCapture, TestGateway, api_key_digest, embedding_model, grpc_status, metric_value, read_whole, sse_data,
+    HttpClient, LogCapture, TestGateway, api_key_digest, embedding_model, grpc_status, metric_value, read_whole,
+    sse_data,
 };
 use serde_json::json;
 
@@ -259,8 +260,14 @@ async fn a_stream_cut_mid_way_never_ends_cleanly_in_either_door() {
     assert!(last["error"]["message"].is_string(), "{last}");
     // Bedrock: the SDK raises, after the events before the cut.
     let sdk = bedrock_sdk(&gateway, None);
-    let mut stream =
-        sdk.converse_stream().model_id("fault-stream-error.3").messages(user_message("hi")).send().await.unwrap().stream;
+    let mut stream = sdk
+        .converse_stream()
+        .model_id("fault-stream-error.3")
+        .messages(user_message("hi"))
+        .send()
+        .await
+        .unwrap()
+        .stream;
     let mut events = 0;
     let ended = loop {
         match stream.recv().await {
@@ -331,4 +338,23 @@ async fn embeddings_through_both_doors() {
     assert_eq!(data.len(), 2);
     assert_eq!(data[1]["index"], 1);
     assert_eq!(data[0]["embedding"].as_array().unwrap().len(), 256);
+}
+
+#[tokio::test]
+async fn drain_answers_an_http1_request_in_flight_with_connection_close() {
+    let pacing = bedrock_emulator::EmulatorConfig {
+        time_to_first_token: std::time::Duration::from_millis(600),
+        ..Default::default()
+    };
+    let mut gateway = TestGateway::start_with_emulator(pacing, |_| {}).await;
+    let mut client = gateway.http1().await;
+    let request = chat(false);
+    let in_flight = client.post_json("/v1/chat/completions", None, &request);
+    let drain = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        gateway.begin_shutdown();
+    };
+    let (answer, ()) = tokio::join!(in_flight, drain);
+    assert_eq!(answer.status, 200, "the request in flight is answered: {}", answer.text());
+    assert_eq!(answer.header("connection"), Some("close"), "{:?}", answer.headers);
 }
