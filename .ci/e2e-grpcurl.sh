@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 addr=127.0.0.1:50051
 log=$(mktemp)
-gateway_bin="${CARGO_TARGET_DIR:-target}/release/bedrock-gateway"
+gateway_bin="${CARGO_TARGET_DIR:-target}/${BGW_PROFILE:-release}/bedrock-gateway"
 bash .ci/release-build.sh
 "$gateway_bin" --local >"$log" 2>&1 &
 gateway=$!

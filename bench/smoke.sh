@@ -10,11 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/bench-smoke
 rm -rf "$out" "$out-h1"
-# The binaries the end-to-end check runs too: built once for both.
+# The binaries the end-to-end check runs too: built once for both (in BGW_PROFILE's profile, if set).
 bash .ci/release-build.sh
 started=$SECONDS
-"${CARGO_TARGET_DIR:-target}/release/bench" --profile smoke --out "$out" --check --pin >/dev/null
-"${CARGO_TARGET_DIR:-target}/release/bench" --profile smoke --bedrock-http h1 --only ttft --out "$out-h1" --check >/dev/null
+bench="${CARGO_TARGET_DIR:-target}/${BGW_PROFILE:-release}/bench"
+"$bench" --profile smoke --out "$out" --check --pin >/dev/null
+"$bench" --profile smoke --bedrock-http h1 --only ttft --out "$out-h1" --check >/dev/null
 python3 - "$out" "$out-h1" <<'PY'
 import json, pathlib, sys
 out, out_h1 = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])

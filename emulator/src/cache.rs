@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::generate::{fnv1a, fnv1a_more};
-use crate::request::{RequestError, words};
+use crate::errors::RequestError;
+use crate::generate::{fnv1a, fnv1a_more, words};
 
 /// Bedrock's limit on cache points in one request.
 pub(crate) const MAX_CACHE_POINTS: usize = 4;

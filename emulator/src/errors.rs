@@ -71,3 +71,28 @@ impl ServiceError {
         format!("{} injected by bedrock-emulator for model {model_id}", self.name())
     }
 }
+
+/// Why a request body is rejected with a `ValidationException`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RequestError {
+    #[error("The request body is not a valid Converse request: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("The messages field must contain at least one message.")]
+    NoMessages,
+    #[error("The maxTokens field must be at least 1.")]
+    ZeroMaxTokens,
+    #[error("The tool {0} named by toolChoice is not in toolConfig.tools.")]
+    UnknownTool(String),
+    #[error("thinking.budget_tokens must be at least 1024 and less than maxTokens.")]
+    ThinkingBudget,
+    #[error(
+        "outputConfig.textFormat must be of type json_schema with a structure.jsonSchema.schema holding a JSON object: {0}"
+    )]
+    OutputFormat(String),
+    #[error(
+        "A reasoningContent block must hold either reasoningText with text or base64 redactedContent, in an assistant message."
+    )]
+    ReasoningContent,
+    #[error("{0}")]
+    CachePoints(String),
+}

@@ -365,6 +365,11 @@ pub(crate) fn mix(seed: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The tokens of a text, as the emulator counts them: its whitespace-separated words.
+pub(crate) fn words(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,31 +11,8 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use crate::cache::{self, Checkpoint};
-
-/// Why a request body is rejected with a `ValidationException`.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum RequestError {
-    #[error("The request body is not a valid Converse request: {0}")]
-    Malformed(#[from] serde_json::Error),
-    #[error("The messages field must contain at least one message.")]
-    NoMessages,
-    #[error("The maxTokens field must be at least 1.")]
-    ZeroMaxTokens,
-    #[error("The tool {0} named by toolChoice is not in toolConfig.tools.")]
-    UnknownTool(String),
-    #[error("thinking.budget_tokens must be at least 1024 and less than maxTokens.")]
-    ThinkingBudget,
-    #[error(
-        "outputConfig.textFormat must be of type json_schema with a structure.jsonSchema.schema holding a JSON object: {0}"
-    )]
-    OutputFormat(String),
-    #[error(
-        "A reasoningContent block must hold either reasoningText with text or base64 redactedContent, in an assistant message."
-    )]
-    ReasoningContent,
-    #[error("{0}")]
-    CachePoints(String),
-}
+use crate::errors::RequestError;
+use crate::generate::words;
 
 /// A Converse request, reduced to what the emulator uses.
 #[derive(Debug, Deserialize)]
@@ -307,11 +284,6 @@ impl ConverseRequest {
         let forced = choice.is_some_and(|c| c.any.is_some());
         if forced || mentions_tool(&self.last_user_text()) { Ok(names.next()) } else { Ok(None) }
     }
-}
-
-/// The tokens of a text, as the emulator counts them: its whitespace-separated words.
-pub(crate) fn words(text: &str) -> usize {
-    text.split_whitespace().count()
 }
 
 fn mentions_tool(text: &str) -> bool {

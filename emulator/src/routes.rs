@@ -11,14 +11,24 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Either, Full};
 
+use crate::EmulatorConfig;
+use crate::cache::PromptCache;
 use crate::embed;
 use crate::errors::ServiceError;
-use crate::fault::Fault;
-use crate::observe::StreamGuard;
+use crate::fault::{Fault, ThrottleOnce};
+use crate::observe::{Observer, StreamGuard};
 use crate::reply::Reply;
 use crate::request::ConverseRequest;
-use crate::server::Shared;
 use crate::stream::{Ending, EventStream, InjectedClose, Pacing};
+
+/// State shared by all connections of one emulator.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: EmulatorConfig,
+    pub(crate) observer: Arc<Observer>,
+    pub(crate) throttle_once: ThrottleOnce,
+    pub(crate) prompt_cache: PromptCache,
+}
 
 /// Errors that make hyper drop the connection instead of answering.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;

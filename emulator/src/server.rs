@@ -21,8 +21,8 @@ use tokio_rustls::TlsAcceptor;
 use crate::EmulatorConfig;
 use crate::cache::PromptCache;
 use crate::fault::ThrottleOnce;
-use crate::observe::{Observer, StreamEnd};
-use crate::routes;
+use crate::observe::StreamEnd;
+use crate::routes::{self, Shared};
 use crate::tls::Tls;
 
 /// Pause after a failed `accept` (typically too many open files) before
@@ -34,15 +34,6 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 /// queues the streams beyond the server's limit, so any limit here would hold back the bench's
 /// 10,000 idle streams, which all share the gateway's one connection to the emulator.
 const MAX_CONCURRENT_STREAMS: Option<u32> = None;
-
-/// State shared by all connections of one emulator.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) config: EmulatorConfig,
-    pub(crate) observer: Arc<Observer>,
-    pub(crate) throttle_once: ThrottleOnce,
-    pub(crate) prompt_cache: PromptCache,
-}
 
 /// A running emulator. Dropping it stops the server and closes all its
 /// connections.

@@ -6,9 +6,10 @@
 
 use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region, Token};
 use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, ConverseStreamOutput, Message as BedrockMessage};
-use bedrock_gateway::config::{QuotaLimits, TenantConfig};
+use bedrock_gateway::config::{EmbeddingFormat, QuotaLimits, TenantConfig};
 use bedrock_gateway_testkit::{
-    HttpClient, LogCapture, TestGateway, api_key_digest, grpc_status, metric_value, read_whole, sse_data,
+    HttpClient, LogCapture, TestGateway, api_key_digest, embedding_model, grpc_status, metric_value, read_whole,
+    sse_data,
 };
 use serde_json::json;
 
@@ -243,4 +244,117 @@ fn bedrock_sdk(gateway: &TestGateway, key: Option<&str>) -> aws_sdk_bedrockrunti
         None => config.credentials_provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "test")),
     };
     aws_sdk_bedrockruntime::Client::from_conf(config.build())
+}
+
+#[tokio::test]
+async fn a_stream_cut_mid_way_never_ends_cleanly_in_either_door() {
+    let gateway = TestGateway::start().await;
+    // OpenAI: an error event, and no [DONE].
+    let mut client = gateway.http1().await;
+    let cut = json!({"model": "fault-stream-error.3", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let answer = client.post_json("/v1/chat/completions", None, &cut).await;
+    assert_eq!(answer.status, 200, "the stream had begun: {}", answer.text());
+    let events = sse_data(&answer.text());
+    assert!(!events.iter().any(|event| event == "[DONE]"), "{events:?}");
+    let last: serde_json::Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert!(last["error"]["message"].is_string(), "{last}");
+    // Bedrock: the SDK raises, after the events before the cut.
+    let sdk = bedrock_sdk(&gateway, None);
+    let mut stream = sdk
+        .converse_stream()
+        .model_id("fault-stream-error.3")
+        .messages(user_message("hi"))
+        .send()
+        .await
+        .unwrap()
+        .stream;
+    let mut events = 0;
+    let ended = loop {
+        match stream.recv().await {
+            Ok(Some(_)) => events += 1,
+            Ok(None) => break None,
+            Err(err) => break Some(err),
+        }
+    };
+    assert!(events > 0, "events came before the cut");
+    assert!(ended.is_some(), "the SDK raised instead of ending cleanly");
+}
+
+#[tokio::test]
+async fn lifecycle_notices_go_out_as_headers_and_the_bedrock_model_id_never_does() {
+    let gateway = TestGateway::start().await;
+    let mut client = gateway.http2().await;
+    let legacy = json!({"model": "legacy", "messages": [{"role": "user", "content": "hi"}]});
+    let deprecated = client.post_json("/v1/chat/completions", None, &legacy).await;
+    assert_eq!(deprecated.status, 200, "{}", deprecated.text());
+    assert!(deprecated.header("x-model-deprecation").is_some_and(|notice| notice.contains("chat")));
+    let converse = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]});
+    let retired = client.post_json("/model/retired/converse", None, &converse).await;
+    assert_eq!(retired.status, 400, "{}", retired.text());
+    assert!(retired.text().contains("chat"), "names the replacement: {}", retired.text());
+
+    let mut answers = vec![deprecated, retired];
+    for alias in ["chat", "fault-validation", "fault-access-denied", "fault-not-found"] {
+        let path = format!("/model/{alias}/converse");
+        answers.push(client.post_json(&path, None, &converse).await);
+        let chat = json!({"model": alias, "messages": [{"role": "user", "content": "hi"}]});
+        answers.push(client.post_json("/v1/chat/completions", None, &chat).await);
+    }
+    answers.push(client.get("/v1/models", None).await);
+    for answer in &answers {
+        let whole = format!("{:?} {}", answer.headers, answer.text());
+        for bedrock_id in ["test.chat-v1", "test.legacy", "test.retired", "fault."] {
+            assert!(!whole.contains(bedrock_id), "{bedrock_id} reached a caller: {whole}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn embeddings_through_both_doors() {
+    let gateway = TestGateway::start_with(|config| {
+        let titan = embedding_model("amazon.titan-embed-text-v2:0", EmbeddingFormat::TitanTextV2, &[1024, 256]);
+        config.models.insert("embed".into(), titan);
+    })
+    .await;
+    let sdk = bedrock_sdk(&gateway, None);
+    let body = json!({"inputText": PROMPT, "dimensions": 256});
+    let invoked = sdk
+        .invoke_model()
+        .model_id("embed")
+        .content_type("application/json")
+        .body(aws_sdk_bedrockruntime::primitives::Blob::new(body.to_string()))
+        .send()
+        .await
+        .expect("InvokeModel answers");
+    let answer: serde_json::Value = serde_json::from_slice(invoked.body().as_ref()).unwrap();
+    assert_eq!(answer["embedding"].as_array().unwrap().len(), 256, "{answer}");
+    assert!(answer["inputTextTokenCount"].as_u64().unwrap() > 0);
+
+    let mut client = gateway.http1().await;
+    let request = json!({"model": "embed", "input": ["one", "two"], "encoding_format": "float", "dimensions": 256});
+    let answer = client.post_json("/v1/embeddings", None, &request).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let data = answer.json()["data"].as_array().unwrap().clone();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[1]["index"], 1);
+    assert_eq!(data[0]["embedding"].as_array().unwrap().len(), 256);
+}
+
+#[tokio::test]
+async fn drain_answers_an_http1_request_in_flight_with_connection_close() {
+    let pacing = bedrock_emulator::EmulatorConfig {
+        time_to_first_token: std::time::Duration::from_millis(600),
+        ..Default::default()
+    };
+    let mut gateway = TestGateway::start_with_emulator(pacing, |_| {}).await;
+    let mut client = gateway.http1().await;
+    let request = chat(false);
+    let in_flight = client.post_json("/v1/chat/completions", None, &request);
+    let drain = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        gateway.begin_shutdown();
+    };
+    let (answer, ()) = tokio::join!(in_flight, drain);
+    assert_eq!(answer.status, 200, "the request in flight is answered: {}", answer.text());
+    assert_eq!(answer.header("connection"), Some("close"), "{:?}", answer.headers);
 }

@@ -1,9 +1,11 @@
 //! Shared setup for the integration tests of the gateway and of the client: a real gateway on a
 //! loopback port, calling an in-process Bedrock emulator through the real Bedrock SDK, and tonic
 //! clients for it; a real `redis-server` for the quota store; a real `moto_server` for the AWS
-//! APIs other than Bedrock. One place, so every test sees the same catalog and the same faults.
+//! APIs other than Bedrock; the SDKs of others (boto3, openai, LangChain, the AWS SDK for
+//! JavaScript, curl) run against the HTTP doors. One place, so every test sees the same catalog and the same faults.
 
 mod calls;
+mod clients;
 mod gateway;
 mod http;
 mod logs;
@@ -22,6 +24,7 @@ pub use pki::{Certified, TestPki};
 pub const ANSWER_TOKENS: usize = 12;
 
 pub use calls::*;
+pub use clients::*;
 pub use gateway::*;
 pub use http::*;
 pub use logs::*;

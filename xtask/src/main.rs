@@ -6,17 +6,20 @@
 //! workspace's tests ([`runner`]). ARGS go to the test runner, so
 //! `cargo xtask test -p bedrock-gateway --test quotas` runs one test file.
 
+mod npm;
 mod runner;
 mod tools;
+mod venv;
 
 use std::process::{Command, ExitCode};
 
 const USAGE: &str = "\
 usage: cargo xtask test [ARGS...]
 
-Installs what the tests need when it is missing (redis-server with apt-get as root; moto[server]
-in a virtualenv) and runs the workspace's tests: with cargo-nextest and the doctests when nextest
-is installed, else with `cargo test`. ARGS go to that runner and narrow the run:
+Installs what the tests need when it is missing (redis-server, node and curl with apt-get as root;
+moto[server] and the Python clients in virtualenvs, the JavaScript client with npm) and runs the
+workspace's tests: with cargo-nextest and the doctests when nextest is installed, else with
+`cargo test`. ARGS go to that runner and narrow the run:
     cargo xtask test -p bedrock-gateway --test quotas
     cargo xtask test -p bedrock-gateway --lib config::";
 
@@ -49,7 +52,7 @@ fn test(args: &[String]) -> ExitCode {
         eprintln!("cargo xtask test: cargo {}", arguments.join(" "));
         let status = Command::new(&cargo)
             .args(&arguments)
-            .env("MOTO_SERVER", &tools.moto_server)
+            .envs(tools.env.iter().map(|(name, value)| (name, value)))
             .current_dir(workspace_root())
             .status();
         match status {

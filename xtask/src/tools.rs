@@ -5,22 +5,34 @@
 //!
 //! - `redis-server`, for the quota store's tests: Debian's package, installed with apt-get as root.
 //! - `moto_server`, for the S3 catalog's tests: `moto[server]` at a pinned version in a virtualenv
-//!   under `$BGW_TOOLS_DIR` (default `~/.cache/bedrock-gateway-ci`), whose `.requirements` file
-//!   records what it holds; `terraform/ci.sh` uses the same one, so it is installed once. The tests
-//!   find it through `MOTO_SERVER`; a `MOTO_SERVER` already set is used as it is.
+//!   under `$BGW_TOOLS_DIR` (default `~/.cache/bedrock-gateway-ci`); `terraform/ci.sh` uses the
+//!   same one, so it is installed once. The tests find it through `MOTO_SERVER`; a `MOTO_SERVER`
+//!   already set is used as it is.
+//! - The clients no one here wrote, for the HTTP doors' tests (`server/tests/clients.rs`): boto3,
+//!   openai and LangChain in a virtualenv `clients` pinned by `xtask/clients/requirements.txt`
+//!   (its python is `BGW_CLIENTS_PYTHON`), the AWS SDK for JavaScript's Bedrock runtime client
+//!   pinned by `xtask/clients/package-lock.json` (its `node_modules` is
+//!   `BGW_CLIENTS_NODE_MODULES`), and the programs `node` and `curl` (Debian's `nodejs`, `npm`
+//!   and `curl` when missing). Either variable already set is used as it is. About 40 s the first
+//!   time, most of it pip's.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::npm::NodePackages;
+use crate::venv::{Virtualenv, python_makes_venvs};
+
 /// What the moto virtualenv holds; `terraform/ci.sh` pins the same.
 const MOTO_REQUIREMENT: &str = "moto[server]==5.2.1";
+/// What the clients' virtualenv holds.
+const CLIENT_REQUIREMENTS: &str = include_str!("../clients/requirements.txt");
 
-/// What the tests are given.
+/// What the tests are given, each as an environment variable.
 #[derive(Debug)]
 pub struct Tools {
-    /// The `moto_server` program, for `MOTO_SERVER`.
-    pub moto_server: PathBuf,
+    /// `(name, value)` for every variable.
+    pub env: Vec<(&'static str, PathBuf)>,
 }
 
 /// A Debian package the tests need, and what for.
@@ -33,57 +45,98 @@ struct Package {
 const REDIS_SERVER: Package = Package { name: "redis-server", why: "the quota store's tests start redis-server" };
 const PYTHON3_VENV: Package = Package {
     name: "python3-venv",
-    why: "a virtualenv for moto[server]==5.2.1, the S3 catalog's tests' moto_server (or set MOTO_SERVER to one)",
+    why: "virtualenvs for moto[server] (the S3 catalog's tests) and the Python clients (boto3, openai, LangChain)",
 };
+const NODEJS: Package = Package { name: "nodejs", why: "the HTTP doors' tests run the AWS SDK for JavaScript" };
+const NPM: Package = Package { name: "npm", why: "installs the AWS SDK for JavaScript's Bedrock runtime client" };
+const CURL: Package = Package { name: "curl", why: "README's curl examples are run by a test" };
+
+/// Something this command installs for the tests.
+pub trait Installable {
+    /// Whether it is installed as wanted.
+    fn is_ready(&self) -> bool;
+    /// Installs it anew.
+    fn install(&self) -> Result<(), String>;
+    /// What the tests are given: a program or a folder.
+    fn location(&self) -> PathBuf;
+    /// `given` as the tests' value, if it is the kind of thing `location` is.
+    fn accept(&self, given: &Path) -> Option<PathBuf>;
+}
+
+/// A tool the tests find through the environment variable `variable`: its value when set, else
+/// what this command installs.
+struct Wanted {
+    variable: &'static str,
+    given: Option<PathBuf>,
+    installed: Box<dyn Installable>,
+}
+
+impl Wanted {
+    fn new(variable: &'static str, installed: impl Installable + 'static) -> Wanted {
+        Wanted { variable, given: given(variable), installed: Box::new(installed) }
+    }
+
+    fn to_install(&self) -> bool {
+        self.given.is_none() && !self.installed.is_ready()
+    }
+
+    /// The variable and its value, installing the tool first if it is not ready.
+    fn provide(self) -> Result<(&'static str, PathBuf), String> {
+        let value = match &self.given {
+            Some(given) => self.installed.accept(given).ok_or_else(|| {
+                format!("{}={} is not usable; unset it to have it installed", self.variable, given.display())
+            })?,
+            None => {
+                if !self.installed.is_ready() {
+                    self.installed.install()?;
+                }
+                self.installed.location()
+            }
+        };
+        Ok((self.variable, value))
+    }
+}
 
 /// Finds or installs everything; an error says what to install by hand.
 pub fn provision() -> Result<Tools, String> {
-    let given_moto = std::env::var_os("MOTO_SERVER").filter(|program| !program.is_empty()).map(PathBuf::from);
-    let venv = tools_dir()?.join("moto");
-    let moto_ready = given_moto.is_some() || venv_holds_moto(&venv);
+    let tools = tools_dir()?;
+    let moto = Wanted::new("MOTO_SERVER", Virtualenv::new(tools.join("moto"), MOTO_REQUIREMENT, "moto_server"));
+    let python =
+        Wanted::new("BGW_CLIENTS_PYTHON", Virtualenv::new(tools.join("clients"), CLIENT_REQUIREMENTS, "python"));
+    let node_modules = Wanted::new("BGW_CLIENTS_NODE_MODULES", NodePackages { dir: tools.join("clients-js") });
 
     let mut missing = Vec::new();
-    if find_program(Path::new("redis-server")).is_none() {
-        missing.push(REDIS_SERVER);
+    let mut need = |program: &str, package: Package| {
+        if find_program(Path::new(program)).is_none() {
+            missing.push(package);
+        }
+    };
+    need("redis-server", REDIS_SERVER);
+    need("node", NODEJS);
+    need("curl", CURL);
+    if node_modules.to_install() {
+        need("npm", NPM);
     }
-    if !moto_ready && !python_makes_venvs() {
+    if (moto.to_install() || python.to_install()) && !python_makes_venvs() {
         missing.push(PYTHON3_VENV);
     }
     if !missing.is_empty() {
         apt_install(&missing)?;
     }
+    Ok(Tools { env: vec![moto.provide()?, python.provide()?, node_modules.provide()?] })
+}
 
-    let moto_server = match given_moto {
-        Some(program) => find_program(&program).ok_or_else(|| {
-            format!("MOTO_SERVER={} is not a program; unset it to have moto installed", program.display())
-        })?,
-        None => {
-            if !moto_ready {
-                install_moto(&venv)?;
-            }
-            venv.join("bin/moto_server")
-        }
-    };
-    Ok(Tools { moto_server })
+/// The value of the environment variable `name`, when it is set and not empty.
+fn given(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from)
 }
 
 fn tools_dir() -> Result<PathBuf, String> {
-    if let Some(dir) = std::env::var_os("BGW_TOOLS_DIR").filter(|dir| !dir.is_empty()) {
-        return Ok(PathBuf::from(dir));
+    if let Some(dir) = given("BGW_TOOLS_DIR") {
+        return Ok(dir);
     }
     let home = std::env::var_os("HOME").ok_or("HOME is not set: set BGW_TOOLS_DIR to where the test tools may live")?;
     Ok(Path::new(&home).join(".cache/bedrock-gateway-ci"))
-}
-
-fn venv_holds_moto(venv: &Path) -> bool {
-    let holds = std::fs::read_to_string(venv.join(".requirements")).unwrap_or_default();
-    holds.trim() == MOTO_REQUIREMENT && is_executable(&venv.join("bin/moto_server"))
-}
-
-/// Whether `python3 -m venv` can make a virtualenv with pip (Debian ships `ensurepip` apart, in
-/// python3-venv).
-fn python_makes_venvs() -> bool {
-    quiet(Command::new("python3").args(["-c", "import ensurepip, venv"]))
 }
 
 /// Installs `packages` with apt-get when this runs as root on a machine that has it; otherwise
@@ -113,29 +166,6 @@ fn apt_install(packages: &[Package]) -> Result<(), String> {
         .stdout(Stdio::null()))
 }
 
-/// A fresh virtualenv at `venv` holding [`MOTO_REQUIREMENT`]; removed again if that fails.
-fn install_moto(venv: &Path) -> Result<(), String> {
-    eprintln!("cargo xtask test: installing {MOTO_REQUIREMENT} into {}", venv.display());
-    let _ = std::fs::remove_dir_all(venv);
-    let installed = run(Command::new("python3").arg("-m").arg("venv").arg(venv))
-        .and_then(|()| {
-            run(Command::new(venv.join("bin/pip")).args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                MOTO_REQUIREMENT,
-            ]))
-        })
-        .and_then(|()| {
-            std::fs::write(venv.join(".requirements"), format!("{MOTO_REQUIREMENT}\n"))
-                .map_err(|err| format!("cannot write {}/.requirements: {err}", venv.display()))
-        });
-    if installed.is_err() {
-        let _ = std::fs::remove_dir_all(venv);
-    }
-    installed
-}
-
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -144,7 +174,7 @@ fn is_root() -> bool {
 }
 
 /// `program` itself when it holds a `/`, else the first executable of that name on the PATH.
-fn find_program(program: &Path) -> Option<PathBuf> {
+pub(crate) fn find_program(program: &Path) -> Option<PathBuf> {
     if program.components().count() > 1 {
         return is_executable(program).then(|| program.to_owned());
     }
@@ -152,15 +182,15 @@ fn find_program(program: &Path) -> Option<PathBuf> {
     std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| is_executable(candidate))
 }
 
-fn is_executable(path: &Path) -> bool {
+pub(crate) fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
-fn quiet(command: &mut Command) -> bool {
+pub(crate) fn quiet(command: &mut Command) -> bool {
     command.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|status| status.success())
 }
 
-fn run(command: &mut Command) -> Result<(), String> {
+pub(crate) fn run(command: &mut Command) -> Result<(), String> {
     let shown = format!("{command:?}");
     match command.status() {
         Ok(status) if status.success() => Ok(()),

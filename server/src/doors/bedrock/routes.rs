@@ -16,6 +16,9 @@ use crate::doors::http::{JSON, Kept, answer, serve};
 use crate::error::GatewayError;
 use crate::pipeline::{Converse, ConverseStream, CountTokens, Embed, Pipeline};
 
+/// Bedrock's header of an InvokeModel answer's input tokens.
+const INPUT_TOKEN_COUNT: &str = "x-amzn-bedrock-input-token-count";
+
 /// The door's routes, answering through `pipeline`.
 pub fn router(pipeline: Pipeline) -> Router {
     Router::new()
@@ -52,11 +55,13 @@ async fn count_tokens(State(pipeline): State<Pipeline>, Path(alias): Path<String
 }
 
 /// InvokeModel, for embedding aliases: the body is in the model family's own shape, and so is
-/// the answer.
+/// the answer, with the input's tokens in Bedrock's header, as InvokeModel reports them.
 async fn invoke(State(pipeline): State<Pipeline>, Path(alias): Path<String>, request: Request) -> Response {
     let decode = |body: &[u8]| embed_request(&alias, body);
     serve::<Embed, _>(&pipeline, request, error_response, decode, |served, shape| {
-        answer(&served.model, JSON, embed_response(&served.value, shape))
+        let mut response = answer(&served.model, JSON, embed_response(&served.value, shape));
+        response.headers_mut().insert(INPUT_TOKEN_COUNT, served.value.input_tokens.into());
+        response
     })
     .await
 }
