@@ -271,6 +271,7 @@ mod tests {
                 concurrency: 10,
                 tokens_per_stream: 40,
                 direct: stats(150, 0, 21.4, None),
+                direct_load_generator_cores: 0.4,
                 gateway: server(stats(150, 0, 21.6, None), 0.2, Some(0.9)),
                 gateway_openai: server(stats(150, 0, 21.7, None), 0.3, Some(1.1)),
                 peer: None,

@@ -32,7 +32,8 @@ pub fn added(p50_ms: f64, p99_ms: f64) -> Added {
 }
 
 /// A server's side of the peer comparison: `stats`, `p50_ms` added at p50 (three times that at
-/// p99), ten more streams with the ramp-ups, `cpu_ms` per stream, 0.8 cores busy.
+/// p99), ten more streams with the ramp-ups, `cpu_ms` per stream, 0.8 cores busy, the load
+/// generator 0.5.
 pub fn server(stats: SideStats, p50_ms: f64, cpu_ms: Option<f64>) -> ServerSide {
     ServerSide {
         added: added(p50_ms, p50_ms * 3.0),
@@ -41,5 +42,6 @@ pub fn server(stats: SideStats, p50_ms: f64, cpu_ms: Option<f64>) -> ServerSide 
         stats,
         server_cpu_ms_per_stream: cpu_ms,
         server_cores: 0.8,
+        load_generator_cores: 0.5,
     }
 }

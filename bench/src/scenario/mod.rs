@@ -96,6 +96,12 @@ impl SideRun {
     pub fn cores(&self, index: usize) -> f64 {
         self.cpu(index) / self.wall.as_secs_f64().max(f64::EPSILON)
     }
+
+    /// Average cores this process (the load generator, sampled after the watched processes) kept
+    /// busy during this side's rounds.
+    pub fn load_generator_cores(&self) -> f64 {
+        self.cores(self.cpu.len().saturating_sub(1))
+    }
 }
 
 /// Runs one warm-up round per target, then `rounds` measured rounds per target in alternating

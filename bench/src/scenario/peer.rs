@@ -57,6 +57,8 @@ pub struct ServerSide {
     pub server_cpu_ms_per_stream: Option<f64>,
     /// Cores the server kept busy on average during its rounds.
     pub server_cores: f64,
+    /// Cores the load generator (its client for this side) kept busy on average during them.
+    pub load_generator_cores: f64,
 }
 
 impl ServerSide {
@@ -70,6 +72,7 @@ impl ServerSide {
             errors_with_ramp_up: run.tally.all_errors,
             server_cpu_ms_per_stream: (run.tally.all_streams > 0).then(|| run.cpu_per_1000_streams(watched)),
             server_cores: run.cores(watched),
+            load_generator_cores: run.load_generator_cores(),
         }
     }
 }
@@ -83,6 +86,8 @@ pub struct PeerRow {
     pub tokens_per_stream: u32,
     /// The SDK straight to the emulator.
     pub direct: SideStats,
+    /// Cores the load generator (the SDK client) kept busy on average during the direct rounds.
+    pub direct_load_generator_cores: f64,
     /// Via bedrock-gateway's gRPC API.
     pub gateway: ServerSide,
     /// Via bedrock-gateway's OpenAI-compatible door.
@@ -257,11 +262,12 @@ impl PeerComparison {
              completion (`POST /v1/chat/completions`, one connection pool, HTTP/1.1: a connection per concurrent \
              stream); the gRPC API by tonic (HTTP/2, 100 streams a \
              connection). Every side is timed to its first text delta. Added = side − direct at the same percentile; \
-             server CPU = the server's CPU time (for a proxy its whole process tree) ÷ its streams. Streams and errors \
-             count those started in the measured windows; \"all\" adds those started during ramp-ups (a side slower \
+             server CPU = the server's CPU time (for a proxy its whole process tree) ÷ its streams; cores busy = CPU \
+             time ÷ wall time of the side's rounds, for the server and for the load generator (this process, the \
+             side's client). Streams and errors count those started in the measured windows; \"all\" adds those started during ramp-ups (a side slower \
              than the window has only these).\n\n\
-             | concurrent | side | streams | errors | streams, all | errors, all | streams/s | TTFT p50 | TTFT p99 | added p50 | added p99 | server CPU ms / stream | server cores busy |\n\
-             |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+             | concurrent | side | streams | errors | streams, all | errors, all | streams/s | TTFT p50 | TTFT p99 | added p50 | added p99 | server CPU ms / stream | server cores busy | load generator cores busy |\n\
+             |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             self.emulator_ttft_ms,
             self.emulator_token_gap_ms,
             self.rounds,
@@ -272,8 +278,14 @@ impl PeerComparison {
             let d = &row.direct;
             let _ = writeln!(
                 out,
-                "| {} | direct | {} | {} | - | - | {:.0} | {:.3} ms | {:.3} ms | - | - | - | - |",
-                row.concurrency, d.streams, d.errors, d.streams_per_sec, d.ttft.p50_ms, d.ttft.p99_ms
+                "| {} | direct | {} | {} | - | - | {:.0} | {:.3} ms | {:.3} ms | - | - | - | - | {:.2} |",
+                row.concurrency,
+                d.streams,
+                d.errors,
+                d.streams_per_sec,
+                d.ttft.p50_ms,
+                d.ttft.p99_ms,
+                row.direct_load_generator_cores
             );
             let mut sides =
                 vec![("bedrock-gateway (gRPC)", &row.gateway), ("bedrock-gateway (OpenAI door)", &row.gateway_openai)];
@@ -286,7 +298,7 @@ impl PeerComparison {
                 let measured = |value: f64| if s.streams > 0 { format!("{value:.3} ms") } else { "-".to_owned() };
                 let _ = writeln!(
                     out,
-                    "| {} | {name} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.2} |",
+                    "| {} | {name} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
                     row.concurrency,
                     s.streams,
                     s.errors,
@@ -298,7 +310,8 @@ impl PeerComparison {
                     measured(side.added.p50_ms),
                     measured(side.added.p99_ms),
                     side.server_cpu_ms_per_stream.map_or("-".to_owned(), |cpu| format!("{cpu:.3}")),
-                    side.server_cores
+                    side.server_cores,
+                    side.load_generator_cores
                 );
                 if let Some(error) = &s.first_error {
                     let errors = side.errors_with_ramp_up;
@@ -386,6 +399,7 @@ pub async fn run(
             gateway_openai: ServerSide::of(&runs[2], 0, &direct_stats),
             peer: runs.get(3).map(|run| ServerSide::of(run, 1, &direct_stats)),
             direct: direct_stats,
+            direct_load_generator_cores: runs[0].load_generator_cores(),
         });
     }
     Ok(PeerComparison {

@@ -20,6 +20,7 @@ fn with_litellm() -> PeerComparison {
                 concurrency: 10,
                 tokens_per_stream: 40,
                 direct: stats(150, 0, 21.4, None),
+                direct_load_generator_cores: 0.4,
                 gateway: server(stats(150, 0, 21.6, None), 0.2, Some(0.9)),
                 gateway_openai: server(stats(150, 0, 21.7, None), 0.3, Some(1.1)),
                 peer: Some(server(stats(135, 0, 35.0, None), 13.6, Some(41.0))),
@@ -28,6 +29,7 @@ fn with_litellm() -> PeerComparison {
                 concurrency: 1000,
                 tokens_per_stream: 40,
                 direct: stats(15000, 0, 21.4, None),
+                direct_load_generator_cores: 0.4,
                 gateway: server(stats(14990, 0, 22.4, None), 1.0, Some(0.8)),
                 gateway_openai: server(stats(14980, 0, 22.6, None), 1.2, Some(1.0)),
                 peer: Some(server(
@@ -40,6 +42,7 @@ fn with_litellm() -> PeerComparison {
                 concurrency: 2000,
                 tokens_per_stream: 40,
                 direct: stats(15000, 0, 21.4, None),
+                direct_load_generator_cores: 0.4,
                 gateway: server(stats(14990, 0, 22.4, None), 1.0, Some(0.8)),
                 gateway_openai: server(stats(14980, 0, 22.6, None), 1.2, Some(1.0)),
                 peer: Some(ServerSide {
@@ -66,12 +69,12 @@ fn the_section_shows_every_side_and_the_peers_failures_without_failing_the_run()
     assert!(markdown.contains("LiteLLM 1.80.17 (`--num_workers 2`, ready 9.5 s after spawn)"), "{markdown}");
     assert!(markdown.contains("The OpenAI-compatible door and LiteLLM are called by the same client"), "{markdown}");
     for line in [
-        "| 10 | direct | 150 | 0 | - | - | 10 | 21.400 ms | 23.400 ms | - | - | - | - |",
-        "| 10 | bedrock-gateway (gRPC) | 150 | 0 | 160 | 0 | 10 | 21.600 ms | 23.600 ms | 0.200 ms | 0.600 ms | 0.900 | 0.80 |",
-        "| 10 | bedrock-gateway (OpenAI door) | 150 | 0 | 160 | 0 | 10 | 21.700 ms | 23.700 ms | 0.300 ms | 0.900 ms | 1.100 | 0.80 |",
+        "| 10 | direct | 150 | 0 | - | - | 10 | 21.400 ms | 23.400 ms | - | - | - | - | 0.40 |",
+        "| 10 | bedrock-gateway (gRPC) | 150 | 0 | 160 | 0 | 10 | 21.600 ms | 23.600 ms | 0.200 ms | 0.600 ms | 0.900 | 0.80 | 0.50 |",
+        "| 10 | bedrock-gateway (OpenAI door) | 150 | 0 | 160 | 0 | 10 | 21.700 ms | 23.700 ms | 0.300 ms | 0.900 ms | 1.100 | 0.80 | 0.50 |",
         "| 1000 | LiteLLM | 375 | 120 | 385 | 120 | 25 | 2500.000 ms |",
         "- LiteLLM at 1000 concurrent, first of 120: stream did not finish within 30s",
-        "| 2000 | LiteLLM | 0 | 0 | 0 | 2000 | 0 | - | - | - | - | - | 0.80 |",
+        "| 2000 | LiteLLM | 0 | 0 | 0 | 2000 | 0 | - | - | - | - | - | 0.80 | 0.50 |",
         "- LiteLLM at 2000 concurrent, first of 2000: HTTP 400 Bad Request: x",
     ] {
         assert!(markdown.contains(line), "{line}\n{markdown}");
