@@ -1,9 +1,11 @@
 //! What tests can observe about the traffic the emulator served.
 //!
-//! Counters and the last request body let tests check what a gateway sent;
+//! Counters, the last request body and the access keys that signed requests
+//! let tests check what a gateway sent, and with which credentials;
 //! stream lifecycle events let them check that a gateway stops reading a
 //! stream (and closes the connection) when its own client goes away.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -50,6 +52,8 @@ pub(crate) struct Observer {
     // Kept as bytes and parsed only when asked for, to keep JSON work off
     // the hot path.
     last_body: Mutex<Option<Bytes>>,
+    /// Requests by the access key id that signed them.
+    signers: Mutex<HashMap<String, u64>>,
     stream_ends: broadcast::Sender<StreamEnd>,
 }
 
@@ -60,15 +64,26 @@ impl Default for Observer {
             http2_requests: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             last_body: Mutex::new(None),
+            signers: Mutex::default(),
             stream_ends: broadcast::Sender::new(STREAM_END_BACKLOG),
         }
     }
 }
 
 impl Observer {
-    /// Records a request (any operation); returns its sequence number.
-    pub(crate) fn record_request(&self, body: Bytes, version: Version) -> u64 {
+    /// Records a request (any operation), signed by `access_key_id` if it was;
+    /// returns its sequence number.
+    pub(crate) fn record_request(&self, body: Bytes, version: Version, access_key_id: Option<&str>) -> u64 {
         *self.last_body.lock().unwrap_or_else(|p| p.into_inner()) = Some(body);
+        if let Some(access_key_id) = access_key_id {
+            let mut signers = self.signers.lock().unwrap_or_else(|p| p.into_inner());
+            match signers.get_mut(access_key_id) {
+                Some(count) => *count += 1,
+                None => {
+                    signers.insert(access_key_id.to_owned(), 1);
+                }
+            }
+        }
         if version == Version::HTTP_2 {
             self.http2_requests.fetch_add(1, Ordering::Relaxed);
         }
@@ -94,6 +109,11 @@ impl Observer {
     pub(crate) fn last_request_body(&self) -> Option<serde_json::Value> {
         let body = self.last_body.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
         serde_json::from_slice(&body).ok()
+    }
+
+    pub(crate) fn requests_by_access_key(&self) -> BTreeMap<String, u64> {
+        let signers = self.signers.lock().unwrap_or_else(|p| p.into_inner());
+        signers.iter().map(|(key, count)| (key.clone(), *count)).collect()
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<StreamEnd> {

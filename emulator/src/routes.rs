@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Either, Full};
@@ -62,8 +62,10 @@ where
     };
     let header_fault = request.headers().get(FAULT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let version = request.version();
+    let signer = request.headers().get(AUTHORIZATION).and_then(|value| value.to_str().ok()).and_then(access_key_id);
+    let signer = signer.map(str::to_owned);
     let body = request.into_body().collect().await.map_err(Into::into)?.to_bytes();
-    let sequence = shared.observer.record_request(body.clone(), version);
+    let sequence = shared.observer.record_request(body.clone(), version, signer.as_deref());
 
     let mut response = match model_id {
         Ok(model_id) => {
@@ -86,6 +88,14 @@ where
     };
     response.headers_mut().insert("x-amzn-requestid", request_id(sequence));
     Ok(response)
+}
+
+/// The access key id of a SigV4 `Authorization` header:
+/// `AWS4-HMAC-SHA256 Credential=<id>/<date>/<region>/<service>/aws4_request, SignedHeaders=…`.
+fn access_key_id(authorization: &str) -> Option<&str> {
+    let credential = authorization.strip_prefix("AWS4-HMAC-SHA256")?.split(',').next()?;
+    let scope = credential.trim().strip_prefix("Credential=")?;
+    scope.split('/').next().filter(|id| !id.is_empty())
 }
 
 /// Answers a valid request, applying its fault.
@@ -316,5 +326,14 @@ mod tests {
         assert_eq!(route(&Method::GET, "/model/m/converse"), None);
         assert_eq!(percent_decode("a%2"), Ok("a%2".into()));
         assert!(percent_decode("%ff").is_err());
+    }
+
+    #[test]
+    fn reads_the_access_key_id_of_a_sigv4_signature() {
+        let signed = "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20261208/us-east-1/bedrock/aws4_request, \
+                      SignedHeaders=host;x-amz-date, Signature=abc";
+        assert_eq!(access_key_id(signed), Some("ASIAEXAMPLE"));
+        assert_eq!(access_key_id("Bearer token"), None);
+        assert_eq!(access_key_id("AWS4-HMAC-SHA256 Credential=/20261208/us-east-1/bedrock/aws4_request"), None);
     }
 }

@@ -5,6 +5,7 @@
 //! accept loop owns those tasks so that stopping the emulator also drops
 //! every open connection, stalled streams included.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,6 +124,13 @@ impl Emulator {
     /// CountTokens or InvokeModel), if there was one and it was JSON.
     pub fn last_request_body(&self) -> Option<serde_json::Value> {
         self.shared.observer.last_request_body()
+    }
+
+    /// Requests received, by the access key id that signed them (the
+    /// `Credential=<id>/…` of their SigV4 `Authorization` header); unsigned
+    /// requests are not counted.
+    pub fn requests_by_access_key(&self) -> BTreeMap<String, u64> {
+        self.shared.observer.requests_by_access_key()
     }
 
     /// Reports the end of every ConverseStream body from now on.
