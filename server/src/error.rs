@@ -215,6 +215,10 @@ pub enum BedrockFailure {
     ModelTimeout,
     /// ServiceUnavailable, ModelNotReady, InternalServerException, or the connection failed.
     Unavailable,
+    /// The call's credentials could not be obtained, so it was not sent: the role of a target in
+    /// another account could not be assumed (STS refused or could not be reached), or the
+    /// gateway's own credentials are missing.
+    Credentials,
     /// ModelErrorException or ModelStreamErrorException: the model itself failed.
     ModelFailed,
     /// Anything else, including a response the SDK could not understand.
@@ -230,6 +234,9 @@ fn describe_bedrock(kind: BedrockFailure, message: &str, model_id: &str, alias: 
         BedrockFailure::ModelNotFound => format!("the model {alias:?} is unavailable"),
         BedrockFailure::ModelTimeout => format!("the model {alias:?} timed out"),
         BedrockFailure::Unavailable => format!("the model {alias:?} is temporarily unavailable"),
+        BedrockFailure::Credentials => {
+            format!("the gateway could not obtain the credentials to call the model {alias:?}; retry with backoff")
+        }
         BedrockFailure::ModelFailed => format!("the model {alias:?} failed: {message}"),
         BedrockFailure::Other => format!("calling the model {alias:?} failed"),
     };
@@ -358,7 +365,9 @@ impl GatewayError {
                 BedrockFailure::AccessDenied => Code::PermissionDenied,
                 BedrockFailure::ModelNotFound => Code::NotFound,
                 BedrockFailure::ModelTimeout => Code::DeadlineExceeded,
-                BedrockFailure::Unavailable | BedrockFailure::ModelFailed => Code::Unavailable,
+                BedrockFailure::Unavailable | BedrockFailure::Credentials | BedrockFailure::ModelFailed => {
+                    Code::Unavailable
+                }
                 BedrockFailure::Other => Code::Internal,
             },
             GatewayError::StreamTruncated { .. } | GatewayError::StreamIdle(_) | GatewayError::ShuttingDown => {
@@ -447,6 +456,7 @@ mod tests {
         assert_eq!(bedrock(BedrockFailure::ModelNotFound).code(), Code::NotFound);
         assert_eq!(bedrock(BedrockFailure::ModelTimeout).code(), Code::DeadlineExceeded);
         assert_eq!(bedrock(BedrockFailure::Unavailable).code(), Code::Unavailable);
+        assert_eq!(bedrock(BedrockFailure::Credentials).code(), Code::Unavailable);
     }
 
     #[test]

@@ -183,6 +183,7 @@ async fn a_throttled_target_falls_back_and_the_usage_is_recorded() {
         embed.fallbacks = vec![TargetConfig {
             model_id: TITAN.into(),
             region: None,
+            role_arn: None,
             version: "titan-v2".into(),
             weight: None,
             additional_request_fields: None,

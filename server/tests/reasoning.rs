@@ -180,6 +180,7 @@ async fn fallback_targets_get_the_reasoning_fields_over_their_own() {
         let target = |model_id: &str, version: &str, fields: Value| TargetConfig {
             model_id: model_id.into(),
             region: None,
+            role_arn: None,
             version: version.into(),
             weight: None,
             additional_request_fields: Some(fields.as_object().unwrap().clone()),

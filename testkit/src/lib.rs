@@ -17,7 +17,7 @@ mod programs;
 mod redis;
 mod wire;
 
-pub use moto::MotoServer;
+pub use moto::{AssumedRole, MotoServer};
 pub use pki::{Certified, TestPki};
 
 /// Tokens per emulator answer in tests.

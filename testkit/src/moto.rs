@@ -1,7 +1,7 @@
-//! A real `moto_server` (PyPI `moto[server]`), the local stand-in for AWS APIs other than Bedrock,
-//! on a free loopback port; killed when dropped. Tests fail when it is missing, naming
-//! `cargo xtask test`, which installs it and sets `MOTO_SERVER` to it. `MOTO_SERVER` names the
-//! executable when it is not `moto_server` on the PATH.
+//! A real `moto_server` (PyPI `moto[server]`), the local stand-in for AWS APIs other than Bedrock
+//! (S3 for the catalog, STS for roles in other accounts), on a free loopback port; killed when
+//! dropped. Tests fail when it is missing, naming `cargo xtask test`, which installs it and sets
+//! `MOTO_SERVER` to it. `MOTO_SERVER` names the executable when it is not `moto_server` on the PATH.
 
 use std::time::Duration;
 
@@ -9,6 +9,17 @@ use aws_credential_types::Credentials;
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::programs::{free_port, missing_program};
+
+/// A role session moto's STS granted: the role, the session's name, and the access key it issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumedRole {
+    /// The role assumed.
+    pub role_arn: String,
+    /// The session name the caller gave.
+    pub session_name: String,
+    /// The access key id of the temporary credentials issued.
+    pub access_key_id: String,
+}
 
 /// A running `moto_server`.
 #[derive(Debug)]
@@ -77,6 +88,37 @@ impl MotoServer {
             .send()
             .await
             .unwrap_or_else(|err| panic!("put s3://{bucket}/{key}: {}", aws_sdk_s3::error::DisplayErrorContext(err)));
+    }
+
+    /// Every AssumeRole this server granted, oldest first, from the state moto exposes at
+    /// `/moto-api/data.json`.
+    pub async fn assumed_roles(&self) -> Vec<AssumedRole> {
+        use http_body_util::BodyExt;
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(connection);
+        let request = http::Request::get("/moto-api/data.json")
+            .header(http::header::HOST, format!("127.0.0.1:{}", self.port))
+            .body(String::new())
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(10), async {
+            let response = sender.send_request(request).await.unwrap();
+            response.into_body().collect().await.unwrap().to_bytes()
+        })
+        .await
+        .expect("moto_server shows its state within 10 s");
+        let state: serde_json::Value = serde_json::from_slice(&response).expect("moto's state is JSON");
+        let field = |role: &serde_json::Value, name: &str| role[name].as_str().unwrap_or_default().to_owned();
+        let roles = state["sts"]["AssumedRole"].as_array().cloned().unwrap_or_default();
+        roles
+            .iter()
+            .map(|role| AssumedRole {
+                role_arn: field(role, "role_arn"),
+                session_name: field(role, "session_name"),
+                access_key_id: field(role, "access_key_id"),
+            })
+            .collect()
     }
 
     /// Kills the server, as an outage would.

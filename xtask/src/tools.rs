@@ -4,7 +4,7 @@
 //! missing program: testkit panics naming it and this command.)
 //!
 //! - `redis-server`, for the quota store's tests: Debian's package, installed with apt-get as root.
-//! - `moto_server`, for the S3 catalog's tests: `moto[server]` at a pinned version in a virtualenv
+//! - `moto_server`, for the S3 catalog's and the STS roles' tests: `moto[server]` at a pinned version in a virtualenv
 //!   under `$BGW_TOOLS_DIR` (default `~/.cache/bedrock-gateway-ci`); `terraform/ci.sh` uses the
 //!   same one, so it is installed once. The tests find it through `MOTO_SERVER`; a `MOTO_SERVER`
 //!   already set is used as it is.
@@ -45,7 +45,7 @@ struct Package {
 const REDIS_SERVER: Package = Package { name: "redis-server", why: "the quota store's tests start redis-server" };
 const PYTHON3_VENV: Package = Package {
     name: "python3-venv",
-    why: "virtualenvs for moto[server] (the S3 catalog's tests) and the Python clients (boto3, openai, LangChain)",
+    why: "virtualenvs for moto[server] (the S3 catalog's and STS roles' tests) and the Python clients (boto3, openai, LangChain)",
 };
 const NODEJS: Package = Package { name: "nodejs", why: "the HTTP doors' tests run the AWS SDK for JavaScript" };
 const NPM: Package = Package { name: "npm", why: "installs the AWS SDK for JavaScript's Bedrock runtime client" };

@@ -31,8 +31,13 @@ pub struct BedrockConfig {
     /// Endpoints of other regions' Bedrock runtimes, by region, for targets in those regions;
     /// a region not listed is called at its public regional endpoint.
     pub region_endpoint_urls: BTreeMap<String, String>,
-    /// Where credentials come from.
+    /// Where credentials come from: the gateway's own, used as they are for targets without a
+    /// `role_arn`, and to assume the roles of those with one.
     pub credentials: CredentialsSource,
+    /// Overrides the STS endpoint the roles of targets in other accounts are assumed at (an STS
+    /// VPC endpoint's DNS name, or a stand-in for tests). Unset: STS's regional endpoint in
+    /// `region`.
+    pub sts_endpoint_url: Option<String>,
     /// Attempts per Bedrock call before the stream starts (1 = no retry). Kept low because clients
     /// retry too, and retries multiply.
     pub max_attempts: u32,
@@ -57,6 +62,7 @@ impl Default for BedrockConfig {
             endpoint_url: None,
             region_endpoint_urls: BTreeMap::new(),
             credentials: CredentialsSource::AwsChain,
+            sts_endpoint_url: None,
             max_attempts: 2,
             connect_timeout_ms: Millis(3_000),
             stream_open_timeout_secs: Seconds(30),
@@ -76,10 +82,14 @@ impl BedrockConfig {
                 format!("{:?} is not an AWS region name like \"us-east-1\"", self.region),
             ));
         }
-        if let Some(url) = &self.endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+        for (key, url) in
+            [("bedrock.endpoint_url", &self.endpoint_url), ("bedrock.sts_endpoint_url", &self.sts_endpoint_url)]
         {
-            return Err(invalid("bedrock.endpoint_url", format!("{url:?} must start with http:// or https://")));
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(invalid(key, format!("{url:?} must start with http:// or https://")));
+            }
         }
         for (region, url) in &self.region_endpoint_urls {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -89,6 +89,10 @@ fn bad_values_name_their_key() {
         rejected_key(&format!("{MINIMAL}[bedrock.region_endpoint_urls]\nus-west-2 = \"vpce.example\"\n")),
         "bedrock.region_endpoint_urls.us-west-2"
     );
+    assert_eq!(
+        rejected_key(&format!("{MINIMAL}[bedrock]\nsts_endpoint_url = \"sts.example\"\n")),
+        "bedrock.sts_endpoint_url"
+    );
     assert_eq!(rejected_key(&format!("{MINIMAL}[auth.api_keys]\nteam-a = \"secret\"\n")), "auth.api_keys.team-a");
     assert_eq!(rejected_key("[models.Chat]\nmodel_id = \"x\"\n"), "models.Chat");
     assert_eq!(rejected_key("[models.chat]\nmodel_id = \" \"\n"), "models.chat.model_id");

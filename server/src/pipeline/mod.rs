@@ -326,6 +326,7 @@ fn destination<'a>(model: &'a Model, target: &'a Target) -> Destination<'a> {
         alias: &model.name,
         model_id: &target.model_id,
         region: &target.region,
+        role_arn: target.role_arn.as_deref(),
         guardrail: model.guardrail.as_ref(),
         additional_fields: target.additional_request_fields.as_ref(),
     }

@@ -21,6 +21,9 @@ pub struct Target {
     pub model_id: String,
     /// The region whose Bedrock runtime is called.
     pub region: String,
+    /// The role assumed to call it, in the account whose Bedrock serves it; `None`: the gateway's
+    /// own credentials.
+    pub role_arn: Option<String>,
     /// The version clients see (`StreamStart.model_version`) when this target answers.
     pub version: String,
     /// Its share of the alias's requests, relative to the other targets' (0 for fallbacks).
@@ -67,12 +70,16 @@ fn rendezvous_score(key: &str, target: &Target) -> f64 {
 }
 
 /// Whether a failure to open a call on one target should be retried on the next: the target had
-/// no capacity for it, not the request a problem. Never true once part of an answer was streamed.
+/// no capacity for it (or, for one in another account, no credentials), not the request a
+/// problem. Never true once part of an answer was streamed.
 pub fn falls_back(err: &GatewayError) -> bool {
     matches!(
         err,
         GatewayError::Bedrock {
-            kind: BedrockFailure::Throttled | BedrockFailure::Unavailable | BedrockFailure::ModelTimeout,
+            kind: BedrockFailure::Throttled
+                | BedrockFailure::Unavailable
+                | BedrockFailure::Credentials
+                | BedrockFailure::ModelTimeout,
             incomplete: false,
             ..
         } | GatewayError::BedrockOpenTimeout { .. }
@@ -87,6 +94,7 @@ mod tests {
         Arc::new(Target {
             model_id: format!("{name}-id"),
             region: "us-east-1".into(),
+            role_arn: None,
             version: name.into(),
             weight,
             additional_request_fields: None,

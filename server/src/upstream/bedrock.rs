@@ -3,23 +3,23 @@
 //! the gateway's error type in one function. The unary calls wait on Bedrock within the bounds of
 //! the `unary` module ([`UnaryBounds`]).
 
+mod clients;
 mod request;
 mod unary;
 
-use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_config::BehaviorVersion;
-use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_bedrockruntime::config::{ConfigBag, Intercept, Region, RuntimeComponents};
-use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::error::{ConnectorError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::operation::converse::{ConverseError, ConverseOutput};
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
 use aws_sdk_bedrockruntime::operation::count_tokens::CountTokensError;
@@ -36,28 +36,25 @@ use crate::config::{BedrockConfig, CredentialsSource, StreamProcessingMode};
 use crate::error::{BedrockFailure, GatewayError};
 use crate::ops::metrics::Metrics;
 
+use self::clients::Clients;
+
 pub use request::{BedrockRequest, Destination};
 pub use unary::UnaryBounds;
 
 /// The stream of events of one ConverseStream call.
 pub type BedrockStream = EventReceiver<ConverseStreamOutput, ConverseStreamOutputError>;
 
-/// The Bedrock runtime clients, one per region, shared by all requests.
+/// The Bedrock runtime clients, one per region and account, shared by all requests.
 #[derive(Debug, Clone)]
 pub struct Bedrock {
-    /// What every client is built from; only the region and the endpoint differ.
-    sdk: SdkConfig,
-    home_region: String,
-    region_endpoint_urls: BTreeMap<String, String>,
-    /// Made on first use of a region, then shared (each holds its own connection pool).
-    clients: Arc<Mutex<HashMap<String, Client>>>,
+    clients: Clients,
     /// Where Bedrock's errors are counted.
     metrics: Metrics,
 }
 
 impl Bedrock {
     /// Builds the client, counting Bedrock's errors in `metrics`. Credentials are resolved lazily,
-    /// on the first call, so start-up never waits on the credential chain.
+    /// on the first call, so start-up never waits on the credential chain (or on STS).
     pub async fn connect(config: &BedrockConfig, metrics: Metrics) -> Bedrock {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))
@@ -74,7 +71,7 @@ impl Bedrock {
                 loader.credentials_provider(Credentials::new("emulator", "emulator", None, None, "bedrock-emulator"));
         }
         let sdk = loader.load().await;
-        Bedrock::with_home_client(sdk, config.region.clone(), config.region_endpoint_urls.clone(), metrics)
+        Bedrock { clients: Clients::new(sdk, config), metrics }
     }
 
     /// The same clients for another thread's runtime (a shard; see `transport::shards`): built from
@@ -83,38 +80,12 @@ impl Bedrock {
     /// builds its own default HTTPS client, since the configuration names none; connections are
     /// opened, and driven, by the runtime that first needs them, which is the shard's.
     pub fn for_another_thread(&self) -> Bedrock {
-        Bedrock::with_home_client(
-            self.sdk.clone(),
-            self.home_region.clone(),
-            self.region_endpoint_urls.clone(),
-            self.metrics.clone(),
-        )
+        Bedrock { clients: self.clients.for_another_thread(), metrics: self.metrics.clone() }
     }
 
-    /// Clients made from `sdk`, the home region's at once (so its first call pays no set-up), the
-    /// others on first use.
-    fn with_home_client(
-        sdk: SdkConfig,
-        home_region: String,
-        region_endpoint_urls: BTreeMap<String, String>,
-        metrics: Metrics,
-    ) -> Bedrock {
-        let home = Client::new(&sdk);
-        let clients = Arc::new(Mutex::new(HashMap::from([(home_region.clone(), home)])));
-        Bedrock { sdk, home_region, region_endpoint_urls, clients, metrics }
-    }
-
-    /// The client of `region`'s Bedrock runtime: `bedrock.endpoint_url` serves the home region
-    /// only; another region's is its `bedrock.region_endpoint_urls` entry, else its public endpoint.
-    fn client(&self, region: &str) -> Client {
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        let client = clients.entry(region.to_owned()).or_insert_with(|| {
-            debug_assert_ne!(region, self.home_region, "the home region's client is made at start-up");
-            let mut config = aws_sdk_bedrockruntime::config::Builder::from(&self.sdk);
-            config.set_endpoint_url(self.region_endpoint_urls.get(region).cloned());
-            Client::from_conf(config.region(Region::new(region.to_owned())).build())
-        });
-        client.clone()
+    /// The client that calls `to`'s region, in `to`'s account.
+    async fn client(&self, to: &Destination<'_>) -> Client {
+        self.clients.get(to.region, to.role_arn).await
     }
 
     /// Starts a ConverseStream call on `target`; returns once Bedrock accepted it and its stream
@@ -137,7 +108,8 @@ impl Bedrock {
         });
         let additional_fields = request.additional_fields_for(to.additional_fields);
         let output = self
-            .client(to.region)
+            .client(to)
+            .await
             .converse_stream()
             .model_id(to.model_id)
             .set_messages(Some(request.messages))
@@ -169,7 +141,8 @@ impl Bedrock {
         let additional_fields = request.additional_fields_for(to.additional_fields);
         let (watch, progress) = unary::watch();
         let call = self
-            .client(to.region)
+            .client(to)
+            .await
             .converse()
             .model_id(to.model_id)
             .set_messages(Some(request.messages))
@@ -205,7 +178,8 @@ impl Bedrock {
             .build();
         let (watch, progress) = unary::watch();
         let call = self
-            .client(to.region)
+            .client(to)
+            .await
             .count_tokens()
             .model_id(to.model_id)
             .input(CountTokensInput::Converse(input))
@@ -229,7 +203,8 @@ impl Bedrock {
         let input_tokens = Arc::new(AtomicU64::new(u64::MAX));
         let (watch, progress) = unary::watch();
         let call = self
-            .client(to.region)
+            .client(to)
+            .await
             .invoke_model()
             .model_id(to.model_id)
             .content_type("application/json")
@@ -309,6 +284,10 @@ where
             metrics.bedrock_error(exception.unwrap_or("unknown"));
             (failure_of(exception), service_err.message().unwrap_or_default().to_owned())
         }
+        SdkError::DispatchFailure(failure) if failure.as_connector_error().is_some_and(lacks_credentials) => {
+            metrics.bedrock_error("credentials");
+            (BedrockFailure::Credentials, DisplayErrorContext(&err).to_string())
+        }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             metrics.bedrock_error("connection");
             (BedrockFailure::Unavailable, DisplayErrorContext(&err).to_string())
@@ -319,6 +298,21 @@ where
         }
     };
     GatewayError::Bedrock { kind, message, model_id: model_id.to_owned(), alias: alias.to_owned(), incomplete }
+}
+
+/// Whether the call failed before it was sent because its credentials could not be obtained: the
+/// role of a target in another account could not be assumed (STS refused, or could not be
+/// reached), or the gateway's own credentials are missing. The SDK reports it as a dispatch
+/// failure caused by the credentials provider's error.
+fn lacks_credentials(err: &ConnectorError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = cause {
+        if err.is::<CredentialsError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// The Bedrock exception an SDK error stands for. HTTP errors carry it as their error code; errors

@@ -53,6 +53,10 @@ pub struct ModelConfig {
     /// The region whose Bedrock runtime serves `model_id`. Unset: `bedrock.region`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The IAM role, in the account whose Bedrock serves `model_id`, that the gateway assumes to
+    /// call it. Unset: the gateway's own credentials. Never shown to clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
     /// Weighted targets instead of `model_id`, for a canary: each request goes to one, by weight.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetConfig>,
@@ -107,6 +111,10 @@ pub struct TargetConfig {
     /// The region whose Bedrock runtime serves it. Unset: `bedrock.region`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The IAM role, in the account whose Bedrock serves it, that the gateway assumes to call it.
+    /// Unset: the gateway's own credentials. Never shown to clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
     /// The version clients see when this target answers; distinct among the model's targets.
     pub version: String,
     /// Its share of the model's requests, relative to the other targets'; 0 takes none (for
@@ -128,6 +136,7 @@ impl Default for ModelConfig {
             model_id: String::new(),
             version: None,
             region: None,
+            role_arn: None,
             targets: Vec::new(),
             fallbacks: Vec::new(),
             sticky_metadata_key: None,
@@ -373,6 +382,9 @@ fn validate_targets(name: &str, model: &ModelConfig) -> Result<(), ConfigError> 
             if model.region.is_some() {
                 return Err(invalid(&key("region"), "with targets, each target has its own region".to_owned()));
             }
+            if model.role_arn.is_some() {
+                return Err(invalid(&key("role_arn"), "with targets, each target has its own role_arn".to_owned()));
+            }
             if model.targets.iter().all(|target| target.weight == Some(0)) {
                 return Err(invalid(&key("targets"), "at least one target needs a weight above 0".to_owned()));
             }
@@ -401,17 +413,55 @@ fn validate_targets(name: &str, model: &ModelConfig) -> Result<(), ConfigError> 
             if target.region.as_ref().is_some_and(|region| region.trim().is_empty()) {
                 return Err(invalid(&key("region"), "must not be empty (unset: bedrock.region)".to_owned()));
             }
+            check_role_arn(&key("role_arn"), target.role_arn.as_deref())?;
         }
     }
     if model.region.as_ref().is_some_and(|region| region.trim().is_empty()) {
         return Err(invalid(&key("region"), "must not be empty (unset: bedrock.region)".to_owned()));
     }
+    check_role_arn(&key("role_arn"), model.role_arn.as_deref())?;
     if let Some(sticky) = &model.sticky_metadata_key
         && !(1..=64).contains(&sticky.chars().count())
     {
         return Err(invalid(&key("sticky_metadata_key"), "must have 1 to 64 characters".to_owned()));
     }
     Ok(())
+}
+
+/// An IAM role's ARN, `arn:<partition>:iam::<account>:role/<path/>name`, as STS takes it, so that a
+/// typo fails when the catalog is loaded rather than on every request to the target.
+fn check_role_arn(key: &str, role_arn: Option<&str>) -> Result<(), ConfigError> {
+    let Some(arn) = role_arn else {
+        return Ok(());
+    };
+    let valid = || {
+        let partition = arn.strip_prefix("arn:")?.split(':').next()?;
+        let rest = arn.strip_prefix(&format!("arn:{partition}:iam::"))?;
+        let (account, resource) = rest.split_once(':')?;
+        let path_and_name = resource.strip_prefix("role/")?;
+        let (path, name) = match path_and_name.rsplit_once('/') {
+            Some((path, name)) => (Some(path), name),
+            None => (None, path_and_name),
+        };
+        let iam_chars = |part: &str| part.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+        let partition_ok = (partition == "aws" || partition.starts_with("aws-"))
+            && partition.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+        let account_ok = account.len() == 12 && account.chars().all(|c| c.is_ascii_digit());
+        let path_ok = path.is_none_or(|path| {
+            path.len() < 512 && path.split('/').all(|segment| !segment.is_empty() && iam_chars(segment))
+        });
+        let name_ok = (1..=64).contains(&name.len()) && iam_chars(name);
+        (partition_ok && account_ok && path_ok && name_ok).then_some(())
+    };
+    valid().ok_or_else(|| {
+        invalid(
+            key,
+            format!(
+                "{arn:?} is not an IAM role ARN: arn:<partition>:iam::<12-digit account>:role/<optional path/>name, \
+                 like \"arn:aws:iam::111122223333:role/bedrock-gateway-invoker\""
+            ),
+        )
+    })
 }
 
 /// A version clients can be shown: not empty, not the Bedrock id, not an ARN.

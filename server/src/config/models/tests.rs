@@ -64,6 +64,56 @@ fn target_mistakes_name_their_key() {
 }
 
 #[test]
+fn role_arns_are_iam_roles_and_name_their_key() {
+    let role = |arn: &str| format!("[models.chat]\nmodel_id = \"m\"\nrole_arn = \"{arn}\"\n");
+    for arn in [
+        "arn:aws:iam::111122223333:role/bedrock-invoker",
+        "arn:aws:iam::111122223333:role/platform/bedrock/invoker+team=a,b.c@d_e",
+        "arn:aws-cn:iam::111122223333:role/invoker",
+        "arn:aws-us-gov:iam::111122223333:role/invoker",
+    ] {
+        let models = checked(&role(arn)).unwrap_or_else(|err| panic!("{arn}: {err}"));
+        assert_eq!(models["chat"].role_arn.as_deref(), Some(arn));
+    }
+    for arn in [
+        "",
+        "111122223333",
+        "arn:aws:iam::11112222333:role/invoker",
+        "arn:aws:iam::1111222233334:role/invoker",
+        "arn:aws:iam:us-east-1:111122223333:role/invoker",
+        "arn:aws:sts::111122223333:assumed-role/invoker/session",
+        "arn:aws:iam::111122223333:user/invoker",
+        "arn:aws:iam::111122223333:role/",
+        "arn:aws:iam::111122223333:role//invoker",
+        "arn:aws:iam::111122223333:role/in voker",
+        "arn:azure:iam::111122223333:role/invoker",
+        &format!("arn:aws:iam::111122223333:role/{}", "r".repeat(65)),
+    ] {
+        assert_eq!(rejected_key(&role(arn)), "models.chat.role_arn", "{arn:?} was accepted");
+    }
+    let err = checked(&role("arn:aws:iam::1:role/x")).unwrap_err().to_string();
+    assert!(err.contains("is not an IAM role ARN: arn:<partition>:iam::<12-digit account>:role/"), "{err}");
+
+    let targets = |second: &str| {
+        format!(
+            "[models.chat]\ntargets = [{{ model_id = \"a\", version = \"va\", role_arn = \"arn:aws:iam::111122223333:role/x\" }}, \
+             {{ model_id = \"b\", version = \"vb\"{second} }}]\n\
+             fallbacks = [{{ model_id = \"c\", version = \"vc\", role_arn = \"arn:aws:iam::444455556666:role/y\" }}]\n"
+        )
+    };
+    let models = checked(&targets("")).unwrap();
+    let chat = &models["chat"];
+    assert_eq!(chat.targets[0].role_arn.as_deref(), Some("arn:aws:iam::111122223333:role/x"));
+    assert_eq!((chat.targets[1].role_arn.as_deref(), chat.fallbacks[0].role_arn.is_some()), (None, true));
+    assert_eq!(rejected_key(&targets(", role_arn = \"role/x\"")), "models.chat.targets[1].role_arn");
+    let fallback =
+        "[models.chat]\nmodel_id = \"m\"\nfallbacks = [{ model_id = \"c\", version = \"vc\", role_arn = \"x\" }]\n";
+    assert_eq!(rejected_key(fallback), "models.chat.fallbacks[0].role_arn");
+    let both = format!("{}role_arn = \"arn:aws:iam::111122223333:role/x\"\n", targets(""));
+    assert_eq!(rejected_key(&both), "models.chat.role_arn", "with targets, each has its own");
+}
+
+#[test]
 fn lifecycle_mistakes_name_their_key() {
     let chat = "[models.chat]\nmodel_id = \"c\"\n";
     let cases = [

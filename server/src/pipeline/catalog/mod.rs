@@ -65,6 +65,7 @@ impl Model {
             Arc::new(Target {
                 model_id: target.model_id.clone(),
                 region: target.region.clone().unwrap_or_else(|| home_region.to_owned()),
+                role_arn: target.role_arn.clone(),
                 version: target.version.clone(),
                 weight,
                 additional_request_fields: fields(&target.additional_request_fields)
@@ -75,6 +76,7 @@ impl Model {
             vec![Arc::new(Target {
                 model_id: config.model_id.clone(),
                 region: config.region.clone().unwrap_or_else(|| home_region.to_owned()),
+                role_arn: config.role_arn.clone(),
                 version: config.effective_version(name),
                 weight: 1,
                 additional_request_fields: fields(&config.additional_request_fields),

@@ -6,8 +6,9 @@ use aws_smithy_types::Document;
 
 use crate::config::GuardrailConfig;
 
-/// Where one call goes: Bedrock's model and region, the model's guardrail and own request fields,
-/// and the alias that every error names instead of the model id.
+/// Where one call goes: Bedrock's model, region and account (the role assumed there), the
+/// model's guardrail and own request fields, and the alias that every error names instead of the
+/// model id.
 #[derive(Debug, Clone, Copy)]
 pub struct Destination<'a> {
     /// The logical model the caller named.
@@ -16,6 +17,9 @@ pub struct Destination<'a> {
     pub model_id: &'a str,
     /// The region whose runtime is called.
     pub region: &'a str,
+    /// The role assumed for the call (`None`: the gateway's own credentials): never shown to
+    /// callers.
+    pub role_arn: Option<&'a str>,
     /// The model's guardrail, applied by Bedrock.
     pub guardrail: Option<&'a GuardrailConfig>,
     /// The target's `additionalModelRequestFields`.
