@@ -157,8 +157,8 @@ impl TenantsSource {
     /// (S3): start-up fails without them. `current` are the configuration's.
     pub async fn initial(&mut self, current: &Tenants) -> Result<Option<Tenants>, SourceError> {
         if self.document.path().is_some() {
-            // The configuration was just loaded from the file: remember its content as read.
-            self.fetch().await?;
+            // The configuration's tenants are the file's, as loaded. The file is not read now: were
+            // it edited since, the edit would pass for what is serving; the first check reads it.
             return Ok(None);
         }
         match self.fetch().await? {
