@@ -4,7 +4,8 @@
 //! be issued ahead of its use and retire on its own: rotation is adding the new key, moving clients,
 //! then removing the old one, each a reload.
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -15,8 +16,10 @@ use super::models::calendar_date;
 pub(super) const NAME_RULE: &str = "is 1 to 64 lowercase letters, digits, '_' or '-', starting with a letter or digit (names \
                          meant to be set through environment variables must avoid '-')";
 
-/// One API key: the SHA-256 (hex) of the key, or a table with the digest and its lifetime.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One API key: the SHA-256 (hex) of the key, or a table with the digest and its lifetime. Written
+/// either way (untagged): the string keeps every existing configuration and environment override
+/// (`BEDROCK_GATEWAY_TENANTS__TEAM_A__API_KEYS__CI=<hex>`) working.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ApiKey {
     /// `"<hex>"`: valid until removed.
@@ -39,6 +42,39 @@ pub struct ApiKeyTable {
     /// The key is refused from this time on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_on: Option<String>,
+}
+
+/// By hand rather than derived untagged, so that a mistake in the table form is named (an unknown
+/// field, a missing `sha256`) instead of "did not match any variant". A format that does not say
+/// which form it holds (not human-readable, as the configuration's schema tracer) gets the table,
+/// the form with fields.
+impl<'de> Deserialize<'de> for ApiKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ApiKey, D::Error> {
+        if !deserializer.is_human_readable() {
+            return ApiKeyTable::deserialize(deserializer).map(ApiKey::Table);
+        }
+        deserializer.deserialize_any(ApiKeyVisitor)
+    }
+}
+
+struct ApiKeyVisitor;
+
+impl<'de> Visitor<'de> for ApiKeyVisitor {
+    type Value = ApiKey;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str(
+            "the key's SHA-256 as hex, or a table { sha256 = \"<hex>\", not_before = \"...\", expires_on = \"...\" }",
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, digest: &str) -> Result<ApiKey, E> {
+        Ok(ApiKey::Digest(digest.to_owned()))
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<ApiKey, M::Error> {
+        ApiKeyTable::deserialize(de::value::MapAccessDeserializer::new(map)).map(ApiKey::Table)
+    }
 }
 
 impl From<String> for ApiKey {
