@@ -84,7 +84,7 @@ async fn health_and_reflection_pass_the_same_edge_for_callers_without_a_key() {
 async fn one_tenant_holding_its_share_of_request_memory_leaves_the_rest_to_others() {
     let gateway = TestGateway::start_with(|config| {
         for team in ["greedy", "polite"] {
-            config.auth.api_keys.insert(team.into(), api_key_digest(&format!("{team}-key")));
+            config.auth.api_keys.insert(team.into(), api_key_digest(&format!("{team}-key")).into());
         }
         config.server.max_request_bytes = 48 * 1024;
         config.server.max_buffered_request_bytes = 256 * 1024;
