@@ -14,8 +14,8 @@ use bedrock_gateway::config::{
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use bedrock_gateway_testkit::{
-    LogCapture, MotoServer, TestGateway, api_key_digest, collect_request, metric, metric_value, user_request,
-    with_api_key,
+    GatewayProcess, LogCapture, MotoServer, TestGateway, api_key_digest, collect_request, metric, metric_value,
+    user_request, with_api_key,
 };
 use serde_json::json;
 use tonic::transport::Channel;
@@ -162,6 +162,28 @@ async fn a_team_is_onboarded_and_a_key_rotated_by_editing_the_file_and_bad_edits
     replace(&file, "[tenants.payments]\nmodels = [\"chat\"]\n[tenants.default]\nmodels = [\"chat\"]\n");
     until_answered(&mut client, "search-key", tonic::Code::Unauthenticated).await;
     client.converse(user_request("chat", "hello")).await.unwrap();
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_tenants_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
+    let with_tenants = |names: &[&str]| {
+        format!(
+            "[tenants_source]\nreload_secs = 0\n[models.chat]\nmodel_id = \"test.chat\"\n{}",
+            tenants_toml(names, "")
+        )
+    };
+    std::fs::write(&file, with_tenants(&["payments"])).unwrap();
+    let gateway = GatewayProcess::start(Path::new(env!("CARGO_BIN_EXE_bedrock-gateway")), &file);
+    let mut client = gateway.client().await;
+    converse(&mut client, "payments-key").await.unwrap();
+    std::fs::write(&file, with_tenants(&["payments", "search"])).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = converse(&mut client, "search-key").await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "no polling with reload_secs = 0");
+    gateway.signal("HUP");
+    until_answered(&mut client, "search-key", tonic::Code::Ok).await;
 }
 
 #[tokio::test]

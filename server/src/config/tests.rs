@@ -408,6 +408,13 @@ fn api_key_lifetime_mistakes_name_their_key() {
     .unwrap_err()
     .to_string();
     assert!(unknown_field.contains("tenants.a.api_keys.ci"), "{unknown_field}");
+    // TOML's own date literal is not a key time: times are quoted strings.
+    let unquoted = Config::from_toml(&format!(
+        "{MINIMAL}[tenants.a.api_keys]\nci = {{ sha256 = \"{DIGEST_A}\", expires_on = 2027-01-31 }}\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(unquoted.contains("tenants.a.api_keys.ci.expires_on"), "{unquoted}");
 }
 
 #[test]

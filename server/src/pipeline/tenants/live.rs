@@ -26,8 +26,6 @@ use crate::pipeline::catalog::live::LiveCatalog;
 use crate::pipeline::peer::Peer;
 use crate::upstream::documents::{Document, Fetched, Schedule, SourceError};
 
-pub use super::keys::warn_of_expiring_keys;
-
 /// The tenants serving now; cloning shares them.
 #[derive(Debug, Clone)]
 pub struct LiveTenants {

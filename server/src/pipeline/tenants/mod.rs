@@ -29,6 +29,8 @@
 mod keys;
 pub mod live;
 
+pub use self::keys::warn_of_expiring_keys;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
