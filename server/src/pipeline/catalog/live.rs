@@ -198,7 +198,7 @@ mod tests {
             client_cert_required: true,
         });
         let tenants = LiveTenants::new(Tenants::from_config(&config));
-        let source = CatalogSource::from_config(&config, tenants).await.unwrap();
+        let source = CatalogSource::from_config(&config, tenants.clone()).await.unwrap();
 
         let catalog = source.validate(models("[models.chat]\nmodel_id = \"c2\"\n[models.more]\nmodel_id = \"m\"\n"));
         assert!(catalog.is_ok(), "{catalog:?}");
@@ -208,6 +208,13 @@ mod tests {
         };
         let without_chat = refusal("[models.other]\nmodel_id = \"o\"\n");
         assert!(without_chat.contains("`tenants.a.models`"), "{without_chat}");
+        // The tenants serving now, not those the gateway started with: a tenant onboarded since
+        // that names `more` keeps it in every new catalog.
+        let onboarded =
+            Config::from_toml("[models.more]\nmodel_id = \"m\"\n[tenants.b]\nmodels = [\"more\"]\n").unwrap();
+        tenants.replace(Tenants::from_config(&onboarded));
+        let without_more = refusal("[models.chat]\nmodel_id = \"c2\"\n");
+        assert!(without_more.contains("`tenants.b.models`"), "{without_more}");
         let mut broken = models("[models.chat]\nmodel_id = \"c\"\n");
         broken.get_mut("chat").unwrap().max_tokens_cap = 0;
         match source.validate(broken) {
