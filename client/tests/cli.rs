@@ -192,7 +192,7 @@ async fn the_api_key_comes_from_the_environment() {
     let gateway = Gateway::start_with(|config| {
         // `printf %s client-test-key | sha256sum`
         let digest = "7653e7e439287c56e80aad1168e4844c3ba7e15086130dc3ddfced9db8ff5f5a";
-        config.auth.api_keys.insert("client-tests".to_owned(), digest.to_owned());
+        config.auth.api_keys.insert("client-tests".to_owned(), digest.to_owned().into());
     })
     .await;
     let (output, _, stderr) = run(bgw(&gateway.url()).env("BGW_API_KEY", "client-test-key").arg("models")).await;

@@ -123,7 +123,7 @@ async fn the_api_key_is_sent_as_a_bearer_token() {
     // `printf %s client-test-key | sha256sum`
     let digest = "7653e7e439287c56e80aad1168e4844c3ba7e15086130dc3ddfced9db8ff5f5a";
     let gateway = Gateway::start_with(|config| {
-        config.auth.api_keys.insert("client-tests".to_owned(), digest.to_owned());
+        config.auth.api_keys.insert("client-tests".to_owned(), digest.to_owned().into());
     })
     .await;
     let with_key = common::builder(&gateway).api_key("client-test-key").build().unwrap();

@@ -23,13 +23,15 @@ use crate::pipeline::admission::Admission;
 use crate::pipeline::catalog::Catalog;
 use crate::pipeline::catalog::live::{CatalogSource, LiveCatalog};
 use crate::pipeline::quota::Quotas;
-use crate::pipeline::tenants::Tenants;
+use crate::pipeline::tenants::live::{LiveTenants, TenantsSource};
+use crate::pipeline::tenants::{Tenants, warn_of_expiring_keys};
 use crate::transport::connection::Connections;
 use crate::transport::connection_caps::ConnectionCaps;
 use crate::transport::listener::{Incoming, Setup};
 use crate::transport::shards;
 use crate::transport::tls::{Acceptor, TlsFileError};
 use crate::upstream::bedrock::Bedrock;
+use crate::upstream::documents::SourceError;
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +44,10 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     /// The catalog's source (`catalog.s3`) gave no valid catalog at start-up.
     #[error("catalog: {0}")]
-    Catalog(#[from] crate::pipeline::catalog::live::SourceError),
+    Catalog(#[source] SourceError),
+    /// The tenants' source (`tenants_source.s3`) gave no valid tenants at start-up.
+    #[error("tenants: {0}")]
+    Tenants(#[source] SourceError),
     /// A shard's thread or runtime could not start (`server.scheduler = "thread_per_core"`).
     #[error("server.scheduler: cannot start a shard: {0}")]
     Shards(#[source] std::io::Error),
@@ -91,19 +96,31 @@ pub async fn serve_with_admin(
     let cut = CancellationToken::new();
     let limits = &config.server;
     let admission = Admission::new(limits.max_concurrent_requests, limits.per_caller_limit(), metrics.clone());
-    let mut catalog_source = CatalogSource::from_config(&config).await;
+    // The catalog first, as the configuration's tenants name its models; then the tenants, which
+    // must name the catalog's.
+    let tenants = LiveTenants::new(Tenants::from_config(&config));
+    let mut catalog_source = CatalogSource::from_config(&config, tenants.clone()).await;
     let first_catalog = match &mut catalog_source {
-        Some(source) => source.initial().await?,
+        Some(source) => source.initial().await.map_err(ServeError::Catalog)?,
         None => None,
     };
     let catalog =
         LiveCatalog::new(first_catalog.unwrap_or_else(|| Catalog::from_config(&config.models, &config.bedrock.region)));
+    let mut tenants_source = TenantsSource::from_config(&config, catalog.clone()).await;
+    if let Some(source) = &mut tenants_source
+        && let Some(first_tenants) = source.initial(&tenants.current()).await.map_err(ServeError::Tenants)?
+    {
+        tenants.replace(first_tenants);
+    }
     let stop_reloads = CancellationToken::new();
     let _stop_reloads = stop_reloads.clone().drop_guard();
     if let Some(source) = catalog_source {
-        tokio::spawn(source.watch(catalog.clone(), config.catalog.reload_secs.get(), stop_reloads));
+        tokio::spawn(source.watch(catalog.clone(), stop_reloads.clone()));
     }
-    let tenants = Arc::new(Tenants::from_config(&config));
+    if let Some(source) = tenants_source {
+        tokio::spawn(source.watch(tenants.clone(), stop_reloads.clone()));
+    }
+    tokio::spawn(warn_of_expiring_keys(tenants.clone(), stop_reloads));
     let quotas = Quotas::connect(&config.quotas).await;
     let pipeline = Pipeline::new(catalog, bedrock.clone(), admission, quotas, &config, metrics.clone(), cut.clone());
     let (health, health_service) = Health::serving().await;

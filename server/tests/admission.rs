@@ -43,7 +43,7 @@ fn refusal_seen_on(path: &str, code: Code) -> Code {
 #[tokio::test]
 async fn health_and_reflection_pass_the_same_edge_for_callers_without_a_key() {
     let gateway = TestGateway::start_with(|config| {
-        config.auth.api_keys.insert("team".into(), api_key_digest("team-key"));
+        config.auth.api_keys.insert("team".into(), api_key_digest("team-key").into());
         config.server.request_receive_timeout_secs = Seconds(1);
     })
     .await;
@@ -84,7 +84,7 @@ async fn health_and_reflection_pass_the_same_edge_for_callers_without_a_key() {
 async fn one_tenant_holding_its_share_of_request_memory_leaves_the_rest_to_others() {
     let gateway = TestGateway::start_with(|config| {
         for team in ["greedy", "polite"] {
-            config.auth.api_keys.insert(team.into(), api_key_digest(&format!("{team}-key")));
+            config.auth.api_keys.insert(team.into(), api_key_digest(&format!("{team}-key")).into());
         }
         config.server.max_request_bytes = 48 * 1024;
         config.server.max_buffered_request_bytes = 256 * 1024;
@@ -228,7 +228,7 @@ async fn one_caller_cannot_take_every_slot() {
     let gateway = TestGateway::start_with(|config| {
         for team in ["team-a", "team-b"] {
             let digest = format!("{:x}", Sha256::digest(format!("key-of-{team}")));
-            config.auth.api_keys.insert(team.into(), digest);
+            config.auth.api_keys.insert(team.into(), digest.into());
         }
         config.server.max_concurrent_requests = 10;
         config.server.max_concurrent_requests_per_caller = Some(2);

@@ -16,7 +16,7 @@ fn with_key(key: &str) -> tonic::Request<bedrock_gateway_proto::v1::ConverseRequ
 async fn only_known_keys_may_call_the_gateway() {
     let digest = format!("{:x}", Sha256::digest(b"key-of-team-a"));
     let gateway = TestGateway::start_with(|config| {
-        config.auth.api_keys.insert("team-a".into(), digest);
+        config.auth.api_keys.insert("team-a".into(), digest.into());
     })
     .await;
     let mut client = gateway.stub().await;

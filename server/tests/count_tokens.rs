@@ -101,7 +101,7 @@ async fn counting_costs_a_request_and_no_tokens_and_is_logged() {
     let gateway = TestGateway::start_with(|config| {
         config.models.get_mut("chat").unwrap().capabilities.count_tokens = true;
         let tenant = TenantConfig {
-            api_keys: [("ci".to_owned(), api_key_digest(KEY))].into(),
+            api_keys: [("ci".to_owned(), api_key_digest(KEY).into())].into(),
             // Too few tokens for any Converse call, enough requests for two.
             quotas: QuotaLimits { requests_per_minute: Some(2), tokens_per_minute: Some(10), ..QuotaLimits::default() },
             ..TenantConfig::default()

@@ -190,7 +190,7 @@ async fn a_throttled_target_falls_back_and_the_usage_is_recorded() {
         }];
         config.models.insert("embed".into(), embed);
         let tenant = TenantConfig {
-            api_keys: [("ci".to_owned(), api_key_digest(KEY))].into(),
+            api_keys: [("ci".to_owned(), api_key_digest(KEY).into())].into(),
             quotas: QuotaLimits { tokens_per_minute: Some(1_000), ..QuotaLimits::default() },
             ..TenantConfig::default()
         };

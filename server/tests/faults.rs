@@ -135,7 +135,7 @@ async fn bounded_gateway() -> TestGateway {
             config.models.insert(format!("embed-{fault}"), embedding);
         }
         let tenant = TenantConfig {
-            api_keys: [("ci".to_owned(), api_key_digest(UNARY_KEY))].into(),
+            api_keys: [("ci".to_owned(), api_key_digest(UNARY_KEY).into())].into(),
             quotas: QuotaLimits { concurrent_requests: Some(1), ..QuotaLimits::default() },
             ..TenantConfig::default()
         };

@@ -21,7 +21,7 @@ async fn keyed(requests_per_minute: Option<u64>) -> TestGateway {
     TestGateway::start_with(|config| {
         config.models.get_mut("chat").unwrap().capabilities.count_tokens = true;
         let tenant = TenantConfig {
-            api_keys: [("ci".to_owned(), api_key_digest(KEY))].into(),
+            api_keys: [("ci".to_owned(), api_key_digest(KEY).into())].into(),
             quotas: QuotaLimits { requests_per_minute, ..QuotaLimits::default() },
             ..TenantConfig::default()
         };

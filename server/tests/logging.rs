@@ -26,7 +26,7 @@ async fn logs_carry_one_line_per_request_and_no_content() {
 
     // Refusals: each gets one line with its reason, and its id reaches the client.
     let guarded = TestGateway::start_with(|config| {
-        config.auth.api_keys.insert("team-a".into(), format!("{:x}", sha2::Sha256::digest(b"team-a-key")));
+        config.auth.api_keys.insert("team-a".into(), format!("{:x}", sha2::Sha256::digest(b"team-a-key")).into());
     })
     .await;
     let unauthenticated = collect(&mut guarded.stub().await, user_request("chat", "no key")).await.error.unwrap();

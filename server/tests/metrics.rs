@@ -134,7 +134,7 @@ async fn metrics_count_a_scripted_set_of_calls() {
     let caller = "metrics-script-team";
     let gateway = TestGateway::start_with_admin(EmulatorConfig::default(), |config| {
         let digest = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(b"metrics-script-key"));
-        config.auth.api_keys.insert(caller.into(), digest);
+        config.auth.api_keys.insert(caller.into(), digest.into());
     })
     .await;
     let mut client = gateway.stub().await;
@@ -195,7 +195,7 @@ async fn calls_to_deprecated_models_are_counted_per_tenant_and_caller() {
     let gateway = TestGateway::start_with_admin(EmulatorConfig::default(), |config| {
         for caller in [late, prompt] {
             let digest = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(caller.as_bytes()));
-            config.auth.api_keys.insert(caller.into(), digest);
+            config.auth.api_keys.insert(caller.into(), digest.into());
         }
     })
     .await;

@@ -25,7 +25,7 @@ const KEY: &str = "quota-team-key";
 
 fn team(quotas: QuotaLimits, model_quotas: &[(&str, QuotaLimits)]) -> TenantConfig {
     TenantConfig {
-        api_keys: [("ci".to_owned(), api_key_digest(KEY))].into(),
+        api_keys: [("ci".to_owned(), api_key_digest(KEY).into())].into(),
         quotas,
         model_quotas: model_quotas.iter().map(|(model, limits)| ((*model).to_owned(), *limits)).collect(),
         ..TenantConfig::default()

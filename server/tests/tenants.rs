@@ -19,7 +19,7 @@ const UNKNOWN_ENDPOINT: &str = "vpce-0cccccccccccccccc";
 /// known by its endpoint alone.
 async fn two_teams(require_endpoint_match: bool) -> TestGateway {
     let payments = TenantConfig {
-        api_keys: [("ci".to_owned(), api_key_digest("payments-key"))].into(),
+        api_keys: [("ci".to_owned(), api_key_digest("payments-key").into())].into(),
         vpc_endpoint_ids: vec![PAYMENTS_ENDPOINT.into()],
         models: Some(vec!["chat".into()]),
         ..TenantConfig::default()
@@ -164,7 +164,7 @@ async fn a_client_certificate_names_its_tenant() {
             "orders".into(),
             TenantConfig {
                 client_cert_subjects: vec!["CN=orders-service,O=Example Corp".into()],
-                api_keys: [("ci".to_owned(), api_key_digest("orders-key"))].into(),
+                api_keys: [("ci".to_owned(), api_key_digest("orders-key").into())].into(),
                 models: Some(vec!["chat".into()]),
                 ..TenantConfig::default()
             },
@@ -172,7 +172,7 @@ async fn a_client_certificate_names_its_tenant() {
         config.tenants.insert(
             "billing".into(),
             TenantConfig {
-                api_keys: [("ci".to_owned(), api_key_digest("billing-key"))].into(),
+                api_keys: [("ci".to_owned(), api_key_digest("billing-key").into())].into(),
                 ..TenantConfig::default()
             },
         );

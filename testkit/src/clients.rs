@@ -98,7 +98,7 @@ impl ClientsGateway {
             let embed = embedding_model("test.titan-embed-text-v2", EmbeddingFormat::TitanTextV2, &[1024, 512, 256]);
             config.models.insert(EMBED_ALIAS.to_owned(), embed);
             let tenant = |key: &str, models: Option<Vec<String>>, quotas: QuotaLimits| TenantConfig {
-                api_keys: [("sdk".to_owned(), api_key_digest(key))].into(),
+                api_keys: [("sdk".to_owned(), api_key_digest(key).into())].into(),
                 models,
                 quotas,
                 ..TenantConfig::default()

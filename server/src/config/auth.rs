@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ConfigError, invalid};
-use super::keys::{NAME_RULE, check_digest, valid_name};
+use super::keys::{ApiKey, NAME_RULE, valid_name};
 use super::tenants::{DEFAULT_TENANT, TenantConfig};
 
 /// How callers are identified (see README, "Tenants and quotas"). With no identity configured,
@@ -16,10 +16,10 @@ use super::tenants::{DEFAULT_TENANT, TenantConfig};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// Shorthand for single-key tenants: name -> SHA-256 (hex) of its API key, sent as
-    /// `authorization: Bearer <key>`; the key is named like its tenant. Only digests are
-    /// configured, so the config holds no secret.
-    pub api_keys: BTreeMap<String, String>,
+    /// Shorthand for single-key tenants: name -> SHA-256 (hex) of its API key (or a table with the
+    /// digest and the key's lifetime, see [`ApiKey`]), sent as `authorization: Bearer <key>`; the
+    /// key is named like its tenant. Only digests are configured, so the config holds no secret.
+    pub api_keys: BTreeMap<String, ApiKey>,
     /// Refuse callers no identity source recognises with UNAUTHENTICATED; false lets them call as
     /// the `default` tenant. Unset: true when any API key, client-certificate subject or VPC
     /// endpoint id is configured, unless `[tenants.default]` is (writing it says who unidentified
@@ -50,12 +50,12 @@ impl AuthConfig {
     /// Key names and digests are well formed; that each digest is configured once is checked
     /// with the tenants'.
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        for (name, digest) in &self.api_keys {
+        for (name, api_key) in &self.api_keys {
             let key = format!("auth.api_keys.{name}");
             if !valid_name(name) {
                 return Err(invalid(&key, format!("a key name, which is also its tenant's, {NAME_RULE}")));
             }
-            check_digest(&key, digest)?;
+            api_key.validate(&key)?;
         }
         Ok(())
     }

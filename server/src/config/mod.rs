@@ -9,7 +9,6 @@
 mod admin;
 mod auth;
 mod bedrock;
-mod catalog_source;
 mod duration;
 pub(crate) mod error;
 mod keys;
@@ -19,11 +18,12 @@ mod models;
 mod protocols;
 mod quotas;
 mod server;
+mod sources;
 mod telemetry;
 mod tenants;
 mod tls;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -33,10 +33,10 @@ use serde::{Deserialize, Serialize};
 pub use self::admin::AdminConfig;
 pub use self::auth::AuthConfig;
 pub use self::bedrock::{BedrockConfig, CredentialsSource};
-pub use self::catalog_source::{CatalogConfig, S3CatalogConfig};
 pub use self::duration::{Millis, Seconds};
 pub use self::error::ConfigError;
 use self::error::invalid;
+pub use self::keys::{ApiKey, ApiKeyTable, format_time};
 pub use self::logging::{LogFormat, LoggingConfig};
 pub use self::metrics::MetricsConfig;
 pub use self::models::validate as validate_models;
@@ -48,6 +48,7 @@ pub use self::models::{
 pub use self::protocols::ProtocolsConfig;
 pub use self::quotas::{QuotaLimits, QuotaStoreKind, QuotasConfig, RedisConfig};
 pub use self::server::{Scheduler, ServerConfig};
+pub use self::sources::{CatalogConfig, S3DocumentConfig, TenantsSourceConfig};
 pub use self::telemetry::TelemetryConfig;
 pub use self::tenants::{DEFAULT_TENANT, TenantConfig};
 pub use self::tls::TlsConfig;
@@ -72,6 +73,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The teams that call the gateway: how each is recognised, what it may use, how much.
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// Where the tenants and their keys are reloaded from while the gateway runs.
+    pub tenants_source: TenantsSourceConfig,
     /// Where quota counters live.
     pub quotas: QuotasConfig,
     /// The admin HTTP listener: metrics, liveness, readiness.
@@ -85,7 +88,7 @@ pub struct Config {
     /// The catalog: logical model name -> Bedrock target.
     pub models: BTreeMap<String, ModelConfig>,
     /// The file this configuration was loaded from (`--config`), whose `[models]` the catalog is
-    /// reloaded from; not a key.
+    /// reloaded from (and whose `[tenants]` and `[auth]` the tenants are); not a key.
     #[serde(skip)]
     pub source_file: Option<PathBuf>,
 }
@@ -134,16 +137,17 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate()?;
         self.bedrock.validate()?;
-        self.auth.validate()?;
         self.logging.validate()?;
         self.listeners_apart()?;
         self.metrics.validate()?;
         self.telemetry.validate()?;
         self.catalog.validate(&self.models)?;
+        self.tenants_source.validate(&self.tenants, &self.auth)?;
         if let Some(models) = self.models_here() {
             models::validate(models)?;
         }
-        tenants::validate(&self.tenants, &self.auth.api_keys, &self.server, self.models_here())?;
+        let model_names = self.models_here().map(|models| models.keys().cloned().collect());
+        validate_tenants(&self.tenants, &self.auth, &self.server, model_names.as_ref())?;
         self.quotas.validate()
     }
 
@@ -161,6 +165,19 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Checks the tenants and the keys of `[auth]` as start-up does, on the `server` they run on, with
+/// the catalog's model names when it is known (`models`): at start-up, and for each tenants
+/// document a reload brings.
+pub fn validate_tenants(
+    tenants: &BTreeMap<String, TenantConfig>,
+    auth: &AuthConfig,
+    server: &ServerConfig,
+    models: Option<&BTreeSet<String>>,
+) -> Result<(), ConfigError> {
+    auth.validate()?;
+    tenants::validate(tenants, &auth.api_keys, server, models)
 }
 
 #[cfg(test)]

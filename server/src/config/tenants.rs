@@ -1,15 +1,14 @@
 //! `[tenants.<name>]`: the teams that call the gateway, how each is recognised, which models it may
 //! use and its quotas.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::error::{ConfigError, at_least, invalid};
-use super::keys::{NAME_RULE, check_digest, valid_name};
+use super::keys::{ApiKey, NAME_RULE, valid_name};
 use super::quotas::QuotaLimits;
 use super::server::ServerConfig;
-use crate::config::ModelConfig;
 
 /// The tenant of callers no identity source recognises, when identity is not required.
 pub const DEFAULT_TENANT: &str = "default";
@@ -18,8 +17,9 @@ pub const DEFAULT_TENANT: &str = "default";
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TenantConfig {
-    /// Key name -> SHA-256 (hex) of the key; the key name is logged and recorded with usage.
-    pub api_keys: BTreeMap<String, String>,
+    /// Key name -> SHA-256 (hex) of the key, or a table with the digest and the key's lifetime
+    /// (see [`ApiKey`]); the key name is logged and recorded with usage.
+    pub api_keys: BTreeMap<String, ApiKey>,
     /// PrivateLink VPC endpoint ids (`vpce-...`) the tenant's clients come through, as the NLB's
     /// PROXY protocol header says (needs `server.proxy_protocol`).
     pub vpc_endpoint_ids: Vec<String>,
@@ -38,12 +38,12 @@ pub struct TenantConfig {
 
 /// Checks every tenant and the identities they claim, each value (a key digest, endpoint id or
 /// certificate subject) identifying one caller only, the `auth.api_keys` shorthand included; with
-/// the catalog in the same configuration (`models`), also that the models they name are in it.
+/// the catalog's model names (`models`), also that the models they name are in it.
 pub(super) fn validate(
     tenants: &BTreeMap<String, TenantConfig>,
-    auth_keys: &BTreeMap<String, String>,
+    auth_keys: &BTreeMap<String, ApiKey>,
     server: &ServerConfig,
-    models: Option<&BTreeMap<String, ModelConfig>>,
+    models: Option<&BTreeSet<String>>,
 ) -> Result<(), ConfigError> {
     let mut owners: BTreeMap<String, String> = BTreeMap::new();
     let mut claim = |value: &str, key: String| match owners.insert(value.to_owned(), key.clone()) {
@@ -51,8 +51,8 @@ pub(super) fn validate(
         None => Ok(()),
     };
     // Digests are hex, which may be written in either case: one key is one key.
-    for (name, digest) in auth_keys {
-        claim(&digest.to_ascii_lowercase(), format!("auth.api_keys.{name}"))?;
+    for (name, api_key) in auth_keys {
+        claim(&api_key.digest().to_ascii_lowercase(), format!("auth.api_keys.{name}"))?;
         if tenants.get(name).is_some_and(|tenant| tenant.api_keys.contains_key(name)) {
             return Err(invalid(
                 &format!("auth.api_keys.{name}"),
@@ -65,13 +65,13 @@ pub(super) fn validate(
         if !valid_name(name) {
             return Err(invalid(&format!("tenants.{name}"), format!("a tenant name {NAME_RULE}")));
         }
-        for (key_name, digest) in &tenant.api_keys {
+        for (key_name, api_key) in &tenant.api_keys {
             let key = key(&format!("api_keys.{key_name}"));
             if !valid_name(key_name) {
                 return Err(invalid(&key, format!("a key name {NAME_RULE}")));
             }
-            check_digest(&key, digest)?;
-            claim(&digest.to_ascii_lowercase(), key.clone())?;
+            api_key.validate(&key)?;
+            claim(&api_key.digest().to_ascii_lowercase(), key.clone())?;
         }
         for endpoint in &tenant.vpc_endpoint_ids {
             if !is_vpc_endpoint_id(endpoint) {
@@ -139,14 +139,15 @@ fn is_vpc_endpoint_id(id: &str) -> bool {
 }
 
 impl TenantConfig {
-    /// The models the tenant names (`models`, `model_quotas`) are in the catalog `models`: checked
-    /// at start-up, and against each catalog a reload brings.
-    pub fn require_models(&self, name: &str, models: &BTreeMap<String, ModelConfig>) -> Result<(), ConfigError> {
+    /// The models the tenant names (`models`, `model_quotas`) are in the catalog, whose model names
+    /// are `models`: checked at start-up, against each catalog a reload brings, and with each
+    /// tenants document a reload brings.
+    pub fn require_models(&self, name: &str, models: &BTreeSet<String>) -> Result<(), ConfigError> {
         let listed = self.models.iter().flatten().map(|model| (format!("tenants.{name}.models"), model));
         let with_quotas = self.model_quotas.keys().map(|model| (format!("tenants.{name}.model_quotas.{model}"), model));
         for (key, model) in listed.chain(with_quotas) {
-            if !models.contains_key(model) {
-                let known = models.keys().cloned().collect::<Vec<_>>().join(", ");
+            if !models.contains(model) {
+                let known = models.iter().cloned().collect::<Vec<_>>().join(", ");
                 return Err(invalid(&key, format!("{model:?} is not a configured model (configured: {known})")));
             }
         }

@@ -184,7 +184,7 @@ fn file_then_environment_override_in_that_order() {
         let tenant = &config.tenants["team_a"];
         assert_eq!(tenant.vpc_endpoint_ids, ["vpce-0123456789abcdef0"]);
         assert_eq!(tenant.models.as_deref(), Some(&["chat".to_owned()][..]));
-        assert_eq!(tenant.api_keys["ci"], "ab".repeat(32));
+        assert_eq!(tenant.api_keys["ci"].digest(), "ab".repeat(32));
         assert_eq!(tenant.quotas.tokens_per_minute, Some(1000));
         assert_eq!(config.quotas.redis.password.as_deref(), Some("from-secrets-manager"));
         jail.set_env("BEDROCK_GATEWAY_SERVER__MAX_REQUEST_BYTES", "lots");
@@ -358,4 +358,81 @@ fn check_config_prints_the_defaults_that_depend_on_other_keys() {
     let again = Config::from_toml(&text).unwrap();
     assert_eq!(again.models["chat"].additional_request_fields, config.models["chat"].additional_request_fields);
     assert_eq!(again.models["chat"].guardrail, config.models["chat"].guardrail);
+}
+
+#[test]
+fn an_api_key_is_a_digest_or_a_table_with_its_lifetime() {
+    let config = Config::from_toml(&format!(
+        "{MINIMAL}[tenants.a.api_keys]\nold = \"{DIGEST_A}\"\n\
+         new = {{ sha256 = \"{DIGEST_B}\", not_before = \"2027-01-01T12:00:00+02:00\", expires_on = \"2027-01-31\" }}\n"
+    ))
+    .unwrap();
+    let keys = &config.tenants["a"].api_keys;
+    assert_eq!((keys["old"].digest(), keys["old"].expires_on()), (DIGEST_A, None));
+    assert_eq!(keys["new"].digest(), DIGEST_B);
+    let not_before = keys["new"].not_before().unwrap();
+    assert_eq!(format_time(not_before), "2027-01-01T10:00:00Z", "an offset is kept, shown in UTC");
+    assert_eq!(format_time(keys["new"].expires_on().unwrap()), "2027-01-31T00:00:00Z", "a date is 00:00 UTC");
+    let shorthand = Config::from_toml(&format!(
+        "{MINIMAL}[auth.api_keys]\nops = {{ sha256 = \"{DIGEST_A}\", expires_on = \"2027-01-31\" }}\n"
+    ))
+    .unwrap();
+    assert!(shorthand.auth.api_keys["ops"].expires_on().is_some());
+}
+
+#[test]
+fn api_key_lifetime_mistakes_name_their_key() {
+    let cases = [
+        (
+            format!("[tenants.a.api_keys]\nci = {{ sha256 = \"{DIGEST_A}\", expires_on = \"soon\" }}"),
+            "tenants.a.api_keys.ci.expires_on",
+        ),
+        (
+            format!("[tenants.a.api_keys]\nci = {{ sha256 = \"{DIGEST_A}\", not_before = \"2027-02-30\" }}"),
+            "tenants.a.api_keys.ci.not_before",
+        ),
+        (
+            format!(
+                "[tenants.a.api_keys]\nci = {{ sha256 = \"{DIGEST_A}\", not_before = \"2027-02-01\", expires_on = \"2027-01-31\" }}"
+            ),
+            "tenants.a.api_keys.ci.not_before",
+        ),
+        (format!("[tenants.a.api_keys]\nci = {{ sha256 = \"{}\" }}", &DIGEST_A[1..]), "tenants.a.api_keys.ci.sha256"),
+        (
+            format!("[auth.api_keys]\nops = {{ sha256 = \"{DIGEST_A}\", expires_on = \"31/01/2027\" }}"),
+            "auth.api_keys.ops.expires_on",
+        ),
+    ];
+    for (text, key) in cases {
+        assert_eq!(rejected_key(&format!("{MINIMAL}{text}\n")), key, "{text}");
+    }
+    let unknown_field = Config::from_toml(&format!(
+        "{MINIMAL}[tenants.a.api_keys]\nci = {{ sha256 = \"{DIGEST_A}\", expires = \"2027-01-31\" }}\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(unknown_field.contains("tenants.a.api_keys.ci"), "{unknown_field}");
+    // TOML's own date literal is not a key time: times are quoted strings.
+    let unquoted = Config::from_toml(&format!(
+        "{MINIMAL}[tenants.a.api_keys]\nci = {{ sha256 = \"{DIGEST_A}\", expires_on = 2027-01-31 }}\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(unquoted.contains("tenants.a.api_keys.ci.expires_on"), "{unquoted}");
+}
+
+#[test]
+fn tenants_from_s3_leave_no_tenant_or_key_in_the_file() {
+    let s3 = "[tenants_source.s3]\nbucket = \"platform\"\nkey = \"gateway/tenants.json\"\n";
+    assert!(Config::from_toml(&format!("{MINIMAL}{s3}")).is_ok());
+    assert_eq!(rejected_key(&format!("{MINIMAL}{s3}[tenants.a]\nmodels = [\"chat\"]\n")), "tenants");
+    assert_eq!(rejected_key(&format!("{MINIMAL}{s3}[auth.api_keys]\na = \"{DIGEST_A}\"\n")), "auth.api_keys");
+    assert_eq!(
+        rejected_key(&format!("{MINIMAL}[tenants_source.s3]\nbucket = \"\"\nkey = \"k\"\n")),
+        "tenants_source.s3.bucket"
+    );
+    assert_eq!(
+        rejected_key(&format!("{MINIMAL}[tenants_source]\nreload_secs = 86401\n")),
+        "tenants_source.reload_secs"
+    );
 }

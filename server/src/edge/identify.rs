@@ -10,7 +10,6 @@
 //! one's secret key, so it is not verified: such a request carries no key and is identified as a
 //! gRPC call without one is, by its PrivateLink endpoint or its client certificate.
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::{Either, Ready};
@@ -20,7 +19,7 @@ use super::route::{Protocol, Route};
 use crate::ops::metrics::Rejection;
 use crate::pipeline::peer::Peer;
 use crate::pipeline::request_log::RequestLog;
-use crate::pipeline::tenants::Tenants;
+use crate::pipeline::tenants::live::LiveTenants;
 
 /// How a SigV4 `authorization` header starts.
 const SIGV4: &[u8] = b"AWS4-HMAC-SHA256 ";
@@ -28,12 +27,12 @@ const SIGV4: &[u8] = b"AWS4-HMAC-SHA256 ";
 /// Layer for [`Identify`].
 #[derive(Debug, Clone)]
 pub struct IdentifyLayer {
-    tenants: Arc<Tenants>,
+    tenants: LiveTenants,
 }
 
 impl IdentifyLayer {
     /// Identifies requests against `tenants`.
-    pub fn new(tenants: Arc<Tenants>) -> Self {
+    pub fn new(tenants: LiveTenants) -> Self {
         IdentifyLayer { tenants }
     }
 }
@@ -42,7 +41,7 @@ impl<S> Layer<S> for IdentifyLayer {
     type Service = Identify<S>;
 
     fn layer(&self, inner: S) -> Identify<S> {
-        Identify { inner, tenants: Arc::clone(&self.tenants) }
+        Identify { inner, tenants: self.tenants.clone() }
     }
 }
 
@@ -50,7 +49,7 @@ impl<S> Layer<S> for IdentifyLayer {
 #[derive(Debug, Clone)]
 pub struct Identify<S> {
     inner: S,
-    tenants: Arc<Tenants>,
+    tenants: LiveTenants,
 }
 
 impl<S, ReqBody> Service<http::Request<ReqBody>> for Identify<S>

@@ -25,8 +25,6 @@ mod request_body;
 mod request_edge;
 mod route;
 
-use std::sync::Arc;
-
 pub use content_type::{GrpcContentType, GrpcContentTypeLayer};
 pub use identify::{Identify, IdentifyLayer};
 pub use request_body::{BodyLimits, RequestBodyLimit, RequestBodyLimitLayer};
@@ -36,7 +34,7 @@ use tower::Layer;
 
 use crate::config::{ProtocolsConfig, ServerConfig};
 use crate::ops::metrics::Metrics;
-use crate::pipeline::tenants::Tenants;
+use crate::pipeline::tenants::live::LiveTenants;
 
 /// The listener's routes behind every admission layer, as connections serve them.
 #[derive(Debug, Clone)]
@@ -59,7 +57,7 @@ impl EdgeLayers {
     pub fn new(
         config: &ServerConfig,
         protocols: ProtocolsConfig,
-        tenants: Arc<Tenants>,
+        tenants: LiveTenants,
         metrics: &Metrics,
     ) -> EdgeLayers {
         let body_limits = BodyLimits {

@@ -7,10 +7,12 @@
 //! ([`install`], rendered by the admin listener), and the figures of the CloudWatch EMF lines
 //! (`interval.rs`; `emf.rs` has their names), which the EMF writer takes from the value at each
 //! interval. Nothing on the request path takes a lock to record. The series EMF does not carry
-//! (quota checks and store, catalog reloads, fallbacks, deprecated calls) have no figures to keep,
-//! so they are recorded by the free functions below, straight into the facade.
+//! (quota checks and store, catalog and tenants reloads, fallbacks, deprecated calls) have no
+//! figures to keep, so they are recorded by the free functions below, straight into the facade.
+//! API key expiry times are state, not recordings: `key_expiry.rs` renders them.
 
 mod interval;
+mod key_expiry;
 mod prometheus;
 
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use std::time::Duration;
 
 use interval::Figures;
 pub(crate) use interval::{IntervalSample, TenantCounts};
+pub use key_expiry::{KeyExpiries, KeyExpiry};
 pub use prometheus::{install, render};
 
 /// Requests that reached a final status, by logical model, version, tenant, caller and gRPC code.
@@ -53,6 +56,10 @@ pub const QUOTA_CHECKS_TOTAL: &str = "bedrock_gateway_quota_checks_total";
 pub const FALLBACKS_TOTAL: &str = "bedrock_gateway_fallbacks_total";
 /// Checks of the catalog's source, by source (`file`, `s3`) and result.
 pub const CATALOG_RELOADS_TOTAL: &str = "bedrock_gateway_catalog_reloads_total";
+/// Checks of the tenants' source, by source (`file`, `s3`) and result.
+pub const TENANTS_RELOADS_TOTAL: &str = "bedrock_gateway_tenants_reloads_total";
+/// When each API key with an `expires_on` expires (Unix time), by tenant and key name.
+pub const API_KEY_EXPIRY_TIMESTAMP_SECONDS: &str = "bedrock_gateway_api_key_expiry_timestamp_seconds";
 /// How long quota checks held requests before Bedrock was called, by what decided them.
 pub const QUOTA_CHECK_DURATION_SECONDS: &str = "bedrock_gateway_quota_check_duration_seconds";
 
@@ -158,30 +165,31 @@ impl QuotaCheck {
     }
 }
 
-/// What a check of the catalog's source found: the `result` label of [`CATALOG_RELOADS_TOTAL`].
+/// What a check of a reloaded document's source found: the `result` label of
+/// [`CATALOG_RELOADS_TOTAL`] and [`TENANTS_RELOADS_TOTAL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CatalogReload {
-    /// A new catalog, now serving.
+pub enum Reload {
+    /// A new document, now serving.
     Applied,
-    /// Read again, and the same catalog as the one serving.
+    /// Read again, and the same as the one serving.
     Unchanged,
     /// Not read again: the source answered that nothing changed (S3's 304 to a conditional GET).
     NotModified,
-    /// A new catalog that failed validation; the current one keeps serving.
+    /// A new document that failed validation; the current one keeps serving.
     Invalid,
-    /// The source could not be read; the current catalog keeps serving.
+    /// The source could not be read; the current document keeps serving.
     Unreachable,
 }
 
-impl CatalogReload {
+impl Reload {
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
-            CatalogReload::Applied => "applied",
-            CatalogReload::Unchanged => "unchanged",
-            CatalogReload::NotModified => "not_modified",
-            CatalogReload::Invalid => "invalid",
-            CatalogReload::Unreachable => "unreachable",
+            Reload::Applied => "applied",
+            Reload::Unchanged => "unchanged",
+            Reload::NotModified => "not_modified",
+            Reload::Invalid => "invalid",
+            Reload::Unreachable => "unreachable",
         }
     }
 }
@@ -193,8 +201,13 @@ pub fn fell_back(model: &str, from: &str, to: &str) {
 }
 
 /// Records a check of the catalog's source.
-pub fn catalog_reloaded(source: &'static str, result: CatalogReload) {
+pub fn catalog_reloaded(source: &'static str, result: Reload) {
     metrics::counter!(CATALOG_RELOADS_TOTAL, "source" => source, "result" => result.as_str()).increment(1);
+}
+
+/// Records a check of the tenants' source.
+pub fn tenants_reloaded(source: &'static str, result: Reload) {
+    metrics::counter!(TENANTS_RELOADS_TOTAL, "source" => source, "result" => result.as_str()).increment(1);
 }
 
 /// What decided a quota check: the `decided_by` label of [`QUOTA_CHECK_DURATION_SECONDS`].

@@ -11,7 +11,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use super::{
     BEDROCK_ERRORS_TOTAL, CATALOG_RELOADS_TOTAL, CONNECTIONS_OPEN, DEPRECATED_CALLS_TOTAL, FALLBACKS_TOTAL,
     QUOTA_CHECK_DURATION_SECONDS, QUOTA_CHECKS_TOTAL, QUOTA_STORE_ERRORS_TOTAL, QUOTA_STORE_UP, QuotaCheck,
-    REJECTIONS_TOTAL, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL, Rejection, STREAMS_IN_FLIGHT,
+    REJECTIONS_TOTAL, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL, Rejection, STREAMS_IN_FLIGHT, TENANTS_RELOADS_TOTAL,
     TIME_TO_FIRST_TOKEN_SECONDS, TOKENS_TOTAL,
 };
 
@@ -73,7 +73,9 @@ pub fn install() -> &'static PrometheusHandle {
 
 /// The Prometheus text exposition of every series, installing the recorder if needed.
 pub fn render() -> String {
-    install().render()
+    let mut text = install().render();
+    super::key_expiry::render(&mut text);
+    text
 }
 
 fn describe() {
@@ -126,6 +128,11 @@ fn describe() {
         CATALOG_RELOADS_TOTAL,
         Unit::Count,
         "Checks of the catalog's source, by source (file, s3) and result (applied, unchanged, not_modified, invalid, unreachable)."
+    );
+    describe_counter!(
+        TENANTS_RELOADS_TOTAL,
+        Unit::Count,
+        "Checks of the tenants' source, by source (file, s3) and result (applied, unchanged, not_modified, invalid, unreachable)."
     );
     describe_histogram!(
         QUOTA_CHECK_DURATION_SECONDS,

@@ -4,14 +4,13 @@
 //! gateway checks its source every `catalog.reload_secs` and on SIGHUP. The source is the config
 //! file the gateway started from (its `[models]`; other sections need a restart) or, with
 //! `catalog.s3`, one S3 object read with conditional GETs (`upstream::documents`). A new catalog is validated
-//! alone, as a catalog, and with the running tenants that name its models; then swapped in
+//! alone, as a catalog, and with the tenants serving now that name its models; then swapped in
 //! atomically; an invalid one is refused with a log line and a metric while the old one keeps
 //! serving. A request resolves its model once, so a stream in flight ends on the target it started
 //! with.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
@@ -19,9 +18,11 @@ use tokio_util::sync::CancellationToken;
 use serde::Deserialize;
 
 use super::Catalog;
-use crate::config::{self, Config, ConfigError, ModelConfig, TenantConfig};
-use crate::ops::metrics::{self, CatalogReload};
-use crate::upstream::documents::{Document, Fetched, Hangup};
+use crate::config::{self, Config, ModelConfig};
+use crate::ops::metrics::{self, Reload};
+use crate::pipeline::tenants::live::LiveTenants;
+pub use crate::upstream::documents::SourceError;
+use crate::upstream::documents::{Document, Fetched, Schedule};
 
 /// The catalog serving now; cloning shares it.
 #[derive(Debug, Clone)]
@@ -41,23 +42,6 @@ impl LiveCatalog {
     }
 }
 
-/// Why a source gave no catalog.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    /// The source could not be read (a file error, S3 unreachable or refusing).
-    #[error("{0}")]
-    Unreachable(String),
-    /// It was read, but is not a catalog: the message says where.
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl From<ConfigError> for SourceError {
-    fn from(err: ConfigError) -> SourceError {
-        SourceError::Invalid(err.to_string())
-    }
-}
-
 /// The S3 object's content: `{"models": {"chat": {"model_id": "...", ...}}}`, the `[models]` table of
 /// the config file in JSON form (Terraform's `jsonencode` writes it).
 #[derive(Debug, Deserialize)]
@@ -70,18 +54,19 @@ struct CatalogDocument {
 #[derive(Debug)]
 pub struct CatalogSource {
     document: Document,
-    /// The running tenants: the models they name must be in a new catalog.
-    tenants: BTreeMap<String, TenantConfig>,
+    /// The tenants serving: the models they name must be in a new catalog.
+    tenants: LiveTenants,
     /// `bedrock.region`, of the targets that name none.
     home_region: String,
-    /// Listened to from the start, so that no SIGHUP finds the default action (exit).
-    hangup: Hangup,
+    /// Made from the start, so that no SIGHUP finds the default action (exit).
+    schedule: Schedule,
 }
 
 impl CatalogSource {
     /// The source `config` names: `catalog.s3`, else the file it was loaded from; `None` for a
     /// configuration built in memory (tests, local mode without `--config`), whose catalog is fixed.
-    pub async fn from_config(config: &Config) -> Option<CatalogSource> {
+    /// A new catalog must have the models `tenants` name.
+    pub async fn from_config(config: &Config, tenants: LiveTenants) -> Option<CatalogSource> {
         let document = match (&config.catalog.s3, &config.source_file) {
             (Some(s3), _) => Document::s3(s3, &config.bedrock.region).await,
             (None, Some(path)) => Document::file(path.clone()),
@@ -89,9 +74,9 @@ impl CatalogSource {
         };
         Some(CatalogSource {
             document,
-            tenants: config.tenants.clone(),
+            tenants,
             home_region: config.bedrock.region.clone(),
-            hangup: Hangup::listen(),
+            schedule: Schedule::new(config.catalog.reload_secs.get()),
         })
     }
 
@@ -114,12 +99,10 @@ impl CatalogSource {
         }
     }
 
-    /// `models` as a catalog, if it is a valid one and has every model the tenants name.
+    /// `models` as a catalog, if it is a valid one and has every model the tenants serving name.
     fn validate(&self, models: BTreeMap<String, ModelConfig>) -> Result<Catalog, SourceError> {
         config::validate_models(&models)?;
-        for (name, tenant) in &self.tenants {
-            tenant.require_models(name, &models)?;
-        }
+        self.tenants.current().require_models(&models.keys().cloned().collect())?;
         Ok(Catalog::from_config(&models, &self.home_region))
     }
 
@@ -137,24 +120,10 @@ impl CatalogSource {
         }
     }
 
-    /// Checks the source every `interval` (never when zero) and on SIGHUP, swapping each valid
-    /// new catalog into `live`, until `stop`.
-    pub async fn watch(mut self, live: LiveCatalog, interval: Duration, stop: CancellationToken) {
-        let mut ticks = (!interval.is_zero()).then(|| {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks
-        });
-        let next_tick = async |ticks: &mut Option<tokio::time::Interval>| match ticks {
-            Some(ticks) => drop(ticks.tick().await),
-            None => std::future::pending().await,
-        };
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = self.hangup.next() => tracing::info!(source = self.label(), "SIGHUP: reloading the catalog"),
-                () = next_tick(&mut ticks) => {}
-            }
+    /// Checks the source on its schedule, swapping each valid new catalog into `live`, until
+    /// `stop`.
+    pub async fn watch(mut self, live: LiveCatalog, stop: CancellationToken) {
+        while self.schedule.next(&stop, "catalog", self.label()).await {
             self.reload(&live).await;
         }
     }
@@ -162,8 +131,8 @@ impl CatalogSource {
     async fn reload(&mut self, live: &LiveCatalog) {
         let source = self.label();
         let unchanged = match &self.document {
-            Document::File(_) => CatalogReload::Unchanged,
-            Document::S3(_) => CatalogReload::NotModified,
+            Document::File(_) => Reload::Unchanged,
+            Document::S3(_) => Reload::NotModified,
         };
         let models = match self.fetch().await {
             Ok(None) => return metrics::catalog_reloaded(source, unchanged),
@@ -176,7 +145,7 @@ impl CatalogSource {
         };
         let previous = live.current();
         if catalog.revision() == previous.revision() {
-            return metrics::catalog_reloaded(source, CatalogReload::Unchanged);
+            return metrics::catalog_reloaded(source, Reload::Unchanged);
         }
         tracing::info!(
             source,
@@ -185,7 +154,7 @@ impl CatalogSource {
             "catalog changed: new requests use the new one, requests in flight end on the old"
         );
         live.current.store(Arc::new(catalog));
-        metrics::catalog_reloaded(source, CatalogReload::Applied);
+        metrics::catalog_reloaded(source, Reload::Applied);
     }
 }
 
@@ -193,11 +162,11 @@ fn refused(source: &'static str, err: &SourceError) {
     match err {
         SourceError::Invalid(reason) => {
             tracing::error!(source, %reason, "new catalog refused; the current one keeps serving");
-            metrics::catalog_reloaded(source, CatalogReload::Invalid);
+            metrics::catalog_reloaded(source, Reload::Invalid);
         }
         SourceError::Unreachable(reason) => {
             tracing::warn!(source, %reason, "catalog source unreadable; the current catalog keeps serving");
-            metrics::catalog_reloaded(source, CatalogReload::Unreachable);
+            metrics::catalog_reloaded(source, Reload::Unreachable);
         }
     }
 }
@@ -206,6 +175,7 @@ fn refused(source: &'static str, err: &SourceError) {
 mod tests {
     use super::*;
     use crate::config::TlsConfig;
+    use crate::pipeline::tenants::Tenants;
 
     fn models(text: &str) -> BTreeMap<String, ModelConfig> {
         Config::from_toml(text).unwrap().models
@@ -227,7 +197,8 @@ mod tests {
             client_ca_file: None,
             client_cert_required: true,
         });
-        let source = CatalogSource::from_config(&config).await.unwrap();
+        let tenants = LiveTenants::new(Tenants::from_config(&config));
+        let source = CatalogSource::from_config(&config, tenants.clone()).await.unwrap();
 
         let catalog = source.validate(models("[models.chat]\nmodel_id = \"c2\"\n[models.more]\nmodel_id = \"m\"\n"));
         assert!(catalog.is_ok(), "{catalog:?}");
@@ -237,6 +208,13 @@ mod tests {
         };
         let without_chat = refusal("[models.other]\nmodel_id = \"o\"\n");
         assert!(without_chat.contains("`tenants.a.models`"), "{without_chat}");
+        // The tenants serving now, not those the gateway started with: a tenant onboarded since
+        // that names `more` keeps it in every new catalog.
+        let onboarded =
+            Config::from_toml("[models.more]\nmodel_id = \"m\"\n[tenants.b]\nmodels = [\"more\"]\n").unwrap();
+        tenants.replace(Tenants::from_config(&onboarded));
+        let without_more = refusal("[models.chat]\nmodel_id = \"c2\"\n");
+        assert!(without_more.contains("`tenants.b.models`"), "{without_more}");
         let mut broken = models("[models.chat]\nmodel_id = \"c\"\n");
         broken.get_mut("chat").unwrap().max_tokens_cap = 0;
         match source.validate(broken) {

@@ -238,6 +238,11 @@ impl Catalog {
         &self.revision
     }
 
+    /// The logical models' names, which the tenants' `models` and `model_quotas` must be among.
+    pub fn model_names(&self) -> std::collections::BTreeSet<String> {
+        self.models.keys().cloned().collect()
+    }
+
     /// The model `tenant` asked for, if it may be called today. An unknown name's error lists only
     /// the models the tenant may use.
     pub fn resolve(&self, name: &str, tenant: &Tenant) -> Result<Arc<Model>, GatewayError> {

@@ -1,7 +1,8 @@
 //! The in-process quota store: the buckets and place counts of every tenant in one map behind a
 //! mutex, held only for the arithmetic of one request. It is the store of `store = "memory"` and
-//! the fallback of the Redis store. Tenants and models come from the configuration, so the map
-//! stays as small as the configuration and needs no expiry.
+//! the fallback of the Redis store. Tenants and models come from the configuration and its reloads,
+//! so the map stays as small as the tenants configured since the process started (a removed
+//! tenant's few counters stay until a restart) and needs no expiry.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};

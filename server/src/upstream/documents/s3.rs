@@ -11,7 +11,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::DisplayErrorContext;
 
 use super::Fetched;
-use crate::config::{CredentialsSource, S3CatalogConfig};
+use crate::config::{CredentialsSource, S3DocumentConfig};
 
 #[derive(Debug)]
 pub struct S3Document {
@@ -23,14 +23,14 @@ pub struct S3Document {
 }
 
 impl S3Document {
-    pub(super) async fn new(config: &S3CatalogConfig, default_region: &str) -> S3Document {
+    pub(super) async fn new(config: &S3DocumentConfig, default_region: &str) -> S3Document {
         let region = config.region.clone().unwrap_or_else(|| default_region.to_owned());
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region));
         if let Some(url) = &config.endpoint_url {
             loader = loader.endpoint_url(url);
         }
         if config.credentials == CredentialsSource::Emulator {
-            loader = loader.credentials_provider(Credentials::new("emulator", "emulator", None, None, "catalog-s3"));
+            loader = loader.credentials_provider(Credentials::new("emulator", "emulator", None, None, "document-s3"));
         }
         let sdk = loader.load().await;
         // A custom endpoint (an S3 stand-in, or an interface endpoint's DNS name) takes the bucket
