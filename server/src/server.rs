@@ -99,7 +99,7 @@ pub async fn serve_with_admin(
     // The catalog first, as the configuration's tenants name its models; then the tenants, which
     // must name the catalog's.
     let tenants = LiveTenants::new(Tenants::from_config(&config));
-    let mut catalog_source = CatalogSource::from_config(&config, tenants.clone()).await;
+    let mut catalog_source = CatalogSource::from_config(&config, Arc::new(tenants.clone())).await;
     let first_catalog = match &mut catalog_source {
         Some(source) => source.initial().await.map_err(ServeError::Catalog)?,
         None => None,

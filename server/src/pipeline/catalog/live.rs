@@ -9,7 +9,7 @@
 //! serving. A request resolves its model once, so a stream in flight ends on the target it started
 //! with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -18,9 +18,8 @@ use tokio_util::sync::CancellationToken;
 use serde::Deserialize;
 
 use super::Catalog;
-use crate::config::{self, Config, ModelConfig};
+use crate::config::{self, Config, ConfigError, ModelConfig};
 use crate::ops::metrics::{self, Reload};
-use crate::pipeline::tenants::live::LiveTenants;
 pub use crate::upstream::documents::SourceError;
 use crate::upstream::documents::{Document, Fetched, Schedule};
 
@@ -42,6 +41,13 @@ impl LiveCatalog {
     }
 }
 
+/// Whoever names models, and so needs them in every new catalog: the tenants serving
+/// (`pipeline::tenants::live`), which sit above the catalog and so are asked through this.
+pub trait ModelsInUse: std::fmt::Debug + Send + Sync {
+    /// Refuses a catalog of `models` that lacks a model named now, naming the key that names it.
+    fn require_models(&self, models: &BTreeSet<String>) -> Result<(), ConfigError>;
+}
+
 /// The S3 object's content: `{"models": {"chat": {"model_id": "...", ...}}}`, the `[models]` table of
 /// the config file in JSON form (Terraform's `jsonencode` writes it).
 #[derive(Debug, Deserialize)]
@@ -55,7 +61,7 @@ struct CatalogDocument {
 pub struct CatalogSource {
     document: Document,
     /// The tenants serving: the models they name must be in a new catalog.
-    tenants: LiveTenants,
+    tenants: Arc<dyn ModelsInUse>,
     /// `bedrock.region`, of the targets that name none.
     home_region: String,
     /// Made from the start, so that no SIGHUP finds the default action (exit).
@@ -66,7 +72,7 @@ impl CatalogSource {
     /// The source `config` names: `catalog.s3`, else the file it was loaded from; `None` for a
     /// configuration built in memory (tests, local mode without `--config`), whose catalog is fixed.
     /// A new catalog must have the models `tenants` name.
-    pub async fn from_config(config: &Config, tenants: LiveTenants) -> Option<CatalogSource> {
+    pub async fn from_config(config: &Config, tenants: Arc<dyn ModelsInUse>) -> Option<CatalogSource> {
         let document = match (&config.catalog.s3, &config.source_file) {
             (Some(s3), _) => Document::s3(s3, &config.bedrock.region).await,
             (None, Some(path)) => Document::file(path.clone()),
@@ -102,7 +108,7 @@ impl CatalogSource {
     /// `models` as a catalog, if it is a valid one and has every model the tenants serving name.
     fn validate(&self, models: BTreeMap<String, ModelConfig>) -> Result<Catalog, SourceError> {
         config::validate_models(&models)?;
-        self.tenants.current().require_models(&models.keys().cloned().collect())?;
+        self.tenants.require_models(&models.keys().cloned().collect())?;
         Ok(Catalog::from_config(&models, &self.home_region))
     }
 
@@ -174,8 +180,20 @@ fn refused(source: &'static str, err: &SourceError) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TlsConfig;
-    use crate::pipeline::tenants::Tenants;
+    use std::sync::Mutex;
+
+    use crate::config::{TenantConfig, TlsConfig};
+
+    /// The tenants serving, as their configuration: what a catalog reload asks.
+    #[derive(Debug)]
+    struct ServingTenants(Mutex<BTreeMap<String, TenantConfig>>);
+
+    impl ModelsInUse for ServingTenants {
+        fn require_models(&self, models: &BTreeSet<String>) -> Result<(), ConfigError> {
+            let tenants = self.0.lock().unwrap();
+            tenants.iter().try_for_each(|(name, tenant)| tenant.require_models(name, models))
+        }
+    }
 
     fn models(text: &str) -> BTreeMap<String, ModelConfig> {
         Config::from_toml(text).unwrap().models
@@ -197,7 +215,7 @@ mod tests {
             client_ca_file: None,
             client_cert_required: true,
         });
-        let tenants = LiveTenants::new(Tenants::from_config(&config));
+        let tenants = Arc::new(ServingTenants(Mutex::new(config.tenants.clone())));
         let source = CatalogSource::from_config(&config, tenants.clone()).await.unwrap();
 
         let catalog = source.validate(models("[models.chat]\nmodel_id = \"c2\"\n[models.more]\nmodel_id = \"m\"\n"));
@@ -212,7 +230,7 @@ mod tests {
         // that names `more` keeps it in every new catalog.
         let onboarded =
             Config::from_toml("[models.more]\nmodel_id = \"m\"\n[tenants.b]\nmodels = [\"more\"]\n").unwrap();
-        tenants.replace(Tenants::from_config(&onboarded));
+        *tenants.0.lock().unwrap() = onboarded.tenants;
         let without_more = refusal("[models.chat]\nmodel_id = \"c2\"\n");
         assert!(without_more.contains("`tenants.b.models`"), "{without_more}");
         let mut broken = models("[models.chat]\nmodel_id = \"c\"\n");

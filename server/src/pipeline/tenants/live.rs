@@ -11,7 +11,7 @@
 //! keeps serving. A request is identified once, so it keeps its tenant, and that tenant's quotas and
 //! models, until it ends; the next request sees the new ones.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -19,10 +19,10 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::{Identity, Tenants};
-use crate::config::{self, AuthConfig, Config, DEFAULT_TENANT, ServerConfig, TenantConfig};
+use crate::config::{self, AuthConfig, Config, ConfigError, DEFAULT_TENANT, ServerConfig, TenantConfig};
 use crate::error::GatewayError;
 use crate::ops::metrics::{self, KeyExpiries, Reload};
-use crate::pipeline::catalog::live::LiveCatalog;
+use crate::pipeline::catalog::live::{LiveCatalog, ModelsInUse};
 use crate::pipeline::peer::Peer;
 use crate::upstream::documents::{Document, Fetched, Schedule, SourceError};
 
@@ -56,6 +56,12 @@ impl LiveTenants {
     pub fn replace(&self, tenants: Tenants) {
         self.expiries.set(tenants.key_expiries());
         self.current.store(Arc::new(tenants));
+    }
+}
+
+impl ModelsInUse for LiveTenants {
+    fn require_models(&self, models: &BTreeSet<String>) -> Result<(), ConfigError> {
+        self.current.load().require_models(models)
     }
 }
 
