@@ -125,14 +125,24 @@ for root in "${ROOTS[@]}"; do
 done
 
 ###############################################################################
+# The tests destroy what they apply, which the gateway-service module's
+# prevent_destroy (NLB, endpoint service) refuses: they run in a copy of the
+# tree whose module copy lifts it (tests/ci/allow_destroy_override.tf.tmpl).
+TEST_TREE="$(mktemp -d)"
+cp -r "${TF_DIR}/modules" "${TF_DIR}/examples" "${TEST_TREE}/"
+find "${TEST_TREE}" -name .terraform -type d -prune -exec rm -rf {} +
+cp "${TF_DIR}/tests/ci/allow_destroy_override.tf.tmpl" "${TEST_TREE}/modules/gateway-service/allow_destroy_override.tf"
 for root in "${ROOTS[@]}"; do
   rel="${root#"${REPO_DIR}"/}"
   if compgen -G "${root}/tests/*.tftest.hcl" >/dev/null; then
     step "terraform test ${rel}"
-    (cd "${root}" && terraform test -no-color) || die "terraform test failed in ${rel}"
+    copy="${TEST_TREE}/${root#"${TF_DIR}"/}"
+    (cd "${copy}" && terraform init -backend=false -input=false -no-color >/dev/null && terraform test -no-color) ||
+      die "terraform test failed in ${rel}"
     ok
   fi
 done
+rm -rf "${TEST_TREE}"
 
 # `terraform test` cannot see ordering; the graph shows whether the ECS
 # service waits for its network path, listener, catalog and permissions.
@@ -193,7 +203,7 @@ if [ "${BGW_SKIP_MOTO:-0}" = "1" ]; then
   echo
   echo "==> [terraform/ci.sh] moto apply/destroy skipped (BGW_SKIP_MOTO=1)"
 else
-  step "apply + destroy examples/single-account against moto on loopback"
+  step "apply, re-plan (no changes) + destroy examples/single-account against moto on loopback"
   WORK="$(mktemp -d)"
   MOTO_PID=""
   cleanup_moto() {
@@ -228,19 +238,30 @@ else
   sed "s#@ENDPOINT@#${ENDPOINT}#g" "${TF_DIR}/tests/moto/provider_override.tf.tmpl" \
     >"${WORK}/tf/examples/single-account/moto_override.tf"
   cp "${TF_DIR}/tests/moto/gateway_service_override.tf.tmpl" "${WORK}/tf/modules/gateway-service/moto_override.tf"
+  cp "${TF_DIR}/tests/moto/gateway_client_override.tf.tmpl" "${WORK}/tf/modules/gateway-client/moto_override.tf"
+  cp "${TF_DIR}/tests/ci/allow_destroy_override.tf.tmpl" "${WORK}/tf/modules/gateway-service/allow_destroy_override.tf"
 
   EX="${WORK}/tf/examples/single-account"
   (cd "${EX}" && terraform init -backend=false -input=false -no-color >/dev/null) || die "init (moto)"
   echo "    terraform apply (bounded to 420 s)"
-  if ! (cd "${EX}" && timeout 420 terraform apply -auto-approve -input=false -no-color -parallelism=20 >"${WORK}/apply.log" 2>&1); then
+  if ! (cd "${EX}" && timeout 420 terraform apply -auto-approve -input=false -no-color -parallelism=20 -var enable_deletion_protection=false >"${WORK}/apply.log" 2>&1); then
     grep -E '^(Error|│ Error)' -A8 "${WORK}/apply.log" | head -60 >&2 || true
     tail -20 "${WORK}/moto.log" >&2 || true
     die "terraform apply against moto failed"
   fi
   grep -E '^Apply complete' "${WORK}/apply.log"
   "${TOOLS_DIR}/moto/bin/python" "${TF_DIR}/tests/moto_check.py" "${ENDPOINT}" || die "post-apply checks against moto"
+  # What was applied must read back as configured: any change planned now
+  # is drift that every later plan would show (or fight).
+  echo "    terraform plan after the apply must be empty"
+  rc=0
+  (cd "${EX}" && terraform plan -detailed-exitcode -input=false -no-color -parallelism=20 -var enable_deletion_protection=false >"${WORK}/replan.log" 2>&1) || rc=$?
+  if [ "${rc}" != "0" ]; then
+    grep -E '^  #|^ +[~+-] |Error' "${WORK}/replan.log" | head -60 >&2 || true
+    die "the plan after the apply is not empty (exit ${rc}): drift"
+  fi
   echo "    terraform destroy (bounded to 300 s)"
-  if ! (cd "${EX}" && timeout 300 terraform destroy -auto-approve -input=false -no-color -parallelism=20 >"${WORK}/destroy.log" 2>&1); then
+  if ! (cd "${EX}" && timeout 300 terraform destroy -auto-approve -input=false -no-color -parallelism=20 -var enable_deletion_protection=false >"${WORK}/destroy.log" 2>&1); then
     grep -E '^(Error|│ Error)' -A8 "${WORK}/destroy.log" | head -60 >&2 || true
     die "terraform destroy against moto failed"
   fi

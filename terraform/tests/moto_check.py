@@ -75,6 +75,11 @@ def main() -> int:
     tg_attrs = {a["Key"]: a["Value"] for a in elb.describe_target_group_attributes(TargetGroupArn=tgs[0]["TargetGroupArn"])["Attributes"]}
     check("IP target group", tgs[0]["TargetType"] == "ip", tgs[0]["TargetType"])
     check("cross-zone on", tg_attrs.get("load_balancing.cross_zone.enabled") == "true", tg_attrs)
+    check(
+        "a target that turns unhealthy keeps its connections",
+        tg_attrs.get("target_health_state.unhealthy.connection_termination.enabled") == "false",
+        tg_attrs,
+    )
 
     services = ec2.describe_vpc_endpoint_service_configurations()["ServiceConfigurations"]
     check("one endpoint service", len(services) == 1, len(services))
@@ -187,6 +192,8 @@ def main() -> int:
         catalog = json.loads(obj["Body"].read())
         check("catalog object is the example's models as JSON, unset attributes left out", catalog == EXPECTED_CATALOG, catalog)
         check("catalog object is JSON", obj.get("ContentType") == "application/json", obj.get("ContentType"))
+        tenants = json.loads(s3.get_object(Bucket=bucket, Key="tenants.json")["Body"].read())
+        check("tenants object next to the catalog", tenants == {"tenants": {}}, tenants)
     check(
         "the container reads the catalog from that object and has no MODELS variables",
         env.get("BEDROCK_GATEWAY_CATALOG__S3__BUCKET") == bucket
@@ -195,13 +202,20 @@ def main() -> int:
         and not any(k.startswith("BEDROCK_GATEWAY_MODELS__") for k in env),
         {k: v for k, v in env.items() if "CATALOG" in k or "MODELS" in k},
     )
+    check(
+        "the container reads the tenants from that object and has no TENANTS variables",
+        env.get("BEDROCK_GATEWAY_TENANTS_SOURCE__S3__BUCKET") == bucket
+        and env.get("BEDROCK_GATEWAY_TENANTS_SOURCE__S3__KEY") == "tenants.json"
+        and not any(k.startswith("BEDROCK_GATEWAY_TENANTS__") for k in env),
+        {k: v for k, v in env.items() if "TENANTS" in k},
+    )
     read = iam.get_role_policy(RoleName=f"{NAME}-task", PolicyName="read-catalog")["PolicyDocument"]
     if isinstance(read, str):
         read = json.loads(read)
     get_object = [st for st in read["Statement"] if "s3:GetObject" in as_list(st["Action"])]
     check(
-        "task role: s3:GetObject on the catalog object alone",
-        len(get_object) == 1 and as_list(get_object[0]["Resource"]) == [f"arn:aws:s3:::{bucket}/catalog.json"],
+        "task role: s3:GetObject on the catalog and tenants objects alone",
+        len(get_object) == 1 and as_list(get_object[0]["Resource"]) == [f"arn:aws:s3:::{bucket}/catalog.json", f"arn:aws:s3:::{bucket}/tenants.json"],
         read["Statement"],
     )
     s3_endpoint = [e for e in endpoints if e["ServiceName"].endswith(".s3")]

@@ -13,7 +13,7 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 module "gateway" {
-  #checkov:skip=CKV_AWS_150:Deletion protection is on by default in the module; this throw-away example turns it off so `terraform destroy` works in one step.
+  #checkov:skip=CKV_AWS_150:Deletion protection is the required input enable_deletion_protection, an explicit choice per deployment (false only for one that will be destroyed).
   source = "../../modules/gateway-service"
   providers = {
     aws         = aws

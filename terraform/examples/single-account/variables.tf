@@ -66,9 +66,8 @@ variable "client_vpc_cidr" {
 }
 
 variable "enable_deletion_protection" {
-  description = "Deletion protection on the NLB (false here so the example can be destroyed in one go)."
+  description = "Deletion protection on the NLB, an explicit choice: true for anything clients use (AWS then refuses to delete the NLB); false for a throw-away deployment you will destroy (see terraform/README.md, \"Decommissioning\")."
   type        = bool
-  default     = false
 }
 
 variable "availability_zone_ids" {

@@ -86,6 +86,8 @@ module "gateway" {
   tls_certificate_arn   = var.tls_certificate_arn
   alarm_email           = var.alarm_email
 
+  enable_deletion_protection = var.enable_deletion_protection
+
   # Only the client account may create endpoints to the service.
   allowed_principals = ["arn:${data.aws_partition.client.partition}:iam::${data.aws_caller_identity.client.account_id}:root"]
 
@@ -117,7 +119,10 @@ module "client" {
   tls_port              = module.gateway.tls_port
 }
 
-# Acceptance happens in the gateway account.
+# Acceptance happens in the gateway account. Destroying the accepter rejects
+# the connection, so the endpoint service can go; a connection accepted
+# outside Terraform must be rejected by hand first (terraform/README.md,
+# "Decommissioning").
 resource "aws_vpc_endpoint_connection_accepter" "client" {
   provider = aws.gateway
 

@@ -125,3 +125,8 @@ variable "enable_quota_store" {
   type        = bool
   default     = true
 }
+
+variable "enable_deletion_protection" {
+  description = "Deletion protection on the gateway's NLB, an explicit choice: true for anything clients use (AWS then refuses to delete the NLB); false for a deployment you will destroy (see terraform/README.md, \"Decommissioning\")."
+  type        = bool
+}

@@ -13,6 +13,30 @@ locals {
   catalog_key        = "catalog.json"
   catalog_object_arn = "${aws_s3_bucket.catalog.arn}/${local.catalog_key}"
 
+  # The tenants live next to the catalog for the same reason: onboarding a
+  # team, rotating its key or changing a quota rewrites one object that the
+  # tasks poll (tenants_source.s3), never the task definition.
+  tenants_key        = "tenants.json"
+  tenants_object_arn = "${aws_s3_bucket.catalog.arn}/${local.tenants_key}"
+
+  # The gateway's shape, {"tenants": {name: {...}}}, without unset
+  # attributes, so that the gateway's own defaults apply.
+  tenants_document = {
+    for name, t in var.tenants : name => {
+      for k, v in {
+        api_keys = length(t.api_keys) == 0 ? null : {
+          for key_name, key in t.api_keys : key_name => { for kk, kv in key : kk => kv if kv != null }
+        }
+        vpc_endpoint_ids = length(t.vpc_endpoint_ids) == 0 ? null : t.vpc_endpoint_ids
+        models           = t.models
+        quotas           = length({ for q, l in t.quotas : q => l if l != null }) == 0 ? null : { for q, l in t.quotas : q => l if l != null }
+        model_quotas = length(t.model_quotas) == 0 ? null : {
+          for alias, limits in t.model_quotas : alias => { for q, l in limits : q => l if l != null }
+        }
+      } : k => v if v != null
+    }
+  }
+
   # The gateway's shape, {"models": {alias: {...}}}, without unset
   # attributes, so that the gateway's own defaults apply.
   catalog_models = {
@@ -21,6 +45,7 @@ locals {
         model_id                  = m.model_id
         version                   = m.version
         region                    = m.region
+        role_arn                  = m.role_arn
         description               = m.description
         max_tokens_cap            = m.max_tokens_cap
         default_max_tokens        = m.default_max_tokens
@@ -38,6 +63,7 @@ locals {
             for tk, tv in {
               model_id                  = t.model_id
               region                    = t.region
+              role_arn                  = t.role_arn
               version                   = t.version
               weight                    = t.weight
               additional_request_fields = t.additional_request_fields == null ? null : jsondecode(t.additional_request_fields)
@@ -76,16 +102,19 @@ locals {
     if contains(local.profile_prefixes, split(".", id)[0]) || can(regex(":(application-)?inference-profile/", id))
   ]
 
-  # Every call the catalog can make, as { model_id, regions }: a target in
-  # its own region, else its alias's, else bedrock_region. A fallback
-  # without a region is granted in its alias's region and in bedrock_region.
-  catalog_calls = flatten([
-    for m in values(var.models) : concat(
-      m.model_id == null ? [] : [{ model_id = m.model_id, regions = [coalesce(m.region, local.bedrock_region)] }],
-      [for t in(m.targets == null ? [] : m.targets) : { model_id = t.model_id, regions = [coalesce(t.region, local.bedrock_region)] }],
-      [for f in m.fallbacks : { model_id = f.model_id, regions = f.region == null ? distinct(compact([m.region, local.bedrock_region])) : [f.region] }],
+  # Every call the catalog can make, per alias, as { model_id, regions,
+  # role_arn }: a target in its own region, else its alias's, else
+  # bedrock_region. A fallback without a region is granted in its alias's
+  # region and in bedrock_region. A call with a role_arn runs as that role
+  # (another account's Bedrock), so it needs no grant of the task role's.
+  catalog_alias_calls = {
+    for alias, m in var.models : alias => concat(
+      m.model_id == null ? [] : [{ model_id = m.model_id, regions = [coalesce(m.region, local.bedrock_region)], role_arn = m.role_arn }],
+      [for t in(m.targets == null ? [] : m.targets) : { model_id = t.model_id, regions = [coalesce(t.region, local.bedrock_region)], role_arn = t.role_arn }],
+      [for f in m.fallbacks : { model_id = f.model_id, regions = f.region == null ? distinct(compact([m.region, local.bedrock_region])) : [f.region], role_arn = null }],
     )
-  ])
+  }
+  catalog_calls   = flatten(values(local.catalog_alias_calls))
   catalog_regions = distinct(flatten(local.catalog_calls[*].regions))
 
   # What the task role needs for them. An id is granted in each of its
@@ -96,7 +125,7 @@ locals {
   # profile gets both forms. An ARN is taken as given; an application
   # inference profile's models cannot be derived (var.bedrock_model_arns).
   catalog_model_arns = distinct(flatten([
-    for c in local.catalog_calls : [
+    for c in local.catalog_calls : c.role_arn != null ? [] : [
       for profile in [replace(c.model_id, "/^arn:.*:inference-profile\\//", "")] : [
         for model in [join(".", slice(split(".", profile), 1, length(split(".", profile))))] : concat(
           startswith(c.model_id, "arn:") ? [c.model_id] : [
@@ -110,6 +139,23 @@ locals {
       ]
     ]
   ]))
+
+  # A guardrail is applied where the call enters Bedrock, so an alias's
+  # guardrail is granted (bedrock:ApplyGuardrail) in each region its own
+  # account's calls go to; an ARN is taken as given. Another account's
+  # guardrail is that account's role's to grant (bedrock_role_arns).
+  catalog_guardrail_arns = distinct(flatten([
+    for alias, m in var.models : m.guardrail == null ? [] : (
+      startswith(m.guardrail.id, "arn:") ? [m.guardrail.id] : [
+        for r in distinct(flatten([for c in local.catalog_alias_calls[alias] : c.regions if c.role_arn == null])) :
+        "arn:${local.partition}:bedrock:${r}:${local.account_id}:guardrail/${m.guardrail.id}"
+      ]
+    )
+  ]))
+
+  # The roles in other accounts that targets name: the task role may assume
+  # them (ecs.tf), besides those listed in bedrock_role_arns.
+  catalog_role_arns = distinct(compact([for c in local.catalog_calls : c.role_arn]))
 
   # Replacement chains, followed 2^k steps at once ("" past a chain's end):
   # after 256 steps only aliases on or into a cycle are still somewhere.
@@ -219,6 +265,14 @@ resource "aws_s3_object" "catalog" {
   tags = local.tags
 
   lifecycle {
+    # The module's bedrock-runtime endpoint serves its own region only, and
+    # the tasks have no other way out unless the caller gives them one: a
+    # call to another region would fail on every request, so it is refused
+    # here rather than found at run time.
+    precondition {
+      condition     = length(setsubtract(local.catalog_regions, [local.region])) == 0 || length(var.task_egress_cidr_blocks) > 0 || length(var.task_egress_prefix_list_ids) > 0
+      error_message = "models call Bedrock in ${join(", ", setsubtract(local.catalog_regions, [local.region]))} (a model's, target's or fallback's region, or bedrock_region), but the tasks reach Bedrock only through the bedrock-runtime endpoint of ${local.region}: every such call would fail. Call a cross-region inference profile in ${local.region} instead (an eu., us., apac. or global. profile reaches the other regions inside AWS), or give the tasks a network path to that region's Bedrock runtime (task_egress_cidr_blocks / task_egress_prefix_list_ids)."
+    }
     precondition {
       condition     = length(local.replacement_cycles) == 0
       error_message = "The replacements of models form a cycle through ${join(", ", local.replacement_cycles)}: a client moving off a retired alias would be sent round in circles. Give the chain an end."
@@ -236,7 +290,25 @@ resource "aws_s3_object" "catalog" {
   ]
 }
 
-# The task role reads that object alone (through S3, which decrypts it with
+resource "aws_s3_object" "tenants" {
+  bucket                 = aws_s3_bucket.catalog.id
+  key                    = local.tenants_key
+  content                = jsonencode({ tenants = local.tenants_document })
+  content_type           = "application/json"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = aws_kms_key.this.arn
+  bucket_key_enabled     = true
+
+  tags = local.tags
+
+  depends_on = [
+    aws_s3_bucket_versioning.catalog,
+    aws_s3_bucket_server_side_encryption_configuration.catalog,
+    aws_s3_bucket_policy.catalog,
+  ]
+}
+
+# The task role reads those two objects alone (through S3, which decrypts it with
 # the module's key; the bucket key makes the bucket the encryption context).
 resource "aws_iam_role_policy" "task_catalog" {
   name = "read-catalog"
@@ -245,10 +317,10 @@ resource "aws_iam_role_policy" "task_catalog" {
     Version = "2012-10-17"
     Statement = [
       {
-        Sid      = "ReadCatalog"
+        Sid      = "ReadCatalogAndTenants"
         Effect   = "Allow"
         Action   = ["s3:GetObject"]
-        Resource = [local.catalog_object_arn]
+        Resource = [local.catalog_object_arn, local.tenants_object_arn]
       },
       {
         Sid      = "DecryptCatalog"
@@ -264,13 +336,4 @@ resource "aws_iam_role_policy" "task_catalog" {
       },
     ]
   })
-}
-
-# The module's bedrock-runtime endpoint serves its own region only, and the
-# tasks have no other way out unless the caller gives them one.
-check "catalog_regions_reachable" {
-  assert {
-    condition     = length(setsubtract(local.catalog_regions, [local.region])) == 0 || length(var.task_egress_cidr_blocks) > 0 || length(var.task_egress_prefix_list_ids) > 0
-    error_message = "models call Bedrock in ${join(", ", setsubtract(local.catalog_regions, [local.region]))}, but the tasks reach Bedrock only through the bedrock-runtime endpoint of ${local.region}: those calls fail (a fallback may answer instead). Call a cross-region inference profile in ${local.region} instead (it reaches the other regions inside AWS), or give the tasks a network path to that region's Bedrock runtime (task_egress_cidr_blocks / task_egress_prefix_list_ids)."
-  }
 }

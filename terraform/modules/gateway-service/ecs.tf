@@ -109,7 +109,24 @@ locals {
       Resource  = local.bedrock_any_region_arns
       Condition = { StringEquals = { "bedrock:InferenceProfileArn" = local.bedrock_profile_arns } }
     }],
+    # Bedrock refuses a call with a guardrail unless the caller may also
+    # apply that guardrail (catalog.tf derives them from models).
+    length(local.catalog_guardrail_arns) == 0 ? [] : [{
+      Sid      = "ApplyCatalogGuardrails"
+      Effect   = "Allow"
+      Action   = ["bedrock:ApplyGuardrail"]
+      Resource = local.catalog_guardrail_arns
+    }],
   )
+
+  # Roles in other accounts whose Bedrock the gateway calls (catalog.tf).
+  bedrock_role_arns = distinct(concat(var.bedrock_role_arns, local.catalog_role_arns))
+  assume_role_statements = length(local.bedrock_role_arns) == 0 ? [] : [{
+    Sid      = "AssumeBedrockAccessRoles"
+    Effect   = "Allow"
+    Action   = ["sts:AssumeRole"]
+    Resource = local.bedrock_role_arns
+  }]
 
   ecs_tasks_trust = jsonencode({
     Version = "2012-10-17"
@@ -165,19 +182,13 @@ resource "aws_iam_role_policy" "execution" {
         Action   = ["secretsmanager:GetSecretValue"]
         Resource = local.readable_secret_arns
       }],
-      length(local.readable_parameter_arns) == 0 ? [] : [{
-        Sid      = "ReadContainerParameters"
-        Effect   = "Allow"
-        Action   = ["ssm:GetParameters"]
-        Resource = local.readable_parameter_arns
-      }],
       length(local.secret_kms_key_arns) == 0 ? [] : [{
         Sid      = "DecryptContainerSecrets"
         Effect   = "Allow"
         Action   = ["kms:Decrypt"]
         Resource = local.secret_kms_key_arns
         Condition = {
-          StringLike = { "kms:ViaService" = ["secretsmanager.*.amazonaws.com", "ssm.*.amazonaws.com"] }
+          StringLike = { "kms:ViaService" = ["secretsmanager.*.amazonaws.com"] }
         }
       }],
     )
@@ -186,7 +197,7 @@ resource "aws_iam_role_policy" "execution" {
 
 resource "aws_iam_role" "task" {
   name               = "${var.name}-task"
-  description        = "Bedrock gateway: may only invoke the catalog's Bedrock models and read the catalog"
+  description        = "Bedrock gateway: may only invoke the catalog's Bedrock models (and assume the roles that call other accounts' Bedrock), read the catalog and the tenants"
   assume_role_policy = local.ecs_tasks_trust
   tags               = local.tags
 }
@@ -196,7 +207,7 @@ resource "aws_iam_role_policy" "task" {
   role = aws_iam_role.task.id
   policy = jsonencode({
     Version   = "2012-10-17"
-    Statement = local.bedrock_statements
+    Statement = concat(local.bedrock_statements, local.assume_role_statements)
   })
 }
 
@@ -297,7 +308,7 @@ resource "aws_ecs_service" "this" {
 
   deployment_minimum_healthy_percent = 100
   deployment_maximum_percent         = 200
-  health_check_grace_period_seconds  = 30
+  health_check_grace_period_seconds  = local.health_check_grace_seconds
   enable_execute_command             = false
   wait_for_steady_state              = false
 
@@ -340,6 +351,7 @@ resource "aws_ecs_service" "this" {
     aws_iam_role_policy.task,
     aws_iam_role_policy.task_catalog,
     aws_s3_object.catalog,
+    aws_s3_object.tenants,
     aws_secretsmanager_secret_version.quota_store,
   ]
 
@@ -352,7 +364,7 @@ resource "terraform_data" "network_path" {
   input = {
     interface_endpoints      = { for k, e in aws_vpc_endpoint.interface : k => e.id }
     s3_endpoint              = aws_vpc_endpoint.s3[*].id
-    route_table_associations = aws_route_table_association.private[*].id
+    route_table_associations = [for a in values(aws_route_table_association.private) : a.id]
     task_egress_rules = concat(
       aws_vpc_security_group_egress_rule.tasks_to_endpoints[*].id,
       aws_vpc_security_group_egress_rule.tasks_to_s3[*].id,

@@ -7,16 +7,25 @@ data "aws_region" "bedrock" {
   provider = aws.bedrock
 }
 
-# Only read when no zone IDs are given. No state filter: a zone that is
-# impaired at plan time must not move the subnets.
+# The region's zones, names to IDs (endpoint services list names). No state
+# filter: a zone that is impaired at plan time must not move the subnets.
 data "aws_availability_zones" "default" {
-  #checkov:skip=CKV_AWS_394:Read only when var.availability_zone_ids is empty, and only the az_count lowest-numbered zone IDs are used, so a zone AWS adds later (a higher number) does not move the subnets; callers pin zones with var.availability_zone_ids.
-  count = local.create_vpc && length(var.availability_zone_ids) == 0 ? 1 : 0
+  #checkov:skip=CKV_AWS_394:Read only for the created VPC; only the az_count lowest-numbered usable zone IDs are used, so a zone AWS adds later (a higher number) does not move the subnets, and subnets are keyed by zone; callers pin zones with var.availability_zone_ids.
+  count = local.create_vpc ? 1 : 0
 
   filter {
     name   = "opt-in-status"
     values = ["opt-in-not-required"]
   }
+}
+
+# Where each endpoint service the tasks need exists: not every zone has all
+# of them. Only for the endpoints the module creates.
+data "aws_vpc_endpoint_service" "needed" {
+  for_each = local.create_vpc && local.create_endpoints ? local.needed_endpoint_services : toset([])
+
+  service_name = "com.amazonaws.${local.region}.${each.key}"
+  service_type = each.key == "s3" ? "Gateway" : "Interface"
 }
 
 data "aws_vpc" "existing" {
@@ -33,21 +42,57 @@ locals {
 
   # Zone IDs, not names: names map to different physical zones in each
   # account, and client endpoints can only use the service's zone IDs.
-  # Default: the az_count lowest-numbered IDs (use1-az2 before use1-az10).
-  default_zone_ids = local.create_vpc && length(var.availability_zone_ids) == 0 ? {
-    for id in data.aws_availability_zones.default[0].zone_ids :
-    format("%s%04d", regex("^(.*-az)([0-9]+)$", id)[0], tonumber(regex("^(.*-az)([0-9]+)$", id)[1])) => id
-  } : {}
+  region_zone_ids = local.create_vpc ? zipmap(data.aws_availability_zones.default[0].names, data.aws_availability_zones.default[0].zone_ids) : {}
+
+  # The endpoint services the tasks need, known at plan time (interface
+  # endpoints and the S3 gateway endpoint, network.tf).
+  needed_endpoint_services = toset(concat(
+    ["bedrock-runtime", "ecr.api", "ecr.dkr", "logs", "s3"],
+    local.needs_secretsmanager ? ["secretsmanager"] : [],
+    length(local.bedrock_role_arns) > 0 ? ["sts"] : [],
+    var.extra_interface_endpoints,
+  ))
+  endpoint_zone_ids = {
+    for svc, d in data.aws_vpc_endpoint_service.needed : svc => [for n in d.availability_zones : lookup(local.region_zone_ids, n, n)]
+  }
+
+  # Fargate runs in every zone of a region except where the ECS guide
+  # ("Supported Regions for Amazon ECS on AWS Fargate") names only some.
+  fargate_zone_ids = {
+    "us-west-1"      = ["usw1-az1", "usw1-az3"]
+    "ap-northeast-1" = ["apne1-az1", "apne1-az2", "apne1-az4"]
+  }
+  fargate_zone = { for id in values(local.region_zone_ids) : id => !contains(keys(local.fargate_zone_ids), local.region) || contains(lookup(local.fargate_zone_ids, local.region, []), id) }
+
+  # Zones with Fargate and every needed endpoint service, lowest number first
+  # (use1-az2 before use1-az10), and what each of the others lacks.
+  zone_lacks = {
+    for id in values(local.region_zone_ids) : id => concat(
+      local.fargate_zone[id] ? [] : ["Fargate"],
+      [for svc, ids in local.endpoint_zone_ids : svc if !contains(ids, id)],
+    )
+  }
+  usable_zone_ids = [
+    for k in sort([for id, lacks in local.zone_lacks : format("%s%04d", regex("^(.*-az)([0-9]+)$", id)[0], tonumber(regex("^(.*-az)([0-9]+)$", id)[1])) if length(lacks) == 0]) :
+    format("%s%d", regex("^(.*-az)([0-9]+)$", k)[0], tonumber(regex("^(.*-az)([0-9]+)$", k)[1]))
+  ]
   zone_ids = local.create_vpc ? (
-    length(var.availability_zone_ids) > 0 ? var.availability_zone_ids : slice([for k in sort(keys(local.default_zone_ids)) : local.default_zone_ids[k]], 0, var.az_count)
+    length(var.availability_zone_ids) > 0 ? var.availability_zone_ids : slice(local.usable_zone_ids, 0, min(var.az_count, length(local.usable_zone_ids)))
   ) : []
 
   # The zone IDs the NLB, the tasks and the endpoint service are in.
   service_zone_ids = local.create_vpc ? local.zone_ids : distinct(data.aws_subnet.selected[*].availability_zone_id)
 
+  # The created subnets, keyed by the zone ID's number ("az4" for
+  # use1-az4: within one region that is the zone ID), each in the
+  # (number - 1)th block of the VPC: a zone's key and CIDR never depend on
+  # which other zones are used, so adding a zone (a lower-numbered one
+  # too) adds a subnet and moves none. The NLB could not give one back.
+  subnet_zones = { for id in local.zone_ids : "az${regex("-az([0-9]+)$", id)[0]}" => id }
+
   vpc_id             = local.create_vpc ? aws_vpc.this[0].id : var.vpc_id
   vpc_cidr           = local.create_vpc ? aws_vpc.this[0].cidr_block : data.aws_vpc.existing[0].cidr_block
-  private_subnet_ids = local.create_vpc ? aws_subnet.private[*].id : var.private_subnet_ids
+  private_subnet_ids = local.create_vpc ? [for k in sort(keys(local.subnet_zones)) : aws_subnet.private[k].id] : var.private_subnet_ids
   route_table_ids    = local.create_vpc ? [aws_route_table.private[0].id] : var.private_route_table_ids
 
   # The module's endpoints only in its own VPC, unless the caller says the
@@ -90,7 +135,13 @@ locals {
   # task is killed stopTimeout seconds after SIGTERM. Every stream thus gets
   # at least drain_seconds.
   deregistration_delay = ceil(var.max_connection_age_seconds * 1.1)
-  stop_timeout         = var.drain_seconds + 15
+
+  # A new task is healthy for the NLB after 3 TCP checks 10 s apart, once
+  # its container health check (start period 20 s, then every 15 s) has
+  # passed; ECS ignores the NLB's verdict until then. Twice that, so that a
+  # slow start under a deployment's load is not taken for a failure.
+  health_check_grace_seconds = 2 * (20 + 15 + 3 * 10)
+  stop_timeout               = var.drain_seconds + 15
 
   # Where the catalog is, never what it says (catalog.tf): editing models
   # must not change the task definition. The bucket is in the module's
@@ -101,6 +152,12 @@ locals {
     "BEDROCK_GATEWAY_CATALOG__S3__REGION"  = local.region
     "BEDROCK_GATEWAY_CATALOG__RELOAD_SECS" = tostring(var.catalog_reload_seconds)
   }
+  tenants_env = {
+    "BEDROCK_GATEWAY_TENANTS_SOURCE__S3__BUCKET"  = aws_s3_bucket.catalog.id
+    "BEDROCK_GATEWAY_TENANTS_SOURCE__S3__KEY"     = local.tenants_key
+    "BEDROCK_GATEWAY_TENANTS_SOURCE__S3__REGION"  = local.region
+    "BEDROCK_GATEWAY_TENANTS_SOURCE__RELOAD_SECS" = tostring(var.tenants_reload_seconds)
+  }
 
   # Plain configuration only; a name that is also a secret (quotas.tf) is
   # left to the secret.
@@ -108,7 +165,7 @@ locals {
     for k, v in merge(
       var.environment,
       local.catalog_env,
-      local.tenant_env,
+      local.tenants_env,
       local.auth_env,
       local.quota_env,
       {
@@ -144,6 +201,27 @@ resource "aws_vpc" "this" {
   enable_dns_hostnames = true
 
   tags = merge(local.tags, { Name = var.name })
+
+  lifecycle {
+    precondition {
+      condition     = length(local.zone_ids) >= 2
+      error_message = "Only ${length(local.usable_zone_ids)} zone(s) of ${local.region} (${join(", ", local.usable_zone_ids)}) host Fargate and every endpoint service the tasks need; the gateway needs two. Zones that lack one: ${join("; ", [for id, lacks in local.zone_lacks : "${id} lacks ${join(", ", lacks)}" if length(lacks) > 0])}."
+    }
+    precondition {
+      condition     = alltrue([for id in local.zone_ids : length(lookup(local.zone_lacks, id, [])) == 0])
+      error_message = "availability_zone_ids: ${join("; ", [for id in local.zone_ids : "${id} lacks ${join(", ", local.zone_lacks[id])}" if length(lookup(local.zone_lacks, id, [])) > 0])}. The tasks could not start there or reach AWS from there: choose zones from ${join(", ", local.usable_zone_ids)}."
+    }
+  }
+}
+
+# az_count is an upper bound: a region (or an account) may offer fewer zones
+# with Fargate and every endpoint service. Fewer zones is a warning, not a
+# failure, so the default works in a two-zone region.
+check "az_count_available" {
+  assert {
+    condition     = !local.create_vpc || length(var.availability_zone_ids) > 0 || var.az_count <= length(local.usable_zone_ids)
+    error_message = "az_count is ${var.az_count}, but only ${length(local.usable_zone_ids)} zones of ${local.region} host Fargate and every endpoint service the tasks need: using ${join(", ", local.usable_zone_ids)}."
+  }
 }
 
 # Take over the default security group and strip all its rules so nothing
@@ -155,14 +233,51 @@ resource "aws_default_security_group" "this" {
 }
 
 resource "aws_subnet" "private" {
-  count = length(local.zone_ids)
+  for_each = local.subnet_zones
 
   vpc_id                  = aws_vpc.this[0].id
-  availability_zone_id    = local.zone_ids[count.index]
-  cidr_block              = cidrsubnet(var.vpc_cidr, local.subnet_newbits, count.index)
+  availability_zone_id    = each.value
+  cidr_block              = cidrsubnet(var.vpc_cidr, local.subnet_newbits, tonumber(trimprefix(each.key, "az")) - 1)
   map_public_ip_on_launch = false
 
-  tags = merge(local.tags, { Name = "${var.name}-private-${local.zone_ids[count.index]}", tier = "private" })
+  tags = merge(local.tags, { Name = "${var.name}-private-${each.value}", tier = "private" })
+
+  lifecycle {
+    precondition {
+      condition     = tonumber(trimprefix(each.key, "az")) <= pow(2, local.subnet_newbits)
+      error_message = "Zone ${each.value} has a number above ${pow(2, local.subnet_newbits)}: each zone's subnet is the block of the VPC its number names. Pass a vpc_id and private_subnet_ids for this region."
+    }
+  }
+}
+
+# Earlier versions numbered the subnets by position in the zone list. Where
+# the zones were the region's az1, az2, az3... (the default in most
+# regions), position i is zone az(i+1), with the same CIDR: these keep the
+# subnets. Elsewhere the plan shows a subnet replaced: move it by hand first
+# (terraform/README.md, "Upgrading").
+moved {
+  from = aws_subnet.private[0]
+  to   = aws_subnet.private["az1"]
+}
+moved {
+  from = aws_subnet.private[1]
+  to   = aws_subnet.private["az2"]
+}
+moved {
+  from = aws_subnet.private[2]
+  to   = aws_subnet.private["az3"]
+}
+moved {
+  from = aws_subnet.private[3]
+  to   = aws_subnet.private["az4"]
+}
+moved {
+  from = aws_subnet.private[4]
+  to   = aws_subnet.private["az5"]
+}
+moved {
+  from = aws_subnet.private[5]
+  to   = aws_subnet.private["az6"]
 }
 
 # One route table with only the implicit local route (+ the S3 gateway
@@ -174,9 +289,34 @@ resource "aws_route_table" "private" {
 }
 
 resource "aws_route_table_association" "private" {
-  count          = length(aws_subnet.private)
-  subnet_id      = aws_subnet.private[count.index].id
+  for_each       = aws_subnet.private
+  subnet_id      = each.value.id
   route_table_id = aws_route_table.private[0].id
+}
+
+moved {
+  from = aws_route_table_association.private[0]
+  to   = aws_route_table_association.private["az1"]
+}
+moved {
+  from = aws_route_table_association.private[1]
+  to   = aws_route_table_association.private["az2"]
+}
+moved {
+  from = aws_route_table_association.private[2]
+  to   = aws_route_table_association.private["az3"]
+}
+moved {
+  from = aws_route_table_association.private[3]
+  to   = aws_route_table_association.private["az4"]
+}
+moved {
+  from = aws_route_table_association.private[4]
+  to   = aws_route_table_association.private["az5"]
+}
+moved {
+  from = aws_route_table_association.private[5]
+  to   = aws_route_table_association.private["az6"]
 }
 
 resource "aws_flow_log" "this" {

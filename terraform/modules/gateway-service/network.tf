@@ -6,8 +6,20 @@ locals {
   # service short name => endpoint policy statements
   interface_endpoint_statements = merge(
     {
-      # The task role's statements, for the task role only.
-      "bedrock-runtime" = [for st in local.bedrock_statements : merge(st, { Principal = { AWS = aws_iam_role.task.arn } })]
+      # The task role's statements, for the task role only; and the roles it
+      # assumes in other accounts (their own policies say which models), by
+      # ARN condition, since a principal ARN is checked when the policy is set.
+      "bedrock-runtime" = concat(
+        [for st in local.bedrock_statements : merge(st, { Principal = { AWS = aws_iam_role.task.arn } })],
+        length(local.bedrock_role_arns) == 0 ? [] : [{
+          Sid       = "BedrockAccessRoles"
+          Effect    = "Allow"
+          Principal = "*"
+          Action    = concat(local.bedrock_actions, ["bedrock:ApplyGuardrail"])
+          Resource  = "*"
+          Condition = { ArnEquals = { "aws:PrincipalArn" = local.bedrock_role_arns } }
+        }],
+      )
       "ecr.api" = [
         {
           Sid       = "AuthToken"
@@ -53,14 +65,10 @@ locals {
         Resource  = local.readable_secret_arns
       }]
     } : {},
-    local.needs_ssm ? {
-      "ssm" = [{
-        Sid       = "ReadContainerParameters"
-        Effect    = "Allow"
-        Principal = { AWS = aws_iam_role.execution.arn }
-        Action    = ["ssm:GetParameters"]
-        Resource  = local.readable_parameter_arns
-      }]
+    # The gateway assumes the roles of bedrock_role_arns through the
+    # regional STS endpoint, which private DNS resolves to this one.
+    length(local.bedrock_role_arns) > 0 ? {
+      "sts" = [for st in local.assume_role_statements : merge(st, { Principal = { AWS = aws_iam_role.task.arn } })]
     } : {},
   )
 
@@ -125,11 +133,11 @@ resource "aws_vpc_endpoint" "s3" {
         Resource  = ["arn:${local.partition}:s3:::prod-${local.region}-starport-layer-bucket/*"]
       },
       {
-        Sid       = "GatewayCatalog"
+        Sid       = "GatewayCatalogAndTenants"
         Effect    = "Allow"
         Principal = { AWS = aws_iam_role.task.arn }
         Action    = ["s3:GetObject"]
-        Resource  = [local.catalog_object_arn]
+        Resource  = [local.catalog_object_arn, local.tenants_object_arn]
       },
     ]
   })

@@ -51,11 +51,19 @@ resource "aws_lb" "this" {
       condition     = local.create_vpc || alltrue([for s in data.aws_subnet.selected : !s.map_public_ip_on_launch])
       error_message = "private_subnet_ids must be private subnets (map_public_ip_on_launch = false)."
     }
+
+    # Replacing the NLB replaces the endpoint service on it, and every
+    # client endpoint breaks; an NLB's subnets can only be added to. A plan
+    # that would destroy it fails here (to decommission: terraform/README.md).
+    prevent_destroy = true
   }
 }
 
+# A name prefix and create_before_destroy: a change that replaces the target
+# group (port, protocol, VPC) creates the new one first, the listeners and
+# the service move to it, then the old one goes; a fixed name would collide.
 resource "aws_lb_target_group" "this" {
-  name                 = "${var.name}-grpc"
+  name_prefix          = "gw-"
   vpc_id               = local.vpc_id
   target_type          = "ip"
   protocol             = "TCP"
@@ -70,6 +78,8 @@ resource "aws_lb_target_group" "this" {
 
   # NLB health checks cannot speak HTTP/2 gRPC; TCP proves the listener is up,
   # the container health check (gRPC health service) gates task health.
+  # Three failed checks 10 s apart mark a target unhealthy: a busy task
+  # missing one check keeps its streams.
   health_check {
     enabled             = true
     protocol            = "TCP"
@@ -79,7 +89,20 @@ resource "aws_lb_target_group" "this" {
     unhealthy_threshold = 3
   }
 
+  # By default an NLB resets every connection of a target that turns
+  # unhealthy: one health-check flap would cut every stream on the task. The
+  # target gets no new connections; its streams end on their own, or when
+  # ECS replaces the task and the gateway drains.
+  target_health_state {
+    enable_unhealthy_connection_termination = false
+    unhealthy_draining_interval             = local.deregistration_delay
+  }
+
   tags = local.tags
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 # Idle timeout and HTTP/2 keepalive
@@ -130,4 +153,9 @@ resource "aws_vpc_endpoint_service" "this" {
   network_load_balancer_arns = [aws_lb.this.arn]
 
   tags = merge(local.tags, { Name = var.name })
+
+  lifecycle {
+    # Its name is in every client's endpoint: a new one strands them all.
+    prevent_destroy = true
+  }
 }

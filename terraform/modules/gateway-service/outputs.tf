@@ -148,17 +148,18 @@ output "container_environment" {
 }
 
 output "container_secrets" {
-  description = "Environment variables ECS injects from Secrets Manager / SSM: name => ARN (the ARNs, never the values)."
+  description = "Environment variables ECS injects from Secrets Manager: name => ARN (the ARNs, never the values)."
   value       = local.container_secrets
 }
 
 output "quota_store" {
-  description = "The quota store, or null when quota_store.enabled is false: cache ARN, rediss:// URL, RBAC user name and the ARN of the secret holding its password."
+  description = "The quota store, or null when quota_store.enabled is false: cache ARN, rediss:// URL, RBAC user name, the ARN of the secret holding the password the tasks use (the current slot) and of both slots' secrets."
   value = local.quota_store_enabled ? {
     cache_arn           = aws_elasticache_serverless_cache.quotas[0].arn
     url                 = local.quota_env["BEDROCK_GATEWAY_QUOTAS__REDIS__URL"]
     username            = aws_elasticache_user.gateway[0].user_name
-    password_secret_arn = aws_secretsmanager_secret.quota_store[0].arn
+    password_secret_arn = aws_secretsmanager_secret.quota_store[local.quota_password_slot].arn
+    slot_secret_arns    = aws_secretsmanager_secret.quota_store[*].arn
   } : null
 }
 
@@ -176,4 +177,16 @@ output "catalog" {
 output "bedrock_model_arns" {
   description = "Every ARN the task role and the bedrock-runtime endpoint admit for bedrock:InvokeModel*: the bedrock_model_arns input, then those derived from the catalog's models, targets and fallbacks."
   value       = local.bedrock_model_arns
+}
+
+output "tenants" {
+  description = "The tenants object every task reads: bucket, key, object ARN, s3:// URI, version_id (the version the last apply wrote; earlier ones stay for audit and rollback) and document, what it holds under \"tenants\" (key digests and names, never keys)."
+  value = {
+    document   = local.tenants_document
+    bucket     = aws_s3_bucket.catalog.id
+    key        = aws_s3_object.tenants.key
+    arn        = local.tenants_object_arn
+    uri        = "s3://${aws_s3_bucket.catalog.id}/${aws_s3_object.tenants.key}"
+    version_id = aws_s3_object.tenants.version_id
+  }
 }

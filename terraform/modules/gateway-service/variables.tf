@@ -79,7 +79,7 @@ variable "vpc_cidr" {
 }
 
 variable "az_count" {
-  description = "Number of Availability Zones (and private subnets) the created VPC spans when availability_zone_ids is empty: the region's first az_count zone IDs (by number, opt-in zones excluded, whatever their current state). At least 2 for a highly available NLB and service."
+  description = "Most Availability Zones (and private subnets) the created VPC spans when availability_zone_ids is empty: the region's lowest-numbered zone IDs that host Fargate and every endpoint service the tasks need (opt-in zones excluded, whatever their current state). A region with fewer such zones gets them all, with a warning (check az_count_available); fewer than two are refused. At least 2 for a highly available NLB and service."
   type        = number
   default     = 3
 
@@ -90,7 +90,7 @@ variable "az_count" {
 }
 
 variable "availability_zone_ids" {
-  description = "Availability Zone IDs (e.g. [\"euw1-az1\", \"euw1-az2\"], not names) of the created VPC's subnets, and so of the NLB and the endpoint service; overrides az_count. Zone names map to different physical zones in each account, zone IDs do not: use the zone IDs of the client accounts' endpoint subnets (the two-accounts example derives them). Empty = the region's first az_count zone IDs."
+  description = "Availability Zone IDs (e.g. [\"euw1-az1\", \"euw1-az2\"], not names) of the created VPC's subnets, and so of the NLB and the endpoint service; overrides az_count. Zone names map to different physical zones in each account, zone IDs do not: use the zone IDs of the client accounts' endpoint subnets (the two-accounts example derives them). Each must host Fargate and every endpoint service the tasks need (refused otherwise). Adding one later, a lower-numbered one too, only adds a subnet. Empty = up to az_count of the region's lowest-numbered such zone IDs."
   type        = list(string)
   default     = []
   nullable    = false
@@ -113,7 +113,7 @@ variable "enable_flow_logs" {
 }
 
 variable "create_vpc_endpoints" {
-  description = "Create the interface endpoints (bedrock-runtime, ecr.api, ecr.dkr, logs, secretsmanager/ssm when needed, plus extra_interface_endpoints) with private DNS and the S3 gateway endpoint. Null (default) = only in the VPC the module creates. In your own VPC (vpc_id) their private DNS names and gateway-only policies and security group would apply to every workload in the VPC, so set true only for a VPC dedicated to the gateway (it then needs private_route_table_ids); otherwise the VPC's existing endpoints (or NAT) serve the tasks through task_egress_cidr_blocks / task_egress_prefix_list_ids."
+  description = "Create the interface endpoints (bedrock-runtime, ecr.api, ecr.dkr, logs, secretsmanager when needed, sts with bedrock_role_arns, plus extra_interface_endpoints) with private DNS and the S3 gateway endpoint. Null (default) = only in the VPC the module creates. In your own VPC (vpc_id) their private DNS names and gateway-only policies and security group would apply to every workload in the VPC, so set true only for a VPC dedicated to the gateway (it then needs private_route_table_ids); otherwise the VPC's existing endpoints (or NAT) serve the tasks through task_egress_cidr_blocks / task_egress_prefix_list_ids."
   type        = bool
   default     = null
 }
@@ -130,7 +130,7 @@ variable "extra_interface_endpoints" {
 }
 
 variable "task_egress_cidr_blocks" {
-  description = "IPv4 CIDRs the tasks may reach on TCP 443 besides the module's endpoints: in your own VPC without create_vpc_endpoints, where its interface endpoints (ecr.api, ecr.dkr, logs, bedrock-runtime, secretsmanager/ssm when used) live, e.g. the VPC CIDR, or 0.0.0.0/0 when the private subnets reach AWS through a NAT gateway (which also serves S3). With the module's endpoints the tasks need none."
+  description = "IPv4 CIDRs the tasks may reach on TCP 443 besides the module's endpoints: in your own VPC without create_vpc_endpoints, where its interface endpoints (ecr.api, ecr.dkr, logs, bedrock-runtime, secretsmanager and sts when used) live, e.g. the VPC CIDR, or 0.0.0.0/0 when the private subnets reach AWS through a NAT gateway (which also serves S3). With the module's endpoints the tasks need none."
   type        = list(string)
   default     = []
   nullable    = false
@@ -264,11 +264,12 @@ variable "bedrock_region" {
 }
 
 variable "models" {
-  description = "The gateway's model catalog, alias => settings. The module writes it as JSON to the catalog object in S3 (see catalog), which every task re-reads, so an edit changes that object only: no new task definition, no deployment. Unset attributes are left out, so the gateway's defaults apply; each key is described in the gateway's docs/CONFIGURATION.md ([models.<name>]). One target: model_id (Bedrock model id, inference profile id or ARN; never shown to clients), version (shown to clients; default the alias, never the model_id), region (default bedrock_region). A canary: targets = [{ model_id, version (required), region, weight (whole, >= 0, default 1; one above 0), additional_request_fields }] instead of model_id, version and region, and optionally sticky_metadata_key (a request_metadata key whose value keeps a conversation on one target). Either form: fallbacks = [{ model_id, version (required), region, additional_request_fields }], tried in order on throttling or unavailability before the first event. Per alias: description, max_tokens_cap, default_max_tokens, temperature, top_p, guardrail = { id, version, stream_processing_mode = sync|async }, prompt_caching = { after_system, after_tools }, additional_request_fields (a JSON object as a string: jsonencode({...})), state (active|deprecated|retired), replacement (an active alias), retires_on (YYYY-MM-DD). Aliases: lower-case letters, digits, '-' and single '_'. Every model, target and fallback is granted to the task role (see bedrock_model_arns)."
+  description = "The gateway's model catalog, alias => settings. The module writes it as JSON to the catalog object in S3 (see catalog), which every task re-reads, so an edit changes that object only: no new task definition, no deployment. Unset attributes are left out, so the gateway's defaults apply; each key is described in the gateway's docs/CONFIGURATION.md ([models.<name>]). One target: model_id (Bedrock model id, inference profile id or ARN; never shown to clients), version (shown to clients; default the alias, never the model_id), region (default bedrock_region), role_arn (a role in another account the gateway assumes to call that account's Bedrock; see bedrock_role_arns). A canary: targets = [{ model_id, version (required), region, role_arn, weight (whole, >= 0, default 1; one above 0), additional_request_fields }] instead of model_id, version and region, and optionally sticky_metadata_key (a request_metadata key whose value keeps a conversation on one target). Either form: fallbacks = [{ model_id, version (required), region, additional_request_fields }], tried in order on throttling or unavailability before the first event. Per alias: description, max_tokens_cap, default_max_tokens, temperature, top_p, guardrail = { id, version, stream_processing_mode = sync|async } (the task role may then bedrock:ApplyGuardrail it), prompt_caching = { after_system, after_tools }, additional_request_fields (a JSON object as a string: jsonencode({...})), state (active|deprecated|retired), replacement (an active alias), retires_on (YYYY-MM-DD). Aliases: lower-case letters, digits, '-' and single '_'. Every model, target and fallback is granted to the task role (see bedrock_model_arns)."
   type = map(object({
     model_id           = optional(string)
     version            = optional(string)
     region             = optional(string)
+    role_arn           = optional(string)
     description        = optional(string)
     max_tokens_cap     = optional(number)
     default_max_tokens = optional(number)
@@ -292,6 +293,7 @@ variable "models" {
       model_id                  = string
       version                   = optional(string)
       region                    = optional(string)
+      role_arn                  = optional(string)
       weight                    = optional(number)
       additional_request_fields = optional(string)
     })))
@@ -311,6 +313,14 @@ variable "models" {
   validation {
     condition     = alltrue([for alias in keys(var.models) : length(alias) <= 64 && can(regex("^[a-z0-9]([a-z0-9-]|_[a-z0-9-])*$", alias))])
     error_message = "Model aliases must be 1-64 lower-case letters, digits, '-' and single '_' (tenants' model_quotas put them in environment variable names, where a double underscore nests)."
+  }
+
+  validation {
+    condition = alltrue(flatten([for m in values(var.models) : [
+      for r in concat([m.role_arn], [for t in(m.targets == null ? [] : m.targets) : t.role_arn]) :
+      r == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$", r))
+    ]]))
+    error_message = "A role_arn of a model or target must be an IAM role ARN, arn:aws:iam::ACCOUNT_ID:role/NAME (no wildcards)."
   }
 
   validation {
@@ -458,6 +468,30 @@ variable "bedrock_model_arns" {
   }
 }
 
+variable "bedrock_role_arns" {
+  description = "Roles in other accounts the task role may assume (sts:AssumeRole) to call those accounts' Bedrock, besides the role_arn of each model and target in models (which are added). The gateway assumes a target's role_arn through STS; with any role the module adds an STS interface endpoint (private DNS, so the gateway's default regional STS endpoint resolves to it). Each role trusts the task role (output task_role_arn) and allows Bedrock on its models: see modules/bedrock-access-role."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for r in var.bedrock_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$", r))])
+    error_message = "Every bedrock_role_arns entry must be an IAM role ARN, arn:aws:iam::ACCOUNT_ID:role/NAME (no wildcards)."
+  }
+}
+
+variable "tenants_reload_seconds" {
+  description = "How often every task checks the tenants object for a change (the gateway's tenants_source.reload_secs), with a conditional GET: a new tenant, key or quota reaches every task within about this long."
+  type        = number
+  default     = 15
+  nullable    = false
+
+  validation {
+    condition     = var.tenants_reload_seconds >= 1 && var.tenants_reload_seconds <= 86400 && floor(var.tenants_reload_seconds) == var.tenants_reload_seconds
+    error_message = "tenants_reload_seconds must be a whole number from 1 to 86400."
+  }
+}
+
 variable "catalog_reload_seconds" {
   description = "How often every task checks the catalog object for a change (the gateway's catalog.reload_secs, BEDROCK_GATEWAY_CATALOG__RELOAD_SECS), with a conditional GET that costs one 304 when nothing changed: an edit of models reaches every task within about this long. At least 1: ECS cannot send the SIGHUP that 0 would wait for."
   type        = number
@@ -592,7 +626,7 @@ variable "proxy_protocol_v2" {
 }
 
 variable "enable_deletion_protection" {
-  description = "Deletion protection on the NLB."
+  description = "Deletion protection on the NLB (AWS refuses to delete it). Besides, the NLB and the endpoint service carry prevent_destroy, so no plan may replace or destroy them (decommissioning: terraform/README.md)."
   type        = bool
   default     = true
 }
@@ -775,8 +809,13 @@ variable "throttle_alarm_threshold" {
 ###############################################################################
 
 variable "tenants" {
-  description = "Tenants of the gateway: name => { vpc_endpoint_ids, models, quotas, model_quotas }, rendered as BEDROCK_GATEWAY_TENANTS__<NAME>__... environment variables. Names are lower-case letters, digits and single '_' (the gateway lower-cases env keys; '__' nests). vpc_endpoint_ids: the client accounts' interface endpoints (vpce-...) whose callers are this tenant; needs proxy_protocol_v2. models: aliases of `models` the tenant may call (null = all). quotas and model_quotas (alias => limits): requests_per_minute, tokens_per_minute, concurrent_requests, each null (unlimited) or a whole number >= 1. API key digests are not set here but in tenant_api_key_secrets."
+  description = "Tenants of the gateway (the gateway's [tenants.<name>] tables): name => { api_keys, vpc_endpoint_ids, models, quotas, model_quotas }, written as the tenants object in S3 ({\"tenants\": {...}}, output tenants) that every task re-reads, so onboarding a team or rotating its key changes that object only: no new task definition, no deployment. Names are lower-case letters, digits and single '_'. api_keys: key name => { sha256 (the key's SHA-256, 64 hex digits; never the key), not_before, expires_on (RFC 3339, or YYYY-MM-DD for expires_on) }. vpc_endpoint_ids: the client accounts' interface endpoints (vpce-...) whose callers are this tenant; needs proxy_protocol_v2. models: aliases of `models` the tenant may call (null = all). quotas and model_quotas (alias => limits): requests_per_minute, tokens_per_minute, concurrent_requests, each null (unlimited) or a whole number >= 1."
   type = map(object({
+    api_keys = optional(map(object({
+      sha256     = string
+      not_before = optional(string)
+      expires_on = optional(string)
+    })), {})
     vpc_endpoint_ids = optional(list(string), [])
     models           = optional(list(string))
     quotas = optional(object({
@@ -795,7 +834,16 @@ variable "tenants" {
 
   validation {
     condition     = alltrue([for name in keys(var.tenants) : length(name) <= 64 && can(regex("^[a-z0-9](_?[a-z0-9])*$", name))])
-    error_message = "Tenant names must be 1-64 lower-case letters, digits and single '_' (no '-', no '__', not starting or ending with '_'): the gateway reads them from environment variable names."
+    error_message = "Tenant names must be 1-64 lower-case letters, digits and single '_' (no '-', no '__', not starting or ending with '_')."
+  }
+
+  validation {
+    condition = alltrue(flatten([for t in values(var.tenants) : [
+      for name, k in t.api_keys : length(name) <= 64 && can(regex("^[a-z0-9](_?[a-z0-9])*$", name)) && can(regex("^[0-9a-f]{64}$", k.sha256))
+      && (k.not_before == null || can(formatdate("YYYY", k.not_before)))
+      && (k.expires_on == null || can(formatdate("YYYY", k.expires_on)) || can(formatdate("YYYY", "${k.expires_on}T00:00:00Z")))
+    ]]))
+    error_message = "tenants[*].api_keys: key names are lower-case letters, digits and single '_'; sha256 is the key's SHA-256 as 64 lower-case hex digits (printf %s \"$KEY\" | sha256sum), never the key; not_before is an RFC 3339 time, expires_on an RFC 3339 time or a YYYY-MM-DD date."
   }
 
   validation {
@@ -841,44 +889,6 @@ variable "tenants" {
   }
 }
 
-variable "tenant_api_key_secrets" {
-  description = "API keys of tenants, by reference only: \"<tenant>.<key_name>\" => full ARN of a Secrets Manager secret or of an SSM SecureString parameter whose value is the key's SHA-256 as 64 hex digits. ECS injects each as the secret environment variable BEDROCK_GATEWAY_TENANTS__<TENANT>__API_KEYS__<KEY_NAME>; the execution role may read exactly these ARNs. The tenant must be in `tenants`; key names follow the tenant name rule. The ARNs must be known at plan time (they decide which interface endpoints exist)."
-  type        = map(string)
-  default     = {}
-  nullable    = false
-
-  validation {
-    condition     = alltrue([for ref in keys(var.tenant_api_key_secrets) : can(regex("^[a-z0-9](_?[a-z0-9]){0,63}\\.[a-z0-9](_?[a-z0-9]){0,63}$", ref))])
-    error_message = "tenant_api_key_secrets keys must be \"<tenant>.<key_name>\", both lower-case letters, digits and single '_'."
-  }
-
-  validation {
-    condition     = alltrue([for ref in keys(var.tenant_api_key_secrets) : contains(keys(var.tenants), split(".", ref)[0])])
-    error_message = "Every tenant_api_key_secrets key must start with the name of a tenant in `tenants`."
-  }
-
-  validation {
-    condition = alltrue([
-      for arn in values(var.tenant_api_key_secrets) :
-      can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$", arn))
-      || can(regex("^arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[A-Za-z0-9/_.-]+$", arn))
-    ])
-    error_message = "Every tenant_api_key_secrets value must be the full ARN of a Secrets Manager secret (…:secret:NAME-AbCdEf, no JSON key suffix) or of an SSM parameter (…:parameter/NAME); no wildcards."
-  }
-}
-
-variable "tenant_api_key_kms_key_arns" {
-  description = "Customer managed KMS keys encrypting the tenant_api_key_secrets secrets/parameters; the execution role may kms:Decrypt with them only through Secrets Manager or SSM. Not needed for the AWS managed keys (aws/secretsmanager, aws/ssm)."
-  type        = list(string)
-  default     = []
-  nullable    = false
-
-  validation {
-    condition     = alltrue([for a in var.tenant_api_key_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]+$", a))])
-    error_message = "Every tenant_api_key_kms_key_arns entry must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID); no aliases or wildcards."
-  }
-}
-
 variable "require_identity" {
   description = "The gateway's auth.require_identity (BEDROCK_GATEWAY_AUTH__REQUIRE_IDENTITY): true refuses callers no identity source recognises with UNAUTHENTICATED, false lets them call as the `default` tenant. Null leaves the gateway's default: true as soon as any API key or tenant vpc_endpoint_ids is configured (set false to keep serving callers no tenant recognises)."
   type        = bool
@@ -898,7 +908,7 @@ variable "require_endpoint_match" {
 }
 
 variable "quota_store" {
-  description = "Fleet-wide quota store. enabled = true creates an ElastiCache Serverless for Valkey cache (TLS, KMS) in the private subnets (or subnet_ids), reachable only from the task security group, with an RBAC user whose generated password lives in Secrets Manager and reaches the container as an ECS secret; the gateway then runs with quotas.store = redis. false (default): quotas.store = memory, each task counts on its own. major_engine_version: Valkey 7 or 8. max_data_storage_gb / max_ecpu_per_second cap the cache's size and cost (null ECPU = uncapped). timeout_ms and key_prefix (null = name) become quotas.redis.timeout_ms / key_prefix. fallback_task_count (quotas.fallback_task_count, 1-1000; null = min_capacity): while the store is unreachable every task enforces each quota divided by it, so set it to the usual task count (lower lets the fleet exceed the quotas during an outage, higher is stricter)."
+  description = "Fleet-wide quota store. enabled = true creates an ElastiCache Serverless for Valkey cache (TLS, KMS) in the private subnets (or subnet_ids), reachable only from the task security group, with an RBAC user holding two generated passwords, each in a Secrets Manager secret, the current one reaching the container as an ECS secret; password_rotation (a whole number, default 0): add 1 and apply to rotate, which regenerates the older password, points the tasks at it and rolls the service while tasks started before keep a valid password (see the module README, Rotating the quota store's password); the gateway then runs with quotas.store = redis. false (default): quotas.store = memory, each task counts on its own. major_engine_version: Valkey 7 or 8. max_data_storage_gb / max_ecpu_per_second cap the cache's size and cost (null ECPU = uncapped). timeout_ms and key_prefix (null = name) become quotas.redis.timeout_ms / key_prefix. fallback_task_count (quotas.fallback_task_count, 1-1000; null = min_capacity): while the store is unreachable every task enforces each quota divided by it, so set it to the usual task count (lower lets the fleet exceed the quotas during an outage, higher is stricter)."
   type = object({
     enabled              = optional(bool, false)
     major_engine_version = optional(string, "8")
@@ -908,6 +918,7 @@ variable "quota_store" {
     key_prefix           = optional(string)
     subnet_ids           = optional(list(string))
     fallback_task_count  = optional(number)
+    password_rotation    = optional(number, 0)
   })
   default  = {}
   nullable = false
@@ -940,6 +951,11 @@ variable "quota_store" {
   validation {
     condition     = var.quota_store.fallback_task_count == null ? true : var.quota_store.fallback_task_count >= 1 && var.quota_store.fallback_task_count <= 1000 && floor(var.quota_store.fallback_task_count) == var.quota_store.fallback_task_count
     error_message = "quota_store.fallback_task_count must be a whole number from 1 to 1000 (the gateway's quotas.fallback_task_count), or null for min_capacity."
+  }
+
+  validation {
+    condition     = var.quota_store.password_rotation >= 0 && floor(var.quota_store.password_rotation) == var.quota_store.password_rotation
+    error_message = "quota_store.password_rotation must be a whole number >= 0: add 1 to rotate the store's password."
   }
 
   validation {

@@ -50,10 +50,11 @@ mock_provider "aws" {
 }
 
 variables {
-  gateway_account_role_arn = "arn:aws:iam::111111111111:role/terraform"
-  client_account_role_arn  = "arn:aws:iam::222222222222:role/terraform"
-  client_vpc_id            = "vpc-0cccccccccccccccc"
-  client_subnet_ids        = ["subnet-0ccccccccccccccc1", "subnet-0ccccccccccccccc2"]
+  gateway_account_role_arn   = "arn:aws:iam::111111111111:role/terraform"
+  client_account_role_arn    = "arn:aws:iam::222222222222:role/terraform"
+  client_vpc_id              = "vpc-0cccccccccccccccc"
+  client_subnet_ids          = ["subnet-0ccccccccccccccc1", "subnet-0ccccccccccccccc2"]
+  enable_deletion_protection = true
 }
 
 # The client subnets are in zone IDs euw1-az3 and euw1-az2 (what the client
@@ -91,22 +92,20 @@ run "wiring" {
     error_message = "Microservices dial http://llm.internal:50051."
   }
   assert {
-    condition = {
-      for k, v in module.gateway.container_environment : k => v if startswith(k, "BEDROCK_GATEWAY_TENANTS__")
-      } == {
-      "BEDROCK_GATEWAY_TENANTS__CLIENT_ACCOUNT__VPC_ENDPOINT_IDS"            = "[\"vpce-0123456789abcdef0\"]"
-      "BEDROCK_GATEWAY_TENANTS__CLIENT_ACCOUNT__QUOTAS__REQUESTS_PER_MINUTE" = "600"
-      "BEDROCK_GATEWAY_TENANTS__CLIENT_ACCOUNT__QUOTAS__TOKENS_PER_MINUTE"   = "200000"
-      "BEDROCK_GATEWAY_TENANTS__CLIENT_ACCOUNT__QUOTAS__CONCURRENT_REQUESTS" = "50"
-    }
-    error_message = "The client account is a tenant identified by its interface endpoint's id, with quotas."
+    condition = jsonencode(module.gateway.tenants.document) == jsonencode({
+      client_account = {
+        vpc_endpoint_ids = ["vpce-0123456789abcdef0"]
+        quotas           = { requests_per_minute = 600, tokens_per_minute = 200000, concurrent_requests = 50 }
+      }
+    })
+    error_message = "The client account is a tenant identified by its interface endpoint's id, with quotas, in the tenants object."
   }
   assert {
     condition     = output.client_tenant.vpc_endpoint_id == module.client.vpc_endpoint_id && module.gateway.container_environment["BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"] == "true"
     error_message = "Endpoint ids reach the gateway only with the PROXY protocol on."
   }
   assert {
-    condition     = module.gateway.container_environment["BEDROCK_GATEWAY_QUOTAS__STORE"] == "redis" && startswith(module.gateway.quota_store.url, "rediss://") && keys(module.gateway.container_secrets) == ["BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD"]
+    condition     = module.gateway.container_environment["BEDROCK_GATEWAY_QUOTAS__STORE"] == "redis" && startswith(module.gateway.quota_store.url, "rediss://") && tolist(keys(module.gateway.container_secrets)) == tolist(["BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD"])
     error_message = "The example's quotas are fleet-wide: Redis store over TLS, password as an ECS secret."
   }
 }

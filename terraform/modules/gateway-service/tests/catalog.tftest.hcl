@@ -66,10 +66,10 @@ run "single_target_alias" {
   assert {
     condition = jsondecode(aws_iam_role_policy.task_catalog.policy).Statement == [
       {
-        Sid      = "ReadCatalog"
+        Sid      = "ReadCatalogAndTenants"
         Effect   = "Allow"
         Action   = ["s3:GetObject"]
-        Resource = ["arn:aws:s3:::bedrock-gateway-catalog-20250101000000000000000001/catalog.json"]
+        Resource = ["arn:aws:s3:::bedrock-gateway-catalog-20250101000000000000000001/catalog.json", "arn:aws:s3:::bedrock-gateway-catalog-20250101000000000000000001/tenants.json"]
       },
       {
         Sid      = "DecryptCatalog"
@@ -84,15 +84,15 @@ run "single_target_alias" {
         }
       },
     ]
-    error_message = "The task role may GetObject the catalog object alone (not the bucket, not other keys), and decrypt it only through S3."
+    error_message = "The task role may GetObject the catalog and tenants objects alone (not the bucket, not other keys), and decrypt it only through S3."
   }
   assert {
     condition = jsondecode(aws_vpc_endpoint.s3[0].policy).Statement[1] == {
-      Sid       = "GatewayCatalog"
+      Sid       = "GatewayCatalogAndTenants"
       Effect    = "Allow"
       Principal = { AWS = aws_iam_role.task.arn }
       Action    = ["s3:GetObject"]
-      Resource  = ["arn:aws:s3:::bedrock-gateway-catalog-20250101000000000000000001/catalog.json"]
+      Resource  = ["arn:aws:s3:::bedrock-gateway-catalog-20250101000000000000000001/catalog.json", "arn:aws:s3:::bedrock-gateway-catalog-20250101000000000000000001/tenants.json"]
     }
     error_message = "The S3 gateway endpoint admits the task role's GetObject of the catalog object."
   }
@@ -343,7 +343,7 @@ run "application_profile_and_extra_arns" {
   }
 }
 
-run "another_region_without_a_path_warns" {
+run "another_region_without_a_path_is_refused" {
   command = plan
 
   variables {
@@ -352,7 +352,7 @@ run "another_region_without_a_path_warns" {
     }
   }
 
-  expect_failures = [check.catalog_regions_reachable]
+  expect_failures = [aws_s3_object.catalog]
 }
 
 run "reload_interval" {
@@ -617,4 +617,121 @@ run "reload_only_on_sighup" {
     catalog_reload_seconds = 0
   }
   expect_failures = [var.catalog_reload_seconds]
+}
+
+# --- guardrails and Bedrock in other accounts ----------------------------------------
+
+run "guardrails_are_granted_where_their_calls_go" {
+  command = plan
+
+  variables {
+    models = {
+      "chat" = {
+        model_id  = "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
+        guardrail = { id = "abc123def456", version = "3" }
+        fallbacks = [{ model_id = "anthropic.claude-3-haiku-20240307-v1:0", version = "haiku-3" }]
+      }
+      "given" = {
+        model_id  = "anthropic.claude-3-haiku-20240307-v1:0"
+        guardrail = { id = "arn:aws:bedrock:eu-west-1:111111111111:guardrail/zzz999", version = "DRAFT" }
+      }
+      "plain" = { model_id = "anthropic.claude-3-haiku-20240307-v1:0" }
+    }
+  }
+
+  assert {
+    condition = one([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s if s.Sid == "ApplyCatalogGuardrails"]) == {
+      Sid      = "ApplyCatalogGuardrails"
+      Effect   = "Allow"
+      Action   = ["bedrock:ApplyGuardrail"]
+      Resource = ["arn:aws:bedrock:eu-west-1:111111111111:guardrail/abc123def456", "arn:aws:bedrock:eu-west-1:111111111111:guardrail/zzz999"]
+    }
+    error_message = "The task role may apply exactly the catalog's guardrails (by id in the alias's regions, or as the given ARN)."
+  }
+  assert {
+    condition = contains(jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement, {
+      Sid       = "ApplyCatalogGuardrails"
+      Effect    = "Allow"
+      Principal = { AWS = aws_iam_role.task.arn }
+      Action    = ["bedrock:ApplyGuardrail"]
+      Resource  = ["arn:aws:bedrock:eu-west-1:111111111111:guardrail/abc123def456", "arn:aws:bedrock:eu-west-1:111111111111:guardrail/zzz999"]
+    })
+    error_message = "The bedrock-runtime endpoint lets the task role apply the guardrails too."
+  }
+}
+
+run "no_guardrail_no_grant" {
+  command = plan
+
+  assert {
+    condition     = length([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s if s.Sid == "ApplyCatalogGuardrails"]) == 0
+    error_message = "Without guardrails the task role gets no ApplyGuardrail."
+  }
+}
+
+run "bedrock_in_other_accounts" {
+  command = plan
+
+  variables {
+    bedrock_role_arns = ["arn:aws:iam::444444444444:role/gateway-batch"]
+    models = {
+      "chat" = {
+        targets = [
+          { model_id = "eu.anthropic.claude-haiku-4-5-20251001-v1:0", version = "own", weight = 1 },
+          { model_id = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", version = "team", weight = 1, role_arn = "arn:aws:iam::333333333333:role/bedrock-gateway-access" },
+        ]
+      }
+    }
+  }
+
+  assert {
+    condition = one([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s if s.Sid == "AssumeBedrockAccessRoles"]) == {
+      Sid      = "AssumeBedrockAccessRoles"
+      Effect   = "Allow"
+      Action   = ["sts:AssumeRole"]
+      Resource = ["arn:aws:iam::444444444444:role/gateway-batch", "arn:aws:iam::333333333333:role/bedrock-gateway-access"]
+    }
+    error_message = "The task role may assume the listed roles and the catalog's role_arn, nothing else."
+  }
+  assert {
+    condition     = !strcontains(aws_iam_role_policy.task.policy, "claude-sonnet")
+    error_message = "A target called through another account's role gets no grant of the task role's."
+  }
+  assert {
+    condition = (
+      aws_vpc_endpoint.interface["sts"].private_dns_enabled
+      && jsondecode(aws_vpc_endpoint.interface["sts"].policy).Statement == [{
+        Sid       = "AssumeBedrockAccessRoles"
+        Effect    = "Allow"
+        Principal = { AWS = aws_iam_role.task.arn }
+        Action    = ["sts:AssumeRole"]
+        Resource  = ["arn:aws:iam::444444444444:role/gateway-batch", "arn:aws:iam::333333333333:role/bedrock-gateway-access"]
+      }]
+    )
+    error_message = "An STS endpoint with private DNS lets the task role assume exactly those roles."
+  }
+  assert {
+    condition = contains(jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement, {
+      Sid       = "BedrockAccessRoles"
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:ApplyGuardrail"]
+      Resource  = "*"
+      Condition = { ArnEquals = { "aws:PrincipalArn" = ["arn:aws:iam::444444444444:role/gateway-batch", "arn:aws:iam::333333333333:role/bedrock-gateway-access"] } }
+    })
+    error_message = "The bedrock-runtime endpoint admits the assumed roles' calls."
+  }
+  assert {
+    condition     = jsondecode(aws_s3_object.catalog.content).models.chat.targets[1].role_arn == "arn:aws:iam::333333333333:role/bedrock-gateway-access"
+    error_message = "A target's role_arn is written to the catalog."
+  }
+}
+
+run "no_roles_no_sts" {
+  command = plan
+
+  assert {
+    condition     = !contains(keys(aws_vpc_endpoint.interface), "sts") && !strcontains(aws_iam_role_policy.task.policy, "sts:")
+    error_message = "Without roles there is no STS endpoint and no sts:AssumeRole."
+  }
 }

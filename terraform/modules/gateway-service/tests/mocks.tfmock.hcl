@@ -142,3 +142,11 @@ mock_resource "aws_s3_bucket" {
     arn    = "arn:aws:s3:::bedrock-gateway-catalog-20250101000000000000000001"
   }
 }
+
+# Every endpoint service in every zone of the mocked region (runs override
+# one service's zones to take a zone away).
+mock_data "aws_vpc_endpoint_service" {
+  defaults = {
+    availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+  }
+}

@@ -41,7 +41,7 @@ run "defaults" {
     error_message = "Cross-zone load balancing must be on."
   }
   assert {
-    condition     = length(aws_subnet.private) == 3 && length(distinct(aws_subnet.private[*].availability_zone)) == 3
+    condition     = length(aws_subnet.private) == 3 && length(distinct([for s in values(aws_subnet.private) : s.availability_zone_id])) == 3
     error_message = "The created VPC must have one private subnet per AZ (default 3 AZs)."
   }
   assert {
@@ -57,7 +57,7 @@ run "defaults" {
     error_message = "The private route table must have no default route / internet gateway route."
   }
   assert {
-    condition     = toset(aws_lb.this.subnets) == toset(aws_subnet.private[*].id)
+    condition     = toset(aws_lb.this.subnets) == toset([for s in values(aws_subnet.private) : s.id])
     error_message = "The NLB must span all private subnets."
   }
 
@@ -223,6 +223,10 @@ run "defaults" {
       "BEDROCK_GATEWAY_CATALOG__S3__KEY"                = "catalog.json"
       "BEDROCK_GATEWAY_CATALOG__S3__REGION"             = "eu-west-1"
       "BEDROCK_GATEWAY_CATALOG__RELOAD_SECS"            = "15"
+      "BEDROCK_GATEWAY_TENANTS_SOURCE__S3__BUCKET"      = "bedrock-gateway-catalog-20250101000000000000000001"
+      "BEDROCK_GATEWAY_TENANTS_SOURCE__S3__KEY"         = "tenants.json"
+      "BEDROCK_GATEWAY_TENANTS_SOURCE__S3__REGION"      = "eu-west-1"
+      "BEDROCK_GATEWAY_TENANTS_SOURCE__RELOAD_SECS"     = "15"
       "BEDROCK_GATEWAY_QUOTAS__FALLBACK_TASK_COUNT"     = "2"
       "BEDROCK_GATEWAY_QUOTAS__STORE"                   = "memory"
       "BEDROCK_GATEWAY_SERVER__LISTEN"                  = "0.0.0.0:50051"

@@ -1,4 +1,4 @@
-# Tenants, API key secrets and the fleet-wide quota store, with a mocked
+# Tenants (an S3 object) and the fleet-wide quota store, with a mocked
 # provider. Bad tenant/quota inputs are in validation.tftest.hcl.
 
 mock_provider "aws" {
@@ -73,7 +73,7 @@ run "quota_store_on" {
     condition = (
       aws_elasticache_serverless_cache.quotas[0].engine == "valkey"
       && aws_elasticache_serverless_cache.quotas[0].major_engine_version == "8"
-      && aws_elasticache_serverless_cache.quotas[0].subnet_ids == toset(aws_subnet.private[*].id)
+      && aws_elasticache_serverless_cache.quotas[0].subnet_ids == toset([for s in values(aws_subnet.private) : s.id])
       && aws_elasticache_serverless_cache.quotas[0].security_group_ids == toset([aws_security_group.quota_store[0].id])
       && aws_elasticache_serverless_cache.quotas[0].user_group_id == aws_elasticache_user_group.quota_store[0].user_group_id
       && aws_elasticache_serverless_cache.quotas[0].kms_key_id == aws_kms_key.this.arn
@@ -88,8 +88,9 @@ run "quota_store_on" {
       && startswith(aws_elasticache_user.disabled_default[0].access_string, "off ")
       && aws_elasticache_user.gateway[0].access_string == "on ~bedrock-gateway* +@all -@dangerous"
       && aws_elasticache_user.gateway[0].authentication_mode[0].type == "password"
+      && aws_elasticache_user.gateway[0].authentication_mode[0].passwords == toset(aws_secretsmanager_secret_version.quota_store[*].secret_string)
     )
-    error_message = "The user group holds the gateway's password user (keys under its prefix only) and a disabled default user."
+    error_message = "The user group holds the gateway's user with both slots' passwords (keys under its prefix only) and a disabled default user."
   }
 
   # --- network: only the tasks reach the cache ------------------------------------
@@ -133,15 +134,15 @@ run "quota_store_on" {
   assert {
     condition = length([
       for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e
-      if e.name == "BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD" || e.value == aws_secretsmanager_secret_version.quota_store[0].secret_string
+      if e.name == "BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD" || contains(aws_secretsmanager_secret_version.quota_store[*].secret_string, e.value)
     ]) == 0
     error_message = "The password must not be a plain environment variable."
   }
   assert {
     condition = [
       for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if contains(flatten([s.Action]), "secretsmanager:GetSecretValue")
-    ] == [[aws_secretsmanager_secret.quota_store[0].arn]]
-    error_message = "The execution role may read exactly the password secret."
+    ] == [aws_secretsmanager_secret.quota_store[*].arn]
+    error_message = "The execution role may read exactly the two password slots (the current one, and the other for a rollback)."
   }
   assert {
     condition = one([
@@ -159,7 +160,7 @@ run "quota_store_on" {
         Effect    = "Allow"
         Principal = { AWS = aws_iam_role.execution.arn }
         Action    = ["secretsmanager:GetSecretValue"]
-        Resource  = [aws_secretsmanager_secret.quota_store[0].arn]
+        Resource  = aws_secretsmanager_secret.quota_store[*].arn
       })
       && length(jsondecode(aws_vpc_endpoint.interface["secretsmanager"].policy).Statement) == 2
     )
@@ -205,15 +206,50 @@ run "quota_store_fallback_task_count" {
   }
 }
 
-run "tenants_rendered" {
+# Rotation: slot 1 gets a new password and the tasks move to it; slot 0,
+# which the running tasks use, stays valid (replaced in a plan means an
+# unknown value here).
+run "rotating_the_quota_store_password" {
+  command = plan
+
+  variables {
+    min_capacity = 3
+    max_capacity = 12
+    quota_store = {
+      enabled             = true
+      fallback_task_count = 8
+      password_rotation   = 1
+    }
+  }
+
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].secrets == [{ name = "BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD", valueFrom = aws_secretsmanager_secret.quota_store[1].arn }]
+    error_message = "After rotation 1 the tasks read slot 1."
+  }
+  assert {
+    condition     = length(aws_secretsmanager_secret_version.quota_store[0].id) > 0
+    error_message = "Slot 0, the password of the running tasks, must stay."
+  }
+  assert {
+    condition     = terraform_data.quota_store_password_generation[1].input == 1 && terraform_data.quota_store_password_generation[0].input == 0
+    error_message = "Rotation 1 is slot 1's new generation; slot 0 keeps generation 0."
+  }
+}
+
+run "tenants_in_s3" {
   command = apply
 
   variables {
     proxy_protocol_v2      = true
     require_identity       = true
     require_endpoint_match = true
+    tenants_reload_seconds = 30
     tenants = {
       team_a = {
+        api_keys = {
+          ci   = { sha256 = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752" }
+          next = { sha256 = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", not_before = "2026-01-01T00:00:00Z", expires_on = "2026-12-31" }
+        }
         vpc_endpoint_ids = ["vpce-0123456789abcdef0", "vpce-0fedcba9876543210"]
         models           = ["chat"]
         quotas           = { requests_per_minute = 600, tokens_per_minute = 100000 }
@@ -224,56 +260,87 @@ run "tenants_rendered" {
       }
       batch = {}
     }
-    tenant_api_key_secrets = {
-      "team_a.ci"       = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:gateway/team-a/ci-AbCdEf"
-      "payments.prod_1" = "arn:aws:ssm:eu-west-1:111111111111:parameter/gateway/payments/prod_1"
-    }
-    tenant_api_key_kms_key_arns = ["arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"]
   }
 
   assert {
-    condition = {
-      for k, v in output.container_environment : k => v if startswith(k, "BEDROCK_GATEWAY_TENANTS__") || startswith(k, "BEDROCK_GATEWAY_AUTH__")
-      } == {
-      "BEDROCK_GATEWAY_AUTH__REQUIRE_ENDPOINT_MATCH"                             = "true"
-      "BEDROCK_GATEWAY_AUTH__REQUIRE_IDENTITY"                                   = "true"
-      "BEDROCK_GATEWAY_TENANTS__TEAM_A__VPC_ENDPOINT_IDS"                        = "[\"vpce-0123456789abcdef0\",\"vpce-0fedcba9876543210\"]"
-      "BEDROCK_GATEWAY_TENANTS__TEAM_A__MODELS"                                  = "[\"chat\"]"
-      "BEDROCK_GATEWAY_TENANTS__TEAM_A__QUOTAS__REQUESTS_PER_MINUTE"             = "600"
-      "BEDROCK_GATEWAY_TENANTS__TEAM_A__QUOTAS__TOKENS_PER_MINUTE"               = "100000"
-      "BEDROCK_GATEWAY_TENANTS__TEAM_A__MODEL_QUOTAS__CHAT__CONCURRENT_REQUESTS" = "20"
-      "BEDROCK_GATEWAY_TENANTS__PAYMENTS__QUOTAS__CONCURRENT_REQUESTS"           = "5"
+    condition = jsondecode(aws_s3_object.tenants.content) == {
+      tenants = {
+        team_a = {
+          api_keys = {
+            ci   = { sha256 = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752" }
+            next = { sha256 = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", not_before = "2026-01-01T00:00:00Z", expires_on = "2026-12-31" }
+          }
+          vpc_endpoint_ids = ["vpce-0123456789abcdef0", "vpce-0fedcba9876543210"]
+          models           = ["chat"]
+          quotas           = { requests_per_minute = 600, tokens_per_minute = 100000 }
+          model_quotas     = { chat = { concurrent_requests = 20 } }
+        }
+        payments = { quotas = { concurrent_requests = 5 } }
+        batch    = {}
+      }
     }
-    error_message = "Tenants and auth options must be rendered to exactly these environment variables."
-  }
-  assert {
-    condition = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].secrets == [
-      { name = "BEDROCK_GATEWAY_TENANTS__PAYMENTS__API_KEYS__PROD_1", valueFrom = "arn:aws:ssm:eu-west-1:111111111111:parameter/gateway/payments/prod_1" },
-      { name = "BEDROCK_GATEWAY_TENANTS__TEAM_A__API_KEYS__CI", valueFrom = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:gateway/team-a/ci-AbCdEf" },
-    ]
-    error_message = "Key digests reach the container as ECS secrets named BEDROCK_GATEWAY_TENANTS__<TENANT>__API_KEYS__<KEY>."
-  }
-  assert {
-    condition     = length([for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e if strcontains(e.name, "__API_KEYS__") || startswith(e.value, "arn:")]) == 0
-    error_message = "No key (or key reference) may be a plain environment variable."
+    error_message = "The tenants object is the gateway's {\"tenants\": {...}} document, unset attributes left out."
   }
   assert {
     condition = (
-      one([for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "ReadContainerSecrets"]) == ["arn:aws:secretsmanager:eu-west-1:111111111111:secret:gateway/team-a/ci-AbCdEf"]
-      && one([for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "ReadContainerParameters"]) == ["arn:aws:ssm:eu-west-1:111111111111:parameter/gateway/payments/prod_1"]
-      && one([for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if s.Sid == "DecryptContainerSecrets"]) == ["arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"]
+      aws_s3_object.tenants.bucket == aws_s3_bucket.catalog.id && aws_s3_object.tenants.key == "tenants.json"
+      && aws_s3_object.tenants.kms_key_id == aws_kms_key.this.arn && aws_s3_object.tenants.server_side_encryption == "aws:kms"
     )
-    error_message = "The execution role may read exactly the given secret and parameter, and decrypt with exactly the given key."
+    error_message = "The tenants object lies next to the catalog, encrypted with the module's key."
+  }
+  assert {
+    condition = {
+      for k, v in output.container_environment : k => v if startswith(k, "BEDROCK_GATEWAY_TENANTS") || startswith(k, "BEDROCK_GATEWAY_AUTH__")
+      } == {
+      "BEDROCK_GATEWAY_AUTH__REQUIRE_ENDPOINT_MATCH" = "true"
+      "BEDROCK_GATEWAY_AUTH__REQUIRE_IDENTITY"       = "true"
+      "BEDROCK_GATEWAY_TENANTS_SOURCE__S3__BUCKET"   = aws_s3_bucket.catalog.id
+      "BEDROCK_GATEWAY_TENANTS_SOURCE__S3__KEY"      = "tenants.json"
+      "BEDROCK_GATEWAY_TENANTS_SOURCE__S3__REGION"   = "eu-west-1"
+      "BEDROCK_GATEWAY_TENANTS_SOURCE__RELOAD_SECS"  = "30"
+    }
+    error_message = "The task definition names where the tenants are (tenants_source.s3), never the tenants themselves."
   }
   assert {
     condition = (
-      jsondecode(aws_vpc_endpoint.interface["secretsmanager"].policy).Statement[0].Resource == ["arn:aws:secretsmanager:eu-west-1:111111111111:secret:gateway/team-a/ci-AbCdEf"]
-      && jsondecode(aws_vpc_endpoint.interface["ssm"].policy).Statement[0].Resource == ["arn:aws:ssm:eu-west-1:111111111111:parameter/gateway/payments/prod_1"]
+      contains(one([for s in jsondecode(aws_iam_role_policy.task_catalog.policy).Statement : s.Resource if s.Sid == "ReadCatalogAndTenants"]), "${aws_s3_bucket.catalog.arn}/tenants.json")
+      && contains(one([for s in jsondecode(aws_vpc_endpoint.s3[0].policy).Statement : s.Resource if s.Sid == "GatewayCatalogAndTenants"]), "${aws_s3_bucket.catalog.arn}/tenants.json")
     )
-    error_message = "Secrets Manager and SSM endpoints exist for the key references, scoped to them."
+    error_message = "The task role, and the S3 endpoint for it, may read the tenants object."
+  }
+  assert {
+    condition     = output.tenants.uri == "s3://${aws_s3_bucket.catalog.id}/tenants.json"
+    error_message = "The tenants output names the object."
   }
   assert {
     condition     = length(aws_elasticache_serverless_cache.quotas) == 0 && output.container_environment["BEDROCK_GATEWAY_QUOTAS__STORE"] == "memory"
     error_message = "Tenants alone do not create the quota store."
+  }
+}
+
+# Onboarding a team (and a key of its own) after the run above changes the
+# tenants object, not the task definition: a replaced task definition's ARN
+# would be unknown in this plan.
+run "onboarding_a_team_changes_only_the_object" {
+  command = plan
+
+  variables {
+    proxy_protocol_v2      = true
+    require_identity       = true
+    require_endpoint_match = true
+    tenants_reload_seconds = 30
+    tenants = {
+      payments = { quotas = { concurrent_requests = 5 } }
+      search   = { api_keys = { prod = { sha256 = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752" } } }
+    }
+  }
+
+  assert {
+    condition     = aws_ecs_task_definition.this.arn == run.tenants_in_s3.task_definition_arn
+    error_message = "A tenant change must not touch the task definition."
+  }
+  assert {
+    condition     = keys(jsondecode(aws_s3_object.tenants.content).tenants) == ["payments", "search"]
+    error_message = "The tenants object carries the new tenants."
   }
 }

@@ -273,31 +273,36 @@ run "endpoint_in_two_tenants" {
   expect_failures = [var.tenants]
 }
 
-run "key_secret_for_unknown_tenant" {
+run "api_key_that_is_not_a_digest" {
   command = plan
   variables {
-    tenants                = { team_a = {} }
-    tenant_api_key_secrets = { "team_b.ci" = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:team-b-ci-AbCdEf" }
+    tenants = { team_a = { api_keys = { ci = { sha256 = "sk-the-key-itself" } } } }
   }
-  expect_failures = [var.tenant_api_key_secrets]
+  expect_failures = [var.tenants]
 }
 
-run "key_secret_bad_key_name" {
+run "api_key_bad_key_name" {
   command = plan
   variables {
-    tenants                = { team_a = {} }
-    tenant_api_key_secrets = { "team_a.CI" = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:team-a-ci-AbCdEf" }
+    tenants = { team_a = { api_keys = { CI = { sha256 = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752" } } } }
   }
-  expect_failures = [var.tenant_api_key_secrets]
+  expect_failures = [var.tenants]
 }
 
-run "key_secret_wildcard_arn" {
+run "api_key_bad_expiry" {
   command = plan
   variables {
-    tenants                = { team_a = {} }
-    tenant_api_key_secrets = { "team_a.ci" = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:team-a-*" }
+    tenants = { team_a = { api_keys = { ci = { sha256 = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752", expires_on = "31/12/2026" } } } }
   }
-  expect_failures = [var.tenant_api_key_secrets]
+  expect_failures = [var.tenants]
+}
+
+run "bedrock_role_with_a_wildcard" {
+  command = plan
+  variables {
+    bedrock_role_arns = ["arn:aws:iam::333333333333:role/*"]
+  }
+  expect_failures = [var.bedrock_role_arns]
 }
 
 run "require_endpoint_match_without_proxy_protocol" {
