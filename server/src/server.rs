@@ -121,7 +121,7 @@ pub async fn serve_with_admin(
         tokio::spawn(source.watch(tenants.clone(), stop_reloads.clone()));
     }
     tokio::spawn(warn_of_expiring_keys(tenants.clone(), stop_reloads));
-    let quotas = Quotas::connect(&config.quotas).await;
+    let quotas = Quotas::connect(&config.quotas, &config.bedrock.region).await;
     let pipeline = Pipeline::new(catalog, bedrock.clone(), admission, quotas, &config, metrics.clone(), cut.clone());
     let (health, health_service) = Health::serving().await;
 

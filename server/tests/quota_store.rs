@@ -1,10 +1,13 @@
 //! The quota engine on a real `redis-server`: several engines (as several gateway tasks) sharing
 //! one store enforce one quota together; places of a crashed task free themselves; a dead store
-//! means fallback limits, and its return means the shared quota again; TLS, AUTH and cluster mode.
+//! means fallback limits, and its return means the shared quota again; TLS, AUTH (password or
+//! ElastiCache IAM token) and cluster mode.
 
 use std::time::Duration;
 
-use bedrock_gateway::config::{Millis, QuotaLimits, QuotaStoreKind, QuotasConfig, RedisConfig};
+use bedrock_gateway::config::{
+    CredentialsSource, Millis, QuotaLimits, QuotaStoreKind, QuotasConfig, RedisConfig, RedisIamAuthConfig,
+};
 use bedrock_gateway::parts::quota::{QuotaExceeded, QuotaGrant, QuotaRequest, Quotas};
 use bedrock_gateway_testkit::{RedisServer, metric};
 
@@ -47,7 +50,10 @@ async fn eventually(quotas: &Quotas, request: QuotaRequest<'_>) -> QuotaGrant {
 async fn two_tasks_share_one_quota() {
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::start().await;
-    let (a, b) = (Quotas::connect(&store_config(redis.url())).await, Quotas::connect(&store_config(redis.url())).await);
+    let (a, b) = (
+        Quotas::connect(&store_config(redis.url()), "us-east-1").await,
+        Quotas::connect(&store_config(redis.url()), "us-east-1").await,
+    );
     let limits = QuotaLimits { requests_per_minute: Some(60), ..NONE };
     for n in 0..60 {
         let task = if n % 2 == 0 { &a } else { &b };
@@ -71,7 +77,10 @@ async fn two_tasks_share_one_quota() {
 async fn tokens_are_shared_and_settled_on_the_store() {
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::start().await;
-    let (a, b) = (Quotas::connect(&store_config(redis.url())).await, Quotas::connect(&store_config(redis.url())).await);
+    let (a, b) = (
+        Quotas::connect(&store_config(redis.url()), "us-east-1").await,
+        Quotas::connect(&store_config(redis.url()), "us-east-1").await,
+    );
     let limits = QuotaLimits { tokens_per_minute: Some(1000), ..NONE };
     let first = acquire(&a, &limits, 800).await.unwrap();
     let refused = acquire(&b, &limits, 800).await.unwrap_err();
@@ -100,12 +109,12 @@ async fn concurrency_places_are_shared_renewed_and_those_of_a_crashed_task_expir
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::start().await;
     let config = short_lease_config(redis.url());
-    let (a, b) = (Quotas::connect(&config).await, Quotas::connect(&config).await);
+    let (a, b) = (Quotas::connect(&config, "us-east-1").await, Quotas::connect(&config, "us-east-1").await);
     let limits = QuotaLimits { concurrent_requests: Some(2), ..NONE };
     let held = acquire(&a, &limits, 1).await.unwrap();
     // A task takes the second place and dies: its grant is never settled nor dropped, and its
     // engine stops renewing.
-    let crashed = Quotas::connect(&config).await;
+    let crashed = Quotas::connect(&config, "us-east-1").await;
     std::mem::forget(acquire(&crashed, &limits, 1).await.unwrap());
     drop(crashed);
     let refused = acquire(&b, &limits, 1).await.unwrap_err();
@@ -135,7 +144,7 @@ async fn taken_ahead_most_checks_need_no_round_trip_and_the_fleet_stays_within_i
     let redis = RedisServer::start().await;
     let mut config = store_config(redis.url());
     config.redis.prefetch_percent = 10;
-    let (a, b) = (Quotas::connect(&config).await, Quotas::connect(&config).await);
+    let (a, b) = (Quotas::connect(&config, "us-east-1").await, Quotas::connect(&config, "us-east-1").await);
     let limits = QuotaLimits { requests_per_minute: Some(200), ..NONE };
     let started = tokio::time::Instant::now();
     let calls = script_calls(&redis).await;
@@ -177,7 +186,7 @@ async fn places_taken_ahead_go_back_once_idle() {
     let redis = RedisServer::start().await;
     let mut config = short_lease_config(redis.url());
     config.redis.prefetch_percent = 10;
-    let quotas = Quotas::connect(&config).await;
+    let quotas = Quotas::connect(&config, "us-east-1").await;
     let limits = QuotaLimits { concurrent_requests: Some(100), ..NONE };
     let places = "bedrock-gateway:{team-a}:places";
     // The first request takes its place and ten ahead: the next ten need no round trip.
@@ -204,7 +213,7 @@ async fn a_dead_store_means_fallback_limits_until_it_returns() {
     let _serial = SERIAL.lock().await;
     bedrock_gateway::metrics::install();
     let mut redis = RedisServer::start().await;
-    let quotas = Quotas::connect(&store_config(redis.url())).await;
+    let quotas = Quotas::connect(&store_config(redis.url()), "us-east-1").await;
     assert_eq!(metric("bedrock_gateway_quota_store_up"), 1.0);
     let limits = QuotaLimits { requests_per_minute: Some(10), ..NONE };
     acquire(&quotas, &limits, 1).await.unwrap();
@@ -244,7 +253,7 @@ async fn tls_and_auth() {
     config.redis.ca_file = Some(redis.ca_file());
     config.redis.username = Some("gateway".to_owned());
     config.redis.password = Some("s3cret".to_owned());
-    let (a, b) = (Quotas::connect(&config).await, Quotas::connect(&config).await);
+    let (a, b) = (Quotas::connect(&config, "us-east-1").await, Quotas::connect(&config, "us-east-1").await);
     let limits = QuotaLimits { requests_per_minute: Some(2), ..NONE };
     acquire(&a, &limits, 1).await.unwrap();
     acquire(&b, &limits, 1).await.unwrap();
@@ -254,7 +263,55 @@ async fn tls_and_auth() {
 
     // A wrong password: the store never answers, the fallback decides (1 of the 2 per task).
     config.redis.password = Some("wrong".to_owned());
-    let locked_out = Quotas::connect(&config).await;
+    let locked_out = Quotas::connect(&config, "us-east-1").await;
+    acquire(&locked_out, &limits, 1).await.unwrap();
+    acquire(&locked_out, &limits, 1).await.unwrap_err();
+}
+
+/// ElastiCache IAM authentication: the gateway AUTHs as its user with a token. Redis cannot check
+/// SigV4, so the user takes any password here; with the default user off, only connections that
+/// AUTHed as that user are served.
+#[tokio::test]
+async fn iam_auth_authenticates_as_the_user() {
+    let _serial = SERIAL.lock().await;
+    let redis = RedisServer::start_tls().await;
+    for user in [
+        &["ACL", "SETUSER", "bedrock-gateway", "on", "nopass", "~*", "+@all"][..],
+        &["ACL", "SETUSER", "inspector", "on", ">peek", "~*", "+@all"],
+        &["ACL", "SETUSER", "default", "off"],
+    ] {
+        let added = redis.command(user).await;
+        assert!(added.starts_with("+OK"), "{user:?}: {added}");
+    }
+    let inspector = redis::Client::open(redis.url().replace("redis://", "redis://inspector:peek@")).unwrap();
+    let mut inspector = inspector.get_multiplexed_async_connection().await.unwrap();
+
+    let mut config = store_config(redis.tls_url());
+    config.redis.ca_file = Some(redis.ca_file());
+    config.redis.username = Some("bedrock-gateway".to_owned());
+    config.redis.iam_auth = Some(RedisIamAuthConfig {
+        cache_name: "bgw-quotas".to_owned(),
+        serverless: true,
+        region: None,
+        credentials: CredentialsSource::Emulator,
+    });
+    let (a, b) = (Quotas::connect(&config, "us-east-1").await, Quotas::connect(&config, "us-east-1").await);
+    // Two for a and none left for b: one quota for the fleet, where the fallback would give each one.
+    let limits = QuotaLimits { requests_per_minute: Some(2), ..NONE };
+    acquire(&a, &limits, 1).await.unwrap();
+    acquire(&a, &limits, 1).await.unwrap();
+    acquire(&b, &limits, 1).await.unwrap_err();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut inspector).await.unwrap();
+    assert!(keys.contains(&"bedrock-gateway:{team-a}:requests".to_owned()), "decided on Redis: {keys:?}");
+    let clients: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut inspector).await.unwrap();
+    let gateways = clients.lines().filter(|client| client.contains(" user=bedrock-gateway ")).count();
+    assert_eq!(gateways, 2, "one connection per task, as the user: {clients}");
+
+    // The user off: the store refuses the gateway, the fallback decides (1 of the 2 per task).
+    let off: String =
+        redis::cmd("ACL").arg(&["SETUSER", "bedrock-gateway", "off"]).query_async(&mut inspector).await.unwrap();
+    assert_eq!(off, "OK");
+    let locked_out = Quotas::connect(&config, "us-east-1").await;
     acquire(&locked_out, &limits, 1).await.unwrap();
     acquire(&locked_out, &limits, 1).await.unwrap_err();
 }
@@ -265,7 +322,7 @@ async fn cluster_mode() {
     let redis = RedisServer::start_cluster().await;
     let mut config = store_config(redis.url());
     config.redis.cluster = true;
-    let (a, b) = (Quotas::connect(&config).await, Quotas::connect(&config).await);
+    let (a, b) = (Quotas::connect(&config, "us-east-1").await, Quotas::connect(&config, "us-east-1").await);
     let tenant = QuotaLimits { requests_per_minute: Some(3), ..NONE };
     let chat = QuotaLimits { concurrent_requests: Some(1), ..NONE };
     let held = a.acquire(QuotaRequest { model_limits: &chat, ..request(&tenant, 1) }).await.unwrap();
@@ -295,7 +352,7 @@ async fn a_silent_store_is_tried_once_a_second() {
     let errors = metric("bedrock_gateway_quota_store_errors_total");
     let mut config = store_config(url);
     config.redis.timeout_ms = Millis(200);
-    let quotas = Quotas::connect(&config).await;
+    let quotas = Quotas::connect(&config, "us-east-1").await;
     assert_eq!(metric("bedrock_gateway_quota_store_up"), 0.0);
     let limits = QuotaLimits { requests_per_minute: Some(1000), ..NONE };
     for _ in 0..20 {

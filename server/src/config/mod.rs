@@ -46,7 +46,7 @@ pub use self::models::{
     calendar_date, utc_today,
 };
 pub use self::protocols::ProtocolsConfig;
-pub use self::quotas::{QuotaLimits, QuotaStoreKind, QuotasConfig, RedisConfig};
+pub use self::quotas::{QuotaLimits, QuotaStoreKind, QuotasConfig, RedisConfig, RedisIamAuthConfig};
 pub use self::server::{Scheduler, ServerConfig};
 pub use self::sources::{CatalogConfig, S3DocumentConfig, TenantsSourceConfig};
 pub use self::telemetry::TelemetryConfig;

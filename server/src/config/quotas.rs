@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::bedrock::CredentialsSource;
 use super::duration::Millis;
 use super::error::{ConfigError, invalid};
 
@@ -65,12 +66,16 @@ impl Default for QuotasConfig {
 pub struct RedisConfig {
     /// `redis://host:port` or, with TLS, `rediss://host:port` (ElastiCache Serverless needs TLS).
     pub url: String,
-    /// AUTH user name (Redis 6 ACL / ElastiCache RBAC); unset: the default user.
+    /// AUTH user name (Redis 6 ACL / ElastiCache RBAC); unset: the default user. With `iam_auth`,
+    /// required: the ElastiCache user id (for an IAM-enabled user, its id and name are the same).
     pub username: Option<String>,
     /// AUTH password; set it through `BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD` (on ECS, from
     /// Secrets Manager), never in the file. Not printed by `check-config`.
     #[serde(skip_serializing)]
     pub password: Option<String>,
+    /// Authenticate with ElastiCache IAM tokens instead of a password (then unset); unset:
+    /// `password` (or none).
+    pub iam_auth: Option<RedisIamAuthConfig>,
     /// Use the Redis Cluster protocol (ElastiCache Serverless and cluster-mode clusters).
     pub cluster: bool,
     /// With `rediss://`: PEM file with the CA certificates the store's certificate must chain to,
@@ -96,6 +101,7 @@ impl Default for RedisConfig {
             url: String::new(),
             username: None,
             password: None,
+            iam_auth: None,
             cluster: false,
             ca_file: None,
             timeout_ms: Millis(100),
@@ -112,6 +118,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("url", &self.url)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("iam_auth", &self.iam_auth)
             .field("cluster", &self.cluster)
             .field("ca_file", &self.ca_file)
             .field("timeout_ms", &self.timeout_ms)
@@ -120,6 +127,31 @@ impl std::fmt::Debug for RedisConfig {
             .field("lease_ms", &self.lease_ms)
             .finish()
     }
+}
+
+/// ElastiCache IAM authentication: the gateway AUTHs as `quotas.redis.username` with a token it
+/// signs with its own AWS credentials (the task role, which needs `elasticache:Connect` on the
+/// cache and the user), so no password exists to store or rotate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisIamAuthConfig {
+    /// The serverless cache's name, or the replication group's id.
+    pub cache_name: String,
+    /// Whether the cache is an ElastiCache Serverless cache (the token then names
+    /// `ResourceType=ServerlessCache`); `false` for a replication group.
+    #[serde(default = "serverless_default")]
+    pub serverless: bool,
+    /// The cache's region; unset: `bedrock.region`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// `aws-chain` (the task role), or `emulator`: placeholder keys, for tests against a store
+    /// that does not check the token.
+    #[serde(default)]
+    pub credentials: CredentialsSource,
+}
+
+fn serverless_default() -> bool {
+    true
 }
 
 impl QuotasConfig {
@@ -144,6 +176,9 @@ impl RedisConfig {
                 "quotas.redis.url",
                 format!("{:?} must be redis://HOST:PORT, or rediss://HOST:PORT for TLS", self.url),
             ));
+        }
+        if let Some(iam_auth) = &self.iam_auth {
+            self.validate_iam_auth(iam_auth)?;
         }
         if let Some(file) = &self.ca_file {
             if !self.url.starts_with("rediss://") {
@@ -173,6 +208,59 @@ impl RedisConfig {
             return Err(invalid(
                 "quotas.redis.lease_ms",
                 "must be from 1000 to 600000 and at least three times quotas.redis.timeout_ms".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// With IAM authentication: a user to sign for, no password, TLS (ElastiCache takes IAM
+    /// tokens only over TLS), and names that go into the token as they are.
+    fn validate_iam_auth(&self, iam_auth: &RedisIamAuthConfig) -> Result<(), ConfigError> {
+        // ElastiCache user ids and cache names: letters, digits and hyphens, from a letter.
+        let is_name = |name: &str| {
+            name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        match &self.username {
+            None => {
+                return Err(invalid(
+                    "quotas.redis.username",
+                    "is required with quotas.redis.iam_auth: the ElastiCache user id".to_owned(),
+                ));
+            }
+            Some(user) if !is_name(user) => {
+                return Err(invalid(
+                    "quotas.redis.username",
+                    format!("{user:?} is no ElastiCache user id (letters, digits and hyphens, from a letter)"),
+                ));
+            }
+            Some(_) => {}
+        }
+        if self.password.is_some() {
+            return Err(invalid(
+                "quotas.redis.password",
+                "must be unset with quotas.redis.iam_auth, which authenticates with IAM tokens".to_owned(),
+            ));
+        }
+        if !self.url.starts_with("rediss://") {
+            return Err(invalid(
+                "quotas.redis.url",
+                "must be rediss:// with quotas.redis.iam_auth: ElastiCache takes IAM tokens only over TLS".to_owned(),
+            ));
+        }
+        if !is_name(&iam_auth.cache_name) {
+            return Err(invalid(
+                "quotas.redis.iam_auth.cache_name",
+                format!(
+                    "{:?} is no cache name or replication group id (letters, digits and hyphens, from a letter)",
+                    iam_auth.cache_name
+                ),
+            ));
+        }
+        if iam_auth.region.as_deref().is_some_and(|region| region.trim().is_empty()) {
+            return Err(invalid(
+                "quotas.redis.iam_auth.region",
+                "must not be empty (unset: bedrock.region)".to_owned(),
             ));
         }
         Ok(())

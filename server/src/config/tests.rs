@@ -288,6 +288,43 @@ fn tenant_mistakes_name_their_key() {
 }
 
 #[test]
+fn redis_iam_auth_parses_and_its_mistakes_name_their_key() {
+    let redis = |text: &str| {
+        format!("{MINIMAL}[quotas]\nstore = \"redis\"\n[quotas.redis]\nurl = \"rediss://cache.example:6379\"\n{text}\n")
+    };
+    let iam = "[quotas.redis.iam_auth]\ncache_name = \"bgw-quotas\"";
+    let config = Config::from_toml(&redis(&format!("username = \"bedrock-gateway\"\n{iam}"))).unwrap();
+    let iam_auth = config.quotas.redis.iam_auth.expect("iam_auth");
+    assert_eq!(iam_auth.cache_name, "bgw-quotas");
+    assert!(iam_auth.serverless, "serverless by default");
+    assert_eq!((iam_auth.region, iam_auth.credentials), (None, CredentialsSource::AwsChain));
+    let full = "[quotas.redis.iam_auth]\ncache_name = \"bgw\"\nserverless = false\nregion = \"eu-west-1\"\ncredentials = \"emulator\"";
+    let config = Config::from_toml(&redis(&format!("username = \"bedrock-gateway\"\n{full}"))).unwrap();
+    let iam_auth = config.quotas.redis.iam_auth.expect("iam_auth");
+    assert!(!iam_auth.serverless);
+    assert_eq!((iam_auth.region.as_deref(), iam_auth.credentials), (Some("eu-west-1"), CredentialsSource::Emulator));
+
+    let cases = [
+        (redis(iam), "quotas.redis.username"),
+        (redis(&format!("username = \"bedrock gateway\"\n{iam}")), "quotas.redis.username"),
+        (redis(&format!("username = \"bedrock-gateway\"\npassword = \"s3cret\"\n{iam}")), "quotas.redis.password"),
+        (redis(&format!("username = \"bedrock-gateway\"\n{iam}")).replace("rediss://", "redis://"), "quotas.redis.url"),
+        (
+            redis("username = \"bedrock-gateway\"\n[quotas.redis.iam_auth]\ncache_name = \"bgw.quotas\""),
+            "quotas.redis.iam_auth.cache_name",
+        ),
+        (redis(&format!("username = \"bedrock-gateway\"\n{iam}\nregion = \"\"")), "quotas.redis.iam_auth.region"),
+    ];
+    for (text, key) in cases {
+        assert_eq!(rejected_key(&text), key, "{text}");
+    }
+    let missing =
+        Config::from_toml(&redis("username = \"bedrock-gateway\"\n[quotas.redis.iam_auth]\nserverless = true"));
+    let err = missing.unwrap_err().to_string();
+    assert!(err.contains("cache_name"), "{err}");
+}
+
+#[test]
 fn a_key_digest_is_one_key_whatever_its_case() {
     let upper = DIGEST_A.to_ascii_uppercase();
     let cases = [

@@ -93,7 +93,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn prompt_cache_reads_and_writes_are_charged_with_the_rest() {
-        let quotas = Quotas::connect(&QuotasConfig::default()).await;
+        let quotas = Quotas::connect(&QuotasConfig::default(), "us-east-1").await;
         let limits =
             QuotaLimits { requests_per_minute: None, tokens_per_minute: Some(1000), concurrent_requests: None };
         let none = QuotaLimits { tokens_per_minute: None, ..limits };
@@ -116,7 +116,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_stream_cut_short_is_charged_its_estimate_and_its_record_counts_it_once() {
         let counted = Metrics::new();
-        let quotas = Quotas::connect(&QuotasConfig::default()).await;
+        let quotas = Quotas::connect(&QuotasConfig::default(), "us-east-1").await;
         let limits =
             QuotaLimits { requests_per_minute: None, tokens_per_minute: Some(1000), concurrent_requests: None };
         let none = QuotaLimits { tokens_per_minute: None, ..limits };

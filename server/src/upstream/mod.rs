@@ -2,3 +2,4 @@
 
 pub mod bedrock;
 pub mod documents;
+pub mod elasticache_iam;

@@ -167,11 +167,13 @@ impl Held {
 impl Quotas {
     /// The engine on the configured store. Never fails: with `store = "redis"` and Redis
     /// unreachable, it starts on the fallback limits and tries Redis again as requests come.
-    pub async fn connect(config: &QuotasConfig) -> Quotas {
+    /// `default_region` is the store's region for IAM authentication when it names none
+    /// (`bedrock.region`).
+    pub async fn connect(config: &QuotasConfig, default_region: &str) -> Quotas {
         let inner = match config.store {
             QuotaStoreKind::Memory => Inner::Memory(Arc::default()),
             QuotaStoreKind::Redis => {
-                let store = match RedisStore::connect(&config.redis).await {
+                let store = match RedisStore::connect(&config.redis, default_region).await {
                     Ok(store) => Some(Arc::new(store)),
                     Err(err) => {
                         tracing::error!(%err, "cannot set up the Redis quota store: quotas are per task, on the fallback limits");

@@ -32,6 +32,7 @@ use super::allowance::{Counter, Draw, Give, Ledger, Spent};
 use super::{Kind, Limit, QuotaRequest, Refusal, Wait};
 use crate::config::RedisConfig;
 use crate::ops::metrics::{self, QuotaDecider};
+use crate::upstream::elasticache_iam::ElastiCacheIamToken;
 
 /// How often a store marked down is tried again.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -102,7 +103,9 @@ impl Connection {
 impl RedisStore {
     /// A store on `config`, whose first connection is tried at once: when it fails the store
     /// starts down (and says so). Errs only when no client can be built from the configuration.
-    pub(super) async fn connect(config: &RedisConfig) -> Result<RedisStore, StoreError> {
+    /// With `iam_auth`, the store is authenticated with IAM tokens for `default_region`'s cache
+    /// unless it names its own region.
+    pub(super) async fn connect(config: &RedisConfig, default_region: &str) -> Result<RedisStore, StoreError> {
         let mut info: ConnectionInfo = config.url.as_str().into_connection_info()?;
         let mut settings = info.redis_settings().clone();
         if let Some(username) = &config.username {
@@ -124,6 +127,10 @@ impl RedisStore {
             }),
             None => None,
         };
+        let tokens = match (&config.iam_auth, &config.username) {
+            (Some(iam_auth), Some(user)) => Some(ElastiCacheIamToken::new(iam_auth, user, default_region).await),
+            _ => None,
+        };
         let first_connect = FIRST_CONNECT.max(config.timeout_ms.get());
         let connection = if config.cluster {
             // Following MOVED and ASK (slots moving while the store scales) takes a retry each;
@@ -131,6 +138,9 @@ impl RedisStore {
             let mut client = ClusterClientBuilder::new([info]).retries(2);
             if let Some(roots) = roots {
                 client = client.certs(roots);
+            }
+            if let Some(tokens) = tokens {
+                client = client.set_credentials_provider(tokens);
             }
             let cluster = ClusterConfig::new().set_connection_timeout(first_connect);
             Connection::Cluster(client.build()?.get_pending_async_connection_with_config(cluster))
@@ -140,8 +150,12 @@ impl RedisStore {
                 None => Client::open(info)?,
             };
             // One attempt per call: a store that is down is tried again by the next probe.
-            let manager =
+            let mut manager =
                 ConnectionManagerConfig::new().set_connection_timeout(Some(first_connect)).set_number_of_retries(0);
+            if let Some(tokens) = tokens {
+                // New connections AUTH with a fresh token, live ones again with each new one.
+                manager = manager.set_credentials_provider(tokens);
+            }
             Connection::Single(ConnectionManager::new_lazy_with_config(client, manager)?)
         };
         let store = RedisStore {

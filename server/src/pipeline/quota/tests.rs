@@ -22,7 +22,7 @@ fn concurrent(limit: u64) -> QuotaLimits {
 }
 
 async fn memory() -> Quotas {
-    Quotas::connect(&QuotasConfig::default()).await
+    Quotas::connect(&QuotasConfig::default(), "us-east-1").await
 }
 
 fn request<'a>(tenant_limits: &'a QuotaLimits, model_limits: &'a QuotaLimits, tokens: u64) -> QuotaRequest<'a> {
@@ -198,7 +198,7 @@ async fn an_unreachable_redis_at_start_means_fallback_limits() {
         fallback_task_count: 3,
         redis: RedisConfig { url: format!("redis://127.0.0.1:{port}"), ..RedisConfig::default() },
     };
-    let quotas = Quotas::connect(&config).await;
+    let quotas = Quotas::connect(&config, "us-east-1").await;
     let limits = QuotaLimits { requests_per_minute: Some(10), tokens_per_minute: Some(1000), ..NONE };
     let mut grants = Vec::new();
     for _ in 0..4 {
