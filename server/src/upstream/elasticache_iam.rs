@@ -9,11 +9,13 @@
 //! every later one, one every [`REFRESH`].
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use ::redis::{BasicAuth, ErrorKind, RedisError, RedisResult, StreamingCredentialsProvider};
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
@@ -47,6 +49,8 @@ struct Inner {
     /// The credentials last fetched, reused until near their expiry: every new connection wants a
     /// token, and a store that is down is probed every second.
     cached: Mutex<Option<Credentials>>,
+    /// Whether the last token could not be made.
+    failing: AtomicBool,
 }
 
 impl ElastiCacheIamToken {
@@ -57,12 +61,9 @@ impl ElastiCacheIamToken {
             CredentialsSource::Emulator => {
                 SharedCredentialsProvider::new(Credentials::new("emulator", "emulator", None, None, "elasticache-iam"))
             }
-            CredentialsSource::AwsChain => {
-                let sdk =
-                    aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.clone())).load().await;
-                // The default chain always yields a provider; without any credentials it errs per call.
-                sdk.credentials_provider().expect("aws-config's default chain has a credentials provider")
-            }
+            CredentialsSource::AwsChain => SharedCredentialsProvider::new(
+                DefaultCredentialsChain::builder().region(Region::new(region.clone())).build().await,
+            ),
         };
         ElastiCacheIamToken::signed_with(config, user, region, credentials)
     }
@@ -81,6 +82,7 @@ impl ElastiCacheIamToken {
                 region,
                 credentials,
                 cached: Mutex::new(None),
+                failing: AtomicBool::new(false),
             }),
             refresh: REFRESH,
         }
@@ -99,11 +101,19 @@ impl ElastiCacheIamToken {
             Ok(credentials) => self.inner.token(&credentials, SystemTime::now()),
             Err(err) => Err(err),
         };
+        // A store without tokens is probed every second: the transitions are logged, not each failure.
         match token {
-            Ok(token) => Ok(BasicAuth::new(self.inner.user.clone(), token)),
+            Ok(token) => {
+                if self.inner.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(cache = %self.inner.cache_name, "ElastiCache IAM tokens can be made again");
+                }
+                Ok(BasicAuth::new(self.inner.user.clone(), token))
+            }
             Err(err) => {
-                tracing::error!(cache = %self.inner.cache_name, user = %self.inner.user, %err,
-                    "cannot make an ElastiCache IAM token to authenticate to the quota store");
+                if !self.inner.failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!(cache = %self.inner.cache_name, user = %self.inner.user, %err,
+                        "cannot make an ElastiCache IAM token to authenticate to the quota store");
+                }
                 Err(RedisError::from((ErrorKind::AuthenticationFailed, "no ElastiCache IAM token", err)))
             }
         }

@@ -15,6 +15,10 @@
 //! then decided on the fallback store, and only one request per second tries Redis again, so a
 //! dead Redis adds its timeout to one request per second rather than to all of them. The
 //! transitions, not each failure, are logged.
+//!
+//! With `quotas.redis.iam_auth`, connections AUTH with ElastiCache IAM tokens rather than a
+//! password (`upstream::elasticache_iam`): the Redis client AUTHs each new connection with a fresh
+//! token and re-AUTHs live ones with each later token.
 
 use std::fmt;
 use std::path::PathBuf;
