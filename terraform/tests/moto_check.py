@@ -166,9 +166,9 @@ def main() -> int:
         return value if isinstance(value, list) else [value]
 
     check(
-        "task role: only InvokeModel* on every target's and fallback's profile, and on their models in any region only through them",
+        "task role: only InvokeModel* and CountTokens on every target's and fallback's profile, and on their models in any region only through them",
         len(stmts) == 2
-        and all(sorted(st["Action"]) == ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"] for st in stmts)
+        and all(sorted(st["Action"]) == ["bedrock:CountTokens", "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"] for st in stmts)
         and sorted(as_list(stmts[0]["Resource"])) == sorted(profiles)
         and sorted(as_list(stmts[1]["Resource"])) == sorted(any_region_models)
         and sorted(as_list(stmts[1].get("Condition", {}).get("StringEquals", {}).get("bedrock:InferenceProfileArn", []))) == sorted(profiles),

@@ -27,10 +27,9 @@ REQUIRED = {
     "aws_lb_listener.tcp": "the listener: ECS refuses a target group not yet attached to a load balancer",
     "aws_s3_object.catalog": "the model catalog the gateway reads at start",
     "aws_s3_object.tenants": "the tenants document the gateway reads at start",
-    "aws_iam_role_policy.execution": "the execution role's image pull, log and secret permissions",
-    "aws_iam_role_policy.task": "the task role's Bedrock permissions",
+    "aws_iam_role_policy.execution": "the execution role's image pull and log permissions",
+    "aws_iam_role_policy.task": "the task role's Bedrock and quota store permissions",
     "aws_iam_role_policy.task_catalog": "the task role's read of the catalog and tenants objects",
-    "aws_secretsmanager_secret_version.quota_store": "the quota store's password, an ECS secret",
 }
 
 EDGE = re.compile(r'^\s*"([^"]+)"\s*->\s*"([^"]+)"')

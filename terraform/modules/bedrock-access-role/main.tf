@@ -1,10 +1,14 @@
 # A role in another account whose Bedrock the gateway calls: the gateway's
 # task role assumes it (a catalog target's role_arn) and Bedrock then bills
 # and rate-limits that account. It may do nothing but invoke the given
-# models and apply the given guardrails.
+# models (count their tokens, with allow_count_tokens) and apply the given
+# guardrails.
 
 locals {
-  actions = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+  actions = concat(
+    ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+    var.allow_count_tokens ? ["bedrock:CountTokens"] : [],
+  )
 
   # As in the gateway's own task role: regional ARNs as given; a foundation
   # model in any region (what cross-region and global inference profiles

@@ -38,6 +38,13 @@ variable "model_arns" {
   }
 }
 
+variable "allow_count_tokens" {
+  description = "Also allow bedrock:CountTokens on model_arns, for catalog models in this account with capabilities.count_tokens = true (the gateway's CountTokens; it invokes nothing and is not billed)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "guardrail_arns" {
   description = "Guardrails of this account that the catalog's models use (arn:aws:bedrock:REGION:ACCOUNT:guardrail/ID): Bedrock refuses a call with a guardrail the caller may not apply (bedrock:ApplyGuardrail)."
   type        = list(string)

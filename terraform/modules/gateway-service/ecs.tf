@@ -83,7 +83,11 @@ resource "aws_cloudwatch_log_metric_filter" "server_errors" {
 ###############################################################################
 
 locals {
-  bedrock_actions      = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+  # CountTokens serves the gateway's CountTokens for a model whose catalog
+  # entry says capabilities.count_tokens; it invokes nothing and costs
+  # nothing, so every granted model has it and a catalog edit turning it on
+  # needs no IAM change.
+  bedrock_actions      = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens"]
   log_metric_namespace = "BedrockGateway/${var.name}"
 
   # What the caller lists, then what the catalog calls (catalog.tf).
@@ -144,7 +148,7 @@ locals {
 
 resource "aws_iam_role" "execution" {
   name               = "${var.name}-execution"
-  description        = "ECS agent: pull the gateway image, write its logs, read its secrets"
+  description        = "ECS agent: pull the gateway image, write its logs"
   assume_role_policy = local.ecs_tasks_trust
   tags               = local.tags
 }
@@ -154,7 +158,7 @@ resource "aws_iam_role_policy" "execution" {
   role = aws_iam_role.execution.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = concat([
+    Statement = [
       {
         # GetAuthorizationToken does not support resource-level permissions.
         Sid      = "EcrAuth"
@@ -174,24 +178,7 @@ resource "aws_iam_role_policy" "execution" {
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
         Resource = ["${aws_cloudwatch_log_group.gateway.arn}:*"]
       },
-      ],
-      # Exactly the secrets the container definition names (quotas.tf).
-      length(local.readable_secret_arns) == 0 ? [] : [{
-        Sid      = "ReadContainerSecrets"
-        Effect   = "Allow"
-        Action   = ["secretsmanager:GetSecretValue"]
-        Resource = local.readable_secret_arns
-      }],
-      length(local.secret_kms_key_arns) == 0 ? [] : [{
-        Sid      = "DecryptContainerSecrets"
-        Effect   = "Allow"
-        Action   = ["kms:Decrypt"]
-        Resource = local.secret_kms_key_arns
-        Condition = {
-          StringLike = { "kms:ViaService" = ["secretsmanager.*.amazonaws.com"] }
-        }
-      }],
-    )
+    ]
   })
 }
 
@@ -207,7 +194,7 @@ resource "aws_iam_role_policy" "task" {
   role = aws_iam_role.task.id
   policy = jsonencode({
     Version   = "2012-10-17"
-    Statement = concat(local.bedrock_statements, local.assume_role_statements)
+    Statement = concat(local.bedrock_statements, local.assume_role_statements, local.quota_store_statements)
   })
 }
 
@@ -288,9 +275,6 @@ resource "aws_ecs_task_definition" "this" {
         }
       },
       var.container_command == null ? {} : { command = var.container_command },
-      length(local.container_secrets) == 0 ? {} : {
-        secrets = [for k in sort(keys(local.container_secrets)) : { name = k, valueFrom = local.container_secrets[k] }]
-      }
     )
   ])
 
@@ -340,7 +324,7 @@ resource "aws_ecs_service" "this" {
   }
 
   # A first deployment's tasks must find their whole network path (endpoints,
-  # the S3 route, security group rules), the catalog and their secrets in
+  # the S3 route, security group rules), the catalog and the quota store in
   # place: if they fail to start, the circuit breaker fails a deployment with
   # nothing to roll back to. terraform test cannot see ordering, so ci.sh
   # checks this list in `terraform graph` (tests/service_order_test.py).
@@ -352,7 +336,6 @@ resource "aws_ecs_service" "this" {
     aws_iam_role_policy.task_catalog,
     aws_s3_object.catalog,
     aws_s3_object.tenants,
-    aws_secretsmanager_secret_version.quota_store,
   ]
 
   tags = local.tags

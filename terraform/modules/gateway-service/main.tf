@@ -48,7 +48,6 @@ locals {
   # endpoints and the S3 gateway endpoint, network.tf).
   needed_endpoint_services = toset(concat(
     ["bedrock-runtime", "ecr.api", "ecr.dkr", "logs", "s3"],
-    local.needs_secretsmanager ? ["secretsmanager"] : [],
     length(local.bedrock_role_arns) > 0 ? ["sts"] : [],
     var.extra_interface_endpoints,
   ))
@@ -159,32 +158,30 @@ locals {
     "BEDROCK_GATEWAY_TENANTS_SOURCE__RELOAD_SECS" = tostring(var.tenants_reload_seconds)
   }
 
-  # Plain configuration only; a name that is also a secret (quotas.tf) is
-  # left to the secret.
-  container_env = {
-    for k, v in merge(
-      var.environment,
-      local.catalog_env,
-      local.tenants_env,
-      local.auth_env,
-      local.quota_env,
-      {
-        "BEDROCK_GATEWAY_SERVER__LISTEN"                  = "0.0.0.0:${var.grpc_port}"
-        "BEDROCK_GATEWAY_ADMIN__LISTEN"                   = var.admin_listen
-        "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS"     = tostring(var.drain_seconds)
-        "BEDROCK_GATEWAY_SERVER__MAX_CONNECTION_AGE_SECS" = tostring(var.max_connection_age_seconds)
-        "BEDROCK_GATEWAY_SERVER__MAX_CONCURRENT_REQUESTS" = tostring(var.max_streams_per_task)
-        "BEDROCK_GATEWAY_BEDROCK__REGION"                 = local.bedrock_region
-        "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"          = tostring(var.proxy_protocol_v2)
-        # One thread per whole vCPU, each its own runtime (server.scheduler = "thread_per_core", the
-        # default); up to one vCPU, the single-threaded scheduler (BENCHMARKS.md).
-        "BEDROCK_GATEWAY_SERVER__WORKER_THREADS" = tostring(max(1, floor(var.cpu / 1024)))
-        # StreamsInFlight & co. for autoscaling and alarms (monitoring.tf).
-        "BEDROCK_GATEWAY_METRICS__EMF"              = "true"
-        "BEDROCK_GATEWAY_METRICS__EMF_SERVICE_NAME" = local.emf_service_name
-      }
-    ) : k => v if !contains(keys(local.container_secrets), k)
-  }
+  # The gateway's configuration, all plain: it holds no secret (the quota
+  # store authenticates with the task role, quotas.tf).
+  container_env = merge(
+    var.environment,
+    local.catalog_env,
+    local.tenants_env,
+    local.auth_env,
+    local.quota_env,
+    {
+      "BEDROCK_GATEWAY_SERVER__LISTEN"                  = "0.0.0.0:${var.grpc_port}"
+      "BEDROCK_GATEWAY_ADMIN__LISTEN"                   = var.admin_listen
+      "BEDROCK_GATEWAY_SERVER__SHUTDOWN_GRACE_SECS"     = tostring(var.drain_seconds)
+      "BEDROCK_GATEWAY_SERVER__MAX_CONNECTION_AGE_SECS" = tostring(var.max_connection_age_seconds)
+      "BEDROCK_GATEWAY_SERVER__MAX_CONCURRENT_REQUESTS" = tostring(var.max_streams_per_task)
+      "BEDROCK_GATEWAY_BEDROCK__REGION"                 = local.bedrock_region
+      "BEDROCK_GATEWAY_SERVER__PROXY_PROTOCOL"          = tostring(var.proxy_protocol_v2)
+      # One thread per whole vCPU, each its own runtime (server.scheduler = "thread_per_core", the
+      # default); up to one vCPU, the single-threaded scheduler (BENCHMARKS.md).
+      "BEDROCK_GATEWAY_SERVER__WORKER_THREADS" = tostring(max(1, floor(var.cpu / 1024)))
+      # StreamsInFlight & co. for autoscaling and alarms (monitoring.tf).
+      "BEDROCK_GATEWAY_METRICS__EMF"              = "true"
+      "BEDROCK_GATEWAY_METRICS__EMF_SERVICE_NAME" = local.emf_service_name
+    }
+  )
 
   health_check_command = ["CMD", "/usr/local/bin/bedrock-gateway", "healthcheck", "--addr", "127.0.0.1:${var.grpc_port}"]
 }

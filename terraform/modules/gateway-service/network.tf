@@ -55,16 +55,6 @@ locals {
         Condition = { StringEquals = { "aws:PrincipalAccount" = local.account_id } }
       }]
     },
-    # ECS reads the container's secrets through these at task start.
-    local.needs_secretsmanager ? {
-      "secretsmanager" = [{
-        Sid       = "ReadContainerSecrets"
-        Effect    = "Allow"
-        Principal = { AWS = aws_iam_role.execution.arn }
-        Action    = ["secretsmanager:GetSecretValue"]
-        Resource  = local.readable_secret_arns
-      }]
-    } : {},
     # The gateway assumes the roles of bedrock_role_arns through the
     # regional STS endpoint, which private DNS resolves to this one.
     length(local.bedrock_role_arns) > 0 ? {

@@ -79,12 +79,12 @@ output "task_definition_arn" {
 }
 
 output "task_role_arn" {
-  description = "Role the gateway runs as; it may only call bedrock:InvokeModel* on the bedrock_model_arns output and read the catalog object."
+  description = "Role the gateway runs as; it may only call bedrock:InvokeModel* and bedrock:CountTokens on the bedrock_model_arns output, read the catalog and tenants objects, assume bedrock_role_arns and connect to the quota store."
   value       = aws_iam_role.task.arn
 }
 
 output "execution_role_arn" {
-  description = "Role ECS uses to pull the image, write logs and read the container's secrets."
+  description = "Role ECS uses to pull the image and write logs."
   value       = aws_iam_role.execution.arn
 }
 
@@ -94,7 +94,7 @@ output "log_group_name" {
 }
 
 output "kms_key_arn" {
-  description = "KMS key encrypting the log groups, the ECR repository and the quota store (cache and password secret)."
+  description = "KMS key encrypting the log groups, the ECR repository and the quota store."
   value       = aws_kms_key.this.arn
 }
 
@@ -147,19 +147,14 @@ output "container_environment" {
   value       = local.container_env
 }
 
-output "container_secrets" {
-  description = "Environment variables ECS injects from Secrets Manager: name => ARN (the ARNs, never the values)."
-  value       = local.container_secrets
-}
-
 output "quota_store" {
-  description = "The quota store, or null when quota_store.enabled is false: cache ARN, rediss:// URL, RBAC user name, the ARN of the secret holding the password the tasks use (the current slot) and of both slots' secrets."
+  description = "The quota store, or null when quota_store.enabled is false: cache name and ARN, rediss:// URL, and the IAM-authenticated RBAC user's name and ARN (the task role may elasticache:Connect to both ARNs; there is no password)."
   value = local.quota_store_enabled ? {
-    cache_arn           = aws_elasticache_serverless_cache.quotas[0].arn
-    url                 = local.quota_env["BEDROCK_GATEWAY_QUOTAS__REDIS__URL"]
-    username            = aws_elasticache_user.gateway[0].user_name
-    password_secret_arn = aws_secretsmanager_secret.quota_store[local.quota_password_slot].arn
-    slot_secret_arns    = aws_secretsmanager_secret.quota_store[*].arn
+    cache_name = aws_elasticache_serverless_cache.quotas[0].name
+    cache_arn  = aws_elasticache_serverless_cache.quotas[0].arn
+    url        = local.quota_env["BEDROCK_GATEWAY_QUOTAS__REDIS__URL"]
+    username   = aws_elasticache_user.gateway[0].user_name
+    user_arn   = aws_elasticache_user.gateway[0].arn
   } : null
 }
 
@@ -175,7 +170,7 @@ output "catalog" {
 }
 
 output "bedrock_model_arns" {
-  description = "Every ARN the task role and the bedrock-runtime endpoint admit for bedrock:InvokeModel*: the bedrock_model_arns input, then those derived from the catalog's models, targets and fallbacks."
+  description = "Every ARN the task role and the bedrock-runtime endpoint admit for bedrock:InvokeModel* and bedrock:CountTokens: the bedrock_model_arns input, then those derived from the catalog's models, targets and fallbacks."
   value       = local.bedrock_model_arns
 }
 

@@ -113,7 +113,7 @@ variable "enable_flow_logs" {
 }
 
 variable "create_vpc_endpoints" {
-  description = "Create the interface endpoints (bedrock-runtime, ecr.api, ecr.dkr, logs, secretsmanager when needed, sts with bedrock_role_arns, plus extra_interface_endpoints) with private DNS and the S3 gateway endpoint. Null (default) = only in the VPC the module creates. In your own VPC (vpc_id) their private DNS names and gateway-only policies and security group would apply to every workload in the VPC, so set true only for a VPC dedicated to the gateway (it then needs private_route_table_ids); otherwise the VPC's existing endpoints (or NAT) serve the tasks through task_egress_cidr_blocks / task_egress_prefix_list_ids."
+  description = "Create the interface endpoints (bedrock-runtime, ecr.api, ecr.dkr, logs, sts with bedrock_role_arns, plus extra_interface_endpoints) with private DNS and the S3 gateway endpoint. Null (default) = only in the VPC the module creates. In your own VPC (vpc_id) their private DNS names and gateway-only policies and security group would apply to every workload in the VPC, so set true only for a VPC dedicated to the gateway (it then needs private_route_table_ids); otherwise the VPC's existing endpoints (or NAT) serve the tasks through task_egress_cidr_blocks / task_egress_prefix_list_ids."
   type        = bool
   default     = null
 }
@@ -130,7 +130,7 @@ variable "extra_interface_endpoints" {
 }
 
 variable "task_egress_cidr_blocks" {
-  description = "IPv4 CIDRs the tasks may reach on TCP 443 besides the module's endpoints: in your own VPC without create_vpc_endpoints, where its interface endpoints (ecr.api, ecr.dkr, logs, bedrock-runtime, secretsmanager and sts when used) live, e.g. the VPC CIDR, or 0.0.0.0/0 when the private subnets reach AWS through a NAT gateway (which also serves S3). With the module's endpoints the tasks need none."
+  description = "IPv4 CIDRs the tasks may reach on TCP 443 besides the module's endpoints: in your own VPC without create_vpc_endpoints, where its interface endpoints (ecr.api, ecr.dkr, logs, bedrock-runtime and sts when used) live, e.g. the VPC CIDR, or 0.0.0.0/0 when the private subnets reach AWS through a NAT gateway (which also serves S3). With the module's endpoints the tasks need none."
   type        = list(string)
   default     = []
   nullable    = false
@@ -446,7 +446,7 @@ variable "models" {
 }
 
 variable "bedrock_model_arns" {
-  description = "ARNs the task role (and the bedrock-runtime endpoint) may invoke with bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream besides those the module derives from every model_id in models (aliases, targets, fallbacks), in its region (default bedrock_region): a model id gets its foundation model there; a cross-region or global inference profile id (us., eu., apac., jp., au., ca., us-gov., global.) gets the profile in this account and that region plus its foundation model in any region (arn:aws:bedrock:*::foundation-model/ID; for a global. profile also the region-less arn:aws:bedrock:::foundation-model/ID that AWS documents for global profiles); an ARN is granted as given. List here what cannot be derived: the foundation models behind an application inference profile (regional ARNs, or the wildcard-region form for a cross-region one) and anything else the gateway calls. Wildcard-region and region-less foundation-model ARNs are granted only through the inference profiles (condition on bedrock:InferenceProfileArn), so a destination region AWS adds needs no change. No other wildcards."
+  description = "ARNs the task role (and the bedrock-runtime endpoint) may call with bedrock:InvokeModel, bedrock:InvokeModelWithResponseStream and bedrock:CountTokens besides those the module derives from every model_id in models (aliases, targets, fallbacks), in its region (default bedrock_region): a model id gets its foundation model there; a cross-region or global inference profile id (us., eu., apac., jp., au., ca., us-gov., global.) gets the profile in this account and that region plus its foundation model in any region (arn:aws:bedrock:*::foundation-model/ID; for a global. profile also the region-less arn:aws:bedrock:::foundation-model/ID that AWS documents for global profiles); an ARN is granted as given. List here what cannot be derived: the foundation models behind an application inference profile (regional ARNs, or the wildcard-region form for a cross-region one) and anything else the gateway calls. Wildcard-region and region-less foundation-model ARNs are granted only through the inference profiles (condition on bedrock:InferenceProfileArn), so a destination region AWS adds needs no change. No other wildcards."
   type        = list(string)
   default     = []
   nullable    = false
@@ -908,7 +908,7 @@ variable "require_endpoint_match" {
 }
 
 variable "quota_store" {
-  description = "Fleet-wide quota store. enabled = true creates an ElastiCache Serverless for Valkey cache (TLS, KMS) in the private subnets (or subnet_ids), reachable only from the task security group, with an RBAC user holding two generated passwords, each in a Secrets Manager secret, the current one reaching the container as an ECS secret; password_rotation (a whole number, default 0): add 1 and apply to rotate, which regenerates the older password, points the tasks at it and rolls the service while tasks started before keep a valid password (see the module README, Rotating the quota store's password); the gateway then runs with quotas.store = redis. false (default): quotas.store = memory, each task counts on its own. major_engine_version: Valkey 7 or 8. max_data_storage_gb / max_ecpu_per_second cap the cache's size and cost (null ECPU = uncapped). timeout_ms and key_prefix (null = name) become quotas.redis.timeout_ms / key_prefix. fallback_task_count (quotas.fallback_task_count, 1-1000; null = min_capacity): while the store is unreachable every task enforces each quota divided by it, so set it to the usual task count (lower lets the fleet exceed the quotas during an outage, higher is stricter)."
+  description = "Fleet-wide quota store. enabled = true creates an ElastiCache Serverless for Valkey cache (TLS, KMS) in the private subnets (or subnet_ids), reachable only from the task security group, with an RBAC user that authenticates with IAM (no password anywhere: the gateway signs a token with the task role, which may elasticache:Connect to the cache as that user, and renews it; quotas.redis.iam_auth); the gateway then runs with quotas.store = redis. false (default): quotas.store = memory, each task counts on its own. major_engine_version: Valkey 7 or 8. max_data_storage_gb / max_ecpu_per_second cap the cache's size and cost (null ECPU = uncapped). timeout_ms and key_prefix (null = name) become quotas.redis.timeout_ms / key_prefix. fallback_task_count (quotas.fallback_task_count, 1-1000; null = min_capacity): while the store is unreachable every task enforces each quota divided by it, so set it to the usual task count (lower lets the fleet exceed the quotas during an outage, higher is stricter)."
   type = object({
     enabled              = optional(bool, false)
     major_engine_version = optional(string, "8")
@@ -918,7 +918,6 @@ variable "quota_store" {
     key_prefix           = optional(string)
     subnet_ids           = optional(list(string))
     fallback_task_count  = optional(number)
-    password_rotation    = optional(number, 0)
   })
   default  = {}
   nullable = false
@@ -951,11 +950,6 @@ variable "quota_store" {
   validation {
     condition     = var.quota_store.fallback_task_count == null ? true : var.quota_store.fallback_task_count >= 1 && var.quota_store.fallback_task_count <= 1000 && floor(var.quota_store.fallback_task_count) == var.quota_store.fallback_task_count
     error_message = "quota_store.fallback_task_count must be a whole number from 1 to 1000 (the gateway's quotas.fallback_task_count), or null for min_capacity."
-  }
-
-  validation {
-    condition     = var.quota_store.password_rotation >= 0 && floor(var.quota_store.password_rotation) == var.quota_store.password_rotation
-    error_message = "quota_store.password_rotation must be a whole number >= 0: add 1 to rotate the store's password."
   }
 
   validation {

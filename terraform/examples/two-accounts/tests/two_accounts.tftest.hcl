@@ -105,8 +105,8 @@ run "wiring" {
     error_message = "Endpoint ids reach the gateway only with the PROXY protocol on."
   }
   assert {
-    condition     = module.gateway.container_environment["BEDROCK_GATEWAY_QUOTAS__STORE"] == "redis" && startswith(module.gateway.quota_store.url, "rediss://") && tolist(keys(module.gateway.container_secrets)) == tolist(["BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD"])
-    error_message = "The example's quotas are fleet-wide: Redis store over TLS, password as an ECS secret."
+    condition     = module.gateway.container_environment["BEDROCK_GATEWAY_QUOTAS__STORE"] == "redis" && startswith(module.gateway.quota_store.url, "rediss://") && module.gateway.container_environment["BEDROCK_GATEWAY_QUOTAS__REDIS__IAM_AUTH__CACHE_NAME"] == module.gateway.quota_store.cache_name
+    error_message = "The example's quotas are fleet-wide: Redis store over TLS, IAM authentication with the task role (no password)."
   }
 }
 

@@ -55,6 +55,21 @@ run "trusts_the_task_role_and_invokes_the_models" {
   }
 }
 
+run "count_tokens_when_allowed" {
+  command = plan
+  variables {
+    allow_count_tokens = true
+  }
+
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.invoke.policy).Statement :
+      tolist(s.Action) == (s.Sid == "ApplyGuardrails" ? tolist(["bedrock:ApplyGuardrail"]) : tolist(["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens"]))
+    ])
+    error_message = "With allow_count_tokens the role may also count tokens on the models it may invoke (and nowhere else)."
+  }
+}
+
 run "a_wildcard_task_role_is_refused" {
   command = plan
   variables {

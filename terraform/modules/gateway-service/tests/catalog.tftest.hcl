@@ -276,7 +276,7 @@ run "targets_in_two_regions" {
       {
         Sid    = "InvokeConfiguredModels"
         Effect = "Allow"
-        Action = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+        Action = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens"]
         Resource = [
           "arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
           "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
@@ -287,7 +287,7 @@ run "targets_in_two_regions" {
       {
         Sid    = "InvokeThroughInferenceProfiles"
         Effect = "Allow"
-        Action = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+        Action = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens"]
         Resource = [
           "arn:aws:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0",
           "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
@@ -332,7 +332,7 @@ run "application_profile_and_extra_arns" {
     condition = jsondecode(aws_iam_role_policy.task.policy).Statement[1] == {
       Sid    = "InvokeThroughInferenceProfiles"
       Effect = "Allow"
-      Action = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+      Action = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens"]
       Resource = [
         "arn:aws:bedrock:*::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
         "arn:aws:bedrock:::foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0",
@@ -715,11 +715,26 @@ run "bedrock_in_other_accounts" {
       Sid       = "BedrockAccessRoles"
       Effect    = "Allow"
       Principal = "*"
-      Action    = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:ApplyGuardrail"]
+      Action    = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens", "bedrock:ApplyGuardrail"]
       Resource  = "*"
       Condition = { ArnEquals = { "aws:PrincipalArn" = ["arn:aws:iam::444444444444:role/gateway-batch", "arn:aws:iam::333333333333:role/bedrock-gateway-access"] } }
     })
     error_message = "The bedrock-runtime endpoint admits the assumed roles' calls."
+  }
+  # The other account's models are not this account's: the endpoint must
+  # admit the assumed roles on any resource (their own policies say which),
+  # and admit nobody else there. An assumed role's session has the role's ARN
+  # as aws:PrincipalArn.
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement :
+      s.Effect == "Allow" && (s.Resource == "*" ? (
+        s.Principal == "*" && keys(s.Condition) == ["ArnEquals"] && keys(s.Condition.ArnEquals) == ["aws:PrincipalArn"]
+        && contains(s.Condition.ArnEquals["aws:PrincipalArn"], "arn:aws:iam::333333333333:role/bedrock-gateway-access")
+        && contains(s.Action, "bedrock:InvokeModelWithResponseStream") && contains(s.Action, "bedrock:CountTokens")
+      ) : s.Principal == { AWS = aws_iam_role.task.arn })
+    ]) && length([for s in jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement : s if s.Resource == "*"]) == 1
+    error_message = "The bedrock-runtime endpoint admits calls on other accounts' model and profile ARNs (e.g. arn:aws:bedrock:eu-west-1:333333333333:inference-profile/...) only for the assumed roles, by aws:PrincipalArn; every other statement is the task role's own."
   }
   assert {
     condition     = jsondecode(aws_s3_object.catalog.content).models.chat.targets[1].role_arn == "arn:aws:iam::333333333333:role/bedrock-gateway-access"

@@ -101,9 +101,9 @@ mock_resource "aws_vpc_endpoint" {
   }
 }
 
-mock_resource "aws_secretsmanager_secret" {
+mock_resource "aws_elasticache_user" {
   defaults = {
-    arn = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:bedrock-gateway-quota-store-20250101000000000000000001-AbCdEf"
+    arn = "arn:aws:elasticache:eu-west-1:111111111111:user:bedrock-gateway-gateway"
   }
 }
 

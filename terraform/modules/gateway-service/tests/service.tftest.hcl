@@ -76,9 +76,9 @@ run "defaults" {
   }
   assert {
     condition = toset(flatten([for s in jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement : s.Resource])) == toset(output.bedrock_model_arns) && alltrue([
-      for s in jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement : toset(s.Action) == toset(["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"])
+      for s in jsondecode(aws_vpc_endpoint.interface["bedrock-runtime"].policy).Statement : toset(s.Action) == toset(["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens"])
     ])
-    error_message = "The bedrock-runtime endpoint policy must admit only InvokeModel* on the configured ARNs."
+    error_message = "The bedrock-runtime endpoint policy must admit only InvokeModel* and CountTokens on the configured ARNs."
   }
   assert {
     condition     = jsondecode(aws_vpc_endpoint.s3[0].policy).Statement[0].Resource == ["arn:aws:s3:::prod-eu-west-1-starport-layer-bucket/*"]
@@ -112,10 +112,10 @@ run "defaults" {
     condition = alltrue([
       for s in jsondecode(aws_iam_role_policy.task.policy).Statement :
       s.Effect == "Allow"
-      && toset(s.Action) == toset(["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"])
+      && toset(s.Action) == toset(["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:CountTokens"])
       && length(setsubtract(keys(s), ["Sid", "Effect", "Action", "Resource", "Condition"])) == 0
     ]) && toset(flatten([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Resource])) == toset(output.bedrock_model_arns)
-    error_message = "The task role may only call bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on exactly the catalog's ARNs."
+    error_message = "The task role may only call bedrock:InvokeModel, bedrock:InvokeModelWithResponseStream and bedrock:CountTokens on exactly the catalog's ARNs (CountTokens serves models with capabilities.count_tokens)."
   }
   assert {
     condition     = [for s in jsondecode(aws_iam_role_policy.task_catalog.policy).Statement : s.Action] == [["s3:GetObject"], ["kms:Decrypt"]]

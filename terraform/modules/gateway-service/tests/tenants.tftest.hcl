@@ -28,18 +28,20 @@ run "quota_store_off_by_default" {
       && length(aws_elasticache_user.gateway) == 0
       && length(aws_elasticache_user_group.quota_store) == 0
       && length(aws_security_group.quota_store) == 0
-      && length(aws_secretsmanager_secret.quota_store) == 0
-      && length(aws_secretsmanager_secret_version.quota_store) == 0
     )
-    error_message = "Without quota_store.enabled there is no cache, no cache user, no security group and no secret."
+    error_message = "Without quota_store.enabled there is no cache, no cache user and no security group."
   }
   assert {
     condition     = output.container_environment["BEDROCK_GATEWAY_QUOTAS__STORE"] == "memory" && length([for k in keys(output.container_environment) : k if startswith(k, "BEDROCK_GATEWAY_QUOTAS__REDIS__")]) == 0
     error_message = "Without the store the gateway counts in memory and gets no Redis settings."
   }
   assert {
-    condition     = !contains(keys(jsondecode(aws_ecs_task_definition.this.container_definitions)[0]), "secrets") && length(output.container_secrets) == 0
-    error_message = "Without the store or key secrets the container has no secrets."
+    condition     = !contains(keys(jsondecode(aws_ecs_task_definition.this.container_definitions)[0]), "secrets")
+    error_message = "The container has no secrets."
+  }
+  assert {
+    condition     = length([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s if length(regexall("elasticache:", jsonencode(s.Action))) > 0]) == 0
+    error_message = "Without the store the task role may not connect to any cache."
   }
   assert {
     condition     = !contains(keys(aws_vpc_endpoint.interface), "secretsmanager") && !contains(keys(aws_vpc_endpoint.interface), "ssm")
@@ -47,7 +49,7 @@ run "quota_store_off_by_default" {
   }
   assert {
     condition     = length([for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s if length(regexall("secretsmanager:|ssm:|kms:", jsonencode(s.Action))) > 0]) == 0
-    error_message = "Without secrets the execution role reads no secret, parameter or key."
+    error_message = "The execution role reads no secret, parameter or key."
   }
   assert {
     condition     = output.quota_store == null
@@ -59,9 +61,8 @@ run "quota_store_on" {
   command = apply
 
   variables {
-    min_capacity              = 3
-    max_capacity              = 12
-    extra_interface_endpoints = ["secretsmanager"]
+    min_capacity = 3
+    max_capacity = 12
     quota_store = {
       enabled    = true
       timeout_ms = 50
@@ -87,10 +88,12 @@ run "quota_store_on" {
       && aws_elasticache_user.disabled_default[0].user_name == "default"
       && startswith(aws_elasticache_user.disabled_default[0].access_string, "off ")
       && aws_elasticache_user.gateway[0].access_string == "on ~bedrock-gateway* +@all -@dangerous"
-      && aws_elasticache_user.gateway[0].authentication_mode[0].type == "password"
-      && aws_elasticache_user.gateway[0].authentication_mode[0].passwords == toset(aws_secretsmanager_secret_version.quota_store[*].secret_string)
+      && aws_elasticache_user.gateway[0].authentication_mode[0].type == "iam"
+      && aws_elasticache_user.gateway[0].authentication_mode[0].passwords == null
+      && aws_elasticache_user.gateway[0].passwords == null
+      && aws_elasticache_user.gateway[0].user_id == aws_elasticache_user.gateway[0].user_name
     )
-    error_message = "The user group holds the gateway's user with both slots' passwords (keys under its prefix only) and a disabled default user."
+    error_message = "The user group holds the gateway's IAM-authenticated user (user_id == user_name, as IAM authentication requires; keys under its prefix only) and a disabled default user."
   }
 
   # --- network: only the tasks reach the cache ------------------------------------
@@ -120,51 +123,43 @@ run "quota_store_on" {
     error_message = "The tasks may leave on 6379 towards the quota store SG only."
   }
 
-  # --- the password: Secrets Manager -> ECS secret, never env ---------------------------
+  # --- no password: IAM authentication with the task role ------------------------
   assert {
-    condition     = aws_secretsmanager_secret.quota_store[0].kms_key_id == aws_kms_key.this.arn
-    error_message = "The password secret is encrypted with the module's KMS key."
-  }
-  assert {
-    condition = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].secrets == [
-      { name = "BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD", valueFrom = aws_secretsmanager_secret.quota_store[0].arn }
-    ]
-    error_message = "The password reaches the container as an ECS secret from the module's secret."
+    condition = one([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s if s.Sid == "ConnectToQuotaStore"]) == {
+      Sid      = "ConnectToQuotaStore"
+      Effect   = "Allow"
+      Action   = ["elasticache:Connect"]
+      Resource = [aws_elasticache_serverless_cache.quotas[0].arn, aws_elasticache_user.gateway[0].arn]
+    }
+    error_message = "The task role may elasticache:Connect to the cache and as the gateway's user: both ARNs, nothing else."
   }
   assert {
     condition = length([
-      for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e
-      if e.name == "BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD" || contains(aws_secretsmanager_secret_version.quota_store[*].secret_string, e.value)
+      for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s
+      if length(regexall("elasticache:", jsonencode(s.Action))) > 0 && s.Sid != "ConnectToQuotaStore"
     ]) == 0
-    error_message = "The password must not be a plain environment variable."
+    error_message = "No other statement of the task role grants an ElastiCache action."
   }
   assert {
-    condition = [
-      for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s.Resource if contains(flatten([s.Action]), "secretsmanager:GetSecretValue")
-    ] == [aws_secretsmanager_secret.quota_store[*].arn]
-    error_message = "The execution role may read exactly the two password slots (the current one, and the other for a rollback)."
+    condition     = !contains(keys(jsondecode(aws_ecs_task_definition.this.container_definitions)[0]), "secrets")
+    error_message = "The container gets no secret: the token is signed with the task role."
   }
-  assert {
-    condition = one([
-      for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s if contains(flatten([s.Action]), "kms:Decrypt")
-      ]).Resource == [aws_kms_key.this.arn] && length([
-      for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s if length(regexall("ssm:", jsonencode(s.Action))) > 0
-    ]) == 0
-    error_message = "The execution role may decrypt with the module key only (via Secrets Manager/SSM) and reads no parameter."
-  }
+  # The only password the plan holds is the disabled default user's, which
+  # a Valkey user group requires and which authenticates nothing ("off").
   assert {
     condition = (
-      aws_vpc_endpoint.interface["secretsmanager"].private_dns_enabled
-      && contains(jsondecode(aws_vpc_endpoint.interface["secretsmanager"].policy).Statement, {
-        Sid       = "ReadContainerSecrets"
-        Effect    = "Allow"
-        Principal = { AWS = aws_iam_role.execution.arn }
-        Action    = ["secretsmanager:GetSecretValue"]
-        Resource  = aws_secretsmanager_secret.quota_store[*].arn
-      })
-      && length(jsondecode(aws_vpc_endpoint.interface["secretsmanager"].policy).Statement) == 2
+      length([for k in keys(output.container_environment) : k if strcontains(k, "PASSWORD")]) == 0
+      && aws_elasticache_user.disabled_default[0].access_string == "off -@all"
     )
-    error_message = "A Secrets Manager endpoint lets the execution role read the secret; an extra endpoint of the same service keeps both statements."
+    error_message = "No password reaches the container, no secret holds one; the default user's is unusable."
+  }
+  assert {
+    condition     = length([for s in jsondecode(aws_iam_role_policy.execution.policy).Statement : s if length(regexall("secretsmanager:|ssm:|kms:", jsonencode(s.Action))) > 0]) == 0
+    error_message = "The execution role reads no secret, parameter or key."
+  }
+  assert {
+    condition     = !contains(keys(aws_vpc_endpoint.interface), "secretsmanager")
+    error_message = "No Secrets Manager endpoint: nothing reads a secret."
   }
 
   # --- gateway configuration ---------------------------------------------------------------
@@ -179,12 +174,22 @@ run "quota_store_on" {
       "BEDROCK_GATEWAY_QUOTAS__REDIS__CLUSTER"      = "true"
       "BEDROCK_GATEWAY_QUOTAS__REDIS__TIMEOUT_MS"   = "50"
       "BEDROCK_GATEWAY_QUOTAS__REDIS__KEY_PREFIX"   = "bedrock-gateway"
+      # quotas.redis.iam_auth; credentials: the default chain (the task role).
+      "BEDROCK_GATEWAY_QUOTAS__REDIS__IAM_AUTH__CACHE_NAME" = "bedrock-gateway-quotas"
+      "BEDROCK_GATEWAY_QUOTAS__REDIS__IAM_AUTH__SERVERLESS" = "true"
+      "BEDROCK_GATEWAY_QUOTAS__REDIS__IAM_AUTH__REGION"     = "eu-west-1"
     }
-    error_message = "The gateway must run with the redis store over TLS (rediss://), cluster mode, the RBAC user, and fallback = min_capacity."
+    error_message = "The gateway must run with the redis store over TLS (rediss://), cluster mode, the RBAC user with IAM authentication on the serverless cache in its region (no password), and fallback = min_capacity."
   }
   assert {
-    condition     = output.quota_store.url == "rediss://bedrock-gateway-quotas-abc123.serverless.euw1.cache.amazonaws.com:6379" && output.quota_store.password_secret_arn == aws_secretsmanager_secret.quota_store[0].arn
-    error_message = "The quota_store output names the URL and the secret (not the password)."
+    condition = output.quota_store == {
+      cache_name = "bedrock-gateway-quotas"
+      cache_arn  = "arn:aws:elasticache:eu-west-1:111111111111:serverlesscache:bedrock-gateway-quotas"
+      url        = "rediss://bedrock-gateway-quotas-abc123.serverless.euw1.cache.amazonaws.com:6379"
+      username   = "bedrock-gateway-gateway"
+      user_arn   = aws_elasticache_user.gateway[0].arn
+    }
+    error_message = "The quota_store output names the cache, the URL and the user (there is no password or secret)."
   }
 }
 
@@ -203,36 +208,6 @@ run "quota_store_fallback_task_count" {
   assert {
     condition     = output.container_environment["BEDROCK_GATEWAY_QUOTAS__FALLBACK_TASK_COUNT"] == "8"
     error_message = "quota_store.fallback_task_count, when set, is the gateway's quotas.fallback_task_count instead of min_capacity."
-  }
-}
-
-# Rotation: slot 1 gets a new password and the tasks move to it; slot 0,
-# which the running tasks use, stays valid (replaced in a plan means an
-# unknown value here).
-run "rotating_the_quota_store_password" {
-  command = plan
-
-  variables {
-    min_capacity = 3
-    max_capacity = 12
-    quota_store = {
-      enabled             = true
-      fallback_task_count = 8
-      password_rotation   = 1
-    }
-  }
-
-  assert {
-    condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].secrets == [{ name = "BEDROCK_GATEWAY_QUOTAS__REDIS__PASSWORD", valueFrom = aws_secretsmanager_secret.quota_store[1].arn }]
-    error_message = "After rotation 1 the tasks read slot 1."
-  }
-  assert {
-    condition     = length(aws_secretsmanager_secret_version.quota_store[0].id) > 0
-    error_message = "Slot 0, the password of the running tasks, must stay."
-  }
-  assert {
-    condition     = terraform_data.quota_store_password_generation[1].input == 1 && terraform_data.quota_store_password_generation[0].input == 0
-    error_message = "Rotation 1 is slot 1's new generation; slot 0 keeps generation 0."
   }
 }
 
