@@ -58,6 +58,8 @@ locals {
         replacement               = m.replacement
         retires_on                = m.retires_on
         sticky_metadata_key       = m.sticky_metadata_key
+        kind                      = m.kind
+        capabilities              = m.capabilities == null ? null : { for ck, cv in m.capabilities : ck => cv if cv != null }
         targets = m.targets == null ? null : [
           for t in m.targets : {
             for tk, tv in {
@@ -75,6 +77,7 @@ locals {
             for fk, fv in {
               model_id                  = f.model_id
               region                    = f.region
+              role_arn                  = f.role_arn
               version                   = f.version
               additional_request_fields = f.additional_request_fields == null ? null : jsondecode(f.additional_request_fields)
             } : fk => fv if fv != null
@@ -111,7 +114,7 @@ locals {
     for alias, m in var.models : alias => concat(
       m.model_id == null ? [] : [{ model_id = m.model_id, regions = [coalesce(m.region, local.bedrock_region)], role_arn = m.role_arn }],
       [for t in(m.targets == null ? [] : m.targets) : { model_id = t.model_id, regions = [coalesce(t.region, local.bedrock_region)], role_arn = t.role_arn }],
-      [for f in m.fallbacks : { model_id = f.model_id, regions = f.region == null ? distinct(compact([m.region, local.bedrock_region])) : [f.region], role_arn = null }],
+      [for f in m.fallbacks : { model_id = f.model_id, regions = f.region == null ? distinct(compact([m.region, local.bedrock_region])) : [f.region], role_arn = f.role_arn }],
     )
   }
   catalog_calls   = flatten(values(local.catalog_alias_calls))

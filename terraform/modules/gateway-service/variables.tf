@@ -264,7 +264,7 @@ variable "bedrock_region" {
 }
 
 variable "models" {
-  description = "The gateway's model catalog, alias => settings. The module writes it as JSON to the catalog object in S3 (see catalog), which every task re-reads, so an edit changes that object only: no new task definition, no deployment. Unset attributes are left out, so the gateway's defaults apply; each key is described in the gateway's docs/CONFIGURATION.md ([models.<name>]). One target: model_id (Bedrock model id, inference profile id or ARN; never shown to clients), version (shown to clients; default the alias, never the model_id), region (default bedrock_region), role_arn (a role in another account the gateway assumes to call that account's Bedrock; see bedrock_role_arns). A canary: targets = [{ model_id, version (required), region, role_arn, weight (whole, >= 0, default 1; one above 0), additional_request_fields }] instead of model_id, version and region, and optionally sticky_metadata_key (a request_metadata key whose value keeps a conversation on one target). Either form: fallbacks = [{ model_id, version (required), region, additional_request_fields }], tried in order on throttling or unavailability before the first event. Per alias: description, max_tokens_cap, default_max_tokens, temperature, top_p, guardrail = { id, version, stream_processing_mode = sync|async } (the task role may then bedrock:ApplyGuardrail it), prompt_caching = { after_system, after_tools }, additional_request_fields (a JSON object as a string: jsonencode({...})), state (active|deprecated|retired), replacement (an active alias), retires_on (YYYY-MM-DD). Aliases: lower-case letters, digits, '-' and single '_'. Every model, target and fallback is granted to the task role (see bedrock_model_arns)."
+  description = "The gateway's model catalog, alias => settings. The module writes it as JSON to the catalog object in S3 (see catalog), which every task re-reads, so an edit changes that object only: no new task definition, no deployment. Unset attributes are left out, so the gateway's defaults apply; each key is described in the gateway's docs/CONFIGURATION.md ([models.<name>]). One target: model_id (Bedrock model id, inference profile id or ARN; never shown to clients), version (shown to clients; default the alias, never the model_id), region (default bedrock_region), role_arn (a role in another account the gateway assumes to call that account's Bedrock; see bedrock_role_arns). A canary: targets = [{ model_id, version (required), region, role_arn, weight (whole, >= 0, default 1; one above 0), additional_request_fields }] instead of model_id, version and region, and optionally sticky_metadata_key (a request_metadata key whose value keeps a conversation on one target). Either form: fallbacks = [{ model_id, version (required), region, role_arn, additional_request_fields }], tried in order on throttling or unavailability before the first event. Per alias: description, max_tokens_cap, default_max_tokens, temperature, top_p, guardrail = { id, version, stream_processing_mode = sync|async } (the task role may then bedrock:ApplyGuardrail it), prompt_caching = { after_system, after_tools }, additional_request_fields (a JSON object as a string: jsonencode({...})), state (active|deprecated|retired), replacement (an active alias), retires_on (YYYY-MM-DD), kind (chat|embedding), capabilities = { input_modalities, tools, reasoning, ignore_unsupported_reasoning, structured_output, prompt_caching, count_tokens, context_window, embedding_format, embedding_dimensions, max_embed_texts } (what the model can take and do, as [models.<name>.capabilities]; unset ones take the gateway's defaults). Aliases: lower-case letters, digits, '-' and single '_'. Every model, target and fallback is granted to the task role (see bedrock_model_arns)."
   type = map(object({
     model_id           = optional(string)
     version            = optional(string)
@@ -289,6 +289,20 @@ variable "models" {
     replacement               = optional(string)
     retires_on                = optional(string)
     sticky_metadata_key       = optional(string)
+    kind                      = optional(string)
+    capabilities = optional(object({
+      input_modalities             = optional(list(string))
+      tools                        = optional(bool)
+      reasoning                    = optional(string)
+      ignore_unsupported_reasoning = optional(bool)
+      structured_output            = optional(string)
+      prompt_caching               = optional(bool)
+      count_tokens                 = optional(bool)
+      context_window               = optional(number)
+      embedding_format             = optional(string)
+      embedding_dimensions         = optional(list(number))
+      max_embed_texts              = optional(number)
+    }))
     targets = optional(list(object({
       model_id                  = string
       version                   = optional(string)
@@ -301,6 +315,7 @@ variable "models" {
       model_id                  = string
       version                   = optional(string)
       region                    = optional(string)
+      role_arn                  = optional(string)
       additional_request_fields = optional(string)
     })), [])
   }))
@@ -317,10 +332,10 @@ variable "models" {
 
   validation {
     condition = alltrue(flatten([for m in values(var.models) : [
-      for r in concat([m.role_arn], [for t in(m.targets == null ? [] : m.targets) : t.role_arn]) :
+      for r in concat([m.role_arn], [for t in(m.targets == null ? [] : m.targets) : t.role_arn], [for f in m.fallbacks : f.role_arn]) :
       r == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$", r))
     ]]))
-    error_message = "A role_arn of a model or target must be an IAM role ARN, arn:aws:iam::ACCOUNT_ID:role/NAME (no wildcards)."
+    error_message = "A role_arn of a model, target or fallback must be an IAM role ARN, arn:aws:iam::ACCOUNT_ID:role/NAME (no wildcards)."
   }
 
   validation {

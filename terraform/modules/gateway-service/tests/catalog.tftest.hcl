@@ -249,6 +249,53 @@ run "per_alias_defaults_and_lifecycle" {
   }
 }
 
+# An embedding alias and a chat alias with capabilities: kind and every
+# capability set are written as given, unset ones left out (the gateway's
+# defaults apply); a fallback in another account runs as its role, so the
+# task role gets no grant of its model, only the role to assume.
+run "capabilities_kind_and_a_fallback_in_another_account" {
+  command = apply
+
+  variables {
+    models = {
+      "reasoning" = {
+        model_id     = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+        version      = "sonnet-4"
+        capabilities = { reasoning = "anthropic_thinking", structured_output = "native", count_tokens = true, context_window = 200000 }
+        fallbacks    = [{ model_id = "us.anthropic.claude-3-7-sonnet-20250219-v1:0", version = "sonnet-3.7-b", role_arn = "arn:aws:iam::222222222222:role/bedrock-for-gateway" }]
+      }
+      "embed" = {
+        model_id     = "cohere.embed-english-v3"
+        version      = "cohere-v3"
+        kind         = "embedding"
+        capabilities = { input_modalities = ["text"], tools = false, embedding_format = "cohere_embed", embedding_dimensions = [1024], max_embed_texts = 96 }
+      }
+    }
+  }
+
+  assert {
+    condition = jsondecode(aws_s3_object.catalog.content).models == {
+      reasoning = {
+        model_id     = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+        version      = "sonnet-4"
+        capabilities = { reasoning = "anthropic_thinking", structured_output = "native", count_tokens = true, context_window = 200000 }
+        fallbacks    = [{ model_id = "us.anthropic.claude-3-7-sonnet-20250219-v1:0", version = "sonnet-3.7-b", role_arn = "arn:aws:iam::222222222222:role/bedrock-for-gateway" }]
+      }
+      embed = {
+        model_id     = "cohere.embed-english-v3"
+        version      = "cohere-v3"
+        kind         = "embedding"
+        capabilities = { input_modalities = ["text"], tools = false, embedding_format = "cohere_embed", embedding_dimensions = [1024], max_embed_texts = 96 }
+      }
+    }
+    error_message = "kind, capabilities and a fallback's role_arn are written as given, unset capabilities left out."
+  }
+  assert {
+    condition     = !strcontains(aws_iam_role_policy.task.policy, "claude-3-7-sonnet") && strcontains(aws_iam_role_policy.task.policy, "arn:aws:iam::222222222222:role/bedrock-for-gateway")
+    error_message = "A fallback in another account is not granted to the task role; its role is, to assume."
+  }
+}
+
 # Targets in two regions: each is granted where it is called; the
 # bedrock-runtime endpoint admits the same (it serves its own region, the
 # egress CIDR stands for a path to the other).
