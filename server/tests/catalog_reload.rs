@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bedrock_emulator::EmulatorConfig;
-use bedrock_gateway::config::{Config, CredentialsSource, S3DocumentConfig, Seconds};
+use bedrock_gateway::config::{Config, Seconds};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use bedrock_gateway_testkit::{GatewayProcess, LogCapture, MotoServer, TestGateway, collect, metric, user_request};
@@ -175,13 +175,7 @@ async fn an_s3_catalog_is_read_at_start_polled_and_kept_through_bad_edits_and_ou
     bedrock_gateway::metrics::install();
     let mut moto = MotoServer::start().await;
     moto.put_object("platform-catalog", "gateway/catalog.json", &catalog_json("test.chat-v1", "v1")).await;
-    let s3 = S3DocumentConfig {
-        bucket: "platform-catalog".to_owned(),
-        key: "gateway/catalog.json".to_owned(),
-        region: Some("us-east-1".to_owned()),
-        endpoint_url: Some(moto.url()),
-        credentials: CredentialsSource::Emulator,
-    };
+    let s3 = moto.s3_document("platform-catalog", "gateway/catalog.json");
     let gateway = TestGateway::start_with(|config| {
         config.models.clear();
         config.catalog.s3 = Some(s3.clone());
@@ -223,13 +217,7 @@ async fn without_its_s3_catalog_the_gateway_does_not_start_and_says_where_it_loo
     let moto = MotoServer::start().await;
     let mut config = bedrock_gateway_testkit::test_config("http://127.0.0.1:9".to_owned());
     config.models.clear();
-    config.catalog.s3 = Some(S3DocumentConfig {
-        bucket: "no-such-bucket".to_owned(),
-        key: "catalog.json".to_owned(),
-        region: Some("us-east-1".to_owned()),
-        endpoint_url: Some(moto.url()),
-        credentials: CredentialsSource::Emulator,
-    });
+    config.catalog.s3 = Some(moto.s3_document("no-such-bucket", "catalog.json"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = bedrock_gateway::serve(config, listener, std::future::pending()).await.unwrap_err();
     let message = err.to_string();

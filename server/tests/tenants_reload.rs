@@ -8,9 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bedrock_emulator::EmulatorConfig;
-use bedrock_gateway::config::{
-    ApiKey, ApiKeyTable, Config, CredentialsSource, S3DocumentConfig, Seconds, TenantConfig,
-};
+use bedrock_gateway::config::{ApiKey, ApiKeyTable, Config, Seconds, TenantConfig};
 use bedrock_gateway_proto::v1;
 use bedrock_gateway_proto::v1::gateway_service_client::GatewayServiceClient;
 use bedrock_gateway_testkit::{
@@ -192,13 +190,7 @@ async fn tenants_from_s3_are_read_at_start_and_polled() {
     bedrock_gateway::metrics::install();
     let moto = MotoServer::start().await;
     moto.put_object("platform-tenants", "gateway/tenants.json", &tenants_json(&["payments"])).await;
-    let s3 = S3DocumentConfig {
-        bucket: "platform-tenants".to_owned(),
-        key: "gateway/tenants.json".to_owned(),
-        region: Some("us-east-1".to_owned()),
-        endpoint_url: Some(moto.url()),
-        credentials: CredentialsSource::Emulator,
-    };
+    let s3 = moto.s3_document("platform-tenants", "gateway/tenants.json");
     let gateway = TestGateway::start_with(|config| {
         config.tenants_source.s3 = Some(s3.clone());
         config.tenants_source.reload_secs = Seconds(1);
@@ -225,13 +217,7 @@ async fn tenants_from_s3_are_read_at_start_and_polled() {
 async fn without_its_s3_tenants_the_gateway_does_not_start_and_says_where_it_looked() {
     let moto = MotoServer::start().await;
     let mut config = bedrock_gateway_testkit::test_config("http://127.0.0.1:9".to_owned());
-    config.tenants_source.s3 = Some(S3DocumentConfig {
-        bucket: "no-such-bucket".to_owned(),
-        key: "tenants.json".to_owned(),
-        region: Some("us-east-1".to_owned()),
-        endpoint_url: Some(moto.url()),
-        credentials: CredentialsSource::Emulator,
-    });
+    config.tenants_source.s3 = Some(moto.s3_document("no-such-bucket", "tenants.json"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = bedrock_gateway::serve(config, listener, std::future::pending()).await.unwrap_err();
     let message = err.to_string();

@@ -66,6 +66,18 @@ impl MotoServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The gateway's config of the S3 object `bucket`/`key` on this server (a catalog or tenants
+    /// document), read with placeholder keys.
+    pub fn s3_document(&self, bucket: &str, key: &str) -> bedrock_gateway::config::S3DocumentConfig {
+        bedrock_gateway::config::S3DocumentConfig {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            region: Some("us-east-1".to_owned()),
+            endpoint_url: Some(self.url()),
+            credentials: bedrock_gateway::config::CredentialsSource::Emulator,
+        }
+    }
+
     /// An S3 client of the real SDK on this server (path-style, placeholder keys).
     pub async fn s3(&self) -> aws_sdk_s3::Client {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
